@@ -1,0 +1,91 @@
+//! Incremental line splitting for SSE bodies.
+//!
+//! The network cuts a body anywhere, also inside a multi-byte UTF-8 sequence. Lines are split on
+//! the byte `\n`, which never occurs inside a UTF-8 sequence, so a line is only decoded once it is
+//! complete and a cut character is never seen half. A trailing `\r` is trimmed.
+
+/// Buffers bytes until a full line is present.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    /// Bytes of the line that has started but not yet ended.
+    partial: Vec<u8>,
+}
+
+impl LineSplitter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes and calls `on_line` for every line they complete.
+    pub fn feed(&mut self, mut bytes: &[u8], mut on_line: impl FnMut(&str)) {
+        while let Some(pos) = bytes.iter().position(|b| *b == b'\n') {
+            let (head, rest) = bytes.split_at(pos);
+            bytes = &rest[1..];
+            if self.partial.is_empty() {
+                emit(head, &mut on_line);
+            } else {
+                self.partial.extend_from_slice(head);
+                let line = std::mem::take(&mut self.partial);
+                emit(&line, &mut on_line);
+            }
+        }
+        self.partial.extend_from_slice(bytes);
+    }
+
+    /// Flushes the last line when the body ended without a newline.
+    pub fn finish(&mut self, mut on_line: impl FnMut(&str)) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            emit(&line, &mut on_line);
+        }
+    }
+}
+
+fn emit(line: &[u8], on_line: &mut impl FnMut(&str)) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    on_line(&String::from_utf8_lossy(line));
+}
+
+/// The payload of an SSE `data:` line (one optional space after the colon removed), or `None`
+/// for any other line (`event:`, `id:`, comments, blank separators).
+pub fn sse_data(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("data:")?;
+    Some(rest.strip_prefix(' ').unwrap_or(rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_all(pieces: &[&[u8]]) -> Vec<String> {
+        let mut splitter = LineSplitter::new();
+        let mut lines = Vec::new();
+        for piece in pieces {
+            splitter.feed(piece, |l| lines.push(l.to_owned()));
+        }
+        splitter.finish(|l| lines.push(l.to_owned()));
+        lines
+    }
+
+    #[test]
+    fn splits_lines_and_trims_cr() {
+        assert_eq!(split_all(&[b"a\r\nb\n\nc"]), vec!["a", "b", "", "c"]);
+    }
+
+    #[test]
+    fn a_utf8_character_cut_by_the_network_is_reassembled() {
+        let text = "é€😀\n".as_bytes();
+        for cut in 0..text.len() {
+            let (a, b) = text.split_at(cut);
+            assert_eq!(split_all(&[a, b]), vec!["é€😀"], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn data_lines_are_recognised() {
+        assert_eq!(sse_data("data: {\"a\":1}"), Some("{\"a\":1}"));
+        assert_eq!(sse_data("data:x"), Some("x"));
+        assert_eq!(sse_data("event: ready"), None);
+        assert_eq!(sse_data(""), None);
+    }
+}

@@ -1,0 +1,247 @@
+// DeepSeek replica page logic: toggles, the send flow (session → PoW challenge → completion),
+// live rendering of the patch stream, and the Send/Stop control.
+'use strict';
+
+(() => {
+  const $ = (selector) => document.querySelector(selector);
+  const input = $('#chat-input');
+  const control = $('div.ds-icon-button._52c986b');
+  const messages = $('#messages');
+  const SEND_ICON = control.innerHTML;
+  const STOP_ICON =
+    '<svg data-icon="stop" viewBox="0 0 16 16"><rect x="4" y="4" width="8" height="8" rx="1"/></svg>';
+
+  // Chat state: the session and the last reply id (parent of the next message).
+  let sessionId = null;
+  let parentMessageId = null;
+  // The exchange in flight: { controller, sessionId, messageId } or null.
+  let inFlight = null;
+
+  // === composer ===
+
+  function refreshControl() {
+    if (inFlight) {
+      control.innerHTML = STOP_ICON;
+      control.setAttribute('aria-disabled', 'false');
+    } else {
+      control.innerHTML = SEND_ICON;
+      control.setAttribute('aria-disabled', input.value.trim() === '' ? 'true' : 'false');
+    }
+  }
+
+  input.addEventListener('input', refreshControl);
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (!inFlight) send();
+    }
+  });
+
+  for (const radio of document.querySelectorAll('[role=radiogroup] [role=radio]')) {
+    radio.addEventListener('click', () => {
+      for (const other of document.querySelectorAll('[role=radiogroup] [role=radio]')) {
+        const selected = other === radio;
+        other.setAttribute('aria-checked', selected ? 'true' : 'false');
+        other.tabIndex = selected ? 0 : -1;
+      }
+    });
+  }
+
+  for (const toggle of document.querySelectorAll('.ds-toggle-button')) {
+    toggle.addEventListener('click', () => toggle.classList.toggle('ds-toggle-button--selected'));
+  }
+
+  function toggleOn(label) {
+    for (const toggle of document.querySelectorAll('.ds-toggle-button')) {
+      if (toggle.textContent.trim() === label) {
+        return toggle.classList.contains('ds-toggle-button--selected');
+      }
+    }
+    return false;
+  }
+
+  function modelType() {
+    const selected = $('[role=radiogroup] [role=radio][aria-checked=true]');
+    return selected ? selected.dataset.modelType : 'default';
+  }
+
+  control.addEventListener('click', () => {
+    if (inFlight) {
+      stop();
+    } else if (control.getAttribute('aria-disabled') !== 'true') {
+      send();
+    }
+  });
+
+  $('div._5a8ac7a.a084f19e').addEventListener('click', () => {
+    if (inFlight) inFlight.controller.abort();
+    inFlight = null;
+    sessionId = null;
+    parentMessageId = null;
+    messages.replaceChildren();
+    history.pushState(null, '', '/');
+    refreshControl();
+  });
+
+  // === send flow ===
+
+  async function postJson(path, body) {
+    const resp = await fetch(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return resp.json();
+  }
+
+  // The real page solves DeepSeekHashV1 in WASM; the replica accepts any answer.
+  function powHeader(challenge) {
+    const answer = {
+      algorithm: challenge.algorithm,
+      challenge: challenge.challenge,
+      salt: challenge.salt,
+      answer: 0,
+      signature: challenge.signature,
+      target_path: challenge.target_path,
+    };
+    return btoa(JSON.stringify(answer));
+  }
+
+  function addUserMessage(prompt) {
+    const outer = document.createElement('div');
+    outer.className = '_9663006';
+    const inner = document.createElement('div');
+    inner.className = 'fbb737a4';
+    inner.textContent = prompt;
+    outer.append(inner);
+    messages.append(outer);
+  }
+
+  function addAssistantMessage() {
+    const message = document.createElement('div');
+    message.className = 'ds-message';
+    const think = document.createElement('div');
+    think.className = 'ds-think';
+    think.hidden = true;
+    const markdown = document.createElement('div');
+    markdown.className = 'ds-markdown';
+    message.append(think, markdown);
+    messages.append(message);
+    return { message, think, markdown };
+  }
+
+  async function send() {
+    const prompt = input.value;
+    if (prompt.trim() === '') return;
+    input.value = '';
+    const controller = new AbortController();
+    inFlight = { controller, sessionId: null, messageId: null };
+    refreshControl();
+    addUserMessage(prompt);
+    const view = addAssistantMessage();
+    try {
+      if (!sessionId) {
+        const created = await postJson('/api/v0/chat_session/create', { character_id: null });
+        sessionId = created.data.biz_data.id;
+        history.pushState(null, '', '/a/chat/s/' + sessionId);
+      }
+      inFlight.sessionId = sessionId;
+      const pow = await postJson('/api/v0/chat/create_pow_challenge', {
+        target_path: '/api/v0/chat/completion',
+      });
+      const resp = await fetch('/api/v0/chat/completion', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-ds-pow-response': powHeader(pow.data.biz_data.challenge),
+        },
+        body: JSON.stringify({
+          chat_session_id: sessionId,
+          parent_message_id: parentMessageId,
+          model_type: modelType(),
+          prompt,
+          ref_file_ids: [],
+          thinking_enabled: toggleOn('DeepThink'),
+          search_enabled: toggleOn('Search'),
+          preempt: false,
+        }),
+        signal: controller.signal,
+      });
+      if (!resp.ok) {
+        const body = await resp.json().catch(() => ({}));
+        showError(view, body.msg || 'HTTP ' + resp.status);
+        return;
+      }
+      await readStream(resp, view);
+    } catch (err) {
+      if (err.name !== 'AbortError') showError(view, String(err));
+    } finally {
+      if (inFlight && inFlight.controller === controller) {
+        inFlight = null;
+        refreshControl();
+      }
+    }
+  }
+
+  function stop() {
+    const current = inFlight;
+    inFlight = null;
+    current.controller.abort();
+    if (current.sessionId) {
+      postJson('/api/v0/chat/stop_stream', {
+        chat_session_id: current.sessionId,
+        message_id: current.messageId,
+      }).catch(() => {});
+    }
+    refreshControl();
+  }
+
+  function showError(view, text) {
+    view.markdown.classList.add('ds-error');
+    view.markdown.textContent = text;
+  }
+
+  // === patch stream ===
+
+  async function readStream(resp, view) {
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    const state = { fragments: [], view };
+    let buffered = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffered += decoder.decode(value, { stream: true });
+      const lines = buffered.split('\n');
+      buffered = lines.pop();
+      for (const line of lines) {
+        if (line.startsWith('data: ')) applyPatch(state, JSON.parse(line.slice(6)));
+      }
+    }
+  }
+
+  function applyPatch(state, patch) {
+    if (patch.response_message_id !== undefined) {
+      if (inFlight) inFlight.messageId = patch.response_message_id;
+      parentMessageId = patch.response_message_id;
+    } else if (patch.v && typeof patch.v === 'object' && patch.v.response) {
+      state.fragments = patch.v.response.fragments.map((f) => ({ ...f }));
+    } else if (patch.p === 'response/fragments' && patch.o === 'APPEND') {
+      state.fragments.push(...patch.v.map((f) => ({ ...f })));
+    } else if (typeof patch.v === 'string' && (!patch.p || patch.p.endsWith('/content'))) {
+      const last = state.fragments[state.fragments.length - 1];
+      if (last) last.content += patch.v;
+    }
+    render(state);
+  }
+
+  function render(state) {
+    const think = state.fragments.filter((f) => f.type === 'THINK').map((f) => f.content);
+    const answer = state.fragments.filter((f) => f.type === 'RESPONSE').map((f) => f.content);
+    state.view.think.hidden = think.length === 0;
+    state.view.think.textContent = think.join('');
+    state.view.markdown.textContent = answer.join('');
+  }
+
+  refreshControl();
+})();

@@ -1,0 +1,182 @@
+//! The GLM Chat replica (chat.z.ai): the app page and the chat endpoints.
+//!
+//! Routes:
+//! - `GET /`, `GET /c/{id}`: the app page (`page.html`, script `app.js`).
+//! - `POST /api/v1/chats/new`: a new chat (`{"id":"<uuid>",…}`).
+//! - `POST /api/v2/chat/completions`: the `chat:completion` SSE stream (see [`wire`]).
+//! - `POST /api/v1/chats/{id}/stop`: marks the chat's latest request `stop_called` and ends its
+//!   stream. **This path is the replica's choice, not a known endpoint of the real site**: the
+//!   reference only says the driver clicks `div[aria-label='Stop']`.
+//! - `DELETE /api/v1/chats/{id}`: accepted, no effect.
+
+mod wire;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Json, Response};
+use axum::routing::{delete, get, post};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::answer::Subject;
+use crate::faults::Plan;
+use crate::ids;
+use crate::log::{Outcome, ReceivedRequest};
+use crate::server::AppState;
+use crate::site::Site;
+use crate::stream::{sse_body, sse_response};
+
+const PAGE: &str = include_str!("page.html");
+const APP_JS: &str = include_str!("app.js");
+
+const COMPLETION_PATH: &str = "/api/v2/chat/completions";
+
+/// The routes of the GLM replica.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(page))
+        .route("/c/{id}", get(page))
+        .route("/static/app.js", get(app_js))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/api/v1/chats/new", post(new_chat))
+        .route("/api/v1/chats/{id}", delete(delete_chat))
+        .route("/api/v1/chats/{id}/stop", post(stop_chat))
+        .route(COMPLETION_PATH, post(completion))
+}
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+async fn app_js() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/javascript; charset=utf-8",
+        )],
+        APP_JS,
+    )
+        .into_response()
+}
+
+async fn new_chat() -> Json<Value> {
+    let now = ids::now_us() / 1_000_000;
+    Json(json!({
+        "id": ids::uuid(),
+        "title": "New Chat",
+        "chat": { "history": { "messages": {}, "currentId": null } },
+        "share_id": null,
+        "archived": false,
+        "pinned": false,
+        "created_at": now,
+        "updated_at": now,
+    }))
+}
+
+async fn delete_chat(Path(_id): Path<String>) -> Json<bool> {
+    Json(true)
+}
+
+async fn stop_chat(State(state): State<AppState>, Path(id): Path<String>) -> Json<Value> {
+    let matched = state.shared.log.stop_session(&id);
+    if !matched {
+        tracing::debug!(chat = %id, "glm replica: stop for unknown chat");
+    }
+    Json(json!({ "status": true }))
+}
+
+/// The fields of a completion request the replica reads.
+#[derive(Deserialize)]
+struct CompletionBody {
+    model: Option<String>,
+    #[serde(default)]
+    messages: Vec<Message>,
+    #[serde(default)]
+    features: Features,
+    chat_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    role: String,
+    #[serde(default)]
+    content: Value,
+}
+
+#[derive(Deserialize, Default)]
+struct Features {
+    #[serde(default)]
+    enable_thinking: bool,
+    #[serde(default)]
+    web_search: bool,
+    thinking_effort: Option<String>,
+}
+
+/// The text of the last user message: a string, or the `text` parts of a part list.
+fn last_user_text(messages: &[Message]) -> Option<String> {
+    let message = messages.iter().rev().find(|m| m.role == "user")?;
+    match &message.content {
+        Value::String(text) => Some(text.clone()),
+        Value::Array(parts) => Some(
+            parts
+                .iter()
+                .filter_map(|part| part.get("text").and_then(Value::as_str))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Logs a completion request that was refused, and answers HTTP 400.
+fn reject(state: &AppState, mut entry: ReceivedRequest, why: String) -> Response {
+    tracing::warn!(reason = %why, "glm replica: completion rejected");
+    entry.outcome = Outcome::Fault(format!("rejected: {why}"));
+    entry.ended_us = Some(entry.started_us);
+    state.shared.log.open(entry, None);
+    (StatusCode::BAD_REQUEST, Json(json!({ "detail": why }))).into_response()
+}
+
+async fn completion(State(state): State<AppState>, body: Bytes) -> Response {
+    let req = match serde_json::from_slice::<CompletionBody>(&body) {
+        Ok(req) => req,
+        Err(err) => {
+            let entry = ReceivedRequest::arriving(COMPLETION_PATH, String::new(), String::new());
+            return reject(&state, entry, format!("invalid request body: {err}"));
+        }
+    };
+    let model = req.model.unwrap_or_default();
+    let Some(prompt) = last_user_text(&req.messages) else {
+        let entry = ReceivedRequest::arriving(COMPLETION_PATH, String::new(), model);
+        return reject(&state, entry, "no user message".into());
+    };
+    let mut entry = ReceivedRequest::arriving(COMPLETION_PATH, prompt, model);
+    entry.thinking = req.features.enable_thinking;
+    entry.search = req.features.web_search;
+    entry.effort = req.features.thinking_effort;
+
+    let plan = Plan::new(state.shared.knobs(), &entry.prompt);
+    if let Some(fault) = plan.fault {
+        entry.outcome = Outcome::Fault(fault.name().into());
+    }
+    let script = wire::script(
+        &Subject {
+            site: Site::Glm,
+            model: &entry.model,
+            thinking: entry.thinking,
+            search: entry.search,
+            prompt: &entry.prompt,
+        },
+        &plan,
+    );
+    let (seq, stop) = state.shared.log.open(entry, req.chat_id);
+    let log = state.shared.log.clone();
+    sse_response(sse_body(
+        log,
+        seq,
+        script,
+        &plan,
+        state.shared.interrupts(stop),
+    ))
+}

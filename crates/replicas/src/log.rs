@@ -1,0 +1,303 @@
+//! The log of completion requests a replica received, and its change notifications.
+//!
+//! [`RequestLog`] is shared by the HTTP handlers (which open entries), the body streams (which
+//! count chunks and record how the stream ended) and the stop endpoints. Every mutation bumps a
+//! `tokio::sync::watch` version, so [`RequestLog::wait_for`] wakes on each change instead of
+//! polling.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::ids::now_us;
+
+/// How a logged completion request ended, or that it has not ended yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The body is still being streamed.
+    Streaming,
+    /// The body was streamed to its end.
+    Completed,
+    /// The client went away (the body was dropped) or the stop endpoint was hit before the end.
+    Stopped,
+    /// A fault was injected (`replica:fault=NAME` gives `Fault("NAME")`), or the request was
+    /// rejected (`Fault("rejected: …")`). Stays a fault whatever happens to the stream after.
+    Fault(String),
+}
+
+/// One completion request as the replica saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedRequest {
+    /// Position in the log, from 1; keeps growing across `reset`.
+    pub seq: u64,
+    /// The request path, e.g. `/api/v0/chat/completion`.
+    pub path: String,
+    /// The prompt: DeepSeek's `prompt`, GLM's last user message.
+    pub prompt: String,
+    /// DeepSeek `model_type` (`default`, `expert`, …) or GLM `model` (`glm-5.2`, …).
+    pub model: String,
+    /// DeepSeek `thinking_enabled` / GLM `features.enable_thinking`.
+    pub thinking: bool,
+    /// DeepSeek `search_enabled` / GLM `features.web_search`.
+    pub search: bool,
+    /// GLM `features.thinking_effort` (`max`, `high`); `None` on DeepSeek.
+    pub effort: Option<String>,
+    /// When the request arrived, in Unix microseconds.
+    pub started_us: u64,
+    /// When the stream ended (completed, dropped, stopped, or the fault answer was sent).
+    pub ended_us: Option<u64>,
+    /// How the stream ended so far.
+    pub outcome: Outcome,
+    /// Answer pieces handed to the HTTP layer so far (reasoning and framing events not counted).
+    pub chunks_sent: usize,
+    /// Whether the site's stop endpoint was hit for this request's chat.
+    pub stop_called: bool,
+}
+
+impl ReceivedRequest {
+    /// A fresh entry for a request arriving now; the log assigns `seq`.
+    pub(crate) fn arriving(path: &str, prompt: String, model: String) -> ReceivedRequest {
+        ReceivedRequest {
+            seq: 0,
+            path: path.to_owned(),
+            prompt,
+            model,
+            thinking: false,
+            search: false,
+            effort: None,
+            started_us: now_us(),
+            ended_us: None,
+            outcome: Outcome::Streaming,
+            chunks_sent: 0,
+            stop_called: false,
+        }
+    }
+}
+
+/// One log entry: the public record plus what the stop endpoint needs.
+struct Entry {
+    request: ReceivedRequest,
+    /// The chat this request belongs to (DeepSeek `chat_session_id`, GLM `chat_id`).
+    session: Option<String>,
+    /// Raised by the stop endpoint; the body stream holds the receiver and ends when it flips.
+    stop: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct State {
+    next_seq: u64,
+    entries: Vec<Entry>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    /// Bumped after every mutation; `wait_for` waiters hold receivers.
+    version: watch::Sender<u64>,
+}
+
+/// A cheaply cloneable handle to one replica's request log.
+#[derive(Clone)]
+pub(crate) struct RequestLog {
+    inner: Arc<Inner>,
+}
+
+impl Default for RequestLog {
+    fn default() -> Self {
+        RequestLog {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                version: watch::Sender::new(0),
+            }),
+        }
+    }
+}
+
+impl RequestLog {
+    /// Locks the state; a poisoned lock is recovered (the log stays readable after a panic).
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn notify(&self) {
+        self.inner.version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Mutates the entry `seq` (if it still exists) and notifies waiters.
+    fn with_entry(&self, seq: u64, f: impl FnOnce(&mut Entry)) {
+        {
+            let mut state = self.lock();
+            if let Some(entry) = state.entries.iter_mut().find(|e| e.request.seq == seq) {
+                f(entry);
+            }
+        }
+        self.notify();
+    }
+
+    /// Appends `request`, returning its `seq` and the receiver the stop endpoint raises.
+    pub(crate) fn open(
+        &self,
+        mut request: ReceivedRequest,
+        session: Option<String>,
+    ) -> (u64, watch::Receiver<bool>) {
+        let (stop, stopped) = watch::channel(false);
+        let seq = {
+            let mut state = self.lock();
+            state.next_seq += 1;
+            request.seq = state.next_seq;
+            state.entries.push(Entry {
+                request,
+                session,
+                stop,
+            });
+            state.next_seq
+        };
+        self.notify();
+        (seq, stopped)
+    }
+
+    /// Counts one more answer piece handed to the HTTP layer.
+    pub(crate) fn count_chunk(&self, seq: u64) {
+        self.with_entry(seq, |e| e.request.chunks_sent += 1);
+    }
+
+    /// The body reached its end: `Streaming` becomes `Completed`.
+    pub(crate) fn complete(&self, seq: u64) {
+        self.with_entry(seq, |e| end(&mut e.request, Outcome::Completed));
+    }
+
+    /// The body was dropped (client gone or server closing): `Streaming` becomes `Stopped`.
+    pub(crate) fn dropped(&self, seq: u64) {
+        self.with_entry(seq, |e| end(&mut e.request, Outcome::Stopped));
+    }
+
+    /// The stop endpoint was hit for `session`: marks its latest request `stop_called`, ends a
+    /// streaming one as `Stopped` and tells its body to end. Returns whether a request matched.
+    pub(crate) fn stop_session(&self, session: &str) -> bool {
+        let found = {
+            let mut state = self.lock();
+            let entry = state
+                .entries
+                .iter_mut()
+                .rev()
+                .find(|e| e.session.as_deref() == Some(session));
+            match entry {
+                Some(entry) => {
+                    entry.request.stop_called = true;
+                    end(&mut entry.request, Outcome::Stopped);
+                    entry.stop.send_replace(true);
+                    true
+                }
+                None => false,
+            }
+        };
+        self.notify();
+        found
+    }
+
+    /// A copy of every entry, oldest first.
+    pub(crate) fn snapshot(&self) -> Vec<ReceivedRequest> {
+        self.lock()
+            .entries
+            .iter()
+            .map(|e| e.request.clone())
+            .collect()
+    }
+
+    /// Forgets every entry (sequence numbers keep growing). Streams still running keep going
+    /// but no longer appear in the log.
+    pub(crate) fn reset(&self) {
+        self.lock().entries.clear();
+        self.notify();
+    }
+
+    /// Waits until `pred` holds for the log or `timeout` passes. Wakes on each log change.
+    /// `Ok` carries the snapshot that satisfied `pred`, `Err` the last one seen.
+    pub(crate) async fn wait_for(
+        &self,
+        pred: impl Fn(&[ReceivedRequest]) -> bool,
+        timeout: Duration,
+    ) -> Result<Vec<ReceivedRequest>, Vec<ReceivedRequest>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changes = self.inner.version.subscribe();
+        loop {
+            // Mark the current version seen *before* reading, so a change that lands between
+            // the snapshot and `changed()` still wakes us.
+            changes.borrow_and_update();
+            let snapshot = self.snapshot();
+            if pred(&snapshot) {
+                return Ok(snapshot);
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                // Timed out (or the sender is gone, which cannot happen while `self` lives).
+                _ => return Err(self.snapshot()),
+            }
+        }
+    }
+}
+
+/// Records the end of a stream: the first end wins, and a `Fault` or `Stopped` outcome is never
+/// overwritten.
+fn end(request: &mut ReceivedRequest, outcome: Outcome) {
+    if request.outcome == Outcome::Streaming {
+        request.outcome = outcome;
+    }
+    if request.ended_us.is_none() {
+        request.ended_us = Some(now_us());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(prompt: &str) -> ReceivedRequest {
+        ReceivedRequest::arriving("/x", prompt.into(), "m".into())
+    }
+
+    #[tokio::test]
+    async fn wait_for_wakes_on_change_and_times_out() {
+        let log = RequestLog::default();
+        // The waiter is polled first, sees an empty log and parks; the second future then
+        // opens an entry, which must wake it.
+        let (seen, (seq, _stop)) = tokio::join!(
+            log.wait_for(|r| r.len() == 1, Duration::from_secs(10)),
+            async {
+                tokio::task::yield_now().await;
+                log.open(request("a"), None)
+            }
+        );
+        assert_eq!(seen.unwrap()[0].seq, seq);
+
+        let err = log
+            .wait_for(|r| r.len() == 2, Duration::from_millis(10))
+            .await
+            .unwrap_err();
+        assert_eq!(err.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn first_end_wins_and_stop_raises_the_flag() {
+        let log = RequestLog::default();
+        let (a, _) = log.open(request("a"), None);
+        log.complete(a);
+        log.dropped(a);
+        let (b, mut stop) = log.open(request("b"), Some("chat".into()));
+        assert!(log.stop_session("chat"));
+        assert!(!log.stop_session("other"));
+        log.complete(b);
+        stop.wait_for(|s| *s).await.unwrap();
+
+        let snap = log.snapshot();
+        assert_eq!(snap[0].outcome, Outcome::Completed);
+        assert_eq!(snap[1].outcome, Outcome::Stopped);
+        assert!(snap[1].stop_called && snap[1].ended_us.is_some());
+
+        log.reset();
+        assert!(log.snapshot().is_empty());
+        let (c, _) = log.open(request("c"), None);
+        assert_eq!(c, 3, "sequence numbers keep growing across reset");
+    }
+}

@@ -1,0 +1,268 @@
+//! [`ReplicaServer`]: one replica site on a local port, plus the admin endpoints.
+//!
+//! The server task runs `axum::serve` with graceful shutdown. Shutting down (explicitly or on
+//! drop) first raises the `closing` flag, which ends every body still streaming (a stalled one
+//! would otherwise hold the graceful shutdown forever), then stops accepting connections.
+//!
+//! Admin endpoints, the same on every site (for out-of-process tools):
+//! - `GET /__replica/requests`: the request log as a JSON array of [`ReceivedRequest`].
+//! - `POST /__replica/reset`: forgets the log.
+//! - `GET /__replica/knobs`, `POST /__replica/knobs` (JSON [`Knobs`], missing fields default):
+//!   read or replace the knobs.
+
+use std::collections::HashSet;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::knobs::Knobs;
+use crate::log::{ReceivedRequest, RequestLog};
+use crate::site::Site;
+use crate::stream::Interrupts;
+use crate::{deepseek, glm};
+
+/// How long [`ReplicaServer::shutdown`] waits for open connections before aborting the task.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// State shared by every handler of one replica, and by the [`ReplicaServer`] handle.
+pub(crate) struct Shared {
+    /// Every completion request received, with its outcome.
+    pub log: RequestLog,
+    /// The current knobs; read once per request (directives then override them).
+    knobs: Mutex<Knobs>,
+    /// Raised once when the server shuts down; every streaming body watches it.
+    closing: watch::Sender<bool>,
+    /// DeepSeek PoW challenges this server issued; a completion must present one of them.
+    pub pow_challenges: Mutex<HashSet<String>>,
+}
+
+impl Shared {
+    fn new(knobs: Knobs) -> Shared {
+        Shared {
+            log: RequestLog::default(),
+            knobs: Mutex::new(knobs),
+            closing: watch::Sender::new(false),
+            pow_challenges: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The knobs now.
+    pub(crate) fn knobs(&self) -> Knobs {
+        *self.knobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_knobs(&self, knobs: Knobs) {
+        *self.knobs.lock().unwrap_or_else(|e| e.into_inner()) = knobs;
+    }
+
+    /// The interrupts for a body whose stop flag is `stop`.
+    pub(crate) fn interrupts(&self, stop: watch::Receiver<bool>) -> Interrupts {
+        Interrupts {
+            stop,
+            closing: self.closing.subscribe(),
+        }
+    }
+}
+
+/// The axum state of one replica.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub shared: Arc<Shared>,
+}
+
+/// A running replica of one site on `127.0.0.1`. Shuts down on drop or [`Self::shutdown`].
+pub struct ReplicaServer {
+    site: Site,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    /// Fires the graceful shutdown of the serve task; taken by the first shutdown.
+    stop_accepting: Option<oneshot::Sender<()>>,
+    /// The serve task; awaited by [`Self::shutdown`], left to finish on its own by drop.
+    task: Option<JoinHandle<()>>,
+}
+
+impl ReplicaServer {
+    /// Starts a replica of `site` on `127.0.0.1:0` (a free port).
+    pub async fn start(site: Site, knobs: Knobs) -> io::Result<ReplicaServer> {
+        Self::start_on(site, knobs, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts a replica of `site` on `addr`.
+    pub async fn start_on(site: Site, knobs: Knobs, addr: SocketAddr) -> io::Result<ReplicaServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(knobs));
+        let state = AppState {
+            shared: Arc::clone(&shared),
+        };
+        let site_routes = match site {
+            Site::DeepSeek => deepseek::routes(),
+            Site::Glm => glm::routes(),
+        };
+        let app = Router::new()
+            .merge(site_routes)
+            .merge(admin_routes())
+            .with_state(state);
+        let (stop_accepting, stop_rx) = oneshot::channel::<()>();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the replicas must not use the gateway's tasks::spawn; this is the crate's \
+                      only task, owned by ReplicaServer, which logs how it ends"
+        )]
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    // A dropped sender also means "shut down".
+                    let _ = stop_rx.await;
+                })
+                .await;
+            if let Err(err) = served {
+                tracing::error!(cause = %err, site = site.slug(), "replica server failed");
+            }
+        });
+        tracing::debug!(%addr, site = site.slug(), "replica started");
+        Ok(ReplicaServer {
+            site,
+            addr,
+            shared,
+            stop_accepting: Some(stop_accepting),
+            task: Some(task),
+        })
+    }
+
+    /// The site this server replicates.
+    pub fn site(&self) -> Site {
+        self.site
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A snapshot of the request log, oldest first.
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.shared.log.snapshot()
+    }
+
+    /// Waits until `pred` holds for the request log, waking on every log change (no polling).
+    /// `Ok` carries the snapshot that satisfied `pred`; `Err` the last snapshot at the timeout.
+    pub async fn wait_for(
+        &self,
+        pred: impl Fn(&[ReceivedRequest]) -> bool,
+        timeout: Duration,
+    ) -> Result<Vec<ReceivedRequest>, Vec<ReceivedRequest>> {
+        self.shared.log.wait_for(pred, timeout).await
+    }
+
+    /// Forgets the request log.
+    pub fn reset(&self) {
+        self.shared.log.reset();
+    }
+
+    /// The knobs now.
+    pub fn knobs(&self) -> Knobs {
+        self.shared.knobs()
+    }
+
+    /// Replaces the knobs; requests arriving from now on use them.
+    pub fn set_knobs(&self, knobs: Knobs) {
+        self.shared.set_knobs(knobs);
+    }
+
+    /// Ends every streaming body, stops accepting and waits for the server task (aborting it
+    /// after a grace period if a connection lingers).
+    pub async fn shutdown(mut self) {
+        self.begin_shutdown();
+        if let Some(mut task) = self.task.take() {
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    tracing::error!(cause = %err, site = self.site.slug(), "replica task panicked");
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        site = self.site.slug(),
+                        "replica shutdown timed out; aborting"
+                    );
+                    task.abort();
+                }
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.shared.closing.send_replace(true);
+        if let Some(stop) = self.stop_accepting.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for ReplicaServer {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+    }
+}
+
+impl std::fmt::Debug for ReplicaServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaServer")
+            .field("site", &self.site)
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+// === admin endpoints ===
+
+fn admin_routes() -> Router<AppState> {
+    Router::new()
+        .route("/__replica/requests", get(list_requests))
+        .route("/__replica/reset", post(reset))
+        .route("/__replica/knobs", get(get_knobs).post(set_knobs))
+}
+
+async fn list_requests(State(state): State<AppState>) -> Json<Vec<ReceivedRequest>> {
+    Json(state.shared.log.snapshot())
+}
+
+async fn reset(State(state): State<AppState>) -> Json<serde_json::Value> {
+    state.shared.log.reset();
+    Json(serde_json::json!({ "ok": true }))
+}
+
+async fn get_knobs(State(state): State<AppState>) -> Json<Knobs> {
+    Json(state.shared.knobs())
+}
+
+/// Accepts any content type, so `curl -d '{"chunks":3}'` works.
+async fn set_knobs(State(state): State<AppState>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Knobs>(&body) {
+        Ok(knobs) => {
+            state.shared.set_knobs(knobs);
+            Json(knobs).into_response()
+        }
+        Err(err) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": format!("invalid knobs JSON: {err}") })),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,58 @@
+//! The sites this crate can replicate.
+
+use serde::{Deserialize, Serialize};
+
+/// One provider chat web app that has a replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Site {
+    /// chat.deepseek.com: patch-stream SSE at `POST /api/v0/chat/completion`.
+    DeepSeek,
+    /// chat.z.ai (GLM Chat): `chat:completion` SSE at `POST /api/v2/chat/completions`.
+    Glm,
+}
+
+impl Site {
+    /// Every replicated site, in a stable order.
+    pub const ALL: [Site; 2] = [Site::DeepSeek, Site::Glm];
+
+    /// Display name; also the name echoed in the deterministic answer (`Echo [DeepSeek, …]`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Site::DeepSeek => "DeepSeek",
+            Site::Glm => "GLM",
+        }
+    }
+
+    /// Lower-case identifier (`deepseek`, `glm`), as used in serde and on command lines.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Site::DeepSeek => "deepseek",
+            Site::Glm => "glm",
+        }
+    }
+
+    /// Inverse of [`Site::slug`].
+    pub fn from_slug(slug: &str) -> Option<Site> {
+        Site::ALL.into_iter().find(|site| site.slug() == slug)
+    }
+}
+
+impl std::fmt::Display for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_round_trip() {
+        for site in Site::ALL {
+            assert_eq!(Site::from_slug(site.slug()), Some(site));
+        }
+        assert_eq!(Site::from_slug("kimi"), None);
+    }
+}

@@ -1,0 +1,269 @@
+//! Helpers shared by the replica tests: plain HTTP against a replica on port 0, no browser.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a panic here is a failed assertion"
+)]
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use switchyard_replicas::{Knobs, ReceivedRequest, ReplicaServer, Site};
+
+/// Unix microseconds now, as the replica stamps them.
+pub fn now_us() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    u64::try_from(since.as_micros()).unwrap()
+}
+
+/// Sends one ordinary completion (thinking and search off) to `server` and reads it to the end.
+pub async fn one_completion(server: &ReplicaServer, prompt: &str) -> String {
+    let resp = match server.site() {
+        Site::DeepSeek => {
+            let session = deepseek_session(server).await;
+            deepseek_completion(server, deepseek_body(&session, prompt, false, false)).await
+        }
+        Site::Glm => {
+            let chat = glm_chat(server).await;
+            glm_completion(server, glm_body(&chat, prompt, false, false)).await
+        }
+    };
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
+}
+
+/// How long a test waits for the log to reach a state before failing.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Knobs with no delays and `chunks` answer pieces.
+pub fn fast(chunks: usize) -> Knobs {
+    Knobs {
+        chunks,
+        delay_ms: 0,
+        first_delay_ms: 0,
+    }
+}
+
+pub async fn start(site: Site, knobs: Knobs) -> ReplicaServer {
+    ReplicaServer::start(site, knobs)
+        .await
+        .expect("replica starts")
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+pub async fn get_text(server: &ReplicaServer, path: &str) -> String {
+    let resp = client()
+        .get(format!("{}{path}", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+    resp.text().await.unwrap()
+}
+
+pub async fn post_json(server: &ReplicaServer, path: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(format!("{}{path}", server.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Reads the next body chunks until the text read so far contains `needle`.
+pub async fn read_until(resp: &mut reqwest::Response, seen: &mut String, needle: &str) {
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout(WAIT, resp.chunk())
+            .await
+            .expect("chunk in time")
+            .unwrap()
+            .unwrap_or_else(|| panic!("body ended before {needle:?}; got {seen:?}"));
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+/// Asserts that no body byte arrives within a short window (for stalls). A bounded negative
+/// check: without the fault the whole body would arrive at once (the tests use no delays).
+pub async fn assert_silent(resp: &mut reqwest::Response) {
+    let next = tokio::time::timeout(Duration::from_millis(300), resp.chunk()).await;
+    assert!(next.is_err(), "expected silence, got {next:?}");
+}
+
+/// Waits for the request with `seq` to satisfy `pred`; panics with the log otherwise.
+pub async fn wait_entry(
+    server: &ReplicaServer,
+    seq: u64,
+    pred: impl Fn(&ReceivedRequest) -> bool,
+) -> ReceivedRequest {
+    let log = server
+        .wait_for(|log| log.iter().any(|r| r.seq == seq && pred(r)), WAIT)
+        .await
+        .unwrap_or_else(|log| panic!("request {seq} never matched; log: {log:#?}"));
+    log.into_iter().find(|r| r.seq == seq).unwrap()
+}
+
+// === DeepSeek ===
+
+/// A valid `x-ds-pow-response` header for a fresh challenge of `server`.
+pub async fn deepseek_pow(server: &ReplicaServer) -> String {
+    let resp = post_json(
+        server,
+        "/api/v0/chat/create_pow_challenge",
+        json!({"target_path": "/api/v0/chat/completion"}),
+    )
+    .await;
+    let body: Value = resp.json().await.unwrap();
+    let c = &body["data"]["biz_data"]["challenge"];
+    let answer = json!({
+        "algorithm": c["algorithm"],
+        "challenge": c["challenge"],
+        "salt": c["salt"],
+        "answer": 0,
+        "signature": c["signature"],
+        "target_path": c["target_path"],
+    });
+    STANDARD.encode(answer.to_string())
+}
+
+pub async fn deepseek_session(server: &ReplicaServer) -> String {
+    let resp = post_json(server, "/api/v0/chat_session/create", json!({})).await;
+    let body: Value = resp.json().await.unwrap();
+    body["data"]["biz_data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The body the DeepSeek page sends.
+pub fn deepseek_body(session: &str, prompt: &str, thinking: bool, search: bool) -> Value {
+    json!({
+        "chat_session_id": session,
+        "parent_message_id": null,
+        "model_type": "default",
+        "prompt": prompt,
+        "ref_file_ids": [],
+        "thinking_enabled": thinking,
+        "search_enabled": search,
+        "preempt": false,
+    })
+}
+
+/// POSTs a completion with a valid PoW header.
+pub async fn deepseek_completion(server: &ReplicaServer, body: Value) -> reqwest::Response {
+    let pow = deepseek_pow(server).await;
+    client()
+        .post(format!("{}/api/v0/chat/completion", server.base_url()))
+        .header("x-ds-pow-response", pow)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A minimal patch-stream reader for assertions: (THINK text, RESPONSE text, finished).
+pub fn deepseek_assemble(raw: &str) -> (String, String, bool) {
+    let mut fragments: Vec<(String, String)> = Vec::new();
+    let mut finished = false;
+    for line in raw.lines() {
+        let Some(json) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(json).unwrap();
+        let path = v["p"].as_str();
+        if let Some(list) = v["v"]["response"]["fragments"].as_array() {
+            for f in list {
+                fragments.push((
+                    f["type"].as_str().unwrap().into(),
+                    f["content"].as_str().unwrap().into(),
+                ));
+            }
+        } else if path == Some("response/fragments") {
+            for f in v["v"].as_array().unwrap() {
+                fragments.push((
+                    f["type"].as_str().unwrap().into(),
+                    f["content"].as_str().unwrap().into(),
+                ));
+            }
+        } else if let (Some(text), None | Some("response/fragments/-1/content")) =
+            (v["v"].as_str(), path)
+        {
+            fragments.last_mut().unwrap().1.push_str(text);
+        } else if path == Some("response/status") && v["v"] == "FINISHED" {
+            finished = true;
+        }
+    }
+    let join = |kind: &str| -> String {
+        fragments
+            .iter()
+            .filter(|f| f.0 == kind)
+            .map(|f| f.1.as_str())
+            .collect()
+    };
+    (join("THINK"), join("RESPONSE"), finished)
+}
+
+// === GLM ===
+
+pub async fn glm_chat(server: &ReplicaServer) -> String {
+    let resp = post_json(server, "/api/v1/chats/new", json!({"chat": {}})).await;
+    let body: Value = resp.json().await.unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// The body the GLM page sends.
+pub fn glm_body(chat_id: &str, prompt: &str, thinking: bool, search: bool) -> Value {
+    let mut features = json!({
+        "enable_thinking": thinking,
+        "web_search": search,
+        "auto_web_search": false,
+    });
+    if thinking {
+        features["thinking_effort"] = json!("max");
+    }
+    json!({
+        "stream": true,
+        "model": "glm-5.2",
+        "messages": [{"role": "user", "content": prompt}],
+        "features": features,
+        "chat_id": chat_id,
+        "id": "11111111-2222-4333-8444-555555555555",
+    })
+}
+
+pub async fn glm_completion(server: &ReplicaServer, body: Value) -> reqwest::Response {
+    post_json(server, "/api/v2/chat/completions", body).await
+}
+
+/// The answer text of a GLM stream, read the simple way (deltas, plus the tail of an
+/// `edit_content` after `</details>\n`).
+pub fn glm_answer(raw: &str) -> String {
+    let mut answer = String::new();
+    for line in raw.lines() {
+        let Some(json) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(json).unwrap();
+        let data = &v["data"];
+        if data["phase"] != "answer" {
+            continue;
+        }
+        if let Some(edit) = data["edit_content"].as_str() {
+            answer.push_str(
+                edit.rsplit_once("</details>\n")
+                    .map_or(edit, |(_, tail)| tail),
+            );
+        } else if let Some(delta) = data["delta_content"].as_str() {
+            answer.push_str(delta);
+        }
+    }
+    answer
+}

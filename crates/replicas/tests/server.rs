@@ -1,0 +1,128 @@
+//! The server handle and the admin endpoints, on every site.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use switchyard_replicas::{Knobs, Outcome, ReceivedRequest, Site};
+
+#[tokio::test]
+async fn admin_endpoints_expose_log_knobs_and_reset() {
+    for site in Site::ALL {
+        let server = start(site, Knobs::default()).await;
+        assert!(server.base_url().starts_with("http://127.0.0.1:"));
+
+        let knobs = post_json(
+            &server,
+            "/__replica/knobs",
+            json!({"chunks": 2, "delay_ms": 0}),
+        )
+        .await;
+        assert_eq!(knobs.status(), 200);
+        assert_eq!(
+            server.knobs(),
+            Knobs {
+                chunks: 2,
+                delay_ms: 0,
+                first_delay_ms: 0
+            }
+        );
+        let read: Knobs = client()
+            .get(format!("{}/__replica/knobs", server.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read, server.knobs());
+        let bad = post_json(&server, "/__replica/knobs", json!({"chunks": "many"})).await;
+        assert_eq!(bad.status(), 400);
+
+        one_completion(&server, "hello").await;
+        server
+            .wait_for(
+                |log| log.len() == 1 && log[0].outcome == Outcome::Completed,
+                WAIT,
+            )
+            .await
+            .unwrap();
+        let listed: Vec<ReceivedRequest> = client()
+            .get(format!("{}/__replica/requests", server.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed, server.requests(), "{site}");
+        assert_eq!(
+            listed[0].chunks_sent, 2,
+            "{site}: knobs from the endpoint apply"
+        );
+
+        let reset = post_json(&server, "/__replica/reset", json!({})).await;
+        assert_eq!(reset.status(), 200);
+        assert!(server.requests().is_empty(), "{site}");
+    }
+}
+
+#[tokio::test]
+async fn set_knobs_applies_to_later_requests() {
+    let server = start(Site::Glm, fast(2)).await;
+    server.set_knobs(fast(5));
+    one_completion(&server, "x").await;
+    let entry = wait_entry(&server, 1, |r| r.outcome == Outcome::Completed).await;
+    assert_eq!(entry.chunks_sent, 5);
+}
+
+#[tokio::test]
+async fn wait_for_gives_up_with_the_last_snapshot() {
+    let server = start(Site::DeepSeek, fast(2)).await;
+    let err = server
+        .wait_for(|log| !log.is_empty(), Duration::from_millis(20))
+        .await
+        .unwrap_err();
+    assert!(err.is_empty());
+}
+
+#[tokio::test]
+async fn shutdown_ends_a_stalled_stream() {
+    for site in Site::ALL {
+        let server = start(site, fast(2)).await;
+        let mut resp = match site {
+            Site::DeepSeek => {
+                let session = deepseek_session(&server).await;
+                deepseek_completion(
+                    &server,
+                    deepseek_body(&session, "replica:fault=stall", false, false),
+                )
+                .await
+            }
+            Site::Glm => {
+                let chat = glm_chat(&server).await;
+                glm_completion(
+                    &server,
+                    glm_body(&chat, "replica:fault=stall", false, false),
+                )
+                .await
+            }
+        };
+        let mut seen = String::new();
+        read_until(&mut resp, &mut seen, "Echo [").await;
+        tokio::time::timeout(WAIT, server.shutdown())
+            .await
+            .expect("shutdown does not wait for the stalled body");
+        // The body ends instead of hanging: either cleanly or with a connection error.
+        let rest = tokio::time::timeout(WAIT, async {
+            while let Ok(Some(_)) = resp.chunk().await {}
+        })
+        .await;
+        assert!(
+            rest.is_ok(),
+            "{site}: the stalled body ended with the server"
+        );
+    }
+}

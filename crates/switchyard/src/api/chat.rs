@@ -1,0 +1,334 @@
+//! `POST /v1/chat/completions` and `POST /v1/completions`.
+//!
+//! A request is parsed, routed by its model ID, shaped, and admitted to the queue. Its answer
+//! comes back as [`StreamEvent`]s on a channel: streamed out as SSE chunks, or gathered into one
+//! JSON reply. A [`CancelGuard`] travels with the response; when the client goes away (hyper
+//! drops the response body or the handler future), the guard cancels the request, which the
+//! scheduler removes from its queue or the lane stops in the page.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::stream;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::AppState;
+use super::error::ApiError;
+use super::sse::{self, Chunks};
+use super::wire::{self, ChatRequest, CompletionRequest};
+use crate::ids::{RequestId, unix_now};
+use crate::providers::{FinishReason, StreamEvent, Usage};
+use crate::scheduler::{EVENT_CAPACITY, Job, JobMeta, Scheduler};
+use crate::shaping::{self, RequestKind, ShapedRequest};
+
+pub async fn chat_completions(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
+    match chat(app, &body).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn completions(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
+    match text(app, &body).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn chat(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
+    let req: ChatRequest = wire::parse(body)?;
+    let messages = req.chat_messages()?;
+    let model = req
+        .model
+        .clone()
+        .unwrap_or_else(|| wire::DEFAULT_MODEL.to_owned());
+    let choice = app.routing.route(&model)?;
+    let settings = app.config.provider(choice.provider);
+    let shaped = shaping::shape_chat(&messages, &choice, settings, &model, (&req.sampling).into());
+    info!(
+        "Received chat completion request for {} ({} messages, {})",
+        choice.provider,
+        messages.len(),
+        if req.stream {
+            "streaming"
+        } else {
+            "non-streaming"
+        }
+    );
+    respond(app, shaped, req.stream).await
+}
+
+async fn text(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
+    let req: CompletionRequest = wire::parse(body)?;
+    let prompt = req.prompt_text()?;
+    let model = req
+        .model
+        .clone()
+        .unwrap_or_else(|| wire::DEFAULT_MODEL.to_owned());
+    let choice = app.routing.route(&model)?;
+    let settings = app.config.provider(choice.provider);
+    let shaped = shaping::shape_text(&prompt, &choice, settings, &model, (&req.sampling).into());
+    info!(
+        "Received text completion request for {} ({} chars, {})",
+        choice.provider,
+        prompt.chars().count(),
+        if req.stream {
+            "streaming"
+        } else {
+            "non-streaming"
+        }
+    );
+    respond(app, shaped, req.stream).await
+}
+
+/// Cancels its request when dropped, unless the answer was delivered in full first.
+struct CancelGuard {
+    id: RequestId,
+    token: CancellationToken,
+    scheduler: Scheduler,
+    done: bool,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            info!(request = %self.id, "Client disconnected, aborting request...");
+            self.token.cancel();
+            self.scheduler.cancel_soon(self.id.clone());
+        }
+    }
+}
+
+async fn respond(
+    app: Arc<AppState>,
+    shaped: ShapedRequest,
+    stream: bool,
+) -> Result<Response, ApiError> {
+    let id = RequestId::random();
+    let provider = shaped.provider;
+    let kind = shaped.kind;
+    let model = shaped.client_model.clone();
+    let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
+    let token = CancellationToken::new();
+    let meta = JobMeta {
+        model: model.clone(),
+        stream,
+        kind: match kind {
+            RequestKind::Chat => "chat",
+            RequestKind::Text => "text",
+        },
+        queued_at: unix_now(),
+    };
+    let job = Job {
+        id: id.clone(),
+        request: Arc::new(shaped),
+        events: events_tx,
+        cancel: token.clone(),
+    };
+    match app.scheduler.submit(provider, meta, job).await {
+        Err(_) => return Err(ApiError::shutting_down()),
+        Ok(Err(rejection)) => return Err(ApiError::rejected(rejection, provider.display_name())),
+        Ok(Ok(())) => {}
+    }
+    let guard = CancelGuard {
+        id: id.clone(),
+        token,
+        scheduler: app.scheduler.clone(),
+        done: false,
+    };
+    let chunks = Chunks::new(
+        &id.0,
+        unix_now(),
+        &model,
+        kind,
+        app.config.api.reasoning_format,
+    );
+    if stream {
+        Ok(stream_response(chunks, events, guard))
+    } else {
+        gather(chunks, events, guard).await
+    }
+}
+
+/// Where a streamed response is.
+enum Phase {
+    Opening,
+    Streaming,
+    Closing(Vec<Bytes>),
+    Over,
+}
+
+struct Streamer {
+    chunks: Chunks,
+    events: mpsc::Receiver<StreamEvent>,
+    guard: CancelGuard,
+    usage: Option<Usage>,
+    phase: Phase,
+}
+
+/// An SSE response: the role chunk, a chunk per event, the finish chunk, usage, `[DONE]`.
+fn stream_response(
+    chunks: Chunks,
+    events: mpsc::Receiver<StreamEvent>,
+    guard: CancelGuard,
+) -> Response {
+    let state = Streamer {
+        chunks,
+        events,
+        guard,
+        usage: None,
+        phase: Phase::Opening,
+    };
+    let body = stream::unfold(state, |mut s| async move {
+        let bytes = s.next_frame().await?;
+        Some((Ok::<_, Infallible>(bytes), s))
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+impl Streamer {
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        loop {
+            match &mut self.phase {
+                Phase::Opening => {
+                    self.phase = Phase::Streaming;
+                    if let Some(frame) = self.chunks.opening() {
+                        return Some(frame);
+                    }
+                }
+                Phase::Closing(frames) => {
+                    if frames.is_empty() {
+                        self.phase = Phase::Over;
+                        return None;
+                    }
+                    return Some(frames.remove(0));
+                }
+                Phase::Over => return None,
+                Phase::Streaming => {
+                    let event = self.events.recv().await;
+                    match event {
+                        Some(StreamEvent::Usage(u)) => self.usage = Some(u),
+                        Some(StreamEvent::Finished(reason)) => {
+                            let mut frames = vec![self.chunks.finish(reason)];
+                            frames.extend(self.usage.as_ref().and_then(|u| self.chunks.usage(u)));
+                            frames.push(Bytes::from_static(sse::DONE.as_bytes()));
+                            self.guard.done = true;
+                            self.phase = Phase::Closing(frames);
+                        }
+                        Some(StreamEvent::Error(message)) => {
+                            self.guard.done = true;
+                            self.phase = Phase::Closing(vec![
+                                Chunks::error(&message),
+                                Bytes::from_static(sse::DONE.as_bytes()),
+                            ]);
+                        }
+                        Some(piece) => {
+                            if let Some(frame) = self.chunks.piece(&piece) {
+                                return Some(frame);
+                            }
+                        }
+                        None => {
+                            // The lane dropped the request without an end: say so, never hang.
+                            self.guard.done = true;
+                            self.phase = Phase::Closing(vec![
+                                Chunks::error("The lane ended the request without an answer."),
+                                Bytes::from_static(sse::DONE.as_bytes()),
+                            ]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A non-streaming reply: gathers the whole answer, then answers once.
+async fn gather(
+    mut chunks: Chunks,
+    mut events: mpsc::Receiver<StreamEvent>,
+    mut guard: CancelGuard,
+) -> Result<Response, ApiError> {
+    let mut content = String::new();
+    let mut reasoning = String::new();
+    let mut usage = Usage::default();
+    let mut finish = FinishReason::Stop;
+    let mut error = None;
+    loop {
+        match events.recv().await {
+            Some(StreamEvent::Usage(u)) => usage = u,
+            Some(StreamEvent::Finished(reason)) => {
+                finish = reason;
+                break;
+            }
+            Some(StreamEvent::Error(message)) => {
+                error = Some(message);
+                break;
+            }
+            Some(piece) => {
+                let (c, r) = chunks.split(&piece);
+                content.push_str(&c);
+                reasoning.push_str(&r);
+            }
+            None => {
+                error = Some("The lane ended the request without an answer.".to_owned());
+                break;
+            }
+        }
+    }
+    guard.done = true;
+    if let Some(close) = chunks.close_think() {
+        content.push_str(&close);
+    }
+    if let Some(message) = error {
+        if content.trim().is_empty() && reasoning.trim().is_empty() {
+            return Err(ApiError::internal(message));
+        }
+        warn!(request = %guard.id, error = %message, "returning the partial answer of a failed request");
+    }
+    let usage = sse::usage_json(&usage);
+    let (object, choice) = if chunks.kind() == RequestKind::Text {
+        (
+            "text_completion",
+            json!({"text": content, "index": 0, "logprobs": null, "finish_reason": finish.as_str()}),
+        )
+    } else {
+        let mut message = json!({"role": "assistant", "content": content});
+        if !reasoning.is_empty() {
+            message["reasoning_content"] = json!(reasoning);
+        }
+        (
+            "chat.completion",
+            json!({"index": 0, "message": message, "finish_reason": finish.as_str()}),
+        )
+    };
+    let body = json!({
+        "id": chunks.id(),
+        "object": object,
+        "created": unix_now(),
+        "model": chunks.model(),
+        "choices": [choice],
+        "usage": usage,
+    });
+    let mut resp = (StatusCode::OK, sse::to_json(&body)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}

@@ -1,0 +1,190 @@
+//! The HTTP API: OpenAI endpoints, CORS, and the inspection endpoints.
+//!
+//! Routes: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models`, and for tools
+//! and tests `GET /api/lanes` and `GET /api/queue`. Paths are normalised first (`//` collapsed, a
+//! trailing `/` dropped), because a base URL typed with a trailing slash makes SillyTavern ask
+//! for `/v1//chat/completions`.
+//!
+//! Architecture Invariant: `api` is the only module that knows the OpenAI wire format and axum.
+//! Lanes emit neutral `StreamEvent`s; `api::sse` turns them into chunks.
+
+mod chat;
+pub mod error;
+pub mod sse;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::lanes::board::Board;
+use crate::models::RoutingTable;
+use crate::scheduler::Scheduler;
+use error::ApiError;
+
+/// Largest request body accepted (long roleplay chats are big, but not this big).
+pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// What handlers share.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub routing: RoutingTable,
+    pub scheduler: Scheduler,
+    pub board: Board,
+}
+
+/// The API as a service that normalises paths before routing.
+pub fn app(state: Arc<AppState>) -> axum::routing::IntoMakeService<NormalizedRouter> {
+    use axum::ServiceExt;
+    let router = Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/completions", post(chat::completions))
+        .route("/v1/models", get(models))
+        .route("/api/lanes", get(lanes))
+        .route("/api/queue", get(queue))
+        .fallback(not_found)
+        .layer(middleware::from_fn(cors))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state);
+    tower::util::MapRequest::new(router, normalize_path as fn(Request) -> Request)
+        .into_make_service()
+}
+
+/// The router behind the path normalisation.
+pub type NormalizedRouter = tower::util::MapRequest<Router, fn(Request) -> Request>;
+
+/// Collapses repeated slashes and drops a trailing one.
+fn normalize_path(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if !(path.contains("//") || (path.len() > 1 && path.ends_with('/'))) {
+        return req;
+    }
+    let mut clean = String::with_capacity(path.len());
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        clean.push('/');
+        clean.push_str(part);
+    }
+    if clean.is_empty() {
+        clean.push('/');
+    }
+    if let Some(q) = req.uri().query() {
+        clean.push('?');
+        clean.push_str(q);
+    }
+    if let Ok(uri) = clean.parse::<Uri>() {
+        *req.uri_mut() = uri;
+    }
+    req
+}
+
+/// CORS as the reference does it: only on `/v1/*` and only when an `Origin` is present.
+async fn cors(req: Request, next: Next) -> Response {
+    let applies =
+        req.uri().path().starts_with("/v1/") && req.headers().contains_key(header::ORIGIN);
+    if !applies {
+        return next.run(req).await;
+    }
+    if req.method() == Method::OPTIONS
+        && let Some(method) = req.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return preflight(method, req.headers());
+    }
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+fn preflight(method: &HeaderValue, headers: &HeaderMap) -> Response {
+    let allowed = matches!(
+        method
+            .to_str()
+            .map(|m| m.trim().to_ascii_uppercase())
+            .as_deref(),
+        Ok("GET" | "POST" | "OPTIONS")
+    );
+    if !allowed {
+        return (StatusCode::BAD_REQUEST, "Disallowed CORS method").into_response();
+    }
+    let allow_headers = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("Content-Type, Authorization"));
+    let mut resp = (StatusCode::OK, "OK").into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    resp
+}
+
+async fn models(State(app): State<Arc<AppState>>) -> Response {
+    let data: Vec<_> = app
+        .routing
+        .list()
+        .into_iter()
+        .map(|m| json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by}))
+        .collect();
+    Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn lanes(State(app): State<Arc<AppState>>) -> Response {
+    Json(json!({ "lanes": app.board.snapshot() })).into_response()
+}
+
+async fn queue(State(app): State<Arc<AppState>>) -> Response {
+    match app.scheduler.snapshot().await {
+        Ok(snap) => Json(snap).into_response(),
+        Err(_) => ApiError::shutting_down().into_response(),
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    ApiError::not_found(format!(
+        "No route for {method} {}. switchyard serves POST /v1/chat/completions, POST \
+         /v1/completions and GET /v1/models.",
+        uri.path()
+    ))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(p: &str) -> String {
+        let req = Request::builder()
+            .uri(p)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        normalize_path(req).uri().to_string()
+    }
+
+    #[test]
+    fn paths_are_normalised_before_routing() {
+        assert_eq!(norm("/v1//chat/completions"), "/v1/chat/completions");
+        assert_eq!(norm("/v1/models/"), "/v1/models");
+        assert_eq!(norm("//v1///models?x=1"), "/v1/models?x=1");
+        assert_eq!(norm("/"), "/");
+        assert_eq!(norm("/v1/models"), "/v1/models");
+    }
+}

@@ -1,0 +1,342 @@
+//! Turning neutral stream events into OpenAI chunks and SSE frames.
+//!
+//! [`Chunks`] keeps the little state a response needs: whether a `<think>` block is open (with
+//! inline reasoning) and the ids to stamp on every chunk. Every frame is `data: <json>\n\n`; JSON
+//! has U+2028 / U+2029 escaped, because SillyTavern's line splitter treats them as line ends.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::config::ReasoningFormat;
+use crate::providers::{FinishReason, StreamEvent, Usage};
+use crate::shaping::RequestKind;
+
+/// The last frame of every stream.
+pub const DONE: &str = "data: [DONE]\n\n";
+
+/// Serialises a value for an SSE `data:` line.
+pub fn to_json(value: &Value) -> String {
+    let text = value.to_string();
+    if text.contains(['\u{2028}', '\u{2029}']) {
+        text.replace('\u{2028}', "\\u2028")
+            .replace('\u{2029}', "\\u2029")
+    } else {
+        text
+    }
+}
+
+pub fn frame(value: &Value) -> Bytes {
+    Bytes::from(format!("data: {}\n\n", to_json(value)))
+}
+
+/// The OpenAI usage object for a site's counts.
+pub fn usage_json(usage: &Usage) -> Value {
+    let total = if usage.total_tokens == 0 {
+        usage.prompt_tokens + usage.completion_tokens
+    } else {
+        usage.total_tokens
+    };
+    let mut v = json!({
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": total,
+    });
+    if let Some(cached) = usage.cached_tokens {
+        v["prompt_tokens_details"] = json!({ "cached_tokens": cached });
+    }
+    v
+}
+
+/// Chunk builder for one response.
+pub struct Chunks {
+    id: String,
+    created: u64,
+    model: String,
+    kind: RequestKind,
+    format: ReasoningFormat,
+    /// A `<think>` block was opened in the content and not yet closed.
+    think_open: bool,
+}
+
+impl Chunks {
+    pub fn new(
+        request_id: &str,
+        created: u64,
+        model: &str,
+        kind: RequestKind,
+        format: ReasoningFormat,
+    ) -> Chunks {
+        let prefix = match kind {
+            RequestKind::Chat => "chatcmpl",
+            RequestKind::Text => "cmpl",
+        };
+        Chunks {
+            id: format!("{prefix}-{request_id}"),
+            created,
+            model: model.to_owned(),
+            kind,
+            // Text completions have no reasoning field: thinking goes inline.
+            format: match kind {
+                RequestKind::Chat => format,
+                RequestKind::Text => ReasoningFormat::ThinkTags,
+            },
+            think_open: false,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The model string as the client sent it.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    pub fn kind(&self) -> RequestKind {
+        self.kind
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
+        match self.kind {
+            RequestKind::Chat => json!({
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }),
+            RequestKind::Text => json!({
+                "id": self.id,
+                "object": "text_completion",
+                "created": self.created,
+                "model": self.model,
+                "choices": [{
+                    "text": delta.get("content").and_then(Value::as_str).unwrap_or(""),
+                    "index": 0,
+                    "logprobs": null,
+                    "finish_reason": finish,
+                }],
+            }),
+        }
+    }
+
+    /// The opening chunk with the assistant role (chat only; empty content, so the first
+    /// character of the content is whatever the answer starts with).
+    pub fn opening(&self) -> Option<Bytes> {
+        match self.kind {
+            RequestKind::Chat => Some(frame(
+                &self.chunk(json!({"role": "assistant", "content": ""}), None),
+            )),
+            RequestKind::Text => None,
+        }
+    }
+
+    /// The delta for a text or reasoning piece, as `(content, reasoning_content)`; with inline
+    /// reasoning, opens and closes the `<think>` block as the answer moves between them.
+    pub fn split(&mut self, event: &StreamEvent) -> (String, String) {
+        match (event, self.format) {
+            (StreamEvent::Reasoning(t), ReasoningFormat::ReasoningContent) => {
+                (String::new(), t.clone())
+            }
+            (StreamEvent::Reasoning(t), ReasoningFormat::ThinkTags) => {
+                if self.think_open {
+                    (t.clone(), String::new())
+                } else {
+                    self.think_open = true;
+                    (format!("<think>{t}"), String::new())
+                }
+            }
+            (StreamEvent::Text(t), _) => {
+                if self.think_open {
+                    self.think_open = false;
+                    (format!("</think>{t}"), String::new())
+                } else {
+                    (t.clone(), String::new())
+                }
+            }
+            _ => (String::new(), String::new()),
+        }
+    }
+
+    /// The frame for a text or reasoning event.
+    pub fn piece(&mut self, event: &StreamEvent) -> Option<Bytes> {
+        let (content, reasoning) = self.split(event);
+        if content.is_empty() && reasoning.is_empty() {
+            return None;
+        }
+        let delta = if reasoning.is_empty() {
+            json!({ "content": content })
+        } else {
+            json!({ "reasoning_content": reasoning })
+        };
+        Some(frame(&self.chunk(delta, None)))
+    }
+
+    /// Closes an open `<think>` block (an answer that ended inside its thinking).
+    pub fn close_think(&mut self) -> Option<String> {
+        if self.think_open {
+            self.think_open = false;
+            Some("</think>".to_owned())
+        } else {
+            None
+        }
+    }
+
+    /// The final chunk with the finish reason (closing a `<think>` block left open).
+    pub fn finish(&mut self, reason: FinishReason) -> Bytes {
+        let content = self.close_think();
+        let delta = match content {
+            Some(c) => json!({ "content": c }),
+            None => json!({}),
+        };
+        frame(&self.chunk(delta, Some(reason.as_str())))
+    }
+
+    /// A usage-only chunk (`choices: []`); text completions drop it, as the reference does.
+    pub fn usage(&self, usage: &Usage) -> Option<Bytes> {
+        match self.kind {
+            RequestKind::Chat => Some(frame(&json!({
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "choices": [],
+                "usage": usage_json(usage),
+            }))),
+            RequestKind::Text => None,
+        }
+    }
+
+    /// A mid-stream error event.
+    pub fn error(message: &str) -> Bytes {
+        frame(&json!({
+            "error": {"message": message, "type": "internal_error", "param": null, "code": null}
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(b: &Bytes) -> String {
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    fn contents(chunks: &mut Chunks, events: &[StreamEvent]) -> Vec<(String, String)> {
+        events.iter().map(|e| chunks.split(e)).collect()
+    }
+
+    #[test]
+    fn inline_reasoning_opens_and_closes_think_tags() {
+        let mut c = Chunks::new("r", 1, "m", RequestKind::Chat, ReasoningFormat::ThinkTags);
+        let got = contents(
+            &mut c,
+            &[
+                StreamEvent::Reasoning("a".into()),
+                StreamEvent::Reasoning("b".into()),
+                StreamEvent::Text("X".into()),
+                StreamEvent::Text("Y".into()),
+            ],
+        );
+        let content: String = got.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(content, "<think>ab</think>XY");
+    }
+
+    #[test]
+    fn reasoning_content_keeps_thinking_out_of_the_content() {
+        let mut c = Chunks::new(
+            "r",
+            1,
+            "m",
+            RequestKind::Chat,
+            ReasoningFormat::ReasoningContent,
+        );
+        let got = contents(
+            &mut c,
+            &[
+                StreamEvent::Reasoning("a".into()),
+                StreamEvent::Text("X".into()),
+            ],
+        );
+        assert_eq!(got, vec![("".into(), "a".into()), ("X".into(), "".into())]);
+        let frame = text(&c.piece(&StreamEvent::Reasoning("z".into())).unwrap());
+        assert!(
+            frame.contains(r#""delta":{"reasoning_content":"z"}"#),
+            "{frame}"
+        );
+    }
+
+    #[test]
+    fn an_answer_ending_in_thought_closes_the_tag_in_the_final_chunk() {
+        let mut c = Chunks::new("r", 1, "m", RequestKind::Chat, ReasoningFormat::ThinkTags);
+        c.split(&StreamEvent::Reasoning("a".into()));
+        let last = text(&c.finish(FinishReason::Stop));
+        assert!(last.contains(r#""delta":{"content":"</think>"}"#), "{last}");
+        assert!(last.contains(r#""finish_reason":"stop""#), "{last}");
+    }
+
+    #[test]
+    fn frames_escape_line_separators_and_end_with_a_blank_line() {
+        let mut c = Chunks::new(
+            "r",
+            7,
+            "glm-chat",
+            RequestKind::Chat,
+            ReasoningFormat::ThinkTags,
+        );
+        let f = text(
+            &c.piece(&StreamEvent::Text("a\u{2028}b\u{2029}".into()))
+                .unwrap(),
+        );
+        assert!(f.starts_with("data: {"));
+        assert!(f.ends_with("}\n\n"));
+        assert!(f.contains(r"a\u2028b\u2029"), "{f}");
+        assert!(!f.contains('\u{2028}'));
+        let v: Value = serde_json::from_str(f.trim_start_matches("data: ").trim()).unwrap();
+        assert_eq!(v["choices"][0]["delta"]["content"], "a\u{2028}b\u{2029}");
+        assert_eq!(v["model"], "glm-chat");
+        assert_eq!(v["id"], "chatcmpl-r");
+    }
+
+    #[test]
+    fn the_opening_chunk_has_the_role_and_no_leading_content() {
+        let c = Chunks::new("r", 7, "m", RequestKind::Chat, ReasoningFormat::ThinkTags);
+        let f = text(&c.opening().unwrap());
+        assert!(
+            f.contains(r#""delta":{"content":"","role":"assistant"}"#)
+                || f.contains(r#""delta":{"role":"assistant","content":""}"#),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn text_completions_use_their_own_chunk_shape_and_drop_usage() {
+        let mut c = Chunks::new(
+            "r",
+            7,
+            "m",
+            RequestKind::Text,
+            ReasoningFormat::ReasoningContent,
+        );
+        assert!(c.opening().is_none());
+        let f = text(&c.piece(&StreamEvent::Reasoning("t".into())).unwrap());
+        assert!(f.contains(r#""text":"<think>t""#), "{f}");
+        assert!(f.contains(r#""object":"text_completion""#), "{f}");
+        assert!(c.usage(&Usage::default()).is_none());
+    }
+
+    #[test]
+    fn usage_totals_fall_back_to_the_sum() {
+        let u = Usage {
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            total_tokens: 0,
+            cached_tokens: Some(1),
+        };
+        let v = usage_json(&u);
+        assert_eq!(v["total_tokens"], 7);
+        assert_eq!(v["prompt_tokens_details"]["cached_tokens"], 1);
+    }
+}

@@ -1,0 +1,75 @@
+//! Process-tree facts read from `/proc`: a browser's descendants and their memory.
+//!
+//! RSS overcounts Chromium badly (every process maps the same 200 MB binary), so memory is
+//! reported as PSS, which splits shared pages between the processes that share them.
+
+use std::collections::{HashMap, HashSet};
+
+/// The pid and all its descendants, found through each process's parent pid.
+pub fn tree(root: u32) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(ppid) = parent_of(pid) {
+                children.entry(ppid).or_default().push(pid);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut stack = vec![root];
+    while let Some(pid) = stack.pop() {
+        if !seen.insert(pid) {
+            continue;
+        }
+        out.push(pid);
+        if let Some(kids) = children.get(&pid) {
+            stack.extend(kids);
+        }
+    }
+    out
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may itself contain spaces or parentheses.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Proportional set size of one process in KiB, or 0 if it is gone or unreadable.
+pub fn pss_kib(pid: u32) -> u64 {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else {
+        return 0;
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// PSS of a whole process tree in KiB.
+pub fn tree_pss_kib(root: u32) -> u64 {
+    tree(root).into_iter().map(pss_kib).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_process_has_memory_and_is_in_its_tree() {
+        let me = std::process::id();
+        assert!(tree(me).contains(&me));
+        assert!(pss_kib(me) > 0);
+        assert_eq!(pss_kib(u32::MAX), 0);
+    }
+}

@@ -1,0 +1,520 @@
+//! Configuration: one TOML file (`switchyard.toml`, or `--config PATH`), validated at start.
+//!
+//! Parsing goes through [`raw::RawConfig`], where every struct denies unknown fields, and
+//! `serde_path_to_error` keeps the key path, so a typo is reported as
+//! `switchyard.toml: runtime.mode: unknown variant ...`. [`Config::from_raw`] then fills defaults
+//! and checks ranges. Every error names the file, the key and what is allowed.
+//!
+//! Files can be laid over each other at the TOML level ([`merge_tables`]): `switchyard demo
+//! --config FILE` lays the user's file over the demo's own settings before validation.
+
+pub mod raw;
+
+use std::{collections::BTreeMap, fmt, net::IpAddr, path::PathBuf, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use crate::models::ProviderKind;
+use raw::{RawConfig, RawProvider};
+
+/// The largest `instances` value a provider accepts (the reference's limit).
+pub const MAX_INSTANCES: u32 = 32;
+
+/// How requests share the lanes. The variant docs say what each mode does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueMode {
+    /// One lane per provider, all warm, but one generation at a time across the whole gateway,
+    /// in strict global arrival order.
+    ProviderLanes,
+    /// One lane per provider; each lane runs one request at a time and different lanes overlap.
+    ConcurrentProviderLanes,
+    /// `instances` lanes per provider; a request waits in its provider's queue and the first free
+    /// lane of that provider takes it (never-used lanes first, then least recently used).
+    FullParallelLanes,
+}
+
+impl QueueMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueMode::ProviderLanes => "provider_lanes",
+            QueueMode::ConcurrentProviderLanes => "concurrent_provider_lanes",
+            QueueMode::FullParallelLanes => "full_parallel_lanes",
+        }
+    }
+}
+
+/// How lanes are separated inside Chromium.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// One Chromium; each lane gets its own (ephemeral) browser context and page.
+    Context,
+    /// One Chromium per lane with its own persistent user-data-dir under `data_dir`.
+    Process,
+}
+
+/// How thinking text reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningFormat {
+    /// Inline in `delta.content`, wrapped in `<think>` … `</think>` (the reference's way).
+    ThinkTags,
+    /// In `delta.reasoning_content` / `message.reasoning_content`.
+    ReasoningContent,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub provider: ProviderKind,
+    pub data_dir: PathBuf,
+    pub runtime: RuntimeConfig,
+    pub server: ServerConfig,
+    pub browser: BrowserConfig,
+    pub api: ApiConfig,
+    /// Settings of every provider, including those that do not run.
+    pub providers: BTreeMap<ProviderKind, ProviderConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub providers_in_parallel: bool,
+    pub mode: QueueMode,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: IpAddr,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct BrowserConfig {
+    pub executable: Option<PathBuf>,
+    pub headless: bool,
+    pub isolation: Isolation,
+    /// Upper bound for any single CDP call that has no longer bound of its own.
+    pub cdp_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub reasoning_format: ReasoningFormat,
+    pub universal_model_names: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub enabled: bool,
+    pub instances: u32,
+    /// The site's origin, without a trailing slash.
+    pub base_url: String,
+    /// Thinking for `-auto` IDs.
+    pub thinking: bool,
+    /// Forward the thinking text to the client (`-chat` never does).
+    pub send_thinking: bool,
+    pub search: bool,
+    pub first_chunk_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// A configuration error, ready to print: file, key, what is allowed.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<ConfigError> for String {
+    fn from(e: ConfigError) -> String {
+        e.0
+    }
+}
+
+/// Providers whose driver and replica exist in this build.
+pub fn implemented(provider: ProviderKind) -> bool {
+    matches!(provider, ProviderKind::DeepSeek | ProviderKind::Glm)
+}
+
+/// The real site of each provider.
+pub fn default_base_url(provider: ProviderKind) -> &'static str {
+    match provider {
+        ProviderKind::DeepSeek => "https://chat.deepseek.com",
+        ProviderKind::Glm => "https://chat.z.ai",
+        ProviderKind::Moonshot => "https://www.kimi.ai",
+        ProviderKind::Qwen => "https://chat.qwen.ai",
+        ProviderKind::Perplexity => "https://www.perplexity.ai",
+        ProviderKind::HuggingChat => "https://huggingface.co/chat",
+        ProviderKind::AiStudio => "https://aistudio.google.com",
+        ProviderKind::Mimo => "https://aistudio.xiaomimimo.com",
+    }
+}
+
+/// The reference's first-chunk timeout per provider, in seconds.
+fn default_first_chunk_secs(provider: ProviderKind) -> u64 {
+    match provider {
+        ProviderKind::HuggingChat | ProviderKind::Mimo | ProviderKind::Qwen => 150,
+        ProviderKind::AiStudio => 180,
+        _ => 45,
+    }
+}
+
+/// The reference's idle timeout between chunks, in seconds.
+fn default_idle_secs(provider: ProviderKind) -> u64 {
+    match provider {
+        ProviderKind::Perplexity => 600,
+        _ => 75,
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read the file: {e}", path.display())))?;
+        Self::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; `source` names it in errors.
+    pub fn from_toml_str(text: &str, source: &str) -> Result<Config, ConfigError> {
+        let table = parse_table(text, source)?;
+        Self::from_table(table, source)
+    }
+
+    /// Validates an already parsed (and possibly merged) TOML table.
+    pub fn from_table(table: toml::Table, source: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let msg = inner.message().trim().to_owned();
+                if path == "." || path.is_empty() {
+                    ConfigError(format!("{source}: {msg}"))
+                } else {
+                    ConfigError(format!("{source}: {path}: {msg}"))
+                }
+            })?;
+        Self::from_raw(raw, source)
+    }
+
+    /// Fills defaults and checks values.
+    pub fn from_raw(raw: RawConfig, source: &str) -> Result<Config, ConfigError> {
+        let bad = |key: &str, msg: String| ConfigError(format!("{source}: {key}: {msg}"));
+
+        let provider = match raw.provider.as_deref() {
+            None => ProviderKind::DeepSeek,
+            Some(name) => ProviderKind::from_name(name).ok_or_else(|| {
+                bad(
+                    "provider",
+                    format!(
+                        "unknown provider `{name}`; expected one of {}",
+                        provider_names()
+                    ),
+                )
+            })?,
+        };
+
+        let runtime = raw.runtime.unwrap_or_default();
+        let runtime = RuntimeConfig {
+            providers_in_parallel: runtime.providers_in_parallel.unwrap_or(false),
+            mode: runtime.mode.unwrap_or(QueueMode::ProviderLanes),
+        };
+
+        let server = raw.server.unwrap_or_default();
+        let host_text = server.host.unwrap_or_else(|| "127.0.0.1".to_owned());
+        let host: IpAddr = host_text.parse().map_err(|_| {
+            bad(
+                "server.host",
+                format!("`{host_text}` is not an IP address (use 127.0.0.1, 0.0.0.0 or ::1)"),
+            )
+        })?;
+        let server = ServerConfig {
+            host,
+            port: server.port.unwrap_or(7777),
+        };
+
+        let browser = raw.browser.unwrap_or_default();
+        let cdp_secs = browser.cdp_timeout_secs.unwrap_or(10);
+        if cdp_secs == 0 || cdp_secs > 600 {
+            return Err(bad(
+                "browser.cdp_timeout_secs",
+                format!("{cdp_secs} is out of range; allowed 1..=600"),
+            ));
+        }
+        let browser = BrowserConfig {
+            executable: browser.executable.map(PathBuf::from),
+            headless: browser.headless.unwrap_or(true),
+            isolation: browser.isolation.unwrap_or(Isolation::Context),
+            cdp_timeout: Duration::from_secs(cdp_secs),
+        };
+
+        let api = raw.api.unwrap_or_default();
+        let api = ApiConfig {
+            reasoning_format: api.reasoning_format.unwrap_or(ReasoningFormat::ThinkTags),
+            universal_model_names: api.universal_model_names.unwrap_or(false),
+        };
+
+        let mut providers = BTreeMap::new();
+        let raw_providers = raw.providers.unwrap_or_default();
+        for kind in ProviderKind::ALL {
+            let raw = raw_provider(&raw_providers, kind)
+                .cloned()
+                .unwrap_or_default();
+            let key = |field: &str| format!("providers.{}.{field}", kind.prefix());
+            let instances = raw.instances.unwrap_or(1);
+            if !(1..=i64::from(MAX_INSTANCES)).contains(&instances) {
+                return Err(bad(
+                    &key("instances"),
+                    format!("{instances} is out of range; allowed 1..={MAX_INSTANCES}"),
+                ));
+            }
+            let base_url = raw
+                .base_url
+                .unwrap_or_else(|| default_base_url(kind).to_owned())
+                .trim_end_matches('/')
+                .to_owned();
+            if !(base_url.starts_with("http://") || base_url.starts_with("https://"))
+                || base_url.len() <= "https://".len()
+            {
+                return Err(bad(
+                    &key("base_url"),
+                    format!("`{base_url}` is not an http(s) URL such as https://chat.example.com"),
+                ));
+            }
+            let first = raw
+                .first_chunk_timeout_secs
+                .unwrap_or_else(|| default_first_chunk_secs(kind));
+            let idle = raw
+                .idle_timeout_secs
+                .unwrap_or_else(|| default_idle_secs(kind));
+            for (field, value) in [
+                ("first_chunk_timeout_secs", first),
+                ("idle_timeout_secs", idle),
+            ] {
+                if value == 0 || value > 3600 {
+                    return Err(bad(
+                        &key(field),
+                        format!("{value} is out of range; allowed 1..=3600"),
+                    ));
+                }
+            }
+            let enabled = raw.enabled.unwrap_or(false);
+            let runs = enabled || kind == provider;
+            if runs && !implemented(kind) {
+                let what = if kind == provider {
+                    "provider".to_owned()
+                } else {
+                    key("enabled")
+                };
+                return Err(bad(
+                    &what,
+                    format!(
+                        "{kind} is not implemented in this build yet; implemented providers: {}",
+                        implemented_names()
+                    ),
+                ));
+            }
+            providers.insert(
+                kind,
+                ProviderConfig {
+                    enabled,
+                    instances: instances as u32,
+                    base_url,
+                    thinking: raw.thinking.unwrap_or(false),
+                    send_thinking: raw.send_thinking.unwrap_or(true),
+                    search: raw.search.unwrap_or(false),
+                    first_chunk_timeout: Duration::from_secs(first),
+                    idle_timeout: Duration::from_secs(idle),
+                },
+            );
+        }
+
+        Ok(Config {
+            provider,
+            data_dir: PathBuf::from(raw.data_dir.unwrap_or_else(|| "switchyard-data".to_owned())),
+            runtime,
+            server,
+            browser,
+            api,
+            providers,
+        })
+    }
+
+    /// The settings of one provider.
+    pub fn provider(&self, kind: ProviderKind) -> &ProviderConfig {
+        // Every kind is inserted by `from_raw`; the fallback is never taken.
+        self.providers.get(&kind).unwrap_or(&FALLBACK_PROVIDER)
+    }
+}
+
+static FALLBACK_PROVIDER: ProviderConfig = ProviderConfig {
+    enabled: false,
+    instances: 1,
+    base_url: String::new(),
+    thinking: false,
+    send_thinking: true,
+    search: false,
+    first_chunk_timeout: Duration::from_secs(45),
+    idle_timeout: Duration::from_secs(75),
+};
+
+fn raw_provider(all: &raw::RawProviders, kind: ProviderKind) -> Option<&RawProvider> {
+    match kind {
+        ProviderKind::DeepSeek => all.deepseek.as_ref(),
+        ProviderKind::Glm => all.glm.as_ref(),
+        ProviderKind::Moonshot => all.moonshot.as_ref(),
+        ProviderKind::Qwen => all.qwen.as_ref(),
+        ProviderKind::Perplexity => all.perplexity.as_ref(),
+        ProviderKind::HuggingChat => all.huggingchat.as_ref(),
+        ProviderKind::AiStudio => all.aistudio.as_ref(),
+        ProviderKind::Mimo => all.mimo.as_ref(),
+    }
+}
+
+fn provider_names() -> String {
+    ProviderKind::ALL
+        .iter()
+        .map(|k| format!("`{}`", k.prefix()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn implemented_names() -> String {
+    ProviderKind::ALL
+        .iter()
+        .filter(|k| implemented(**k))
+        .map(|k| k.prefix())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Parses TOML text into a table, with the file name in the error.
+pub fn parse_table(text: &str, source: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError(format!("{source}: not valid TOML: {}", e.message().trim())))
+}
+
+/// Lays `top` over `base`: tables merge key by key, any other value in `top` replaces.
+pub fn merge_tables(base: &mut toml::Table, top: toml::Table) {
+    for (key, value) in top {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(into)), toml::Value::Table(from)) => merge_tables(into, from),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::from_toml_str(text, "switchyard.toml")
+            .unwrap_err()
+            .0
+    }
+
+    #[test]
+    fn defaults_follow_the_reference() {
+        let c = Config::from_toml_str("", "x.toml").unwrap();
+        assert_eq!(c.provider, ProviderKind::DeepSeek);
+        assert_eq!(c.server.port, 7777);
+        assert_eq!(c.server.host.to_string(), "127.0.0.1");
+        assert_eq!(c.runtime.mode, QueueMode::ProviderLanes);
+        assert!(!c.runtime.providers_in_parallel);
+        assert_eq!(c.browser.isolation, Isolation::Context);
+        let ds = c.provider(ProviderKind::DeepSeek);
+        assert_eq!(ds.base_url, "https://chat.deepseek.com");
+        assert_eq!(ds.first_chunk_timeout, Duration::from_secs(45));
+        assert_eq!(ds.idle_timeout, Duration::from_secs(75));
+    }
+
+    #[test]
+    fn unknown_keys_name_the_file_and_the_key() {
+        let e = err("[runtime]\nmod = \"x\"\n");
+        assert_eq!(
+            e,
+            "switchyard.toml: runtime.mod: unknown field `mod`, expected \
+             `providers_in_parallel` or `mode`"
+        );
+        let e = err("[providers.deepseek]\ninstance = 2\n");
+        assert!(
+            e.contains("providers.deepseek.instance: unknown field `instance`"),
+            "{e}"
+        );
+        let e = err("[providers.chatgpt]\n");
+        assert!(
+            e.contains("providers.chatgpt: unknown field `chatgpt`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_say_what_is_allowed() {
+        let e = err("[runtime]\nmode = \"fast\"\n");
+        assert!(e.contains("runtime.mode"), "{e}");
+        assert!(e.contains("full_parallel_lanes"), "{e}");
+        let e = err("[providers.glm]\ninstances = 33\n");
+        assert_eq!(
+            e,
+            "switchyard.toml: providers.glm.instances: 33 is out of range; allowed 1..=32"
+        );
+        let e = err("[providers.glm]\ninstances = 0\n");
+        assert!(e.contains("allowed 1..=32"), "{e}");
+        let e = err("[browser]\nisolation = \"tab\"\n");
+        assert!(
+            e.contains("browser.isolation") && e.contains("`process`"),
+            "{e}"
+        );
+        let e = err("provider = \"chatgpt\"\n");
+        assert!(e.contains("provider: unknown provider `chatgpt`"), "{e}");
+        let e = err("[server]\nport = 70000\n");
+        assert!(e.contains("server.port"), "{e}");
+        let e = err("[providers.glm]\nbase_url = \"ftp://x\"\n");
+        assert!(e.contains("providers.glm.base_url"), "{e}");
+        let e = err("[server]\nhost = \"localhost:1\"\n");
+        assert!(e.contains("server.host"), "{e}");
+        let e = err("not toml at all = = \n");
+        assert!(e.starts_with("switchyard.toml: not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn providers_accept_aliases_and_refuse_unimplemented_ones() {
+        let c = Config::from_toml_str("provider = \"Z.ai\"\n", "x").unwrap();
+        assert_eq!(c.provider, ProviderKind::Glm);
+        let e = err("[providers.moonshot]\nenabled = true\n");
+        assert!(
+            e.contains("providers.moonshot.enabled: Moonshot is not implemented"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn merging_lays_the_top_file_over_the_base() {
+        let mut base = parse_table(
+            "[runtime]\nmode = \"full_parallel_lanes\"\nproviders_in_parallel = true\n[providers.glm]\ninstances = 2\n",
+            "base",
+        )
+        .unwrap();
+        let top = parse_table(
+            "[providers.glm]\nsearch = true\n[server]\nport = 9\n",
+            "top",
+        )
+        .unwrap();
+        merge_tables(&mut base, top);
+        let c = Config::from_table(base, "merged").unwrap();
+        assert_eq!(c.runtime.mode, QueueMode::FullParallelLanes);
+        assert_eq!(c.provider(ProviderKind::Glm).instances, 2);
+        assert!(c.provider(ProviderKind::Glm).search);
+        assert_eq!(c.server.port, 9);
+    }
+}

@@ -1,0 +1,77 @@
+//! The configuration file exactly as written: every field optional, unknown keys rejected.
+//!
+//! These structs are only a parsing target. [`super::Config::from_raw`] turns them into the
+//! validated [`super::Config`], filling defaults and checking ranges.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The current provider: always runs, and is the only one when parallel runs are off.
+    pub provider: Option<String>,
+    /// Where persistent browser profiles live (`isolation = "process"`).
+    pub data_dir: Option<String>,
+    pub runtime: Option<RawRuntime>,
+    pub server: Option<RawServer>,
+    pub browser: Option<RawBrowser>,
+    pub api: Option<RawApi>,
+    pub providers: Option<RawProviders>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRuntime {
+    pub providers_in_parallel: Option<bool>,
+    pub mode: Option<super::QueueMode>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBrowser {
+    pub executable: Option<String>,
+    pub headless: Option<bool>,
+    pub isolation: Option<super::Isolation>,
+    pub cdp_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub reasoning_format: Option<super::ReasoningFormat>,
+    pub universal_model_names: Option<bool>,
+}
+
+/// One table per provider, keyed by the provider's model prefix.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProviders {
+    pub deepseek: Option<RawProvider>,
+    pub glm: Option<RawProvider>,
+    pub moonshot: Option<RawProvider>,
+    pub qwen: Option<RawProvider>,
+    pub perplexity: Option<RawProvider>,
+    pub huggingchat: Option<RawProvider>,
+    pub aistudio: Option<RawProvider>,
+    pub mimo: Option<RawProvider>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub enabled: Option<bool>,
+    pub instances: Option<i64>,
+    pub base_url: Option<String>,
+    pub thinking: Option<bool>,
+    pub send_thinking: Option<bool>,
+    pub search: Option<bool>,
+    pub first_chunk_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+}

@@ -1,0 +1,154 @@
+//! `switchyard demo`: the gateway on local replicas of every implemented provider.
+//!
+//! Starts each replica site on a free loopback port, then the gateway pointed at them in
+//! `full_parallel_lanes` with two lanes per provider, Send Thinking on everywhere (so
+//! `-reasoner` IDs stream their thinking). A `--config FILE` is laid over the demo's settings,
+//! so any key can be tried against the replicas.
+
+use std::path::PathBuf;
+
+use switchyard_replicas::{Knobs, ReplicaServer, Site};
+use tracing::info;
+
+use crate::config::{self, Config, QueueMode};
+use crate::gateway::Gateway;
+use crate::models::ProviderKind;
+
+/// The replica site standing in for a provider, if there is one.
+pub fn replica_site(kind: ProviderKind) -> Option<Site> {
+    match kind {
+        ProviderKind::DeepSeek => Some(Site::DeepSeek),
+        ProviderKind::Glm => Some(Site::Glm),
+        _ => None,
+    }
+}
+
+/// Demo settings from the command line.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub mode: QueueMode,
+    pub lanes_per_provider: u32,
+    pub port: u16,
+    pub chunk_delay_ms: u64,
+    pub chunks: usize,
+    pub config: Option<PathBuf>,
+}
+
+/// The replicas and the gateway of a running demo.
+pub struct Demo {
+    pub gateway: Gateway,
+    pub replicas: Vec<(ProviderKind, ReplicaServer)>,
+}
+
+impl Demo {
+    /// Starts replicas and gateway.
+    pub async fn start(opts: &DemoOptions) -> Result<Demo, String> {
+        let knobs = Knobs {
+            chunks: opts.chunks.max(1),
+            delay_ms: opts.chunk_delay_ms,
+            ..Knobs::default()
+        };
+        let mut replicas = Vec::new();
+        for kind in ProviderKind::ALL {
+            if let Some(site) = replica_site(kind) {
+                let server = ReplicaServer::start(site, knobs)
+                    .await
+                    .map_err(|e| format!("cannot start the {kind} replica: {e}"))?;
+                info!("{kind} replica at {}", server.base_url());
+                replicas.push((kind, server));
+            }
+        }
+        let mut table = config::parse_table(&demo_toml(opts, &replicas), "demo settings")?;
+        let source = match &opts.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: cannot read the file: {e}", path.display()))?;
+                config::merge_tables(
+                    &mut table,
+                    config::parse_table(&text, &path.display().to_string())?,
+                );
+                format!("{} (over the demo settings)", path.display())
+            }
+            None => "demo settings".to_owned(),
+        };
+        let config = Config::from_table(table, &source)?;
+        let gateway = Gateway::start(config).await?;
+        Ok(Demo { gateway, replicas })
+    }
+
+    pub async fn shutdown(self) {
+        self.gateway.shutdown().await;
+        for (_, r) in self.replicas {
+            r.shutdown().await;
+        }
+    }
+}
+
+/// The demo's own settings as TOML, so a user file can be merged over them key by key.
+fn demo_toml(opts: &DemoOptions, replicas: &[(ProviderKind, ReplicaServer)]) -> String {
+    let mut toml = format!(
+        "provider = \"{}\"\n[runtime]\nproviders_in_parallel = true\nmode = \"{}\"\n\
+         [server]\nport = {}\n",
+        replicas.first().map_or("deepseek", |(k, _)| k.prefix()),
+        opts.mode.as_str(),
+        opts.port
+    );
+    for (kind, server) in replicas {
+        toml.push_str(&format!(
+            "[providers.{}]\nenabled = true\ninstances = {}\nbase_url = \"{}\"\nsend_thinking = true\n",
+            kind.prefix(),
+            opts.lanes_per_provider,
+            server.base_url()
+        ));
+    }
+    toml
+}
+
+/// Runs the demo until Ctrl-C.
+pub async fn run(opts: DemoOptions) -> Result<(), String> {
+    let demo = Demo::start(&opts).await?;
+    print_banner(&demo);
+    let _ = tokio::signal::ctrl_c().await;
+    println!("\nStopping the demo...");
+    demo.shutdown().await;
+    Ok(())
+}
+
+fn print_banner(demo: &Demo) {
+    let base = format!("{}/v1", demo.gateway.base_url());
+    let ids: Vec<String> = demo
+        .replicas
+        .iter()
+        .flat_map(|(kind, _)| {
+            ["auto", "chat", "reasoner"]
+                .iter()
+                .map(move |m| format!("{}-{m}", kind.prefix()))
+        })
+        .collect();
+    println!();
+    println!(
+        "switchyard demo is running on local replicas of: {}",
+        demo.replicas
+            .iter()
+            .map(|(k, _)| k.display_name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("  OpenAI base URL : {base}");
+    println!(
+        "  model IDs       : {} (also deepseek-expert-*)",
+        ids.join(", ")
+    );
+    println!(
+        "  lanes           : {}/api/lanes    queue: {}/api/queue",
+        demo.gateway.base_url(),
+        demo.gateway.base_url()
+    );
+    println!();
+    println!("Try it:");
+    println!(
+        "  curl -N {base}/chat/completions -H 'Content-Type: application/json' \\\n    -d '{{\"model\":\"deepseek-reasoner\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'"
+    );
+    println!();
+    println!("Press Ctrl-C to stop.");
+}

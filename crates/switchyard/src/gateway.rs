@@ -1,0 +1,126 @@
+//! Assembling a running gateway: listener, scheduler, lanes, routing table, HTTP server.
+//!
+//! [`Gateway::start`] does every fallible step in order and undoes what it started if a later
+//! step fails: the port is bound first (a busy port fails before any browser starts), then the
+//! lanes start, then the server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::lanes::board::Board;
+use crate::lanes::plan::LanePlan;
+use crate::lanes::{self, Lanes};
+use crate::models::{ProviderModels, RoutingTable};
+use crate::scheduler::Scheduler;
+
+/// A running gateway.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub board: Board,
+    pub plan: LanePlan,
+    lanes: Lanes,
+    stop_server: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Binds the port, starts the lanes and serves the API.
+    pub async fn start(config: Config) -> Result<Gateway, String> {
+        let addr = SocketAddr::new(config.server.host, config.server.port);
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                format!(
+                    "Port {} is already in use. Stop the other program or set server.port.",
+                    addr.port()
+                )
+            } else {
+                format!("cannot listen on {addr}: {e}")
+            }
+        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?;
+
+        let plan = LanePlan::from_config(&config);
+        for note in &plan.notes {
+            warn!("{note}");
+        }
+        if plan.parallel {
+            info!(
+                "Starting Providers in Parallel runtime ({:?} queue) for: {}",
+                plan.concurrency,
+                plan.lanes
+                    .iter()
+                    .map(|l| l.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let scheduler = Scheduler::spawn(plan.concurrency);
+        let lanes = lanes::start(&config, &plan, &scheduler).await?;
+        let Some(routing) = RoutingTable::new(
+            lanes
+                .providers
+                .iter()
+                .map(|p| ProviderModels::with_default_labels(*p)),
+            config.api.universal_model_names,
+        ) else {
+            lanes.shutdown().await;
+            return Err("no provider is running".to_owned());
+        };
+        if plan.parallel && !routing.is_parallel() {
+            info!("Only one provider runs; model IDs follow the single-provider rules.");
+        }
+
+        let board = lanes.board.clone();
+        let state = Arc::new(AppState {
+            config: Arc::new(config),
+            routing,
+            scheduler,
+            board: board.clone(),
+        });
+        let stop_server = CancellationToken::new();
+        let stop = stop_server.clone();
+        let server = crate::tasks::spawn("http-server", async move {
+            let served = axum::serve(listener, api::app(state))
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                warn!(cause = %e, "the HTTP server stopped with an error");
+            }
+        });
+        info!("Server running at http://{addr}");
+        Ok(Gateway {
+            addr,
+            board,
+            plan,
+            lanes,
+            stop_server,
+            server,
+        })
+    }
+
+    /// `http://host:port`, for clients.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The shared browser's pid (`context` isolation).
+    pub fn browser_pid(&self) -> Option<u32> {
+        self.lanes.shared_browser_pid()
+    }
+
+    /// Stops serving, stops every lane and closes the browsers.
+    pub async fn shutdown(self) {
+        self.stop_server.cancel();
+        self.lanes.shutdown().await;
+        // Streams still open end when their lanes are gone; don't wait on slow clients forever.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.server).await;
+    }
+}

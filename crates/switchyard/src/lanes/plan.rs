@@ -1,0 +1,189 @@
+//! Which lanes to start, from the configuration (pure).
+//!
+//! The rules are the reference's (behavior-spec §4.2): the current provider always runs and comes
+//! first; with `runtime.providers_in_parallel` on, every enabled provider follows in the fixed
+//! provider order. Instance counts only count in `full_parallel_lanes`. The parallel runtime is
+//! active only with at least two lanes; otherwise the gateway quietly runs the current provider
+//! alone, one generation at a time.
+
+use crate::config::{Config, QueueMode};
+use crate::ids::LaneId;
+use crate::models::ProviderKind;
+use crate::scheduler::Concurrency;
+
+/// One lane to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneSpec {
+    pub id: LaneId,
+    /// `DeepSeek`, or `DeepSeek 2` when a provider has several lanes.
+    pub label: String,
+    pub provider: ProviderKind,
+    /// 1-based position among the provider's lanes.
+    pub index: u32,
+}
+
+/// The lanes and how the queue shares them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LanePlan {
+    pub lanes: Vec<LaneSpec>,
+    pub concurrency: Concurrency,
+    /// Whether the multi-lane runtime is active (else: the single-provider fallback).
+    pub parallel: bool,
+    /// Things worth a log line (settings that had no effect).
+    pub notes: Vec<String>,
+}
+
+impl LanePlan {
+    pub fn from_config(config: &Config) -> LanePlan {
+        let mut notes = Vec::new();
+        let master = config.runtime.providers_in_parallel;
+        let full = master && config.runtime.mode == QueueMode::FullParallelLanes;
+
+        let mut selected = vec![config.provider];
+        if master {
+            selected.extend(
+                ProviderKind::ALL
+                    .into_iter()
+                    .filter(|k| *k != config.provider && config.provider(*k).enabled),
+            );
+        } else {
+            let ignored: Vec<&str> = ProviderKind::ALL
+                .into_iter()
+                .filter(|k| *k != config.provider && config.provider(*k).enabled)
+                .map(|k| k.prefix())
+                .collect();
+            if !ignored.is_empty() {
+                notes.push(format!(
+                    "providers {} are enabled but runtime.providers_in_parallel is off, so only \
+                     the current provider ({}) runs",
+                    ignored.join(", "),
+                    config.provider
+                ));
+            }
+        }
+
+        let count = |k: ProviderKind| {
+            if full {
+                config.provider(k).instances
+            } else {
+                1
+            }
+        };
+        let total: u32 = selected.iter().map(|k| count(*k)).sum();
+        let parallel = master && (selected.len() >= 2 || (full && total >= 2));
+        if master && !parallel {
+            notes.push(
+                "runtime.providers_in_parallel is on but only one lane would run; running the \
+                 current provider alone"
+                    .to_owned(),
+            );
+        }
+        if !full && selected.iter().any(|k| config.provider(*k).instances > 1) {
+            notes.push(format!(
+                "`instances` only counts in runtime.mode = \"full_parallel_lanes\" with \
+                 providers_in_parallel on; starting one lane per provider (mode is {})",
+                config.runtime.mode.as_str()
+            ));
+        }
+
+        let concurrency = if parallel && config.runtime.mode != QueueMode::ProviderLanes {
+            Concurrency::PerLane
+        } else {
+            Concurrency::Serial
+        };
+
+        let mut lanes = Vec::new();
+        for kind in selected {
+            let n = if parallel { count(kind) } else { 1 };
+            for index in 1..=n {
+                lanes.push(LaneSpec {
+                    id: LaneId(format!("{}:{index}", kind.storage_key())),
+                    label: if n > 1 {
+                        format!("{} {index}", kind.display_name())
+                    } else {
+                        kind.display_name().to_owned()
+                    },
+                    provider: kind,
+                    index,
+                });
+            }
+            if !parallel {
+                break;
+            }
+        }
+        LanePlan {
+            lanes,
+            concurrency,
+            parallel,
+            notes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(toml: &str) -> LanePlan {
+        LanePlan::from_config(&Config::from_toml_str(toml, "t").unwrap())
+    }
+    fn ids(p: &LanePlan) -> Vec<&str> {
+        p.lanes.iter().map(|l| l.id.0.as_str()).collect()
+    }
+
+    #[test]
+    fn without_the_master_switch_only_the_current_provider_runs_serially() {
+        let p = plan("provider = \"glm\"\n[providers.deepseek]\nenabled = true\n");
+        assert_eq!(ids(&p), vec!["glm_chat:1"]);
+        assert_eq!(p.concurrency, Concurrency::Serial);
+        assert!(!p.parallel);
+        assert_eq!(p.notes.len(), 1);
+        assert_eq!(p.lanes[0].label, "GLM Chat");
+    }
+
+    #[test]
+    fn provider_lanes_run_the_current_provider_first_then_fixed_order() {
+        let p = plan(
+            "provider = \"glm\"\n[runtime]\nproviders_in_parallel = true\n\
+             [providers.deepseek]\nenabled = true\ninstances = 3\n",
+        );
+        assert_eq!(ids(&p), vec!["glm_chat:1", "deepseek:1"]);
+        assert_eq!(p.concurrency, Concurrency::Serial);
+        assert!(p.parallel);
+    }
+
+    #[test]
+    fn concurrent_mode_overlaps_lanes() {
+        let p = plan(
+            "[runtime]\nproviders_in_parallel = true\nmode = \"concurrent_provider_lanes\"\n\
+             [providers.glm]\nenabled = true\n",
+        );
+        assert_eq!(ids(&p), vec!["deepseek:1", "glm_chat:1"]);
+        assert_eq!(p.concurrency, Concurrency::PerLane);
+    }
+
+    #[test]
+    fn full_mode_counts_instances_and_numbers_labels() {
+        let p = plan(
+            "[runtime]\nproviders_in_parallel = true\nmode = \"full_parallel_lanes\"\n\
+             [providers.deepseek]\ninstances = 2\n[providers.glm]\nenabled = true\n",
+        );
+        assert_eq!(ids(&p), vec!["deepseek:1", "deepseek:2", "glm_chat:1"]);
+        let labels: Vec<_> = p.lanes.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, vec!["DeepSeek 1", "DeepSeek 2", "GLM Chat"]);
+        assert_eq!(p.concurrency, Concurrency::PerLane);
+    }
+
+    #[test]
+    fn one_provider_with_several_instances_is_still_parallel() {
+        let p = plan(
+            "[runtime]\nproviders_in_parallel = true\nmode = \"full_parallel_lanes\"\n\
+             [providers.deepseek]\ninstances = 3\n",
+        );
+        assert_eq!(ids(&p), vec!["deepseek:1", "deepseek:2", "deepseek:3"]);
+        assert!(p.parallel);
+        let single = plan("[runtime]\nproviders_in_parallel = true\n");
+        assert!(!single.parallel);
+        assert_eq!(ids(&single), vec!["deepseek:1"]);
+    }
+}

@@ -1,0 +1,293 @@
+//! Running one request in a lane's page and relaying the site's stream.
+//!
+//! The steps: open a new chat with the request's toggles and type the prompt; arm the capture;
+//! press Send; then decode every captured body chunk the moment it arrives and pass the events
+//! on. The relay ends on the site's end marker, on the end of the body, on a crash, on a
+//! timeout (first chunk, then idle between chunks), or when the client goes away, in which case
+//! the site's Stop button is pressed and the lane waits briefly for the request to wind down.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout_at};
+
+use crate::browser::capture::CaptureEvent;
+use crate::providers::{DriverError, SendState, StreamEvent};
+use crate::scheduler::Job;
+
+use super::lane::Lane;
+
+/// How long a stopped request may take to end before the lane moves on.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// How a request ended, for the lane's log and its next step.
+#[derive(Debug)]
+pub enum Outcome {
+    Completed,
+    /// The client went away; `stopped` tells whether the site's Stop was pressed.
+    Cancelled {
+        stopped: bool,
+    },
+    Failed(String),
+}
+
+impl Lane {
+    /// Runs a job to its end. Errors are sent to the client as an error event before returning.
+    pub(super) async fn run_job(&self, job: &Job) -> Outcome {
+        let outcome = self.try_run(job).await;
+        if let Outcome::Failed(msg) = &outcome {
+            let _ = job.events.send(StreamEvent::Error(msg.clone())).await;
+        }
+        outcome
+    }
+
+    async fn try_run(&self, job: &Job) -> Outcome {
+        let req = &job.request;
+        let provider = self.spec.provider;
+        let failed = |step: &str, e: DriverError| {
+            Outcome::Failed(format!(
+                "{provider} ({}): could not {step}: {e}.",
+                self.spec.label
+            ))
+        };
+        tokio::select! {
+            biased;
+            _ = job.cancel.cancelled() => return Outcome::Cancelled { stopped: false },
+            r = self.driver.prepare(&self.tab, req) => {
+                if let Err(e) = r {
+                    return failed("prepare the chat", e);
+                }
+            }
+        }
+        if job.cancel.is_cancelled() {
+            return Outcome::Cancelled { stopped: false };
+        }
+        let events = self.capture.arm(self.driver.stream_paths());
+        let sent = match self.driver.send(&self.tab, req).await {
+            Ok(sent) => sent,
+            Err(e) => {
+                self.capture.disarm();
+                return failed("send the prompt", e);
+            }
+        };
+        let outcome = self.relay(job, events, &sent).await;
+        self.capture.disarm();
+        outcome
+    }
+
+    async fn relay(
+        &self,
+        job: &Job,
+        mut events: mpsc::UnboundedReceiver<CaptureEvent>,
+        sent: &SendState,
+    ) -> Outcome {
+        let provider = self.spec.provider;
+        let settings = &self.settings;
+        let send_thinking = job.request.send_thinking;
+        let mut deadline = Instant::now() + settings.first_chunk_timeout;
+        let mut got_data = false;
+        let mut status: i64 = 0;
+        let mut error_body: Vec<u8> = Vec::new();
+        let mut decoder = self.driver.decoder();
+        let mut decoded = Vec::new();
+        let mut answered = false;
+
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = job.cancel.cancelled() => {
+                    let stopped = self.stop_in_page(sent, &mut events).await;
+                    return Outcome::Cancelled { stopped };
+                }
+                event = timeout_at(deadline, events.recv()) => event,
+            };
+            let event = match event {
+                Err(_) => {
+                    let _ = self.stop_in_page(sent, &mut events).await;
+                    return Outcome::Failed(if got_data {
+                        format!(
+                            "{provider} timeout: no next stream chunk within {}s.",
+                            settings.idle_timeout.as_secs()
+                        )
+                    } else {
+                        format!(
+                            "{provider} timeout: no intercepted first chunk within {}s.",
+                            settings.first_chunk_timeout.as_secs()
+                        )
+                    });
+                }
+                Ok(None) => {
+                    return Outcome::Failed(format!(
+                        "{provider} ({}): lost the browser connection mid-answer.",
+                        self.spec.label
+                    ));
+                }
+                Ok(Some(event)) => event,
+            };
+            let body_done = match event {
+                CaptureEvent::Sent { .. } => continue,
+                CaptureEvent::Response { status: s } => {
+                    status = s;
+                    continue;
+                }
+                CaptureEvent::Data(bytes) => {
+                    got_data = true;
+                    deadline = Instant::now() + settings.idle_timeout;
+                    if status >= 400 {
+                        error_body.extend_from_slice(&bytes);
+                        continue;
+                    }
+                    decoder.feed(&bytes, &mut decoded);
+                    false
+                }
+                CaptureEvent::Finished => true,
+                CaptureEvent::Failed { error, canceled } => {
+                    if !(canceled && got_data) {
+                        return Outcome::Failed(format!(
+                            "{provider}: the site's completion request failed ({error})."
+                        ));
+                    }
+                    // The page aborted a request that had already delivered data: treat what
+                    // came as the whole answer (the reference's ERR_ABORTED rule).
+                    true
+                }
+                CaptureEvent::Crashed => {
+                    return Outcome::Failed(format!(
+                        "{provider} ({}): the page crashed mid-answer; the lane is reloading it.",
+                        self.spec.label
+                    ));
+                }
+            };
+            if body_done {
+                if status >= 400 {
+                    return Outcome::Failed(http_error(
+                        provider.display_name(),
+                        status,
+                        &error_body,
+                    ));
+                }
+                decoder.finish(&mut decoded);
+            }
+            for event in decoded.drain(..) {
+                match event {
+                    StreamEvent::Reasoning(_) if !send_thinking => continue,
+                    StreamEvent::Text(_) | StreamEvent::Reasoning(_) => answered = true,
+                    StreamEvent::Finished(_) => {
+                        if !answered {
+                            return Outcome::Failed(empty_reply(provider.display_name()));
+                        }
+                        let _ = job.events.send(event).await;
+                        return Outcome::Completed;
+                    }
+                    StreamEvent::Error(msg) => {
+                        let _ = self.stop_in_page(sent, &mut events).await;
+                        return Outcome::Failed(msg);
+                    }
+                    StreamEvent::Usage(_) => {}
+                }
+                let _ = job.events.send(event).await;
+            }
+            if body_done {
+                if !answered {
+                    return Outcome::Failed(empty_reply(provider.display_name()));
+                }
+                // The body ended without the site's end marker; what came is the answer.
+                let _ = job
+                    .events
+                    .send(StreamEvent::Finished(crate::providers::FinishReason::Stop))
+                    .await;
+                return Outcome::Completed;
+            }
+        }
+    }
+
+    /// Presses the site's Stop control and waits (briefly) for the captured request to end.
+    async fn stop_in_page(
+        &self,
+        sent: &SendState,
+        events: &mut mpsc::UnboundedReceiver<CaptureEvent>,
+    ) -> bool {
+        let stopped = match self.driver.stop(&self.tab, sent).await {
+            Ok(stopped) => stopped,
+            Err(e) => {
+                tracing::warn!(lane = %self.spec.id, cause = %e, "could not press Stop");
+                false
+            }
+        };
+        let until = Instant::now() + STOP_GRACE;
+        while let Ok(Some(event)) = timeout_at(until, events.recv()).await {
+            if matches!(
+                event,
+                CaptureEvent::Finished | CaptureEvent::Failed { .. } | CaptureEvent::Crashed
+            ) {
+                break;
+            }
+        }
+        stopped
+    }
+}
+
+fn empty_reply(provider: &str) -> String {
+    format!("{provider} finished without any answer text (an empty reply). Try again.")
+}
+
+/// Words for an HTTP error the site's endpoint answered, with the site's own message if its
+/// body has one.
+fn http_error(provider: &str, status: i64, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let detail = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            ["msg", "message", "detail", "error"]
+                .iter()
+                .find_map(|k| match &v[*k] {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Object(o) => {
+                        o.get("message").and_then(|m| m.as_str()).map(str::to_owned)
+                    }
+                    _ => None,
+                })
+        })
+        .unwrap_or_else(|| text.chars().take(300).collect());
+    let hint = match status {
+        429 => " (rate limited; slow down or add lanes with other accounts)",
+        401 | 403 => " (the session may have expired; sign in again)",
+        _ => "",
+    };
+    let detail = detail.trim();
+    if detail.is_empty() {
+        format!("{provider} answered HTTP {status}{hint}.")
+    } else {
+        format!("{provider} answered HTTP {status}{hint}: {detail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_errors_quote_the_site_message() {
+        assert_eq!(
+            http_error(
+                "DeepSeek",
+                429,
+                br#"{"code":40029,"msg":"Too many requests, please slow down.","data":null}"#
+            ),
+            "DeepSeek answered HTTP 429 (rate limited; slow down or add lanes with other \
+             accounts): Too many requests, please slow down."
+        );
+        assert_eq!(
+            http_error("GLM Chat", 500, b"oops"),
+            "GLM Chat answered HTTP 500: oops"
+        );
+        assert_eq!(
+            http_error("GLM Chat", 502, b""),
+            "GLM Chat answered HTTP 502."
+        );
+        assert_eq!(
+            http_error("X", 400, br#"{"error":{"message":"bad"}}"#),
+            "X answered HTTP 400: bad"
+        );
+    }
+}

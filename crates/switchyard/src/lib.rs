@@ -1,0 +1,30 @@
+//! switchyard: an OpenAI-compatible gateway whose backends are provider chat web apps, driven in
+//! real Chromium pages ("lanes").
+//!
+//! # Layout
+//! - [`api`]: HTTP, OpenAI wire types, SSE, inspection endpoints.
+//! - [`models`]: model-ID catalog and routing table (pure).
+//! - [`shaping`]: chat messages to one prompt and the site switches (pure).
+//! - [`scheduler`]: queues, the three queue modes, lane choice, cancellation.
+//! - [`lanes`]: lane plan, start-up, the lane task and its relay.
+//! - [`browser`]: Chromium via chromiumoxide: launch, contexts, timed CDP, capture.
+//! - [`providers`]: one driver per provider site (page scripts, endpoint, decoder).
+//! - [`config`]: the TOML file, validated.
+//! - [`gateway`]: assembles a running gateway.
+//! - [`demo`] and [`bench`]: the `switchyard demo` and `switchyard bench` commands.
+//!
+//! See ARCHITECTURE.md for how a request flows through these.
+
+pub mod api;
+pub mod bench;
+pub mod browser;
+pub mod config;
+pub mod demo;
+pub mod gateway;
+pub mod ids;
+pub mod lanes;
+pub mod models;
+pub mod providers;
+pub mod scheduler;
+pub mod shaping;
+pub mod tasks;

@@ -1,0 +1,157 @@
+//! The `switchyard` binary: parse the command line, load the config, run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use switchyard::config::{Config, QueueMode};
+use switchyard::demo::{self, DemoOptions};
+use switchyard::gateway::Gateway;
+
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "An OpenAI-compatible gateway over provider chat web apps driven in Chromium lanes."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// The config file (default: ./switchyard.toml if it exists).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Serve,
+    /// Run the gateway on built-in local replicas of every implemented provider.
+    Demo {
+        /// Queue mode.
+        #[arg(long, value_enum, default_value = "full-parallel-lanes")]
+        mode: ModeArg,
+        /// Lanes per provider (in full_parallel_lanes).
+        #[arg(long, default_value_t = 2)]
+        lanes_per_provider: u32,
+        /// Port of the OpenAI API.
+        #[arg(long, default_value_t = 7777)]
+        port: u16,
+        /// Delay between the replicas' answer chunks, in milliseconds.
+        #[arg(long, default_value_t = 40)]
+        chunk_delay_ms: u64,
+        /// Answer chunks per reply.
+        #[arg(long, default_value_t = 24)]
+        chunks: usize,
+    },
+    /// Measure relay latency, time to first content, makespan and memory on the replicas.
+    Bench {
+        /// Write the table here as well as to stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Fewer samples, for a quick look.
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+#[expect(
+    clippy::enum_variant_names,
+    reason = "the variants mirror the runtime.mode values"
+)]
+enum ModeArg {
+    ProviderLanes,
+    ConcurrentProviderLanes,
+    FullParallelLanes,
+}
+
+impl From<ModeArg> for QueueMode {
+    fn from(m: ModeArg) -> QueueMode {
+        match m {
+            ModeArg::ProviderLanes => QueueMode::ProviderLanes,
+            ModeArg::ConcurrentProviderLanes => QueueMode::ConcurrentProviderLanes,
+            ModeArg::FullParallelLanes => QueueMode::FullParallelLanes,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("switchyard: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchyard: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let config = load_config(cli.config)?;
+            let gateway = Gateway::start(config).await?;
+            println!(
+                "switchyard is serving the OpenAI API at {}/v1",
+                gateway.base_url()
+            );
+            let _ = tokio::signal::ctrl_c().await;
+            gateway.shutdown().await;
+            Ok(())
+        }
+        Command::Demo {
+            mode,
+            lanes_per_provider,
+            port,
+            chunk_delay_ms,
+            chunks,
+        } => {
+            demo::run(DemoOptions {
+                mode: mode.into(),
+                lanes_per_provider,
+                port,
+                chunk_delay_ms,
+                chunks,
+                config: cli.config,
+            })
+            .await
+        }
+        Command::Bench { out, quick } => switchyard::bench::run(out, quick).await,
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> Result<Config, String> {
+    match path {
+        Some(path) => Ok(Config::load(&path)?),
+        None => {
+            let default = PathBuf::from("switchyard.toml");
+            if default.is_file() {
+                Ok(Config::load(&default)?)
+            } else {
+                Ok(Config::from_toml_str("", "defaults")?)
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,chromiumoxide=off,tungstenite=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,372 @@
+//! `ProviderKind`: the closed set of provider sites and every name each one goes by.
+//!
+//! One provider has four spellings, each with a single use:
+//! - the **model prefix** (`glm`) starts its behavior IDs and is the `owned_by` of `/v1/models`;
+//! - the **display name** (`GLM Chat`) appears in logs, lane labels and error texts;
+//! - the **storage key** (`glm_chat`) names profile folders, slot IDs (`glm_chat:1`) and stored
+//!   accounts, and never changes once data has been written under it;
+//! - the **aliases** are what a user may type in a setting; [`ProviderKind::from_name`] accepts
+//!   them all (behavior-spec Appendix B).
+
+use std::fmt;
+
+/// One provider chat web app that switchyard can drive.
+///
+/// The variant order is the fixed lane order of behavior-spec §4.2; [`ProviderKind::ALL`]
+/// repeats it for iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProviderKind {
+    /// DeepSeek (`chat.deepseek.com`): Instant and Expert modes, no real-model IDs.
+    DeepSeek,
+    /// GLM Chat (`chat.z.ai`).
+    Glm,
+    /// Moonshot / Kimi (`kimi.ai`): no real-model IDs.
+    Moonshot,
+    /// QwenLM (`chat.qwen.ai`).
+    Qwen,
+    /// Perplexity (`perplexity.ai`).
+    Perplexity,
+    /// HuggingChat (`huggingface.co/chat`): its model list is read live after login.
+    HuggingChat,
+    /// Google AI Studio (`aistudio.google.com`): also takes Thinking Level suffixes.
+    AiStudio,
+    /// Xiaomi MiMo (`aistudio.xiaomimimo.com`).
+    Mimo,
+}
+
+impl ProviderKind {
+    /// Every provider, in the fixed order of behavior-spec §4.2.
+    pub const ALL: [ProviderKind; 8] = [
+        ProviderKind::DeepSeek,
+        ProviderKind::Glm,
+        ProviderKind::Moonshot,
+        ProviderKind::Qwen,
+        ProviderKind::Perplexity,
+        ProviderKind::HuggingChat,
+        ProviderKind::AiStudio,
+        ProviderKind::Mimo,
+    ];
+
+    /// The model-ID prefix (`glm` in `glm-auto`), also the `owned_by` value of `/v1/models`.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            ProviderKind::DeepSeek => "deepseek",
+            ProviderKind::Glm => "glm",
+            ProviderKind::Moonshot => "moonshot",
+            ProviderKind::Qwen => "qwen",
+            ProviderKind::Perplexity => "perplexity",
+            ProviderKind::HuggingChat => "huggingchat",
+            ProviderKind::AiStudio => "aistudio",
+            ProviderKind::Mimo => "mimo",
+        }
+    }
+
+    /// The human name used in logs, lane labels and every API error text.
+    pub const fn display_name(self) -> &'static str {
+        match self {
+            ProviderKind::DeepSeek => "DeepSeek",
+            ProviderKind::Glm => "GLM Chat",
+            ProviderKind::Moonshot => "Moonshot",
+            ProviderKind::Qwen => "QwenLM",
+            ProviderKind::Perplexity => "Perplexity",
+            ProviderKind::HuggingChat => "HuggingChat",
+            ProviderKind::AiStudio => "Google AI Studio",
+            ProviderKind::Mimo => "Xiaomi MiMo",
+        }
+    }
+
+    /// The stable key for on-disk data and slot IDs (`moonshot_kimi:1`).
+    pub const fn storage_key(self) -> &'static str {
+        match self {
+            ProviderKind::DeepSeek => "deepseek",
+            ProviderKind::Glm => "glm_chat",
+            ProviderKind::Moonshot => "moonshot_kimi",
+            ProviderKind::Qwen => "qwenlm",
+            ProviderKind::Perplexity => "perplexity",
+            ProviderKind::HuggingChat => "huggingchat",
+            ProviderKind::AiStudio => "aistudio",
+            ProviderKind::Mimo => "mimo",
+        }
+    }
+
+    /// Extra names a user may write for this provider, lowercase (behavior-spec Appendix B plus
+    /// the reference's enum names such as `qwen_lm` and `ai_studio`). The prefix, storage key and
+    /// display name are accepted too and are not repeated here.
+    const fn aliases(self) -> &'static [&'static str] {
+        match self {
+            ProviderKind::DeepSeek => &["deepseek"],
+            ProviderKind::Glm => &[
+                "glm", "glm_chat", "glm chat", "z.ai", "zai", "zhipu", "zhipuai",
+            ],
+            ProviderKind::Moonshot => &[
+                "moonshot",
+                "moonshot_kimi",
+                "moonshot kimi",
+                "moonshot / kimi",
+                "moonshot/kimi",
+                "kimi",
+                "kimi ai",
+                "kimi-ai",
+            ],
+            ProviderKind::Qwen => &[
+                "qwen",
+                "qwenlm",
+                "qwen_lm",
+                "qwen lm",
+                "qwen-lm",
+                "qwen ai",
+                "qwenai",
+                "qwen chat",
+                "chat.qwen.ai",
+            ],
+            ProviderKind::Perplexity => &[
+                "perplexity",
+                "perplexity ai",
+                "perplexity.ai",
+                "pplx",
+                "pplx ai",
+                "pplx.ai",
+            ],
+            ProviderKind::HuggingChat => &[
+                "huggingchat",
+                "hugging chat",
+                "hugging-chat",
+                "huggingface",
+                "hugging face",
+                "hugging-face",
+                "hf",
+                "hf chat",
+                "huggingface chat",
+                "hugging face chat",
+                "huggingface.co/chat",
+            ],
+            ProviderKind::AiStudio => &[
+                "google ai studio",
+                "google-ai-studio",
+                "google_ai_studio",
+                "ai studio",
+                "ai-studio",
+                "ai_studio",
+                "aistudio",
+                "aistudio.google.com",
+                "maker suite",
+                "makersuite",
+                "gemini",
+                "gemini web",
+            ],
+            ProviderKind::Mimo => &[
+                "mimo",
+                "xiaomi mimo",
+                "xiaomi-mimo",
+                "xiaomi_mimo",
+                "xiaomimimo",
+                "aistudio.xiaomimimo.com",
+            ],
+        }
+    }
+
+    /// Parses a provider name as a user writes it in a setting: the prefix, storage key,
+    /// display name or any alias, case-insensitive and trimmed.
+    ///
+    /// Returns `None` for an empty or unknown name; the caller decides the fallback
+    /// (the reference treats both as DeepSeek, warning on the unknown one).
+    pub fn from_name(name: &str) -> Option<ProviderKind> {
+        let wanted = name.trim();
+        if wanted.is_empty() {
+            return None;
+        }
+        ProviderKind::ALL.into_iter().find(|kind| {
+            [kind.prefix(), kind.storage_key(), kind.display_name()]
+                .into_iter()
+                .chain(kind.aliases().iter().copied())
+                .any(|candidate| candidate.eq_ignore_ascii_case(wanted))
+        })
+    }
+
+    /// Whether the provider exposes real-model IDs when Universal Model Names is on
+    /// (behavior-spec §3.4): every provider with a UI model picker, so not DeepSeek or Moonshot.
+    pub const fn has_real_models(self) -> bool {
+        !matches!(self, ProviderKind::DeepSeek | ProviderKind::Moonshot)
+    }
+
+    /// The model picker labels the provider offers by default (behavior-spec §8.12), in the
+    /// spec's order. Running drivers report the labels they really see, and those win; this
+    /// list is for configuration defaults and for tests.
+    ///
+    /// - QwenLM: the spec names only its default, `Qwen3.5-Plus`, of a long list.
+    /// - HuggingChat: empty. Its list is read live after login and its default setting,
+    ///   "Current HuggingChat selection", means "leave the site's choice alone", not a label.
+    /// - DeepSeek and Moonshot: empty, they have no real-model IDs.
+    pub const fn default_model_labels(self) -> &'static [&'static str] {
+        match self {
+            ProviderKind::DeepSeek | ProviderKind::Moonshot | ProviderKind::HuggingChat => &[],
+            ProviderKind::Glm => &[
+                "GLM-5.2",
+                "GLM-5.1",
+                "GLM-5-Turbo",
+                "GLM-5V-Turbo",
+                "GLM-4.7",
+            ],
+            ProviderKind::Qwen => &["Qwen3.5-Plus"],
+            ProviderKind::Perplexity => &[
+                "Best (Auto)",
+                "Sonar 2",
+                "GPT-5.4",
+                "GPT-5.5",
+                "Gemini 3.1 Pro",
+                "Claude Sonnet 4.6",
+                "Claude Opus 4.7",
+                "Kimi K2.6",
+                "Nemotron 3 Super",
+            ],
+            ProviderKind::AiStudio => &[
+                "Gemini 3.5 Flash",
+                "Gemini 3.1 Pro",
+                "Gemini 3.1 Flash Lite",
+                "Gemini 3 Flash",
+                "Gemini 2.5 Pro",
+                "Gemini 2.5 Flash",
+                "Gemini 2.5 Flash Lite",
+                "Gemma 4 26B-A4B",
+                "Gemma 4 31B",
+            ],
+            ProviderKind::Mimo => &["MiMo-V2.5-Pro", "MiMo-V2.5"],
+        }
+    }
+
+    /// The label selected by default in the provider's model picker (behavior-spec §8.12), or
+    /// `None` when there is no picker (DeepSeek, Moonshot) or the default keeps the site's own
+    /// selection (HuggingChat).
+    pub const fn default_model_label(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::DeepSeek | ProviderKind::Moonshot | ProviderKind::HuggingChat => None,
+            ProviderKind::Glm => Some("GLM-5.2"),
+            ProviderKind::Qwen => Some("Qwen3.5-Plus"),
+            ProviderKind::Perplexity => Some("Best (Auto)"),
+            ProviderKind::AiStudio => Some("Gemini 3.1 Pro"),
+            ProviderKind::Mimo => Some("MiMo-V2.5-Pro"),
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    /// Writes the display name, as every user-facing text does.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.display_name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProviderKind::{self, *};
+
+    #[test]
+    fn names_per_provider() {
+        // (kind, prefix, display name, storage key, has real models)
+        let table: [(ProviderKind, &str, &str, &str, bool); 8] = [
+            (DeepSeek, "deepseek", "DeepSeek", "deepseek", false),
+            (Glm, "glm", "GLM Chat", "glm_chat", true),
+            (Moonshot, "moonshot", "Moonshot", "moonshot_kimi", false),
+            (Qwen, "qwen", "QwenLM", "qwenlm", true),
+            (Perplexity, "perplexity", "Perplexity", "perplexity", true),
+            (
+                HuggingChat,
+                "huggingchat",
+                "HuggingChat",
+                "huggingchat",
+                true,
+            ),
+            (AiStudio, "aistudio", "Google AI Studio", "aistudio", true),
+            (Mimo, "mimo", "Xiaomi MiMo", "mimo", true),
+        ];
+        assert_eq!(
+            table.map(|row| row.0),
+            ProviderKind::ALL,
+            "ALL keeps the §4.2 order"
+        );
+        for (kind, prefix, display, storage, real) in table {
+            assert_eq!(kind.prefix(), prefix);
+            assert_eq!(kind.display_name(), display);
+            assert_eq!(kind.to_string(), display);
+            assert_eq!(kind.storage_key(), storage);
+            assert_eq!(kind.has_real_models(), real, "{kind}");
+        }
+    }
+
+    #[test]
+    fn from_name_accepts_every_spelling() {
+        let table: &[(&str, Option<ProviderKind>)] = &[
+            ("DeepSeek", Some(DeepSeek)),
+            ("  deepseek  ", Some(DeepSeek)),
+            ("GLM Chat", Some(Glm)),
+            ("glm", Some(Glm)),
+            ("GLM_CHAT", Some(Glm)),
+            ("z.ai", Some(Glm)),
+            ("Zai", Some(Glm)),
+            ("zhipu", Some(Glm)),
+            ("ZhipuAI", Some(Glm)),
+            ("Moonshot", Some(Moonshot)),
+            ("moonshot_kimi", Some(Moonshot)),
+            ("Moonshot / Kimi", Some(Moonshot)),
+            ("kimi", Some(Moonshot)),
+            ("Kimi AI", Some(Moonshot)),
+            ("QwenLM", Some(Qwen)),
+            ("qwen", Some(Qwen)),
+            ("QWEN_LM", Some(Qwen)),
+            ("Qwen Chat", Some(Qwen)),
+            ("chat.qwen.ai", Some(Qwen)),
+            ("Perplexity", Some(Perplexity)),
+            ("pplx", Some(Perplexity)),
+            ("perplexity.ai", Some(Perplexity)),
+            ("HuggingChat", Some(HuggingChat)),
+            ("Hugging Face", Some(HuggingChat)),
+            ("HF", Some(HuggingChat)),
+            ("huggingface.co/chat", Some(HuggingChat)),
+            ("Google AI Studio", Some(AiStudio)),
+            ("ai studio", Some(AiStudio)),
+            ("AISTUDIO", Some(AiStudio)),
+            ("AI_STUDIO", Some(AiStudio)),
+            ("gemini", Some(AiStudio)),
+            ("makersuite", Some(AiStudio)),
+            ("Xiaomi MiMo", Some(Mimo)),
+            ("mimo", Some(Mimo)),
+            ("aistudio.xiaomimimo.com", Some(Mimo)),
+            ("", None),
+            ("   ", None),
+            ("openai", None),
+            ("deep seek", None),
+        ];
+        for &(name, expected) in table {
+            assert_eq!(
+                ProviderKind::from_name(name),
+                expected,
+                "from_name({name:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn default_labels_per_provider() {
+        let table: [(ProviderKind, Option<&str>, usize); 8] = [
+            (DeepSeek, None, 0),
+            (Glm, Some("GLM-5.2"), 5),
+            (Moonshot, None, 0),
+            (Qwen, Some("Qwen3.5-Plus"), 1),
+            (Perplexity, Some("Best (Auto)"), 9),
+            (HuggingChat, None, 0),
+            (AiStudio, Some("Gemini 3.1 Pro"), 9),
+            (Mimo, Some("MiMo-V2.5-Pro"), 2),
+        ];
+        for (kind, default, count) in table {
+            assert_eq!(kind.default_model_label(), default, "{kind}");
+            assert_eq!(kind.default_model_labels().len(), count, "{kind}");
+            if let Some(label) = default {
+                assert!(kind.default_model_labels().contains(&label), "{kind}");
+            }
+            assert_eq!(
+                kind.has_real_models(),
+                !kind.default_model_labels().is_empty() || kind == HuggingChat
+            );
+        }
+    }
+}

@@ -1,0 +1,90 @@
+// Opens a new chat, sets Deep Think and web search, and focuses the empty chat box.
+for (const b of sy.all('button[data-dialog-close]')) if (sy.visible(b)) b.click();
+
+const newChat =
+  sy.first('#sidebar[data-state="true"] button#sidebar-new-chat-button') ||
+  sy.first("button[data-scene='chat']") ||
+  sy.first('button#new-chat-button') ||
+  sy.first('button#sidebar-new-chat-button');
+if (!newChat) throw new Error('the "New chat" button was not found');
+newChat.click();
+const box = await sy.until(
+  'an empty chat box after "New chat"',
+  () => {
+    const t = sy.first('textarea#chat-input');
+    return t && t.value === '' ? t : null;
+  },
+  ARGS.step_ms,
+);
+
+const escape = () => {
+  const init = { key: 'Escape', code: 'Escape', keyCode: 27, bubbles: true };
+  (document.activeElement || document.body).dispatchEvent(new KeyboardEvent('keydown', init));
+  document.dispatchEvent(new KeyboardEvent('keydown', init));
+};
+
+// Deep Think: the effort menu (GLM-5.2 and newer), else the classic switch.
+const trigger = sy
+  .all('div[aria-expanded][data-state][type=button]')
+  .find((el) => sy.visible(el) && el.textContent.includes('Deep Think'));
+if (trigger) {
+  const isOn = () => !/\bOff\b/.test(trigger.textContent);
+  if (isOn() !== ARGS.thinking) {
+    trigger.click();
+    const menu = await sy.until(
+      'the Deep Think menu to open',
+      () => sy.first('div[role=menu][data-state=open]'),
+      ARGS.step_ms,
+    );
+    const sw = menu.querySelector('button[role=switch]');
+    if (!sw) throw new Error('the Deep Think switch was not found in its menu');
+    sw.click();
+    await sy.until(
+      `Deep Think to turn ${ARGS.thinking ? 'on' : 'off'}`,
+      () => (sw.getAttribute('aria-checked') === 'true') === ARGS.thinking,
+      ARGS.step_ms,
+    );
+    escape();
+    await sy.until(
+      'the Deep Think menu to close',
+      () => !sy.first('div[role=menu][data-state=open]'),
+      ARGS.step_ms,
+    );
+  }
+} else {
+  const classic = document.querySelector("div[aria-label^='Deep think'] button[data-autothink]");
+  if (classic) {
+    const isOn = () => classic.getAttribute('data-autothink') === 'true';
+    if (isOn() !== ARGS.thinking) {
+      classic.click();
+      await sy.until('Deep Think to switch', () => isOn() === ARGS.thinking, ARGS.step_ms);
+    }
+  } else if (ARGS.thinking) {
+    throw new Error('the Deep Think control was not found');
+  }
+}
+
+// Web search: the unlabeled button right before the Deep Think control, else the left-most
+// composer toggle.
+let search = null;
+for (let el = trigger; el && !search; el = el.parentElement) {
+  const prev = el.previousElementSibling;
+  if (prev && prev.matches('button[data-active]')) search = prev;
+}
+if (!search) search = sy.first('button[data-active]');
+if (search) {
+  const isOn = () =>
+    search.getAttribute('data-active') === 'true' ||
+    search.getAttribute('data-selected') === 'true' ||
+    /^web search enabled/i.test(search.getAttribute('aria-label') || '');
+  if (isOn() !== ARGS.search) {
+    search.click();
+    await sy.until(`search to turn ${ARGS.search ? 'on' : 'off'}`, () => isOn() === ARGS.search, ARGS.step_ms);
+  }
+} else if (ARGS.search) {
+  throw new Error('the web search toggle was not found');
+}
+
+box.focus();
+box.select();
+return document.activeElement === box;

@@ -1,0 +1,64 @@
+// Helpers shared by every driver script. Each script runs as one Runtime.evaluate call and
+// starts with this prelude; nothing is left behind on `window`.
+const sy = (() => {
+  const visible = (el) => {
+    if (!el || !el.isConnected) return false;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) return false;
+    const s = getComputedStyle(el);
+    return s.visibility !== 'hidden' && s.display !== 'none';
+  };
+  const all = (sel, root) => [...(root || document).querySelectorAll(sel)];
+  const first = (sel, root) => all(sel, root).find(visible) || null;
+  const withText = (sel, text, root) =>
+    all(sel, root).find((el) => visible(el) && el.textContent.trim().includes(text)) || null;
+  const exactText = (sel, text, root) =>
+    all(sel, root).find((el) => visible(el) && el.textContent.trim() === text) || null;
+  const disabled = (el) =>
+    el.disabled === true ||
+    el.getAttribute('aria-disabled') === 'true' ||
+    el.hasAttribute('data-disabled') ||
+    /(^|\s)\S*disabled(\s|$)/.test(el.className || '') ||
+    getComputedStyle(el).pointerEvents === 'none';
+  // Resolves with fn()'s first truthy value. Checks on every DOM mutation, and every 50 ms for
+  // changes that only show in layout; rejects after `ms` with a message naming `what`.
+  const until = (what, fn, ms) =>
+    new Promise((resolve, reject) => {
+      let done = false;
+      const finish = () => {
+        done = true;
+        observer.disconnect();
+        clearInterval(poll);
+        clearTimeout(timer);
+      };
+      const check = () => {
+        if (done) return;
+        let v = null;
+        try {
+          v = fn();
+        } catch (e) {
+          v = null;
+        }
+        if (v) {
+          finish();
+          resolve(v);
+        }
+      };
+      const observer = new MutationObserver(check);
+      observer.observe(document.documentElement, {
+        subtree: true,
+        childList: true,
+        attributes: true,
+        characterData: true,
+      });
+      const poll = setInterval(check, 50);
+      const timer = setTimeout(() => {
+        if (!done) {
+          finish();
+          reject(new Error('timed out after ' + ms + ' ms waiting for ' + what));
+        }
+      }, ms);
+      check();
+    });
+  return { visible, all, first, withText, exactText, disabled, until };
+})();

@@ -1,0 +1,544 @@
+//! The queue state machine, free of IO and time: requests in, dispatch decisions out.
+//!
+//! [`Core`] holds one FIFO queue per provider and the state of every lane. Each method returns the
+//! dispatches it made possible, so the owner task only has to deliver them. Lanes are picked at
+//! *dequeue* time: a request waits in its provider's queue and goes to whichever lane of that
+//! provider frees up first, so a short request never waits behind a long one while a sibling lane
+//! is idle.
+//!
+//! Architecture Invariant: this module never touches a page, a channel or a clock. It is driven
+//! by unit tests with plain values.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::ids::{LaneId, RequestId};
+use crate::models::ProviderKind;
+
+/// Pending requests a provider's queue holds before new ones get 429 (the reference's limit).
+pub const QUEUE_CAPACITY: usize = 128;
+
+/// How many generations may run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Concurrency {
+    /// One generation at a time across the gateway, oldest request first, whatever its provider.
+    Serial,
+    /// Every lane runs one request at a time; lanes overlap.
+    PerLane,
+}
+
+/// What the API shows about a request while it is queued or running.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobMeta {
+    pub model: String,
+    pub stream: bool,
+    /// `chat` or `text`.
+    pub kind: &'static str,
+    pub queued_at: u64,
+}
+
+/// A decision: give `job` to `lane`.
+#[derive(Debug)]
+pub struct Dispatch<J> {
+    pub lane: LaneId,
+    pub id: RequestId,
+    pub job: J,
+}
+
+/// Why a request was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The provider's queue already holds [`QUEUE_CAPACITY`] pending requests.
+    QueueFull { pending: usize },
+    /// No lane of the provider is up.
+    NoLane,
+}
+
+/// What a cancel found.
+#[derive(Debug)]
+pub enum Cancelled<J> {
+    /// The request was still queued and is now removed.
+    Dequeued(J),
+    /// The request is running on this lane; the lane must stop it.
+    Running(LaneId),
+    /// Unknown or already finished.
+    NotFound,
+}
+
+#[derive(Debug)]
+struct Slot {
+    provider: ProviderKind,
+    up: bool,
+    running: Option<(RequestId, JobMeta)>,
+    /// Logical time of the last dispatch, `None` when never used since start.
+    last_used: Option<u64>,
+    served: u64,
+}
+
+#[derive(Debug)]
+struct Pending<J> {
+    id: RequestId,
+    seq: u64,
+    meta: JobMeta,
+    job: J,
+}
+
+/// A lane as the queue sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LaneView {
+    pub id: LaneId,
+    pub provider: &'static str,
+    pub up: bool,
+    pub current_request: Option<RequestId>,
+    pub requests_served: u64,
+}
+
+/// A request as the queue sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestView {
+    pub id: RequestId,
+    pub provider: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lane: Option<LaneId>,
+    #[serde(flatten)]
+    pub meta: JobMeta,
+}
+
+/// A snapshot for `/api/queue` and `/api/lanes`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub concurrency: Concurrency,
+    pub running: Vec<RequestView>,
+    pub pending: Vec<RequestView>,
+    pub lanes: Vec<LaneView>,
+}
+
+/// The queues and lane states. `J` is whatever a lane needs to run a request.
+#[derive(Debug)]
+pub struct Core<J> {
+    concurrency: Concurrency,
+    lanes: BTreeMap<LaneId, Slot>,
+    /// Lane ids in start order; ties between equally good lanes go to the earlier one.
+    order: Vec<LaneId>,
+    queues: BTreeMap<ProviderKind, VecDeque<Pending<J>>>,
+    next_seq: u64,
+    clock: u64,
+}
+
+impl<J> Core<J> {
+    pub fn new(concurrency: Concurrency) -> Self {
+        Core {
+            concurrency,
+            lanes: BTreeMap::new(),
+            order: Vec::new(),
+            queues: BTreeMap::new(),
+            next_seq: 0,
+            clock: 0,
+        }
+    }
+
+    /// Registers a lane as up (or marks a known lane up again) and dispatches what it can take.
+    pub fn lane_up(&mut self, lane: LaneId, provider: ProviderKind) -> Vec<Dispatch<J>> {
+        match self.lanes.get_mut(&lane) {
+            Some(slot) => {
+                slot.up = true;
+                slot.running = None;
+            }
+            None => {
+                self.order.push(lane.clone());
+                self.lanes.insert(
+                    lane,
+                    Slot {
+                        provider,
+                        up: true,
+                        running: None,
+                        last_used: None,
+                        served: 0,
+                    },
+                );
+            }
+        }
+        self.pump()
+    }
+
+    /// Marks a lane down. Its running request (if any) is the lane's to fail. When no lane of the
+    /// provider is left up, the provider's queued requests are returned: they can never run.
+    pub fn lane_down(&mut self, lane: &LaneId) -> Vec<(RequestId, J)> {
+        let Some(slot) = self.lanes.get_mut(lane) else {
+            return Vec::new();
+        };
+        slot.up = false;
+        slot.running = None;
+        let provider = slot.provider;
+        if self.has_up_lane(provider) {
+            return Vec::new();
+        }
+        self.queues
+            .get_mut(&provider)
+            .map(|q| q.drain(..).map(|p| (p.id, p.job)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Admits a request into its provider's queue and dispatches what became possible.
+    pub fn submit(
+        &mut self,
+        id: RequestId,
+        provider: ProviderKind,
+        meta: JobMeta,
+        job: J,
+    ) -> Result<Vec<Dispatch<J>>, (Rejection, J)> {
+        if !self.has_up_lane(provider) {
+            return Err((Rejection::NoLane, job));
+        }
+        let queue = self.queues.entry(provider).or_default();
+        if queue.len() >= QUEUE_CAPACITY {
+            return Err((
+                Rejection::QueueFull {
+                    pending: queue.len(),
+                },
+                job,
+            ));
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        queue.push_back(Pending { id, seq, meta, job });
+        Ok(self.pump())
+    }
+
+    /// A lane finished its request (completed, failed or stopped) and is free again.
+    pub fn finished(&mut self, lane: &LaneId) -> Vec<Dispatch<J>> {
+        if let Some(slot) = self.lanes.get_mut(lane) {
+            slot.running = None;
+        }
+        self.pump()
+    }
+
+    /// Cancels a request: removed if queued; reported with its lane if running.
+    pub fn cancel(&mut self, id: &RequestId) -> Cancelled<J> {
+        for queue in self.queues.values_mut() {
+            if let Some(pos) = queue.iter().position(|p| &p.id == id) {
+                if let Some(p) = queue.remove(pos) {
+                    return Cancelled::Dequeued(p.job);
+                }
+            }
+        }
+        for (lane, slot) in &self.lanes {
+            if slot.running.as_ref().is_some_and(|(r, _)| r == id) {
+                return Cancelled::Running(lane.clone());
+            }
+        }
+        Cancelled::NotFound
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let mut running = Vec::new();
+        let mut lanes = Vec::new();
+        for lane in &self.order {
+            let Some(slot) = self.lanes.get(lane) else {
+                continue;
+            };
+            if let Some((id, meta)) = &slot.running {
+                running.push(RequestView {
+                    id: id.clone(),
+                    provider: slot.provider.prefix(),
+                    lane: Some(lane.clone()),
+                    meta: meta.clone(),
+                });
+            }
+            lanes.push(LaneView {
+                id: lane.clone(),
+                provider: slot.provider.prefix(),
+                up: slot.up,
+                current_request: slot.running.as_ref().map(|(id, _)| id.clone()),
+                requests_served: slot.served,
+            });
+        }
+        let mut pending: Vec<(u64, RequestView)> = self
+            .queues
+            .iter()
+            .flat_map(|(provider, q)| {
+                q.iter().map(|p| {
+                    (
+                        p.seq,
+                        RequestView {
+                            id: p.id.clone(),
+                            provider: provider.prefix(),
+                            lane: None,
+                            meta: p.meta.clone(),
+                        },
+                    )
+                })
+            })
+            .collect();
+        pending.sort_by_key(|(seq, _)| *seq);
+        Snapshot {
+            concurrency: self.concurrency,
+            running,
+            pending: pending.into_iter().map(|(_, v)| v).collect(),
+            lanes,
+        }
+    }
+
+    fn has_up_lane(&self, provider: ProviderKind) -> bool {
+        self.lanes.values().any(|s| s.up && s.provider == provider)
+    }
+
+    /// Hands queued requests to free lanes until nothing more can start.
+    fn pump(&mut self) -> Vec<Dispatch<J>> {
+        let mut out = Vec::new();
+        loop {
+            if self.concurrency == Concurrency::Serial
+                && self.lanes.values().any(|s| s.running.is_some())
+            {
+                break;
+            }
+            // The oldest head among providers that have a free lane. In serial mode no lane is
+            // busy here, so this is strict global arrival order; in per-lane mode the choice of
+            // provider does not matter, every startable request starts in this loop.
+            let candidate = self
+                .queues
+                .iter()
+                .filter_map(|(provider, q)| q.front().map(|p| (*provider, p.seq)))
+                .filter(|(provider, _)| self.free_lane(*provider).is_some())
+                .min_by_key(|(_, seq)| *seq);
+            let Some((provider, _)) = candidate else {
+                break;
+            };
+            let (Some(lane), Some(pending)) = (
+                self.free_lane(provider),
+                self.queues.get_mut(&provider).and_then(|q| q.pop_front()),
+            ) else {
+                break;
+            };
+            self.clock += 1;
+            if let Some(slot) = self.lanes.get_mut(&lane) {
+                slot.running = Some((pending.id.clone(), pending.meta));
+                slot.last_used = Some(self.clock);
+                slot.served += 1;
+            }
+            out.push(Dispatch {
+                lane,
+                id: pending.id,
+                job: pending.job,
+            });
+        }
+        out
+    }
+
+    /// The best free lane of a provider: never used since start first (in start order), then
+    /// the least recently used.
+    fn free_lane(&self, provider: ProviderKind) -> Option<LaneId> {
+        self.order
+            .iter()
+            .filter_map(|id| self.lanes.get(id).map(|s| (id, s)))
+            .filter(|(_, s)| s.provider == provider && s.up && s.running.is_none())
+            .min_by_key(|(_, s)| s.last_used.map_or((0, 0), |t| (1, t)))
+            .map(|(id, _)| id.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lane(s: &str) -> LaneId {
+        LaneId(s.to_owned())
+    }
+    fn rid(s: &str) -> RequestId {
+        RequestId(s.to_owned())
+    }
+    fn meta() -> JobMeta {
+        JobMeta {
+            model: "m".into(),
+            stream: true,
+            kind: "chat",
+            queued_at: 0,
+        }
+    }
+    fn ids(d: &[Dispatch<&'static str>]) -> Vec<(String, String)> {
+        d.iter()
+            .map(|d| (d.lane.0.clone(), d.id.0.clone()))
+            .collect()
+    }
+    fn pair(l: &str, r: &str) -> (String, String) {
+        (l.to_owned(), r.to_owned())
+    }
+
+    const DS: ProviderKind = ProviderKind::DeepSeek;
+    const GLM: ProviderKind = ProviderKind::Glm;
+
+    #[test]
+    fn serial_mode_runs_one_at_a_time_in_global_arrival_order() {
+        let mut core = Core::new(Concurrency::Serial);
+        core.lane_up(lane("deepseek:1"), DS);
+        core.lane_up(lane("glm_chat:1"), GLM);
+        let d = core.submit(rid("a"), DS, meta(), "a").unwrap();
+        assert_eq!(ids(&d), vec![pair("deepseek:1", "a")]);
+        // Another provider's lane is idle, but serial mode holds the request.
+        assert!(core.submit(rid("b"), GLM, meta(), "b").unwrap().is_empty());
+        assert!(core.submit(rid("c"), DS, meta(), "c").unwrap().is_empty());
+        // b arrived before c, so b goes next even though c's provider just freed up.
+        assert_eq!(
+            ids(&core.finished(&lane("deepseek:1"))),
+            vec![pair("glm_chat:1", "b")]
+        );
+        assert_eq!(
+            ids(&core.finished(&lane("glm_chat:1"))),
+            vec![pair("deepseek:1", "c")]
+        );
+        assert!(core.finished(&lane("deepseek:1")).is_empty());
+    }
+
+    #[test]
+    fn per_lane_mode_overlaps_providers_but_serialises_a_lane() {
+        let mut core = Core::new(Concurrency::PerLane);
+        core.lane_up(lane("deepseek:1"), DS);
+        core.lane_up(lane("glm_chat:1"), GLM);
+        assert_eq!(
+            ids(&core.submit(rid("a"), DS, meta(), "a").unwrap()).len(),
+            1
+        );
+        assert_eq!(
+            ids(&core.submit(rid("b"), GLM, meta(), "b").unwrap()),
+            vec![pair("glm_chat:1", "b")]
+        );
+        assert!(core.submit(rid("c"), DS, meta(), "c").unwrap().is_empty());
+        assert_eq!(
+            ids(&core.finished(&lane("deepseek:1"))),
+            vec![pair("deepseek:1", "c")]
+        );
+    }
+
+    #[test]
+    fn pick_at_dequeue_lets_a_short_request_use_the_sibling_lane() {
+        let mut core = Core::new(Concurrency::PerLane);
+        core.lane_up(lane("deepseek:1"), DS);
+        core.lane_up(lane("deepseek:2"), DS);
+        core.lane_up(lane("deepseek:3"), DS);
+        let first: Vec<_> = ["long1", "long2", "short"]
+            .iter()
+            .flat_map(|r| ids(&core.submit(rid(r), DS, meta(), "x").unwrap()))
+            .collect();
+        assert_eq!(
+            first,
+            vec![
+                pair("deepseek:1", "long1"),
+                pair("deepseek:2", "long2"),
+                pair("deepseek:3", "short")
+            ]
+        );
+        assert!(
+            core.submit(rid("next"), DS, meta(), "x")
+                .unwrap()
+                .is_empty()
+        );
+        // Lane 3 frees first: the waiting request goes there, not to a lane picked at enqueue.
+        assert_eq!(
+            ids(&core.finished(&lane("deepseek:3"))),
+            vec![pair("deepseek:3", "next")]
+        );
+    }
+
+    #[test]
+    fn free_lanes_are_chosen_never_used_first_then_least_recently_used() {
+        let mut core = Core::new(Concurrency::PerLane);
+        core.lane_up(lane("glm_chat:1"), GLM);
+        core.lane_up(lane("glm_chat:2"), GLM);
+        core.lane_up(lane("glm_chat:3"), GLM);
+        let mut order = Vec::new();
+        for r in ["a", "b", "c", "d", "e"] {
+            let d = core.submit(rid(r), GLM, meta(), "x").unwrap();
+            let lane_id = d[0].lane.clone();
+            order.push(lane_id.0.clone());
+            core.finished(&lane_id);
+        }
+        // 1 then the never-used 2 and 3, then least recently used: 1, 2.
+        assert_eq!(
+            order,
+            vec![
+                "glm_chat:1",
+                "glm_chat:2",
+                "glm_chat:3",
+                "glm_chat:1",
+                "glm_chat:2"
+            ]
+        );
+    }
+
+    #[test]
+    fn admission_rejects_a_full_queue_and_a_provider_without_lanes() {
+        let mut core = Core::new(Concurrency::Serial);
+        assert_eq!(
+            core.submit(rid("x"), DS, meta(), "x").unwrap_err().0,
+            Rejection::NoLane
+        );
+        core.lane_up(lane("deepseek:1"), DS);
+        core.submit(rid("running"), DS, meta(), "x").unwrap();
+        for i in 0..QUEUE_CAPACITY {
+            core.submit(rid(&format!("p{i}")), DS, meta(), "x").unwrap();
+        }
+        assert_eq!(
+            core.submit(rid("over"), DS, meta(), "x").unwrap_err().0,
+            Rejection::QueueFull { pending: 128 }
+        );
+    }
+
+    #[test]
+    fn cancel_removes_queued_and_reports_running() {
+        let mut core = Core::new(Concurrency::Serial);
+        core.lane_up(lane("deepseek:1"), DS);
+        core.submit(rid("a"), DS, meta(), "job-a").unwrap();
+        core.submit(rid("b"), DS, meta(), "job-b").unwrap();
+        assert!(matches!(
+            core.cancel(&rid("b")),
+            Cancelled::Dequeued("job-b")
+        ));
+        assert!(matches!(core.cancel(&rid("a")), Cancelled::Running(l) if l.0 == "deepseek:1"));
+        assert!(matches!(core.cancel(&rid("zz")), Cancelled::NotFound));
+        assert!(core.finished(&lane("deepseek:1")).is_empty());
+        assert!(core.snapshot().pending.is_empty());
+    }
+
+    #[test]
+    fn a_provider_losing_its_last_lane_returns_its_queue() {
+        let mut core = Core::new(Concurrency::PerLane);
+        core.lane_up(lane("deepseek:1"), DS);
+        core.lane_up(lane("deepseek:2"), DS);
+        core.submit(rid("a"), DS, meta(), "a").unwrap();
+        core.submit(rid("b"), DS, meta(), "b").unwrap();
+        core.submit(rid("c"), DS, meta(), "c").unwrap();
+        assert!(core.lane_down(&lane("deepseek:1")).is_empty());
+        let orphans: Vec<_> = core
+            .lane_down(&lane("deepseek:2"))
+            .into_iter()
+            .map(|(id, _)| id.0)
+            .collect();
+        assert_eq!(orphans, vec!["c"]);
+        assert_eq!(
+            core.submit(rid("d"), DS, meta(), "d").unwrap_err().0,
+            Rejection::NoLane
+        );
+        // Back up: it takes new work again.
+        assert_eq!(core.lane_up(lane("deepseek:1"), DS).len(), 0);
+        assert_eq!(core.submit(rid("e"), DS, meta(), "e").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn snapshot_lists_running_then_pending_in_arrival_order() {
+        let mut core = Core::new(Concurrency::Serial);
+        core.lane_up(lane("deepseek:1"), DS);
+        core.lane_up(lane("glm_chat:1"), GLM);
+        core.submit(rid("a"), DS, meta(), "a").unwrap();
+        core.submit(rid("b"), GLM, meta(), "b").unwrap();
+        core.submit(rid("c"), DS, meta(), "c").unwrap();
+        let snap = core.snapshot();
+        let running: Vec<_> = snap.running.iter().map(|r| r.id.0.as_str()).collect();
+        let pending: Vec<_> = snap.pending.iter().map(|r| r.id.0.as_str()).collect();
+        assert_eq!(running, vec!["a"]);
+        assert_eq!(pending, vec!["b", "c"]);
+        assert_eq!(snap.lanes[0].current_request, Some(rid("a")));
+        assert_eq!(snap.lanes[0].requests_served, 1);
+    }
+}

@@ -1,0 +1,258 @@
+//! Test harness: the real gateway on port 0 against replica sites on loopback, driven through
+//! real headless Chromium, spoken to through the public HTTP API.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchyard::config::{self, Config};
+use switchyard::demo::replica_site;
+use switchyard::gateway::Gateway;
+use switchyard::models::ProviderKind;
+use switchyard_replicas::{Knobs, ReceivedRequest, ReplicaServer};
+
+/// How long any single wait in a test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct Harness {
+    pub gateway: Gateway,
+    pub replicas: HashMap<ProviderKind, ReplicaServer>,
+    pub client: reqwest::Client,
+    pub base: String,
+    _data_dir: TempDir,
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Harness {
+    /// Starts replicas of `providers` (all with `knobs`) and the gateway, with `extra` TOML laid
+    /// over a base config that points every provider at its replica. The first provider is the
+    /// current one; the others are enabled.
+    pub async fn start(providers: &[ProviderKind], knobs: Knobs, extra: &str) -> Harness {
+        init_logs();
+        let data_dir = TempDir(std::env::temp_dir().join(format!(
+            "switchyard-test-{}-{}",
+            std::process::id(),
+            fastrand::u32(..)
+        )));
+        let mut replicas = HashMap::new();
+        let mut toml = format!(
+            "provider = \"{}\"\ndata_dir = \"{}\"\n[server]\nport = 0\n",
+            providers[0].prefix(),
+            data_dir.0.display()
+        );
+        for kind in providers {
+            let site = replica_site(*kind).expect("a replica for this provider");
+            let server = ReplicaServer::start(site, knobs).await.unwrap();
+            toml.push_str(&format!(
+                "[providers.{}]\nenabled = true\nbase_url = \"{}\"\n",
+                kind.prefix(),
+                server.base_url()
+            ));
+            replicas.insert(*kind, server);
+        }
+        let mut table = config::parse_table(&toml, "test base").unwrap();
+        config::merge_tables(
+            &mut table,
+            config::parse_table(extra, "test extra").unwrap(),
+        );
+        let config = Config::from_table(table, "test config").unwrap();
+        let gateway = Gateway::start(config).await.unwrap();
+        let base = gateway.base_url();
+        Harness {
+            gateway,
+            replicas,
+            client: reqwest::Client::new(),
+            base,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// One provider, one lane, default settings plus `extra`.
+    pub async fn single(provider: ProviderKind, knobs: Knobs, extra: &str) -> Harness {
+        Self::start(&[provider], knobs, extra).await
+    }
+
+    pub fn replica(&self, kind: ProviderKind) -> &ReplicaServer {
+        &self.replicas[&kind]
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// A non-streaming chat completion; returns status and body.
+    pub async fn chat(&self, model: &str, content: &str) -> (u16, Value) {
+        let resp = self
+            .post(
+                "/v1/chat/completions",
+                json!({"model": model, "messages": [{"role": "user", "content": content}]}),
+            )
+            .await;
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// A streaming chat completion, read to the end.
+    pub async fn stream_chat(&self, model: &str, content: &str) -> Streamed {
+        let resp = self
+            .post(
+                "/v1/chat/completions",
+                json!({"model": model, "stream": true,
+                       "messages": [{"role": "user", "content": content}]}),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        read_sse(resp).await
+    }
+
+    /// Waits until `/api/lanes` satisfies `pred`.
+    pub async fn wait_lanes(&self, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let until = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let v = self.get_json("/api/lanes").await;
+            let lanes = v["lanes"].as_array().unwrap().clone();
+            if pred(&lanes) {
+                return lanes;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "timed out waiting for lanes: {what}; last: {lanes:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `/api/queue` satisfies `pred`.
+    pub async fn wait_queue(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let until = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let v = self.get_json("/api/queue").await;
+            if pred(&v) {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "timed out waiting for the queue: {what}; last: {v:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the replica's log satisfies `pred`.
+    pub async fn wait_replica(
+        &self,
+        kind: ProviderKind,
+        what: &str,
+        pred: impl Fn(&[ReceivedRequest]) -> bool,
+    ) -> Vec<ReceivedRequest> {
+        match self.replica(kind).wait_for(pred, DEADLINE).await {
+            Ok(log) => log,
+            Err(log) => panic!("timed out waiting for the {kind} replica: {what}; log: {log:#?}"),
+        }
+    }
+
+    pub async fn shutdown(self) {
+        self.gateway.shutdown().await;
+        for (_, r) in self.replicas {
+            r.shutdown().await;
+        }
+    }
+}
+
+/// What a streamed response carried.
+#[derive(Debug, Default)]
+pub struct Streamed {
+    pub chunks: Vec<Value>,
+    pub content: String,
+    pub reasoning: String,
+    pub finish_reason: Option<String>,
+    pub error: Option<String>,
+    pub usage: Option<Value>,
+    pub done: bool,
+}
+
+/// Reads an SSE body to the end, checking every frame is JSON or `[DONE]`.
+pub async fn read_sse(resp: reqwest::Response) -> Streamed {
+    let text = resp.text().await.unwrap();
+    parse_sse(&text)
+}
+
+pub fn parse_sse(text: &str) -> Streamed {
+    let mut out = Streamed::default();
+    assert!(
+        text.ends_with("\n\n"),
+        "the stream must end with a blank line: {text:?}"
+    );
+    for event in text.split("\n\n").filter(|e| !e.is_empty()) {
+        let data = event
+            .strip_prefix("data: ")
+            .unwrap_or_else(|| panic!("every event is a data line: {event:?}"));
+        assert!(!out.done, "nothing may follow [DONE]: {event:?}");
+        if data == "[DONE]" {
+            out.done = true;
+            continue;
+        }
+        let v: Value = serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}"));
+        if let Some(err) = v.get("error") {
+            out.error = Some(err["message"].as_str().unwrap().to_owned());
+        } else if let Some(choice) = v["choices"].get(0) {
+            if let Some(c) = choice["delta"]["content"].as_str() {
+                out.content.push_str(c);
+            }
+            if let Some(r) = choice["delta"]["reasoning_content"].as_str() {
+                out.reasoning.push_str(r);
+            }
+            if let Some(f) = choice["finish_reason"].as_str() {
+                out.finish_reason = Some(f.to_owned());
+            }
+        } else if v.get("usage").is_some() {
+            out.usage = Some(v["usage"].clone());
+        }
+        out.chunks.push(v);
+    }
+    out
+}
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,chromiumoxide=off")),
+        )
+        .with_test_writer()
+        .try_init();
+}

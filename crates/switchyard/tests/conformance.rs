@@ -1,0 +1,316 @@
+//! One conformance suite, instantiated per provider: real gateway, real headless Chromium, the
+//! provider's replica site on loopback.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is a failed assertion with a backtrace"
+)]
+
+mod common;
+
+use common::{Harness, parse_sse};
+use futures::StreamExt;
+use serde_json::json;
+use switchyard::models::ProviderKind;
+use switchyard_replicas::{Expected, Knobs, Outcome};
+
+fn site(kind: ProviderKind) -> switchyard_replicas::Site {
+    switchyard::demo::replica_site(kind).unwrap()
+}
+
+macro_rules! provider_conformance {
+    ($module:ident, $kind:expr) => {
+        mod $module {
+            use super::*;
+            const KIND: ProviderKind = $kind;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn reasoner_streams_thinking_then_the_answer() {
+                super::reasoner_streams_thinking_then_the_answer(KIND).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn chat_non_stream_hides_thinking() {
+                super::chat_non_stream_hides_thinking(KIND).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn reasoning_content_format_and_search_toggle() {
+                super::reasoning_content_format_and_search_toggle(KIND).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn send_thinking_off_thinks_but_forwards_nothing() {
+                super::send_thinking_off_thinks_but_forwards_nothing(KIND).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn site_faults_become_errors_and_the_lane_serves_on() {
+                super::site_faults_become_errors_and_the_lane_serves_on(KIND).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn stalls_hit_the_idle_and_first_chunk_timeouts() {
+                super::stalls_hit_the_idle_and_first_chunk_timeouts(KIND).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn disconnect_mid_stream_stops_the_site_and_frees_the_lane() {
+                super::disconnect_mid_stream_stops_the_site_and_frees_the_lane(KIND).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn text_completions_stream_the_raw_prompt() {
+                super::text_completions_stream_the_raw_prompt(KIND).await
+            }
+        }
+    };
+}
+
+provider_conformance!(deepseek, ProviderKind::DeepSeek);
+provider_conformance!(glm, ProviderKind::Glm);
+
+async fn reasoner_streams_thinking_then_the_answer(kind: ProviderKind) {
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    let model = format!("{}-reasoner", kind.prefix());
+    let s = h.stream_chat(&model, "Hello there, ünïcode ✓").await;
+
+    let log = h.replica(kind).requests();
+    assert_eq!(log.len(), 1);
+    let seen = &log[0];
+    assert_eq!(seen.prompt, "User: Hello there, ünïcode ✓");
+    assert!(seen.thinking, "-reasoner turns thinking on in the page");
+    assert!(!seen.search);
+    let expected = Expected::for_request(site(kind), seen, Knobs::instant());
+    let reasoning = expected.reasoning.unwrap();
+    assert_eq!(
+        s.content,
+        format!("<think>{reasoning}</think>{}", expected.answer)
+    );
+    assert_eq!(s.chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(s.chunks[0]["choices"][0]["delta"]["content"], "");
+    assert!(
+        s.chunks.iter().all(|c| c["model"] == model.as_str()),
+        "every chunk echoes the client's model"
+    );
+    assert_eq!(s.finish_reason.as_deref(), Some("stop"));
+    assert!(s.error.is_none());
+    assert!(s.done);
+    h.shutdown().await;
+}
+
+async fn chat_non_stream_hides_thinking(kind: ProviderKind) {
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    let model = format!("{}-chat", kind.prefix());
+    let (status, body) = h.chat(&model, "Tell me a story").await;
+    assert_eq!(status, 200, "{body}");
+    let seen = &h.replica(kind).requests()[0];
+    assert!(!seen.thinking, "-chat turns thinking off in the page");
+    let expected = Expected::for_request(site(kind), seen, Knobs::instant());
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], model.as_str());
+    assert_eq!(body["choices"][0]["message"]["role"], "assistant");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        expected.answer.as_str()
+    );
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert!(body["usage"]["total_tokens"].is_u64());
+    h.shutdown().await;
+}
+
+async fn reasoning_content_format_and_search_toggle(kind: ProviderKind) {
+    let extra = format!(
+        "[api]\nreasoning_format = \"reasoning_content\"\n[providers.{}]\nsearch = true\n",
+        kind.prefix()
+    );
+    let h = Harness::single(kind, Knobs::instant(), &extra).await;
+    let s = h
+        .stream_chat(&format!("{}-reasoner", kind.prefix()), "Find it")
+        .await;
+    let seen = &h.replica(kind).requests()[0];
+    assert!(seen.search, "search = true turns the site's search on");
+    let expected = Expected::for_request(site(kind), seen, Knobs::instant());
+    assert_eq!(s.reasoning, expected.reasoning.unwrap());
+    assert_eq!(
+        s.content, expected.answer,
+        "no <think> in content, and no search payload leaks"
+    );
+    // The same setting through a non-streaming reply.
+    let (status, body) = h
+        .chat(&format!("{}-reasoner", kind.prefix()), "Again")
+        .await;
+    assert_eq!(status, 200);
+    let message = &body["choices"][0]["message"];
+    assert!(
+        message["reasoning_content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Thinking about")
+    );
+    assert!(!message["content"].as_str().unwrap().contains("<think>"));
+    h.shutdown().await;
+}
+
+async fn send_thinking_off_thinks_but_forwards_nothing(kind: ProviderKind) {
+    let extra = format!("[providers.{}]\nsend_thinking = false\n", kind.prefix());
+    let h = Harness::single(kind, Knobs::instant(), &extra).await;
+    let s = h
+        .stream_chat(&format!("{}-reasoner", kind.prefix()), "Hi")
+        .await;
+    let seen = &h.replica(kind).requests()[0];
+    assert!(seen.thinking);
+    let expected = Expected::for_request(site(kind), seen, Knobs::instant());
+    assert_eq!(s.content, expected.answer);
+    h.shutdown().await;
+}
+
+async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind) {
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    let model = format!("{}-chat", kind.prefix());
+
+    let s = h.stream_chat(&model, "x replica:fault=rate_limit").await;
+    let err = s.error.expect("a rate limit is an error event");
+    let expected = match kind {
+        ProviderKind::DeepSeek => "DeepSeek answered HTTP 429",
+        _ => "GLM Chat is currently at capacity",
+    };
+    assert!(err.starts_with(expected), "{err}");
+    assert!(s.done && s.finish_reason.is_none());
+
+    let (status, body) = h.chat(&model, "x replica:fault=empty").await;
+    assert_eq!(status, 500, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("empty"), "{msg}");
+    assert_eq!(body["error"]["type"], "internal_error");
+
+    let (status, body) = h.chat(&model, "fine now").await;
+    assert_eq!(status, 200, "the lane serves the next request: {body}");
+    h.shutdown().await;
+}
+
+async fn stalls_hit_the_idle_and_first_chunk_timeouts(kind: ProviderKind) {
+    let extra = format!(
+        "[providers.{}]\nidle_timeout_secs = 1\nfirst_chunk_timeout_secs = 2\n",
+        kind.prefix()
+    );
+    let h = Harness::single(kind, Knobs::instant(), &extra).await;
+    let model = format!("{}-chat", kind.prefix());
+    let name = kind.display_name();
+
+    let s = h.stream_chat(&model, "x replica:fault=stall").await;
+    assert_eq!(
+        s.error.as_deref(),
+        Some(format!("{name} timeout: no next stream chunk within 1s.").as_str())
+    );
+    let s = h.stream_chat(&model, "x replica:fault=slow_first").await;
+    assert_eq!(
+        s.error.as_deref(),
+        Some(format!("{name} timeout: no intercepted first chunk within 2s.").as_str())
+    );
+    // The timed-out requests were stopped in the page, and the lane is free again.
+    let (status, _) = h.chat(&model, "after the stalls").await;
+    assert_eq!(status, 200);
+    h.shutdown().await;
+}
+
+async fn disconnect_mid_stream_stops_the_site_and_frees_the_lane(kind: ProviderKind) {
+    let knobs = Knobs {
+        chunks: 400,
+        delay_ms: 25,
+        first_delay_ms: 0,
+    };
+    let h = Harness::single(kind, knobs, "").await;
+    let model = format!("{}-chat", kind.prefix());
+
+    // Streaming: read until the answer has started, then hang up.
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": model, "stream": true,
+                   "messages": [{"role": "user", "content": "a long one"}]}),
+        )
+        .await;
+    let mut body = resp.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains(" w2") {
+        let bytes = body.next().await.expect("more stream").unwrap();
+        seen.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    drop(body);
+    // Stopped + stop_called: the page's Stop button both aborted the fetch and told the site.
+    let log = h
+        .wait_replica(kind, "the site saw the Stop button", |log| {
+            log.len() == 1 && log[0].outcome == Outcome::Stopped && log[0].stop_called
+        })
+        .await;
+    assert!(log[0].chunks_sent < 400);
+    h.wait_lanes("the lane is free", |lanes| {
+        lanes[0]["current_request"].is_null() && lanes[0]["requests_served"] == 1
+    })
+    .await;
+
+    // Non-streaming: a client that gives up also cancels.
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    let err = impatient
+        .post(h.url("/v1/chat/completions"))
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "also long"}]}))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout());
+    h.wait_replica(kind, "the site saw the second stop", |log| {
+        log.len() == 2 && log[1].outcome == Outcome::Stopped && log[1].stop_called
+    })
+    .await;
+    h.wait_lanes("the lane is free again", |lanes| {
+        lanes[0]["current_request"].is_null() && lanes[0]["requests_served"] == 2
+    })
+    .await;
+
+    // And it serves the next request in full.
+    let s = h.stream_chat(&model, "replica:chunks=3 short").await;
+    assert!(s.content.ends_with(" w2"), "{}", s.content);
+    assert_eq!(s.finish_reason.as_deref(), Some("stop"));
+    h.shutdown().await;
+}
+
+async fn text_completions_stream_the_raw_prompt(kind: ProviderKind) {
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    let model = format!("{}-chat", kind.prefix());
+    let resp = h
+        .post(
+            "/v1/completions",
+            json!({"model": model, "stream": true, "prompt": ["Once upon\na time"]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    let s = parse_sse(&text);
+    let seen = &h.replica(kind).requests()[0];
+    assert_eq!(seen.prompt, "Once upon\na time");
+    let expected = Expected::for_request(site(kind), seen, Knobs::instant());
+    let joined: String = s
+        .chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["text"].as_str())
+        .collect();
+    assert_eq!(joined, expected.answer);
+    assert!(s.chunks.iter().all(|c| c["object"] == "text_completion"));
+    assert!(s.done);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deepseek_expert_ids_pick_the_expert_model_type() {
+    let h = Harness::single(ProviderKind::DeepSeek, Knobs::instant(), "").await;
+    let (status, _) = h.chat("DeepSeek-Expert-Chat", "hi").await;
+    assert_eq!(status, 200);
+    let (status, _) = h.chat("deepseek-chat", "hi").await;
+    assert_eq!(status, 200);
+    let models: Vec<String> = h
+        .replica(ProviderKind::DeepSeek)
+        .requests()
+        .iter()
+        .map(|r| r.model.clone())
+        .collect();
+    assert_eq!(models, vec!["expert", "default"]);
+    h.shutdown().await;
+}
