@@ -17,8 +17,8 @@ use crate::scheduler::Job;
 
 use super::lane::Lane;
 
-/// How long a stopped request may take to end before the lane moves on.
-const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long a finished or stopped request may take to end its body before the lane moves on.
+const END_GRACE: Duration = Duration::from_secs(3);
 
 /// How a request ended, for the lane's log and its next step.
 #[derive(Debug)]
@@ -176,7 +176,12 @@ impl Lane {
                         if !answered {
                             return Outcome::Failed(empty_reply(provider.display_name()));
                         }
+                        // The client has its answer now; the lane waits for the site's body to
+                        // end, so the next request's "New chat" never cuts this one's tail.
                         let _ = job.events.send(event).await;
+                        if !body_done {
+                            wait_for_end(&mut events).await;
+                        }
                         return Outcome::Completed;
                     }
                     StreamEvent::Error(msg) => {
@@ -214,16 +219,21 @@ impl Lane {
                 false
             }
         };
-        let until = Instant::now() + STOP_GRACE;
-        while let Ok(Some(event)) = timeout_at(until, events.recv()).await {
-            if matches!(
-                event,
-                CaptureEvent::Finished | CaptureEvent::Failed { .. } | CaptureEvent::Crashed
-            ) {
-                break;
-            }
-        }
+        wait_for_end(events).await;
         stopped
+    }
+}
+
+/// Waits (at most [`END_GRACE`]) for the captured request to end, dropping its remaining bytes.
+async fn wait_for_end(events: &mut mpsc::UnboundedReceiver<CaptureEvent>) {
+    let until = Instant::now() + END_GRACE;
+    while let Ok(Some(event)) = timeout_at(until, events.recv()).await {
+        if matches!(
+            event,
+            CaptureEvent::Finished | CaptureEvent::Failed { .. } | CaptureEvent::Crashed
+        ) {
+            break;
+        }
     }
 }
 
