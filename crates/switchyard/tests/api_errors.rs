@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use switchyard::models::ProviderKind;
 use switchyard_replicas::Knobs;
 
-const PARALLEL: &str = "[runtime]\nproviders_in_parallel = true\nmode = \"concurrent_provider_lanes\"\n";
+const PARALLEL: &str =
+    "[runtime]\nproviders_in_parallel = true\nmode = \"concurrent_provider_lanes\"\n";
 
 async fn error_of(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
@@ -30,12 +31,11 @@ async fn routing_errors_in_parallel_mode_use_the_reference_texts() {
         PARALLEL,
     )
     .await;
-    let body = |model: &str, stream: bool| {
-        json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
-    };
+    let body = |model: &str, stream: bool| json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]});
 
     for stream in [false, true] {
-        let (status, err) = error_of(h.post("/v1/chat/completions", body("gpt-4o", stream)).await).await;
+        let (status, err) =
+            error_of(h.post("/v1/chat/completions", body("gpt-4o", stream)).await).await;
         assert_eq!(status, 400);
         assert_eq!(
             err["message"],
@@ -47,24 +47,44 @@ async fn routing_errors_in_parallel_mode_use_the_reference_texts() {
         assert_eq!(err["param"], "model");
     }
 
-    let (status, err) =
-        error_of(h.post("/v1/chat/completions", body("intenserp-auto", false)).await).await;
-    assert_eq!(status, 400);
-    assert!(err["message"].as_str().unwrap().starts_with("Providers in Parallel requires"));
-
-    let (status, err) =
-        error_of(h.post("/v1/chat/completions", body("qwen-reasoner", true)).await).await;
-    assert_eq!(status, 400);
-    assert_eq!(err["message"], "Provider `QwenLM` is not enabled in Providers in Parallel.");
-
-    // Text completions route the same way.
     let (status, err) = error_of(
-        h.post("/v1/completions", json!({"model": "moonshot-chat", "prompt": "x"}))
+        h.post("/v1/chat/completions", body("intenserp-auto", false))
             .await,
     )
     .await;
     assert_eq!(status, 400);
-    assert_eq!(err["message"], "Provider `Moonshot` is not enabled in Providers in Parallel.");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Providers in Parallel requires")
+    );
+
+    let (status, err) = error_of(
+        h.post("/v1/chat/completions", body("qwen-reasoner", true))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        err["message"],
+        "Provider `QwenLM` is not enabled in Providers in Parallel."
+    );
+
+    // Text completions route the same way.
+    let (status, err) = error_of(
+        h.post(
+            "/v1/completions",
+            json!({"model": "moonshot-chat", "prompt": "x"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        err["message"],
+        "Provider `Moonshot` is not enabled in Providers in Parallel."
+    );
 
     // Both providers route, case-insensitively.
     let (status, _) = h.chat("GLM-Chat", "hi").await;
@@ -194,7 +214,10 @@ async fn cors_follows_the_reference() {
         .request(reqwest::Method::OPTIONS, h.url("/v1/chat/completions"))
         .header("origin", "http://localhost:8000")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization,content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
         .send()
         .await
         .unwrap();
@@ -202,7 +225,10 @@ async fn cors_follows_the_reference() {
     let hd = pre.headers();
     assert_eq!(hd["access-control-allow-origin"], "*");
     assert_eq!(hd["access-control-allow-methods"], "GET, POST, OPTIONS");
-    assert_eq!(hd["access-control-allow-headers"], "authorization,content-type");
+    assert_eq!(
+        hd["access-control-allow-headers"],
+        "authorization,content-type"
+    );
     assert_eq!(hd["access-control-max-age"], "600");
     assert_eq!(pre.text().await.unwrap(), "OK");
 
@@ -258,20 +284,27 @@ async fn a_full_queue_answers_429_with_retry_after() {
         })
     };
     let blocker = spawn_client("hold the lane replica:fault=stall".into());
-    h.wait_queue("the stalled request runs", |q| q["running"].as_array().unwrap().len() == 1)
-        .await;
+    h.wait_queue("the stalled request runs", |q| {
+        q["running"].as_array().unwrap().len() == 1
+    })
+    .await;
     let mut waiting = Vec::new();
     for i in 0..128 {
         waiting.push(spawn_client(format!("queued {i}")));
     }
-    h.wait_queue("128 requests wait", |q| q["pending"].as_array().unwrap().len() == 128)
-        .await;
+    h.wait_queue("128 requests wait", |q| {
+        q["pending"].as_array().unwrap().len() == 128
+    })
+    .await;
 
     let resp = send("one too many".into()).await.unwrap();
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "1");
     let (_, err) = error_of(resp).await;
-    assert_eq!(err["message"], "Request queue is full. Please retry shortly.");
+    assert_eq!(
+        err["message"],
+        "Request queue is full. Please retry shortly."
+    );
     assert_eq!(err["type"], "rate_limit_error");
 
     // Clients that give up leave the queue: nothing is left behind.

@@ -29,7 +29,10 @@ fn span(r: &ReceivedRequest) -> (u64, u64) {
 
 /// Sends one DeepSeek and one GLM request at the same moment and returns the two site spans.
 async fn one_each_at_once(h: &Harness) -> ((u64, u64), (u64, u64)) {
-    let (a, b) = tokio::join!(h.chat("deepseek-chat", "first"), h.chat("glm-chat", "second"));
+    let (a, b) = tokio::join!(
+        h.chat("deepseek-chat", "first"),
+        h.chat("glm-chat", "second")
+    );
     assert_eq!(a.0, 200, "{}", a.1);
     assert_eq!(b.0, 200, "{}", b.1);
     // The client has its answer a moment before the site marks its stream as ended.
@@ -110,7 +113,10 @@ async fn full_parallel_lanes_let_short_requests_overtake_a_long_one() {
         .await;
         // Two short requests at once: one takes the idle sibling lane, the other waits in the
         // provider queue and goes to whichever lane frees first, which is the sibling again.
-        let (a, b) = tokio::join!(h.chat("deepseek-chat", "short a"), h.chat("deepseek-chat", "short b"));
+        let (a, b) = tokio::join!(
+            h.chat("deepseek-chat", "short a"),
+            h.chat("deepseek-chat", "short b")
+        );
         assert_eq!((a.0, b.0), (200, 200));
         // At this point the long answer is still streaming.
         assert_eq!(h.replica(DS).requests()[0].outcome, Outcome::Streaming);

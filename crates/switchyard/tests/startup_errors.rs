@@ -40,18 +40,28 @@ fn a_config_with_a_typo_is_refused_naming_file_key_and_choices() {
     let out = switchyard(&["serve"], Some("[runtime]\nmode = \"parallel\"\n"), &[]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("switchyard.toml: runtime.mode: unknown variant `parallel`"), "{err}");
+    assert!(
+        err.contains("switchyard.toml: runtime.mode: unknown variant `parallel`"),
+        "{err}"
+    );
     assert!(err.contains("`full_parallel_lanes`"), "{err}");
 
     let out = switchyard(&["serve"], Some("[browser]\nheadles = true\n"), &[]);
     let err = stderr(&out);
     assert!(!out.status.success());
-    assert!(err.contains("browser.headles: unknown field `headles`"), "{err}");
+    assert!(
+        err.contains("browser.headles: unknown field `headles`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_out_of_range_instance_count_is_refused() {
-    let out = switchyard(&["serve"], Some("[providers.deepseek]\ninstances = 40\n"), &[]);
+    let out = switchyard(
+        &["serve"],
+        Some("[providers.deepseek]\ninstances = 40\n"),
+        &[],
+    );
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("providers.deepseek.instances: 40 is out of range; allowed 1..=32"),
@@ -83,7 +93,10 @@ fn a_missing_chromium_says_how_to_install_it() {
     );
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("SWITCHYARD_CHROMIUM points at /nonexistent/chromium"), "{err}");
+    assert!(
+        err.contains("SWITCHYARD_CHROMIUM points at /nonexistent/chromium"),
+        "{err}"
+    );
 
     let out = switchyard(
         &["serve"],
@@ -92,7 +105,10 @@ fn a_missing_chromium_says_how_to_install_it() {
     );
     let err = stderr(&out);
     assert!(!out.status.success());
-    assert!(err.contains("browser.executable points at /nonexistent/chrome"), "{err}");
+    assert!(
+        err.contains("browser.executable points at /nonexistent/chrome"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -107,5 +123,8 @@ fn a_busy_port_is_refused_before_any_browser_starts() {
     );
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains(&format!("Port {port} is already in use")), "{err}");
+    assert!(
+        err.contains(&format!("Port {port} is already in use")),
+        "{err}"
+    );
 }
