@@ -149,7 +149,7 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, String> {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,chromiumoxide=off,tungstenite=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,chromiumoxide=error,tungstenite=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

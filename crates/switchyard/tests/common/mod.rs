@@ -85,6 +85,11 @@ impl Harness {
         Self::start(&[provider], knobs, extra).await
     }
 
+    /// The gateway's data directory (profiles in `process` isolation).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self._data_dir.0
+    }
+
     pub fn replica(&self, kind: ProviderKind) -> &ReplicaServer {
         &self.replicas[&kind]
     }
@@ -251,7 +256,7 @@ fn init_logs() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,chromiumoxide=off")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,chromiumoxide=error")),
         )
         .with_test_writer()
         .try_init();

@@ -1,0 +1,159 @@
+//! Lanes on real Chromium: the two isolation modes, and a renderer crash in the middle of an
+//! answer.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is a failed assertion with a backtrace"
+)]
+
+mod common;
+
+use common::Harness;
+use futures::StreamExt;
+use serde_json::json;
+use switchyard::browser::procs;
+use switchyard::models::ProviderKind;
+use switchyard_replicas::Knobs;
+
+const FULL_2X2: &str = "[runtime]\nproviders_in_parallel = true\nmode = \"full_parallel_lanes\"\n\
+                        [providers.deepseek]\ninstances = 2\n[providers.glm]\ninstances = 2\n";
+
+fn pids(lanes: &[serde_json::Value]) -> Vec<u64> {
+    lanes
+        .iter()
+        .map(|l| {
+            l["browser_pid"]
+                .as_u64()
+                .expect("every lane reports its browser pid")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn context_isolation_shares_one_browser_across_lanes() {
+    let h = Harness::start(
+        &[ProviderKind::DeepSeek, ProviderKind::Glm],
+        Knobs::instant(),
+        FULL_2X2,
+    )
+    .await;
+    let lanes = h.wait_lanes("four lanes", |l| l.len() == 4).await;
+    let ids: Vec<&str> = lanes.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        vec!["deepseek:1", "deepseek:2", "glm_chat:1", "glm_chat:2"]
+    );
+    let pids = pids(&lanes);
+    assert!(
+        pids.iter().all(|p| *p == pids[0]),
+        "one shared browser: {pids:?}"
+    );
+    assert_eq!(Some(pids[0] as u32), h.gateway.browser_pid());
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_isolation_gives_each_lane_its_own_browser_and_profile() {
+    let extra = format!("{FULL_2X2}[browser]\nisolation = \"process\"\n");
+    let h = Harness::start(
+        &[ProviderKind::DeepSeek, ProviderKind::Glm],
+        Knobs::instant(),
+        &extra,
+    )
+    .await;
+    let lanes = h.wait_lanes("four lanes", |l| l.len() == 4).await;
+    let mut pids = pids(&lanes);
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 4, "a browser per lane");
+    assert_eq!(h.gateway.browser_pid(), None);
+    for (provider, n) in [
+        ("deepseek", 1),
+        ("deepseek", 2),
+        ("glm_chat", 1),
+        ("glm_chat", 2),
+    ] {
+        let profile = h
+            .data_dir()
+            .join("profiles")
+            .join(provider)
+            .join(format!("lane-{n}"));
+        assert!(
+            profile.join("Default").is_dir() || profile.join("Local State").exists(),
+            "a persistent profile at {}",
+            profile.display()
+        );
+    }
+    // Both providers answer through their own browsers.
+    let (a, b) = tokio::join!(h.chat("deepseek-chat", "one"), h.chat("glm-chat", "two"));
+    assert_eq!((a.0, b.0), (200, 200));
+    h.shutdown().await;
+}
+
+/// SIGKILLs every renderer process of a browser.
+fn kill_renderers(browser_pid: u32) -> usize {
+    let renderers: Vec<u32> = procs::tree(browser_pid)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.contains("--type=renderer"))
+                .unwrap_or(false)
+        })
+        .collect();
+    for pid in &renderers {
+        let status = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    renderers.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renderer_crash_mid_answer_ends_that_request_and_the_lane_recovers() {
+    let knobs = Knobs {
+        chunks: 400,
+        delay_ms: 25,
+        first_delay_ms: 0,
+    };
+    let h = Harness::single(ProviderKind::Glm, knobs, "").await;
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "glm-chat", "stream": true,
+                   "messages": [{"role": "user", "content": "a long answer"}]}),
+        )
+        .await;
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    while !text.contains(" w3") {
+        text.push_str(&String::from_utf8_lossy(
+            &body.next().await.unwrap().unwrap(),
+        ));
+    }
+    let killed = kill_renderers(h.gateway.browser_pid().unwrap());
+    assert!(killed >= 1, "found the page's renderer");
+    while let Some(bytes) = body.next().await {
+        text.push_str(&String::from_utf8_lossy(&bytes.unwrap()));
+    }
+    let s = common::parse_sse(&text);
+    let err = s.error.expect("the crash is reported to the client");
+    assert!(err.contains("the page crashed mid-answer"), "{err}");
+    assert!(err.contains("GLM Chat"), "{err}");
+    assert!(s.done);
+
+    // The lane reloads its page and serves the next request.
+    h.wait_lanes("the lane is ready again", |l| l[0]["state"] == "ready")
+        .await;
+    let (status, body) = h.chat("glm-chat", "after the crash replica:chunks=2").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .ends_with(" w1")
+    );
+    h.shutdown().await;
+}
