@@ -157,3 +157,42 @@ async fn a_renderer_crash_mid_answer_ends_that_request_and_the_lane_recovers() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_a_running_answer_with_a_clear_error() {
+    let knobs = Knobs {
+        chunks: 1000,
+        delay_ms: 25,
+        first_delay_ms: 0,
+    };
+    let h = Harness::single(ProviderKind::DeepSeek, knobs, "").await;
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "deepseek-chat", "stream": true,
+                   "messages": [{"role": "user", "content": "never ending"}]}),
+        )
+        .await;
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    while !text.contains(" w2") {
+        text.push_str(&String::from_utf8_lossy(
+            &body.next().await.unwrap().unwrap(),
+        ));
+    }
+    let replica_log = h.replica(ProviderKind::DeepSeek).requests();
+    assert_eq!(replica_log.len(), 1);
+    let reader = async move {
+        while let Some(Ok(bytes)) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        text
+    };
+    let (text, ()) = tokio::join!(reader, h.shutdown());
+    let s = common::parse_sse(&text);
+    assert_eq!(
+        s.error.as_deref(),
+        Some("switchyard is shutting down; the request was stopped.")
+    );
+    assert!(s.done);
+}

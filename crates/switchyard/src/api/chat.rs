@@ -132,17 +132,23 @@ async fn respond(
         events: events_tx,
         cancel: token.clone(),
     };
-    match app.scheduler.submit(provider, meta, job).await {
-        Err(_) => return Err(ApiError::shutting_down()),
-        Ok(Err(rejection)) => return Err(ApiError::rejected(rejection, provider.display_name())),
-        Ok(Ok(())) => {}
-    }
-    let guard = CancelGuard {
+    // The guard exists before the job is submitted: a client gone while the submission is in
+    // flight still cancels it.
+    let mut guard = CancelGuard {
         id: id.clone(),
         token,
         scheduler: app.scheduler.clone(),
         done: false,
     };
+    let admitted = app.scheduler.submit(provider, meta, job).await;
+    if !matches!(admitted, Ok(Ok(()))) {
+        guard.done = true;
+    }
+    match admitted {
+        Err(_) => return Err(ApiError::shutting_down()),
+        Ok(Err(rejection)) => return Err(ApiError::rejected(rejection, provider.display_name())),
+        Ok(Ok(())) => {}
+    }
     let chunks = Chunks::new(
         &id.0,
         unix_now(),

@@ -18,7 +18,7 @@ use super::relay::Outcome;
 use crate::browser::capture::Capture;
 use crate::browser::{Chromium, Tab};
 use crate::config::ProviderConfig;
-use crate::providers::{Driver, DriverError};
+use crate::providers::{Driver, DriverError, StreamEvent};
 use crate::scheduler::{Job, Scheduler};
 
 /// How long a site may take to show its chat UI after navigation.
@@ -148,7 +148,25 @@ impl Lane {
             board.start_request(&id, &job.id);
             info!(lane = %id, request = %job.id, model = %job.request.client_model,
                   "Processing queued request for {}...", self.spec.label);
-            let outcome = self.run_job(&job).await;
+            // Shutdown stops a running request the way a client disconnect does.
+            let outcome = {
+                let run = self.run_job(&job);
+                tokio::pin!(run);
+                tokio::select! {
+                    outcome = &mut run => outcome,
+                    _ = shutdown.cancelled() => {
+                        job.cancel.cancel();
+                        let outcome = run.await;
+                        let _ = job
+                            .events
+                            .send(StreamEvent::Error(
+                                "switchyard is shutting down; the request was stopped.".to_owned(),
+                            ))
+                            .await;
+                        outcome
+                    }
+                }
+            };
             match &outcome {
                 Outcome::Completed => {
                     info!(lane = %id, request = %job.id, "Request completed for {}.", self.spec.label)
