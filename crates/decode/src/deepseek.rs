@@ -497,30 +497,7 @@ data: {"p":"response/fragments","o":"APPEND","v":[{"type":"TEMPLATE_RESPONSE","c
     #[test]
     fn any_split_gives_the_same_events() {
         for (body, expected) in samples() {
-            let bytes = body.as_bytes();
-            for cut in 0..=bytes.len() {
-                let (a, b) = bytes.split_at(cut);
-                let mut decoder = DeepSeekDecoder::new();
-                let mut events = Vec::new();
-                decoder.feed(a, &mut events);
-                decoder.feed(b, &mut events);
-                decoder.finish(&mut events);
-                assert_eq!(coalesce(&events), expected, "cut at {cut} of:\n{body}");
-            }
-            let mut decoder = DeepSeekDecoder::new();
-            let mut events = Vec::new();
-            for byte in bytes {
-                decoder.feed(std::slice::from_ref(byte), &mut events);
-            }
-            decoder.finish(&mut events);
-            assert_eq!(coalesce(&events), expected, "byte by byte:\n{body}");
-            assert!(
-                events.iter().all(|e| !matches!(
-                    e,
-                    StreamEvent::Text(s) | StreamEvent::Reasoning(s) if s.is_empty()
-                )),
-                "empty delta in {events:?}"
-            );
+            crate::testing::check_every_split(DeepSeekDecoder::new, body, &expected);
         }
     }
 

@@ -105,3 +105,38 @@ pub fn coalesce(events: &[StreamEvent]) -> Vec<StreamEvent> {
     }
     out
 }
+
+/// Test helpers shared by the decoders' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Decode, StreamEvent, coalesce};
+
+    /// Checks that `body`, cut at every byte offset and also fed byte by byte, decodes to
+    /// `expected` (coalesced) and never yields an empty delta.
+    pub fn check_every_split<D: Decode>(new: impl Fn() -> D, body: &str, expected: &[StreamEvent]) {
+        let bytes = body.as_bytes();
+        for cut in 0..=bytes.len() {
+            let (a, b) = bytes.split_at(cut);
+            let mut decoder = new();
+            let mut events = Vec::new();
+            decoder.feed(a, &mut events);
+            decoder.feed(b, &mut events);
+            decoder.finish(&mut events);
+            assert_eq!(coalesce(&events), expected, "cut at {cut} of:\n{body}");
+        }
+        let mut decoder = new();
+        let mut events = Vec::new();
+        for byte in bytes {
+            decoder.feed(std::slice::from_ref(byte), &mut events);
+        }
+        decoder.finish(&mut events);
+        assert_eq!(coalesce(&events), expected, "byte by byte:\n{body}");
+        assert!(
+            events.iter().all(|e| !matches!(
+                e,
+                StreamEvent::Text(s) | StreamEvent::Reasoning(s) if s.is_empty()
+            )),
+            "empty delta in {events:?}"
+        );
+    }
+}
