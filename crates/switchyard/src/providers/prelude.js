@@ -60,5 +60,23 @@ const sy = (() => {
       }, ms);
       check();
     });
-  return { visible, all, first, withText, exactText, disabled, until };
+  // Checks the chat box holds exactly the typed prompt (UTF-16 length, as JS counts).
+  const checkTyped = (box, expected) => {
+    if (!box || box.value.length !== expected) {
+      throw new Error(
+        `the chat box holds ${box ? box.value.length : 'no'} characters, expected ${expected}`,
+      );
+    }
+  };
+  // Waits for the first visible control matching `sel` to be enabled, and returns it.
+  const enabled = (what, sel, ms) =>
+    until(
+      what,
+      () => {
+        const b = first(sel);
+        return b && !disabled(b) ? b : null;
+      },
+      ms,
+    );
+  return { visible, all, first, withText, exactText, disabled, until, checkTyped, enabled };
 })();
