@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::lanes::board::Board;
 use crate::lanes::plan::LanePlan;
 use crate::lanes::{self, Lanes};
-use crate::models::{ProviderModels, RoutingTable};
+use crate::models::{ProviderKind, ProviderModels, RoutingTable};
 use crate::scheduler::Scheduler;
 
 /// A running gateway.
@@ -24,7 +24,8 @@ pub struct Gateway {
     pub addr: SocketAddr,
     pub board: Board,
     pub plan: LanePlan,
-    lanes: Lanes,
+    /// The running lanes; none in Dry Run Mode.
+    lanes: Option<Lanes>,
     stop_server: CancellationToken,
     server: tokio::task::JoinHandle<()>,
 }
@@ -63,27 +64,47 @@ impl Gateway {
             );
         }
         let scheduler = Scheduler::spawn(plan.concurrency);
-        let lanes = lanes::start(&config, &plan, &scheduler).await?;
-        let Some(routing) = RoutingTable::new(
-            lanes
-                .providers
-                .iter()
-                .map(|p| ProviderModels::with_default_labels(*p)),
+        let (lanes, providers) = if config.api.dry_run {
+            info!(
+                "Dry Run Mode: no browser starts; every request is answered 418 and its shaped \
+                 prompt is shown in the log and at GET /api/dry-run/last."
+            );
+            let mut providers: Vec<ProviderKind> = Vec::new();
+            for lane in &plan.lanes {
+                if !providers.contains(&lane.provider) {
+                    providers.push(lane.provider);
+                }
+            }
+            (None, providers)
+        } else {
+            let lanes = lanes::start(&config, &plan, &scheduler).await?;
+            let providers = lanes.providers.clone();
+            (Some(lanes), providers)
+        };
+        let routing = RoutingTable::new(
+            providers.iter().map(|p| ProviderModels {
+                provider: *p,
+                real_model_labels: config.provider(*p).models.clone(),
+            }),
             config.api.universal_model_names,
-        ) else {
-            lanes.shutdown().await;
+        );
+        let Some(routing) = routing else {
+            if let Some(lanes) = lanes {
+                lanes.shutdown().await;
+            }
             return Err("no provider is running".to_owned());
         };
         if plan.parallel && !routing.is_parallel() {
             info!("Only one provider runs; model IDs follow the single-provider rules.");
         }
 
-        let board = lanes.board.clone();
+        let board = lanes.as_ref().map(|l| l.board.clone()).unwrap_or_default();
         let state = Arc::new(AppState {
             config: Arc::new(config),
             routing,
             scheduler,
             board: board.clone(),
+            dry_run: Default::default(),
         });
         let stop_server = CancellationToken::new();
         let stop = stop_server.clone();
@@ -113,13 +134,15 @@ impl Gateway {
 
     /// The shared browser's pid (`context` isolation).
     pub fn browser_pid(&self) -> Option<u32> {
-        self.lanes.shared_browser_pid()
+        self.lanes.as_ref().and_then(|l| l.shared_browser_pid())
     }
 
     /// Stops serving, stops every lane and closes the browsers.
     pub async fn shutdown(self) {
         self.stop_server.cancel();
-        self.lanes.shutdown().await;
+        if let Some(lanes) = self.lanes {
+            lanes.shutdown().await;
+        }
         // Streams still open end when their lanes are gone; don't wait on slow clients forever.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.server).await;
     }

@@ -1,19 +1,38 @@
 //! Request shaping: from an OpenAI request to the one prompt and the switches a site takes.
 //!
 //! Front-ends send a whole chat; the web apps take one prompt. This module turns the chat
-//! messages, the routed model choice and the provider's settings into a [`ShapedRequest`], which
-//! is all a driver ever sees. Drivers never parse chat messages.
+//! messages (or a text completion's raw prompt), the routed model choice, the request's
+//! `reasoning_effort` and the provider's settings into a [`ShapedRequest`], which is all a driver
+//! ever sees. Drivers never parse chat messages.
 //!
-//! The formatting here is the reference's default: every message becomes `{{name}}: {{content}}`
-//! (names `User` / `Character` unless messages carry their own), joined with newlines.
+//! The order of the rules, each overriding the one before:
+//! 1. the model ID's mode (`-auto` follows the provider settings, `-chat` thinking off and not
+//!    forwarded, `-reasoner` thinking on);
+//! 2. `reasoning_effort` (only when accepted for this provider): it replaces the mode, and sets
+//!    GLM's Deep Think effort, HuggingChat's thinking effort or AI Studio's thinking level;
+//! 3. the macros of the last user message (`[[nothink]]`, `[[search]]`, …), read and removed.
+//!
+//! Then the messages are formatted ([`format`]); leading system messages go to the site's own
+//! system field when the provider has one and it is switched on.
+//!
+//! # Layout
+//! - [`format`]: templates, presets, names, injection, the system-field split.
+//! - [`macros`]: per-message macros.
+//! - [`effort`]: `reasoning_effort` normalisation and its per-provider tables.
 //!
 //! Architecture Invariant: shaping is pure. No IO, no clock, no config reads beyond its
 //! arguments, so every rule is a table test.
 
-use crate::config::ProviderConfig;
-use crate::models::{Mode, ModelChoice, ProviderKind};
+pub mod effort;
+pub mod format;
+pub mod macros;
 
-/// One chat message after the API checked its shape.
+use crate::models::{Mode, ModelChoice, ProviderKind, ThinkingOverride};
+pub use effort::{DeepThinkEffort, EffortOverride};
+pub use format::FormatSettings;
+
+/// One chat message after the API checked its shape: role lowercased, `irp-next` folded into
+/// `name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatMessage {
     pub role: String,
@@ -45,6 +64,10 @@ pub struct Toggles {
     pub search: bool,
     /// DeepSeek's Expert model type (the `deepseek-expert-*` IDs).
     pub expert: bool,
+    /// Upload the prompt as a `.txt` file instead of typing it (`[[file]]`).
+    pub send_as_file: bool,
+    /// AI Studio's URL Context (`[[url]]`).
+    pub url_context: bool,
 }
 
 /// Everything a driver needs for one request.
@@ -54,120 +77,140 @@ pub struct ShapedRequest {
     /// The model string exactly as the client sent it; echoed in every chunk.
     pub client_model: String,
     pub kind: RequestKind,
+    /// The effective mode after `reasoning_effort`.
+    pub mode: Mode,
     /// The text typed into the site's composer.
     pub prompt: String,
-    /// Text for a site's own system field, when it has one (none of the current drivers).
+    /// Text for the site's own system field, when it has one and it is used.
     pub system: Option<String>,
     pub toggles: Toggles,
     /// Whether thinking text is forwarded to the client.
     pub send_thinking: bool,
-    /// The site model to pick for this request (real-model IDs), if any.
+    /// The site model to select: the one a real-model ID names, else the configured one; `None`
+    /// for sites without a model picker.
     pub real_model: Option<String>,
+    /// GLM's Deep Think effort for this request.
+    pub deep_think_effort: Option<DeepThinkEffort>,
+    /// HuggingChat's thinking effort for this request.
+    pub thinking_effort: Option<String>,
+    /// AI Studio's Thinking Level (suffix, effort or `[[rN]]` macro).
+    pub thinking_level: Option<ThinkingOverride>,
     pub sampling: Sampling,
 }
 
-/// The default user name when messages carry none.
-pub const DEFAULT_USER_NAME: &str = "User";
-/// The default character (assistant) name when messages carry none.
-pub const DEFAULT_CHAR_NAME: &str = "Character";
+/// The provider settings shaping reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ShapingSettings<'a> {
+    /// Thinking for `-auto` IDs.
+    pub thinking: bool,
+    /// Forward thinking text.
+    pub send_thinking: bool,
+    pub search: bool,
+    /// Move leading system messages to the site's own system field (when it has one).
+    pub system_field: bool,
+    /// The site model selected when the model ID names none.
+    pub model: Option<&'a str>,
+    pub format: &'a FormatSettings,
+}
+
+/// What the client asked for besides the messages.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestOptions<'a> {
+    pub client_model: &'a str,
+    pub sampling: Sampling,
+    /// The `reasoning_effort` outcome, when efforts are accepted for this provider.
+    pub effort: Option<&'a EffortOverride>,
+}
 
 /// Shapes a chat request.
 pub fn shape_chat(
-    messages: &[ChatMessage],
+    mut messages: Vec<ChatMessage>,
     choice: &ModelChoice,
-    settings: &ProviderConfig,
-    client_model: &str,
-    sampling: Sampling,
+    settings: &ShapingSettings<'_>,
+    options: RequestOptions<'_>,
 ) -> ShapedRequest {
-    ShapedRequest {
-        prompt: format_messages(messages),
-        kind: RequestKind::Chat,
-        ..base(choice, settings, client_model, sampling)
+    let overrides = macros::strip_chat_macros(choice.provider, &mut messages);
+    let mut shaped = base(choice, settings, options, overrides);
+    if settings.system_field && choice.provider.has_system_field() {
+        let split = format::format_for_system_field(&messages, settings.format);
+        shaped.prompt = split.prompt;
+        shaped.system = Some(split.system).filter(|s| !s.is_empty());
+    } else {
+        shaped.prompt = format::format_chat(&messages, settings.format);
     }
+    shaped
 }
 
-/// Shapes a text completion: the raw prompt goes through unchanged.
+/// Shapes a text completion: the raw prompt goes through unchanged but for its macros (the
+/// last one wins); no template, names, injection or system field.
 pub fn shape_text(
     prompt: &str,
     choice: &ModelChoice,
-    settings: &ProviderConfig,
-    client_model: &str,
-    sampling: Sampling,
+    settings: &ShapingSettings<'_>,
+    options: RequestOptions<'_>,
 ) -> ShapedRequest {
+    let (prompt, overrides) = macros::extract_macros(choice.provider, prompt);
     ShapedRequest {
-        prompt: prompt.to_owned(),
+        prompt,
         kind: RequestKind::Text,
-        ..base(choice, settings, client_model, sampling)
+        ..base(choice, settings, options, overrides)
     }
 }
 
 fn base(
     choice: &ModelChoice,
-    settings: &ProviderConfig,
-    client_model: &str,
-    sampling: Sampling,
+    settings: &ShapingSettings<'_>,
+    options: RequestOptions<'_>,
+    overrides: macros::MacroOverrides,
 ) -> ShapedRequest {
-    // `-chat` forces thinking and its forwarding off; `-reasoner` forces thinking on and leaves
-    // forwarding to the setting; `-auto` follows the settings.
-    let (thinking, send_thinking) = match choice.mode {
+    let mode = options.effort.map_or(choice.mode, |e| e.mode);
+    let (mut thinking, send_thinking) = match mode {
         Mode::Auto => (settings.thinking, settings.send_thinking),
         Mode::Chat => (false, false),
         Mode::Reasoner => (true, settings.send_thinking),
     };
+    if let Some(on) = overrides.thinking {
+        thinking = on;
+    }
+    let thinking_level = overrides
+        .tier
+        .map(ThinkingOverride::Tier)
+        .or(match options.effort {
+            // AI Studio's effort replaces the ID's suffix, also with "none".
+            Some(e) if choice.provider == ProviderKind::AiStudio => e.thinking,
+            _ => choice.thinking_level,
+        });
     ShapedRequest {
         provider: choice.provider,
-        client_model: client_model.to_owned(),
+        client_model: options.client_model.to_owned(),
         kind: RequestKind::Chat,
+        mode,
         prompt: String::new(),
         system: None,
         toggles: Toggles {
             thinking,
-            search: settings.search,
+            search: overrides.search.unwrap_or(settings.search),
             expert: choice.expert,
+            send_as_file: overrides.send_as_file.unwrap_or(false),
+            url_context: overrides.url_context.unwrap_or(false),
         },
         send_thinking,
-        real_model: choice.real_model.clone(),
-        sampling,
+        real_model: choice
+            .real_model
+            .clone()
+            .or_else(|| settings.model.map(str::to_owned)),
+        deep_think_effort: options.effort.and_then(|e| e.glm_deep_think),
+        thinking_effort: options.effort.and_then(|e| e.huggingchat_effort.clone()),
+        thinking_level,
+        sampling: options.sampling,
     }
-}
-
-/// Formats messages with the default template `{{name}}: {{content}}`, joined by newlines.
-///
-/// Names: a `user` message uses its own `name`, else the user name; an `assistant` message the
-/// character name; any other role is `System`. The user and character names are the last
-/// `name` seen on a message of that role, else `User` / `Character`.
-pub fn format_messages(messages: &[ChatMessage]) -> String {
-    let last_name = |role: &str| {
-        messages
-            .iter()
-            .rev()
-            .filter(|m| m.role == role)
-            .find_map(|m| m.name.as_deref().filter(|n| !n.trim().is_empty()))
-    };
-    let user = last_name("user").unwrap_or(DEFAULT_USER_NAME);
-    let character = last_name("assistant").unwrap_or(DEFAULT_CHAR_NAME);
-    messages
-        .iter()
-        .map(|m| {
-            let name = match m.role.as_str() {
-                "user" => m
-                    .name
-                    .as_deref()
-                    .filter(|n| !n.trim().is_empty())
-                    .unwrap_or(user),
-                "assistant" => character,
-                _ => "System",
-            };
-            format!("{name}: {}", m.content)
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use crate::models::{ProviderModels, RoutingTable};
+    use serde_json::json;
 
     fn msg(role: &str, content: &str, name: Option<&str>) -> ChatMessage {
         ChatMessage {
@@ -177,92 +220,186 @@ mod tests {
         }
     }
 
-    fn settings(thinking: bool, send: bool) -> ProviderConfig {
-        ProviderConfig {
-            enabled: true,
-            instances: 1,
-            base_url: "http://x".into(),
-            thinking,
-            send_thinking: send,
-            search: true,
-            first_chunk_timeout: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(1),
+    fn settings(format: &FormatSettings) -> ShapingSettings<'_> {
+        ShapingSettings {
+            thinking: false,
+            send_thinking: true,
+            search: false,
+            system_field: true,
+            model: None,
+            format,
         }
     }
 
-    fn choice(mode: Mode) -> ModelChoice {
-        ModelChoice {
-            provider: ProviderKind::DeepSeek,
-            mode,
-            expert: false,
-            universal: false,
-            real_model: None,
-            thinking_level: None,
+    fn route(model: &str) -> ModelChoice {
+        RoutingTable::new(
+            [
+                ProviderKind::DeepSeek,
+                ProviderKind::Glm,
+                ProviderKind::AiStudio,
+            ]
+            .map(ProviderModels::with_default_labels),
+            false,
+        )
+        .unwrap()
+        .route(model)
+        .unwrap()
+    }
+
+    fn opts(model: &str) -> RequestOptions<'_> {
+        RequestOptions {
+            client_model: model,
+            sampling: Sampling::default(),
+            effort: None,
         }
-    }
-
-    #[test]
-    fn default_template_uses_default_names() {
-        let prompt = format_messages(&[
-            msg("system", "Be brief.", None),
-            msg("user", "Hi", None),
-            msg("assistant", "Hello!", None),
-            msg("user", "Bye", None),
-        ]);
-        assert_eq!(
-            prompt,
-            "System: Be brief.\nUser: Hi\nCharacter: Hello!\nUser: Bye"
-        );
-    }
-
-    #[test]
-    fn message_names_replace_the_defaults() {
-        let prompt = format_messages(&[
-            msg("user", "Hi", Some("Alice")),
-            msg("assistant", "Hello!", Some("Bob")),
-            msg("user", "x", None),
-        ]);
-        assert_eq!(prompt, "Alice: Hi\nBob: Hello!\nAlice: x");
     }
 
     #[test]
     fn modes_set_thinking_and_forwarding() {
-        let s = settings(false, true);
+        let f = FormatSettings::default();
         let table = [
-            (Mode::Auto, false, true),
-            (Mode::Chat, false, false),
-            (Mode::Reasoner, true, true),
+            ("deepseek-auto", false, true),
+            ("deepseek-chat", false, false),
+            ("deepseek-reasoner", true, true),
         ];
-        for (mode, thinking, send) in table {
-            let r = shape_chat(&[], &choice(mode), &s, "m", Sampling::default());
+        for (model, thinking, send) in table {
+            let r = shape_chat(
+                vec![msg("user", "x", None)],
+                &route(model),
+                &settings(&f),
+                opts(model),
+            );
             assert_eq!(
                 (r.toggles.thinking, r.send_thinking),
                 (thinking, send),
-                "{mode:?}"
+                "{model}"
             );
-            assert!(r.toggles.search);
         }
-        let r = shape_chat(
-            &[],
-            &choice(Mode::Reasoner),
-            &settings(false, false),
-            "m",
-            Sampling::default(),
-        );
-        assert_eq!((r.toggles.thinking, r.send_thinking), (true, false));
     }
 
     #[test]
-    fn text_completions_keep_the_raw_prompt() {
+    fn a_sillytavern_chat_is_formatted_and_its_macros_applied() {
+        let f = FormatSettings::default();
+        let messages = vec![
+            msg("system", "You are Aria, a ship's AI.", None),
+            msg("system", "[Example Chat]", None),
+            msg("system", "Status?", Some("example_user")),
+            msg("system", "All systems nominal.", Some("example_assistant")),
+            msg("assistant", "Welcome aboard.", Some("Aria")),
+            msg(
+                "user",
+                "Search the logs [[search]] please [[nothink]]",
+                Some("Sam"),
+            ),
+        ];
+        let r = shape_chat(
+            messages,
+            &route("deepseek-reasoner"),
+            &settings(&f),
+            opts("deepseek-reasoner"),
+        );
+        assert_eq!(
+            r.prompt,
+            "System: You are Aria, a ship's AI.\nSystem: [Example Chat]\nSystem: Status?\n\
+             System: All systems nominal.\nAria: Welcome aboard.\nSam: Search the logs please"
+        );
+        assert!(!r.toggles.thinking, "[[nothink]] beats -reasoner");
+        assert!(r.toggles.search, "[[search]] beats the setting");
+        assert_eq!(r.system, None, "DeepSeek has no system field");
+    }
+
+    #[test]
+    fn reasoning_effort_replaces_the_mode_and_sets_glm_deep_think() {
+        let f = FormatSettings::default();
+        let effort = effort::effort_override(ProviderKind::Glm, Some(&json!("xhigh")));
+        let r = shape_chat(
+            vec![msg("user", "x", None)],
+            &route("glm-chat"),
+            &settings(&f),
+            RequestOptions {
+                effort: Some(&effort),
+                ..opts("glm-chat")
+            },
+        );
+        assert_eq!(r.mode, Mode::Reasoner);
+        assert!(r.toggles.thinking);
+        assert_eq!(r.deep_think_effort, Some(DeepThinkEffort::Max));
+        assert_eq!(
+            r.client_model, "glm-chat",
+            "the client's own model string is kept"
+        );
+        // A missing effort means no reasoning.
+        let none = effort::effort_override(ProviderKind::Glm, None);
+        let r = shape_chat(
+            vec![msg("user", "x", None)],
+            &route("glm-reasoner"),
+            &settings(&f),
+            RequestOptions {
+                effort: Some(&none),
+                ..opts("glm-reasoner")
+            },
+        );
+        assert_eq!((r.mode, r.toggles.thinking), (Mode::Chat, false));
+    }
+
+    #[test]
+    fn leading_system_messages_go_to_a_system_field_where_there_is_one() {
+        let f = FormatSettings::default();
+        let messages = || vec![msg("system", "Be brief.", None), msg("user", "Hi", None)];
+        let r = shape_chat(
+            messages(),
+            &route("aistudio-chat"),
+            &settings(&f),
+            opts("m"),
+        );
+        assert_eq!(r.system.as_deref(), Some("Be brief."));
+        assert_eq!(r.prompt, "User: Hi");
+        let off = ShapingSettings {
+            system_field: false,
+            ..settings(&f)
+        };
+        let r = shape_chat(messages(), &route("aistudio-chat"), &off, opts("m"));
+        assert_eq!(r.system, None);
+        assert_eq!(r.prompt, "System: Be brief.\nUser: Hi");
+    }
+
+    #[test]
+    fn aistudio_suffixes_and_macro_tiers_set_the_thinking_level() {
+        let f = FormatSettings::default();
+        let r = shape_chat(
+            vec![msg("user", "x", None)],
+            &route("aistudio-reasoner-high"),
+            &settings(&f),
+            opts("m"),
+        );
+        assert_eq!(
+            r.thinking_level,
+            Some(ThinkingOverride::Level(crate::models::ThinkingLevel::High))
+        );
+        let r = shape_chat(
+            vec![msg("user", "x [[r2]]", None)],
+            &route("aistudio-reasoner-high"),
+            &settings(&f),
+            opts("m"),
+        );
+        assert_eq!(
+            r.thinking_level,
+            Some(ThinkingOverride::Tier(crate::models::ThinkingTier::R2))
+        );
+        assert_eq!(r.prompt, "User: x");
+    }
+
+    #[test]
+    fn text_completions_keep_the_raw_prompt_minus_macros() {
+        let f = FormatSettings::default();
         let r = shape_text(
-            "raw\nprompt",
-            &choice(Mode::Chat),
-            &settings(false, true),
-            "deepseek-chat",
-            Sampling::default(),
+            "raw\nprompt [[think]] [[nothink]]",
+            &route("deepseek-reasoner"),
+            &settings(&f),
+            opts("deepseek-reasoner"),
         );
         assert_eq!(r.prompt, "raw\nprompt");
         assert_eq!(r.kind, RequestKind::Text);
-        assert_eq!(r.client_model, "deepseek-chat");
+        assert!(!r.toggles.thinking, "the last macro wins");
     }
 }

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -24,9 +24,11 @@ use super::error::ApiError;
 use super::sse::{self, Chunks};
 use super::wire::{self, ChatRequest, CompletionRequest};
 use crate::ids::{RequestId, unix_now};
+use crate::models::ModelChoice;
 use crate::providers::{FinishReason, StreamEvent, Usage};
 use crate::scheduler::{EVENT_CAPACITY, Job, JobMeta, Scheduler};
-use crate::shaping::{self, RequestKind, ShapedRequest};
+use crate::shaping::effort::{self, EffortOverride};
+use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
 
 pub async fn chat_completions(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
     match chat(app, &body).await {
@@ -43,49 +45,74 @@ pub async fn completions(State(app): State<Arc<AppState>>, body: Bytes) -> Respo
 }
 
 async fn chat(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
-    let req: ChatRequest = wire::parse(body)?;
+    let raw = wire::parse_json(body)?;
+    let req: ChatRequest = wire::from_json(&raw)?;
     let messages = req.chat_messages()?;
     let model = req
         .model
         .clone()
         .unwrap_or_else(|| wire::DEFAULT_MODEL.to_owned());
     let choice = app.routing.route(&model)?;
-    let settings = app.config.provider(choice.provider);
-    let shaped = shaping::shape_chat(&messages, &choice, settings, &model, (&req.sampling).into());
     info!(
         "Received chat completion request for {} ({} messages, {})",
         choice.provider,
         messages.len(),
-        if req.stream {
-            "streaming"
-        } else {
-            "non-streaming"
-        }
+        streaming(req.stream)
     );
+    let count = messages.len();
+    let effort = effort_for(&app, &choice, &raw);
+    let settings = app.config.provider(choice.provider).shaping();
+    let options = RequestOptions {
+        client_model: &model,
+        sampling: (&req.sampling).into(),
+        effort: effort.as_ref(),
+    };
+    let shaped = shaping::shape_chat(messages, &choice, &settings, options);
+    if app.config.api.dry_run {
+        return Err(app.dry_run.capture(&raw, &shaped, count));
+    }
     respond(app, shaped, req.stream).await
 }
 
 async fn text(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
-    let req: CompletionRequest = wire::parse(body)?;
+    let raw = wire::parse_json(body)?;
+    let req: CompletionRequest = wire::from_json(&raw)?;
     let prompt = req.prompt_text()?;
     let model = req
         .model
         .clone()
         .unwrap_or_else(|| wire::DEFAULT_MODEL.to_owned());
     let choice = app.routing.route(&model)?;
-    let settings = app.config.provider(choice.provider);
-    let shaped = shaping::shape_text(&prompt, &choice, settings, &model, (&req.sampling).into());
     info!(
         "Received text completion request for {} ({} chars, {})",
         choice.provider,
         prompt.chars().count(),
-        if req.stream {
-            "streaming"
-        } else {
-            "non-streaming"
-        }
+        streaming(req.stream)
     );
+    let effort = effort_for(&app, &choice, &raw);
+    let settings = app.config.provider(choice.provider).shaping();
+    let options = RequestOptions {
+        client_model: &model,
+        sampling: (&req.sampling).into(),
+        effort: effort.as_ref(),
+    };
+    let shaped = shaping::shape_text(&prompt, &choice, &settings, options);
+    if app.config.api.dry_run {
+        return Err(app.dry_run.capture(&raw, &shaped, 1));
+    }
     respond(app, shaped, req.stream).await
+}
+
+fn streaming(stream: bool) -> &'static str {
+    if stream { "streaming" } else { "non-streaming" }
+}
+
+/// The request's `reasoning_effort` outcome, when efforts count for its provider.
+fn effort_for(app: &AppState, choice: &ModelChoice, raw: &Value) -> Option<EffortOverride> {
+    app.config
+        .api
+        .accepts_effort(choice.provider)
+        .then(|| effort::effort_override(choice.provider, effort::requested_effort(raw)))
 }
 
 /// Cancels its request when dropped, unless the answer was delivered in full first.

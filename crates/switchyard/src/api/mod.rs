@@ -1,7 +1,7 @@
 //! The HTTP API: OpenAI endpoints, CORS, and the inspection endpoints.
 //!
 //! Routes: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models`, and for tools
-//! and tests `GET /api/lanes` and `GET /api/queue`. Paths are normalised first (`//` collapsed, a
+//! and tests `GET /api/lanes`, `GET /api/queue` and `GET /api/dry-run/last`. Paths are normalised first (`//` collapsed, a
 //! trailing `/` dropped), because a base URL typed with a trailing slash makes SillyTavern ask
 //! for `/v1//chat/completions`.
 //!
@@ -9,6 +9,7 @@
 //! Lanes emit neutral `StreamEvent`s; `api::sse` turns them into chunks.
 
 mod chat;
+pub mod dry_run;
 pub mod error;
 pub mod sse;
 pub mod wire;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub routing: RoutingTable,
     pub scheduler: Scheduler,
     pub board: Board,
+    /// The last request captured in Dry Run Mode.
+    pub dry_run: dry_run::DryRun,
 }
 
 /// The API as a service that normalises paths before routing.
@@ -49,6 +52,7 @@ pub fn app(state: Arc<AppState>) -> axum::routing::IntoMakeService<NormalizedRou
         .route("/v1/models", get(models))
         .route("/api/lanes", get(lanes))
         .route("/api/queue", get(queue))
+        .route("/api/dry-run/last", get(dry_run_last))
         .fallback(not_found)
         .layer(middleware::from_fn(cors))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
@@ -155,6 +159,17 @@ async fn queue(State(app): State<Arc<AppState>>) -> Response {
     match app.scheduler.snapshot().await {
         Ok(snap) => Json(snap).into_response(),
         Err(_) => ApiError::shutting_down().into_response(),
+    }
+}
+
+async fn dry_run_last(State(app): State<Arc<AppState>>) -> Response {
+    if !app.config.api.dry_run {
+        return ApiError::not_found("Dry Run Mode is off (set api.dry_run = true).")
+            .into_response();
+    }
+    match app.dry_run.last() {
+        Some(capture) => Json(capture).into_response(),
+        None => ApiError::not_found("Dry Run Mode has captured no request yet.").into_response(),
     }
 }
 

@@ -67,21 +67,31 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
     Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
-/// Parses a JSON body, turning serde's complaint into a 422 that names the place.
-pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+/// Parses a body as JSON (any value), with a 422 for anything else.
+pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::unprocessable(format!("The request body is not valid JSON: {e}."), None)
+    })
+}
+
+/// Reads a request out of parsed JSON, turning serde's complaint into a 422 that names the
+/// place.
+pub fn from_json<T: serde::de::DeserializeOwned>(raw: &Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(raw).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let msg = if inner.is_syntax() || inner.is_eof() {
-            format!("The request body is not valid JSON: {inner}.")
-        } else if path == "." {
+        let msg = if path == "." {
             format!("Invalid request body: {inner}.")
         } else {
             format!("Invalid request body at `{path}`: {inner}.")
         };
         ApiError::unprocessable(msg, None)
     })
+}
+
+/// Parses a body straight into a request type.
+pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    from_json(&parse_json(body)?)
 }
 
 impl ChatRequest {

@@ -15,7 +15,8 @@ use std::{collections::BTreeMap, fmt, net::IpAddr, path::PathBuf, time::Duration
 use serde::{Deserialize, Serialize};
 
 use crate::models::ProviderKind;
-use raw::{RawConfig, RawProvider};
+use crate::shaping::format::{FormatSettings, InjectionPosition, Preset};
+use raw::{RawConfig, RawFormatting, RawInjectionPosition, RawProvider};
 
 /// The largest `instances` value a provider accepts (the reference's limit).
 pub const MAX_INSTANCES: u32 = 32;
@@ -73,6 +74,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub browser: BrowserConfig,
     pub api: ApiConfig,
+    /// The global formatting settings (each provider's effective ones are in its settings).
+    pub formatting: FormatSettings,
     /// Settings of every provider, including those that do not run.
     pub providers: BTreeMap<ProviderKind, ProviderConfig>,
 }
@@ -103,6 +106,19 @@ pub struct BrowserConfig {
 pub struct ApiConfig {
     pub reasoning_format: ReasoningFormat,
     pub universal_model_names: bool,
+    /// Honour the request's `reasoning_effort` / `reasoning.effort` ...
+    pub accept_reasoning_effort: bool,
+    /// ... for these providers.
+    pub reasoning_effort_providers: Vec<ProviderKind>,
+    /// Answer every request 418 and show its shaped prompt instead; no browser starts.
+    pub dry_run: bool,
+}
+
+impl ApiConfig {
+    /// Whether a request's effort counts for this provider.
+    pub fn accepts_effort(&self, provider: ProviderKind) -> bool {
+        self.accept_reasoning_effort && self.reasoning_effort_providers.contains(&provider)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +134,28 @@ pub struct ProviderConfig {
     pub search: bool,
     pub first_chunk_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Leading system messages go to the site's own system field (where it has one).
+    pub system_field: bool,
+    /// The site model every request selects unless its real-model ID names another.
+    pub model: Option<String>,
+    /// The labels of the site's model picker, for real-model IDs (Universal Model Names).
+    pub models: Vec<String>,
+    /// The formatting for this provider: the global table with this provider's keys over it.
+    pub formatting: FormatSettings,
+}
+
+impl ProviderConfig {
+    /// What request shaping reads of these settings.
+    pub fn shaping(&self) -> crate::shaping::ShapingSettings<'_> {
+        crate::shaping::ShapingSettings {
+            thinking: self.thinking,
+            send_thinking: self.send_thinking,
+            search: self.search,
+            system_field: self.system_field,
+            model: self.model.as_deref(),
+            format: &self.formatting,
+        }
+    }
 }
 
 /// A configuration error, ready to print: file, key, what is allowed.
@@ -256,10 +294,36 @@ impl Config {
         };
 
         let api = raw.api.unwrap_or_default();
+        let reasoning_effort_providers = match &api.accept_reasoning_effort_providers {
+            None => ProviderKind::ALL.to_vec(),
+            Some(names) => names
+                .iter()
+                .map(|name| {
+                    ProviderKind::from_name(name).ok_or_else(|| {
+                        bad(
+                            "api.accept_reasoning_effort_providers",
+                            format!(
+                                "unknown provider `{name}`; expected some of {}",
+                                provider_names()
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
         let api = ApiConfig {
             reasoning_format: api.reasoning_format.unwrap_or(ReasoningFormat::ThinkTags),
             universal_model_names: api.universal_model_names.unwrap_or(false),
+            accept_reasoning_effort: api.accept_reasoning_effort.unwrap_or(false),
+            reasoning_effort_providers,
+            dry_run: api.dry_run.unwrap_or(false),
         };
+        let formatting = lay_formatting(
+            raw.formatting.as_ref(),
+            FormatSettings::default(),
+            "formatting",
+            &bad,
+        )?;
 
         let mut providers = BTreeMap::new();
         let raw_providers = raw.providers.unwrap_or_default();
@@ -321,6 +385,31 @@ impl Config {
                     ),
                 ));
             }
+            let models = raw.models.clone().unwrap_or_else(|| {
+                kind.default_model_labels()
+                    .iter()
+                    .map(|l| (*l).to_owned())
+                    .collect()
+            });
+            if models.iter().any(|m| m.trim().is_empty()) {
+                return Err(bad(
+                    &key("models"),
+                    "model labels must not be empty".to_owned(),
+                ));
+            }
+            let model = match raw.model.clone() {
+                Some(m) if m.trim().is_empty() => {
+                    return Err(bad(&key("model"), "must not be empty".to_owned()));
+                }
+                Some(m) => Some(m),
+                None => kind.default_model_label().map(str::to_owned),
+            };
+            let provider_formatting = lay_formatting(
+                raw.formatting.as_ref(),
+                formatting.clone(),
+                &key("formatting"),
+                &bad,
+            )?;
             providers.insert(
                 kind,
                 ProviderConfig {
@@ -332,6 +421,10 @@ impl Config {
                     search: raw.search.unwrap_or(false),
                     first_chunk_timeout: Duration::from_secs(first),
                     idle_timeout: Duration::from_secs(idle),
+                    system_field: raw.system_field.unwrap_or(true),
+                    model,
+                    models,
+                    formatting: provider_formatting,
                 },
             );
         }
@@ -343,6 +436,7 @@ impl Config {
             server,
             browser,
             api,
+            formatting,
             providers,
         })
     }
@@ -354,16 +448,82 @@ impl Config {
     }
 }
 
-static FALLBACK_PROVIDER: ProviderConfig = ProviderConfig {
-    enabled: false,
-    instances: 1,
-    base_url: String::new(),
-    thinking: false,
-    send_thinking: true,
-    search: false,
-    first_chunk_timeout: Duration::from_secs(45),
-    idle_timeout: Duration::from_secs(75),
-};
+static FALLBACK_PROVIDER: std::sync::LazyLock<ProviderConfig> =
+    std::sync::LazyLock::new(|| ProviderConfig {
+        enabled: false,
+        instances: 1,
+        base_url: String::new(),
+        thinking: false,
+        send_thinking: true,
+        search: false,
+        first_chunk_timeout: Duration::from_secs(45),
+        idle_timeout: Duration::from_secs(75),
+        system_field: true,
+        model: None,
+        models: Vec::new(),
+        formatting: FormatSettings::default(),
+    });
+
+/// Lays a formatting table over `base`, checking the preset.
+fn lay_formatting(
+    raw: Option<&RawFormatting>,
+    base: FormatSettings,
+    table: &str,
+    bad: &impl Fn(&str, String) -> ConfigError,
+) -> Result<FormatSettings, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(base);
+    };
+    let preset = match &raw.preset {
+        None => base.preset,
+        Some(label) => parse_preset(label).ok_or_else(|| {
+            bad(
+                &format!("{table}.preset"),
+                format!(
+                    "unknown preset `{label}`; expected one of {}",
+                    Preset::ALL
+                        .iter()
+                        .map(|p| format!("`{}`", p.label()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?,
+    };
+    Ok(FormatSettings {
+        preset,
+        template: raw.template.clone().unwrap_or(base.template),
+        divider: raw.divider.clone().unwrap_or(base.divider),
+        apply_formatting: raw.apply_formatting.unwrap_or(base.apply_formatting),
+        enable_msg_objects: raw.enable_msg_objects.unwrap_or(base.enable_msg_objects),
+        enable_ir2: raw.enable_ir2.unwrap_or(base.enable_ir2),
+        enable_classic_irp: raw.enable_classic_irp.unwrap_or(base.enable_classic_irp),
+        injection_position: match raw.injection_position {
+            None => base.injection_position,
+            Some(RawInjectionPosition::Before) => InjectionPosition::Before,
+            Some(RawInjectionPosition::After) => InjectionPosition::After,
+        },
+        injection_content: raw
+            .injection_content
+            .clone()
+            .unwrap_or(base.injection_content),
+    })
+}
+
+/// A preset by its label (`Classic - Name`), an older label, or a slug (`classic_name`).
+fn parse_preset(label: &str) -> Option<Preset> {
+    let slug = |s: &str| {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase()
+    };
+    Preset::from_label(label).or_else(|| {
+        Preset::ALL
+            .into_iter()
+            .find(|p| slug(p.label()) == slug(label))
+    })
+}
 
 fn raw_provider(all: &raw::RawProviders, kind: ProviderKind) -> Option<&RawProvider> {
     match kind {
@@ -496,6 +656,66 @@ mod tests {
             e.contains("providers.moonshot.enabled: Moonshot is not implemented"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn formatting_is_global_with_per_provider_keys_laid_over_it() {
+        let c = Config::from_toml_str(
+            "[formatting]\npreset = \"divided_role\"\ninjection_content = \"Be {{char}}.\"\n\
+             [providers.glm.formatting]\npreset = \"Custom\"\ntemplate = \"{{name}} > {{content}}\"\n\
+             injection_position = \"after\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.formatting.preset, Preset::DividedRole);
+        let ds = &c.provider(ProviderKind::DeepSeek).formatting;
+        assert_eq!(ds.preset, Preset::DividedRole);
+        assert_eq!(ds.injection_content, "Be {{char}}.");
+        let glm = &c.provider(ProviderKind::Glm).formatting;
+        assert_eq!(glm.preset, Preset::Custom);
+        assert_eq!(glm.template, "{{name}} > {{content}}");
+        assert_eq!(glm.injection_position, InjectionPosition::After);
+        assert_eq!(
+            glm.injection_content, "Be {{char}}.",
+            "unset keys come from the global table"
+        );
+        let e = err("[formatting]\npreset = \"Fancy\"\n");
+        assert!(
+            e.starts_with("switchyard.toml: formatting.preset: unknown preset `Fancy`"),
+            "{e}"
+        );
+        assert!(e.contains("`Multiline XML-Like - Name`"), "{e}");
+        let e = err("[providers.glm.formatting]\ninjection_position = \"middle\"\n");
+        assert!(
+            e.contains("providers.glm.formatting.injection_position"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn effort_providers_and_site_models_are_checked() {
+        let c = Config::from_toml_str(
+            "[api]\naccept_reasoning_effort = true\naccept_reasoning_effort_providers = [\"glm\", \"Z.ai\"]\n",
+            "x",
+        )
+        .unwrap();
+        assert!(c.api.accepts_effort(ProviderKind::Glm));
+        assert!(!c.api.accepts_effort(ProviderKind::DeepSeek));
+        let all = Config::from_toml_str("[api]\naccept_reasoning_effort = true\n", "x").unwrap();
+        assert!(all.api.accepts_effort(ProviderKind::DeepSeek));
+        let e = err("[api]\naccept_reasoning_effort_providers = [\"gpt\"]\n");
+        assert!(
+            e.contains("api.accept_reasoning_effort_providers: unknown provider `gpt`"),
+            "{e}"
+        );
+        let d = Config::from_toml_str("", "x").unwrap();
+        assert_eq!(
+            d.provider(ProviderKind::Glm).model.as_deref(),
+            Some("GLM-5.2")
+        );
+        assert_eq!(d.provider(ProviderKind::DeepSeek).model, None);
+        let e = err("[providers.glm]\nmodel = \"\"\n");
+        assert!(e.contains("providers.glm.model: must not be empty"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub server: Option<RawServer>,
     pub browser: Option<RawBrowser>,
     pub api: Option<RawApi>,
+    pub formatting: Option<RawFormatting>,
     pub providers: Option<RawProviders>,
 }
 
@@ -47,6 +48,33 @@ pub struct RawBrowser {
 pub struct RawApi {
     pub reasoning_format: Option<super::ReasoningFormat>,
     pub universal_model_names: Option<bool>,
+    pub accept_reasoning_effort: Option<bool>,
+    pub accept_reasoning_effort_providers: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+/// How chat messages become one prompt; globally, or per provider over the global table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFormatting {
+    pub preset: Option<String>,
+    pub template: Option<String>,
+    pub divider: Option<String>,
+    pub apply_formatting: Option<bool>,
+    pub enable_msg_objects: Option<bool>,
+    pub enable_ir2: Option<bool>,
+    pub enable_classic_irp: Option<bool>,
+    pub injection_position: Option<RawInjectionPosition>,
+    pub injection_content: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawInjectionPosition {
+    #[serde(alias = "Before")]
+    Before,
+    #[serde(alias = "After")]
+    After,
 }
 
 /// One table per provider, keyed by the provider's model prefix.
@@ -74,4 +102,8 @@ pub struct RawProvider {
     pub search: Option<bool>,
     pub first_chunk_timeout_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
+    pub system_field: Option<bool>,
+    pub model: Option<String>,
+    pub models: Option<Vec<String>>,
+    pub formatting: Option<RawFormatting>,
 }

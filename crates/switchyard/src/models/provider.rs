@@ -183,6 +183,16 @@ impl ProviderKind {
         })
     }
 
+    /// Whether the site has its own system-prompt field that leading system messages can go to
+    /// (behavior-spec §8.6): AI Studio's System Instructions, HuggingChat's system prompt and
+    /// Perplexity's Space instructions.
+    pub const fn has_system_field(self) -> bool {
+        matches!(
+            self,
+            ProviderKind::AiStudio | ProviderKind::HuggingChat | ProviderKind::Perplexity
+        )
+    }
+
     /// Whether the provider exposes real-model IDs when Universal Model Names is on
     /// (behavior-spec §3.4): every provider with a UI model picker, so not DeepSeek or Moonshot.
     pub const fn has_real_models(self) -> bool {

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::browser::{BrowserError, Tab};
 use crate::models::ProviderKind;
-use crate::shaping::ShapedRequest;
+use crate::shaping::{DeepThinkEffort, ShapedRequest};
 pub use switchyard_decode::{Decode, FinishReason, StreamEvent, Usage};
 
 /// Shared helpers every page script starts with.
@@ -152,6 +152,11 @@ impl Driver {
             "thinking": req.toggles.thinking,
             "search": req.toggles.search,
             "expert": req.toggles.expert,
+            "model": req.real_model,
+            "effort": req.deep_think_effort.map(|e| match e {
+                DeepThinkEffort::High => "High",
+                DeepThinkEffort::Max => "Max",
+            }),
             "step_ms": STEP.as_millis() as u64,
         });
         let bound = STEP * 4 + tab.cdp_timeout();

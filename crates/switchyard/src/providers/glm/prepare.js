@@ -23,13 +23,54 @@ const escape = () => {
   document.dispatchEvent(new KeyboardEvent('keydown', init));
 };
 
-// Deep Think: the effort menu (GLM-5.2 and newer), else the classic switch.
+// The site model for a real-model ID (only inside the new-chat flow: the picker is unreliable
+// elsewhere).
+if (ARGS.model) {
+  const ITEMS = "button[aria-label='model-item'][data-value], div[role=menu] button[data-value]";
+  const picker = await sy.until(
+    'the model picker',
+    () => {
+      const b = sy.first('button.modelSelectorButton');
+      return b && !sy.disabled(b) && !b.classList.contains('cursor-default') ? b : null;
+    },
+    ARGS.step_ms,
+  );
+  const label = () => (picker.firstChild ? picker.firstChild.textContent : picker.textContent).trim();
+  const wanted = ARGS.model.trim().toLowerCase();
+  if (label().toLowerCase() !== wanted) {
+    picker.click();
+    const items = await sy.until(
+      'the model list to open',
+      () => {
+        const found = sy.all(ITEMS).filter(sy.visible);
+        return found.length ? found : null;
+      },
+      ARGS.step_ms,
+    );
+    const option = items.find(
+      (o) =>
+        o.textContent.trim().toLowerCase() === wanted || (o.dataset.value || '').toLowerCase() === wanted,
+    );
+    if (!option) {
+      escape();
+      throw new Error(
+        `the site offers no model "${ARGS.model}" (it offers: ${items.map((o) => o.textContent.trim()).join(', ')})`,
+      );
+    }
+    option.click();
+    await sy.until(`the model to switch to ${ARGS.model}`, () => label().toLowerCase() === wanted, ARGS.step_ms);
+  }
+}
+
+// Deep Think: the effort menu (GLM-5.2 and newer), else the classic switch. With thinking on,
+// ARGS.effort ("High" / "Max") also picks the effort.
 const trigger = sy
   .all('div[aria-expanded][data-state][type=button]')
   .find((el) => sy.visible(el) && el.textContent.includes('Deep Think'));
 if (trigger) {
   const isOn = () => !/\bOff\b/.test(trigger.textContent);
-  if (isOn() !== ARGS.thinking) {
+  const effortOk = () => !ARGS.thinking || !ARGS.effort || trigger.textContent.includes(ARGS.effort);
+  if (isOn() !== ARGS.thinking || !effortOk()) {
     trigger.click();
     const menu = await sy.until(
       'the Deep Think menu to open',
@@ -38,12 +79,23 @@ if (trigger) {
     );
     const sw = menu.querySelector('button[role=switch]');
     if (!sw) throw new Error('the Deep Think switch was not found in its menu');
-    sw.click();
-    await sy.until(
-      `Deep Think to turn ${ARGS.thinking ? 'on' : 'off'}`,
-      () => (sw.getAttribute('aria-checked') === 'true') === ARGS.thinking,
-      ARGS.step_ms,
-    );
+    const switchedOn = () => sw.getAttribute('aria-checked') === 'true';
+    if (switchedOn() !== ARGS.thinking) {
+      sw.click();
+      await sy.until(
+        `Deep Think to turn ${ARGS.thinking ? 'on' : 'off'}`,
+        () => switchedOn() === ARGS.thinking,
+        ARGS.step_ms,
+      );
+    }
+    if (ARGS.thinking && ARGS.effort) {
+      const option = sy.exactText('button[data-selected]', ARGS.effort, menu);
+      if (!option) throw new Error(`the Deep Think effort "${ARGS.effort}" was not found`);
+      if (option.dataset.selected !== 'true') {
+        option.click();
+        await sy.until(`the ${ARGS.effort} effort`, () => option.dataset.selected === 'true', ARGS.step_ms);
+      }
+    }
     escape();
     await sy.until(
       'the Deep Think menu to close',
