@@ -78,7 +78,9 @@ impl From<ModeArg> for QueueMode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // The bench prints a table; its lanes' routine log lines would only bury it.
+    let quiet = matches!(cli.command, Some(Command::Bench { .. }));
+    init_tracing(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -146,10 +148,11 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, String> {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,chromiumoxide=error,tungstenite=warn"));
+    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| {
+        EnvFilter::new(format!("{level},chromiumoxide=error,tungstenite=warn"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

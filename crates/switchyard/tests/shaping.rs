@@ -251,3 +251,117 @@ async fn dry_run_answers_418_shows_the_shaped_prompt_and_starts_no_browser() {
     assert!(h.replica(ProviderKind::DeepSeek).requests().is_empty());
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_model_labels_get_provider_prefixes_and_the_bare_id_is_refused() {
+    // Dry Run Mode needs no browser or site, so it can run providers whose drivers are not
+    // built yet: AI Studio and Perplexity both offer "Gemini 3.1 Pro".
+    let config = switchyard::config::Config::from_toml_str(
+        "provider = \"aistudio\"\n[server]\nport = 0\n[runtime]\nproviders_in_parallel = true\n\
+         [api]\ndry_run = true\nuniversal_model_names = true\n\
+         [providers.perplexity]\nenabled = true\nmodels = [\"Gemini 3.1 Pro\", \"Sonar 2\"]\n\
+         [providers.aistudio]\nmodels = [\"Gemini 3.1 Pro\", \"Gemini 3 Flash\"]\n",
+        "test",
+    )
+    .unwrap();
+    let gateway = switchyard::gateway::Gateway::start(config).await.unwrap();
+    let client = reqwest::Client::new();
+    let base = gateway.base_url();
+    let models: serde_json::Value = client
+        .get(format!("{base}/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<(String, String)> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_owned(),
+                m["owned_by"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (id, owner) in [
+        ("aistudio-gemini-3-1-pro-reasoner", "aistudio"),
+        ("perplexity-gemini-3-1-pro-reasoner", "perplexity"),
+        ("gemini-3-flash-chat", "aistudio"),
+        ("sonar-2-auto", "perplexity"),
+    ] {
+        assert!(
+            listed.contains(&(id.to_owned(), owner.to_owned())),
+            "{id} ({owner}) is listed: {listed:?}"
+        );
+    }
+    assert!(!listed.iter().any(|(id, _)| id == "gemini-3-1-pro-reasoner"));
+
+    let ask = |model: &'static str| {
+        let client = client.clone();
+        let url = format!("{base}/v1/chat/completions");
+        async move {
+            let resp = client
+                .post(url)
+                .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let last = || async {
+        client
+            .get(format!("{base}/api/dry-run/last"))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    // Both prefixed forms route, each to its own provider and site model.
+    for (model, provider) in [
+        ("aistudio-gemini-3-1-pro-reasoner", "aistudio"),
+        ("perplexity-gemini-3-1-pro-reasoner", "perplexity"),
+    ] {
+        let (status, _) = ask(model).await;
+        assert_eq!(status, 418, "{model} routes");
+        let shaped = last().await["shaped"].clone();
+        assert_eq!(shaped["provider"], provider);
+        assert_eq!(shaped["real_model"], "Gemini 3.1 Pro");
+        assert_eq!(shaped["mode"], "reasoner");
+    }
+    // AI Studio has a System Instructions field: leading system messages go there.
+    let resp = client
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&json!({"model": "gemini-3-flash-chat", "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 418);
+    let shaped = last().await["shaped"].clone();
+    assert_eq!(shaped["system"], "You are terse.");
+    assert_eq!(shaped["prompt"], "User: hi");
+
+    // The bare conflicting ID, and a prefixed form of a non-conflicting one, do not.
+    for model in ["gemini-3-1-pro-reasoner", "aistudio-gemini-3-flash-chat"] {
+        let (status, body) = ask(model).await;
+        assert_eq!(status, 400, "{model}");
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with("Providers in Parallel requires routable model IDs")
+                && msg.ends_with(
+                    "only exact conflicts get provider-prefixed forms like \
+                     `aistudio-gemini-3-1-pro-reasoner`."
+                ),
+            "{msg}"
+        );
+    }
+    gateway.shutdown().await;
+}

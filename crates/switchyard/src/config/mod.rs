@@ -325,6 +325,7 @@ impl Config {
             &bad,
         )?;
 
+        let dry_run = api.dry_run;
         let mut providers = BTreeMap::new();
         let raw_providers = raw.providers.unwrap_or_default();
         for kind in ProviderKind::ALL {
@@ -371,7 +372,8 @@ impl Config {
             }
             let enabled = raw.enabled.unwrap_or(false);
             let runs = enabled || kind == provider;
-            if runs && !implemented(kind) {
+            // Dry Run Mode starts no browser, so it can shape requests for any provider.
+            if runs && !implemented(kind) && !dry_run {
                 let what = if kind == provider {
                     "provider".to_owned()
                 } else {

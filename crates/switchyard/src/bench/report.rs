@@ -1,0 +1,256 @@
+//! The bench's report: the machine it ran on, one markdown table, and the notes that say how
+//! each number was taken.
+
+use std::time::Duration;
+
+use super::{
+    DEEPSEEK_LANES, DELAY_MS, GLM_LANES, IDLE_PAUSE, MAKESPAN_CHUNKS, MEMORY_EVERY, Makespan,
+    OneLane, Peak, STAMPS, SevenLanes, Sizes, size_letter,
+};
+use crate::browser::find_chromium;
+
+/// The existing tool's figures, as given to us (not measured here).
+const REFERENCE_FIRST_CONTENT: &str = "1.4 s";
+const REFERENCE_MEMORY_ONE_LANE: &str = "632 MiB";
+
+/// The nearest-rank percentile `p` (0–100) of `values`, or `None` if there are none.
+pub(super) fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+}
+
+pub(super) fn median(values: &[f64]) -> Option<f64> {
+    percentile(values, 50.0)
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// What the table's header says about the machine.
+pub(super) struct Machine {
+    cores: usize,
+    cpu: String,
+    memory: String,
+    chromium: String,
+    /// The 1-minute load average when the bench started (other work skews the numbers).
+    load: String,
+}
+
+pub(super) async fn machine() -> Machine {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = tokio::fs::read_to_string("/proc/cpuinfo")
+        .await
+        .unwrap_or_default();
+    let cpu = (cpuinfo.lines())
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU".to_owned(), |(_, v)| v.trim().to_owned());
+    let meminfo = tokio::fs::read_to_string("/proc/meminfo")
+        .await
+        .unwrap_or_default();
+    let memory = (meminfo.lines())
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or("unknown".to_owned(), |kib| {
+            format!("{:.1} GiB", mib(kib) / 1024.0)
+        });
+    let chromium = match find_chromium(None) {
+        Ok(path) => match tokio::process::Command::new(&path)
+            .arg("--version")
+            .output()
+            .await
+        {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+            Ok(o) => format!("{} (--version: {})", path.display(), o.status),
+            Err(e) => format!("{} (--version: {e})", path.display()),
+        },
+        Err(e) => format!("not found ({e})"),
+    };
+    let loadavg = tokio::fs::read_to_string("/proc/loadavg")
+        .await
+        .unwrap_or_default();
+    let load = loadavg.split_whitespace().next().unwrap_or("?").to_owned();
+    Machine {
+        load,
+        cores,
+        cpu,
+        memory,
+        chromium,
+    }
+}
+
+pub(super) fn render(
+    machine: &Machine,
+    sizes: Sizes,
+    (one, one_peak): &(OneLane, Peak),
+    (seven, seven_peak): &(SevenLanes, Peak),
+    overhead_ms: f64,
+    took: Duration,
+) -> String {
+    let ms = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2} ms"));
+    let mut out = format!(
+        "switchyard bench ({} run) · {} cores · {} · {} RAM · {} · load {} at start\n\n\
+         | measure | setup | switchyard | existing tool | samples |\n|---|---|---|---|---|\n",
+        sizes.name, machine.cores, machine.cpu, machine.memory, machine.chromium, machine.load
+    );
+    let mut row = |cells: [&str; 5]| out.push_str(&format!("| {} |\n", cells.join(" | ")));
+
+    let total = DEEPSEEK_LANES + GLM_LANES;
+    let all =
+        format!("{total} lanes streaming at once ({DEEPSEEK_LANES} DeepSeek + {GLM_LANES} GLM)");
+    let relay = [
+        (
+            "1 lane streaming alone (DeepSeek)".to_owned(),
+            &one.relay_ms,
+        ),
+        (all, &seven.relay_ms),
+    ];
+    for (setup, values) in relay {
+        for p in [50.0, 99.0] {
+            let n = format!("{} chunks", values.len());
+            let value = ms(percentile(values, p));
+            row([
+                &format!("relay latency per chunk, p{p}"),
+                &setup,
+                &value,
+                "—",
+                &n,
+            ]);
+        }
+    }
+
+    let first = median(&one.first_content_ms);
+    let first = first.map_or("n/a".into(), |v| format!("{:.3} s", v / 1e3));
+    let n = format!("{} requests", one.first_content_ms.len());
+    let setup = "1 warm idle lane (DeepSeek)";
+    row([
+        "time to first content, p50",
+        setup,
+        &first,
+        REFERENCE_FIRST_CONTENT,
+        &n,
+    ]);
+
+    let long = MAKESPAN_CHUNKS
+        .iter()
+        .filter(|c| size_letter(**c) == 'L')
+        .count();
+    let short = MAKESPAN_CHUNKS.len() - long;
+    let setup = format!("{long} long + {short} short requests on {DEEPSEEK_LANES} DeepSeek lanes");
+    for (measure, fifo) in [
+        ("makespan / ideal", false),
+        ("makespan / FIFO replay", true),
+    ] {
+        let bound = |m: &Makespan| if fifo { m.fifo_s } else { m.ideal_s };
+        let ratio = |m: &Makespan| m.measured_s / bound(m);
+        let mut runs = seven.makespans.clone();
+        runs.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
+        let value = runs.get(runs.len() / 2).map_or("n/a".to_owned(), |m| {
+            format!(
+                "{:.2} ({:.2} s / {:.2} s)",
+                ratio(m),
+                m.measured_s,
+                bound(m)
+            )
+        });
+        let n = match (runs.first(), runs.last()) {
+            (Some(lo), Some(hi)) if runs.len() > 1 => {
+                format!("{} runs, {:.2}–{:.2}", runs.len(), ratio(lo), ratio(hi))
+            }
+            _ => format!("{} run", runs.len()),
+        };
+        row([measure, &setup, &value, "—", &n]);
+    }
+
+    for (setup, peak, reference) in [
+        ("1 lane", one_peak, REFERENCE_MEMORY_ONE_LANE),
+        (&*format!("{total} lanes"), seven_peak, "—"),
+    ] {
+        let (browser, own) = (mib(peak.browser_kib), mib(peak.own_kib));
+        let value = format!(
+            "{:.0} MiB (Chromium {browser:.0} + switchyard {own:.0})",
+            browser + own
+        );
+        let n = format!("{} samples", peak.samples);
+        row(["peak memory (PSS)", setup, &value, reference, &n]);
+    }
+
+    let sent_order: String = MAKESPAN_CHUNKS.iter().map(|c| size_letter(*c)).collect();
+    let site_orders: Vec<&str> = (seven.makespans.iter())
+        .map(|m| m.site_order.as_str())
+        .collect();
+    let site_orders = site_orders.join(", ");
+    let notes = [
+        format!(
+            "Relay latency: the replica writes its wall clock (µs) into every answer piece as it \
+             emits it (`replica:stamp`), {STAMPS} pieces per request, {DELAY_MS} ms apart. The \
+             client reads the SSE body with `bytes_stream()` and takes receive time − stamp for \
+             each stamp. Replicas, gateway and client share this process and its clock. The path \
+             is site → Chromium page → CDP capture → decoder → scheduler → SSE → loopback HTTP → \
+             client. \"At once\": each round sends one request to every lane together."
+        ),
+        format!(
+            "Time to first content: client send → first SSE chunk with non-empty \
+             `delta.content`, `deepseek-chat` on a warm lane left idle for {} ms, the replica \
+             answering with no pacing delay. Of it, send → the site receives the request (new \
+             chat, prompt typed, Send pressed in the page) is {} at p50.",
+            IDLE_PAUSE.as_millis(),
+            ms(median(&one.to_site_ms))
+        ),
+        format!(
+            "Makespan: {} `deepseek-chat` requests (L = {} and S = {} answer pieces, \
+             {DELAY_MS} ms apart) sent together, listed as {sent_order}, to the \
+             {DEEPSEEK_LANES} DeepSeek lanes of the 7-lane setup (GLM lanes idle); makespan = \
+             first send → last `[DONE]`. Which request reaches the queue first is up to the race \
+             between the connections; the site saw them start as {site_orders} (one per run). \
+             With dᵢ = request i's time at the site (arrival → end of stream, from the replica's \
+             log) + o, where o = {overhead_ms:.1} ms is the per-request lane overhead measured on \
+             the lone lane (p50 of send → site arrival plus site end → `[DONE]`): ideal = \
+             max(Σ dᵢ / {DEEPSEEK_LANES}, max dᵢ), the bound for a scheduler that knew every \
+             length; FIFO replay = the same dᵢ run in the site's start order, each on the first \
+             free lane, i.e. perfect dispatch without knowing lengths. Each cell is the median \
+             run.",
+            MAKESPAN_CHUNKS.len(),
+            MAKESPAN_CHUNKS.iter().max().unwrap_or(&0),
+            MAKESPAN_CHUNKS.iter().min().unwrap_or(&0),
+        ),
+        format!(
+            "Peak memory: PSS (shared pages split between the processes sharing them) of the \
+             Chromium process tree plus this process, which also holds the replica sites and the \
+             bench client; sampled every {} ms from the moment the gateway is ready through the \
+             setup's runs, largest total kept. Sampling took {:.1} ms of CPU per sample on average \
+             (the costlier setup), taken from the runs being measured.",
+            MEMORY_EVERY.as_millis(),
+            [one_peak, seven_peak]
+                .map(|p| p.sampling_cpu.as_secs_f64() * 1e3 / p.samples.max(1) as f64)
+                .into_iter()
+                .fold(0.0, f64::max)
+        ),
+        "Existing tool: figures as given to us (1.4 s to first content, 632 MiB for one lane), \
+         not measured here."
+            .to_owned(),
+        format!("Run time: {:.1} s.", took.as_secs_f64()),
+    ];
+    out.push_str("\nNotes:\n");
+    for note in notes {
+        out.push_str(&format!("- {note}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 50.0), Some(50.0));
+        assert_eq!(percentile(&values, 99.0), Some(99.0));
+        assert_eq!(percentile(&[3.0], 99.0), Some(3.0));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+}
