@@ -54,6 +54,9 @@ pub struct ReceivedRequest {
     pub chunks_sent: usize,
     /// Whether the site's stop endpoint was hit for this request's chat.
     pub stop_called: bool,
+    /// The request's `Accept-Encoding` header as received (Chromium sends `gzip, deflate, br,
+    /// zstd`; a client replaying the page's request may ask for something else).
+    pub accept_encoding: Option<String>,
 }
 
 impl ReceivedRequest {
@@ -72,8 +75,17 @@ impl ReceivedRequest {
             outcome: Outcome::Streaming,
             chunks_sent: 0,
             stop_called: false,
+            accept_encoding: None,
         }
     }
+}
+
+/// A request's `Accept-Encoding` header, for [`ReceivedRequest::accept_encoding`].
+pub(crate) fn accept_encoding(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// One log entry: the public record plus what the stop endpoint needs.

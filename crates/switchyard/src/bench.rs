@@ -6,7 +6,8 @@
 //! the same wall clock, so a timestamp a site writes into a chunk can be compared with the time
 //! the client reads that chunk.
 //!
-//! Two setups run one after the other. Each is started fresh and shut down after its runs:
+//! Two setups run one after the other, each with both capture modes (`replay`, the default for
+//! DeepSeek and GLM, and `tee`). Each is started fresh and shut down after its runs:
 //! - **1 lane**: the single-provider configuration, DeepSeek, one lane.
 //! - **7 lanes**: `full_parallel_lanes` with 4 DeepSeek and 3 GLM lanes in one Chromium.
 //!
@@ -39,7 +40,7 @@ use tokio::time::Instant;
 use tracing::info;
 
 use crate::browser::procs;
-use crate::config::{self, Config};
+use crate::config::{self, CaptureMode, Config};
 use crate::demo::replica_site;
 use crate::gateway::Gateway;
 use crate::lanes::board::LaneState;
@@ -99,8 +100,16 @@ pub async fn run(out: Option<PathBuf>, quick: bool) -> Result<(), String> {
     let began = Instant::now();
     let sizes = if quick { QUICK } else { FULL };
     let machine = machine().await;
+    // The default capture (replay) gets every measurement; the tee capture gets the latency and
+    // first-content ones for comparison.
     info!("bench: 1 lane ({} run)", sizes.name);
-    let one = measure(&[(ProviderKind::DeepSeek, 1)], async |rig| {
+    let single = [(ProviderKind::DeepSeek, 1)];
+    let one = measure(&single, CaptureMode::Replay, async |rig| {
+        one_lane(rig, sizes).await
+    })
+    .await?;
+    info!("bench: 1 lane, tee capture ({} run)", sizes.name);
+    let (one_tee, _) = measure(&single, CaptureMode::Tee, async |rig| {
         one_lane(rig, sizes).await
     })
     .await?;
@@ -110,11 +119,26 @@ pub async fn run(out: Option<PathBuf>, quick: bool) -> Result<(), String> {
         (ProviderKind::DeepSeek, DEEPSEEK_LANES),
         (ProviderKind::Glm, GLM_LANES),
     ];
-    let seven = measure(&lanes, async |rig| {
+    let seven = measure(&lanes, CaptureMode::Replay, async |rig| {
         seven_lanes(rig, sizes, overhead_ms).await
     })
     .await?;
-    let table = render(&machine, sizes, &one, &seven, overhead_ms, began.elapsed());
+    info!("bench: 7 lanes, tee capture ({} run)", sizes.name);
+    let relay_only = Sizes {
+        makespan_runs: 0,
+        ..sizes
+    };
+    let (seven_tee, _) = measure(&lanes, CaptureMode::Tee, async |rig| {
+        seven_lanes(rig, relay_only, overhead_ms).await
+    })
+    .await?;
+    let results = Results {
+        one,
+        one_tee,
+        seven,
+        seven_tee,
+    };
+    let table = render(&machine, sizes, &results, overhead_ms, began.elapsed());
     println!("\n{table}");
     if let Some(path) = out {
         tokio::fs::write(&path, &table)
@@ -122,6 +146,18 @@ pub async fn run(out: Option<PathBuf>, quick: bool) -> Result<(), String> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// Everything the setups measured, for the report.
+struct Results {
+    /// 1 lane, replay capture (the default), with its memory peak.
+    one: (OneLane, Peak),
+    /// 1 lane, tee capture.
+    one_tee: OneLane,
+    /// 7 lanes, replay capture, with makespans and its memory peak.
+    seven: (SevenLanes, Peak),
+    /// 7 lanes, tee capture (relay latency only).
+    seven_tee: SevenLanes,
 }
 
 // === setups ===
@@ -138,7 +174,7 @@ struct Rig {
 impl Rig {
     /// Starts one replica per provider and a gateway with the given lanes per provider. The first
     /// provider is the current one; more than one lane in total means `full_parallel_lanes`.
-    async fn start(lanes: &[(ProviderKind, u32)]) -> Result<Rig, String> {
+    async fn start(lanes: &[(ProviderKind, u32)], capture: CaptureMode) -> Result<Rig, String> {
         let knobs = Knobs {
             delay_ms: DELAY_MS,
             ..Knobs::default()
@@ -160,9 +196,14 @@ impl Rig {
                 .await
                 .map_err(|e| format!("cannot start the {kind} replica: {e}"))?;
             toml.push_str(&format!(
-                "[providers.{}]\nenabled = true\ninstances = {count}\nbase_url = \"{}\"\n",
+                "[providers.{}]\nenabled = true\ninstances = {count}\nbase_url = \"{}\"\n\
+                 capture = \"{}\"\n",
                 kind.prefix(),
-                server.base_url()
+                server.base_url(),
+                match capture {
+                    CaptureMode::Tee => "tee",
+                    CaptureMode::Replay => "replay",
+                }
             ));
             replicas.push((kind, server));
         }
@@ -284,9 +325,10 @@ impl Rig {
 /// happened.
 async fn measure<T>(
     lanes: &[(ProviderKind, u32)],
+    capture: CaptureMode,
     work: impl AsyncFnOnce(&Rig) -> Result<T, String>,
 ) -> Result<(T, Peak), String> {
-    let rig = Rig::start(lanes).await?;
+    let rig = Rig::start(lanes, capture).await?;
     let result = match rig.gateway.browser_pid() {
         Some(pid) => {
             let (out, peak) = with_memory_peak(pid, work(&rig)).await;

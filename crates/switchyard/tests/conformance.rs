@@ -20,52 +20,73 @@ fn site(kind: ProviderKind) -> switchyard_replicas::Site {
 }
 
 macro_rules! provider_conformance {
-    ($module:ident, $kind:expr) => {
+    ($module:ident, $kind:expr, $layer:expr) => {
         mod $module {
             use super::*;
             const KIND: ProviderKind = $kind;
+            const LAYER: &str = $layer;
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn reasoner_streams_thinking_then_the_answer() {
-                super::reasoner_streams_thinking_then_the_answer(KIND).await
+                super::reasoner_streams_thinking_then_the_answer(KIND, LAYER).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn chat_non_stream_hides_thinking() {
-                super::chat_non_stream_hides_thinking(KIND).await
+                super::chat_non_stream_hides_thinking(KIND, LAYER).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn reasoning_content_format_and_search_toggle() {
-                super::reasoning_content_format_and_search_toggle(KIND).await
+                super::reasoning_content_format_and_search_toggle(KIND, LAYER).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn send_thinking_off_thinks_but_forwards_nothing() {
-                super::send_thinking_off_thinks_but_forwards_nothing(KIND).await
+                super::send_thinking_off_thinks_but_forwards_nothing(KIND, LAYER).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn site_faults_become_errors_and_the_lane_serves_on() {
-                super::site_faults_become_errors_and_the_lane_serves_on(KIND).await
+                super::site_faults_become_errors_and_the_lane_serves_on(KIND, LAYER).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn stalls_hit_the_idle_and_first_chunk_timeouts() {
-                super::stalls_hit_the_idle_and_first_chunk_timeouts(KIND).await
+                super::stalls_hit_the_idle_and_first_chunk_timeouts(KIND, LAYER).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn disconnect_mid_stream_stops_the_site_and_frees_the_lane() {
-                super::disconnect_mid_stream_stops_the_site_and_frees_the_lane(KIND).await
+                super::disconnect_mid_stream_stops_the_site_and_frees_the_lane(KIND, LAYER).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn text_completions_stream_the_raw_prompt() {
-                super::text_completions_stream_the_raw_prompt(KIND).await
+                super::text_completions_stream_the_raw_prompt(KIND, LAYER).await
             }
         }
     };
 }
 
-provider_conformance!(deepseek, ProviderKind::DeepSeek);
-provider_conformance!(glm, ProviderKind::Glm);
+// Each provider with both captures: the network tee (Chromium sends the request, the lane
+// reads a copy of the body) and the replay (switchyard sends the page's request itself).
+provider_conformance!(
+    deepseek,
+    ProviderKind::DeepSeek,
+    "[providers.deepseek]\ncapture = \"tee\"\n"
+);
+provider_conformance!(
+    glm,
+    ProviderKind::Glm,
+    "[providers.glm]\ncapture = \"tee\"\n"
+);
+provider_conformance!(
+    deepseek_replay,
+    ProviderKind::DeepSeek,
+    "[providers.deepseek]\ncapture = \"replay\"\n"
+);
+provider_conformance!(
+    glm_replay,
+    ProviderKind::Glm,
+    "[providers.glm]\ncapture = \"replay\"\n"
+);
 
-async fn reasoner_streams_thinking_then_the_answer(kind: ProviderKind) {
-    let h = Harness::single(kind, Knobs::instant(), "").await;
+async fn reasoner_streams_thinking_then_the_answer(kind: ProviderKind, layer: &str) {
+    let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer]).await;
     let model = format!("{}-reasoner", kind.prefix());
     let s = h.stream_chat(&model, "Hello there, ünïcode ✓").await;
 
@@ -75,6 +96,19 @@ async fn reasoner_streams_thinking_then_the_answer(kind: ProviderKind) {
     assert_eq!(seen.prompt, "User: Hello there, ünïcode ✓");
     assert!(seen.thinking, "-reasoner turns thinking on in the page");
     assert!(!seen.search);
+    // Who sent the request: Chromium (tee) asks for compressed bodies; the replay asks for none.
+    let encoding = seen.accept_encoding.as_deref().unwrap_or_default();
+    if !layer.contains("tee") {
+        assert_eq!(
+            encoding, "identity",
+            "switchyard replayed the page's request"
+        );
+    } else {
+        assert!(
+            encoding.contains("gzip"),
+            "Chromium sent the request: {encoding}"
+        );
+    }
     let expected = Expected::for_request(site(kind), seen, Knobs::instant());
     let reasoning = expected.reasoning.unwrap();
     assert_eq!(
@@ -93,8 +127,8 @@ async fn reasoner_streams_thinking_then_the_answer(kind: ProviderKind) {
     h.shutdown().await;
 }
 
-async fn chat_non_stream_hides_thinking(kind: ProviderKind) {
-    let h = Harness::single(kind, Knobs::instant(), "").await;
+async fn chat_non_stream_hides_thinking(kind: ProviderKind, layer: &str) {
+    let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer]).await;
     let model = format!("{}-chat", kind.prefix());
     let (status, body) = h.chat(&model, "Tell me a story").await;
     assert_eq!(status, 200, "{body}");
@@ -113,12 +147,12 @@ async fn chat_non_stream_hides_thinking(kind: ProviderKind) {
     h.shutdown().await;
 }
 
-async fn reasoning_content_format_and_search_toggle(kind: ProviderKind) {
+async fn reasoning_content_format_and_search_toggle(kind: ProviderKind, layer: &str) {
     let extra = format!(
         "[api]\nreasoning_format = \"reasoning_content\"\n[providers.{}]\nsearch = true\n",
         kind.prefix()
     );
-    let h = Harness::single(kind, Knobs::instant(), &extra).await;
+    let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer, &extra]).await;
     let s = h
         .stream_chat(&format!("{}-reasoner", kind.prefix()), "Find it")
         .await;
@@ -146,9 +180,9 @@ async fn reasoning_content_format_and_search_toggle(kind: ProviderKind) {
     h.shutdown().await;
 }
 
-async fn send_thinking_off_thinks_but_forwards_nothing(kind: ProviderKind) {
+async fn send_thinking_off_thinks_but_forwards_nothing(kind: ProviderKind, layer: &str) {
     let extra = format!("[providers.{}]\nsend_thinking = false\n", kind.prefix());
-    let h = Harness::single(kind, Knobs::instant(), &extra).await;
+    let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer, &extra]).await;
     let s = h
         .stream_chat(&format!("{}-reasoner", kind.prefix()), "Hi")
         .await;
@@ -159,8 +193,8 @@ async fn send_thinking_off_thinks_but_forwards_nothing(kind: ProviderKind) {
     h.shutdown().await;
 }
 
-async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind) {
-    let h = Harness::single(kind, Knobs::instant(), "").await;
+async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, layer: &str) {
+    let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer]).await;
     let model = format!("{}-chat", kind.prefix());
 
     let s = h.stream_chat(&model, "x replica:fault=rate_limit").await;
@@ -183,12 +217,12 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind) {
     h.shutdown().await;
 }
 
-async fn stalls_hit_the_idle_and_first_chunk_timeouts(kind: ProviderKind) {
+async fn stalls_hit_the_idle_and_first_chunk_timeouts(kind: ProviderKind, layer: &str) {
     let extra = format!(
         "[providers.{}]\nidle_timeout_secs = 1\nfirst_chunk_timeout_secs = 2\n",
         kind.prefix()
     );
-    let h = Harness::single(kind, Knobs::instant(), &extra).await;
+    let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer, &extra]).await;
     let model = format!("{}-chat", kind.prefix());
     let name = kind.display_name();
 
@@ -208,13 +242,13 @@ async fn stalls_hit_the_idle_and_first_chunk_timeouts(kind: ProviderKind) {
     h.shutdown().await;
 }
 
-async fn disconnect_mid_stream_stops_the_site_and_frees_the_lane(kind: ProviderKind) {
+async fn disconnect_mid_stream_stops_the_site_and_frees_the_lane(kind: ProviderKind, layer: &str) {
     let knobs = Knobs {
         chunks: 400,
         delay_ms: 25,
         first_delay_ms: 0,
     };
-    let h = Harness::single(kind, knobs, "").await;
+    let h = Harness::start_layers(&[kind], knobs, &[layer]).await;
     let model = format!("{}-chat", kind.prefix());
 
     // Streaming: read until the answer has started, then hang up.
@@ -272,8 +306,8 @@ async fn disconnect_mid_stream_stops_the_site_and_frees_the_lane(kind: ProviderK
     h.shutdown().await;
 }
 
-async fn text_completions_stream_the_raw_prompt(kind: ProviderKind) {
-    let h = Harness::single(kind, Knobs::instant(), "").await;
+async fn text_completions_stream_the_raw_prompt(kind: ProviderKind, layer: &str) {
+    let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer]).await;
     let model = format!("{}-chat", kind.prefix());
     let resp = h
         .post(

@@ -234,6 +234,7 @@ async fn completion(State(state): State<AppState>, headers: HeaderMap, body: Byt
     };
     let model = req.model_type.unwrap_or_else(|| "default".into());
     let mut entry = ReceivedRequest::arriving(COMPLETION_PATH, req.prompt, model);
+    entry.accept_encoding = crate::log::accept_encoding(&headers);
     entry.thinking = req.thinking_enabled;
     entry.search = req.search_enabled;
     let session = req.chat_session_id;

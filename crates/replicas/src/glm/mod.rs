@@ -138,7 +138,11 @@ fn reject(state: &AppState, mut entry: ReceivedRequest, why: String) -> Response
     (StatusCode::BAD_REQUEST, Json(json!({ "detail": why }))).into_response()
 }
 
-async fn completion(State(state): State<AppState>, body: Bytes) -> Response {
+async fn completion(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let req = match serde_json::from_slice::<CompletionBody>(&body) {
         Ok(req) => req,
         Err(err) => {
@@ -152,6 +156,7 @@ async fn completion(State(state): State<AppState>, body: Bytes) -> Response {
         return reject(&state, entry, "no user message".into());
     };
     let mut entry = ReceivedRequest::arriving(COMPLETION_PATH, prompt, model);
+    entry.accept_encoding = crate::log::accept_encoding(&headers);
     entry.thinking = req.features.enable_thinking;
     entry.search = req.features.web_search;
     entry.effort = req.features.thinking_effort;

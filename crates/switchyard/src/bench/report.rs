@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use super::{
     DEEPSEEK_LANES, DELAY_MS, GLM_LANES, IDLE_PAUSE, MAKESPAN_CHUNKS, MEMORY_EVERY, Makespan,
-    OneLane, Peak, STAMPS, SevenLanes, Sizes, size_letter,
+    Results, STAMPS, Sizes, size_letter,
 };
 use crate::browser::find_chromium;
 
 /// The existing tool's figures, as given to us (not measured here).
 const REFERENCE_FIRST_CONTENT: &str = "1.4 s";
+const REFERENCE_RELAY_P50: &str = "1.3 ms";
 const REFERENCE_MEMORY_ONE_LANE: &str = "632 MiB";
 
 /// The nearest-rank percentile `p` (0–100) of `values`, or `None` if there are none.
@@ -85,11 +86,12 @@ pub(super) async fn machine() -> Machine {
 pub(super) fn render(
     machine: &Machine,
     sizes: Sizes,
-    (one, one_peak): &(OneLane, Peak),
-    (seven, seven_peak): &(SevenLanes, Peak),
+    results: &Results,
     overhead_ms: f64,
     took: Duration,
 ) -> String {
+    let (one, one_peak) = &results.one;
+    let (seven, seven_peak) = &results.seven;
     let ms = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2} ms"));
     let mut out = format!(
         "switchyard bench ({} run) · {} cores · {} · {} RAM · {} · load {} at start\n\n\
@@ -103,43 +105,63 @@ pub(super) fn render(
         format!("{total} lanes streaming at once ({DEEPSEEK_LANES} DeepSeek + {GLM_LANES} GLM)");
     let relay = [
         (
-            "1 lane streaming alone (DeepSeek)".to_owned(),
+            "1 lane streaming alone (DeepSeek), replay capture".to_owned(),
             &one.relay_ms,
+            true,
         ),
-        (all, &seven.relay_ms),
+        (
+            "1 lane streaming alone (DeepSeek), tee capture".to_owned(),
+            &results.one_tee.relay_ms,
+            true,
+        ),
+        (format!("{all}, replay capture"), &seven.relay_ms, false),
+        (
+            format!("{all}, tee capture"),
+            &results.seven_tee.relay_ms,
+            false,
+        ),
     ];
-    for (setup, values) in relay {
+    for (setup, values, alone) in relay {
         for p in [50.0, 99.0] {
             let n = format!("{} chunks", values.len());
             let value = ms(percentile(values, p));
+            let reference = if alone && p == 50.0 {
+                REFERENCE_RELAY_P50
+            } else {
+                "—"
+            };
             row([
                 &format!("relay latency per chunk, p{p}"),
                 &setup,
                 &value,
-                "—",
+                reference,
                 &n,
             ]);
         }
     }
 
-    let first = median(&one.first_content_ms);
-    let first = first.map_or("n/a".into(), |v| format!("{:.3} s", v / 1e3));
-    let n = format!("{} requests", one.first_content_ms.len());
-    let setup = "1 warm idle lane (DeepSeek)";
-    row([
-        "time to first content, p50",
-        setup,
-        &first,
-        REFERENCE_FIRST_CONTENT,
-        &n,
-    ]);
+    for (capture, lane) in [("replay", one), ("tee", &results.one_tee)] {
+        let first = median(&lane.first_content_ms);
+        let first = first.map_or("n/a".into(), |v| format!("{:.3} s", v / 1e3));
+        let n = format!("{} requests", lane.first_content_ms.len());
+        let setup = format!("1 warm idle lane (DeepSeek), {capture} capture");
+        row([
+            "time to first content, p50",
+            &setup,
+            &first,
+            REFERENCE_FIRST_CONTENT,
+            &n,
+        ]);
+    }
 
     let long = MAKESPAN_CHUNKS
         .iter()
         .filter(|c| size_letter(**c) == 'L')
         .count();
     let short = MAKESPAN_CHUNKS.len() - long;
-    let setup = format!("{long} long + {short} short requests on {DEEPSEEK_LANES} DeepSeek lanes");
+    let setup = format!(
+        "{long} long + {short} short requests on {DEEPSEEK_LANES} DeepSeek lanes, replay capture"
+    );
     for (measure, fifo) in [
         ("makespan / ideal", false),
         ("makespan / FIFO replay", true),
@@ -166,8 +188,12 @@ pub(super) fn render(
     }
 
     for (setup, peak, reference) in [
-        ("1 lane", one_peak, REFERENCE_MEMORY_ONE_LANE),
-        (&*format!("{total} lanes"), seven_peak, "—"),
+        (
+            "1 lane, replay capture",
+            one_peak,
+            REFERENCE_MEMORY_ONE_LANE,
+        ),
+        (&*format!("{total} lanes, replay capture"), seven_peak, "—"),
     ] {
         let (browser, own) = (mib(peak.browser_kib), mib(peak.own_kib));
         let value = format!(
@@ -190,7 +216,9 @@ pub(super) fn render(
              client reads the SSE body with `bytes_stream()` and takes receive time − stamp for \
              each stamp. Replicas, gateway and client share this process and its clock. The path \
              is site → Chromium page → CDP capture → decoder → scheduler → SSE → loopback HTTP → \
-             client. \"At once\": each round sends one request to every lane together."
+             client with the tee capture, and site → switchyard's replayed request → decoder → \
+             scheduler → SSE → client with the replay capture. \"At once\": each round sends one \
+             request to every lane together."
         ),
         format!(
             "Time to first content: client send → first SSE chunk with non-empty \
@@ -229,8 +257,8 @@ pub(super) fn render(
                 .into_iter()
                 .fold(0.0, f64::max)
         ),
-        "Existing tool: figures as given to us (1.4 s to first content, 632 MiB for one lane), \
-         not measured here."
+        "Existing tool: figures as given to us (1.3 ms relay p50 with one lane, 1.4 s to first \
+         content, 632 MiB for one lane), not measured here."
             .to_owned(),
         format!("Run time: {:.1} s.", took.as_secs_f64()),
     ];

@@ -10,6 +10,9 @@
 //! `streamResourceContent` then fails with "already finished loading", and the whole body is read
 //! with `Network.getResponseBody` at `loadingFinished` instead.
 //!
+//! With `capture = "replay"` the claimed request is instead paused (Fetch domain) and sent by
+//! switchyard itself ([`super::replay`]); the same [`CaptureEvent`]s come out.
+//!
 //! The task also watches `Inspector.targetCrashed`, so a renderer crash ends a capture at once
 //! instead of waiting for a timeout, and counts crashes for the lane.
 //!
@@ -29,6 +32,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use chromiumoxide::Page;
+use chromiumoxide::cdp::browser_protocol::fetch::{
+    self, ContinueRequestParams, EventRequestPaused, RequestPattern, RequestStage,
+};
 use chromiumoxide::cdp::browser_protocol::inspector::EventTargetCrashed;
 use chromiumoxide::cdp::browser_protocol::network::{
     EventDataReceived, EventLoadingFailed, EventLoadingFinished, EventRequestWillBeSent,
@@ -36,6 +42,7 @@ use chromiumoxide::cdp::browser_protocol::network::{
 };
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{debug, warn};
 
 use super::{BrowserError, timed};
@@ -70,11 +77,36 @@ pub struct Capture {
     commands: mpsc::UnboundedSender<Command>,
     /// Counts renderer crashes since the lane started.
     crashes: watch::Receiver<u64>,
+    replay: bool,
 }
 
 impl Capture {
-    pub(super) async fn start(page: Page, cdp_timeout: Duration) -> Result<Capture, BrowserError> {
+    /// Starts the capture task. With `replay` (the provider's endpoint paths), matching requests
+    /// are paused in the browser and replayed by switchyard instead of teed.
+    pub(super) async fn start(
+        page: Page,
+        cdp_timeout: Duration,
+        replay: Option<&[&str]>,
+    ) -> Result<Capture, BrowserError> {
         let t = cdp_timeout;
+        let paused = match replay {
+            None => None,
+            Some(paths) => {
+                let stream = timed("listen requestPaused", t, page.event_listener()).await?;
+                let patterns = paths
+                    .iter()
+                    .map(|p| {
+                        RequestPattern::builder()
+                            .url_pattern(format!("*{p}*"))
+                            .request_stage(RequestStage::Request)
+                            .build()
+                    })
+                    .collect::<Vec<_>>();
+                let enable = fetch::EnableParams::builder().patterns(patterns).build();
+                timed("Fetch.enable", t, page.execute(enable)).await?;
+                Some(stream)
+            }
+        };
         let streams = Streams {
             sent: timed("listen requestWillBeSent", t, page.event_listener()).await?,
             response: timed("listen responseReceived", t, page.event_listener()).await?,
@@ -82,11 +114,21 @@ impl Capture {
             finished: timed("listen loadingFinished", t, page.event_listener()).await?,
             failed: timed("listen loadingFailed", t, page.event_listener()).await?,
             crashed: timed("listen targetCrashed", t, page.event_listener()).await?,
+            paused,
         };
         let (commands, rx) = mpsc::unbounded_channel();
         let (crash_tx, crashes) = watch::channel(0);
         crate::tasks::spawn("capture", run(page, cdp_timeout, streams, rx, crash_tx));
-        Ok(Capture { commands, crashes })
+        Ok(Capture {
+            commands,
+            crashes,
+            replay: replay.is_some(),
+        })
+    }
+
+    /// Whether requests are replayed (rather than teed).
+    pub fn is_replay(&self) -> bool {
+        self.replay
     }
 
     /// Arms the capture: the first POST whose URL path equals one of `paths` is claimed, and its
@@ -118,6 +160,8 @@ struct Streams {
     finished: chromiumoxide::listeners::EventStream<EventLoadingFinished>,
     failed: chromiumoxide::listeners::EventStream<EventLoadingFailed>,
     crashed: chromiumoxide::listeners::EventStream<EventTargetCrashed>,
+    /// Paused requests, in replay mode only.
+    paused: Option<chromiumoxide::listeners::EventStream<EventRequestPaused>>,
 }
 
 /// The armed state: who listens, which paths, and the claimed request once there is one.
@@ -128,6 +172,8 @@ struct Armed {
     /// `streamResourceContent` succeeded for the claimed request: body bytes arrive as
     /// `dataReceived`. Otherwise the body is read whole when loading finishes.
     streaming: bool,
+    /// In replay mode, the running replay; dropping the armed state stops it.
+    replay: Option<DropGuard>,
 }
 
 impl Armed {
@@ -154,15 +200,53 @@ async fn run(
             biased;
             cmd = commands.recv() => match cmd {
                 Some(Command::Arm { paths, events }) => {
-                    armed = Some(Armed { paths, events, claimed: None, streaming: false });
+                    armed = Some(Armed {
+                        paths,
+                        events,
+                        claimed: None,
+                        streaming: false,
+                        replay: None,
+                    });
                 }
                 Some(Command::Disarm) => armed = None,
                 // The lane dropped its handle: the page is going away.
                 None => break,
             },
+            Some(ev) = next_paused(&mut s.paused) => {
+                let claim = armed.as_mut().filter(|a| {
+                    a.replay.is_none()
+                        && ev.request.method == "POST"
+                        && path_matches(&ev.request.url, &a.paths)
+                });
+                match claim {
+                    Some(a) => {
+                        a.send(CaptureEvent::Sent { url: ev.request.url.clone() });
+                        let cancel = CancellationToken::new();
+                        a.replay = Some(cancel.clone().drop_guard());
+                        let task = super::replay::run(
+                            page.clone(),
+                            cdp_timeout,
+                            (*ev).clone(),
+                            a.events.clone(),
+                            cancel,
+                        );
+                        crate::tasks::spawn("replay", task);
+                    }
+                    None => {
+                        // Not the armed request (a preflight, or nothing is armed): let it go.
+                        let params = ContinueRequestParams::new(ev.request_id.clone());
+                        if let Err(e) =
+                            timed("Fetch.continueRequest", cdp_timeout, page.execute(params)).await
+                        {
+                            debug!(cause = %e, "could not release a paused request");
+                        }
+                    }
+                }
+            }
             Some(ev) = s.sent.next() => {
                 let Some(a) = armed.as_mut() else { continue };
                 if a.claimed.is_some()
+                    || s.paused.is_some()
                     || ev.request.method != "POST"
                     || !path_matches(&ev.request.url, &a.paths)
                 {
@@ -216,6 +300,16 @@ async fn run(
         }
     }
     debug!("capture task ended");
+}
+
+/// The next paused request, or never when the capture does not replay.
+async fn next_paused(
+    paused: &mut Option<chromiumoxide::listeners::EventStream<EventRequestPaused>>,
+) -> Option<std::sync::Arc<EventRequestPaused>> {
+    match paused {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Asks Chromium to copy the claimed response's body to us as it arrives. If the response is

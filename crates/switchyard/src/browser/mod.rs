@@ -10,6 +10,7 @@
 
 pub mod capture;
 pub mod procs;
+mod replay;
 mod tab;
 
 use std::path::{Path, PathBuf};

@@ -42,8 +42,9 @@ impl Tab {
     }
 
     /// Starts the network capture for this page. Call before navigating so nothing is missed.
-    pub async fn capture(&self) -> Result<Capture, BrowserError> {
-        Capture::start(self.page.clone(), self.cdp_timeout).await
+    /// With `replay` (endpoint paths), those requests are replayed instead of teed.
+    pub async fn capture(&self, replay: Option<&[&str]>) -> Result<Capture, BrowserError> {
+        Capture::start(self.page.clone(), self.cdp_timeout, replay).await
     }
 
     /// Navigates and waits for the navigation to commit. Also recovers a crashed renderer.

@@ -55,6 +55,18 @@ pub enum Isolation {
     Process,
 }
 
+/// How a lane gets the site's streamed answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureMode {
+    /// Chromium sends the request; the lane reads a copy of the body from Chromium's network
+    /// layer (`Network.streamResourceContent`). The page is untouched and renders live.
+    Tee,
+    /// The request is paused in Chromium and sent by switchyard with the page's headers and
+    /// cookies; the body is read directly (lowest latency) and handed to the page at the end.
+    Replay,
+}
+
 /// How thinking text reaches the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -136,6 +148,7 @@ pub struct ProviderConfig {
     pub idle_timeout: Duration,
     /// Leading system messages go to the site's own system field (where it has one).
     pub system_field: bool,
+    pub capture: CaptureMode,
     /// The site model every request selects unless its real-model ID names another.
     pub model: Option<String>,
     /// The labels of the site's model picker, for real-model IDs (Universal Model Names).
@@ -201,6 +214,17 @@ fn default_first_chunk_secs(provider: ProviderKind) -> u64 {
         ProviderKind::HuggingChat | ProviderKind::Mimo | ProviderKind::Qwen => 150,
         ProviderKind::AiStudio => 180,
         _ => 45,
+    }
+}
+
+/// The reference's capture per provider: Replay where it has one (DeepSeek, GLM, Moonshot,
+/// Qwen, AI Studio), the network tee where it only tees (Perplexity, HuggingChat, MiMo).
+fn default_capture(provider: ProviderKind) -> CaptureMode {
+    match provider {
+        ProviderKind::Perplexity | ProviderKind::HuggingChat | ProviderKind::Mimo => {
+            CaptureMode::Tee
+        }
+        _ => CaptureMode::Replay,
     }
 }
 
@@ -424,6 +448,7 @@ impl Config {
                     first_chunk_timeout: Duration::from_secs(first),
                     idle_timeout: Duration::from_secs(idle),
                     system_field: raw.system_field.unwrap_or(true),
+                    capture: raw.capture.unwrap_or_else(|| default_capture(kind)),
                     model,
                     models,
                     formatting: provider_formatting,
@@ -461,6 +486,7 @@ static FALLBACK_PROVIDER: std::sync::LazyLock<ProviderConfig> =
         first_chunk_timeout: Duration::from_secs(45),
         idle_timeout: Duration::from_secs(75),
         system_field: true,
+        capture: CaptureMode::Tee,
         model: None,
         models: Vec::new(),
         formatting: FormatSettings::default(),
@@ -597,6 +623,11 @@ mod tests {
         let ds = c.provider(ProviderKind::DeepSeek);
         assert_eq!(ds.base_url, "https://chat.deepseek.com");
         assert_eq!(ds.first_chunk_timeout, Duration::from_secs(45));
+        assert_eq!(ds.capture, CaptureMode::Replay);
+        assert_eq!(
+            c.provider(ProviderKind::Perplexity).capture,
+            CaptureMode::Tee
+        );
         assert_eq!(ds.idle_timeout, Duration::from_secs(75));
     }
 

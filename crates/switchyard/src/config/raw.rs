@@ -103,6 +103,7 @@ pub struct RawProvider {
     pub first_chunk_timeout_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
     pub system_field: Option<bool>,
+    pub capture: Option<super::CaptureMode>,
     pub model: Option<String>,
     pub models: Option<Vec<String>>,
     pub formatting: Option<RawFormatting>,

@@ -17,7 +17,7 @@ use super::plan::LaneSpec;
 use super::relay::Outcome;
 use crate::browser::capture::Capture;
 use crate::browser::{Chromium, Tab};
-use crate::config::ProviderConfig;
+use crate::config::{CaptureMode, ProviderConfig};
 use crate::providers::{Driver, DriverError, StreamEvent};
 use crate::scheduler::{Job, Scheduler};
 
@@ -55,7 +55,8 @@ impl Lane {
             .new_tab(isolated)
             .await
             .map_err(|e| format!("could not open a page: {e}"))?;
-        let capture = match tab.capture().await {
+        let replay = (settings.capture == CaptureMode::Replay).then(|| driver.stream_paths());
+        let capture = match tab.capture(replay).await {
             Ok(c) => c,
             Err(e) => {
                 tab.close(&browser).await;

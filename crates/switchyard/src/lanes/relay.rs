@@ -219,6 +219,11 @@ impl Lane {
                 false
             }
         };
+        if self.capture.is_replay() {
+            // The replayed request is switchyard's own: end it (the site sees the connection
+            // close, the paused page request fails as aborted).
+            self.capture.disarm();
+        }
         wait_for_end(events).await;
         stopped
     }

@@ -41,6 +41,15 @@ impl Harness {
     /// over a base config that points every provider at its replica. The first provider is the
     /// current one; the others are enabled.
     pub async fn start(providers: &[ProviderKind], knobs: Knobs, extra: &str) -> Harness {
+        Self::start_layers(providers, knobs, &[extra]).await
+    }
+
+    /// Like [`Harness::start`], laying several TOML texts over the base config in order.
+    pub async fn start_layers(
+        providers: &[ProviderKind],
+        knobs: Knobs,
+        layers: &[&str],
+    ) -> Harness {
         init_logs();
         let data_dir = TempDir(std::env::temp_dir().join(format!(
             "switchyard-test-{}-{}",
@@ -64,10 +73,12 @@ impl Harness {
             replicas.insert(*kind, server);
         }
         let mut table = config::parse_table(&toml, "test base").unwrap();
-        config::merge_tables(
-            &mut table,
-            config::parse_table(extra, "test extra").unwrap(),
-        );
+        for extra in layers {
+            config::merge_tables(
+                &mut table,
+                config::parse_table(extra, "test extra").unwrap(),
+            );
+        }
         let config = Config::from_table(table, "test config").unwrap();
         let gateway = Gateway::start(config).await.unwrap();
         let base = gateway.base_url();

@@ -1,0 +1,246 @@
+//! Replay capture: the page's completion request is paused in Chromium and sent by switchyard.
+//!
+//! With `capture = "replay"` the capture task enables the Fetch domain for the provider's
+//! endpoint paths. The armed request is paused before it leaves the browser; this module copies
+//! its method, URL, headers (with any one-time tokens the page computed, such as DeepSeek's
+//! proof-of-work header), body and the context's cookies, sends it itself and reads the response
+//! directly, chunk by chunk. When the response ends, the paused request is *fulfilled* with the
+//! whole body, so the page shows the answer as if it had fetched it (without live rendering). If
+//! the lane stops the request, the upstream connection is dropped and the paused request fails
+//! as aborted.
+//!
+//! This is the reference tool's default capture for DeepSeek and GLM. It skips the CDP hop for
+//! every chunk, which is the floor of the tee capture's latency; the price is that the request
+//! leaves from switchyard's HTTP client rather than from Chromium's network stack.
+
+#![expect(
+    clippy::disallowed_types,
+    reason = "the replay task holds a chromiumoxide::Page clone to fulfil the paused request"
+)]
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use base64::Engine;
+use chromiumoxide::Page;
+use chromiumoxide::cdp::browser_protocol::fetch::{
+    EventRequestPaused, FailRequestParams, FulfillRequestParams, HeaderEntry,
+};
+use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, GetCookiesParams};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::capture::CaptureEvent;
+use super::timed;
+
+/// Headers never copied from the page's request: the client sets them itself, and the body is
+/// asked for uncompressed so every chunk can be decoded the moment it arrives.
+const SKIPPED_REQUEST_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "accept-encoding",
+    "connection",
+    "cookie",
+];
+/// Headers never passed back to the page: the fulfilled body is whole and uncompressed.
+const SKIPPED_RESPONSE_HEADERS: &[&str] = &[
+    "content-encoding",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+];
+
+/// One HTTP client for every replay (it holds the connection pool and TLS roots).
+fn client() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(30))
+                .build()
+                .map_err(|e| format!("cannot build the replay HTTP client: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Sends a paused request from switchyard and relays its response; see the module docs.
+pub(super) async fn run(
+    page: Page,
+    cdp_timeout: Duration,
+    paused: EventRequestPaused,
+    events: mpsc::UnboundedSender<CaptureEvent>,
+    cancel: CancellationToken,
+) {
+    let send = |e| {
+        let _ = events.send(e);
+    };
+    let fail = |reason: ErrorReason| {
+        let page = page.clone();
+        let id = paused.request_id.clone();
+        async move {
+            let params = FailRequestParams::new(id, reason);
+            let _ = timed("Fetch.failRequest", cdp_timeout, page.execute(params)).await;
+        }
+    };
+
+    let request = match build(&page, cdp_timeout, &paused).await {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(cause = %e, "could not replay the captured request");
+            fail(ErrorReason::Failed).await;
+            send(CaptureEvent::Failed {
+                error: e,
+                canceled: false,
+            });
+            return;
+        }
+    };
+    let response = tokio::select! {
+        _ = cancel.cancelled() => {
+            fail(ErrorReason::Aborted).await;
+            send(CaptureEvent::Failed { error: "stopped".into(), canceled: true });
+            return;
+        }
+        r = request.send() => r,
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            fail(ErrorReason::ConnectionFailed).await;
+            send(CaptureEvent::Failed {
+                error: format!("the replayed request failed: {e}"),
+                canceled: false,
+            });
+            return;
+        }
+    };
+    let status = i64::from(response.status().as_u16());
+    let headers: Vec<HeaderEntry> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| !SKIPPED_RESPONSE_HEADERS.contains(&name.as_str()))
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|v| HeaderEntry::new(name.as_str(), v))
+        })
+        .collect();
+    send(CaptureEvent::Response { status });
+
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                // Dropping the stream closes the upstream connection: the site sees the stop.
+                drop(stream);
+                fail(ErrorReason::Aborted).await;
+                send(CaptureEvent::Failed { error: "stopped".into(), canceled: true });
+                return;
+            }
+            chunk = stream.next() => match chunk {
+                Some(Ok(bytes)) => {
+                    body.extend_from_slice(&bytes);
+                    send(CaptureEvent::Data(bytes.to_vec()));
+                }
+                Some(Err(e)) => {
+                    fail(ErrorReason::ConnectionReset).await;
+                    send(CaptureEvent::Failed {
+                        error: format!("the replayed response broke off: {e}"),
+                        canceled: false,
+                    });
+                    return;
+                }
+                None => break,
+            }
+        }
+    }
+    // The page gets the whole answer, so its own state (chat list, buttons) stays right.
+    let fulfil = FulfillRequestParams::builder()
+        .request_id(paused.request_id.clone())
+        .response_code(status)
+        .response_headers(headers)
+        .body(base64::engine::general_purpose::STANDARD.encode(&body))
+        .build();
+    match fulfil {
+        Ok(params) => {
+            if let Err(e) = timed("Fetch.fulfillRequest", cdp_timeout, page.execute(params)).await {
+                debug!(cause = %e, "the page no longer waited for the replayed response");
+            }
+        }
+        Err(e) => debug!(cause = %e, "could not build Fetch.fulfillRequest"),
+    }
+    send(CaptureEvent::Finished);
+}
+
+/// The page's request as a client request: method, URL, headers, body and cookies.
+async fn build(
+    page: &Page,
+    cdp_timeout: Duration,
+    paused: &EventRequestPaused,
+) -> Result<reqwest::RequestBuilder, String> {
+    let req = &paused.request;
+    let method = reqwest::Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| format!("unusable method {}", req.method))?;
+    let mut builder = client()?.request(method, &req.url);
+    if let Some(headers) = req.headers.inner().as_object() {
+        for (name, value) in headers {
+            let lower = name.to_ascii_lowercase();
+            if SKIPPED_REQUEST_HEADERS.contains(&lower.as_str()) {
+                continue;
+            }
+            if let Some(value) = value.as_str() {
+                builder = builder.header(name.as_str(), value);
+            }
+        }
+    }
+    builder = builder.header("accept-encoding", "identity");
+    let cookies = timed(
+        "Network.getCookies",
+        cdp_timeout,
+        page.execute(
+            GetCookiesParams::builder()
+                .urls(vec![req.url.clone()])
+                .build(),
+        ),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let cookie = cookies
+        .result
+        .cookies
+        .iter()
+        .map(|c| format!("{}={}", c.name, c.value))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if !cookie.is_empty() {
+        builder = builder.header("cookie", cookie);
+    }
+    let mut body = Vec::new();
+    for entry in req.post_data_entries.iter().flatten() {
+        if let Some(bytes) = &entry.bytes {
+            let part = base64::engine::general_purpose::STANDARD
+                .decode(AsRef::<str>::as_ref(bytes))
+                .map_err(|e| format!("unreadable request body: {e}"))?;
+            body.extend_from_slice(&part);
+        }
+    }
+    if req.has_post_data == Some(true) && body.is_empty() {
+        return Err("the page's request body was not available to replay".to_owned());
+    }
+    Ok(builder.body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replay_client_builds_with_tls() {
+        assert!(client().is_ok());
+    }
+}
