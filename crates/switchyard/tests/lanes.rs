@@ -196,3 +196,50 @@ async fn shutdown_stops_a_running_answer_with_a_clear_error() {
     );
     assert!(s.done);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_killed_mid_answer_fails_the_request_and_its_provider_answers_503() {
+    let knobs = Knobs {
+        chunks: 400,
+        delay_ms: 25,
+        first_delay_ms: 0,
+    };
+    let h = Harness::single(ProviderKind::DeepSeek, knobs, "").await;
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "deepseek-chat", "stream": true,
+                   "messages": [{"role": "user", "content": "a long answer"}]}),
+        )
+        .await;
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    while !text.contains(" w3") {
+        text.push_str(&String::from_utf8_lossy(
+            &body.next().await.unwrap().unwrap(),
+        ));
+    }
+    let pid = h.gateway.browser_pid().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    while let Some(bytes) = body.next().await {
+        text.push_str(&String::from_utf8_lossy(&bytes.unwrap()));
+    }
+    let s = common::parse_sse(&text);
+    let err = s.error.expect("the lost browser is reported to the client");
+    assert!(err.contains("the browser went away mid-answer"), "{err}");
+    assert!(s.done);
+
+    h.wait_lanes("the lane is down", |l| l[0]["state"] == "down")
+        .await;
+    let (status, body) = h.chat("deepseek-chat", "anyone there?").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "No running DeepSeek instance is available. Restart switchyard to relaunch this provider."
+    );
+    h.shutdown().await;
+}

@@ -99,6 +99,12 @@ impl Lane {
                     let stopped = self.stop_in_page(sent, &mut events).await;
                     return Outcome::Cancelled { stopped };
                 }
+                _ = self.browser.closed() => {
+                    return Outcome::Failed(format!(
+                        "{provider} ({}): the browser went away mid-answer.",
+                        self.spec.label
+                    ));
+                }
                 event = timeout_at(deadline, events.recv()) => event,
             };
             let event = match event {
