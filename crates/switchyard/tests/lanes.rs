@@ -91,6 +91,49 @@ async fn process_isolation_gives_each_lane_its_own_browser_and_profile() {
     h.shutdown().await;
 }
 
+/// Answers paced slowly enough for a test to act while one streams (10 s in all).
+const LONG: Knobs = Knobs {
+    chunks: 400,
+    delay_ms: 25,
+    first_delay_ms: 0,
+};
+
+/// A streamed answer in progress: what has arrived and the rest of the body.
+struct Answer {
+    text: String,
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+}
+
+impl Answer {
+    /// Sends a streaming request and reads until the answer is well under way.
+    async fn start(h: &Harness, model: &str) -> Answer {
+        let resp = h
+            .post(
+                "/v1/chat/completions",
+                json!({"model": model, "stream": true,
+                       "messages": [{"role": "user", "content": "a long answer"}]}),
+            )
+            .await;
+        let mut answer = Answer {
+            text: String::new(),
+            body: resp.bytes_stream().boxed(),
+        };
+        while !answer.text.contains(" w3") {
+            let bytes = answer.body.next().await.expect("more stream").unwrap();
+            answer.text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        answer
+    }
+
+    /// Reads the rest of the body and parses the whole stream.
+    async fn finish(mut self) -> common::Streamed {
+        while let Some(Ok(bytes)) = self.body.next().await {
+            self.text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        common::parse_sse(&self.text)
+    }
+}
+
 /// SIGKILLs every renderer process of a browser.
 fn kill_renderers(browser_pid: u32) -> usize {
     let renderers: Vec<u32> = procs::tree(browser_pid)
@@ -113,32 +156,11 @@ fn kill_renderers(browser_pid: u32) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renderer_crash_mid_answer_ends_that_request_and_the_lane_recovers() {
-    let knobs = Knobs {
-        chunks: 400,
-        delay_ms: 25,
-        first_delay_ms: 0,
-    };
-    let h = Harness::single(ProviderKind::Glm, knobs, "").await;
-    let resp = h
-        .post(
-            "/v1/chat/completions",
-            json!({"model": "glm-chat", "stream": true,
-                   "messages": [{"role": "user", "content": "a long answer"}]}),
-        )
-        .await;
-    let mut body = resp.bytes_stream();
-    let mut text = String::new();
-    while !text.contains(" w3") {
-        text.push_str(&String::from_utf8_lossy(
-            &body.next().await.unwrap().unwrap(),
-        ));
-    }
+    let h = Harness::single(ProviderKind::Glm, LONG, "").await;
+    let answer = Answer::start(&h, "glm-chat").await;
     let killed = kill_renderers(h.gateway.browser_pid().unwrap());
     assert!(killed >= 1, "found the page's renderer");
-    while let Some(bytes) = body.next().await {
-        text.push_str(&String::from_utf8_lossy(&bytes.unwrap()));
-    }
-    let s = common::parse_sse(&text);
+    let s = answer.finish().await;
     let err = s.error.expect("the crash is reported to the client");
     assert!(err.contains("the page crashed mid-answer"), "{err}");
     assert!(err.contains("GLM Chat"), "{err}");
@@ -160,36 +182,10 @@ async fn a_renderer_crash_mid_answer_ends_that_request_and_the_lane_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_a_running_answer_with_a_clear_error() {
-    let knobs = Knobs {
-        chunks: 1000,
-        delay_ms: 25,
-        first_delay_ms: 0,
-    };
-    let h = Harness::single(ProviderKind::DeepSeek, knobs, "").await;
-    let resp = h
-        .post(
-            "/v1/chat/completions",
-            json!({"model": "deepseek-chat", "stream": true,
-                   "messages": [{"role": "user", "content": "never ending"}]}),
-        )
-        .await;
-    let mut body = resp.bytes_stream();
-    let mut text = String::new();
-    while !text.contains(" w2") {
-        text.push_str(&String::from_utf8_lossy(
-            &body.next().await.unwrap().unwrap(),
-        ));
-    }
-    let replica_log = h.replica(ProviderKind::DeepSeek).requests();
-    assert_eq!(replica_log.len(), 1);
-    let reader = async move {
-        while let Some(Ok(bytes)) = body.next().await {
-            text.push_str(&String::from_utf8_lossy(&bytes));
-        }
-        text
-    };
-    let (text, ()) = tokio::join!(reader, h.shutdown());
-    let s = common::parse_sse(&text);
+    let h = Harness::single(ProviderKind::DeepSeek, LONG, "").await;
+    let answer = Answer::start(&h, "deepseek-chat").await;
+    assert_eq!(h.replica(ProviderKind::DeepSeek).requests().len(), 1);
+    let (s, ()) = tokio::join!(answer.finish(), h.shutdown());
     assert_eq!(
         s.error.as_deref(),
         Some("switchyard is shutting down; the request was stopped.")
@@ -199,36 +195,15 @@ async fn shutdown_stops_a_running_answer_with_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_killed_mid_answer_fails_the_request_and_its_provider_answers_503() {
-    let knobs = Knobs {
-        chunks: 400,
-        delay_ms: 25,
-        first_delay_ms: 0,
-    };
-    let h = Harness::single(ProviderKind::DeepSeek, knobs, "").await;
-    let resp = h
-        .post(
-            "/v1/chat/completions",
-            json!({"model": "deepseek-chat", "stream": true,
-                   "messages": [{"role": "user", "content": "a long answer"}]}),
-        )
-        .await;
-    let mut body = resp.bytes_stream();
-    let mut text = String::new();
-    while !text.contains(" w3") {
-        text.push_str(&String::from_utf8_lossy(
-            &body.next().await.unwrap().unwrap(),
-        ));
-    }
+    let h = Harness::single(ProviderKind::DeepSeek, LONG, "").await;
+    let answer = Answer::start(&h, "deepseek-chat").await;
     let pid = h.gateway.browser_pid().unwrap();
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    while let Some(bytes) = body.next().await {
-        text.push_str(&String::from_utf8_lossy(&bytes.unwrap()));
-    }
-    let s = common::parse_sse(&text);
+    let s = answer.finish().await;
     let err = s.error.expect("the lost browser is reported to the client");
     assert!(err.contains("the browser went away mid-answer"), "{err}");
     assert!(s.done);

@@ -48,71 +48,94 @@ async fn chat(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
     let req: ChatRequest = wire::from_json(&raw)?;
     let messages = req.chat_messages()?;
-    let model = req
-        .model
-        .clone()
-        .unwrap_or_else(|| wire::DEFAULT_MODEL.to_owned());
-    let choice = app.routing.route(&model)?;
+    let routed = Routed::new(&app, req.model.as_deref(), &raw)?;
+    let count = messages.len();
     info!(
-        "Received chat completion request for {} ({} messages, {})",
-        choice.provider,
-        messages.len(),
+        "Received chat completion request for {} ({count} messages, {})",
+        routed.choice.provider,
         streaming(req.stream)
     );
-    let count = messages.len();
-    let effort = effort_for(&app, &choice, &raw);
-    let settings = app.config.provider(choice.provider).shaping();
-    let options = RequestOptions {
-        client_model: &model,
-        sampling: (&req.sampling).into(),
-        effort: effort.as_ref(),
-    };
-    let shaped = shaping::shape_chat(messages, &choice, &settings, options);
-    if app.config.api.dry_run {
-        return Err(app.dry_run.capture(&raw, &shaped, count));
-    }
-    respond(app, shaped, req.stream).await
+    let settings = app.config.provider(routed.choice.provider).shaping();
+    let shaped = shaping::shape_chat(
+        messages,
+        &routed.choice,
+        &settings,
+        routed.options((&req.sampling).into()),
+    );
+    dispatch(app, &raw, shaped, count, req.stream).await
 }
 
 async fn text(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
     let req: CompletionRequest = wire::from_json(&raw)?;
     let prompt = req.prompt_text()?;
-    let model = req
-        .model
-        .clone()
-        .unwrap_or_else(|| wire::DEFAULT_MODEL.to_owned());
-    let choice = app.routing.route(&model)?;
+    let routed = Routed::new(&app, req.model.as_deref(), &raw)?;
     info!(
         "Received text completion request for {} ({} chars, {})",
-        choice.provider,
+        routed.choice.provider,
         prompt.chars().count(),
         streaming(req.stream)
     );
-    let effort = effort_for(&app, &choice, &raw);
-    let settings = app.config.provider(choice.provider).shaping();
-    let options = RequestOptions {
-        client_model: &model,
-        sampling: (&req.sampling).into(),
-        effort: effort.as_ref(),
-    };
-    let shaped = shaping::shape_text(&prompt, &choice, &settings, options);
-    if app.config.api.dry_run {
-        return Err(app.dry_run.capture(&raw, &shaped, 1));
+    let settings = app.config.provider(routed.choice.provider).shaping();
+    let shaped = shaping::shape_text(
+        &prompt,
+        &routed.choice,
+        &settings,
+        routed.options((&req.sampling).into()),
+    );
+    dispatch(app, &raw, shaped, 1, req.stream).await
+}
+
+/// A request's model, routed, with its `reasoning_effort` outcome.
+struct Routed {
+    /// The model string as the client sent it (or the default).
+    model: String,
+    choice: ModelChoice,
+    /// Set when efforts count for the routed provider.
+    effort: Option<EffortOverride>,
+}
+
+impl Routed {
+    fn new(app: &AppState, model: Option<&str>, raw: &Value) -> Result<Routed, ApiError> {
+        let model = model.unwrap_or(wire::DEFAULT_MODEL).to_owned();
+        let choice = app.routing.route(&model)?;
+        let effort = app
+            .config
+            .api
+            .accepts_effort(choice.provider)
+            .then(|| effort::effort_override(choice.provider, effort::requested_effort(raw)));
+        Ok(Routed {
+            model,
+            choice,
+            effort,
+        })
     }
-    respond(app, shaped, req.stream).await
+
+    fn options(&self, sampling: shaping::Sampling) -> RequestOptions<'_> {
+        RequestOptions {
+            client_model: &self.model,
+            sampling,
+            effort: self.effort.as_ref(),
+        }
+    }
+}
+
+/// Queues a shaped request, or in Dry Run Mode records it and answers 418.
+async fn dispatch(
+    app: Arc<AppState>,
+    raw: &Value,
+    shaped: ShapedRequest,
+    messages: usize,
+    stream: bool,
+) -> Result<Response, ApiError> {
+    if app.config.api.dry_run {
+        return Err(app.dry_run.capture(raw, &shaped, messages));
+    }
+    respond(app, shaped, stream).await
 }
 
 fn streaming(stream: bool) -> &'static str {
     if stream { "streaming" } else { "non-streaming" }
-}
-
-/// The request's `reasoning_effort` outcome, when efforts count for its provider.
-fn effort_for(app: &AppState, choice: &ModelChoice, raw: &Value) -> Option<EffortOverride> {
-    app.config
-        .api
-        .accepts_effort(choice.provider)
-        .then(|| effort::effort_override(choice.provider, effort::requested_effort(raw)))
 }
 
 /// Cancels its request when dropped, unless the answer was delivered in full first.
