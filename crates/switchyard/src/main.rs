@@ -29,7 +29,7 @@ enum Command {
     /// Run the gateway on built-in local replicas of every implemented provider.
     Demo {
         /// Queue mode.
-        #[arg(long, value_enum, default_value = "full-parallel-lanes")]
+        #[arg(long, value_enum, default_value = "full_parallel_lanes")]
         mode: ModeArg,
         /// Lanes per provider (in full_parallel_lanes).
         #[arg(long, default_value_t = 2)]
@@ -56,6 +56,7 @@ enum Command {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
 #[expect(
     clippy::enum_variant_names,
     reason = "the variants mirror the runtime.mode values"

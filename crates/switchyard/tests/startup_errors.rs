@@ -128,3 +128,14 @@ fn a_busy_port_is_refused_before_any_browser_starts() {
         "{err}"
     );
 }
+
+#[test]
+fn demo_modes_are_spelled_like_the_config_values() {
+    let out = switchyard(&["demo", "--mode", "fast"], None, &[]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("provider_lanes, concurrent_provider_lanes, full_parallel_lanes"),
+        "{err}"
+    );
+}
