@@ -40,6 +40,16 @@ pub struct ChatMessage {
     pub name: Option<String>,
 }
 
+impl ChatMessage {
+    pub fn new(role: &str, content: &str, name: Option<&str>) -> ChatMessage {
+        ChatMessage {
+            role: role.to_owned(),
+            content: content.to_owned(),
+            name: name.map(str::to_owned),
+        }
+    }
+}
+
 /// Whether the client used chat or text completions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestKind {
@@ -213,11 +223,7 @@ mod tests {
     use serde_json::json;
 
     fn msg(role: &str, content: &str, name: Option<&str>) -> ChatMessage {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-            name: name.map(Into::into),
-        }
+        ChatMessage::new(role, content, name)
     }
 
     fn settings(format: &FormatSettings) -> ShapingSettings<'_> {

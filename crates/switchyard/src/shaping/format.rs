@@ -491,11 +491,7 @@ mod tests {
     use super::*;
 
     fn msg(role: &str, content: &str, name: Option<&str>) -> ChatMessage {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-            name: name.map(Into::into),
-        }
+        ChatMessage::new(role, content, name)
     }
 
     fn with_preset(preset: Preset) -> FormatSettings {

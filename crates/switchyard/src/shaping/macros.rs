@@ -268,11 +268,7 @@ mod tests {
     }
 
     fn msg(role: &str, content: &str) -> ChatMessage {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-            name: None,
-        }
+        ChatMessage::new(role, content, None)
     }
 
     #[test]
