@@ -6,15 +6,15 @@
 //! drops the response body or the handler future), the guard cancels the request, which the
 //! scheduler removes from its queue or the lane stops in the page.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::stream;
+use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,9 @@ use tracing::{info, warn};
 
 use super::AppState;
 use super::error::ApiError;
+use super::limits::{Gate, Limits};
 use super::sse::{self, Chunks};
+use super::tokens;
 use super::wire::{self, ChatRequest, CompletionRequest};
 use crate::config::PartialAnswers;
 use crate::ids::{RequestId, unix_now};
@@ -35,9 +37,10 @@ use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
 pub async fn chat_completions(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let result = match json_body(&headers, body) {
+    let limit = app.config.api.max_body_bytes;
+    let result = match json_body(&headers, body, limit).await {
         Ok(body) => chat(app, &body).await,
         Err(e) => Err(e),
     };
@@ -47,9 +50,10 @@ pub async fn chat_completions(
 pub async fn completions(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let result = match json_body(&headers, body) {
+    let limit = app.config.api.max_body_bytes;
+    let result = match json_body(&headers, body, limit).await {
         Ok(body) => text(app, &body).await,
         Err(e) => Err(e),
     };
@@ -59,7 +63,10 @@ pub async fn completions(
 /// The body of a JSON route: readable, within the size limit, and sent as JSON. A request with
 /// no `Content-Type` passes (curl-like clients); any other type, `text/plain` above all (which a
 /// web page may send cross-origin without a preflight), is a 415.
-fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+///
+/// A body over `limit` is read on (up to [`DRAIN_LIMIT`] more) without being kept, so the client,
+/// still sending, receives its 413 instead of a reset connection.
+async fn json_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     if let Some(value) = headers.get(header::CONTENT_TYPE) {
         let essence = value
             .to_str()
@@ -84,8 +91,33 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
             return Err(e);
         }
     }
-    Ok(body?)
+    let mut data = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(piece) = data.next().await {
+        let piece = piece.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("The request body could not be read: {e}."),
+            )
+        })?;
+        seen += piece.len();
+        if seen > limit + DRAIN_LIMIT {
+            break;
+        }
+        if seen <= limit {
+            kept.extend_from_slice(&piece);
+        }
+    }
+    if seen > limit {
+        return Err(ApiError::too_large(limit));
+    }
+    Ok(Bytes::from(kept))
 }
+
+/// How far past the limit a body is still read (and dropped) so its sender gets the 413.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
 async fn chat(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
@@ -105,7 +137,14 @@ async fn chat(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
         &settings,
         routed.options((&req.sampling).into()),
     );
-    dispatch(app, &raw, shaped, count, req.stream).await
+    dispatch(
+        app,
+        &raw,
+        shaped,
+        count,
+        Delivery::of(req.stream, &req.sampling),
+    )
+    .await
 }
 
 async fn text(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
@@ -126,7 +165,14 @@ async fn text(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
         &settings,
         routed.options((&req.sampling).into()),
     );
-    dispatch(app, &raw, shaped, 1, req.stream).await
+    dispatch(
+        app,
+        &raw,
+        shaped,
+        1,
+        Delivery::of(req.stream, &req.sampling),
+    )
+    .await
 }
 
 /// A request's model, routed, with its `reasoning_effort` outcome.
@@ -163,18 +209,36 @@ impl Routed {
     }
 }
 
+/// How the answer is delivered: streamed or not, with the request's own limits.
+struct Delivery {
+    stream: bool,
+    /// `stream_options.include_usage`: end a stream with a usage chunk.
+    include_usage: bool,
+    limits: Limits,
+}
+
+impl Delivery {
+    fn of(stream: bool, sampling: &wire::WireSampling) -> Delivery {
+        Delivery {
+            stream,
+            include_usage: sampling.include_usage(),
+            limits: sampling.limits(),
+        }
+    }
+}
+
 /// Queues a shaped request, or in Dry Run Mode records it and answers 418.
 async fn dispatch(
     app: Arc<AppState>,
     raw: &Value,
     shaped: ShapedRequest,
     messages: usize,
-    stream: bool,
+    delivery: Delivery,
 ) -> Result<Response, ApiError> {
     if app.config.api.dry_run {
         return Err(app.dry_run.capture(raw, &shaped, messages));
     }
-    respond(app, shaped, stream).await
+    respond(app, shaped, delivery).await
 }
 
 fn streaming(stream: bool) -> &'static str {
@@ -187,6 +251,17 @@ struct CancelGuard {
     token: CancellationToken,
     scheduler: Scheduler,
     done: bool,
+}
+
+impl CancelGuard {
+    /// The answer is complete for the client (a stop sequence or `max_tokens` cut it): stop the
+    /// site's generation, which the client no longer needs.
+    fn stop_site(&mut self, why: FinishReason) {
+        info!(request = %self.id, "Answer cut by the request's own limit ({}); stopping the site.", why.as_str());
+        self.done = true;
+        self.token.cancel();
+        self.scheduler.cancel_soon(self.id.clone());
+    }
 }
 
 impl Drop for CancelGuard {
@@ -202,8 +277,9 @@ impl Drop for CancelGuard {
 async fn respond(
     app: Arc<AppState>,
     shaped: ShapedRequest,
-    stream: bool,
+    delivery: Delivery,
 ) -> Result<Response, ApiError> {
+    let stream = delivery.stream;
     let id = RequestId::random();
     let provider = shaped.provider;
     let kind = shaped.kind;
@@ -219,9 +295,10 @@ async fn respond(
         },
         queued_at: unix_now(),
     };
+    let shaped = Arc::new(shaped);
     let job = Job {
         id: id.clone(),
-        request: Arc::new(shaped),
+        request: shaped.clone(),
         events: events_tx,
         cancel: token.clone(),
     };
@@ -249,41 +326,122 @@ async fn respond(
         kind,
         app.config.api.reasoning_format,
     );
+    let tally = Tally {
+        gate: Gate::new(delivery.limits),
+        site_usage: None,
+        request: shaped,
+    };
     if stream {
-        Ok(stream_response(chunks, events, guard))
+        Ok(stream_response(
+            chunks,
+            events,
+            guard,
+            tally,
+            delivery.include_usage,
+        ))
     } else {
-        gather(chunks, events, guard, app.config.api.partial_answers).await
+        gather(chunks, events, guard, tally, app.config.api.partial_answers).await
     }
 }
 
-/// Where a streamed response is.
-enum Phase {
-    Opening,
-    Streaming,
-    Closing(Vec<Bytes>),
-    Over,
+/// What the response keeps of an answer besides its chunks: the request's limits and the counts.
+struct Tally {
+    gate: Gate,
+    /// The site's own counts, when it sent any.
+    site_usage: Option<Usage>,
+    /// What was typed into the site, for the prompt-token estimate.
+    request: Arc<ShapedRequest>,
 }
 
+impl Tally {
+    /// The site's counts when it gave real ones; otherwise an estimate (see `api::tokens`).
+    fn usage(&self) -> Usage {
+        match &self.site_usage {
+            Some(u) if u.prompt_tokens + u.completion_tokens + u.total_tokens > 0 => u.clone(),
+            _ => {
+                let prompt = tokens::count(&self.request.prompt)
+                    + self.request.system.as_deref().map_or(0, tokens::count);
+                let completion = self.gate.completion_tokens();
+                Usage {
+                    prompt_tokens: prompt,
+                    completion_tokens: completion,
+                    total_tokens: prompt + completion,
+                    cached_tokens: None,
+                }
+            }
+        }
+    }
+}
+
+/// The events a lane's event passes on to the client, and whether the gate cut the answer.
+enum Step {
+    /// Text, reasoning and finish events to deliver, and `Some` when the answer was cut.
+    Deliver(Vec<StreamEvent>, Option<FinishReason>),
+    /// The lane failed: deliver what was held back, then the error.
+    Failed(Vec<StreamEvent>, String),
+}
+
+impl Tally {
+    /// Runs one lane event (or the channel's end) through the gate.
+    fn step(&mut self, event: Option<StreamEvent>) -> Step {
+        let mut out = Vec::new();
+        match event {
+            Some(StreamEvent::Usage(u)) => {
+                self.site_usage = Some(u);
+                Step::Deliver(out, None)
+            }
+            Some(StreamEvent::Error(message)) => {
+                self.gate.flush(&mut out);
+                Step::Failed(out, message)
+            }
+            None => {
+                self.gate.flush(&mut out);
+                // The lane dropped the request without an end: say so, never hang.
+                Step::Failed(
+                    out,
+                    "The lane ended the request without an answer.".to_owned(),
+                )
+            }
+            Some(event) => {
+                let cut = self.gate.push(event, &mut out);
+                Step::Deliver(out, cut)
+            }
+        }
+    }
+}
+
+/// An SSE response: the role chunk, a chunk per event, the finish chunk, the usage chunk when
+/// the client asked for it, `[DONE]`.
 struct Streamer {
     chunks: Chunks,
     events: mpsc::Receiver<StreamEvent>,
     guard: CancelGuard,
-    usage: Option<Usage>,
-    phase: Phase,
+    tally: Tally,
+    include_usage: bool,
+    /// Frames ready to send, oldest first.
+    queue: VecDeque<Bytes>,
+    /// The role chunk was queued.
+    opened: bool,
+    /// The last frame is queued; nothing more is read from the lane.
+    closed: bool,
 }
 
-/// An SSE response: the role chunk, a chunk per event, the finish chunk, usage, `[DONE]`.
 fn stream_response(
     chunks: Chunks,
     events: mpsc::Receiver<StreamEvent>,
     guard: CancelGuard,
+    tally: Tally,
+    include_usage: bool,
 ) -> Response {
     let state = Streamer {
         chunks,
         events,
         guard,
-        usage: None,
-        phase: Phase::Opening,
+        tally,
+        include_usage,
+        queue: VecDeque::new(),
+        opened: false,
+        closed: false,
     };
     let body = stream::unfold(state, |mut s| async move {
         let bytes = s.next_frame().await?;
@@ -304,56 +462,64 @@ fn stream_response(
 impl Streamer {
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
-            match &mut self.phase {
-                Phase::Opening => {
-                    self.phase = Phase::Streaming;
-                    if let Some(frame) = self.chunks.opening() {
-                        return Some(frame);
+            if let Some(frame) = self.queue.pop_front() {
+                return Some(frame);
+            }
+            if self.closed {
+                return None;
+            }
+            if !self.opened {
+                self.opened = true;
+                self.queue.extend(self.chunks.opening());
+                continue;
+            }
+            let event = self.events.recv().await;
+            match self.tally.step(event) {
+                Step::Deliver(events, cut) => {
+                    for event in events {
+                        self.deliver(event);
+                    }
+                    if let Some(reason) = cut {
+                        self.guard.stop_site(reason);
+                        self.close(reason);
                     }
                 }
-                Phase::Closing(frames) => {
-                    if frames.is_empty() {
-                        self.phase = Phase::Over;
-                        return None;
+                Step::Failed(events, message) => {
+                    for event in events {
+                        self.deliver(event);
                     }
-                    return Some(frames.remove(0));
-                }
-                Phase::Over => return None,
-                Phase::Streaming => {
-                    let event = self.events.recv().await;
-                    match event {
-                        Some(StreamEvent::Usage(u)) => self.usage = Some(u),
-                        Some(StreamEvent::Finished(reason)) => {
-                            let mut frames = vec![self.chunks.finish(reason)];
-                            frames.extend(self.usage.as_ref().and_then(|u| self.chunks.usage(u)));
-                            frames.push(Bytes::from_static(sse::DONE.as_bytes()));
-                            self.guard.done = true;
-                            self.phase = Phase::Closing(frames);
-                        }
-                        Some(StreamEvent::Error(message)) => {
-                            self.guard.done = true;
-                            self.phase = Phase::Closing(vec![
-                                Chunks::error(&message),
-                                Bytes::from_static(sse::DONE.as_bytes()),
-                            ]);
-                        }
-                        Some(piece) => {
-                            if let Some(frame) = self.chunks.piece(&piece) {
-                                return Some(frame);
-                            }
-                        }
-                        None => {
-                            // The lane dropped the request without an end: say so, never hang.
-                            self.guard.done = true;
-                            self.phase = Phase::Closing(vec![
-                                Chunks::error("The lane ended the request without an answer."),
-                                Bytes::from_static(sse::DONE.as_bytes()),
-                            ]);
-                        }
-                    }
+                    self.guard.done = true;
+                    self.queue.push_back(Chunks::error(&message));
+                    self.queue
+                        .push_back(Bytes::from_static(sse::DONE.as_bytes()));
+                    self.closed = true;
                 }
             }
         }
+    }
+
+    fn deliver(&mut self, event: StreamEvent) {
+        match event {
+            StreamEvent::Finished(reason) => {
+                self.guard.done = true;
+                self.close(reason);
+            }
+            piece => self.queue.extend(self.chunks.piece(&piece)),
+        }
+    }
+
+    /// Queues the finish chunk, the usage chunk if asked for, and `[DONE]`.
+    fn close(&mut self, reason: FinishReason) {
+        if self.closed {
+            return;
+        }
+        self.queue.push_back(self.chunks.finish(reason));
+        if self.include_usage {
+            self.queue.extend(self.chunks.usage(&self.tally.usage()));
+        }
+        self.queue
+            .push_back(Bytes::from_static(sse::DONE.as_bytes()));
+        self.closed = true;
     }
 }
 
@@ -362,33 +528,41 @@ async fn gather(
     mut chunks: Chunks,
     mut events: mpsc::Receiver<StreamEvent>,
     mut guard: CancelGuard,
+    mut tally: Tally,
     partial: PartialAnswers,
 ) -> Result<Response, ApiError> {
     let mut content = String::new();
     let mut reasoning = String::new();
-    let mut usage = Usage::default();
     let mut finish = FinishReason::Stop;
     let mut error = None;
-    loop {
-        match events.recv().await {
-            Some(StreamEvent::Usage(u)) => usage = u,
-            Some(StreamEvent::Finished(reason)) => {
-                finish = reason;
-                break;
-            }
-            Some(StreamEvent::Error(message)) => {
+    'answer: loop {
+        let (events, cut) = match tally.step(events.recv().await) {
+            Step::Deliver(events, cut) => (events, cut),
+            Step::Failed(events, message) => {
                 error = Some(message);
-                break;
+                (events, None)
             }
-            Some(piece) => {
-                let (c, r) = chunks.split(&piece);
-                content.push_str(&c);
-                reasoning.push_str(&r);
+        };
+        for event in events {
+            match event {
+                StreamEvent::Finished(reason) => {
+                    finish = reason;
+                    break 'answer;
+                }
+                piece => {
+                    let (c, r) = chunks.split(&piece);
+                    content.push_str(&c);
+                    reasoning.push_str(&r);
+                }
             }
-            None => {
-                error = Some("The lane ended the request without an answer.".to_owned());
-                break;
-            }
+        }
+        if let Some(reason) = cut {
+            guard.stop_site(reason);
+            finish = reason;
+            break;
+        }
+        if error.is_some() {
+            break;
         }
     }
     guard.done = true;
@@ -406,7 +580,7 @@ async fn gather(
         warn!(request = %guard.id, error = %message, "returning the partial answer of a failed request (api.partial_answers = \"keep\")");
         finish = FinishReason::Length;
     }
-    let usage = sse::usage_json(&usage);
+    let usage = sse::usage_json(&tally.usage());
     let (object, choice) = if chunks.kind() == RequestKind::Text {
         (
             "text_completion",
