@@ -1,19 +1,31 @@
-//! Provider drivers: how a lane works one site's page, and how its stream is decoded.
+//! Providers: everything the gateway knows of each site beyond its catalog entry.
 //!
-//! Each provider module holds the page scripts its driver runs (readiness, new chat and toggles,
-//! send, stop) and names its stream endpoint and decoder. [`Driver`] is the closed set of
-//! drivers; every operation is a `match`, so adding a provider is a compiler-guided checklist.
+//! One folder per provider (`deepseek/`, `glm/`, …) holds its [`ProviderSpec`]: site defaults
+//! (base URL, timeouts, capture, model picker labels), the request switches it honours (its
+//! `reasoning_effort` mapping, its own macros, the system field), the classification of its
+//! failure answers ([`failure`]), and, when this build can drive it, its page scripts, stream
+//! endpoint paths and decoder. [`registry`] is the one list of providers; config, shaping and
+//! the lanes read specs through it and never match on a provider.
 //!
-//! Scripts run as one `Runtime.evaluate` each and wait on DOM events inside the page (a
-//! `MutationObserver` with a deadline), never on fixed sleeps. They read their arguments from
-//! `ARGS`, a JSON object spliced in by [`script`].
+//! [`Driver`] runs a spec's page scripts. Scripts run as one `Runtime.evaluate` each and wait on
+//! DOM events inside the page (a `MutationObserver` with a deadline), never on fixed sleeps. They
+//! read their arguments from `ARGS`, a JSON object spliced in by [`script`].
 //!
 //! Architecture Invariant: nothing outside `providers/` names a specific provider, except
-//! `ProviderKind` and this registry. Drivers receive a finished [`ShapedRequest`]; they never
-//! see chat messages.
+//! `ProviderKind` (the catalog) and the demo's provider → replica map. Drivers receive a
+//! finished [`ShapedRequest`]; they never see chat messages.
 
+mod aistudio;
 mod deepseek;
+pub mod failure;
 mod glm;
+mod huggingchat;
+mod mimo;
+mod moonshot;
+mod perplexity;
+mod qwen;
+pub mod registry;
+pub mod spec;
 
 use std::time::Duration;
 
@@ -22,6 +34,9 @@ use serde_json::json;
 use crate::browser::{BrowserError, Tab};
 use crate::models::ProviderKind;
 use crate::shaping::{DeepThinkEffort, ShapedRequest};
+pub use failure::{FailureKind, SiteFailure};
+pub use registry::spec;
+pub use spec::{DriverSpec, ProviderSpec};
 pub use switchyard_decode::{Decode, FinishReason, StreamEvent, Usage};
 
 /// Shared helpers every page script starts with.
@@ -70,28 +85,24 @@ pub struct SendState {
     pub signature: String,
 }
 
-/// The drivers this build has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Driver {
-    DeepSeek,
-    Glm,
+/// The driver of one provider: runs its spec's page scripts in a lane's page.
+#[derive(Debug, Clone, Copy)]
+pub struct Driver {
+    provider: ProviderKind,
+    spec: &'static DriverSpec,
 }
 
 impl Driver {
     /// The driver of a provider, if this build has one.
     pub fn of(kind: ProviderKind) -> Option<Driver> {
-        match kind {
-            ProviderKind::DeepSeek => Some(Driver::DeepSeek),
-            ProviderKind::Glm => Some(Driver::Glm),
-            _ => None,
-        }
+        registry::spec(kind).driver.as_ref().map(|spec| Driver {
+            provider: kind,
+            spec,
+        })
     }
 
     pub fn provider(self) -> ProviderKind {
-        match self {
-            Driver::DeepSeek => ProviderKind::DeepSeek,
-            Driver::Glm => ProviderKind::Glm,
-        }
+        self.provider
     }
 
     /// The page a lane opens, given the site's base URL.
@@ -101,25 +112,21 @@ impl Driver {
 
     /// URL paths of the completion request the lane captures.
     pub fn stream_paths(self) -> &'static [&'static str] {
-        match self {
-            Driver::DeepSeek => deepseek::STREAM_PATHS,
-            Driver::Glm => glm::STREAM_PATHS,
-        }
+        self.spec.stream_paths
     }
 
     /// A fresh decoder for one response body.
     pub fn decoder(self) -> Box<dyn Decode + Send> {
-        match self {
-            Driver::DeepSeek => Box::new(switchyard_decode::deepseek::DeepSeekDecoder::new()),
-            Driver::Glm => Box::new(switchyard_decode::glm::GlmDecoder::new()),
-        }
+        (self.spec.decoder)()
     }
 
-    fn scripts(self) -> &'static Scripts {
-        match self {
-            Driver::DeepSeek => &deepseek::SCRIPTS,
-            Driver::Glm => &glm::SCRIPTS,
-        }
+    /// Reads the site's failure answer (HTTP status and body) as a typed failure.
+    pub fn classify_failure(self, status: i64, body: &[u8]) -> SiteFailure {
+        (registry::spec(self.provider).classify)(status, body)
+    }
+
+    fn scripts(self) -> &'static spec::Scripts {
+        &self.spec.scripts
     }
 
     /// Waits until the site shows its chat UI, and checks that it is in English.
@@ -207,14 +214,6 @@ impl Driver {
             .await?;
         Ok(clicked == serde_json::Value::Bool(true))
     }
-}
-
-/// The page scripts of one driver.
-struct Scripts {
-    ready: &'static str,
-    prepare: &'static str,
-    send: &'static str,
-    stop: &'static str,
 }
 
 /// Wraps a script body as an async function call with the prelude and its arguments.

@@ -1,0 +1,110 @@
+//! The providers this build has: the one place that lists every provider folder.
+//!
+//! [`spec`] matches on every [`ProviderKind`], so a catalog entry without a folder does not
+//! compile. A provider runs in lanes when its spec has a driver part
+//! ([`ProviderSpec::implemented`]).
+
+use super::spec::ProviderSpec;
+use super::{aistudio, deepseek, glm, huggingchat, mimo, moonshot, perplexity, qwen};
+use crate::models::ProviderKind;
+
+/// The provider that runs when the configuration names none.
+pub const DEFAULT_PROVIDER: ProviderKind = ProviderKind::DeepSeek;
+
+/// The model a request without `model` asks for (the reference's default).
+pub const DEFAULT_MODEL: &str = "deepseek-auto";
+
+/// The spec of a provider.
+pub fn spec(kind: ProviderKind) -> &'static ProviderSpec {
+    match kind {
+        ProviderKind::DeepSeek => &deepseek::SPEC,
+        ProviderKind::Glm => &glm::SPEC,
+        ProviderKind::Moonshot => &moonshot::SPEC,
+        ProviderKind::Qwen => &qwen::SPEC,
+        ProviderKind::Perplexity => &perplexity::SPEC,
+        ProviderKind::HuggingChat => &huggingchat::SPEC,
+        ProviderKind::AiStudio => &aistudio::SPEC,
+        ProviderKind::Mimo => &mimo::SPEC,
+    }
+}
+
+/// The providers whose driver is in this build, in the fixed lane order.
+pub fn implemented() -> impl Iterator<Item = ProviderKind> {
+    ProviderKind::ALL
+        .into_iter()
+        .filter(|k| spec(*k).implemented())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_provider_has_its_own_spec() {
+        for kind in ProviderKind::ALL {
+            assert_eq!(spec(kind).kind, kind);
+        }
+        assert!(DEFAULT_MODEL.starts_with(&format!("{}-", DEFAULT_PROVIDER.prefix())));
+        assert!(spec(DEFAULT_PROVIDER).implemented());
+        assert_eq!(
+            implemented().collect::<Vec<_>>(),
+            [ProviderKind::DeepSeek, ProviderKind::Glm]
+        );
+    }
+
+    #[test]
+    fn site_defaults_follow_the_reference() {
+        use ProviderKind::*;
+        /// (kind, default label, label count, first-chunk s, idle s, system field)
+        type Row = (ProviderKind, Option<&'static str>, usize, u64, u64, bool);
+        let table: [Row; 8] = [
+            (DeepSeek, None, 0, 45, 75, false),
+            (Glm, Some("GLM-5.2"), 5, 45, 75, false),
+            (Moonshot, None, 0, 45, 75, false),
+            (Qwen, Some("Qwen3.5-Plus"), 1, 150, 75, false),
+            (Perplexity, Some("Best (Auto)"), 9, 45, 600, true),
+            (HuggingChat, None, 0, 150, 75, true),
+            (AiStudio, Some("Gemini 3.1 Pro"), 9, 180, 75, true),
+            (Mimo, Some("MiMo-V2.5-Pro"), 2, 150, 75, false),
+        ];
+        for (kind, default, count, first, idle, system) in table {
+            let s = spec(kind);
+            assert_eq!(s.site.default_model, default, "{kind}");
+            assert_eq!(s.site.models.len(), count, "{kind}");
+            if let Some(label) = default {
+                assert!(s.site.models.contains(&label), "{kind}");
+            }
+            assert_eq!(
+                kind.has_real_models(),
+                !s.site.models.is_empty() || kind == HuggingChat
+            );
+            assert_eq!(s.site.first_chunk_timeout_secs, first, "{kind}");
+            assert_eq!(s.site.idle_timeout_secs, idle, "{kind}");
+            assert_eq!(s.requests.system_field, system, "{kind}");
+            assert!(s.site.base_url.starts_with("https://"), "{kind}");
+            assert!(!s.site.base_url.ends_with('/'), "{kind}");
+        }
+    }
+
+    #[test]
+    fn drivers_have_stream_paths_scripts_and_a_decoder() {
+        for kind in implemented() {
+            let s = spec(kind);
+            let Some(driver) = &s.driver else {
+                unreachable!("implemented() lists only providers with a driver");
+            };
+            assert!(!driver.stream_paths.is_empty(), "{kind}");
+            assert!(driver.stream_paths.iter().all(|p| p.starts_with('/')));
+            for script in [
+                driver.scripts.ready,
+                driver.scripts.prepare,
+                driver.scripts.send,
+                driver.scripts.stop,
+            ] {
+                assert!(!script.trim().is_empty(), "{kind}");
+            }
+            assert!(s.decoder().is_some(), "{kind}");
+        }
+        assert!(spec(ProviderKind::Moonshot).decoder().is_none());
+    }
+}
