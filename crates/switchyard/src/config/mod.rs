@@ -15,7 +15,7 @@ use std::{collections::BTreeMap, fmt, net::IpAddr, path::PathBuf, time::Duration
 use serde::{Deserialize, Serialize};
 
 use crate::models::ProviderKind;
-use crate::providers::registry;
+use crate::providers;
 use crate::shaping::format::{FormatSettings, InjectionPosition, Preset};
 use raw::{RawConfig, RawFormatting, RawInjectionPosition};
 
@@ -244,7 +244,7 @@ impl Config {
         let bad = |key: &str, msg: String| ConfigError(format!("{source}: {key}: {msg}"));
 
         let provider = match raw.provider.as_deref() {
-            None => registry::DEFAULT_PROVIDER,
+            None => providers::DEFAULT_PROVIDER,
             Some(name) => ProviderKind::from_name(name).ok_or_else(|| {
                 bad(
                     "provider",
@@ -349,7 +349,7 @@ impl Config {
             ));
         }
         for kind in ProviderKind::ALL {
-            let spec = registry::spec(kind);
+            let spec = crate::providers::spec(kind);
             let defaults = &spec.site;
             let raw = raw_providers.remove(kind.prefix()).unwrap_or_default();
             let key = |field: &str| format!("providers.{}.{field}", kind.prefix());
@@ -554,7 +554,7 @@ fn provider_names() -> String {
 }
 
 fn implemented_names() -> String {
-    registry::implemented()
+    providers::implemented()
         .map(|k| k.prefix())
         .collect::<Vec<_>>()
         .join(", ")

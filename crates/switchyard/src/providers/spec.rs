@@ -1,6 +1,6 @@
 //! [`ProviderSpec`]: everything the gateway knows of one provider beyond its catalog entry.
 //!
-//! Each provider folder defines one `SPEC` value; [`super::registry`] lists them. Config reads
+//! Each provider folder defines one `SPEC` value; [`super`] lists them. Config reads
 //! the site defaults from it, shaping reads the request switches the site honours, and a lane
 //! reads its driver part. Nothing outside `providers/` matches on a provider to learn these.
 
