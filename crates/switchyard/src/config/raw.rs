@@ -79,7 +79,7 @@ pub enum RawInjectionPosition {
     After,
 }
 
-/// One table per provider, keyed by the provider's model prefix (`[providers.glm]`); keys
+/// One table per provider, keyed by the provider's model prefix (`[providers.<prefix>]`); keys
 /// that name no provider are refused in [`super::Config::from_raw`].
 pub type RawProviders = std::collections::BTreeMap<String, RawProvider>;
 
