@@ -4,10 +4,10 @@
 //! (base URL, timeouts, capture, model picker labels), the request switches it honours (its
 //! `reasoning_effort` mapping, its own macros, the system field), the classification of its
 //! failure answers ([`failure`]), and, when this build can drive it, its page scripts, stream
-//! endpoint paths and decoder. Config, shaping and the lanes read specs through [`spec`] and
+//! endpoint paths and decoder. Config, shaping and the lanes read specs through [`spec()`] and
 //! never match on a provider.
 //!
-//! This file is the registry: the one list of the providers this build has. [`spec`] matches on
+//! This file is the registry: the one list of the providers this build has. [`spec()`] matches on
 //! every [`ProviderKind`], so a catalog entry without a folder does not compile, and a provider
 //! runs in lanes when its spec has a driver part ([`ProviderSpec::implemented`]). [`Driver`]
 //! (`driver.rs`) runs a spec's page scripts in a lane's page.
