@@ -10,9 +10,6 @@ use super::error::ApiError;
 use super::limits::{Limits, MAX_STOPS};
 use crate::shaping::{ChatMessage, Sampling};
 
-/// The model used when a request names none (the reference's default).
-pub const DEFAULT_MODEL: &str = "deepseek-auto";
-
 /// `POST /v1/chat/completions`.
 #[derive(Debug, Deserialize)]
 pub struct ChatRequest {
