@@ -12,6 +12,7 @@ pub mod board;
 mod lane;
 pub mod plan;
 mod relay;
+mod unknown;
 
 use std::sync::Arc;
 use std::time::Instant;
