@@ -14,6 +14,8 @@ pub mod plan;
 mod relay;
 mod unknown;
 
+pub(crate) use relay::empty_reply;
+
 use std::sync::Arc;
 use std::time::Instant;
 
