@@ -17,7 +17,7 @@ use crate::api::sse::{Chunks, Frames};
 use crate::config::ReasoningFormat;
 use crate::lanes::empty_reply;
 use crate::models::ProviderKind;
-use crate::providers::{Driver, StreamEvent};
+use crate::providers::{self, StreamEvent};
 use crate::shaping::RequestKind;
 
 /// The id every decoded chunk carries (`chatcmpl-` + this).
@@ -57,32 +57,25 @@ pub fn provider(name: &str) -> Result<ProviderKind, String> {
             known.join(", ")
         ));
     };
-    match Driver::of(kind) {
-        Some(_) => Ok(kind),
-        None => {
-            let built: Vec<&str> = ProviderKind::ALL
-                .iter()
-                .filter(|k| Driver::of(**k).is_some())
-                .map(|k| k.prefix())
-                .collect();
-            Err(format!(
-                "{kind} has no decoder in this build yet; decodable: {}",
-                built.join(", ")
-            ))
-        }
+    if providers::spec(kind).implemented() {
+        return Ok(kind);
     }
+    let built: Vec<&str> = providers::implemented().map(|k| k.prefix()).collect();
+    Err(format!(
+        "{kind} has no decoder in this build yet; decodable: {}",
+        built.join(", ")
+    ))
 }
 
 /// Decodes `body` as `options.provider`'s site sent it.
 pub fn decode(options: &DecodeOptions, body: &[u8]) -> Decoded {
-    let Some(driver) = Driver::of(options.provider) else {
+    let Some(mut decoder) = providers::spec(options.provider).decoder() else {
         return Decoded {
             output: Vec::new(),
             notes: vec![format!("{} has no decoder in this build", options.provider)],
             ok: false,
         };
     };
-    let mut decoder = driver.decoder();
     let mut events = Vec::new();
     decoder.feed(body, &mut events);
     decoder.finish(&mut events);
