@@ -131,6 +131,25 @@ pub struct ApiConfig {
     pub reasoning_effort_providers: Vec<ProviderKind>,
     /// Answer every request 418 and show its shaped prompt instead; no browser starts.
     pub dry_run: bool,
+    /// The largest request body accepted, in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// What a non-streaming client gets when the answer broke off after some text.
+    pub partial_answers: PartialAnswers,
+}
+
+/// The default request body limit: long roleplay chats are big, but not this big.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// What a non-streaming request whose answer failed after some text gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartialAnswers {
+    /// An error status with the site's reason (502, 429 for a rate limit, 504 for a
+    /// timeout): a truncated answer never looks complete.
+    #[default]
+    Error,
+    /// The partial text with `finish_reason: "length"` (closest to the reference tool).
+    Keep,
 }
 
 impl ApiConfig {
@@ -348,6 +367,17 @@ impl Config {
             accept_reasoning_effort: api.accept_reasoning_effort.unwrap_or(false),
             reasoning_effort_providers,
             dry_run: api.dry_run.unwrap_or(false),
+            max_body_bytes: match api.max_body_bytes {
+                None => DEFAULT_MAX_BODY_BYTES,
+                Some(n) if (1024..=1 << 30).contains(&n) => n as usize,
+                Some(n) => {
+                    return Err(bad(
+                        "api.max_body_bytes",
+                        format!("{n} is out of range; allowed 1024..=1073741824"),
+                    ));
+                }
+            },
+            partial_answers: api.partial_answers.unwrap_or_default(),
         };
         let formatting = lay_formatting(
             raw.formatting.as_ref(),

@@ -68,6 +68,8 @@ pub struct RawApi {
     pub accept_reasoning_effort: Option<bool>,
     pub accept_reasoning_effort_providers: Option<Vec<String>>,
     pub dry_run: Option<bool>,
+    pub max_body_bytes: Option<u64>,
+    pub partial_answers: Option<super::PartialAnswers>,
 }
 
 /// How chat messages become one prompt; globally, or per provider over the global table.
