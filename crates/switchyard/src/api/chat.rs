@@ -140,7 +140,7 @@ struct Routed {
 
 impl Routed {
     fn new(app: &AppState, model: Option<&str>, raw: &Value) -> Result<Routed, ApiError> {
-        let model = model.unwrap_or(wire::DEFAULT_MODEL).to_owned();
+        let model = model.unwrap_or(crate::providers::DEFAULT_MODEL).to_owned();
         let choice = app.routing.route(&model)?;
         let effort = app
             .config

@@ -9,9 +9,6 @@ use serde_json::Value;
 use super::error::ApiError;
 use crate::shaping::{ChatMessage, Sampling};
 
-/// The model used when a request names none (the reference's default).
-pub const DEFAULT_MODEL: &str = "deepseek-auto";
-
 /// `POST /v1/chat/completions`.
 #[derive(Debug, Deserialize)]
 pub struct ChatRequest {

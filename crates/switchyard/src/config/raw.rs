@@ -96,19 +96,9 @@ pub enum RawInjectionPosition {
     After,
 }
 
-/// One table per provider, keyed by the provider's model prefix.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawProviders {
-    pub deepseek: Option<RawProvider>,
-    pub glm: Option<RawProvider>,
-    pub moonshot: Option<RawProvider>,
-    pub qwen: Option<RawProvider>,
-    pub perplexity: Option<RawProvider>,
-    pub huggingchat: Option<RawProvider>,
-    pub aistudio: Option<RawProvider>,
-    pub mimo: Option<RawProvider>,
-}
+/// One table per provider, keyed by the provider's model prefix (`[providers.<prefix>]`); keys
+/// that name no provider are refused in [`super::Config::from_raw`].
+pub type RawProviders = std::collections::BTreeMap<String, RawProvider>;
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
