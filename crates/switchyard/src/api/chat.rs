@@ -23,13 +23,13 @@ use tracing::{info, warn};
 use super::AppState;
 use super::error::ApiError;
 use super::limits::{Gate, Limits};
-use super::sse::{self, Chunks};
+use super::sse::{self, Chunks, Frames, PromptTokens};
 use super::tokens;
 use super::wire::{self, ChatRequest, CompletionRequest};
 use crate::config::PartialAnswers;
 use crate::ids::{RequestId, unix_now};
 use crate::models::ModelChoice;
-use crate::providers::{FinishReason, StreamEvent, Usage};
+use crate::providers::{FinishReason, StreamEvent};
 use crate::scheduler::{EVENT_CAPACITY, Job, JobMeta, Scheduler};
 use crate::shaping::effort::{self, EffortOverride};
 use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
@@ -280,6 +280,8 @@ async fn respond(
     delivery: Delivery,
 ) -> Result<Response, ApiError> {
     let stream = delivery.stream;
+    let shaped = Arc::new(shaped);
+
     let id = RequestId::random();
     let provider = shaped.provider;
     let kind = shaped.kind;
@@ -295,7 +297,6 @@ async fn respond(
         },
         queued_at: unix_now(),
     };
-    let shaped = Arc::new(shaped);
     let job = Job {
         id: id.clone(),
         request: shaped.clone(),
@@ -326,122 +327,41 @@ async fn respond(
         kind,
         app.config.api.reasoning_format,
     );
-    let tally = Tally {
-        gate: Gate::new(delivery.limits),
-        site_usage: None,
-        request: shaped,
-    };
+    // What was typed into the site, counted only if usage is needed and the site gave none.
+    let typed = shaped.clone();
+    let prompt_tokens: PromptTokens = Box::new(move || {
+        tokens::count(&typed.prompt) + typed.system.as_deref().map_or(0, tokens::count)
+    });
     if stream {
-        Ok(stream_response(
-            chunks,
-            events,
-            guard,
-            tally,
-            delivery.include_usage,
-        ))
+        let frames =
+            Frames::new(chunks).with(delivery.limits, delivery.include_usage, prompt_tokens);
+        Ok(stream_response(frames, events, guard))
     } else {
-        gather(chunks, events, guard, tally, app.config.api.partial_answers).await
+        let gate = Gate::new(delivery.limits);
+        let partial = app.config.api.partial_answers;
+        gather(chunks, gate, prompt_tokens, events, guard, partial).await
     }
 }
 
-/// What the response keeps of an answer besides its chunks: the request's limits and the counts.
-struct Tally {
-    gate: Gate,
-    /// The site's own counts, when it sent any.
-    site_usage: Option<Usage>,
-    /// What was typed into the site, for the prompt-token estimate.
-    request: Arc<ShapedRequest>,
-}
-
-impl Tally {
-    /// The site's counts when it gave real ones; otherwise an estimate (see `api::tokens`).
-    fn usage(&self) -> Usage {
-        match &self.site_usage {
-            Some(u) if u.prompt_tokens + u.completion_tokens + u.total_tokens > 0 => u.clone(),
-            _ => {
-                let prompt = tokens::count(&self.request.prompt)
-                    + self.request.system.as_deref().map_or(0, tokens::count);
-                let completion = self.gate.completion_tokens();
-                Usage {
-                    prompt_tokens: prompt,
-                    completion_tokens: completion,
-                    total_tokens: prompt + completion,
-                    cached_tokens: None,
-                }
-            }
-        }
-    }
-}
-
-/// The events a lane's event passes on to the client, and whether the gate cut the answer.
-enum Step {
-    /// Text, reasoning and finish events to deliver, and `Some` when the answer was cut.
-    Deliver(Vec<StreamEvent>, Option<FinishReason>),
-    /// The lane failed: deliver what was held back, then the error.
-    Failed(Vec<StreamEvent>, String),
-}
-
-impl Tally {
-    /// Runs one lane event (or the channel's end) through the gate.
-    fn step(&mut self, event: Option<StreamEvent>) -> Step {
-        let mut out = Vec::new();
-        match event {
-            Some(StreamEvent::Usage(u)) => {
-                self.site_usage = Some(u);
-                Step::Deliver(out, None)
-            }
-            Some(StreamEvent::Error(message)) => {
-                self.gate.flush(&mut out);
-                Step::Failed(out, message)
-            }
-            None => {
-                self.gate.flush(&mut out);
-                // The lane dropped the request without an end: say so, never hang.
-                Step::Failed(
-                    out,
-                    "The lane ended the request without an answer.".to_owned(),
-                )
-            }
-            Some(event) => {
-                let cut = self.gate.push(event, &mut out);
-                Step::Deliver(out, cut)
-            }
-        }
-    }
-}
-
-/// An SSE response: the role chunk, a chunk per event, the finish chunk, the usage chunk when
-/// the client asked for it, `[DONE]`.
 struct Streamer {
-    chunks: Chunks,
+    frames: Frames,
     events: mpsc::Receiver<StreamEvent>,
     guard: CancelGuard,
-    tally: Tally,
-    include_usage: bool,
-    /// Frames ready to send, oldest first.
-    queue: VecDeque<Bytes>,
-    /// The role chunk was queued.
-    opened: bool,
-    /// The last frame is queued; nothing more is read from the lane.
-    closed: bool,
+    /// Frames made and not yet sent (the closing ones come several at once).
+    pending: VecDeque<Bytes>,
 }
 
+/// An SSE response: the role chunk, a chunk per event, the finish chunk, usage, `[DONE]`.
 fn stream_response(
-    chunks: Chunks,
+    frames: Frames,
     events: mpsc::Receiver<StreamEvent>,
     guard: CancelGuard,
-    tally: Tally,
-    include_usage: bool,
 ) -> Response {
     let state = Streamer {
-        chunks,
+        pending: frames.opening().into_iter().collect(),
+        frames,
         events,
         guard,
-        tally,
-        include_usage,
-        queue: VecDeque::new(),
-        opened: false,
-        closed: false,
     };
     let body = stream::unfold(state, |mut s| async move {
         let bytes = s.next_frame().await?;
@@ -462,95 +382,69 @@ fn stream_response(
 impl Streamer {
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
-            if let Some(frame) = self.queue.pop_front() {
+            if let Some(frame) = self.pending.pop_front() {
                 return Some(frame);
             }
-            if self.closed {
+            if self.frames.is_over() {
                 return None;
             }
-            if !self.opened {
-                self.opened = true;
-                self.queue.extend(self.chunks.opening());
-                continue;
+            // The lane dropped the request without an end: say so, never hang.
+            let event = self.events.recv().await.unwrap_or_else(|| {
+                StreamEvent::Error("The lane ended the request without an answer.".to_owned())
+            });
+            if let Some(reason) = self.frames.event(&event, &mut self.pending) {
+                self.guard.stop_site(reason);
             }
-            let event = self.events.recv().await;
-            match self.tally.step(event) {
-                Step::Deliver(events, cut) => {
-                    for event in events {
-                        self.deliver(event);
-                    }
-                    if let Some(reason) = cut {
-                        self.guard.stop_site(reason);
-                        self.close(reason);
-                    }
-                }
-                Step::Failed(events, message) => {
-                    for event in events {
-                        self.deliver(event);
-                    }
-                    self.guard.done = true;
-                    self.queue.push_back(Chunks::error(&message));
-                    self.queue
-                        .push_back(Bytes::from_static(sse::DONE.as_bytes()));
-                    self.closed = true;
-                }
-            }
-        }
-    }
-
-    fn deliver(&mut self, event: StreamEvent) {
-        match event {
-            StreamEvent::Finished(reason) => {
+            if self.frames.is_over() {
                 self.guard.done = true;
-                self.close(reason);
             }
-            piece => self.queue.extend(self.chunks.piece(&piece)),
         }
-    }
-
-    /// Queues the finish chunk, the usage chunk if asked for, and `[DONE]`.
-    fn close(&mut self, reason: FinishReason) {
-        if self.closed {
-            return;
-        }
-        self.queue.push_back(self.chunks.finish(reason));
-        if self.include_usage {
-            self.queue.extend(self.chunks.usage(&self.tally.usage()));
-        }
-        self.queue
-            .push_back(Bytes::from_static(sse::DONE.as_bytes()));
-        self.closed = true;
     }
 }
 
-/// A non-streaming reply: gathers the whole answer, then answers once.
+/// A non-streaming reply: gathers the whole answer (through the request's limits), then
+/// answers once.
 async fn gather(
     mut chunks: Chunks,
+    mut gate: Gate,
+    prompt_tokens: PromptTokens,
     mut events: mpsc::Receiver<StreamEvent>,
     mut guard: CancelGuard,
-    mut tally: Tally,
     partial: PartialAnswers,
 ) -> Result<Response, ApiError> {
     let mut content = String::new();
     let mut reasoning = String::new();
+    let mut site_usage = None;
     let mut finish = FinishReason::Stop;
     let mut error = None;
+    let mut passed = Vec::new();
     'answer: loop {
-        let (events, cut) = match tally.step(events.recv().await) {
-            Step::Deliver(events, cut) => (events, cut),
-            Step::Failed(events, message) => {
-                error = Some(message);
-                (events, None)
+        passed.clear();
+        let cut = match events.recv().await {
+            Some(StreamEvent::Usage(u)) => {
+                site_usage = Some(u);
+                continue;
             }
+            Some(StreamEvent::Error(message)) => {
+                gate.flush(&mut passed);
+                error = Some(message);
+                None
+            }
+            None => {
+                gate.flush(&mut passed);
+                error = Some("The lane ended the request without an answer.".to_owned());
+                None
+            }
+            Some(event) => gate.push(event, &mut passed),
         };
-        for event in events {
+        for event in &passed {
             match event {
                 StreamEvent::Finished(reason) => {
-                    finish = reason;
+                    finish = *reason;
                     break 'answer;
                 }
                 piece => {
-                    let (c, r) = chunks.split(&piece);
+                    let (c, r) = chunks.split(piece);
                     content.push_str(&c);
                     reasoning.push_str(&r);
                 }
@@ -580,7 +474,12 @@ async fn gather(
         warn!(request = %guard.id, error = %message, "returning the partial answer of a failed request (api.partial_answers = \"keep\")");
         finish = FinishReason::Length;
     }
-    let usage = sse::usage_json(&tally.usage());
+    let usage = sse::estimate_usage(
+        site_usage.as_ref(),
+        &prompt_tokens,
+        gate.completion_tokens(),
+    );
+    let usage = sse::usage_json(&usage);
     let (object, choice) = if chunks.kind() == RequestKind::Text {
         (
             "text_completion",

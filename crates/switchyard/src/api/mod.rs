@@ -12,7 +12,7 @@
 mod chat;
 pub mod dry_run;
 pub mod error;
-mod limits;
+pub mod limits;
 pub mod sse;
 pub mod tokens;
 pub mod wire;

@@ -1,12 +1,19 @@
 //! Turning neutral stream events into OpenAI chunks and SSE frames.
 //!
 //! [`Chunks`] keeps the little state a response needs: whether a `<think>` block is open (with
-//! inline reasoning) and the ids to stamp on every chunk. Every frame is `data: <json>\n\n`; JSON
-//! has U+2028 / U+2029 escaped, because SillyTavern's line splitter treats them as line ends.
+//! inline reasoning) and the ids to stamp on every chunk. [`Frames`] orders a streamed
+//! response's frames around it: the role chunk, a chunk per piece, then the finish chunk, the
+//! usage chunk and `[DONE]`. Every frame is `data: <json>\n\n`; JSON has U+2028 / U+2029
+//! escaped, because SillyTavern's line splitter treats them as line ends.
+//!
+//! The gateway's streamed responses and `switchyard decode` both go through [`Frames`], so the
+//! command prints byte for byte what a client receives (with the fixed id and time
+//! [`Chunks::new`] is given).
 
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::limits::{Gate, Limits};
 use crate::config::ReasoningFormat;
 use crate::providers::{FinishReason, StreamEvent, Usage};
 use crate::shaping::RequestKind;
@@ -216,6 +223,148 @@ impl Chunks {
     }
 }
 
+/// The frames of one streamed response, event by event.
+///
+/// The role chunk opens the stream; each text or reasoning piece is one chunk, after the
+/// request's own limits ([`Gate`]: `stop`, `max_tokens`); usage is held until the end.
+/// `Finished`, or a cut by the gate, closes the stream with the finish chunk, the usage chunk
+/// when the client asked for one, and `[DONE]`; `Error` with the text held back, the error event
+/// and `[DONE]`. Events after the close and `Unknown` events yield nothing.
+pub struct Frames {
+    chunks: Chunks,
+    gate: Gate,
+    /// The site's own counts, when it sent any.
+    site_usage: Option<Usage>,
+    /// `stream_options.include_usage`.
+    include_usage: bool,
+    /// Estimates the tokens of what was typed into the site; called only if usage is needed.
+    prompt_tokens: PromptTokens,
+    over: bool,
+}
+
+impl Frames {
+    /// Frames with no limits and no usage chunk (a client that asked for neither).
+    pub fn new(chunks: Chunks) -> Frames {
+        Frames {
+            chunks,
+            gate: Gate::new(Limits::default()),
+            site_usage: None,
+            include_usage: false,
+            prompt_tokens: Box::new(|| 0),
+            over: false,
+        }
+    }
+
+    /// Applies the request's limits, asks for the usage chunk, and sets the prompt estimate.
+    pub fn with(
+        mut self,
+        limits: Limits,
+        include_usage: bool,
+        prompt_tokens: PromptTokens,
+    ) -> Frames {
+        self.gate = Gate::new(limits);
+        self.include_usage = include_usage;
+        self.prompt_tokens = prompt_tokens;
+        self
+    }
+
+    /// The first frame, before any event (chat only).
+    pub fn opening(&self) -> Option<Bytes> {
+        self.chunks.opening()
+    }
+
+    /// Appends the frames for `event` to `out`. Returns the finish reason when the request's
+    /// own limits cut the answer here: the caller then stops the site.
+    pub fn event(
+        &mut self,
+        event: &StreamEvent,
+        out: &mut impl Extend<Bytes>,
+    ) -> Option<FinishReason> {
+        if self.over {
+            return None;
+        }
+        let mut passed = Vec::new();
+        match event {
+            StreamEvent::Usage(usage) => self.site_usage = Some(usage.clone()),
+            StreamEvent::Error(message) => {
+                self.gate.flush(&mut passed);
+                self.deliver(passed, out);
+                out.extend([Chunks::error(message), Bytes::from_static(DONE.as_bytes())]);
+                self.over = true;
+            }
+            StreamEvent::Unknown(_) => {}
+            StreamEvent::Text(_) | StreamEvent::Reasoning(_) | StreamEvent::Finished(_) => {
+                let cut = self.gate.push(event.clone(), &mut passed);
+                self.deliver(passed, out);
+                if let Some(reason) = cut {
+                    self.close(reason, out);
+                    return Some(reason);
+                }
+            }
+        }
+        None
+    }
+
+    fn deliver(&mut self, events: Vec<StreamEvent>, out: &mut impl Extend<Bytes>) {
+        for event in events {
+            match event {
+                StreamEvent::Finished(reason) => self.close(reason, out),
+                piece => out.extend(self.chunks.piece(&piece)),
+            }
+        }
+    }
+
+    fn close(&mut self, reason: FinishReason, out: &mut impl Extend<Bytes>) {
+        if self.over {
+            return;
+        }
+        out.extend([self.chunks.finish(reason)]);
+        if self.include_usage {
+            out.extend(self.chunks.usage(&self.usage()));
+        }
+        out.extend([Bytes::from_static(DONE.as_bytes())]);
+        self.over = true;
+    }
+
+    /// The site's counts when it gave real ones; otherwise the estimate (`api::tokens`).
+    pub fn usage(&self) -> Usage {
+        estimate_usage(
+            self.site_usage.as_ref(),
+            &self.prompt_tokens,
+            self.gate.completion_tokens(),
+        )
+    }
+
+    /// Whether the stream has ended (`[DONE]` was produced).
+    pub fn is_over(&self) -> bool {
+        self.over
+    }
+}
+
+/// Counts the prompt's tokens when asked (tokenizing a long chat costs, so only when needed).
+pub type PromptTokens = Box<dyn Fn() -> u64 + Send + Sync>;
+
+/// The site's counts if it reported any non-zero one, else an estimate from the tokens of the
+/// prompt and of the relayed answer and thinking.
+pub fn estimate_usage(
+    site: Option<&Usage>,
+    prompt_tokens: &PromptTokens,
+    completion_tokens: u64,
+) -> Usage {
+    match site {
+        Some(u) if u.prompt_tokens + u.completion_tokens + u.total_tokens > 0 => u.clone(),
+        _ => {
+            let prompt_tokens = prompt_tokens();
+            Usage {
+                prompt_tokens,
+                completion_tokens,
+                total_tokens: prompt_tokens + completion_tokens,
+                cached_tokens: None,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +474,114 @@ mod tests {
         assert!(f.contains(r#""text":"<think>t""#), "{f}");
         assert!(f.contains(r#""object":"text_completion""#), "{f}");
         assert!(c.usage(&Usage::default()).is_none());
+    }
+
+    #[test]
+    fn frames_end_with_finish_usage_and_done_and_nothing_after() {
+        let chunks = Chunks::new(
+            "decode",
+            0,
+            "m",
+            RequestKind::Chat,
+            ReasoningFormat::ThinkTags,
+        );
+        let mut frames = Frames::new(chunks).with(Limits::default(), true, Box::new(|| 0));
+        let mut out: Vec<Bytes> = frames.opening().into_iter().collect();
+        for event in [
+            StreamEvent::Reasoning("r".into()),
+            StreamEvent::Unknown("phase:x".into()),
+            StreamEvent::Usage(Usage {
+                prompt_tokens: 1,
+                completion_tokens: 2,
+                total_tokens: 3,
+                cached_tokens: None,
+            }),
+            StreamEvent::Text("t".into()),
+            StreamEvent::Finished(FinishReason::Stop),
+            StreamEvent::Text("late".into()),
+        ] {
+            assert!(!frames.is_over() || event == StreamEvent::Text("late".into()));
+            frames.event(&event, &mut out);
+        }
+        assert!(frames.is_over());
+        let out: Vec<String> = out.iter().map(text).collect();
+        assert_eq!(out.len(), 6, "{out:?}");
+        assert!(out[0].contains(r#""role":"assistant""#));
+        assert!(out[1].contains(r#""content":"<think>r""#));
+        assert!(out[2].contains(r#""content":"</think>t""#));
+        assert!(out[3].contains(r#""finish_reason":"stop""#));
+        assert!(out[4].contains(r#""total_tokens":3"#));
+        assert_eq!(out[5], DONE);
+        assert!(out[1].contains(r#""id":"chatcmpl-decode""#), "{}", out[1]);
+        assert!(out[1].contains(r#""created":0"#), "{}", out[1]);
+    }
+
+    #[test]
+    fn no_usage_chunk_unless_asked_and_a_cut_closes_the_stream() {
+        let chunks = || Chunks::new("r", 0, "m", RequestKind::Chat, ReasoningFormat::ThinkTags);
+        let site = StreamEvent::Usage(Usage {
+            prompt_tokens: 1,
+            completion_tokens: 2,
+            total_tokens: 3,
+            cached_tokens: None,
+        });
+        let mut frames = Frames::new(chunks());
+        let mut out = Vec::new();
+        for event in [
+            site.clone(),
+            StreamEvent::Text("a".into()),
+            StreamEvent::Finished(FinishReason::Stop),
+        ] {
+            frames.event(&event, &mut out);
+        }
+        assert!(
+            out.iter().map(text).all(|f| !f.contains("usage")),
+            "{out:?}"
+        );
+
+        let limits = Limits {
+            stops: vec!["STOP".into()],
+            max_tokens: None,
+        };
+        let mut frames = Frames::new(chunks()).with(limits, true, Box::new(|| 7));
+        let mut out = Vec::new();
+        assert_eq!(
+            frames.event(&StreamEvent::Text("hello ST".into()), &mut out),
+            None
+        );
+        let cut = frames.event(&StreamEvent::Text("OP more".into()), &mut out);
+        assert_eq!(cut, Some(FinishReason::Stop));
+        assert!(frames.is_over());
+        let out: Vec<String> = out.iter().map(text).collect();
+        let content: String = (out.iter())
+            .filter_map(|f| f.strip_prefix("data: "))
+            .filter_map(|f| serde_json::from_str::<Value>(f.trim()).ok())
+            .filter_map(|v| {
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(content, "hello ", "{out:?}");
+        let usage = out
+            .iter()
+            .find(|f| f.contains("usage"))
+            .expect("usage chunk");
+        assert!(usage.contains(r#""prompt_tokens":7"#), "{usage}");
+        assert_eq!(out.last().unwrap(), DONE);
+    }
+
+    #[test]
+    fn an_error_closes_the_frames_with_done() {
+        let chunks = Chunks::new("r", 0, "m", RequestKind::Chat, ReasoningFormat::ThinkTags);
+        let mut frames = Frames::new(chunks);
+        let mut out = Vec::new();
+        frames.event(&StreamEvent::Error("GLM Chat: busy".into()), &mut out);
+        frames.event(&StreamEvent::Finished(FinishReason::Stop), &mut out);
+        let out: Vec<String> = out.iter().map(text).collect();
+        assert_eq!(out.len(), 2);
+        assert!(out[0].contains(r#""message":"GLM Chat: busy""#));
+        assert_eq!(out[1], DONE);
     }
 
     #[test]
