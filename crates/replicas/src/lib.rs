@@ -25,6 +25,7 @@
 //! - [`faults`]: per-request directives parsed from the prompt, and the fault list.
 //! - [`answer`]: the deterministic reasoning and answer text.
 //! - [`log`]: the request log and its change notifications.
+//! - [`hooks`]: a page that renamed one of its hooks, as a site redesign would.
 //! - `stream`: paces a scripted SSE body and tracks its end (drop guard).
 //! - `server`: [`ReplicaServer`], the admin endpoints.
 //! - `deepseek`, `glm`: one folder per site: routes, wire builder, page HTML and JS.
@@ -36,6 +37,7 @@ pub mod answer;
 mod deepseek;
 pub mod faults;
 mod glm;
+pub mod hooks;
 mod ids;
 pub mod knobs;
 pub mod log;
@@ -44,6 +46,7 @@ pub mod site;
 mod stream;
 
 pub use answer::Expected;
+pub use hooks::HookChange;
 pub use knobs::Knobs;
 pub use log::{Outcome, ReceivedRequest};
 pub use server::ReplicaServer;

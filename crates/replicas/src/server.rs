@@ -10,7 +10,6 @@
 //! - `GET /__replica/knobs`, `POST /__replica/knobs` (JSON [`Knobs`], missing fields default):
 //!   read or replace the knobs.
 
-use std::collections::HashSet;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -26,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::hooks::HookChange;
 use crate::knobs::Knobs;
 use crate::log::{ReceivedRequest, RequestLog};
 use crate::site::Site;
@@ -43,8 +43,12 @@ pub(crate) struct Shared {
     knobs: Mutex<Knobs>,
     /// Raised once when the server shuts down; every streaming body watches it.
     closing: watch::Sender<bool>,
-    /// DeepSeek PoW challenges this server issued; a completion must present one of them.
-    pub pow_challenges: Mutex<HashSet<String>>,
+    /// DeepSeek's sessions, PoW challenges and message ids (unused by other sites).
+    pub deepseek: Mutex<deepseek::SiteState>,
+    /// GLM's chats and message ids (unused by other sites).
+    pub glm: Mutex<glm::SiteState>,
+    /// The page hook this site "renamed", if any (see [`crate::hooks`]).
+    pub hook_change: Mutex<Option<(String, HookChange)>>,
 }
 
 impl Shared {
@@ -53,7 +57,9 @@ impl Shared {
             log: RequestLog::default(),
             knobs: Mutex::new(knobs),
             closing: watch::Sender::new(false),
-            pow_challenges: Mutex::new(HashSet::new()),
+            deepseek: Mutex::default(),
+            glm: Mutex::default(),
+            hook_change: Mutex::new(None),
         }
     }
 
@@ -184,6 +190,16 @@ impl ReplicaServer {
     /// Replaces the knobs; requests arriving from now on use them.
     pub fn set_knobs(&self, knobs: Knobs) {
         self.shared.set_knobs(knobs);
+    }
+
+    /// Makes the site's page change one of its hooks (from the next page load on), as a site
+    /// redesign would; `None` restores the page. See [`crate::hooks`] for the hook names.
+    pub fn change_hook(&self, change: Option<(&str, HookChange)>) {
+        *self
+            .shared
+            .hook_change
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = change.map(|(hook, how)| (hook.to_owned(), how));
     }
 
     /// Ends every streaming body, stops accepting and waits for the server task (aborting it

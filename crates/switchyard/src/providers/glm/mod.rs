@@ -10,8 +10,8 @@ use super::Scripts;
 pub const STREAM_PATHS: &[&str] = &["/api/v2/chat/completions", "/api/chat/completions"];
 
 pub(super) static SCRIPTS: Scripts = Scripts {
-    ready: include_str!("ready.js"),
-    prepare: include_str!("prepare.js"),
-    send: include_str!("send.js"),
-    stop: include_str!("stop.js"),
+    ready: concat!(include_str!("hooks.js"), include_str!("ready.js")),
+    prepare: concat!(include_str!("hooks.js"), include_str!("prepare.js")),
+    send: concat!(include_str!("hooks.js"), include_str!("send.js")),
+    stop: concat!(include_str!("hooks.js"), include_str!("stop.js")),
 };
