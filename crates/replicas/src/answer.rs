@@ -3,12 +3,12 @@
 //! - Reasoning (only with thinking on): `Thinking about "<first 60 chars of the prompt, line
 //!   breaks as spaces>" (search <on|off>).`, streamed in 3 roughly equal pieces.
 //! - Answer piece 0: `Echo [<site>, model=<model>, thinking=<on|off>, search=<on|off>]: <prompt>`;
-//!   pieces 1..N-1: ` w<i>`, or ` «t=<unix µs>»` with `replica:stamp`.
+//!   pieces 1..N-1: ` w<i>`, or ` «t=<µs>»` with `replica:stamp` (µs on [`crate::clock::monotonic_us`]).
 //!
 //! [`Expected`] computes the text a client should end up with for a logged request.
 
+use crate::clock::monotonic_us;
 use crate::faults::Plan;
-use crate::ids::now_us;
 use crate::knobs::Knobs;
 use crate::log::ReceivedRequest;
 use crate::site::Site;
@@ -31,7 +31,7 @@ pub(crate) struct Subject<'a> {
 pub(crate) enum Piece {
     /// Fixed text.
     Text(String),
-    /// ` «t=<unix µs at emission>»`.
+    /// ` «t=<µs at emission>»`, on [`crate::clock::monotonic_us`].
     Stamp,
 }
 
@@ -40,7 +40,7 @@ impl Piece {
     pub(crate) fn render(&self) -> String {
         match self {
             Piece::Text(text) => text.clone(),
-            Piece::Stamp => format!(" «t={}»", now_us()),
+            Piece::Stamp => format!(" «t={}»", monotonic_us()),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! | `replica:chunks=N` | N answer pieces (at least 1) |
 //! | `replica:delay_ms=N` | N ms between stream events |
 //! | `replica:first_delay_ms=N` | N ms before the first body byte |
-//! | `replica:stamp` | answer pieces after the first carry ` «t=<unix µs at emission>»` |
+//! | `replica:stamp` | answer pieces after the first carry ` «t=<µs at emission>»` (the process's monotonic clock, `clock::monotonic_us`) |
 //! | `replica:fault=NAME` | one of [`Fault`]'s names |
 //!
 //! A token may sit anywhere, even inside punctuation (`(replica:chunks=3)`); a number is read up

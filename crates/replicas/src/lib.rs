@@ -21,6 +21,7 @@
 //!
 //! # Layout
 //! - [`site`]: the [`Site`] enum.
+//! - [`clock`]: the monotonic clock behind stamps and log times.
 //! - [`knobs`]: pacing knobs shared by every request.
 //! - [`faults`]: per-request directives parsed from the prompt, and the fault list.
 //! - [`answer`]: the deterministic reasoning and answer text.
@@ -34,6 +35,7 @@
 //! by hand (for a look in a browser, or for out-of-process tools).
 
 pub mod answer;
+pub mod clock;
 mod deepseek;
 pub mod faults;
 mod glm;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::ids::now_us;
+use crate::clock::monotonic_us as now_us;
 
 /// How a logged completion request ended, or that it has not ended yet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,7 +44,7 @@ pub struct ReceivedRequest {
     pub search: bool,
     /// GLM `features.thinking_effort` (`max`, `high`); `None` on DeepSeek.
     pub effort: Option<String>,
-    /// When the request arrived, in Unix microseconds.
+    /// When the request arrived, in µs on [`crate::clock::monotonic_us`].
     pub started_us: u64,
     /// When the stream ended (completed, dropped, stopped, or the fault answer was sent).
     pub ended_us: Option<u64>,

@@ -3,8 +3,9 @@
 //!
 //! Everything runs in this process: the replica sites, the gateway (on port 0, driving real
 //! headless Chromium) and the benchmark's HTTP client. The replica and the client therefore read
-//! the same wall clock, so a timestamp a site writes into a chunk can be compared with the time
-//! the client reads that chunk.
+//! the same clock (`switchyard_replicas::clock::monotonic_us`, monotonic, one epoch for the
+//! process), so a timestamp a site writes into a chunk can be compared with the time the client
+//! reads that chunk, and no clock step can bend the figure.
 //!
 //! Two setups run one after the other, each with both capture modes (`replay`, the default for
 //! DeepSeek and GLM, and `tee`). Each is started fresh and shut down after its runs:
@@ -13,9 +14,12 @@
 //!
 //! What is measured:
 //! - **Relay latency per chunk.** With `replica:stamp`, every answer piece after the first carries
-//!   ` «t=<unix µs at emission>»`. The client reads the SSE body as it arrives and records, for
+//!   ` «t=<µs at emission>»`. The client reads the SSE body as it arrives and records, for
 //!   each stamp in a `delta.content`, receive time − stamp. That covers the whole relay: site →
-//!   page → CDP capture → decoder → scheduler → SSE → client.
+//!   page → CDP capture (or switchyard's replayed request) → lane → decoder → the request's
+//!   event channel → SSE → client. The scheduler is not on this path: it only hands the job to a
+//!   lane. A negative sample (which a monotonic clock shared in one process should never give)
+//!   is kept in the percentiles and counted in the table, not dropped.
 //! - **Time to first content**: client send → first chunk with non-empty `delta.content`, on a
 //!   warm, idle lane. The replica adds no pacing delay, so this is the gateway's own cost.
 //! - **Makespan** of requests of skewed lengths sent together to one provider's lanes, against
@@ -30,7 +34,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::pin;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::{Either, join_all, select};
@@ -580,13 +584,13 @@ fn thread_cpu_ticks() -> u64 {
 /// What the client saw of one streamed response.
 #[derive(Default)]
 struct Trace {
-    /// Wall-clock send time, Unix µs.
+    /// Send time, µs on [`now_us`]'s clock.
     sent_us: u64,
     /// Send → first chunk with non-empty content.
     first_content: Option<Duration>,
     /// Receive time − emission stamp, per stamp.
     relay_ms: Vec<f64>,
-    /// Wall-clock time `[DONE]` arrived, Unix µs.
+    /// When `[DONE]` arrived, µs on [`now_us`]'s clock.
     done_us: u64,
 }
 
@@ -627,7 +631,7 @@ fn delta_content(data: &str) -> Result<String, String> {
         .to_owned())
 }
 
-/// The `«t=<unix µs>»` stamps in a piece of answer text.
+/// The `«t=<µs>»` stamps in a piece of answer text.
 fn stamps(text: &str) -> impl Iterator<Item = u64> + '_ {
     text.split("«t=")
         .skip(1)
@@ -636,12 +640,9 @@ fn stamps(text: &str) -> impl Iterator<Item = u64> + '_ {
 
 // === clock ===
 
-/// Microseconds since the Unix epoch, the clock the replicas stamp with.
+/// Microseconds on the clock the replicas stamp with (monotonic, one epoch per process).
 fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    switchyard_replicas::clock::monotonic_us()
 }
 
 fn ms_between(from_us: u64, to_us: u64) -> f64 {

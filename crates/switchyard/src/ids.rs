@@ -4,8 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// A lane: one live page of one provider, named `<provider storage key>:<n>` (1-based), e.g.
-/// `deepseek:1`, `glm_chat:2`, as in the reference's execution slot ids.
+/// A lane: one live page of one provider, named `<provider storage key>:<n>` (1-based), as in
+/// the reference's execution slot ids.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct LaneId(pub String);

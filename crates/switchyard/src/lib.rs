@@ -8,7 +8,8 @@
 //! - [`scheduler`]: queues, the three queue modes, lane choice, cancellation.
 //! - [`lanes`]: lane plan, start-up, the lane task and its relay.
 //! - [`browser`]: Chromium via chromiumoxide: launch, contexts, timed CDP, capture.
-//! - [`providers`]: one driver per provider site (page scripts, endpoint, decoder).
+//! - [`providers`]: one folder and spec per provider site (defaults, switches, driver), and
+//!   the registry.
 //! - [`config`]: the TOML file, validated.
 //! - [`gateway`]: assembles a running gateway.
 //! - [`demo`] and [`bench`]: the `switchyard demo` and `switchyard bench` commands.

@@ -9,7 +9,8 @@
 //! 1. the model ID's mode (`-auto` follows the provider settings, `-chat` thinking off and not
 //!    forwarded, `-reasoner` thinking on);
 //! 2. `reasoning_effort` (only when accepted for this provider): it replaces the mode, and sets
-//!    GLM's Deep Think effort, HuggingChat's thinking effort or AI Studio's thinking level;
+//!    the site's Deep Think effort, thinking effort or thinking level, by the provider's own
+//!    mapping (its spec in `providers/<p>/`);
 //! 3. the macros of the last user message (`[[nothink]]`, `[[search]]`, …), read and removed.
 //!
 //! Then the messages are formatted ([`format`]); leading system messages go to the site's own
@@ -18,10 +19,11 @@
 //! # Layout
 //! - [`format`]: templates, presets, names, injection, the system-field split.
 //! - [`macros`]: per-message macros.
-//! - [`effort`]: `reasoning_effort` normalisation and its per-provider tables.
+//! - [`effort`]: `reasoning_effort` normalisation and the generic mapping.
 //!
 //! Architecture Invariant: shaping is pure. No IO, no clock, no config reads beyond its
-//! arguments, so every rule is a table test.
+//! arguments (and the static provider specs), so every rule is a table test. It never matches
+//! on a provider: what a site honours comes from its spec.
 
 pub mod effort;
 pub mod format;
@@ -72,11 +74,11 @@ pub struct Toggles {
     pub thinking: bool,
     /// Web search.
     pub search: bool,
-    /// DeepSeek's Expert model type (the `deepseek-expert-*` IDs).
+    /// The Expert model type (the `*-expert-*` IDs).
     pub expert: bool,
     /// Upload the prompt as a `.txt` file instead of typing it (`[[file]]`).
     pub send_as_file: bool,
-    /// AI Studio's URL Context (`[[url]]`).
+    /// URL Context (`[[url]]`), where the site has it.
     pub url_context: bool,
 }
 
@@ -99,11 +101,11 @@ pub struct ShapedRequest {
     /// The site model to select: the one a real-model ID names, else the configured one; `None`
     /// for sites without a model picker.
     pub real_model: Option<String>,
-    /// GLM's Deep Think effort for this request.
+    /// The Deep Think effort for this request, where the site has a Deep Think menu.
     pub deep_think_effort: Option<DeepThinkEffort>,
-    /// HuggingChat's thinking effort for this request.
+    /// The Thinking Effort for this request, where the site has that setting.
     pub thinking_effort: Option<String>,
-    /// AI Studio's Thinking Level (suffix, effort or `[[rN]]` macro).
+    /// The Thinking Level (suffix, effort or `[[rN]]` macro), where the site has levels.
     pub thinking_level: Option<ThinkingOverride>,
     pub sampling: Sampling,
 }
@@ -141,7 +143,11 @@ pub fn shape_chat(
 ) -> ShapedRequest {
     let overrides = macros::strip_chat_macros(choice.provider, &mut messages);
     let mut shaped = base(choice, settings, options, overrides);
-    if settings.system_field && choice.provider.has_system_field() {
+    if settings.system_field
+        && crate::providers::spec(choice.provider)
+            .requests
+            .system_field
+    {
         let split = format::format_for_system_field(&messages, settings.format);
         shaped.prompt = split.prompt;
         shaped.system = Some(split.system).filter(|s| !s.is_empty());
@@ -186,8 +192,8 @@ fn base(
         .tier
         .map(ThinkingOverride::Tier)
         .or(match options.effort {
-            // AI Studio's effort replaces the ID's suffix, also with "none".
-            Some(e) if choice.provider == ProviderKind::AiStudio => e.thinking,
+            // An effort that maps to levels replaces the ID's suffix, also with "none".
+            Some(e) if e.replaces_thinking_level => e.thinking,
             _ => choice.thinking_level,
         });
     ShapedRequest {
@@ -209,8 +215,8 @@ fn base(
             .real_model
             .clone()
             .or_else(|| settings.model.map(str::to_owned)),
-        deep_think_effort: options.effort.and_then(|e| e.glm_deep_think),
-        thinking_effort: options.effort.and_then(|e| e.huggingchat_effort.clone()),
+        deep_think_effort: options.effort.and_then(|e| e.deep_think),
+        thinking_effort: options.effort.and_then(|e| e.thinking_effort.clone()),
         thinking_level,
         sampling: options.sampling,
     }
@@ -244,7 +250,7 @@ mod tests {
                 ProviderKind::Glm,
                 ProviderKind::AiStudio,
             ]
-            .map(ProviderModels::with_default_labels),
+            .map(|k| ProviderModels::with_labels(k, crate::providers::spec(k).site.models)),
             false,
         )
         .unwrap()

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
 use serde_json::{Value, json};
@@ -23,6 +24,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::sse::{self, Chunks};
 use super::wire::{self, ChatRequest, CompletionRequest};
+use crate::config::PartialAnswers;
 use crate::ids::{RequestId, unix_now};
 use crate::models::ModelChoice;
 use crate::providers::{FinishReason, StreamEvent, Usage};
@@ -30,18 +32,59 @@ use crate::scheduler::{EVENT_CAPACITY, Job, JobMeta, Scheduler};
 use crate::shaping::effort::{self, EffortOverride};
 use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
 
-pub async fn chat_completions(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
-    match chat(app, &body).await {
-        Ok(resp) => resp,
-        Err(e) => e.into_response(),
-    }
+pub async fn chat_completions(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = match json_body(&headers, body) {
+        Ok(body) => chat(app, &body).await,
+        Err(e) => Err(e),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
-pub async fn completions(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
-    match text(app, &body).await {
-        Ok(resp) => resp,
-        Err(e) => e.into_response(),
+pub async fn completions(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = match json_body(&headers, body) {
+        Ok(body) => text(app, &body).await,
+        Err(e) => Err(e),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The body of a JSON route: readable, within the size limit, and sent as JSON. A request with
+/// no `Content-Type` passes (curl-like clients); any other type, `text/plain` above all (which a
+/// web page may send cross-origin without a preflight), is a 415.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    if let Some(value) = headers.get(header::CONTENT_TYPE) {
+        let essence = value
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let json = essence == "application/json"
+            || (essence.starts_with("application/") && essence.ends_with("+json"));
+        if !json {
+            let mut e = ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request_error",
+                format!(
+                    "Content-Type `{essence}` is not accepted; send the body as \
+                     `application/json`."
+                ),
+            );
+            e.code = Some("unsupported_media_type");
+            return Err(e);
+        }
     }
+    Ok(body?)
 }
 
 async fn chat(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
@@ -97,7 +140,7 @@ struct Routed {
 
 impl Routed {
     fn new(app: &AppState, model: Option<&str>, raw: &Value) -> Result<Routed, ApiError> {
-        let model = model.unwrap_or(wire::DEFAULT_MODEL).to_owned();
+        let model = model.unwrap_or(crate::providers::DEFAULT_MODEL).to_owned();
         let choice = app.routing.route(&model)?;
         let effort = app
             .config
@@ -209,7 +252,7 @@ async fn respond(
     if stream {
         Ok(stream_response(chunks, events, guard))
     } else {
-        gather(chunks, events, guard).await
+        gather(chunks, events, guard, app.config.api.partial_answers).await
     }
 }
 
@@ -319,6 +362,7 @@ async fn gather(
     mut chunks: Chunks,
     mut events: mpsc::Receiver<StreamEvent>,
     mut guard: CancelGuard,
+    partial: PartialAnswers,
 ) -> Result<Response, ApiError> {
     let mut content = String::new();
     let mut reasoning = String::new();
@@ -355,7 +399,12 @@ async fn gather(
         if content.trim().is_empty() && reasoning.trim().is_empty() {
             return Err(ApiError::internal(message));
         }
-        warn!(request = %guard.id, error = %message, "returning the partial answer of a failed request");
+        if partial == PartialAnswers::Error {
+            warn!(request = %guard.id, error = %message, "the answer broke off; answering an error, not the partial text");
+            return Err(ApiError::broke_off(message, content.chars().count()));
+        }
+        warn!(request = %guard.id, error = %message, "returning the partial answer of a failed request (api.partial_answers = \"keep\")");
+        finish = FinishReason::Length;
     }
     let usage = sse::usage_json(&usage);
     let (object, choice) = if chunks.kind() == RequestKind::Text {

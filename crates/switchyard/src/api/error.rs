@@ -22,7 +22,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(
+        status: StatusCode,
+        kind: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             message: message.into(),
@@ -36,6 +40,14 @@ impl ApiError {
     /// 400: the request cannot be served as asked.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+    }
+
+    /// 400 naming the request parameter at fault.
+    pub fn invalid_param(param: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            param: Some(param),
+            ..Self::bad_request(message)
+        }
     }
 
     /// 422: the body is not a valid request.
@@ -53,6 +65,23 @@ impl ApiError {
     /// 500: the request failed before any answer text.
     pub fn internal(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
+    }
+
+    /// 502: the site's answer broke off after some text. A non-streaming client must not get
+    /// a 200 that looks complete.
+    pub fn broke_off(message: impl Into<String>, chars: usize) -> ApiError {
+        ApiError {
+            code: Some("incomplete_answer"),
+            ..Self::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                format!(
+                    "{} The answer broke off after {chars} characters; set \
+                     api.partial_answers = \"keep\" to receive partial answers instead.",
+                    message.into()
+                ),
+            )
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
@@ -96,6 +125,29 @@ impl ApiError {
                 )
             },
         }
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    /// A body that could not be read: too large (413, with the limit), or cut off.
+    fn from(e: axum::extract::rejection::BytesRejection) -> Self {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError {
+                code: Some("request_too_large"),
+                ..Self::new(
+                    status,
+                    "invalid_request_error",
+                    "The request body is larger than this gateway accepts (api.max_body_bytes); \
+                     send a shorter chat or raise the limit.",
+                )
+            };
+        }
+        Self::new(
+            status,
+            "invalid_request_error",
+            format!("The request body could not be read: {}.", e.body_text()),
+        )
     }
 }
 

@@ -1,9 +1,10 @@
 //! The HTTP API: OpenAI endpoints, CORS, and the inspection endpoints.
 //!
-//! Routes: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models`, and for tools
-//! and tests `GET /api/lanes`, `GET /api/queue` and `GET /api/dry-run/last`. Paths are normalised first (`//` collapsed, a
+//! Routes: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models` (also without
+//! the `/v1` prefix, for base URLs pasted without it), and for tools and tests `GET /api/lanes`,
+//! `GET /api/queue` and `GET /api/dry-run/last`. Paths are normalised first (`//` collapsed, a
 //! trailing `/` dropped), because a base URL typed with a trailing slash makes SillyTavern ask
-//! for `/v1//chat/completions`.
+//! for `/v1//chat/completions`. Every error, also 404, 405, 413 and 415, is in OpenAI's shape.
 //!
 //! Architecture Invariant: `api` is the only module that knows the OpenAI wire format and axum.
 //! Lanes emit neutral `StreamEvent`s; `api::sse` turns them into chunks.
@@ -30,9 +31,6 @@ use crate::models::RoutingTable;
 use crate::scheduler::Scheduler;
 use error::ApiError;
 
-/// Largest request body accepted (long roleplay chats are big, but not this big).
-pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
-
 /// What handlers share.
 pub struct AppState {
     pub config: Arc<Config>,
@@ -46,16 +44,22 @@ pub struct AppState {
 /// The API as a service that normalises paths before routing.
 pub fn app(state: Arc<AppState>) -> axum::routing::IntoMakeService<NormalizedRouter> {
     use axum::ServiceExt;
+    let body_limit = state.config.api.max_body_bytes;
     let router = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/completions", post(chat::completions))
         .route("/v1/models", get(models))
+        // A base URL pasted without `/v1` still works (SillyTavern's Connect asks for `/models`).
+        .route("/chat/completions", post(chat::chat_completions))
+        .route("/completions", post(chat::completions))
+        .route("/models", get(models))
         .route("/api/lanes", get(lanes))
         .route("/api/queue", get(queue))
         .route("/api/dry-run/last", get(dry_run_last))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(cors))
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state);
     tower::util::MapRequest::new(router, normalize_path as fn(Request) -> Request)
         .into_make_service()
@@ -171,6 +175,23 @@ async fn dry_run_last(State(app): State<Arc<AppState>>) -> Response {
         Some(capture) => Json(capture).into_response(),
         None => ApiError::not_found("Dry Run Mode has captured no request yet.").into_response(),
     }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let allowed = match uri.path() {
+        "/v1/models" | "/models" | "/api/lanes" | "/api/queue" | "/api/dry-run/last" => "GET",
+        _ => "POST",
+    };
+    let mut e = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        format!("{method} is not allowed on {}; use {allowed}.", uri.path()),
+    );
+    e.code = Some("method_not_allowed");
+    let mut resp = e.into_response();
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allowed));
+    resp
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {

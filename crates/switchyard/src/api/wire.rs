@@ -9,9 +9,6 @@ use serde_json::Value;
 use super::error::ApiError;
 use crate::shaping::{ChatMessage, Sampling};
 
-/// The model used when a request names none (the reference's default).
-pub const DEFAULT_MODEL: &str = "deepseek-auto";
-
 /// `POST /v1/chat/completions`.
 #[derive(Debug, Deserialize)]
 pub struct ChatRequest {
@@ -34,12 +31,95 @@ pub struct CompletionRequest {
     pub sampling: WireSampling,
 }
 
+/// The generation parameters switchyard reads, and the ones it must refuse rather than ignore.
 #[derive(Debug, Deserialize, Default)]
 pub struct WireSampling {
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub max_tokens: Option<u64>,
+    /// How many choices; a web chat gives exactly one.
+    pub n: Option<u64>,
+    /// Kept as sent: only `tool_choice` says whether a tool call is demanded.
+    #[serde(default)]
+    pub tools: Value,
+    #[serde(default)]
+    pub tool_choice: Value,
+    #[serde(default)]
+    pub response_format: Value,
 }
+
+impl WireSampling {
+    /// Refuses, with OpenAI's 400, what a web chat cannot honour and what OpenAI itself refuses:
+    /// `n` other than 1, `temperature` outside 0–2, `top_p` outside 0–1, a demanded tool call,
+    /// a JSON schema. Everything else is accepted (and ignored where no site can apply it).
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if let Some(n) = self.n.filter(|n| *n != 1) {
+            return Err(ApiError::invalid_param(
+                "n",
+                format!(
+                    "`n` = {n} is not supported: a web chat gives one answer per request, so \
+                     only `n: 1` is possible."
+                ),
+            ));
+        }
+        range("temperature", self.temperature, 2.0)?;
+        range("top_p", self.top_p, 1.0)?;
+        let demanded = match &self.tool_choice {
+            Value::String(s) => s == "required",
+            Value::Object(_) => true,
+            _ => false,
+        };
+        if demanded && !self.tools.is_null() {
+            return Err(ApiError::invalid_param(
+                "tool_choice",
+                "`tool_choice` demands a tool call, which a web chat cannot guarantee; use \
+                 `\"auto\"` or `\"none\"`, or leave it out.",
+            ));
+        }
+        if self.response_format["type"] == "json_schema" {
+            return Err(ApiError::invalid_param(
+                "response_format",
+                "`response_format` of type `json_schema` cannot be guaranteed by a web chat; \
+                 ask for JSON in the prompt instead.",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// OpenAI's check of a number in `0..=max`, with its texts.
+fn range(param: &'static str, value: Option<f64>, max: f64) -> Result<(), ApiError> {
+    let Some(v) = value else { return Ok(()) };
+    let (what, code) = if v.is_nan() || v > max {
+        (
+            format!("decimal above maximum value. Expected a value <= {max}"),
+            "decimal_above_max_value",
+        )
+    } else if v < 0.0 {
+        (
+            "decimal below minimum value. Expected a value >= 0".to_owned(),
+            "decimal_below_min_value",
+        )
+    } else {
+        return Ok(());
+    };
+    let mut e = ApiError::invalid_param(
+        param,
+        format!("Invalid '{param}': {what}, but got {v} instead."),
+    );
+    e.code = Some(code);
+    Err(e)
+}
+
+/// The message roles OpenAI defines; `developer` is its newer name for `system`.
+pub const ROLES: [&str; 6] = [
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 impl From<&WireSampling> for Sampling {
     fn from(s: &WireSampling) -> Self {
@@ -97,20 +177,38 @@ pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
 impl ChatRequest {
     /// Checks and converts the messages.
     pub fn chat_messages(&self) -> Result<Vec<ChatMessage>, ApiError> {
+        self.sampling.validate()?;
         if self.messages.is_empty() {
-            return Err(ApiError::unprocessable(
+            return Err(ApiError::invalid_param(
+                "messages",
                 "`messages` must contain at least one message.",
-                Some("messages"),
             ));
         }
         self.messages
             .iter()
             .enumerate()
             .map(|(i, m)| {
+                let role = m.role.trim().to_ascii_lowercase();
+                if !ROLES.contains(&role.as_str()) {
+                    return Err(ApiError::invalid_param(
+                        "messages",
+                        format!(
+                            "`messages[{i}].role` is `{}`; allowed roles are {}.",
+                            m.role,
+                            ROLES.map(|r| format!("`{r}`")).join(", ")
+                        ),
+                    ));
+                }
+                if m.content.is_null() && matches!(role.as_str(), "user" | "system" | "developer") {
+                    return Err(ApiError::invalid_param(
+                        "messages",
+                        format!("`messages[{i}].content` is null; a {role} message needs text."),
+                    ));
+                }
                 Ok(ChatMessage {
-                    role: m.role.trim().to_ascii_lowercase(),
                     content: content_text(&m.content, i)?,
                     name: m.name.clone().or_else(|| m.irp_next.clone()),
+                    role,
                 })
             })
             .collect()
@@ -151,6 +249,7 @@ fn content_text(content: &Value, index: usize) -> Result<String, ApiError> {
 impl CompletionRequest {
     /// The single prompt string, with the reference's errors for other shapes.
     pub fn prompt_text(&self) -> Result<String, ApiError> {
+        self.sampling.validate()?;
         match &self.prompt {
             Some(Value::String(s)) => Ok(s.clone()),
             Some(Value::Array(items)) => {
@@ -212,6 +311,7 @@ mod tests {
             .unwrap()
             .chat_messages()
             .unwrap_err();
+        assert_eq!(e.status, 400);
         assert_eq!(e.message, "`messages` must contain at least one message.");
         let e = parse::<ChatRequest>(
             br#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]}"#,
@@ -220,6 +320,81 @@ mod tests {
         .chat_messages()
         .unwrap_err();
         assert!(e.message.contains("`image_url` part"), "{}", e.message);
+    }
+
+    fn chat_error(body: &str) -> ApiError {
+        parse::<ChatRequest>(body.as_bytes())
+            .unwrap()
+            .chat_messages()
+            .unwrap_err()
+    }
+
+    const HI: &str = r#""messages":[{"role":"user","content":"hi"}]"#;
+
+    #[test]
+    fn what_a_web_chat_cannot_honour_is_a_400_naming_the_parameter() {
+        let e = chat_error(&format!(r#"{{{HI},"n":3}}"#));
+        assert_eq!((e.status.as_u16(), e.param), (400, Some("n")));
+        assert!(e.message.contains("only `n: 1`"), "{}", e.message);
+        let e = chat_error(&format!(r#"{{{HI},"temperature":5}}"#));
+        assert_eq!(
+            e.message,
+            "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 5 instead."
+        );
+        assert_eq!(e.code, Some("decimal_above_max_value"));
+        let e = chat_error(&format!(r#"{{{HI},"top_p":-0.5}}"#));
+        assert_eq!(e.param, Some("top_p"));
+        assert_eq!(e.code, Some("decimal_below_min_value"));
+        let tools = r#""tools":[{"type":"function","function":{"name":"f"}}]"#;
+        let e = chat_error(&format!(r#"{{{HI},{tools},"tool_choice":"required"}}"#));
+        assert_eq!(e.param, Some("tool_choice"));
+        let e = chat_error(&format!(
+            r#"{{{HI},{tools},"tool_choice":{{"type":"function","function":{{"name":"f"}}}}}}"#
+        ));
+        assert_eq!(e.param, Some("tool_choice"));
+        let e = chat_error(&format!(
+            r#"{{{HI},"response_format":{{"type":"json_schema","json_schema":{{}}}}}}"#
+        ));
+        assert_eq!(e.param, Some("response_format"));
+        for ok in [
+            r#""n":1,"temperature":2,"top_p":0"#,
+            r#""n":null,"temperature":null"#,
+            r#""tools":[],"tool_choice":"auto","response_format":{"type":"json_object"}"#,
+        ] {
+            let req: ChatRequest = parse(format!("{{{HI},{ok}}}").as_bytes()).unwrap();
+            assert!(req.chat_messages().is_ok(), "{ok}");
+        }
+        let e = parse::<CompletionRequest>(br#"{"prompt":"x","n":2}"#)
+            .unwrap()
+            .prompt_text()
+            .unwrap_err();
+        assert_eq!(e.param, Some("n"));
+    }
+
+    #[test]
+    fn unknown_roles_and_null_content_are_400s() {
+        let e = chat_error(r#"{"messages":[{"role":"narrator","content":"x"}]}"#);
+        assert_eq!(e.status, 400);
+        assert!(
+            e.message
+                .starts_with("`messages[0].role` is `narrator`; allowed roles are `system`"),
+            "{}",
+            e.message
+        );
+        let e = chat_error(r#"{"messages":[{"role":"user","content":null}]}"#);
+        assert_eq!(
+            e.message,
+            "`messages[0].content` is null; a user message needs text."
+        );
+        let e = chat_error(r#"{"messages":[{"role":"System"}]}"#);
+        assert_eq!(e.status, 400);
+        let ok: ChatRequest = parse(
+            br#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":null},{"role":"Developer","content":"d"}]}"#,
+        )
+        .unwrap();
+        let msgs = ok.chat_messages().unwrap();
+        assert_eq!(msgs[1].content, "");
+        assert_eq!(msgs[2].role, "developer");
     }
 
     #[test]

@@ -15,8 +15,9 @@ use std::{collections::BTreeMap, fmt, net::IpAddr, path::PathBuf, time::Duration
 use serde::{Deserialize, Serialize};
 
 use crate::models::ProviderKind;
+use crate::providers;
 use crate::shaping::format::{FormatSettings, InjectionPosition, Preset};
-use raw::{RawConfig, RawFormatting, RawInjectionPosition, RawProvider};
+use raw::{RawConfig, RawFormatting, RawInjectionPosition};
 
 /// The largest `instances` value a provider accepts (the reference's limit).
 pub const MAX_INSTANCES: u32 = 32;
@@ -124,6 +125,25 @@ pub struct ApiConfig {
     pub reasoning_effort_providers: Vec<ProviderKind>,
     /// Answer every request 418 and show its shaped prompt instead; no browser starts.
     pub dry_run: bool,
+    /// The largest request body accepted, in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// What a non-streaming client gets when the answer broke off after some text.
+    pub partial_answers: PartialAnswers,
+}
+
+/// The default request body limit: long roleplay chats are big, but not this big.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// What a non-streaming request whose answer failed after some text gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartialAnswers {
+    /// An error status with the site's reason (502, 429 for a rate limit, 504 for a
+    /// timeout): a truncated answer never looks complete.
+    #[default]
+    Error,
+    /// The partial text with `finish_reason: "length"` (closest to the reference tool).
+    Keep,
 }
 
 impl ApiConfig {
@@ -189,53 +209,6 @@ impl From<ConfigError> for String {
     }
 }
 
-/// Providers whose driver and replica exist in this build.
-pub fn implemented(provider: ProviderKind) -> bool {
-    matches!(provider, ProviderKind::DeepSeek | ProviderKind::Glm)
-}
-
-/// The real site of each provider.
-pub fn default_base_url(provider: ProviderKind) -> &'static str {
-    match provider {
-        ProviderKind::DeepSeek => "https://chat.deepseek.com",
-        ProviderKind::Glm => "https://chat.z.ai",
-        ProviderKind::Moonshot => "https://www.kimi.ai",
-        ProviderKind::Qwen => "https://chat.qwen.ai",
-        ProviderKind::Perplexity => "https://www.perplexity.ai",
-        ProviderKind::HuggingChat => "https://huggingface.co/chat",
-        ProviderKind::AiStudio => "https://aistudio.google.com",
-        ProviderKind::Mimo => "https://aistudio.xiaomimimo.com",
-    }
-}
-
-/// The reference's first-chunk timeout per provider, in seconds.
-fn default_first_chunk_secs(provider: ProviderKind) -> u64 {
-    match provider {
-        ProviderKind::HuggingChat | ProviderKind::Mimo | ProviderKind::Qwen => 150,
-        ProviderKind::AiStudio => 180,
-        _ => 45,
-    }
-}
-
-/// The reference's capture per provider: Replay where it has one (DeepSeek, GLM, Moonshot,
-/// Qwen, AI Studio), the network tee where it only tees (Perplexity, HuggingChat, MiMo).
-fn default_capture(provider: ProviderKind) -> CaptureMode {
-    match provider {
-        ProviderKind::Perplexity | ProviderKind::HuggingChat | ProviderKind::Mimo => {
-            CaptureMode::Tee
-        }
-        _ => CaptureMode::Replay,
-    }
-}
-
-/// The reference's idle timeout between chunks, in seconds.
-fn default_idle_secs(provider: ProviderKind) -> u64 {
-    match provider {
-        ProviderKind::Perplexity => 600,
-        _ => 75,
-    }
-}
-
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
@@ -271,7 +244,7 @@ impl Config {
         let bad = |key: &str, msg: String| ConfigError(format!("{source}: {key}: {msg}"));
 
         let provider = match raw.provider.as_deref() {
-            None => ProviderKind::DeepSeek,
+            None => providers::DEFAULT_PROVIDER,
             Some(name) => ProviderKind::from_name(name).ok_or_else(|| {
                 bad(
                     "provider",
@@ -341,6 +314,17 @@ impl Config {
             accept_reasoning_effort: api.accept_reasoning_effort.unwrap_or(false),
             reasoning_effort_providers,
             dry_run: api.dry_run.unwrap_or(false),
+            max_body_bytes: match api.max_body_bytes {
+                None => DEFAULT_MAX_BODY_BYTES,
+                Some(n) if (1024..=1 << 30).contains(&n) => n as usize,
+                Some(n) => {
+                    return Err(bad(
+                        "api.max_body_bytes",
+                        format!("{n} is out of range; allowed 1024..=1073741824"),
+                    ));
+                }
+            },
+            partial_answers: api.partial_answers.unwrap_or_default(),
         };
         let formatting = lay_formatting(
             raw.formatting.as_ref(),
@@ -351,11 +335,23 @@ impl Config {
 
         let dry_run = api.dry_run;
         let mut providers = BTreeMap::new();
-        let raw_providers = raw.providers.unwrap_or_default();
+        let mut raw_providers = raw.providers.unwrap_or_default();
+        if let Some(unknown) = raw_providers
+            .keys()
+            .find(|key| !ProviderKind::ALL.iter().any(|k| k.prefix() == key.as_str()))
+        {
+            return Err(bad(
+                &format!("providers.{unknown}"),
+                format!(
+                    "unknown field `{unknown}`, expected one of {}",
+                    provider_names()
+                ),
+            ));
+        }
         for kind in ProviderKind::ALL {
-            let raw = raw_provider(&raw_providers, kind)
-                .cloned()
-                .unwrap_or_default();
+            let spec = crate::providers::spec(kind);
+            let defaults = &spec.site;
+            let raw = raw_providers.remove(kind.prefix()).unwrap_or_default();
             let key = |field: &str| format!("providers.{}.{field}", kind.prefix());
             let instances = raw.instances.unwrap_or(1);
             if !(1..=i64::from(MAX_INSTANCES)).contains(&instances) {
@@ -366,7 +362,7 @@ impl Config {
             }
             let base_url = raw
                 .base_url
-                .unwrap_or_else(|| default_base_url(kind).to_owned())
+                .unwrap_or_else(|| defaults.base_url.to_owned())
                 .trim_end_matches('/')
                 .to_owned();
             if !(base_url.starts_with("http://") || base_url.starts_with("https://"))
@@ -379,10 +375,8 @@ impl Config {
             }
             let first = raw
                 .first_chunk_timeout_secs
-                .unwrap_or_else(|| default_first_chunk_secs(kind));
-            let idle = raw
-                .idle_timeout_secs
-                .unwrap_or_else(|| default_idle_secs(kind));
+                .unwrap_or(defaults.first_chunk_timeout_secs);
+            let idle = raw.idle_timeout_secs.unwrap_or(defaults.idle_timeout_secs);
             for (field, value) in [
                 ("first_chunk_timeout_secs", first),
                 ("idle_timeout_secs", idle),
@@ -397,7 +391,7 @@ impl Config {
             let enabled = raw.enabled.unwrap_or(false);
             let runs = enabled || kind == provider;
             // Dry Run Mode starts no browser, so it can shape requests for any provider.
-            if runs && !implemented(kind) && !dry_run {
+            if runs && !spec.implemented() && !dry_run {
                 let what = if kind == provider {
                     "provider".to_owned()
                 } else {
@@ -411,12 +405,10 @@ impl Config {
                     ),
                 ));
             }
-            let models = raw.models.clone().unwrap_or_else(|| {
-                kind.default_model_labels()
-                    .iter()
-                    .map(|l| (*l).to_owned())
-                    .collect()
-            });
+            let models = raw
+                .models
+                .clone()
+                .unwrap_or_else(|| defaults.models.iter().map(|l| (*l).to_owned()).collect());
             if models.iter().any(|m| m.trim().is_empty()) {
                 return Err(bad(
                     &key("models"),
@@ -428,7 +420,7 @@ impl Config {
                     return Err(bad(&key("model"), "must not be empty".to_owned()));
                 }
                 Some(m) => Some(m),
-                None => kind.default_model_label().map(str::to_owned),
+                None => defaults.default_model.map(str::to_owned),
             };
             let provider_formatting = lay_formatting(
                 raw.formatting.as_ref(),
@@ -448,7 +440,7 @@ impl Config {
                     first_chunk_timeout: Duration::from_secs(first),
                     idle_timeout: Duration::from_secs(idle),
                     system_field: raw.system_field.unwrap_or(true),
-                    capture: raw.capture.unwrap_or_else(|| default_capture(kind)),
+                    capture: raw.capture.unwrap_or(defaults.capture),
                     model,
                     models,
                     formatting: provider_formatting,
@@ -553,19 +545,6 @@ fn parse_preset(label: &str) -> Option<Preset> {
     })
 }
 
-fn raw_provider(all: &raw::RawProviders, kind: ProviderKind) -> Option<&RawProvider> {
-    match kind {
-        ProviderKind::DeepSeek => all.deepseek.as_ref(),
-        ProviderKind::Glm => all.glm.as_ref(),
-        ProviderKind::Moonshot => all.moonshot.as_ref(),
-        ProviderKind::Qwen => all.qwen.as_ref(),
-        ProviderKind::Perplexity => all.perplexity.as_ref(),
-        ProviderKind::HuggingChat => all.huggingchat.as_ref(),
-        ProviderKind::AiStudio => all.aistudio.as_ref(),
-        ProviderKind::Mimo => all.mimo.as_ref(),
-    }
-}
-
 fn provider_names() -> String {
     ProviderKind::ALL
         .iter()
@@ -575,9 +554,7 @@ fn provider_names() -> String {
 }
 
 fn implemented_names() -> String {
-    ProviderKind::ALL
-        .iter()
-        .filter(|k| implemented(**k))
+    providers::implemented()
         .map(|k| k.prefix())
         .collect::<Vec<_>>()
         .join(", ")

@@ -51,6 +51,8 @@ pub struct RawApi {
     pub accept_reasoning_effort: Option<bool>,
     pub accept_reasoning_effort_providers: Option<Vec<String>>,
     pub dry_run: Option<bool>,
+    pub max_body_bytes: Option<u64>,
+    pub partial_answers: Option<super::PartialAnswers>,
 }
 
 /// How chat messages become one prompt; globally, or per provider over the global table.
@@ -77,19 +79,9 @@ pub enum RawInjectionPosition {
     After,
 }
 
-/// One table per provider, keyed by the provider's model prefix.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawProviders {
-    pub deepseek: Option<RawProvider>,
-    pub glm: Option<RawProvider>,
-    pub moonshot: Option<RawProvider>,
-    pub qwen: Option<RawProvider>,
-    pub perplexity: Option<RawProvider>,
-    pub huggingchat: Option<RawProvider>,
-    pub aistudio: Option<RawProvider>,
-    pub mimo: Option<RawProvider>,
-}
+/// One table per provider, keyed by the provider's model prefix (`[providers.<prefix>]`); keys
+/// that name no provider are refused in [`super::Config::from_raw`].
+pub type RawProviders = std::collections::BTreeMap<String, RawProvider>;
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -15,7 +15,7 @@ use crate::scheduler::Concurrency;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaneSpec {
     pub id: LaneId,
-    /// `DeepSeek`, or `DeepSeek 2` when a provider has several lanes.
+    /// The display name, with a number (`… 2`) when a provider has several lanes.
     pub label: String,
     pub provider: ProviderKind,
     /// 1-based position among the provider's lanes.

@@ -166,11 +166,8 @@ impl Lane {
             };
             if body_done {
                 if status >= 400 {
-                    return Outcome::Failed(http_error(
-                        provider.display_name(),
-                        status,
-                        &error_body,
-                    ));
+                    let failure = self.driver.classify_failure(status, &error_body);
+                    return Outcome::Failed(failure.message(provider.display_name()));
                 }
                 decoder.finish(&mut decoded);
             }
@@ -250,65 +247,4 @@ async fn wait_for_end(events: &mut mpsc::UnboundedReceiver<CaptureEvent>) {
 
 fn empty_reply(provider: &str) -> String {
     format!("{provider} finished without any answer text (an empty reply). Try again.")
-}
-
-/// Words for an HTTP error the site's endpoint answered, with the site's own message if its
-/// body has one.
-fn http_error(provider: &str, status: i64, body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let detail = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| {
-            ["msg", "message", "detail", "error"]
-                .iter()
-                .find_map(|k| match &v[*k] {
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    serde_json::Value::Object(o) => {
-                        o.get("message").and_then(|m| m.as_str()).map(str::to_owned)
-                    }
-                    _ => None,
-                })
-        })
-        .unwrap_or_else(|| text.chars().take(300).collect());
-    let hint = match status {
-        429 => " (rate limited; slow down or add lanes with other accounts)",
-        401 | 403 => " (the session may have expired; sign in again)",
-        _ => "",
-    };
-    let detail = detail.trim();
-    if detail.is_empty() {
-        format!("{provider} answered HTTP {status}{hint}.")
-    } else {
-        format!("{provider} answered HTTP {status}{hint}: {detail}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_errors_quote_the_site_message() {
-        assert_eq!(
-            http_error(
-                "DeepSeek",
-                429,
-                br#"{"code":40029,"msg":"Too many requests, please slow down.","data":null}"#
-            ),
-            "DeepSeek answered HTTP 429 (rate limited; slow down or add lanes with other \
-             accounts): Too many requests, please slow down."
-        );
-        assert_eq!(
-            http_error("GLM Chat", 500, b"oops"),
-            "GLM Chat answered HTTP 500: oops"
-        );
-        assert_eq!(
-            http_error("GLM Chat", 502, b""),
-            "GLM Chat answered HTTP 502."
-        );
-        assert_eq!(
-            http_error("X", 400, br#"{"error":{"message":"bad"}}"#),
-            "X answered HTTP 400: bad"
-        );
-    }
 }

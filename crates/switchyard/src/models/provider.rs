@@ -183,79 +183,10 @@ impl ProviderKind {
         })
     }
 
-    /// Whether the site has its own system-prompt field that leading system messages can go to
-    /// (behavior-spec §8.6): AI Studio's System Instructions, HuggingChat's system prompt and
-    /// Perplexity's Space instructions.
-    pub const fn has_system_field(self) -> bool {
-        matches!(
-            self,
-            ProviderKind::AiStudio | ProviderKind::HuggingChat | ProviderKind::Perplexity
-        )
-    }
-
     /// Whether the provider exposes real-model IDs when Universal Model Names is on
     /// (behavior-spec §3.4): every provider with a UI model picker, so not DeepSeek or Moonshot.
     pub const fn has_real_models(self) -> bool {
         !matches!(self, ProviderKind::DeepSeek | ProviderKind::Moonshot)
-    }
-
-    /// The model picker labels the provider offers by default (behavior-spec §8.12), in the
-    /// spec's order. Running drivers report the labels they really see, and those win; this
-    /// list is for configuration defaults and for tests.
-    ///
-    /// - QwenLM: the spec names only its default, `Qwen3.5-Plus`, of a long list.
-    /// - HuggingChat: empty. Its list is read live after login and its default setting,
-    ///   "Current HuggingChat selection", means "leave the site's choice alone", not a label.
-    /// - DeepSeek and Moonshot: empty, they have no real-model IDs.
-    pub const fn default_model_labels(self) -> &'static [&'static str] {
-        match self {
-            ProviderKind::DeepSeek | ProviderKind::Moonshot | ProviderKind::HuggingChat => &[],
-            ProviderKind::Glm => &[
-                "GLM-5.2",
-                "GLM-5.1",
-                "GLM-5-Turbo",
-                "GLM-5V-Turbo",
-                "GLM-4.7",
-            ],
-            ProviderKind::Qwen => &["Qwen3.5-Plus"],
-            ProviderKind::Perplexity => &[
-                "Best (Auto)",
-                "Sonar 2",
-                "GPT-5.4",
-                "GPT-5.5",
-                "Gemini 3.1 Pro",
-                "Claude Sonnet 4.6",
-                "Claude Opus 4.7",
-                "Kimi K2.6",
-                "Nemotron 3 Super",
-            ],
-            ProviderKind::AiStudio => &[
-                "Gemini 3.5 Flash",
-                "Gemini 3.1 Pro",
-                "Gemini 3.1 Flash Lite",
-                "Gemini 3 Flash",
-                "Gemini 2.5 Pro",
-                "Gemini 2.5 Flash",
-                "Gemini 2.5 Flash Lite",
-                "Gemma 4 26B-A4B",
-                "Gemma 4 31B",
-            ],
-            ProviderKind::Mimo => &["MiMo-V2.5-Pro", "MiMo-V2.5"],
-        }
-    }
-
-    /// The label selected by default in the provider's model picker (behavior-spec §8.12), or
-    /// `None` when there is no picker (DeepSeek, Moonshot) or the default keeps the site's own
-    /// selection (HuggingChat).
-    pub const fn default_model_label(self) -> Option<&'static str> {
-        match self {
-            ProviderKind::DeepSeek | ProviderKind::Moonshot | ProviderKind::HuggingChat => None,
-            ProviderKind::Glm => Some("GLM-5.2"),
-            ProviderKind::Qwen => Some("Qwen3.5-Plus"),
-            ProviderKind::Perplexity => Some("Best (Auto)"),
-            ProviderKind::AiStudio => Some("Gemini 3.1 Pro"),
-            ProviderKind::Mimo => Some("MiMo-V2.5-Pro"),
-        }
     }
 }
 
@@ -351,31 +282,6 @@ mod tests {
                 ProviderKind::from_name(name),
                 expected,
                 "from_name({name:?})"
-            );
-        }
-    }
-
-    #[test]
-    fn default_labels_per_provider() {
-        let table: [(ProviderKind, Option<&str>, usize); 8] = [
-            (DeepSeek, None, 0),
-            (Glm, Some("GLM-5.2"), 5),
-            (Moonshot, None, 0),
-            (Qwen, Some("Qwen3.5-Plus"), 1),
-            (Perplexity, Some("Best (Auto)"), 9),
-            (HuggingChat, None, 0),
-            (AiStudio, Some("Gemini 3.1 Pro"), 9),
-            (Mimo, Some("MiMo-V2.5-Pro"), 2),
-        ];
-        for (kind, default, count) in table {
-            assert_eq!(kind.default_model_label(), default, "{kind}");
-            assert_eq!(kind.default_model_labels().len(), count, "{kind}");
-            if let Some(label) = default {
-                assert!(kind.default_model_labels().contains(&label), "{kind}");
-            }
-            assert_eq!(
-                kind.has_real_models(),
-                !kind.default_model_labels().is_empty() || kind == HuggingChat
             );
         }
     }

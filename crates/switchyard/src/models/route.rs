@@ -29,16 +29,11 @@ pub struct ProviderModels {
 }
 
 impl ProviderModels {
-    /// A provider whose labels are its §8.12 defaults ([`ProviderKind::default_model_labels`]).
-    pub fn with_default_labels(provider: ProviderKind) -> ProviderModels {
-        let labels = provider
-            .default_model_labels()
-            .iter()
-            .map(|l| (*l).to_owned())
-            .collect();
+    /// A provider with the given model picker labels.
+    pub fn with_labels(provider: ProviderKind, labels: &[&str]) -> ProviderModels {
         ProviderModels {
             provider,
-            real_model_labels: labels,
+            real_model_labels: labels.iter().map(|l| (*l).to_owned()).collect(),
         }
     }
 }

@@ -120,7 +120,8 @@ fn every_legacy_id_routes_in_parallel() {
         ("mimo-reasoner", pick(Mimo, Reasoner)),
     ];
     // Legacy IDs route the same with UMM off, and with UMM on and every default label present.
-    let defaults = ProviderKind::ALL.map(ProviderModels::with_default_labels);
+    let defaults = ProviderKind::ALL
+        .map(|k| ProviderModels::with_labels(k, crate::providers::spec(k).site.models));
     for all in [
         plain(&ProviderKind::ALL, false),
         RoutingTable::new(defaults, true).expect("eight providers"),

@@ -1,231 +1,66 @@
-//! Provider drivers: how a lane works one site's page, and how its stream is decoded.
+//! Providers: everything the gateway knows of each site beyond its catalog entry.
 //!
-//! Each provider module holds the page scripts its driver runs (readiness, new chat and toggles,
-//! send, stop) and names its stream endpoint and decoder. [`Driver`] is the closed set of
-//! drivers; every operation is a `match`, so adding a provider is a compiler-guided checklist.
+//! One folder per provider (`deepseek/`, `glm/`, …) holds its [`ProviderSpec`]: site defaults
+//! (base URL, timeouts, capture, model picker labels), the request switches it honours (its
+//! `reasoning_effort` mapping, its own macros, the system field), the classification of its
+//! failure answers ([`failure`]), and, when this build can drive it, its page scripts, stream
+//! endpoint paths and decoder. Config, shaping and the lanes read specs through [`spec()`] and
+//! never match on a provider.
 //!
-//! Scripts run as one `Runtime.evaluate` each and wait on DOM events inside the page (a
-//! `MutationObserver` with a deadline), never on fixed sleeps. They read their arguments from
-//! `ARGS`, a JSON object spliced in by [`script`].
+//! This file is the registry: the one list of the providers this build has. [`spec()`] matches on
+//! every [`ProviderKind`], so a catalog entry without a folder does not compile, and a provider
+//! runs in lanes when its spec has a driver part ([`ProviderSpec::implemented`]). [`Driver`]
+//! (`driver.rs`) runs a spec's page scripts in a lane's page.
 //!
 //! Architecture Invariant: nothing outside `providers/` names a specific provider, except
-//! `ProviderKind` and this registry. Drivers receive a finished [`ShapedRequest`]; they never
-//! see chat messages.
+//! `ProviderKind` (the catalog, `models/`) and the demo's provider → replica map. Drivers receive a
+//! finished [`ShapedRequest`](crate::shaping::ShapedRequest); they never see chat
+//! messages.
 
+mod aistudio;
 mod deepseek;
+mod driver;
+pub mod failure;
 mod glm;
+mod huggingchat;
+mod mimo;
+mod moonshot;
+mod perplexity;
+mod qwen;
+pub mod spec;
 
-use std::time::Duration;
-
-use serde_json::json;
-
-use crate::browser::{BrowserError, Tab};
 use crate::models::ProviderKind;
-use crate::shaping::{DeepThinkEffort, ShapedRequest};
+
+pub use driver::{Driver, DriverError, SendState};
+pub use failure::{FailureKind, SiteFailure};
+pub use spec::{DriverSpec, ProviderSpec};
 pub use switchyard_decode::{Decode, FinishReason, StreamEvent, Usage};
 
-/// Shared helpers every page script starts with.
-const PRELUDE: &str = include_str!("prelude.js");
+/// The provider that runs when the configuration names none.
+pub const DEFAULT_PROVIDER: ProviderKind = ProviderKind::DeepSeek;
 
-/// The bound for one UI step inside a script (a menu opening, a toggle switching).
-const STEP: Duration = Duration::from_secs(5);
+/// The model a request without `model` asks for (the reference's default).
+pub const DEFAULT_MODEL: &str = "deepseek-auto";
 
-/// A driver failure, worded for the user.
-#[derive(Debug, Clone)]
-pub enum DriverError {
-    /// The site shows a sign-in page; the lane cannot work until someone signs in.
-    SignInRequired,
-    /// The site's UI is not in English, which the selectors need.
-    NotEnglish(String),
-    /// A page step failed.
-    Browser(BrowserError),
-}
-
-impl std::fmt::Display for DriverError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DriverError::SignInRequired => f.write_str(
-                "the site asks for a sign-in; sign in once in this lane's browser profile \
-                 (isolation = \"process\" keeps the session), then restart",
-            ),
-            DriverError::NotEnglish(lang) => write!(
-                f,
-                "UI language is not English (en-US) (detected: {lang}). Switch the site's \
-                 language to English"
-            ),
-            DriverError::Browser(e) => e.fmt(f),
-        }
+/// The spec of a provider.
+pub fn spec(kind: ProviderKind) -> &'static ProviderSpec {
+    match kind {
+        ProviderKind::DeepSeek => &deepseek::SPEC,
+        ProviderKind::Glm => &glm::SPEC,
+        ProviderKind::Moonshot => &moonshot::SPEC,
+        ProviderKind::Qwen => &qwen::SPEC,
+        ProviderKind::Perplexity => &perplexity::SPEC,
+        ProviderKind::HuggingChat => &huggingchat::SPEC,
+        ProviderKind::AiStudio => &aistudio::SPEC,
+        ProviderKind::Mimo => &mimo::SPEC,
     }
 }
 
-impl From<BrowserError> for DriverError {
-    fn from(e: BrowserError) -> Self {
-        DriverError::Browser(e)
-    }
-}
-
-/// What `send` learned that `stop` needs (the look of the Send control).
-#[derive(Debug, Clone, Default)]
-pub struct SendState {
-    pub signature: String,
-}
-
-/// The drivers this build has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Driver {
-    DeepSeek,
-    Glm,
-}
-
-impl Driver {
-    /// The driver of a provider, if this build has one.
-    pub fn of(kind: ProviderKind) -> Option<Driver> {
-        match kind {
-            ProviderKind::DeepSeek => Some(Driver::DeepSeek),
-            ProviderKind::Glm => Some(Driver::Glm),
-            _ => None,
-        }
-    }
-
-    pub fn provider(self) -> ProviderKind {
-        match self {
-            Driver::DeepSeek => ProviderKind::DeepSeek,
-            Driver::Glm => ProviderKind::Glm,
-        }
-    }
-
-    /// The page a lane opens, given the site's base URL.
-    pub fn start_url(self, base_url: &str) -> String {
-        format!("{base_url}/")
-    }
-
-    /// URL paths of the completion request the lane captures.
-    pub fn stream_paths(self) -> &'static [&'static str] {
-        match self {
-            Driver::DeepSeek => deepseek::STREAM_PATHS,
-            Driver::Glm => glm::STREAM_PATHS,
-        }
-    }
-
-    /// A fresh decoder for one response body.
-    pub fn decoder(self) -> Box<dyn Decode + Send> {
-        match self {
-            Driver::DeepSeek => Box::new(switchyard_decode::deepseek::DeepSeekDecoder::new()),
-            Driver::Glm => Box::new(switchyard_decode::glm::GlmDecoder::new()),
-        }
-    }
-
-    fn scripts(self) -> &'static Scripts {
-        match self {
-            Driver::DeepSeek => &deepseek::SCRIPTS,
-            Driver::Glm => &glm::SCRIPTS,
-        }
-    }
-
-    /// Waits until the site shows its chat UI, and checks that it is in English.
-    pub async fn wait_ready(self, tab: &Tab, timeout: Duration) -> Result<(), DriverError> {
-        let args = json!({ "timeout_ms": timeout.as_millis() as u64 });
-        let value = tab
-            .eval(
-                "waiting for the chat page",
-                &script(self.scripts().ready, &args),
-                timeout + tab.cdp_timeout(),
-            )
-            .await?;
-        if value["state"] == "auth" {
-            return Err(DriverError::SignInRequired);
-        }
-        let lang = value["lang"].as_str().unwrap_or_default();
-        if !(lang == "en" || lang.starts_with("en-")) {
-            return Err(DriverError::NotEnglish(if lang.is_empty() {
-                "none".to_owned()
-            } else {
-                lang.to_owned()
-            }));
-        }
-        Ok(())
-    }
-
-    /// Opens a new chat, sets the toggles for the request and types the prompt.
-    pub async fn prepare(self, tab: &Tab, req: &ShapedRequest) -> Result<(), DriverError> {
-        let args = json!({
-            "thinking": req.toggles.thinking,
-            "search": req.toggles.search,
-            "expert": req.toggles.expert,
-            "model": req.real_model,
-            "effort": req.deep_think_effort.map(|e| match e {
-                DeepThinkEffort::High => "High",
-                DeepThinkEffort::Max => "Max",
-            }),
-            "step_ms": STEP.as_millis() as u64,
-        });
-        let bound = STEP * 4 + tab.cdp_timeout();
-        let focused = tab
-            .eval(
-                "opening a new chat",
-                &script(self.scripts().prepare, &args),
-                bound,
-            )
-            .await?;
-        if focused != serde_json::Value::Bool(true) {
-            return Err(DriverError::Browser(BrowserError::Script {
-                what: "focusing the chat box".into(),
-                cause: "the chat box did not take the focus".into(),
-            }));
-        }
-        tab.insert_text(&normalized_prompt(&req.prompt)).await?;
-        Ok(())
-    }
-
-    /// Presses Send.
-    pub async fn send(self, tab: &Tab, req: &ShapedRequest) -> Result<SendState, DriverError> {
-        let args = json!({
-            "prompt_len": normalized_prompt(&req.prompt).encode_utf16().count(),
-            "step_ms": STEP.as_millis() as u64,
-        });
-        let sig = tab
-            .eval(
-                "pressing Send",
-                &script(self.scripts().send, &args),
-                STEP + tab.cdp_timeout(),
-            )
-            .await?;
-        Ok(SendState {
-            signature: sig.as_str().unwrap_or_default().to_owned(),
-        })
-    }
-
-    /// Presses the site's Stop control if it shows; returns whether it did.
-    pub async fn stop(self, tab: &Tab, state: &SendState) -> Result<bool, DriverError> {
-        let args = json!({ "signature": state.signature });
-        let clicked = tab
-            .eval(
-                "pressing Stop",
-                &script(self.scripts().stop, &args),
-                tab.cdp_timeout(),
-            )
-            .await?;
-        Ok(clicked == serde_json::Value::Bool(true))
-    }
-}
-
-/// The page scripts of one driver.
-struct Scripts {
-    ready: &'static str,
-    prepare: &'static str,
-    send: &'static str,
-    stop: &'static str,
-}
-
-/// Wraps a script body as an async function call with the prelude and its arguments.
-fn script(body: &str, args: &serde_json::Value) -> String {
-    format!("(async () => {{\n{PRELUDE}\nconst ARGS = {args};\n{body}\n}})()")
-}
-
-/// A textarea stores line breaks as `\n`; typing the prompt that way lets the driver check the
-/// box holds exactly what was typed.
-fn normalized_prompt(prompt: &str) -> String {
-    prompt.replace("\r\n", "\n").replace('\r', "\n")
+/// The providers whose driver is in this build, in the fixed lane order.
+pub fn implemented() -> impl Iterator<Item = ProviderKind> {
+    ProviderKind::ALL
+        .into_iter()
+        .filter(|k| spec(*k).implemented())
 }
 
 #[cfg(test)]
@@ -233,15 +68,71 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scripts_get_their_arguments_and_the_prelude() {
-        let s = script("return ARGS.x;", &json!({"x": "a\"b"}));
-        assert!(s.contains("const ARGS = {\"x\":\"a\\\"b\"};"));
-        assert!(s.contains("const sy = "));
-        assert!(s.starts_with("(async () => {"));
+    fn every_provider_has_its_own_spec() {
+        for kind in ProviderKind::ALL {
+            assert_eq!(spec(kind).kind, kind);
+        }
+        assert!(DEFAULT_MODEL.starts_with(&format!("{}-", DEFAULT_PROVIDER.prefix())));
+        assert!(spec(DEFAULT_PROVIDER).implemented());
+        assert_eq!(
+            implemented().collect::<Vec<_>>(),
+            [ProviderKind::DeepSeek, ProviderKind::Glm]
+        );
     }
 
     #[test]
-    fn prompts_are_typed_with_unix_line_breaks() {
-        assert_eq!(normalized_prompt("a\r\nb\rc\n"), "a\nb\nc\n");
+    fn site_defaults_follow_the_reference() {
+        use ProviderKind::*;
+        /// (kind, default label, label count, first-chunk s, idle s, system field)
+        type Row = (ProviderKind, Option<&'static str>, usize, u64, u64, bool);
+        let table: [Row; 8] = [
+            (DeepSeek, None, 0, 45, 75, false),
+            (Glm, Some("GLM-5.2"), 5, 45, 75, false),
+            (Moonshot, None, 0, 45, 75, false),
+            (Qwen, Some("Qwen3.5-Plus"), 1, 150, 75, false),
+            (Perplexity, Some("Best (Auto)"), 9, 45, 600, true),
+            (HuggingChat, None, 0, 150, 75, true),
+            (AiStudio, Some("Gemini 3.1 Pro"), 9, 180, 75, true),
+            (Mimo, Some("MiMo-V2.5-Pro"), 2, 150, 75, false),
+        ];
+        for (kind, default, count, first, idle, system) in table {
+            let s = spec(kind);
+            assert_eq!(s.site.default_model, default, "{kind}");
+            assert_eq!(s.site.models.len(), count, "{kind}");
+            if let Some(label) = default {
+                assert!(s.site.models.contains(&label), "{kind}");
+            }
+            assert_eq!(
+                kind.has_real_models(),
+                !s.site.models.is_empty() || kind == HuggingChat
+            );
+            assert_eq!(s.site.first_chunk_timeout_secs, first, "{kind}");
+            assert_eq!(s.site.idle_timeout_secs, idle, "{kind}");
+            assert_eq!(s.requests.system_field, system, "{kind}");
+            assert!(s.site.base_url.starts_with("https://"), "{kind}");
+            assert!(!s.site.base_url.ends_with('/'), "{kind}");
+        }
+    }
+
+    #[test]
+    fn drivers_have_stream_paths_scripts_and_a_decoder() {
+        for kind in implemented() {
+            let s = spec(kind);
+            let Some(driver) = &s.driver else {
+                unreachable!("implemented() lists only providers with a driver");
+            };
+            assert!(!driver.stream_paths.is_empty(), "{kind}");
+            assert!(driver.stream_paths.iter().all(|p| p.starts_with('/')));
+            for script in [
+                driver.scripts.ready,
+                driver.scripts.prepare,
+                driver.scripts.send,
+                driver.scripts.stop,
+            ] {
+                assert!(!script.trim().is_empty(), "{kind}");
+            }
+            assert!(s.decoder().is_some(), "{kind}");
+        }
+        assert!(spec(ProviderKind::Moonshot).decoder().is_none());
     }
 }

@@ -14,60 +14,30 @@
 //!   `off`; anything else as text (strings as written, numbers and other JSON as compact JSON):
 //!   trimmed, lowercased, each run of whitespace, `_` and `-` → one `-`, dashes trimmed off both
 //!   ends. `" Extra_High "` → `extra-high`.
-//! - **Generic** (DeepSeek, GLM, Moonshot, Qwen, Perplexity, MiMo): the disabled set
-//!   [`DISABLED_EFFORTS`] (`low` and `minimal` included) → [`Mode::Chat`], anything else →
-//!   [`Mode::Reasoner`].
-//! - **AI Studio**: the model's thinking suffix is dropped. ``, `auto`, `none`, `off`, `false`,
-//!   `0`, `no`, `disable`, `disabled` → Chat with no level; anything else → Reasoner with a
-//!   level ([`aistudio_level`]): `minimum`/`min`/`minimal` → Minimal, `low` → Low,
-//!   `medium`/`med` → Medium, `high`/`max`/`maximum`/`xhigh`/`x-high`/`extra-high`/
-//!   `extra-highest` and every unknown value → High. So `low` still means reasoning here.
-//! - **HuggingChat** ([`huggingchat_effort`]): ``/`auto` → no effort (Chat);
-//!   `none`/`off`/`false`/`0`/`no`/`disable`/`disabled` → `default` (Chat);
-//!   `minimum`/`min`/`minimal` → `low`; `low`, `medium`, `high` kept, `med` → `medium`;
-//!   `max`/`maximum`/`xhigh`/`x-high`/`extra-high` → `high`; anything else passes through as
-//!   normalised (`extra-highest` too). Reasoner unless the result is none or `default`. The
-//!   effort goes to the page as the request's Thinking Effort (with thinking on exactly when
-//!   the mode is Reasoner), unless the request's own `huggingchat_thinking_effort` is set,
-//!   which wins (the caller's check).
-//! - **GLM**: the generic mode, plus a Deep Think effort ([`glm_deep_think`]) when the effort
-//!   is not disabled: `max`/`maximum`/`xhigh`/`x-high`/`extra-high`/`extra-highest` → Max,
-//!   anything else → High (only GLM-5.2 shows this menu).
+//! - **Mapping**: each provider's spec names its mapping (`providers::spec::RequestSwitches`);
+//!   [`effort_override`] looks it up. Most use the **generic** rule ([`generic`]): the disabled
+//!   set [`DISABLED_EFFORTS`] (`low` and `minimal` included) → [`Mode::Chat`], anything else →
+//!   [`Mode::Reasoner`]. Providers with a thinking level, a thinking effort or a Deep Think menu
+//!   map the effort onto it in their own folder (`providers/<p>/mod.rs`).
 //!
-//! Pure: depends on `serde_json` values and the `models` vocabulary only.
+//! Pure: depends on `serde_json` values, the `models` vocabulary and the static provider specs.
 
 use serde_json::Value;
 
-use crate::models::{Mode, ProviderKind, ThinkingLevel, ThinkingOverride};
+use crate::models::{Mode, ProviderKind, ThinkingOverride};
 
-/// Normalised efforts that mean "no reasoning" for the generic rule and for GLM.
+/// Normalised efforts that mean "no reasoning" for the generic rule.
 pub const DISABLED_EFFORTS: [&str; 13] = [
     "", "auto", "none", "off", "false", "0", "no", "disable", "disabled", "minimum", "min",
     "minimal", "low",
 ];
 
-/// Normalised efforts that mean "no reasoning" for AI Studio, where `low` and `minimal` are
-/// real levels.
-const AI_STUDIO_OFF: [&str; 9] = [
-    "", "auto", "none", "off", "false", "0", "no", "disable", "disabled",
-];
-
-/// Efforts that ask for the most thinking; GLM maps them to Max.
-const MAX_EFFORTS: [&str; 6] = [
-    "max",
-    "maximum",
-    "xhigh",
-    "x-high",
-    "extra-high",
-    "extra-highest",
-];
-
-/// GLM's per-request Deep Think effort.
+/// A per-request Deep Think effort, for sites whose Deep Think has an effort menu.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeepThinkEffort {
-    /// "High" in GLM's Deep Think menu.
+    /// "High" in the Deep Think menu.
     High,
-    /// "Max" in GLM's Deep Think menu.
+    /// "Max" in the Deep Think menu.
     Max,
 }
 
@@ -76,14 +46,16 @@ pub enum DeepThinkEffort {
 pub struct EffortOverride {
     /// Replaces the mode of the routed model ID (never [`Mode::Auto`]).
     pub mode: Mode,
-    /// AI Studio only: replaces the ID's Thinking Level suffix; `None` clears it. Always `None`
-    /// on other providers, whose suffix (they have none) is left alone.
+    /// Whether the effort replaces the model ID's Thinking Level suffix (with [`Self::thinking`],
+    /// where `None` clears it). When `false` the suffix is left alone.
+    pub replaces_thinking_level: bool,
+    /// The Thinking Level the effort selects, for sites with levels.
     pub thinking: Option<ThinkingOverride>,
-    /// HuggingChat only: the Thinking Effort for the page (`default`, `low`, `medium`, `high`
-    /// or a passed-through value); `None` leaves the setting alone.
-    pub huggingchat_effort: Option<String>,
-    /// GLM only: the Deep Think effort; `None` leaves the setting alone.
-    pub glm_deep_think: Option<DeepThinkEffort>,
+    /// The Thinking Effort for the page (`default`, `low`, `medium`, `high` or a passed-through
+    /// value), for sites with such a setting; `None` leaves the setting alone.
+    pub thinking_effort: Option<String>,
+    /// The Deep Think effort, for sites with a Deep Think menu; `None` leaves it alone.
+    pub deep_think: Option<DeepThinkEffort>,
 }
 
 /// Picks the effort value from a raw request body: `reasoning_effort` when the field is
@@ -123,85 +95,26 @@ pub fn enables_reasoning(effort: &str) -> bool {
     !DISABLED_EFFORTS.contains(&effort)
 }
 
-/// AI Studio's Thinking Level for a normalised effort, or `None` for "no reasoning".
-pub fn aistudio_level(effort: &str) -> Option<ThinkingLevel> {
-    if AI_STUDIO_OFF.contains(&effort) {
-        return None;
+/// The generic mapping: the mode only ([`enables_reasoning`]), nothing else set.
+pub fn generic(effort: &str) -> EffortOverride {
+    EffortOverride {
+        mode: if enables_reasoning(effort) {
+            Mode::Reasoner
+        } else {
+            Mode::Chat
+        },
+        replaces_thinking_level: false,
+        thinking: None,
+        thinking_effort: None,
+        deep_think: None,
     }
-    Some(match effort {
-        "minimum" | "min" | "minimal" => ThinkingLevel::Minimal,
-        "low" => ThinkingLevel::Low,
-        "medium" | "med" => ThinkingLevel::Medium,
-        _ => ThinkingLevel::High,
-    })
-}
-
-/// HuggingChat's Thinking Effort for a normalised effort, or `None` to leave it alone.
-pub fn huggingchat_effort(effort: &str) -> Option<String> {
-    let mapped = match effort {
-        "" | "auto" => return None,
-        "none" | "off" | "false" | "0" | "no" | "disable" | "disabled" => "default",
-        "minimum" | "min" | "minimal" => "low",
-        "med" => "medium",
-        "max" | "maximum" | "xhigh" | "x-high" | "extra-high" => "high",
-        other => other,
-    };
-    Some(mapped.to_owned())
-}
-
-/// GLM's Deep Think effort for a normalised effort, or `None` when it is disabled.
-pub fn glm_deep_think(effort: &str) -> Option<DeepThinkEffort> {
-    if !enables_reasoning(effort) {
-        return None;
-    }
-    Some(if MAX_EFFORTS.contains(&effort) {
-        DeepThinkEffort::Max
-    } else {
-        DeepThinkEffort::High
-    })
 }
 
 /// What the effort `value` (from [`requested_effort`]; `None` when the request has none) does
-/// on `provider`.
+/// on `provider`, by the provider's own mapping.
 pub fn effort_override(provider: ProviderKind, value: Option<&Value>) -> EffortOverride {
     let effort = normalize_effort(value);
-    let generic_mode = if enables_reasoning(&effort) {
-        Mode::Reasoner
-    } else {
-        Mode::Chat
-    };
-    let mut outcome = EffortOverride {
-        mode: generic_mode,
-        thinking: None,
-        huggingchat_effort: None,
-        glm_deep_think: None,
-    };
-    match provider {
-        ProviderKind::AiStudio => {
-            let level = aistudio_level(&effort);
-            outcome.mode = if level.is_some() {
-                Mode::Reasoner
-            } else {
-                Mode::Chat
-            };
-            outcome.thinking = level.map(ThinkingOverride::Level);
-        }
-        ProviderKind::HuggingChat => {
-            let mapped = huggingchat_effort(&effort);
-            outcome.mode = match mapped.as_deref() {
-                None | Some("default") => Mode::Chat,
-                Some(_) => Mode::Reasoner,
-            };
-            outcome.huggingchat_effort = mapped;
-        }
-        ProviderKind::Glm => outcome.glm_deep_think = glm_deep_think(&effort),
-        ProviderKind::DeepSeek
-        | ProviderKind::Moonshot
-        | ProviderKind::Qwen
-        | ProviderKind::Perplexity
-        | ProviderKind::Mimo => {}
-    }
-    outcome
+    (crate::providers::spec(provider).requests.effort)(&effort)
 }
 
 #[cfg(test)]
@@ -209,6 +122,7 @@ mod tests {
     use super::DeepThinkEffort::{High as DtHigh, Max as DtMax};
     use super::*;
     use crate::models::Mode::{Chat, Reasoner};
+    use crate::models::ThinkingLevel;
     use crate::models::ThinkingLevel::{High, Low, Medium, Minimal};
     use serde_json::json;
 
@@ -503,9 +417,10 @@ mod tests {
                     effort_override(provider, value.as_ref()),
                     EffortOverride {
                         mode,
+                        replaces_thinking_level: false,
                         thinking: None,
-                        huggingchat_effort: None,
-                        glm_deep_think: None,
+                        thinking_effort: None,
+                        deep_think: None,
                     },
                     "{provider} {value:?}"
                 );
@@ -520,9 +435,10 @@ mod tests {
                 effort_override(ProviderKind::AiStudio, value.as_ref()),
                 EffortOverride {
                     mode,
+                    replaces_thinking_level: true,
                     thinking: level.map(ThinkingOverride::Level),
-                    huggingchat_effort: None,
-                    glm_deep_think: None,
+                    thinking_effort: None,
+                    deep_think: None,
                 },
                 "{value:?}"
             );
@@ -536,9 +452,10 @@ mod tests {
                 effort_override(ProviderKind::HuggingChat, value.as_ref()),
                 EffortOverride {
                     mode,
+                    replaces_thinking_level: false,
                     thinking: None,
-                    huggingchat_effort: effort.map(str::to_owned),
-                    glm_deep_think: None,
+                    thinking_effort: effort.map(str::to_owned),
+                    deep_think: None,
                 },
                 "{value:?}"
             );
@@ -552,9 +469,10 @@ mod tests {
                 effort_override(ProviderKind::Glm, value.as_ref()),
                 EffortOverride {
                     mode,
+                    replaces_thinking_level: false,
                     thinking: None,
-                    huggingchat_effort: None,
-                    glm_deep_think: deep_think,
+                    thinking_effort: None,
+                    deep_think,
                 },
                 "{value:?}"
             );

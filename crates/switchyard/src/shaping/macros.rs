@@ -11,9 +11,8 @@
 //!   ([`strip_chat_macros`]); macros elsewhere stay as text. Text completions: the whole raw
 //!   prompt ([`extract_macros`]). Either way, when two macros set the same switch the later
 //!   one wins.
-//! - **Which.** Every provider except AI Studio knows the shared set (the reference's
-//!   `COMMON_REQUEST_MACRO_ACTIONS`, used by DeepSeek, GLM, Moonshot, Qwen, Perplexity,
-//!   HuggingChat and, checked in its driver, MiMo):
+//! - **Which.** Every provider knows the shared set (the reference's
+//!   `COMMON_REQUEST_MACRO_ACTIONS`):
 //!
 //!   | Macro | Sets |
 //!   |---|---|
@@ -22,13 +21,9 @@
 //!   | `search` / `nosearch`, `no_search`, `no-search` | search on / off |
 //!   | `file`, `sendfile` / `nofile`, `no_file` | send as text file on / off |
 //!
-//!   AI Studio knows the shared set with its own entries laid over it, as its driver merges
-//!   them: `think` on, `nothink`/`no_think` off; `r0` thinking off **and** tier 0 (lowest level,
-//!   as the `-r0` suffix means); `r1`…`r4` a Thinking Level tier only (thinking itself follows
-//!   the mode and other macros, as in the reference); `url`, `urlcontext`, `url_context` /
-//!   `nourl`, `no_url`, `no-url` URL Context on / off; `nocaars`, `nocars` CAARS off; and the
-//!   shared `search` and `file` families. Macros of the other set (`[[url]]` on DeepSeek) are
-//!   unknown and stay in the text.
+//!   A provider's own macros (`macros` of its spec, `providers/<p>/mod.rs`) are looked up
+//!   before the shared set and may change a shared name's effects; one provider's macros are
+//!   unknown on the others and stay in the text.
 //! - **Whitespace.** A removed macro takes the spaces/tabs after it with it when it stood at
 //!   the start of a line or after whitespace (`a [[think]] b` → `a b`, `[[think]] b` → `b`);
 //!   at the end of a line the spaces/tabs before it go too (`a [[think]]` → `a`). Indentation
@@ -50,11 +45,11 @@ pub struct MacroOverrides {
     pub search: Option<bool>,
     /// Send the prompt as a `.txt` upload instead of typing it.
     pub send_as_file: Option<bool>,
-    /// AI Studio URL Context on or off.
+    /// URL Context on or off.
     pub url_context: Option<bool>,
-    /// AI Studio Thinking Level tier (`[[r0]]`…`[[r4]]`), mapped per model by the driver.
+    /// Thinking Level tier (`[[r0]]`…`[[r4]]`), mapped per model by the driver.
     pub tier: Option<ThinkingTier>,
-    /// AI Studio CAARS: only ever `Some(false)` (`[[nocaars]]`), it can be turned off, not on.
+    /// CAARS: only ever `Some(false)` (`[[nocaars]]`), it can be turned off, not on.
     pub caars: Option<bool>,
 }
 
@@ -65,9 +60,12 @@ impl MacroOverrides {
     }
 }
 
+/// A provider's macro table: lowercase names and their effects.
+pub type MacroTable = &'static [(&'static str, &'static [Effect])];
+
 /// One effect of a macro; a macro has one or two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Effect {
+pub enum Effect {
     Thinking(bool),
     Search(bool),
     SendAsFile(bool),
@@ -89,17 +87,17 @@ impl Effect {
     }
 }
 
-const THINK_ON: &[Effect] = &[Effect::Thinking(true)];
-const THINK_OFF: &[Effect] = &[Effect::Thinking(false)];
-const SEARCH_ON: &[Effect] = &[Effect::Search(true)];
-const SEARCH_OFF: &[Effect] = &[Effect::Search(false)];
-const FILE_ON: &[Effect] = &[Effect::SendAsFile(true)];
-const FILE_OFF: &[Effect] = &[Effect::SendAsFile(false)];
-const URL_ON: &[Effect] = &[Effect::UrlContext(true)];
-const URL_OFF: &[Effect] = &[Effect::UrlContext(false)];
+pub const THINK_ON: &[Effect] = &[Effect::Thinking(true)];
+pub const THINK_OFF: &[Effect] = &[Effect::Thinking(false)];
+pub const SEARCH_ON: &[Effect] = &[Effect::Search(true)];
+pub const SEARCH_OFF: &[Effect] = &[Effect::Search(false)];
+pub const FILE_ON: &[Effect] = &[Effect::SendAsFile(true)];
+pub const FILE_OFF: &[Effect] = &[Effect::SendAsFile(false)];
+pub const URL_ON: &[Effect] = &[Effect::UrlContext(true)];
+pub const URL_OFF: &[Effect] = &[Effect::UrlContext(false)];
 
 /// The shared set, lowercase names.
-const SHARED: &[(&str, &[Effect])] = &[
+const SHARED: MacroTable = &[
     ("think", THINK_ON),
     ("r1", THINK_ON),
     ("nothink", THINK_OFF),
@@ -115,36 +113,12 @@ const SHARED: &[(&str, &[Effect])] = &[
     ("no_file", FILE_OFF),
 ];
 
-/// AI Studio's entries, looked up before [`SHARED`].
-const AI_STUDIO: &[(&str, &[Effect])] = &[
-    ("think", THINK_ON),
-    ("nothink", THINK_OFF),
-    ("no_think", THINK_OFF),
-    (
-        "r0",
-        &[Effect::Thinking(false), Effect::Tier(ThinkingTier::R0)],
-    ),
-    ("r1", &[Effect::Tier(ThinkingTier::R1)]),
-    ("r2", &[Effect::Tier(ThinkingTier::R2)]),
-    ("r3", &[Effect::Tier(ThinkingTier::R3)]),
-    ("r4", &[Effect::Tier(ThinkingTier::R4)]),
-    ("url", URL_ON),
-    ("urlcontext", URL_ON),
-    ("url_context", URL_ON),
-    ("nourl", URL_OFF),
-    ("no_url", URL_OFF),
-    ("no-url", URL_OFF),
-    ("nocaars", &[Effect::Caars(false)]),
-    ("nocars", &[Effect::Caars(false)]),
-];
-
 /// The effects of macro `name` (any case) on `provider`, or `None` when it is not a macro there.
 fn lookup(provider: ProviderKind, name: &str) -> Option<&'static [Effect]> {
-    let own: &[(&str, &[Effect])] = match provider {
-        ProviderKind::AiStudio => AI_STUDIO,
-        _ => &[],
-    };
-    own.iter()
+    crate::providers::spec(provider)
+        .requests
+        .macros
+        .iter()
         .chain(SHARED)
         .find(|(known, _)| known.eq_ignore_ascii_case(name))
         .map(|(_, effects)| *effects)

@@ -1,17 +1,42 @@
-//! DeepSeek (chat.deepseek.com): page scripts and stream endpoint.
+//! DeepSeek (chat.deepseek.com): site defaults, page scripts and stream endpoint.
 //!
 //! The model type picker selects Instant or Expert (`deepseek-expert-*` IDs); the DeepThink and
 //! Search toggles follow the request. The answer streams from `/api/v0/chat/completion` as
 //! DeepSeek's path/operation/value patch stream, decoded by `switchyard_decode::deepseek`.
+//! There is no model picker (no real-model IDs) and no system field; `reasoning_effort` follows
+//! the generic rule.
 
-use super::Scripts;
+use super::failure::classify_http;
+use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
+use crate::config::CaptureMode;
+use crate::models::ProviderKind;
+use crate::shaping::effort;
 
-/// The completion request (and the regenerate request, for later reuse support).
-pub const STREAM_PATHS: &[&str] = &["/api/v0/chat/completion", "/api/v0/chat/regenerate"];
-
-pub(super) static SCRIPTS: Scripts = Scripts {
-    ready: concat!(include_str!("hooks.js"), include_str!("ready.js")),
-    prepare: concat!(include_str!("hooks.js"), include_str!("prepare.js")),
-    send: concat!(include_str!("hooks.js"), include_str!("send.js")),
-    stop: concat!(include_str!("hooks.js"), include_str!("stop.js")),
+pub static SPEC: ProviderSpec = ProviderSpec {
+    kind: ProviderKind::DeepSeek,
+    site: SiteDefaults {
+        base_url: "https://chat.deepseek.com",
+        first_chunk_timeout_secs: 45,
+        idle_timeout_secs: 75,
+        capture: CaptureMode::Replay,
+        models: &[],
+        default_model: None,
+    },
+    requests: RequestSwitches {
+        effort: effort::generic,
+        macros: &[],
+        system_field: false,
+    },
+    classify: classify_http,
+    driver: Some(DriverSpec {
+        // The completion request (and the regenerate request, for later reuse support).
+        stream_paths: &["/api/v0/chat/completion", "/api/v0/chat/regenerate"],
+        scripts: Scripts {
+            ready: concat!(include_str!("hooks.js"), include_str!("ready.js")),
+            prepare: concat!(include_str!("hooks.js"), include_str!("prepare.js")),
+            send: concat!(include_str!("hooks.js"), include_str!("send.js")),
+            stop: concat!(include_str!("hooks.js"), include_str!("stop.js")),
+        },
+        decoder: || Box::new(switchyard_decode::deepseek::DeepSeekDecoder::new()),
+    }),
 };

@@ -1,0 +1,222 @@
+//! [`Driver`]: how a lane works one site's page with the scripts of its spec.
+//!
+//! Scripts run as one `Runtime.evaluate` each and wait on DOM events inside the page (a
+//! `MutationObserver` with a deadline), never on fixed sleeps. They read their arguments from
+//! `ARGS`, a JSON object spliced in by [`script`].
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::failure::SiteFailure;
+use super::spec::{DriverSpec, Scripts};
+use crate::browser::{BrowserError, Tab};
+use crate::models::ProviderKind;
+use crate::shaping::{DeepThinkEffort, ShapedRequest};
+use switchyard_decode::Decode;
+
+/// Shared helpers every page script starts with.
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// The bound for one UI step inside a script (a menu opening, a toggle switching).
+const STEP: Duration = Duration::from_secs(5);
+
+/// A driver failure, worded for the user.
+#[derive(Debug, Clone)]
+pub enum DriverError {
+    /// The site shows a sign-in page; the lane cannot work until someone signs in.
+    SignInRequired,
+    /// The site's UI is not in English, which the selectors need.
+    NotEnglish(String),
+    /// A page step failed.
+    Browser(BrowserError),
+}
+
+impl std::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DriverError::SignInRequired => f.write_str(
+                "the site asks for a sign-in; sign in once in this lane's browser profile \
+                 (isolation = \"process\" keeps the session), then restart",
+            ),
+            DriverError::NotEnglish(lang) => write!(
+                f,
+                "UI language is not English (en-US) (detected: {lang}). Switch the site's \
+                 language to English"
+            ),
+            DriverError::Browser(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<BrowserError> for DriverError {
+    fn from(e: BrowserError) -> Self {
+        DriverError::Browser(e)
+    }
+}
+
+/// What `send` learned that `stop` needs (the look of the Send control).
+#[derive(Debug, Clone, Default)]
+pub struct SendState {
+    pub signature: String,
+}
+
+/// The driver of one provider: runs its spec's page scripts in a lane's page.
+#[derive(Debug, Clone, Copy)]
+pub struct Driver {
+    provider: ProviderKind,
+    spec: &'static DriverSpec,
+}
+
+impl Driver {
+    /// The driver of a provider, if this build has one.
+    pub fn of(kind: ProviderKind) -> Option<Driver> {
+        super::spec(kind).driver.as_ref().map(|spec| Driver {
+            provider: kind,
+            spec,
+        })
+    }
+
+    pub fn provider(self) -> ProviderKind {
+        self.provider
+    }
+
+    /// The page a lane opens, given the site's base URL.
+    pub fn start_url(self, base_url: &str) -> String {
+        format!("{base_url}/")
+    }
+
+    /// URL paths of the completion request the lane captures.
+    pub fn stream_paths(self) -> &'static [&'static str] {
+        self.spec.stream_paths
+    }
+
+    /// A fresh decoder for one response body.
+    pub fn decoder(self) -> Box<dyn Decode + Send> {
+        (self.spec.decoder)()
+    }
+
+    /// Reads the site's failure answer (HTTP status and body) as a typed failure.
+    pub fn classify_failure(self, status: i64, body: &[u8]) -> SiteFailure {
+        (super::spec(self.provider).classify)(status, body)
+    }
+
+    fn scripts(self) -> &'static Scripts {
+        &self.spec.scripts
+    }
+
+    /// Waits until the site shows its chat UI, and checks that it is in English.
+    pub async fn wait_ready(self, tab: &Tab, timeout: Duration) -> Result<(), DriverError> {
+        let args = json!({ "timeout_ms": timeout.as_millis() as u64 });
+        let value = tab
+            .eval(
+                "waiting for the chat page",
+                &script(self.scripts().ready, &args),
+                timeout + tab.cdp_timeout(),
+            )
+            .await?;
+        if value["state"] == "auth" {
+            return Err(DriverError::SignInRequired);
+        }
+        let lang = value["lang"].as_str().unwrap_or_default();
+        if !(lang == "en" || lang.starts_with("en-")) {
+            return Err(DriverError::NotEnglish(if lang.is_empty() {
+                "none".to_owned()
+            } else {
+                lang.to_owned()
+            }));
+        }
+        Ok(())
+    }
+
+    /// Opens a new chat, sets the toggles for the request and types the prompt.
+    pub async fn prepare(self, tab: &Tab, req: &ShapedRequest) -> Result<(), DriverError> {
+        let args = json!({
+            "thinking": req.toggles.thinking,
+            "search": req.toggles.search,
+            "expert": req.toggles.expert,
+            "model": req.real_model,
+            "effort": req.deep_think_effort.map(|e| match e {
+                DeepThinkEffort::High => "High",
+                DeepThinkEffort::Max => "Max",
+            }),
+            "step_ms": STEP.as_millis() as u64,
+        });
+        let bound = STEP * 4 + tab.cdp_timeout();
+        let focused = tab
+            .eval(
+                "opening a new chat",
+                &script(self.scripts().prepare, &args),
+                bound,
+            )
+            .await?;
+        if focused != serde_json::Value::Bool(true) {
+            return Err(DriverError::Browser(BrowserError::Script {
+                what: "focusing the chat box".into(),
+                cause: "the chat box did not take the focus".into(),
+            }));
+        }
+        tab.insert_text(&normalized_prompt(&req.prompt)).await?;
+        Ok(())
+    }
+
+    /// Presses Send.
+    pub async fn send(self, tab: &Tab, req: &ShapedRequest) -> Result<SendState, DriverError> {
+        let args = json!({
+            "prompt_len": normalized_prompt(&req.prompt).encode_utf16().count(),
+            "step_ms": STEP.as_millis() as u64,
+        });
+        let sig = tab
+            .eval(
+                "pressing Send",
+                &script(self.scripts().send, &args),
+                STEP + tab.cdp_timeout(),
+            )
+            .await?;
+        Ok(SendState {
+            signature: sig.as_str().unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// Presses the site's Stop control if it shows; returns whether it did.
+    pub async fn stop(self, tab: &Tab, state: &SendState) -> Result<bool, DriverError> {
+        let args = json!({ "signature": state.signature });
+        let clicked = tab
+            .eval(
+                "pressing Stop",
+                &script(self.scripts().stop, &args),
+                tab.cdp_timeout(),
+            )
+            .await?;
+        Ok(clicked == serde_json::Value::Bool(true))
+    }
+}
+
+/// Wraps a script body as an async function call with the prelude and its arguments.
+fn script(body: &str, args: &serde_json::Value) -> String {
+    format!("(async () => {{\n{PRELUDE}\nconst ARGS = {args};\n{body}\n}})()")
+}
+
+/// A textarea stores line breaks as `\n`; typing the prompt that way lets the driver check the
+/// box holds exactly what was typed.
+fn normalized_prompt(prompt: &str) -> String {
+    prompt.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_get_their_arguments_and_the_prelude() {
+        let s = script("return ARGS.x;", &json!({"x": "a\"b"}));
+        assert!(s.contains("const ARGS = {\"x\":\"a\\\"b\"};"));
+        assert!(s.contains("const sy = "));
+        assert!(s.starts_with("(async () => {"));
+    }
+
+    #[test]
+    fn prompts_are_typed_with_unix_line_breaks() {
+        assert_eq!(normalized_prompt("a\r\nb\rc\n"), "a\nb\nc\n");
+    }
+}

@@ -1,0 +1,93 @@
+//! [`ProviderSpec`]: everything the gateway knows of one provider beyond its catalog entry.
+//!
+//! Each provider folder defines one `SPEC` value; [`super`] lists them. Config reads
+//! the site defaults from it, shaping reads the request switches the site honours, and a lane
+//! reads its driver part. Nothing outside `providers/` matches on a provider to learn these.
+
+use crate::config::CaptureMode;
+use crate::models::ProviderKind;
+use crate::shaping::effort::EffortOverride;
+use crate::shaping::macros::MacroTable;
+use switchyard_decode::Decode;
+
+use super::failure::SiteFailure;
+
+/// One provider: site defaults, the request switches it honours, its failure texts, and its
+/// driver when this build has one.
+#[derive(Debug)]
+pub struct ProviderSpec {
+    /// The catalog entry this spec belongs to.
+    pub kind: ProviderKind,
+    /// What a configuration file leaves unset.
+    pub site: SiteDefaults,
+    /// How the request switches map onto the site.
+    pub requests: RequestSwitches,
+    /// Reads the site's own failure answer (HTTP status and body) as a typed failure.
+    pub classify: fn(status: i64, body: &[u8]) -> SiteFailure,
+    /// The page driver and decoder; `None` while the provider runs only in Dry Run Mode.
+    pub driver: Option<DriverSpec>,
+}
+
+/// The reference's settings for a provider, used where the configuration file is silent.
+#[derive(Debug)]
+pub struct SiteDefaults {
+    /// The real site's origin, without a trailing slash.
+    pub base_url: &'static str,
+    /// Seconds to wait for the first piece of an answer.
+    pub first_chunk_timeout_secs: u64,
+    /// Seconds to wait between two pieces of an answer.
+    pub idle_timeout_secs: u64,
+    /// How a lane reads the site's stream.
+    pub capture: CaptureMode,
+    /// The labels of the site's model picker (behavior-spec §8.12), in the site's order.
+    /// Running drivers may report the labels they really see; this list is the default.
+    pub models: &'static [&'static str],
+    /// The label selected by default, or `None` when there is no picker or the default keeps
+    /// the site's own selection. Always one of [`SiteDefaults::models`].
+    pub default_model: Option<&'static str>,
+}
+
+/// Which request switches the site honours, and how.
+#[derive(Debug)]
+pub struct RequestSwitches {
+    /// Maps a normalised `reasoning_effort` (`shaping::effort::normalize_effort`) to this
+    /// request's overrides. Most sites use `shaping::effort::generic`.
+    pub effort: fn(effort: &str) -> EffortOverride,
+    /// The site's own macros, looked up before the shared set (`shaping::macros`).
+    pub macros: MacroTable,
+    /// Whether the site has a system-prompt field that leading system messages can go to
+    /// (behavior-spec §8.6).
+    pub system_field: bool,
+}
+
+/// The driver part of a provider: page scripts, stream endpoints and decoder.
+#[derive(Debug)]
+pub struct DriverSpec {
+    /// URL paths of the completion request a lane captures.
+    pub stream_paths: &'static [&'static str],
+    /// The page scripts the driver runs.
+    pub scripts: Scripts,
+    /// A fresh decoder for one response body (`switchyard_decode`).
+    pub decoder: fn() -> Box<dyn Decode + Send>,
+}
+
+/// The page scripts of one driver (`ready.js`, `prepare.js`, `send.js`, `stop.js`).
+#[derive(Debug)]
+pub struct Scripts {
+    pub ready: &'static str,
+    pub prepare: &'static str,
+    pub send: &'static str,
+    pub stop: &'static str,
+}
+
+impl ProviderSpec {
+    /// Whether this build can run the provider in a lane (it has a driver and a replica).
+    pub fn implemented(&self) -> bool {
+        self.driver.is_some()
+    }
+
+    /// A fresh decoder for one of the site's response bodies, if this build has one.
+    pub fn decoder(&self) -> Option<Box<dyn Decode + Send>> {
+        self.driver.as_ref().map(|d| (d.decoder)())
+    }
+}

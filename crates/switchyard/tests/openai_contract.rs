@@ -1,0 +1,191 @@
+//! The OpenAI contract where a web chat differs from an API, through the real gateway: what
+//! cannot be honoured is a 400 naming the parameter, every error (404, 405, 413, 415) is in
+//! OpenAI's shape, the API also answers without the `/v1` prefix, and a non-streaming answer
+//! that broke off is never a 200 that looks complete.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is a failed assertion with a backtrace"
+)]
+
+mod common;
+
+use common::Harness;
+use serde_json::{Value, json};
+use switchyard::models::ProviderKind;
+use switchyard_replicas::Knobs;
+
+/// Status and the `error` object of an OpenAI-shaped error reply.
+async fn error_of(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json",
+        "status {status}"
+    );
+    let body: Value = resp.json().await.unwrap();
+    (status, body["error"].clone())
+}
+
+fn hello(extra: Value) -> Value {
+    let mut body =
+        json!({"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_openai_errors_and_reach_no_lane() {
+    let h = Harness::single(ProviderKind::DeepSeek, Knobs::instant(), "").await;
+
+    for (extra, param) in [
+        (json!({"n": 3}), "n"),
+        (json!({"temperature": 5}), "temperature"),
+        (json!({"top_p": 1.5}), "top_p"),
+        (
+            json!({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "required"}),
+            "tool_choice",
+        ),
+        (
+            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}),
+            "response_format",
+        ),
+        (json!({"messages": []}), "messages"),
+        (
+            json!({"messages": [{"role": "narrator", "content": "x"}]}),
+            "messages",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": null}]}),
+            "messages",
+        ),
+    ] {
+        let (status, err) =
+            error_of(h.post("/v1/chat/completions", hello(extra.clone())).await).await;
+        assert_eq!(status, 400, "{extra}");
+        assert_eq!(err["param"], param, "{extra}: {err}");
+        assert_eq!(err["type"], "invalid_request_error");
+    }
+
+    // A web page's no-preflight post (`text/plain`) and other non-JSON types: 415.
+    let resp = h
+        .client
+        .post(h.url("/v1/chat/completions"))
+        .header("content-type", "text/plain")
+        .body(hello(json!({})).to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = error_of(resp).await;
+    assert_eq!(status, 415);
+    assert!(
+        err["message"].as_str().unwrap().contains("text/plain"),
+        "{err}"
+    );
+
+    // GET on a POST route: 405 in OpenAI's shape, with Allow.
+    let resp = h
+        .client
+        .get(h.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["allow"], "POST");
+    let (status, err) = error_of(resp).await;
+    assert_eq!(status, 405);
+    assert!(
+        err["message"].as_str().unwrap().contains("use POST"),
+        "{err}"
+    );
+
+    // 20 MB: over the default 16 MiB limit.
+    let big = "x".repeat(20 * 1024 * 1024);
+    let resp = h
+        .client
+        .post(h.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(hello(json!({"messages": [{"role": "user", "content": big}]})).to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = error_of(resp).await;
+    assert_eq!(status, 413);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("api.max_body_bytes"),
+        "{err}"
+    );
+
+    // None of it reached the site.
+    assert!(h.replica(ProviderKind::DeepSeek).requests().is_empty());
+
+    // Base URLs pasted without `/v1`.
+    let models = h.get_json("/models").await;
+    assert!(
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "deepseek-chat"),
+        "{models}"
+    );
+    let resp = h.post("/chat/completions", hello(json!({}))).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("hi"),
+        "{body}"
+    );
+    let resp = h
+        .post(
+            "/completions",
+            json!({"model": "deepseek-chat", "prompt": "yo"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    h.shutdown().await;
+}
+
+/// A replica answer that stalls after its first pieces, with a 1 s idle timeout.
+const STALL: &str = "[providers.deepseek]\nidle_timeout_secs = 1\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_off_answer_is_an_error_not_a_complete_looking_200() {
+    let h = Harness::single(ProviderKind::DeepSeek, Knobs::instant(), STALL).await;
+    let (status, body) = h
+        .chat(
+            "deepseek-chat",
+            "tell me replica:chunks=5 replica:fault=stall",
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("timeout"), "{message}");
+    assert!(message.contains("api.partial_answers"), "{message}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_answers_keep_gives_the_text_with_finish_reason_length() {
+    let extra = format!("{STALL}[api]\npartial_answers = \"keep\"\n");
+    let h = Harness::single(ProviderKind::DeepSeek, Knobs::instant(), &extra).await;
+    let (status, body) = h
+        .chat(
+            "deepseek-chat",
+            "tell me replica:chunks=5 replica:fault=stall",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["finish_reason"], "length");
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(content.starts_with("Echo [DeepSeek"), "{content}");
+    h.shutdown().await;
+}
