@@ -17,12 +17,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use switchyard_replicas::{Knobs, ReceivedRequest, ReplicaServer, Site};
 
-/// Unix microseconds now, as the replica stamps them.
+/// Microseconds now on the clock the replica stamps with.
 pub fn now_us() -> u64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    u64::try_from(since.as_micros()).unwrap()
+    switchyard_replicas::clock::monotonic_us()
 }
 
 /// Sends one ordinary completion (thinking and search off) to `server` and reads it to the end.
