@@ -9,7 +9,12 @@
 //! - `POST /__replica/reset`: forgets the log.
 //! - `GET /__replica/knobs`, `POST /__replica/knobs` (JSON [`Knobs`], missing fields default):
 //!   read or replace the knobs.
+//!
+//! Like the real sites, every page load sets a session cookie (`replica_session`, `HttpOnly`),
+//! with a value random per server ([`ReplicaServer::session_cookie`]). The browser then sends it
+//! with the completion request, so a test can check that no saved artifact leaks it.
 
+use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -17,7 +22,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -31,6 +36,9 @@ use crate::log::{ReceivedRequest, RequestLog};
 use crate::site::Site;
 use crate::stream::Interrupts;
 use crate::{deepseek, glm};
+
+/// The name of the session cookie every page load sets.
+const SESSION_COOKIE: &str = "replica_session";
 
 /// How long [`ReplicaServer::shutdown`] waits for open connections before aborting the task.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -49,6 +57,8 @@ pub(crate) struct Shared {
     pub glm: Mutex<glm::SiteState>,
     /// The page hook this site "renamed", if any (see [`crate::hooks`]).
     pub hook_change: Mutex<Option<(String, HookChange)>>,
+    /// The value of the session cookie this server sets on page loads.
+    session: String,
 }
 
 impl Shared {
@@ -60,6 +70,7 @@ impl Shared {
             deepseek: Mutex::default(),
             glm: Mutex::default(),
             hook_change: Mutex::new(None),
+            session: random_hex(),
         }
     }
 
@@ -118,6 +129,10 @@ impl ReplicaServer {
         };
         let app = Router::new()
             .merge(site_routes)
+            .layer(axum::middleware::map_response_with_state(
+                state.clone(),
+                set_session_cookie,
+            ))
             .merge(admin_routes())
             .with_state(state);
         let (stop_accepting, stop_rx) = oneshot::channel::<()>();
@@ -160,6 +175,11 @@ impl ReplicaServer {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The value of the session cookie (`replica_session`) this server sets on page loads.
+    pub fn session_cookie(&self) -> &str {
+        &self.shared.session
     }
 
     /// A snapshot of the request log, oldest first.
@@ -244,6 +264,36 @@ impl std::fmt::Debug for ReplicaServer {
             .field("addr", &self.addr)
             .finish_non_exhaustive()
     }
+}
+
+/// Sets the session cookie on every HTML page, as the real sites do on a page load.
+async fn set_session_cookie(State(state): State<AppState>, mut response: Response) -> Response {
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_page {
+        let cookie = format!(
+            "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
+            state.shared.session
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// 32 random hex characters (std's per-process random hasher keys; no extra dependency).
+fn random_hex() -> String {
+    let mut out = String::new();
+    for i in 0..2u8 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u8(i);
+        out.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    out
 }
 
 // === admin endpoints ===

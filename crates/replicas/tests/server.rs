@@ -126,3 +126,30 @@ async fn shutdown_ends_a_stalled_stream() {
         );
     }
 }
+
+#[tokio::test]
+async fn page_loads_set_a_session_cookie() {
+    for site in Site::ALL {
+        let server = start(site, Knobs::default()).await;
+        let page = client()
+            .get(format!("{}/", server.base_url()))
+            .send()
+            .await
+            .unwrap();
+        let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert_eq!(
+            cookie,
+            format!(
+                "replica_session={}; Path=/; HttpOnly; SameSite=Lax",
+                server.session_cookie()
+            )
+        );
+        assert_eq!(server.session_cookie().len(), 32);
+        let script = client()
+            .get(format!("{}/static/app.js", server.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert!(script.headers().get("set-cookie").is_none(), "{site}");
+    }
+}

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`api`]: HTTP, OpenAI wire types, SSE, inspection endpoints.
+//! - [`artifacts`]: capture files and failure bundles (what a lane saves to disk).
 //! - [`models`]: model-ID catalog and routing table (pure).
 //! - [`shaping`]: chat messages to one prompt and the site switches (pure).
 //! - [`scheduler`]: queues, the three queue modes, lane choice, cancellation.
@@ -17,6 +18,7 @@
 //! See ARCHITECTURE.md for how a request flows through these.
 
 pub mod api;
+pub mod artifacts;
 pub mod bench;
 pub mod browser;
 pub mod config;

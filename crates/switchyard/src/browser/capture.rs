@@ -50,10 +50,18 @@ use super::{BrowserError, timed};
 /// What the armed consumer sees of the claimed response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaptureEvent {
-    /// The claimed request was sent (the site's own request; nothing has come back yet).
-    Sent { url: String },
+    /// The claimed request was sent (the site's own request; nothing has come back yet), with
+    /// the request headers as far as they are known (a replayed request's are complete,
+    /// cookies included; a teed one's lack what Chromium adds on the wire).
+    Sent {
+        url: String,
+        headers: Vec<(String, String)>,
+    },
     /// Response headers arrived.
-    Response { status: i64 },
+    Response {
+        status: i64,
+        headers: Vec<(String, String)>,
+    },
     /// The next bytes of the body.
     Data(Vec<u8>),
     /// The body ended normally.
@@ -220,7 +228,7 @@ async fn run(
                 });
                 match claim {
                     Some(a) => {
-                        a.send(CaptureEvent::Sent { url: ev.request.url.clone() });
+                        // The replay reports `Sent` itself, with the headers it sends.
                         let cancel = CancellationToken::new();
                         a.replay = Some(cancel.clone().drop_guard());
                         let task = super::replay::run(
@@ -253,12 +261,18 @@ async fn run(
                     continue;
                 }
                 a.claimed = Some(ev.request_id.clone());
-                a.send(CaptureEvent::Sent { url: ev.request.url.clone() });
+                a.send(CaptureEvent::Sent {
+                    url: ev.request.url.clone(),
+                    headers: header_pairs(ev.request.headers.inner()),
+                });
                 start_streaming(&page, cdp_timeout, a, &ev.request_id).await;
             }
             Some(ev) = s.response.next() => {
                 if let Some(a) = armed.as_mut().filter(|a| a.is(&ev.request_id)) {
-                    a.send(CaptureEvent::Response { status: ev.response.status });
+                    a.send(CaptureEvent::Response {
+                        status: ev.response.status,
+                        headers: header_pairs(ev.response.headers.inner()),
+                    });
                     if !a.streaming {
                         start_streaming(&page, cdp_timeout, a, &ev.request_id).await;
                     }
@@ -375,6 +389,18 @@ fn drain_data(a: &Armed, data: &mut chromiumoxide::listeners::EventStream<EventD
             forward_data(a, &ev);
         }
     }
+}
+
+/// CDP's header object as name/value pairs.
+pub(super) fn header_pairs(headers: &serde_json::Value) -> Vec<(String, String)> {
+    headers
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(n, v)| v.as_str().map(|v| (n.clone(), v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn decode(b64: &str) -> Vec<u8> {

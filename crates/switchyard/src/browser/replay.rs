@@ -87,7 +87,13 @@ pub(super) async fn run(
     };
 
     let request = match build(&page, cdp_timeout, &paused).await {
-        Ok(r) => r,
+        Ok((r, sent_headers)) => {
+            send(CaptureEvent::Sent {
+                url: paused.request.url.clone(),
+                headers: sent_headers,
+            });
+            r
+        }
         Err(e) => {
             warn!(cause = %e, "could not replay the captured request");
             fail(ErrorReason::Failed).await;
@@ -118,6 +124,16 @@ pub(super) async fn run(
         }
     };
     let status = i64::from(response.status().as_u16());
+    let all_headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|v| (name.as_str().to_owned(), v.to_owned()))
+        })
+        .collect();
     let headers: Vec<HeaderEntry> = response
         .headers()
         .iter()
@@ -129,7 +145,10 @@ pub(super) async fn run(
                 .map(|v| HeaderEntry::new(name.as_str(), v))
         })
         .collect();
-    send(CaptureEvent::Response { status });
+    send(CaptureEvent::Response {
+        status,
+        headers: all_headers,
+    });
 
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
@@ -177,16 +196,18 @@ pub(super) async fn run(
     send(CaptureEvent::Finished);
 }
 
-/// The page's request as a client request: method, URL, headers, body and cookies.
+/// The page's request as a client request: method, URL, headers, body and cookies; with the
+/// headers it carries (for the capture file, which redacts them).
 async fn build(
     page: &Page,
     cdp_timeout: Duration,
     paused: &EventRequestPaused,
-) -> Result<reqwest::RequestBuilder, String> {
+) -> Result<(reqwest::RequestBuilder, Vec<(String, String)>), String> {
     let req = &paused.request;
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| format!("unusable method {}", req.method))?;
     let mut builder = client()?.request(method, &req.url);
+    let mut sent = Vec::new();
     if let Some(headers) = req.headers.inner().as_object() {
         for (name, value) in headers {
             let lower = name.to_ascii_lowercase();
@@ -195,10 +216,12 @@ async fn build(
             }
             if let Some(value) = value.as_str() {
                 builder = builder.header(name.as_str(), value);
+                sent.push((name.clone(), value.to_owned()));
             }
         }
     }
     builder = builder.header("accept-encoding", "identity");
+    sent.push(("accept-encoding".to_owned(), "identity".to_owned()));
     let cookies = timed(
         "Network.getCookies",
         cdp_timeout,
@@ -218,7 +241,8 @@ async fn build(
         .collect::<Vec<_>>()
         .join("; ");
     if !cookie.is_empty() {
-        builder = builder.header("cookie", cookie);
+        builder = builder.header("cookie", cookie.as_str());
+        sent.push(("cookie".to_owned(), cookie));
     }
     let mut body = Vec::new();
     for entry in req.post_data_entries.iter().flatten() {
@@ -232,7 +256,7 @@ async fn build(
     if req.has_post_data == Some(true) && body.is_empty() {
         return Err("the page's request body was not available to replay".to_owned());
     }
-    Ok(builder.body(body))
+    Ok((builder.body(body), sent))
 }
 
 #[cfg(test)]

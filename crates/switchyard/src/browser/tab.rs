@@ -10,10 +10,14 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+
 use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
-use chromiumoxide::cdp::browser_protocol::page::{CrashParams, NavigateParams};
+use chromiumoxide::cdp::browser_protocol::page::{
+    CaptureScreenshotFormat, CaptureScreenshotParams, CrashParams, NavigateParams,
+};
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 
 use super::{BrowserError, timed};
@@ -104,6 +108,32 @@ impl Tab {
         )
         .await
         .map(|_| ())
+    }
+
+    /// The page as a PNG (`Page.captureScreenshot`), for a failure bundle.
+    pub async fn screenshot(&self, timeout: Duration) -> Result<Vec<u8>, BrowserError> {
+        let params = CaptureScreenshotParams::builder()
+            .format(CaptureScreenshotFormat::Png)
+            .build();
+        let resp = timed("Page.captureScreenshot", timeout, self.page.execute(params)).await?;
+        base64::engine::general_purpose::STANDARD
+            .decode(AsRef::<str>::as_ref(&resp.result.data))
+            .map_err(|e| BrowserError::Cdp {
+                what: "Page.captureScreenshot".to_owned(),
+                cause: format!("unreadable image data: {e}"),
+            })
+    }
+
+    /// The page's current HTML (`document.documentElement.outerHTML`), for a failure bundle.
+    pub async fn html(&self, timeout: Duration) -> Result<String, BrowserError> {
+        let value = self
+            .eval(
+                "reading the page HTML",
+                "document.documentElement ? document.documentElement.outerHTML : ''",
+                timeout,
+            )
+            .await?;
+        Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
     /// Crashes the renderer (`Page.crash`), for fault-injection tests.

@@ -8,6 +8,7 @@
 //! Files can be laid over each other at the TOML level ([`merge_tables`]): `switchyard demo
 //! --config FILE` lays the user's file over the demo's own settings before validation.
 
+mod artifacts;
 pub mod raw;
 
 use std::{collections::BTreeMap, fmt, net::IpAddr, path::PathBuf, time::Duration};
@@ -18,6 +19,8 @@ use crate::models::ProviderKind;
 use crate::providers;
 use crate::shaping::format::{FormatSettings, InjectionPosition, Preset};
 use raw::{RawConfig, RawFormatting, RawInjectionPosition};
+
+pub use artifacts::{CaptureFiles, Failures};
 
 /// The largest `instances` value a provider accepts (the reference's limit).
 pub const MAX_INSTANCES: u32 = 32;
@@ -91,6 +94,10 @@ pub struct Config {
     pub formatting: FormatSettings,
     /// Settings of every provider, including those that do not run.
     pub providers: BTreeMap<ProviderKind, ProviderConfig>,
+    /// `[capture]`: raw site bodies saved per request (off by default).
+    pub capture: CaptureFiles,
+    /// `[failures]`: failure bundles.
+    pub failures: Failures,
 }
 
 #[derive(Debug, Clone)]
@@ -448,9 +455,14 @@ impl Config {
             );
         }
 
+        let data_dir = PathBuf::from(raw.data_dir.unwrap_or_else(|| "switchyard-data".to_owned()));
+        let capture = artifacts::capture_files(raw.capture, &bad)?;
+        let failures = artifacts::failures(raw.failures, &data_dir, &bad)?;
         Ok(Config {
             provider,
-            data_dir: PathBuf::from(raw.data_dir.unwrap_or_else(|| "switchyard-data".to_owned())),
+            data_dir,
+            capture,
+            failures,
             runtime,
             server,
             browser,

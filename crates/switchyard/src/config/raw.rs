@@ -18,6 +18,23 @@ pub struct RawConfig {
     pub api: Option<RawApi>,
     pub formatting: Option<RawFormatting>,
     pub providers: Option<RawProviders>,
+    pub capture: Option<RawCaptureFiles>,
+    pub failures: Option<RawFailures>,
+}
+
+/// `[capture]`: capture files of every request's raw site body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCaptureFiles {
+    pub dir: Option<String>,
+}
+
+/// `[failures]`: failure bundles.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFailures {
+    pub dir: Option<String>,
+    pub keep: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

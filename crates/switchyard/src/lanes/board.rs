@@ -35,6 +35,10 @@ pub struct LaneRecord {
     pub browser_pid: Option<u32>,
     pub current_request: Option<RequestId>,
     pub requests_served: u64,
+    /// The error of the lane's last failed request.
+    pub last_error: Option<String>,
+    /// The folder of that failure's bundle (screenshot, HTML, frames, log lines).
+    pub last_failure_bundle: Option<String>,
 }
 
 /// Shared lane board. Cheap to clone.
@@ -84,6 +88,14 @@ impl Board {
             }
             r.current_request = None;
             r.requests_served += 1;
+        });
+    }
+
+    /// Records a failed request: its error and its failure bundle's folder.
+    pub fn set_failure(&self, id: &LaneId, error: &str, bundle: Option<String>) {
+        self.with_row(id, |r| {
+            r.last_error = Some(error.to_owned());
+            r.last_failure_bundle = bundle;
         });
     }
 

@@ -15,16 +15,31 @@ use tracing::{info, warn};
 use super::board::{Board, LaneState};
 use super::plan::LaneSpec;
 use super::relay::Outcome;
+use crate::artifacts::files::{Bundle, bundle_dir, capture_paths, save_bundle, save_capture};
+use crate::artifacts::{LaneLog, Settings as ArtifactSettings, Tape};
 use crate::browser::capture::Capture;
 use crate::browser::{Chromium, Tab};
 use crate::config::{CaptureMode, ProviderConfig};
 use crate::providers::{Driver, DriverError, StreamEvent};
 use crate::scheduler::{Job, Scheduler};
 
+/// The outcome as a capture file states it.
+fn outcome_json(outcome: &Outcome) -> serde_json::Value {
+    match outcome {
+        Outcome::Completed => serde_json::json!({"result": "completed"}),
+        Outcome::Cancelled { stopped } => {
+            serde_json::json!({"result": "cancelled", "site_stopped": stopped})
+        }
+        Outcome::Failed(msg) => serde_json::json!({"result": "failed", "error": msg}),
+    }
+}
+
 /// How long a site may take to show its chat UI after navigation.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a navigation may take.
 pub const NAV_TIMEOUT: Duration = Duration::from_secs(45);
+/// The most a failure bundle's screenshot or HTML may take (the lane waits for them).
+const BUNDLE_CDP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything a lane owns.
 pub struct Lane {
@@ -37,6 +52,10 @@ pub struct Lane {
     pub browser: Arc<Chromium>,
     /// Whether the lane owns its browser (`process` isolation) and must close it.
     pub owns_browser: bool,
+    /// Where capture files and failure bundles go.
+    pub artifacts: Arc<ArtifactSettings>,
+    /// The lane's own recent log lines, for its failure bundles.
+    pub log: LaneLog,
 }
 
 impl Lane {
@@ -46,6 +65,7 @@ impl Lane {
         settings: ProviderConfig,
         browser: Arc<Chromium>,
         owns_browser: bool,
+        artifacts: Arc<ArtifactSettings>,
     ) -> Result<Lane, String> {
         let Some(driver) = Driver::of(spec.provider) else {
             return Err(format!("{} has no driver in this build", spec.provider));
@@ -71,6 +91,8 @@ impl Lane {
             capture,
             browser,
             owns_browser,
+            artifacts,
+            log: LaneLog::default(),
         };
         if let Err(e) = lane.load().await {
             // The caller closes a browser it launched for this lane; only the page goes here.
@@ -149,8 +171,12 @@ impl Lane {
             board.start_request(&id, &job.id);
             info!(lane = %id, request = %job.id, model = %job.request.client_model,
                   "Processing queued request for {}...", self.spec.label);
+            self.note(format!(
+                "Processing queued request {} ({}) for {}...",
+                job.id, job.request.client_model, self.spec.label
+            ));
             // Shutdown stops a running request the way a client disconnect does.
-            let outcome = {
+            let (outcome, mut tape) = {
                 let run = self.run_job(&job);
                 tokio::pin!(run);
                 tokio::select! {
@@ -168,18 +194,42 @@ impl Lane {
                     }
                 }
             };
+            self.save_capture_file(&job, &mut tape, &outcome);
             match &outcome {
                 Outcome::Completed => {
+                    self.note(format!("Request {} completed.", job.id));
                     info!(lane = %id, request = %job.id, "Request completed for {}.", self.spec.label)
                 }
-                Outcome::Cancelled { stopped } => info!(
-                    lane = %id, request = %job.id, site_stopped = stopped,
-                    "Request cancelled for {}: the client went away.", self.spec.label
-                ),
-                Outcome::Failed(msg) => warn!(
-                    lane = %id, request = %job.id, error = %msg,
-                    "Request failed for {}.", self.spec.label
-                ),
+                Outcome::Cancelled { stopped } => {
+                    self.note(format!(
+                        "Request {} cancelled: the client went away.",
+                        job.id
+                    ));
+                    info!(
+                        lane = %id, request = %job.id, site_stopped = stopped,
+                        "Request cancelled for {}: the client went away.", self.spec.label
+                    )
+                }
+                Outcome::Failed(msg) => {
+                    self.note(format!("Request {} failed: {msg}", job.id));
+                    let bundle = if shutdown.is_cancelled() {
+                        None
+                    } else {
+                        self.save_failure_bundle(&job, &tape, msg).await
+                    };
+                    let shown = bundle.as_ref().map(|b| b.display().to_string());
+                    match &shown {
+                        Some(dir) => warn!(
+                            lane = %id, request = %job.id, error = %msg, bundle = %dir,
+                            "Request failed for {}. Failure bundle: {dir}", self.spec.label
+                        ),
+                        None => warn!(
+                            lane = %id, request = %job.id, error = %msg,
+                            "Request failed for {}.", self.spec.label
+                        ),
+                    }
+                    board.set_failure(&id, msg, shown);
+                }
             }
             drop(job);
             board.finish_request(&id);
@@ -193,6 +243,92 @@ impl Lane {
             scheduler.finished(id.clone()).await;
         }
         self.close().await;
+    }
+
+    /// Adds a line to the lane's own log (what its failure bundles show).
+    pub(super) fn note(&self, line: impl AsRef<str>) {
+        self.log.push(line);
+    }
+
+    /// Writes the request's capture file when `[capture] dir` is set (in a task of its own).
+    fn save_capture_file(&self, job: &Job, tape: &mut Tape, outcome: &Outcome) {
+        let Some(dir) = &self.artifacts.capture.dir else {
+            return;
+        };
+        if !tape.claimed() {
+            return;
+        }
+        let provider = self.spec.provider.prefix();
+        let (bin, json) = capture_paths(dir, provider, &job.id, tape.began_at);
+        let mut meta = tape.describe();
+        meta["request_id"] = serde_json::json!(job.id.0);
+        meta["provider"] = serde_json::json!(provider);
+        meta["lane"] = serde_json::json!(self.spec.id.0);
+        meta["capture"] = serde_json::json!(match self.settings.capture {
+            CaptureMode::Replay => "replay",
+            CaptureMode::Tee => "tee",
+        });
+        meta["outcome"] = outcome_json(outcome);
+        meta["body_file"] = serde_json::json!(
+            bin.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        save_capture(bin, json, tape.take_body(), meta);
+    }
+
+    /// Gathers a failure bundle (screenshot, HTML, frames, log lines; each bounded) and has it
+    /// written in a task of its own. Returns the bundle's folder, or `None` when bundles are off.
+    async fn save_failure_bundle(
+        &self,
+        job: &Job,
+        tape: &Tape,
+        error: &str,
+    ) -> Option<std::path::PathBuf> {
+        let failures = &self.artifacts.failures;
+        if failures.keep == 0 {
+            return None;
+        }
+        let dir = bundle_dir(&failures.dir, &self.spec.id, std::time::SystemTime::now());
+        let bound = BUNDLE_CDP_TIMEOUT.min(self.tab.cdp_timeout());
+        let gone = if self.browser.is_closed() {
+            Some("the browser had gone away")
+        } else if tape.crashed() {
+            Some("the page had crashed")
+        } else {
+            None
+        };
+        let (screenshot, html) = match gone {
+            Some(why) => (Err(why.to_owned()), Err(why.to_owned())),
+            None => {
+                let (shot, html) = tokio::join!(self.tab.screenshot(bound), self.tab.html(bound));
+                (
+                    shot.map_err(|e| e.to_string()),
+                    html.map_err(|e| e.to_string()),
+                )
+            }
+        };
+        if let Err(e) = &screenshot {
+            warn!(lane = %self.spec.id, cause = %e, "the failure bundle has no screenshot");
+        }
+        let mut meta = tape.describe();
+        meta["lane"] = serde_json::json!(self.spec.id.0);
+        meta["provider"] = serde_json::json!(self.spec.provider.prefix());
+        meta["request_id"] = serde_json::json!(job.id.0);
+        meta["model"] = serde_json::json!(job.request.client_model);
+        meta["error"] = serde_json::json!(error);
+        meta["saved_at"] =
+            serde_json::json!(crate::artifacts::rfc3339(std::time::SystemTime::now()));
+        let bundle = Bundle {
+            screenshot,
+            html,
+            frames: tape.frames().cloned().collect(),
+            log: self.log.lines(),
+            meta,
+            secrets: tape.secrets(),
+        };
+        save_bundle(failures.dir.clone(), dir.clone(), failures.keep, bundle);
+        Some(dir)
     }
 
     /// Reloads the page after a renderer crash. Returns whether the lane is usable again.

@@ -76,6 +76,8 @@ pub async fn start(
             browser_pid: None,
             current_request: None,
             requests_served: 0,
+            last_error: None,
+            last_failure_bundle: None,
         });
     }
     let labels: Vec<&str> = plan.lanes.iter().map(|l| l.label.as_str()).collect();
@@ -96,8 +98,13 @@ pub async fn start(
         Isolation::Process => None,
     };
 
+    let artifacts = Arc::new(crate::artifacts::Settings {
+        capture: config.capture.clone(),
+        failures: config.failures.clone(),
+    });
     let opened = join_all(plan.lanes.iter().map(|spec| {
         let settings = config.provider(spec.provider).clone();
+        let artifacts = artifacts.clone();
         let shared = shared_browser.clone();
         let opts = launch(Some(
             config
@@ -113,9 +120,9 @@ pub async fn start(
             let result = match shared {
                 Some(browser) => {
                     board.set_pid(&spec.id, browser.pid());
-                    Lane::open(spec.clone(), settings, browser, false).await
+                    Lane::open(spec.clone(), settings, browser, false, artifacts).await
                 }
-                None => open_with_own_browser(spec, settings, &opts, &board).await,
+                None => open_with_own_browser(spec, settings, &opts, &board, artifacts).await,
             };
             match &result {
                 Ok(_) => info!(
@@ -191,10 +198,11 @@ async fn open_with_own_browser(
     settings: crate::config::ProviderConfig,
     opts: &LaunchOptions,
     board: &Board,
+    artifacts: Arc<crate::artifacts::Settings>,
 ) -> Result<Lane, String> {
     let browser = Chromium::launch(opts).await.map_err(|e| e.to_string())?;
     board.set_pid(&spec.id, browser.pid());
-    match Lane::open(spec.clone(), settings, browser.clone(), true).await {
+    match Lane::open(spec.clone(), settings, browser.clone(), true, artifacts).await {
         Ok(lane) => Ok(lane),
         Err(e) => {
             browser.close().await;

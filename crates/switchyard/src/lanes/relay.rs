@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
 
+use crate::artifacts::Tape;
 use crate::browser::capture::CaptureEvent;
 use crate::providers::{DriverError, SendState, StreamEvent};
 use crate::scheduler::Job;
@@ -31,17 +32,35 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// The armed capture's events, each recorded on the request's [`Tape`] as it is taken.
+pub(super) struct Captured<'t> {
+    events: mpsc::UnboundedReceiver<CaptureEvent>,
+    tape: &'t mut Tape,
+}
+
+impl Captured<'_> {
+    async fn recv(&mut self) -> Option<CaptureEvent> {
+        let event = self.events.recv().await;
+        if let Some(e) = &event {
+            self.tape.record(e);
+        }
+        event
+    }
+}
+
 impl Lane {
     /// Runs a job to its end. Errors are sent to the client as an error event before returning.
-    pub(super) async fn run_job(&self, job: &Job) -> Outcome {
-        let outcome = self.try_run(job).await;
+    /// The tape holds what the capture carried (for the capture file and a failure bundle).
+    pub(super) async fn run_job(&self, job: &Job) -> (Outcome, Tape) {
+        let mut tape = Tape::new(self.artifacts.capture.dir.is_some());
+        let outcome = self.try_run(job, &mut tape).await;
         if let Outcome::Failed(msg) = &outcome {
             let _ = job.events.send(StreamEvent::Error(msg.clone())).await;
         }
-        outcome
+        (outcome, tape)
     }
 
-    async fn try_run(&self, job: &Job) -> Outcome {
+    async fn try_run(&self, job: &Job, tape: &mut Tape) -> Outcome {
         let req = &job.request;
         let provider = self.spec.provider;
         let failed = |step: &str, e: DriverError| {
@@ -62,6 +81,7 @@ impl Lane {
         if job.cancel.is_cancelled() {
             return Outcome::Cancelled { stopped: false };
         }
+        self.note("the chat is prepared; pressing Send");
         let events = self.capture.arm(self.driver.stream_paths());
         let sent = match self.driver.send(&self.tab, req).await {
             Ok(sent) => sent,
@@ -70,17 +90,13 @@ impl Lane {
                 return failed("send the prompt", e);
             }
         };
-        let outcome = self.relay(job, events, &sent).await;
+        let mut events = Captured { events, tape };
+        let outcome = self.relay(job, &mut events, &sent).await;
         self.capture.disarm();
         outcome
     }
 
-    async fn relay(
-        &self,
-        job: &Job,
-        mut events: mpsc::UnboundedReceiver<CaptureEvent>,
-        sent: &SendState,
-    ) -> Outcome {
+    async fn relay(&self, job: &Job, events: &mut Captured<'_>, sent: &SendState) -> Outcome {
         let provider = self.spec.provider;
         let settings = &self.settings;
         let send_thinking = job.request.send_thinking;
@@ -96,7 +112,8 @@ impl Lane {
             let event = tokio::select! {
                 biased;
                 _ = job.cancel.cancelled() => {
-                    let stopped = self.stop_in_page(sent, &mut events).await;
+                    self.note("the client went away; pressing Stop");
+                    let stopped = self.stop_in_page(sent, events).await;
                     return Outcome::Cancelled { stopped };
                 }
                 _ = self.browser.closed() => {
@@ -109,7 +126,12 @@ impl Lane {
             };
             let event = match event {
                 Err(_) => {
-                    let _ = self.stop_in_page(sent, &mut events).await;
+                    self.note(if got_data {
+                        "the stream paused past the idle timeout; pressing Stop"
+                    } else {
+                        "no first chunk within the first-chunk timeout; pressing Stop"
+                    });
+                    let _ = self.stop_in_page(sent, events).await;
                     return Outcome::Failed(if got_data {
                         format!(
                             "{provider} timeout: no next stream chunk within {}s.",
@@ -131,12 +153,22 @@ impl Lane {
                 Ok(Some(event)) => event,
             };
             let body_done = match event {
-                CaptureEvent::Sent { .. } => continue,
-                CaptureEvent::Response { status: s } => {
+                CaptureEvent::Sent { url, .. } => {
+                    self.note(format!(
+                        "captured the site's request to {}",
+                        crate::artifacts::redact::url(&url)
+                    ));
+                    continue;
+                }
+                CaptureEvent::Response { status: s, .. } => {
+                    self.note(format!("the site answered HTTP {s}"));
                     status = s;
                     continue;
                 }
                 CaptureEvent::Data(bytes) => {
+                    if !got_data {
+                        self.note(format!("first body chunk ({} bytes)", bytes.len()));
+                    }
                     got_data = true;
                     deadline = Instant::now() + settings.idle_timeout;
                     if status >= 400 {
@@ -148,6 +180,7 @@ impl Lane {
                 }
                 CaptureEvent::Finished => true,
                 CaptureEvent::Failed { error, canceled } => {
+                    self.note(format!("the site's request failed: {error}"));
                     if !(canceled && got_data) {
                         return Outcome::Failed(format!(
                             "{provider}: the site's completion request failed ({error})."
@@ -158,6 +191,7 @@ impl Lane {
                     true
                 }
                 CaptureEvent::Crashed => {
+                    self.note("the page crashed");
                     return Outcome::Failed(format!(
                         "{provider} ({}): the page crashed mid-answer; the lane is reloading it.",
                         self.spec.label
@@ -183,12 +217,13 @@ impl Lane {
                         // end, so the next request's "New chat" never cuts this one's tail.
                         let _ = job.events.send(event).await;
                         if !body_done {
-                            wait_for_end(&mut events).await;
+                            wait_for_end(events).await;
                         }
                         return Outcome::Completed;
                     }
                     StreamEvent::Error(msg) => {
-                        let _ = self.stop_in_page(sent, &mut events).await;
+                        self.note(format!("the site reported an error in its stream: {msg}"));
+                        let _ = self.stop_in_page(sent, events).await;
                         return Outcome::Failed(msg);
                     }
                     StreamEvent::Usage(_) => {}
@@ -210,11 +245,7 @@ impl Lane {
     }
 
     /// Presses the site's Stop control and waits (briefly) for the captured request to end.
-    async fn stop_in_page(
-        &self,
-        sent: &SendState,
-        events: &mut mpsc::UnboundedReceiver<CaptureEvent>,
-    ) -> bool {
+    async fn stop_in_page(&self, sent: &SendState, events: &mut Captured<'_>) -> bool {
         let stopped = match self.driver.stop(&self.tab, sent).await {
             Ok(stopped) => stopped,
             Err(e) => {
@@ -232,8 +263,9 @@ impl Lane {
     }
 }
 
-/// Waits (at most [`END_GRACE`]) for the captured request to end, dropping its remaining bytes.
-async fn wait_for_end(events: &mut mpsc::UnboundedReceiver<CaptureEvent>) {
+/// Waits (at most [`END_GRACE`]) for the captured request to end; its remaining bytes go only to
+/// the tape.
+async fn wait_for_end(events: &mut Captured<'_>) {
     let until = Instant::now() + END_GRACE;
     while let Ok(Some(event)) = timeout_at(until, events.recv()).await {
         if matches!(
