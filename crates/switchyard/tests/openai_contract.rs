@@ -257,9 +257,13 @@ async fn the_usage_chunk_comes_only_when_asked_for_and_is_never_zeros() {
 /// A long, paced answer: ` w1` … ` w40`, 30 ms apart.
 const LONG: &str = "go replica:chunks=40 replica:delay_ms=30";
 
+/// The tee capture: the page reads the stream, so its Stop can name the message to the site.
+/// (With the replay capture DeepSeek's page cannot, which the lanes-that-heal issue closes.)
+const TEE: &str = "[providers.deepseek]\ncapture = \"tee\"\n";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_tokens_ends_with_length_and_stops_the_site() {
-    let h = Harness::single(ProviderKind::DeepSeek, Knobs::instant(), "").await;
+    let h = Harness::single(ProviderKind::DeepSeek, Knobs::instant(), TEE).await;
     let got = stream_with(&h, "deepseek-chat", LONG, json!({"max_tokens": 3})).await;
     assert_eq!(got.finish_reason.as_deref(), Some("length"));
     assert!(got.done && got.error.is_none(), "{got:?}");
@@ -279,7 +283,7 @@ async fn max_tokens_ends_with_length_and_stops_the_site() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_sequence_split_across_chunks_is_cut_exactly() {
-    let h = Harness::single(ProviderKind::DeepSeek, Knobs::instant(), "").await;
+    let h = Harness::single(ProviderKind::DeepSeek, Knobs::instant(), TEE).await;
     // `2 w3` spans the pieces ` w2` and ` w3`.
     let got = stream_with(
         &h,
