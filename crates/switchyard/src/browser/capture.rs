@@ -145,6 +145,7 @@ impl Capture {
             page: self.page.clone(),
             cdp_timeout: self.cdp_timeout,
             replay: None,
+            stopped: false,
             queued: VecDeque::new(),
         }
     }
@@ -162,6 +163,8 @@ pub struct CaptureStream {
     page: PageHandle,
     cdp_timeout: Duration,
     replay: Option<Replay>,
+    /// The lane stopped the request: a paused request still on its way is not replayed.
+    stopped: bool,
     /// Events the stream reports itself (the end of a stopped replay).
     queued: VecDeque<CaptureEvent>,
 }
@@ -184,7 +187,9 @@ impl CaptureStream {
             let Some(replay) = self.replay.as_mut() else {
                 match self.deliveries.recv().await? {
                     Delivery::Event(event) => return Some(event),
-                    Delivery::Replay(paused) => self.start_replay(*paused),
+                    Delivery::Replay(paused) if !self.stopped => self.start_replay(*paused),
+                    // Stopped before it started: the page task fails it (the disarm).
+                    Delivery::Replay(_) => {}
                 }
                 continue;
             };
@@ -219,13 +224,16 @@ impl CaptureStream {
         });
     }
 
-    /// Ends a running replay at once: its upstream connection is dropped (the site sees the
-    /// stop) and the paused page request fails as aborted. The stream then reports the end.
+    /// Ends the replay at once: a running one drops its upstream connection (the site sees the
+    /// stop), one not yet started never starts, and the page task fails the paused page request
+    /// as aborted. The stream then reports the end (or simply ends).
     pub fn stop_replay(&mut self) {
-        if self.replay.take().is_some() {
-            self.page.send(Command::Disarm {
-                generation: self.generation,
-            });
+        self.stopped = true;
+        let was_running = self.replay.take().is_some();
+        self.page.send(Command::Disarm {
+            generation: self.generation,
+        });
+        if was_running {
             self.queued.push_back(CaptureEvent::Failed {
                 error: "stopped".into(),
                 canceled: true,
@@ -635,6 +643,57 @@ pub fn path_matches(url: &str, paths: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn generation_of(cmd: Option<Command>) -> (&'static str, u64) {
+        match cmd {
+            Some(Command::Arm { generation, .. }) => ("arm", generation),
+            Some(Command::Disarm { generation }) => ("disarm", generation),
+            _ => ("other", 0),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_stream_disarms_its_own_arming_when_dropped() {
+        let (page, mut commands) = PageHandle::for_test();
+        let (_tx, crashes) = watch::channel(0);
+        let capture = Capture::new(page, Duration::from_secs(1), crashes, true);
+        let first = capture.arm(&["/x"]);
+        assert_eq!(generation_of(commands.recv().await), ("arm", 1));
+        let second = capture.arm(&["/x"]);
+        assert_eq!(generation_of(commands.recv().await), ("arm", 2));
+        // A late drop of the first request's stream names its own arming only.
+        drop(first);
+        assert_eq!(generation_of(commands.recv().await), ("disarm", 1));
+        drop(second);
+        assert_eq!(generation_of(commands.recv().await), ("disarm", 2));
+    }
+
+    #[tokio::test]
+    async fn a_stopped_stream_never_starts_a_replay_that_arrives_late() {
+        let (page, mut commands) = PageHandle::for_test();
+        let (_tx, crashes) = watch::channel(0);
+        let capture = Capture::new(page, Duration::from_secs(1), crashes, true);
+        let mut stream = capture.arm(&["/x"]);
+        let Some(Command::Arm { events, .. }) = commands.recv().await else {
+            panic!("armed first");
+        };
+        stream.stop_replay();
+        assert_eq!(generation_of(commands.recv().await), ("disarm", 1));
+        // The page task's claim was already on its way.
+        let paused: EventRequestPaused = serde_json::from_value(serde_json::json!({
+            "requestId": "interception-1",
+            "request": {"url": "http://h/x", "method": "POST", "headers": {},
+                        "initialPriority": "High", "referrerPolicy": "no-referrer"},
+            "frameId": "frame-1",
+            "resourceType": "Fetch",
+        }))
+        .unwrap();
+        events.send(Delivery::Replay(Box::new(paused))).unwrap();
+        drop(events);
+        // Not replayed: the stream just ends (the page task fails the paused request).
+        assert_eq!(stream.recv().await, None);
+        assert!(stream.replay.is_none());
+    }
 
     #[test]
     fn paths_match_without_query_and_under_a_prefix() {

@@ -81,6 +81,13 @@ fn gone(what: &str) -> BrowserError {
 }
 
 impl PageHandle {
+    /// A handle whose commands a test reads instead of a page task.
+    #[cfg(test)]
+    pub(super) fn for_test() -> (PageHandle, mpsc::UnboundedReceiver<Command>) {
+        let (commands, rx) = mpsc::unbounded_channel();
+        (PageHandle { commands }, rx)
+    }
+
     pub(super) fn send(&self, command: Command) -> bool {
         self.commands.send(command).is_ok()
     }
