@@ -18,17 +18,69 @@
 //! type is answer text. Error objects the site puts in the stream become [`StreamEvent::Error`].
 //! Once the answer has ended or failed, later lines are ignored: after a content filter the site
 //! streams a canned refusal that must not reach the client.
+//!
+//! What the decoder does not know is reported ([`crate::Report`]): an `event:` name, an
+//! operation, a fragment type (still sent as text), a response field or a status it has no rule
+//! for, text for a fragment that does not exist, an object that is no patch.
 
 use serde_json::{Map, Value};
 
-use crate::lines::{LineSplitter, sse_data};
-use crate::{Decode, FinishReason, StreamEvent};
+use crate::lines::{LineSplitter, SseLine};
+use crate::{Decode, FinishReason, Report, StreamEvent};
 
 /// The error shown when DeepSeek refuses another regeneration of the same message.
 pub const REGENERATION_LIMIT: &str = "DeepSeek: regeneration limit reached. Request aborted.";
 
+/// What ends an answer, for a report's message.
+const END_MARKER: &str = "DeepSeek's end marker (`response/status` FINISHED or CONTENT_FILTER)";
+
+/// `event:` names the site sends; their `data:` lines are decoded like any other.
+const EVENTS: [&str; 4] = ["ready", "update_session", "title", "close"];
+
+/// The patch operations; a patch without one sets or appends by its path.
+const OPERATIONS: [&str; 3] = ["APPEND", "SET", "BATCH"];
+
+/// Fragment types with a rule (any other is sent as text, and reported).
+const FRAGMENT_TYPES: [&str; 5] = [
+    "THINK",
+    "RESPONSE",
+    "SEARCH",
+    "TOOL_SEARCH",
+    "TEMPLATE_RESPONSE",
+];
+
+/// Response fields the answer does not depend on.
+const IGNORED_FIELDS: [&str; 10] = [
+    "quasi_status",
+    "accumulated_token_usage",
+    "has_pending_fragment",
+    "auto_continue",
+    "search_status",
+    "search_results",
+    "message_id",
+    "parent_id",
+    "inserted_at",
+    "conversation_mode",
+];
+
+/// Fragment fields the answer does not depend on.
+const IGNORED_FRAGMENT_FIELDS: [&str; 5] = ["status", "elapsed_secs", "results", "id", "type"];
+
+/// Keys of the objects the site sends outside the patches (the `ready` ids, session updates,
+/// the `close` event's settings, the API envelope `{"code":0,"msg":"","data":..}`).
+const NON_PATCH_KEYS: [&str; 8] = [
+    "request_message_id",
+    "response_message_id",
+    "updated_at",
+    "click_behavior",
+    "auto_resume",
+    "code",
+    "msg",
+    "data",
+];
+
 /// Decodes one DeepSeek completion (or regeneration) response body.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DeepSeekDecoder {
     /// Cuts the body into lines; owns the unterminated tail between `feed` calls.
     lines: LineSplitter,
@@ -38,7 +90,19 @@ pub struct DeepSeekDecoder {
 
 impl DeepSeekDecoder {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            lines: LineSplitter::new(),
+            answer: Answer {
+                report: Report::new(END_MARKER),
+                ..Answer::default()
+            },
+        }
+    }
+}
+
+impl Default for DeepSeekDecoder {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -49,8 +113,14 @@ impl Decode for DeepSeekDecoder {
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        self.answer.report.finishing(self.lines.partial());
         let answer = &mut self.answer;
         self.lines.finish(|line| answer.on_line(line, out));
+        self.answer.report.finished();
+    }
+
+    fn report(&self) -> &Report {
+        &self.answer.report
     }
 }
 
@@ -91,21 +161,31 @@ struct Answer {
     active: Option<usize>,
     /// Set when the answer finished or failed; later lines are ignored.
     ended: bool,
+    /// Unknown kinds, bad lines, and whether the end marker came.
+    report: Report,
 }
 
 impl Answer {
     fn on_line(&mut self, line: &str, out: &mut Vec<StreamEvent>) {
+        self.report.line();
         if self.ended {
             return;
         }
         // A refused request is answered with one bare JSON object instead of SSE: look at it
         // for an error only.
-        let (payload, is_data) = match sse_data(line) {
-            Some(payload) => (payload, true),
-            None if line.starts_with('{') => (line, false),
-            None => return,
+        let (payload, is_data) = match SseLine::of(line) {
+            SseLine::Data("" | "[DONE]") | SseLine::Other => return,
+            SseLine::Event(name) => {
+                if !EVENTS.contains(&name) {
+                    self.report.unknown(format!("event:{name}"), out);
+                }
+                return;
+            }
+            SseLine::Data(payload) => (payload, true),
+            SseLine::Bare(line) => (line, false),
         };
         let Ok(Value::Object(event)) = serde_json::from_str::<Value>(payload) else {
+            self.report.malformed(line);
             return;
         };
         if let Some(message) = error_message(&event) {
@@ -117,27 +197,43 @@ impl Answer {
 
     fn apply_event(&mut self, event: &Map<String, Value>, out: &mut Vec<StreamEvent>) {
         let Some(value) = event.get("v") else {
+            if !event
+                .keys()
+                .all(|key| NON_PATCH_KEYS.contains(&key.as_str()))
+            {
+                let keys: Vec<&str> = event.keys().map(String::as_str).collect();
+                self.report
+                    .unknown(format!("object:{{{}}}", keys.join(",")), out);
+            }
             return;
         };
         let op = event.get("o").and_then(Value::as_str);
         match (event.get("p").and_then(Value::as_str), value) {
             (Some(path), _) => self.apply(normalize(path), op, value, out),
-            (None, Value::String(text)) => {
-                if let Some(i) = self.active {
-                    self.append(i, text, out);
+            (None, Value::String(text)) => match self.active {
+                Some(i) => self.append(i, text, out),
+                None => self.report.unknown("text before any fragment".into(), out),
+            },
+            (None, Value::Object(snapshot)) => match snapshot.get("response") {
+                Some(Value::Object(response)) => self.snapshot(response, out),
+                _ => {
+                    let keys: Vec<&str> = snapshot.keys().map(String::as_str).collect();
+                    self.report
+                        .unknown(format!("value:{{{}}}", keys.join(",")), out);
                 }
-            }
-            (None, Value::Object(snapshot)) => {
-                if let Some(Value::Object(response)) = snapshot.get("response") {
-                    self.snapshot(response, out);
-                }
-            }
-            (None, _) => {}
+            },
+            (None, other) => self
+                .report
+                .unknown(format!("value:{}", json_type(other)), out),
         }
     }
 
     /// Applies one patch; `path` is relative to `response`.
     fn apply(&mut self, path: &str, op: Option<&str>, value: &Value, out: &mut Vec<StreamEvent>) {
+        if let Some(op) = op.filter(|op| !OPERATIONS.contains(op)) {
+            // Applied like a path-only patch, as before the report existed.
+            self.report.unknown(format!("op:{op}"), out);
+        }
         if op == Some("BATCH") {
             let Value::Array(patches) = value else {
                 return;
@@ -170,27 +266,42 @@ impl Answer {
                     self.fail(REGENERATION_LIMIT.to_owned(), out);
                 }
             }
-            "fragments" => {
-                if let (None | Some("APPEND"), Value::Array(list)) = (op, value) {
-                    self.open_fragments(list, out);
-                }
-            }
+            "fragments" => match (op, value) {
+                (None | Some("APPEND"), Value::Array(list)) => self.open_fragments(list, out),
+                _ => self.report.unknown(
+                    format!("fragments:{} {}", op.unwrap_or("-"), json_type(value)),
+                    out,
+                ),
+            },
             _ => {
                 let Some(rest) = path.strip_prefix("fragments/") else {
+                    let field = path.split('/').next().unwrap_or(path);
+                    if !IGNORED_FIELDS.contains(&field) {
+                        self.report.unknown(format!("path:{path}"), out);
+                    }
                     return;
                 };
                 let (index, field) = rest.split_once('/').unwrap_or((rest, ""));
                 let Some(i) = self.resolve(index) else {
+                    self.report
+                        .unknown("path:fragments/<no such index>".into(), out);
                     return;
                 };
                 // Any fragment path (also `status` or `elapsed_secs`) makes it the active one.
                 self.active = Some(i);
-                if let ("content", Value::String(text)) = (field, value) {
-                    if op == Some("SET") {
-                        self.set(i, text, out);
-                    } else {
-                        self.append(i, text, out);
+                match (field, value) {
+                    ("content", Value::String(text)) => {
+                        if op == Some("SET") {
+                            self.set(i, text, out);
+                        } else {
+                            self.append(i, text, out);
+                        }
                     }
+                    (field, _) if IGNORED_FRAGMENT_FIELDS.contains(&field) => {}
+                    (field, value) => self.report.unknown(
+                        format!("path:fragments/*/{field} {}", json_type(value)),
+                        out,
+                    ),
                 }
             }
         }
@@ -222,6 +333,9 @@ impl Answer {
             if kind.eq_ignore_ascii_case("error") {
                 self.fail(error_text(content), out);
                 return;
+            }
+            if !FRAGMENT_TYPES.contains(&kind) {
+                self.report.unknown(format!("fragment:{kind}"), out);
             }
             self.fragments.push(Fragment {
                 channel: Channel::of_type(kind),
@@ -264,15 +378,23 @@ impl Answer {
         let reason = match status.as_str() {
             Some("FINISHED") => FinishReason::Stop,
             Some("CONTENT_FILTER") => FinishReason::ContentFilter,
-            _ => return,
+            Some("WIP") => return,
+            Some(other) => return self.report.unknown(format!("status:{other}"), out),
+            None => {
+                return self
+                    .report
+                    .unknown(format!("status:{}", json_type(status)), out);
+            }
         };
         out.push(StreamEvent::Finished(reason));
         self.ended = true;
+        self.report.end();
     }
 
     fn fail(&mut self, message: String, out: &mut Vec<StreamEvent>) {
         out.push(StreamEvent::Error(message));
         self.ended = true;
+        self.report.end();
     }
 
     /// The absolute index of `fragments/<index>`, if that fragment exists.
@@ -285,6 +407,18 @@ impl Answer {
         } else {
             None
         }
+    }
+}
+
+/// The JSON type of a value, for naming an unknown kind.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }
 
@@ -547,6 +681,7 @@ data: {"p":"response/fragments/-2/content","o":"SET","v":"rewritten"}
                 text("bc"),
                 reasoning("de"),
                 text("f"),
+                StreamEvent::Unknown("path:fragments/<no such index>".into()),
                 reasoning("!"),
             ],
         );
@@ -565,15 +700,76 @@ data: {"v":"y"}
     }
 
     #[test]
-    fn lines_that_are_not_patches_are_ignored() {
-        check(
-            "event: ready\n: comment\ndata: [DONE]\ndata: not json\ndata: 42\n\
+    fn lines_that_are_not_patches_are_skipped_and_reported() {
+        let body = "event: ready\n: comment\ndata: [DONE]\ndata: not json\ndata: 42\n\
 data: {\"request_message_id\":1,\"response_message_id\":2}\n\
 data: {\"v\":\"no fragment yet\"}\n\
 data: {\"v\":{\"response\":{\"fragments\":[{\"type\":\"RESPONSE\",\"content\":\"\"}]}}}\n\
-data: {\"v\":\"ok\"}\nid: 3\n",
-            &[text("ok")],
+data: {\"v\":\"ok\"}\nid: 3\nevent: surprise\ndata: {\"p\":\"response/fragments/-1/content\",\"o\":\"PREPEND\",\"v\":\"!\"}\n\
+data: {\"p\":\"response/fragments\",\"o\":\"APPEND\",\"v\":[{\"type\":\"MAP\",\"content\":\"m\"}]}\n\
+data: {\"p\":\"response/mood\",\"v\":\"happy\"}\ndata: {\"p\":\"response/status\",\"v\":\"PAUSED\"}\n";
+        let unknown = |kind: &str| StreamEvent::Unknown(kind.to_owned());
+        check(
+            body,
+            &[
+                unknown("text before any fragment"),
+                text("ok"),
+                unknown("event:surprise"),
+                unknown("op:PREPEND"),
+                text("!"),
+                unknown("fragment:MAP"),
+                text("m"),
+                unknown("path:mood"),
+                unknown("status:PAUSED"),
+            ],
         );
+        let mut decoder = DeepSeekDecoder::new();
+        decode_all_into(&mut decoder, body);
+        let report = decoder.report();
+        assert_eq!(report.malformed, 2);
+        assert_eq!(
+            report.first_malformed,
+            Some((4, "data: not json".to_owned()))
+        );
+        assert_eq!(report.unknown.len(), 6);
+        assert!(!report.ended);
+        let problem = report.problem().unwrap_or_default();
+        assert!(
+            problem.contains("truncated: the body ends without DeepSeek's end marker"),
+            "{problem}"
+        );
+        assert!(
+            problem.contains("line 4 does not hold a JSON object (1 more like it)"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn a_whole_body_has_no_problem_and_a_cut_one_names_the_cut_line() {
+        let mut decoder = DeepSeekDecoder::new();
+        decode_all_into(&mut decoder, EXAMPLE);
+        assert_eq!(decoder.report().problem(), None);
+        let cut = EXAMPLE.find("! How").unwrap_or(0);
+        let mut decoder = DeepSeekDecoder::new();
+        decode_all_into(&mut decoder, &EXAMPLE[..cut]);
+        let report = decoder.report();
+        assert_eq!(
+            report.malformed, 0,
+            "the cut line is not counted as malformed"
+        );
+        assert_eq!(report.cut_line.as_deref(), Some("data: {\"v\":\""));
+        assert_eq!(
+            report.problem().unwrap_or_default(),
+            "truncated: the body ends inside a line (`data: {\"v\":\"`), without DeepSeek's end \
+             marker (`response/status` FINISHED or CONTENT_FILTER)"
+        );
+    }
+
+    fn decode_all_into(decoder: &mut DeepSeekDecoder, body: &str) -> Vec<StreamEvent> {
+        let mut events = Vec::new();
+        decoder.feed(body.as_bytes(), &mut events);
+        decoder.finish(&mut events);
+        events
     }
 
     #[test]

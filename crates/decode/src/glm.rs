@@ -15,11 +15,14 @@
 //! `<glm_block …>…</glm_block>` spans (search and tool payloads) are removed from all text,
 //! also when they are cut across events. Text that may be a cut tag or quote marker is held
 //! back until the next piece shows what it is.
+//!
+//! An event `type` or `phase` the decoder does not know is skipped and reported
+//! ([`crate::Report`]), as is an `event:` line (the site sends none).
 
 use serde_json::{Map, Value};
 
-use crate::lines::{LineSplitter, sse_data};
-use crate::{Decode, FinishReason, StreamEvent, Usage};
+use crate::lines::{LineSplitter, SseLine};
+use crate::{Decode, FinishReason, Report, StreamEvent, Usage};
 
 /// The error shown when GLM refuses the request because the model is busy.
 pub const CAPACITY: &str = "GLM Chat is currently at capacity. Try again later or switch models.";
@@ -27,6 +30,9 @@ pub const CAPACITY: &str = "GLM Chat is currently at capacity. Try again later o
 /// The error shown when the body ended without a single event.
 pub const EMPTY_STREAM: &str =
     "GLM Chat returned an empty stream (the site's \"Error code 20001\"). Try again.";
+
+/// What ends an answer, for a report's message.
+const END_MARKER: &str = "GLM Chat's end marker (`phase` done with `done: true`)";
 
 /// Words in an error that mean "busy", besides the code `MODEL_CONCURRENCY_LIMIT`.
 const CAPACITY_HINTS: [&str; 4] = [
@@ -45,7 +51,7 @@ const OVERLAP_BYTES: usize = 500;
 const REEMIT_CHARS: usize = 800;
 
 /// Decodes one GLM Chat completion response body.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct GlmDecoder {
     /// Cuts the body into lines; owns the unterminated tail between `feed` calls.
     lines: LineSplitter,
@@ -55,7 +61,19 @@ pub struct GlmDecoder {
 
 impl GlmDecoder {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            lines: LineSplitter::new(),
+            message: Message {
+                report: Report::new(END_MARKER),
+                ..Message::default()
+            },
+        }
+    }
+}
+
+impl Default for GlmDecoder {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -66,9 +84,15 @@ impl Decode for GlmDecoder {
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        self.message.report.finishing(self.lines.partial());
         let message = &mut self.message;
         self.lines.finish(|line| message.on_line(line, out));
         self.message.end_of_body(out);
+        self.message.report.finished();
+    }
+
+    fn report(&self) -> &Report {
+        &self.message.report
     }
 }
 
@@ -115,27 +139,30 @@ struct Message {
     answer_blocks: SpanFilter,
     /// All answer text sent so far, to align re-sent answers with.
     answer_sent: String,
+    /// Unknown kinds, bad lines, and whether the end marker came.
+    report: Report,
 }
 
 impl Message {
     fn on_line(&mut self, line: &str, out: &mut Vec<StreamEvent>) {
+        self.report.line();
         if self.ended {
             return;
         }
         // A refused request may be answered with one bare JSON object instead of SSE.
-        let (payload, is_data) = match sse_data(line) {
-            Some(payload) => (payload, true),
-            None if line.starts_with('{') => (line, false),
-            None => return,
+        let (payload, is_data) = match SseLine::of(line) {
+            SseLine::Data("" | "[DONE]") | SseLine::Other => return,
+            SseLine::Event(name) => return self.report.unknown(format!("event:{name}"), out),
+            SseLine::Data(payload) => (payload, true),
+            SseLine::Bare(line) => (line, false),
         };
         let Ok(Value::Object(event)) = serde_json::from_str::<Value>(payload) else {
+            self.report.malformed(line);
             return;
         };
         self.saw_event |= is_data;
-        let completion = event
-            .get("type")
-            .and_then(Value::as_str)
-            .is_some_and(|kind| kind.starts_with("chat:completion"));
+        let kind = event.get("type").and_then(Value::as_str);
+        let completion = kind.is_some_and(|kind| kind.starts_with("chat:completion"));
         let data = event
             .get("data")
             .and_then(Value::as_object)
@@ -151,14 +178,26 @@ impl Message {
         if let Some(error) = error {
             out.push(StreamEvent::Error(error_message(error)));
             self.ended = true;
-        } else if let (true, Some(data)) = (is_data, data) {
+            self.report.end();
+        } else if !is_data {
+            self.report
+                .unknown("bare JSON without an error".into(), out);
+        } else if let Some(data) = data {
             self.apply(data, out);
+        } else if completion {
+            self.report.unknown("data:not an object".into(), out);
+        } else {
+            self.report
+                .unknown(format!("type:{}", kind.unwrap_or("<none>")), out);
         }
     }
 
     fn apply(&mut self, data: &Map<String, Value>, out: &mut Vec<StreamEvent>) {
         if let Some(phase) = data.get("phase").and_then(Value::as_str) {
             self.phase = Phase::parse(phase);
+            if self.phase == Phase::Unknown {
+                self.report.unknown(format!("phase:{phase}"), out);
+            }
         }
         if self.phase == Phase::Answer && !self.in_answer {
             self.close_reasoning(out);
@@ -178,6 +217,7 @@ impl Message {
             self.flush_answer(out);
             out.push(StreamEvent::Finished(FinishReason::Stop));
             self.ended = true;
+            self.report.end();
         }
     }
 
@@ -936,6 +976,61 @@ data: {"type":"chat:completion","data":{"phase":"answer","delta_content":" ignor
             r#"data: {"type":"chat:completion","data":{"phase":"answer","delta_content":"x"}}"#,
             &[text("x")],
         );
+    }
+
+    #[test]
+    fn unknown_types_and_phases_are_skipped_and_reported() {
+        let body = r#"event: hello
+data: {"type":"chat:title","data":{"title":"Greeting"}}
+data: {"type":"chat:completion","data":{"phase":"answer","delta_content":"Hi"}}
+data: {"type":"chat:completion","data":{"phase":"plan","delta_content":"secret plan"}}
+data: {"type":"chat:completion","data":{"delta_content":"more plan"}}
+data: {"type":"chat:completion","data":{"phase":"plan","delta_content":"and more"}}
+data: {"type":"chat:completion","data":{"phase":"answer","delta_content":"!"}}
+data: {oops
+data: {"type":"chat:completion","data":{"phase":"done","done":true}}
+"#;
+        let unknown = |kind: &str| StreamEvent::Unknown(kind.to_owned());
+        check(
+            body,
+            &[
+                unknown("event:hello"),
+                unknown("type:chat:title"),
+                text("Hi"),
+                unknown("phase:plan"),
+                text("!"),
+                STOP,
+            ],
+        );
+        let mut decoder = GlmDecoder::new();
+        let mut events = Vec::new();
+        decoder.feed(body.as_bytes(), &mut events);
+        decoder.finish(&mut events);
+        let report = decoder.report();
+        assert_eq!(report.unknown.get("phase:plan"), Some(&2));
+        assert_eq!(report.malformed, 1);
+        assert!(report.ended);
+        assert_eq!(
+            report.problem().unwrap_or_default(),
+            "malformed: line 8 does not hold a JSON object: `data: {oops`"
+        );
+    }
+
+    #[test]
+    fn a_body_cut_before_done_is_truncated() {
+        let cut = EXAMPLE.find("\"phase\":\"done\"").unwrap_or(0);
+        let mut decoder = GlmDecoder::new();
+        let mut events = Vec::new();
+        decoder.feed(&EXAMPLE.as_bytes()[..cut], &mut events);
+        decoder.finish(&mut events);
+        assert_eq!(
+            decoder.report().problem().unwrap_or_default(),
+            "truncated: the body ends inside a line (`data: {\"type\":\"chat:completion\",\"data\":{`), \
+             without GLM Chat's end marker (`phase` done with `done: true`)"
+        );
+        let mut decoder = GlmDecoder::new();
+        let _ = decode_all(&mut decoder, EXAMPLE.as_bytes());
+        assert_eq!(decoder.report().problem(), None);
     }
 
     #[test]

@@ -13,10 +13,17 @@
 //! plain state machine: bytes in, events out. Feeding the same bytes split at any byte offsets
 //! yields the same events (concatenated), so a frame or a UTF-8 sequence cut by the network is never
 //! an error; the decoder keeps the tail and waits for more.
+//!
+//! Decoders are total: an event kind, patch operation or fragment type a decoder does not know
+//! is skipped, but never silently. Its first occurrence in a body yields
+//! [`StreamEvent::Unknown`] (the lane logs it) and [`Decode::report`] counts every occurrence,
+//! with the lines that did not parse and whether the body reached the site's end marker.
 
 pub mod deepseek;
 pub mod glm;
 pub mod lines;
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +45,10 @@ pub enum StreamEvent {
     /// The site reported a failure inside its stream (capacity, filter, limit...).
     /// The message is ready to show to a user and names the provider.
     Error(String),
+    /// The site sent something this decoder does not know (`phase:search`, `op:DELETE`,
+    /// `fragment:MAP`); it was skipped. Yielded once per kind and body, for the log; clients
+    /// never see it. [`Report::unknown`] has the counts.
+    Unknown(String),
 }
 
 /// Why an answer ended, in OpenAI's vocabulary.
@@ -80,6 +91,140 @@ pub trait Decode {
     /// Signals the end of the body (the connection finished), flushing a final unterminated
     /// line if the format allows one.
     fn finish(&mut self, out: &mut Vec<StreamEvent>);
+
+    /// What the decoder noticed besides its events so far; complete after [`Decode::finish`].
+    fn report(&self) -> &Report;
+}
+
+/// A borrowed decoder decodes too, so [`decode_all`] can leave the report readable.
+impl<D: Decode + ?Sized> Decode for &mut D {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) {
+        (**self).feed(bytes, out);
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        (**self).finish(out);
+    }
+
+    fn report(&self) -> &Report {
+        (**self).report()
+    }
+}
+
+/// What a decoder noticed about one body besides its events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Every kind the decoder skipped because it does not know it, with its occurrences.
+    pub unknown: BTreeMap<String, u64>,
+    /// `data:` lines (or a bare body line) that should hold a JSON object and did not.
+    pub malformed: u64,
+    /// The first of them: its line number (1-based) and its start.
+    pub first_malformed: Option<(u64, String)>,
+    /// Whether the site's end marker, or an error the site reported, was decoded.
+    pub ended: bool,
+    /// After `finish`, for a body that did not end: the start of the last line, which the
+    /// body left unterminated (a frame cut off).
+    pub cut_line: Option<String>,
+    /// What ends an answer in this format, for [`Report::problem`].
+    end_marker: &'static str,
+    /// Lines seen so far, for [`Report::first_malformed`].
+    lines: u64,
+    /// Set while `finish` flushes the unterminated last line: a cut line is not malformed.
+    finishing: bool,
+}
+
+/// How much of a bad line a report keeps.
+const EXCERPT_CHARS: usize = 120;
+
+impl Report {
+    /// A report for a format whose answers end with `end_marker` (worded for a message:
+    /// "DeepSeek's end marker (`response/status` FINISHED)").
+    pub fn new(end_marker: &'static str) -> Report {
+        Report {
+            end_marker,
+            ..Report::default()
+        }
+    }
+
+    /// Counts an unknown kind, pushing [`StreamEvent::Unknown`] on its first occurrence.
+    pub fn unknown(&mut self, kind: String, out: &mut Vec<StreamEvent>) {
+        match self.unknown.get_mut(&kind) {
+            Some(count) => *count += 1,
+            None => {
+                self.unknown.insert(kind.clone(), 1);
+                out.push(StreamEvent::Unknown(kind));
+            }
+        }
+    }
+
+    /// Notes one more line of the body.
+    pub fn line(&mut self) {
+        self.lines += 1;
+    }
+
+    /// Counts the current line as one that should have held a JSON object.
+    pub fn malformed(&mut self, line: &str) {
+        if self.finishing {
+            return;
+        }
+        self.malformed += 1;
+        if self.first_malformed.is_none() {
+            self.first_malformed = Some((self.lines, excerpt(line)));
+        }
+    }
+
+    /// The site's end marker (or an error it reported) was decoded.
+    pub fn end(&mut self) {
+        self.ended = true;
+    }
+
+    /// Call before `finish` flushes `tail`, the body's unterminated last line.
+    pub fn finishing(&mut self, tail: &[u8]) {
+        self.finishing = true;
+        if !tail.is_empty() {
+            self.cut_line = Some(excerpt(&String::from_utf8_lossy(tail)));
+        }
+    }
+
+    /// Call once `finish` has flushed the last line.
+    pub fn finished(&mut self) {
+        self.finishing = false;
+        if self.ended {
+            self.cut_line = None;
+        }
+    }
+
+    /// Why the body is not a whole, well-formed answer, or `None` if it is.
+    pub fn problem(&self) -> Option<String> {
+        let mut problems = Vec::new();
+        if !self.ended {
+            let marker = self.end_marker;
+            problems.push(match &self.cut_line {
+                Some(line) => {
+                    format!("truncated: the body ends inside a line (`{line}`), without {marker}")
+                }
+                None => format!("truncated: the body ends without {marker}"),
+            });
+        }
+        if let Some((line, text)) = &self.first_malformed {
+            let more = match self.malformed {
+                1 => String::new(),
+                n => format!(" ({} more like it)", n - 1),
+            };
+            problems.push(format!(
+                "malformed: line {line} does not hold a JSON object{more}: `{text}`"
+            ));
+        }
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+}
+
+/// The start of a line, for a message.
+fn excerpt(line: &str) -> String {
+    match line.char_indices().nth(EXCERPT_CHARS) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_owned(),
+    }
 }
 
 /// Decodes a whole body in one go. Handy for tests and for replaying recorded samples.

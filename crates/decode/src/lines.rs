@@ -32,6 +32,11 @@ impl LineSplitter {
         self.partial.extend_from_slice(bytes);
     }
 
+    /// The bytes of a line that has started but not ended yet.
+    pub fn partial(&self) -> &[u8] {
+        &self.partial
+    }
+
     /// Flushes the last line when the body ended without a newline.
     pub fn finish(&mut self, mut on_line: impl FnMut(&str)) {
         if !self.partial.is_empty() {
@@ -44,6 +49,36 @@ impl LineSplitter {
 fn emit(line: &[u8], on_line: &mut impl FnMut(&str)) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     on_line(&String::from_utf8_lossy(line));
+}
+
+/// One line of a body that should be SSE, as a decoder sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SseLine<'a> {
+    /// A `data:` line's payload.
+    Data(&'a str),
+    /// An `event:` line's name.
+    Event(&'a str),
+    /// A blank separator, a comment, or an `id:` / `retry:` line.
+    Other,
+    /// A line that is no SSE field: a refused request's bare JSON, an HTML error page...
+    Bare(&'a str),
+}
+
+impl SseLine<'_> {
+    pub fn of(line: &str) -> SseLine<'_> {
+        if let Some(payload) = sse_data(line) {
+            return SseLine::Data(payload);
+        }
+        if let Some(name) = line.strip_prefix("event:") {
+            return SseLine::Event(name.trim());
+        }
+        let field = line.split_once(':').map_or(line, |(field, _)| field);
+        if line.is_empty() || matches!(field, "" | "id" | "retry") {
+            SseLine::Other
+        } else {
+            SseLine::Bare(line)
+        }
+    }
 }
 
 /// The payload of an SSE `data:` line (one optional space after the colon removed), or `None`
@@ -78,6 +113,18 @@ mod tests {
         for cut in 0..text.len() {
             let (a, b) = text.split_at(cut);
             assert_eq!(split_all(&[a, b]), vec!["é€😀"], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn lines_are_classified() {
+        assert_eq!(SseLine::of("data: [DONE]"), SseLine::Data("[DONE]"));
+        assert_eq!(SseLine::of("event: ready"), SseLine::Event("ready"));
+        for other in ["", ": keep-alive", "id: 3", "retry: 1000"] {
+            assert_eq!(SseLine::of(other), SseLine::Other, "{other:?}");
+        }
+        for bare in ["{\"detail\":\"x\"}", "<html>", "oops: no"] {
+            assert_eq!(SseLine::of(bare), SseLine::Bare(bare), "{bare:?}");
         }
     }
 

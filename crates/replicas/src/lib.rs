@@ -26,6 +26,7 @@
 //! - [`faults`]: per-request directives parsed from the prompt, and the fault list.
 //! - [`answer`]: the deterministic reasoning and answer text.
 //! - [`log`]: the request log and its change notifications.
+//! - [`hooks`]: a page that renamed one of its hooks, as a site redesign would.
 //! - `stream`: paces a scripted SSE body and tracks its end (drop guard).
 //! - `server`: [`ReplicaServer`], the admin endpoints.
 //! - `deepseek`, `glm`: one folder per site: routes, wire builder, page HTML and JS.
@@ -38,6 +39,7 @@ pub mod clock;
 mod deepseek;
 pub mod faults;
 mod glm;
+pub mod hooks;
 mod ids;
 pub mod knobs;
 pub mod log;
@@ -46,6 +48,7 @@ pub mod site;
 mod stream;
 
 pub use answer::Expected;
+pub use hooks::HookChange;
 pub use knobs::Knobs;
 pub use log::{Outcome, ReceivedRequest};
 pub use server::ReplicaServer;

@@ -14,7 +14,6 @@
 //! with a value random per server ([`ReplicaServer::session_cookie`]). The browser then sends it
 //! with the completion request, so a test can check that no saved artifact leaks it.
 
-use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -31,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::hooks::HookChange;
 use crate::knobs::Knobs;
 use crate::log::{ReceivedRequest, RequestLog};
 use crate::site::Site;
@@ -51,8 +51,12 @@ pub(crate) struct Shared {
     knobs: Mutex<Knobs>,
     /// Raised once when the server shuts down; every streaming body watches it.
     closing: watch::Sender<bool>,
-    /// DeepSeek PoW challenges this server issued; a completion must present one of them.
-    pub pow_challenges: Mutex<HashSet<String>>,
+    /// DeepSeek's sessions, PoW challenges and message ids (unused by other sites).
+    pub deepseek: Mutex<deepseek::SiteState>,
+    /// GLM's chats and message ids (unused by other sites).
+    pub glm: Mutex<glm::SiteState>,
+    /// The page hook this site "renamed", if any (see [`crate::hooks`]).
+    pub hook_change: Mutex<Option<(String, HookChange)>>,
     /// The value of the session cookie this server sets on page loads.
     session: String,
 }
@@ -63,7 +67,9 @@ impl Shared {
             log: RequestLog::default(),
             knobs: Mutex::new(knobs),
             closing: watch::Sender::new(false),
-            pow_challenges: Mutex::new(HashSet::new()),
+            deepseek: Mutex::default(),
+            glm: Mutex::default(),
+            hook_change: Mutex::new(None),
             session: random_hex(),
         }
     }
@@ -204,6 +210,16 @@ impl ReplicaServer {
     /// Replaces the knobs; requests arriving from now on use them.
     pub fn set_knobs(&self, knobs: Knobs) {
         self.shared.set_knobs(knobs);
+    }
+
+    /// Makes the site's page change one of its hooks (from the next page load on), as a site
+    /// redesign would; `None` restores the page. See [`crate::hooks`] for the hook names.
+    pub fn change_hook(&self, change: Option<(&str, HookChange)>) {
+        *self
+            .shared
+            .hook_change
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = change.map(|(hook, how)| (hook.to_owned(), how));
     }
 
     /// Ends every streaming body, stops accepting and waits for the server task (aborting it

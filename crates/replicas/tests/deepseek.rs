@@ -21,7 +21,7 @@ async fn page_serves_the_driver_hooks() {
         r#"<div role="button" class="ds-toggle-button">DeepThink</div>"#,
         r#"<div role="button" class="ds-toggle-button">Search</div>"#,
         r#"<textarea id="chat-input" placeholder="Message DeepSeek""#,
-        r#"<div role="button" class="ds-icon-button _52c986b" aria-disabled="true">"#,
+        r#"<div role="button" class="ds-button ds-button--primary ds-button--filled ds-button--circle ds-button--m _52c986b ds-button--disabled">"#,
         r#"<script src="/static/app.js"></script>"#,
     ] {
         assert!(html.contains(hook), "page lacks {hook}");
@@ -35,6 +35,7 @@ async fn page_serves_the_driver_hooks() {
         "/api/v0/chat/create_pow_challenge",
         "/api/v0/chat/completion",
         "'x-ds-pow-response'",
+        "crypto.subtle.digest('SHA-256'",
         "/api/v0/chat/stop_stream",
         "data-icon=\"stop\"",
         "ds-toggle-button--selected",
@@ -368,4 +369,127 @@ async fn completion_without_a_valid_pow_header_is_rejected() {
         assert!(why.starts_with("rejected: "), "{why}");
         assert_eq!(entry.prompt, "hi");
     }
+}
+
+#[tokio::test]
+async fn a_pow_challenge_is_one_time_and_its_answer_is_checked() {
+    let server = start(Site::DeepSeek, fast(2)).await;
+    let session = deepseek_session(&server).await;
+    let url = format!("{}/api/v0/chat/completion", server.base_url());
+    let body = deepseek_body(&session, "hi", false, false);
+    let send = |pow: String| {
+        let (url, body) = (url.clone(), body.clone());
+        async move {
+            let resp = client()
+                .post(url)
+                .header("x-ds-pow-response", pow)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            (status, resp.text().await.unwrap())
+        }
+    };
+
+    // The right answer, once.
+    let c = deepseek_challenge(&server).await;
+    assert_eq!(c["algorithm"], "DeepSeekHashV1");
+    let right = deepseek_pow_header(&c, deepseek_solve(&c));
+    let (status, _) = send(right.clone()).await;
+    assert_eq!(status, 200);
+    // The same header again: the challenge was used up.
+    let (status, text) = send(right).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("already redeemed"), "{text}");
+
+    // A wrong answer to a fresh challenge (present and well-formed, but not the answer).
+    let c = deepseek_challenge(&server).await;
+    let wrong = (0..)
+        .find(|&n| deepseek_hash(&c, n) != c["challenge"])
+        .unwrap();
+    let (status, text) = send(deepseek_pow_header(&c, wrong)).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("wrong answer"), "{text}");
+
+    // A session the server never created.
+    let c = deepseek_challenge(&server).await;
+    let resp = client()
+        .post(&url)
+        .header(
+            "x-ds-pow-response",
+            deepseek_pow_header(&c, deepseek_solve(&c)),
+        )
+        .json(&deepseek_body("not-a-session", "hi", false, false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(server.requests().len(), 4);
+}
+
+#[tokio::test]
+async fn stop_needs_the_session_and_the_reply_message_id() {
+    let server = start(Site::DeepSeek, fast(2)).await;
+    let session = deepseek_session(&server).await;
+    let mut resp = deepseek_completion(
+        &server,
+        deepseek_body(
+            &session,
+            "long replica:chunks=200 replica:delay_ms=20",
+            false,
+            false,
+        ),
+    )
+    .await;
+    let mut seen = String::new();
+    read_until(&mut resp, &mut seen, "Echo [").await;
+
+    for (body, why) in [
+        (
+            json!({"chat_session_id": session}),
+            "message_id is required",
+        ),
+        (
+            json!({"chat_session_id": session, "message_id": null}),
+            "message_id is required",
+        ),
+        (
+            json!({"chat_session_id": session, "message_id": 1}),
+            "not the latest reply",
+        ),
+        (
+            json!({"chat_session_id": "other", "message_id": 2}),
+            "no session",
+        ),
+    ] {
+        let stop = post_json(&server, "/api/v0/chat/stop_stream", body.clone()).await;
+        assert_eq!(stop.status(), 400, "{body}");
+        let stop: Value = stop.json().await.unwrap();
+        assert!(
+            stop["msg"].as_str().unwrap().contains(why),
+            "{body}: {stop}"
+        );
+    }
+    // None of them stopped anything.
+    let log = server.requests();
+    assert_eq!(log[0].outcome, Outcome::Streaming);
+    assert!(!log[0].stop_called);
+}
+
+#[tokio::test]
+async fn a_changed_hook_changes_only_the_page() {
+    use switchyard_replicas::HookChange;
+    let server = start(Site::DeepSeek, Knobs::default()).await;
+    let plain = get_text(&server, "/").await;
+    assert!(plain.contains(r#"<meta name="replica-hook-change" content="">"#));
+    server.change_hook(Some(("send", HookChange::All)));
+    let changed = get_text(&server, "/").await;
+    assert!(changed.contains(r#"<meta name="replica-hook-change" content="send:all">"#));
+    assert_eq!(
+        changed.replace(r#"content="send:all""#, r#"content="""#),
+        plain
+    );
+    server.change_hook(None);
+    assert_eq!(get_text(&server, "/").await, plain);
 }

@@ -275,3 +275,33 @@ async fn stop_endpoint_ends_the_stream_and_marks_stop_called() {
     assert_eq!(entry.outcome, Outcome::Stopped);
     assert!(entry.ended_us.is_some());
 }
+
+#[tokio::test]
+async fn completions_need_a_created_chat_and_a_new_message_id() {
+    let server = start(Site::Glm, fast(2)).await;
+    let chat = glm_chat(&server).await;
+    let body = glm_body(&chat, "hi", false, false);
+    assert_eq!(glm_completion(&server, body.clone()).await.status(), 200);
+    // The same message id again (a request sent twice).
+    let again = glm_completion(&server, body.clone()).await;
+    assert_eq!(again.status(), 400);
+    let again: Value = again.json().await.unwrap();
+    assert!(again["detail"].as_str().unwrap().contains("already sent"));
+    // No message id; a chat the server never created.
+    let mut no_id = glm_body(&chat, "hi", false, false);
+    no_id.as_object_mut().unwrap().remove("id");
+    assert_eq!(glm_completion(&server, no_id).await.status(), 400);
+    let stranger = glm_body("not-a-chat", "hi", false, false);
+    assert_eq!(glm_completion(&server, stranger).await.status(), 400);
+    // Stop for a chat the server never created.
+    let stop = client()
+        .post(format!(
+            "{}/api/v1/chats/not-a-chat/stop",
+            server.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stop.status(), 404);
+    assert_eq!(server.requests().len(), 4);
+}

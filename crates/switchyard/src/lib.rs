@@ -14,6 +14,7 @@
 //! - [`config`]: the TOML file, validated.
 //! - [`gateway`]: assembles a running gateway.
 //! - [`demo`] and [`bench`]: the `switchyard demo` and `switchyard bench` commands.
+//! - [`decode_cmd`]: `switchyard decode`, a captured body printed as the client's SSE.
 //!
 //! See ARCHITECTURE.md for how a request flows through these.
 
@@ -22,6 +23,7 @@ pub mod artifacts;
 pub mod bench;
 pub mod browser;
 pub mod config;
+pub mod decode_cmd;
 pub mod demo;
 pub mod gateway;
 pub mod ids;

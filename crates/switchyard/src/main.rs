@@ -1,10 +1,12 @@
 //! The `switchyard` binary: parse the command line, load the config, run.
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use switchyard::config::{Config, QueueMode};
+use switchyard::config::{Config, QueueMode, ReasoningFormat};
+use switchyard::decode_cmd::{self, DecodeOptions};
 use switchyard::demo::{self, DemoOptions};
 use switchyard::gateway::Gateway;
 
@@ -53,6 +55,43 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Print the SSE a client would receive for a captured response body (exit 1 if the body
+    /// is truncated or malformed).
+    Decode {
+        /// The site whose body it is: a model prefix or alias (`deepseek`, `glm`, `z.ai`, …).
+        #[arg(long)]
+        provider: String,
+        /// The raw body as captured; `-` reads stdin.
+        file: PathBuf,
+        /// Where thinking goes, as `api.reasoning_format`.
+        #[arg(long, value_enum, default_value = "think_tags")]
+        reasoning_format: ReasoningArg,
+        /// Drop the thinking, as a `-chat` ID or `send_thinking = false` does.
+        #[arg(long)]
+        no_thinking: bool,
+        /// The `model` of every chunk (default: the provider's `-auto` ID).
+        #[arg(long)]
+        model: Option<String>,
+        /// Print the decoder's events as JSON lines instead of SSE.
+        #[arg(long)]
+        events: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum ReasoningArg {
+    ThinkTags,
+    ReasoningContent,
+}
+
+impl From<ReasoningArg> for ReasoningFormat {
+    fn from(r: ReasoningArg) -> ReasoningFormat {
+        match r {
+            ReasoningArg::ThinkTags => ReasoningFormat::ThinkTags,
+            ReasoningArg::ReasoningContent => ReasoningFormat::ReasoningContent,
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -79,6 +118,25 @@ impl From<ModeArg> for QueueMode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Decode {
+        provider,
+        file,
+        reasoning_format,
+        no_thinking,
+        model,
+        events,
+    }) = cli.command
+    {
+        // No runtime and no log: stdout is the decoded stream, stderr the findings.
+        return decode(
+            &provider,
+            &file,
+            reasoning_format.into(),
+            !no_thinking,
+            model,
+            events,
+        );
+    }
     // The bench prints a table; its lanes' routine log lines would only bury it.
     let quiet = matches!(cli.command, Some(Command::Bench { .. }));
     init_tracing(if quiet { "warn" } else { "info" });
@@ -132,6 +190,64 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await
         }
         Command::Bench { out, quick } => switchyard::bench::run(out, quick).await,
+        Command::Decode { .. } => Err("decode runs without the async runtime".to_owned()),
+    }
+}
+
+/// `switchyard decode`: exit 0 for a whole body, 1 for a truncated or malformed one, 2 when
+/// the provider or the file cannot be used.
+fn decode(
+    provider: &str,
+    file: &std::path::Path,
+    reasoning_format: ReasoningFormat,
+    send_thinking: bool,
+    model: Option<String>,
+    events: bool,
+) -> ExitCode {
+    let usage_error = |message: String| {
+        eprintln!("switchyard decode: {message}");
+        ExitCode::from(2)
+    };
+    let provider = match decode_cmd::provider(provider) {
+        Ok(provider) => provider,
+        Err(e) => return usage_error(e),
+    };
+    let body = if file.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .map(|_| body)
+            .map_err(|e| format!("cannot read stdin: {e}"))
+    } else {
+        std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return usage_error(e),
+    };
+    let options = DecodeOptions {
+        provider,
+        model,
+        reasoning_format,
+        send_thinking,
+        events,
+    };
+    let decoded = decode_cmd::decode(&options, &body);
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(&decoded.output)
+        .and_then(|()| stdout.flush())
+    {
+        eprintln!("switchyard decode: cannot write the output: {e}");
+        return ExitCode::FAILURE;
+    }
+    for note in &decoded.notes {
+        eprintln!("switchyard decode: {note}");
+    }
+    if decoded.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

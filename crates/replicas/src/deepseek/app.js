@@ -5,8 +5,13 @@
 (() => {
   const $ = (selector) => document.querySelector(selector);
   const input = $('#chat-input');
-  const control = $('div.ds-icon-button._52c986b');
+  const control = $('[role=button].ds-button._52c986b');
   const messages = $('#messages');
+  const newChat = $('div._5a8ac7a.a084f19e');
+  const toggles = {};
+  for (const toggle of document.querySelectorAll('.ds-toggle-button')) {
+    toggles[toggle.textContent.trim()] = toggle;
+  }
   const SEND_ICON = control.innerHTML;
   const STOP_ICON =
     '<svg data-icon="stop" viewBox="0 0 16 16"><rect x="4" y="4" width="8" height="8" rx="1"/></svg>';
@@ -19,13 +24,15 @@
 
   // === composer ===
 
+  // Disabled is the class ds-button--disabled alone, as on the site.
+  const isDisabled = () => control.classList.contains('ds-button--disabled');
   function refreshControl() {
     if (inFlight) {
       control.innerHTML = STOP_ICON;
-      control.setAttribute('aria-disabled', 'false');
+      control.classList.remove('ds-button--disabled');
     } else {
       control.innerHTML = SEND_ICON;
-      control.setAttribute('aria-disabled', input.value.trim() === '' ? 'true' : 'false');
+      control.classList.toggle('ds-button--disabled', input.value.trim() === '');
     }
   }
 
@@ -37,9 +44,10 @@
     }
   });
 
-  for (const radio of document.querySelectorAll('[role=radiogroup] [role=radio]')) {
+  const radios = [...document.querySelectorAll('[role=radiogroup] [role=radio]')];
+  for (const radio of radios) {
     radio.addEventListener('click', () => {
-      for (const other of document.querySelectorAll('[role=radiogroup] [role=radio]')) {
+      for (const other of radios) {
         const selected = other === radio;
         other.setAttribute('aria-checked', selected ? 'true' : 'false');
         other.tabIndex = selected ? 0 : -1;
@@ -47,33 +55,29 @@
     });
   }
 
-  for (const toggle of document.querySelectorAll('.ds-toggle-button')) {
+  for (const toggle of Object.values(toggles)) {
     toggle.addEventListener('click', () => toggle.classList.toggle('ds-toggle-button--selected'));
   }
 
   function toggleOn(label) {
-    for (const toggle of document.querySelectorAll('.ds-toggle-button')) {
-      if (toggle.textContent.trim() === label) {
-        return toggle.classList.contains('ds-toggle-button--selected');
-      }
-    }
-    return false;
+    const toggle = toggles[label];
+    return !!toggle && toggle.classList.contains('ds-toggle-button--selected');
   }
 
   function modelType() {
-    const selected = $('[role=radiogroup] [role=radio][aria-checked=true]');
-    return selected ? selected.dataset.modelType : 'default';
+    const selected = radios.find((r) => r.getAttribute('aria-checked') === 'true');
+    return selected ? selected.dataset.modelType || selected.dataset.kind : 'default';
   }
 
   control.addEventListener('click', () => {
     if (inFlight) {
       stop();
-    } else if (control.getAttribute('aria-disabled') !== 'true') {
+    } else if (!isDisabled()) {
       send();
     }
   });
 
-  $('div._5a8ac7a.a084f19e').addEventListener('click', () => {
+  newChat.addEventListener('click', () => {
     if (inFlight) inFlight.controller.abort();
     inFlight = null;
     sessionId = null;
@@ -94,13 +98,24 @@
     return resp.json();
   }
 
-  // The real page solves DeepSeekHashV1 in WASM; the replica accepts any answer.
-  function powHeader(challenge) {
+  // Solves the challenge as the site's worker does: the answer in 0..difficulty whose hash of
+  // "<salt>_<expire_at>_<answer>" is the challenge. (The site hashes with its DeepSeekHashV1 in
+  // WASM; the replica with the browser's SHA-256.)
+  async function powHeader(challenge) {
+    const prefix = challenge.salt + '_' + challenge.expire_at + '_';
+    const encoder = new TextEncoder();
+    let found = null;
+    for (let n = 0; n < challenge.difficulty && found === null; n++) {
+      const digest = await crypto.subtle.digest('SHA-256', encoder.encode(prefix + n));
+      const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+      if (hex === challenge.challenge) found = n;
+    }
+    if (found === null) throw new Error('the PoW challenge has no answer');
     const answer = {
       algorithm: challenge.algorithm,
       challenge: challenge.challenge,
       salt: challenge.salt,
-      answer: 0,
+      answer: found,
       signature: challenge.signature,
       target_path: challenge.target_path,
     };
@@ -153,7 +168,7 @@
         method: 'POST',
         headers: {
           'content-type': 'application/json',
-          'x-ds-pow-response': powHeader(pow.data.biz_data.challenge),
+          'x-ds-pow-response': await powHeader(pow.data.biz_data.challenge),
         },
         body: JSON.stringify({
           chat_session_id: sessionId,
@@ -241,6 +256,59 @@
     state.view.think.hidden = think.length === 0;
     state.view.think.textContent = think.join('');
     state.view.markdown.textContent = answer.join('');
+  }
+
+  // === hook changes (tests only) ===
+  // The replica can play a site that renamed one hook: its accessible name / text ("name"), its
+  // class names and id ("class"), or both ("all"). The elements above are already bound.
+  const renameClass = (el, from, to) => {
+    if (el.classList.contains(from)) el.classList.replace(from, to);
+  };
+  const CHANGES = {
+    chat_box: {
+      name: () => input.setAttribute('placeholder', 'Ask anything'),
+      class: () => (input.id = 'prompt-box'),
+    },
+    new_chat: {
+      name: () => (newChat.textContent = 'Start over'),
+      class: () => {
+        renameClass(newChat, '_5a8ac7a', '_c0ffee1');
+        renameClass(newChat, 'a084f19e', 'b00b1e5');
+      },
+    },
+    model_picker: {
+      name: () => {
+        $('[role=radiogroup]').removeAttribute('role');
+        for (const r of radios) r.removeAttribute('role');
+      },
+      class: () => {
+        for (const r of radios) {
+          r.dataset.kind = r.dataset.modelType;
+          delete r.dataset.modelType;
+        }
+      },
+    },
+    deep_think: {
+      name: () => toggles.DeepThink.removeAttribute('role'),
+      class: () => renameClass(toggles.DeepThink, 'ds-toggle-button', 'ds-chip'),
+    },
+    search: {
+      name: () => toggles.Search.removeAttribute('role'),
+      class: () => renameClass(toggles.Search, 'ds-toggle-button', 'ds-chip'),
+    },
+    send: {
+      name: () => control.removeAttribute('role'),
+      class: () => {
+        renameClass(control, '_52c986b', '_7e4d1a2');
+        renameClass(control, 'ds-button', 'ds-btn');
+        renameClass(control, 'ds-button--circle', 'ds-btn--round');
+      },
+    },
+  };
+  const [hook, how] = ($('meta[name=replica-hook-change]').content || '').split(':');
+  if (CHANGES[hook]) {
+    if (how === 'name' || how === 'all') CHANGES[hook].name();
+    if (how === 'class' || how === 'all') CHANGES[hook].class();
   }
 
   refreshControl();

@@ -3,25 +3,32 @@
 //! Routes:
 //! - `GET /`, `GET /a/chat/s/{id}`: the app page (`page.html`, script `app.js`).
 //! - `POST /api/v0/chat_session/create`: a new chat session id.
-//! - `POST /api/v0/chat/create_pow_challenge`: a PoW challenge (difficulty 1).
-//! - `POST /api/v0/chat/completion`: the patch stream (see [`wire`]); needs the
-//!   `x-ds-pow-response` header built from a challenge this server issued, else HTTP 400.
-//! - `POST /api/v0/chat/stop_stream`: marks the session's latest request `stop_called` and ends
-//!   its stream.
+//! - `POST /api/v0/chat/create_pow_challenge` `{"target_path":…}`: a one-time PoW challenge
+//!   (see [`pow`]).
+//! - `POST /api/v0/chat/completion`: the patch stream (see [`wire`]). Refused with HTTP 400
+//!   (`code` 40002) unless the `x-ds-pow-response` header answers, correctly, a challenge this
+//!   server issued and nobody redeemed yet, and `chat_session_id` names a session it created.
+//! - `POST /api/v0/chat/stop_stream` `{"chat_session_id","message_id"}`: needs the session and
+//!   the reply's `message_id` (the `response_message_id` of the stream's opening `ready` event,
+//!   which only a page that reads the stream knows); then marks the session's latest request
+//!   `stop_called` and ends its stream. Anything less is refused with HTTP 400.
 //! - `POST /api/v0/chat_session/delete`: accepted, no effect.
 //!
-//! The page solves no real PoW: the replica only checks that the header decodes, names the
-//! `DeepSeekHashV1` algorithm and the completion path, and carries an issued challenge.
+//! The page (`page.html`, `app.js`) has the site's hooks of today: the send control is
+//! `div[role=button].ds-button.ds-button--circle._52c986b` (with the site's other `ds-button--*`
+//! classes), disabled by the class `ds-button--disabled` alone; while an answer streams, the same
+//! control shows a stop icon and stops it.
 
+mod pow;
 mod wire;
+
+use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{get, post};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -39,8 +46,6 @@ const APP_JS: &str = include_str!("app.js");
 
 /// The completion endpoint; also the PoW `target_path`.
 const COMPLETION_PATH: &str = "/api/v0/chat/completion";
-const POW_HEADER: &str = "x-ds-pow-response";
-const POW_ALGORITHM: &str = "DeepSeekHashV1";
 
 /// The routes of the DeepSeek replica.
 pub(crate) fn routes() -> Router<AppState> {
@@ -59,8 +64,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v0/chat/stop_stream", post(stop_stream))
 }
 
-async fn page() -> Html<&'static str> {
-    Html(PAGE)
+async fn page(State(app): State<AppState>) -> Html<String> {
+    let change = app
+        .shared
+        .hook_change
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Html(crate::hooks::page(PAGE, change.as_ref()))
 }
 
 async fn app_js() -> Response {
@@ -113,35 +124,38 @@ fn error(status: StatusCode, code: u32, msg: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn create_session() -> Json<Envelope<Biz>> {
-    ok(json!({ "id": ids::uuid(), "seq_id": 1, "title": null }))
+async fn create_session(State(app): State<AppState>) -> Json<Envelope<Biz>> {
+    let id = ids::uuid();
+    deepseek_state(&app).sessions.insert(id.clone(), None);
+    ok(json!({ "id": id, "seq_id": 1, "title": null }))
 }
 
 async fn delete_session() -> Json<Envelope<Biz>> {
     ok(Value::Null)
 }
 
-async fn create_pow_challenge(State(state): State<AppState>) -> Json<Envelope<Biz>> {
-    let challenge = ids::hex(64);
-    state
-        .shared
-        .pow_challenges
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(challenge.clone());
-    let expire_at = ids::now_us() / 1000 + 5 * 60 * 1000;
-    ok(json!({
-        "challenge": {
-            "algorithm": POW_ALGORITHM,
-            "challenge": challenge,
-            "salt": ids::hex(20),
-            "difficulty": 1,
-            "signature": ids::hex(64),
-            "expire_at": expire_at,
-            "expire_after": 300000,
-            "target_path": COMPLETION_PATH,
+#[derive(Deserialize)]
+struct PowRequest {
+    target_path: String,
+}
+
+async fn create_pow_challenge(State(app): State<AppState>, body: Bytes) -> Response {
+    match serde_json::from_slice::<PowRequest>(&body) {
+        Ok(req) if req.target_path == COMPLETION_PATH => {
+            let challenge = deepseek_state(&app).challenges.issue(&req.target_path);
+            ok(json!({ "challenge": challenge })).into_response()
         }
-    }))
+        Ok(req) => error(
+            StatusCode::BAD_REQUEST,
+            40000,
+            &format!("no PoW for {}", req.target_path),
+        ),
+        Err(err) => error(
+            StatusCode::BAD_REQUEST,
+            40000,
+            &format!("invalid body: {err}"),
+        ),
+    }
 }
 
 /// The fields of a completion request the replica reads.
@@ -157,57 +171,20 @@ struct CompletionBody {
     search_enabled: bool,
 }
 
-/// The decoded `x-ds-pow-response` header.
-#[derive(Deserialize)]
-struct PowResponse {
-    algorithm: String,
-    challenge: String,
-    #[expect(
-        dead_code,
-        reason = "must be present; the replica does not verify the hash"
-    )]
-    salt: String,
-    #[expect(
-        dead_code,
-        reason = "must be present; the replica does not verify the hash"
-    )]
-    answer: u64,
-    #[expect(
-        dead_code,
-        reason = "must be present; the replica does not verify the hash"
-    )]
-    signature: String,
-    target_path: String,
+/// What the DeepSeek replica remembers between requests.
+#[derive(Default)]
+pub(crate) struct SiteState {
+    /// PoW challenges issued and redeemed.
+    challenges: pow::Challenges,
+    /// Every session created, with the reply message id of its latest completion.
+    sessions: HashMap<String, Option<u64>>,
 }
 
-/// Checks the PoW header; `Err` says what is wrong.
-fn check_pow(state: &AppState, headers: &HeaderMap) -> Result<(), String> {
-    let raw = headers
-        .get(POW_HEADER)
-        .ok_or_else(|| format!("missing {POW_HEADER} header"))?;
-    let decoded = STANDARD
-        .decode(raw.as_bytes())
-        .map_err(|e| format!("{POW_HEADER} is not base64: {e}"))?;
-    let pow: PowResponse = serde_json::from_slice(&decoded)
-        .map_err(|e| format!("{POW_HEADER} is not a PoW answer: {e}"))?;
-    if pow.algorithm != POW_ALGORITHM || pow.target_path != COMPLETION_PATH {
-        return Err(format!(
-            "{POW_HEADER} is for {} at {}",
-            pow.algorithm, pow.target_path
-        ));
-    }
-    let issued = state
-        .shared
-        .pow_challenges
+fn deepseek_state(app: &AppState) -> std::sync::MutexGuard<'_, SiteState> {
+    app.shared
+        .deepseek
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .contains(&pow.challenge);
-    if !issued {
-        return Err(format!(
-            "{POW_HEADER} names a challenge this server did not issue"
-        ));
-    }
-    Ok(())
 }
 
 /// Logs a completion request that was refused, and answers HTTP 400.
@@ -238,7 +215,22 @@ async fn completion(State(state): State<AppState>, headers: HeaderMap, body: Byt
     entry.thinking = req.thinking_enabled;
     entry.search = req.search_enabled;
     let session = req.chat_session_id;
-    if let Err(why) = check_pow(&state, &headers) {
+    let redeemed = deepseek_state(&state).challenges.redeem(
+        headers.get(pow::HEADER).map(|v| v.as_bytes()),
+        COMPLETION_PATH,
+    );
+    if let Err(why) = redeemed {
+        return reject(&state, entry, session, why);
+    }
+    let ids = wire::MessageIds::after(req.parent_message_id);
+    let known = session.as_ref().and_then(|id| {
+        deepseek_state(&state)
+            .sessions
+            .get_mut(id)
+            .map(|latest| *latest = Some(ids.response))
+    });
+    if known.is_none() {
+        let why = "chat_session_id names no session of this account".to_owned();
         return reject(&state, entry, session, why);
     }
 
@@ -256,7 +248,6 @@ async fn completion(State(state): State<AppState>, headers: HeaderMap, body: Byt
         );
     }
 
-    let ids = wire::MessageIds::after(req.parent_message_id);
     let script = wire::script(
         &Subject {
             site: Site::DeepSeek,
@@ -279,23 +270,41 @@ async fn completion(State(state): State<AppState>, headers: HeaderMap, body: Byt
     ))
 }
 
+/// The stop request: the session and the reply's message id from the stream's `ready` event.
 #[derive(Deserialize)]
 struct StopBody {
     chat_session_id: String,
+    message_id: Option<u64>,
 }
 
-async fn stop_stream(State(state): State<AppState>, body: Bytes) -> Response {
-    match serde_json::from_slice::<StopBody>(&body) {
-        Ok(stop) => {
-            if !state.shared.log.stop_session(&stop.chat_session_id) {
-                tracing::debug!(session = %stop.chat_session_id, "deepseek replica: stop for unknown session");
-            }
-            ok(Value::Null).into_response()
+async fn stop_stream(State(app): State<AppState>, body: Bytes) -> Response {
+    let stop = match serde_json::from_slice::<StopBody>(&body) {
+        Ok(stop) => stop,
+        Err(err) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                40000,
+                &format!("invalid body: {err}"),
+            );
         }
-        Err(err) => error(
-            StatusCode::BAD_REQUEST,
-            40000,
-            &format!("invalid body: {err}"),
-        ),
-    }
+    };
+    let latest = deepseek_state(&app)
+        .sessions
+        .get(&stop.chat_session_id)
+        .copied();
+    let why = match (latest, stop.message_id) {
+        (None, _) => "chat_session_id names no session of this account",
+        (Some(_), None) => "message_id is required",
+        (Some(latest), Some(id)) if latest != Some(id) => {
+            "message_id is not the latest reply of the session"
+        }
+        _ => {
+            if !app.shared.log.stop_session(&stop.chat_session_id) {
+                tracing::debug!(session = %stop.chat_session_id, "deepseek replica: stop for a request not in the log");
+            }
+            return ok(Value::Null).into_response();
+        }
+    };
+    tracing::warn!(reason = why, "deepseek replica: stop_stream refused");
+    error(StatusCode::BAD_REQUEST, 40000, why)
 }

@@ -11,6 +11,7 @@
   const modelButton = $('button.modelSelectorButton');
   const thinkTrigger = $('div.think-trigger');
   const searchToggle = thinkTrigger.previousElementSibling;
+  const newChatButton = $('#sidebar-new-chat-button');
 
   const MODELS = [
     { value: 'glm-5.2', label: 'GLM-5.2' },
@@ -166,7 +167,7 @@
     refreshSend();
   }
 
-  $('#sidebar-new-chat-button').addEventListener('click', () => {
+  newChatButton.addEventListener('click', () => {
     if (inFlight) inFlight.controller.abort();
     inFlight = null;
     chatId = null;
@@ -318,6 +319,41 @@
     } else if (data.phase === 'answer' && typeof data.delta_content === 'string') {
       state.answer += data.delta_content;
     }
+  }
+
+  // === hook changes (tests only) ===
+  // The replica can play a site that renamed one hook: its accessible name / text ("name"), its
+  // id and class names ("class"), or both ("all"). The elements above are already bound.
+  const CHANGES = {
+    chat_box: {
+      name: () => input.setAttribute('placeholder', 'Send a message'),
+      class: () => (input.id = 'prompt-input'),
+    },
+    new_chat: {
+      name: () => (newChatButton.textContent = '+'),
+      class: () => (newChatButton.id = 'sidebar-new-thread'),
+    },
+    model_picker: {
+      name: () => {},
+      class: () => modelButton.classList.replace('modelSelectorButton', 'model-switch'),
+    },
+    deep_think: {
+      name: () => (thinkTrigger.firstChild.textContent = 'Reasoning '),
+      class: () => thinkTrigger.removeAttribute('data-state'),
+    },
+    search: {
+      name: () => {},
+      class: () => searchToggle.removeAttribute('data-active'),
+    },
+    send: {
+      name: () => {},
+      class: () => (sendButton.id = 'send-button'),
+    },
+  };
+  const [hook, how] = ($('meta[name=replica-hook-change]').content || '').split(':');
+  if (CHANGES[hook]) {
+    if (how === 'name' || how === 'all') CHANGES[hook].name();
+    if (how === 'class' || how === 'all') CHANGES[hook].class();
   }
 
   renderThinkLabel();

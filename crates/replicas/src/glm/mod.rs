@@ -3,10 +3,13 @@
 //! Routes:
 //! - `GET /`, `GET /c/{id}`: the app page (`page.html`, script `app.js`).
 //! - `POST /api/v1/chats/new`: a new chat (`{"id":"<uuid>",…}`).
-//! - `POST /api/v2/chat/completions`: the `chat:completion` SSE stream (see [`wire`]).
+//! - `POST /api/v2/chat/completions`: the `chat:completion` SSE stream (see [`wire`]). Refused
+//!   with HTTP 400 unless `chat_id` names a chat this server created and the message `id` is
+//!   present and sent for the first time (a replayed request is sent once, by the replay).
 //! - `POST /api/v1/chats/{id}/stop`: marks the chat's latest request `stop_called` and ends its
 //!   stream. **This path is the replica's choice, not a known endpoint of the real site**: the
-//!   reference only says the driver clicks `div[aria-label='Stop']`.
+//!   reference only says the driver clicks `div[aria-label='Stop']`. A chat it never created
+//!   gets HTTP 404.
 //! - `DELETE /api/v1/chats/{id}`: accepted, no effect.
 
 mod wire;
@@ -16,6 +19,8 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{delete, get, post};
+use std::collections::HashSet;
+
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -46,8 +51,27 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(COMPLETION_PATH, post(completion))
 }
 
-async fn page() -> Html<&'static str> {
-    Html(PAGE)
+async fn page(State(app): State<AppState>) -> Html<String> {
+    let change = app
+        .shared
+        .hook_change
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Html(crate::hooks::page(PAGE, change.as_ref()))
+}
+
+/// What the GLM replica remembers between requests.
+#[derive(Default)]
+pub(crate) struct SiteState {
+    /// Every chat created.
+    chats: HashSet<String>,
+    /// Every message id a completion carried (each may be sent once).
+    message_ids: HashSet<String>,
+}
+
+fn glm_state(app: &AppState) -> std::sync::MutexGuard<'_, SiteState> {
+    app.shared.glm.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn app_js() -> Response {
@@ -61,10 +85,12 @@ async fn app_js() -> Response {
         .into_response()
 }
 
-async fn new_chat() -> Json<Value> {
+async fn new_chat(State(app): State<AppState>) -> Json<Value> {
     let now = ids::now_us() / 1_000_000;
+    let id = ids::uuid();
+    glm_state(&app).chats.insert(id.clone());
     Json(json!({
-        "id": ids::uuid(),
+        "id": id,
         "title": "New Chat",
         "chat": { "history": { "messages": {}, "currentId": null } },
         "share_id": null,
@@ -79,12 +105,19 @@ async fn delete_chat(Path(_id): Path<String>) -> Json<bool> {
     Json(true)
 }
 
-async fn stop_chat(State(state): State<AppState>, Path(id): Path<String>) -> Json<Value> {
-    let matched = state.shared.log.stop_session(&id);
-    if !matched {
-        tracing::debug!(chat = %id, "glm replica: stop for unknown chat");
+async fn stop_chat(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    if !glm_state(&state).chats.contains(&id) {
+        tracing::warn!(chat = %id, "glm replica: stop for a chat it never created");
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "detail": "chat not found" })),
+        )
+            .into_response();
     }
-    Json(json!({ "status": true }))
+    if !state.shared.log.stop_session(&id) {
+        tracing::debug!(chat = %id, "glm replica: stop for a chat with no request");
+    }
+    Json(json!({ "status": true })).into_response()
 }
 
 /// The fields of a completion request the replica reads.
@@ -96,6 +129,8 @@ struct CompletionBody {
     #[serde(default)]
     features: Features,
     chat_id: Option<String>,
+    /// The message id the page gives every send.
+    id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -160,6 +195,23 @@ async fn completion(
     entry.thinking = req.features.enable_thinking;
     entry.search = req.features.web_search;
     entry.effort = req.features.thinking_effort;
+    let refused = {
+        let mut site = glm_state(&state);
+        match (&req.chat_id, &req.id) {
+            (None, _) => Some("chat_id is required"),
+            (Some(chat), _) if !site.chats.contains(chat) => {
+                Some("chat_id names no chat of this account")
+            }
+            (_, None) => Some("id (the message id) is required"),
+            (_, Some(id)) if !site.message_ids.insert(id.clone()) => {
+                Some("id (the message id) was already sent")
+            }
+            _ => None,
+        }
+    };
+    if let Some(why) = refused {
+        return reject(&state, entry, why.to_owned());
+    }
 
     let plan = Plan::new(state.shared.knobs(), &entry.prompt);
     if let Some(fault) = plan.fault {

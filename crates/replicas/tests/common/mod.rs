@@ -17,12 +17,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use switchyard_replicas::{Knobs, ReceivedRequest, ReplicaServer, Site};
 
-/// Unix microseconds now, as the replica stamps them.
+/// Microseconds now on the clock the replica stamps with.
 pub fn now_us() -> u64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    u64::try_from(since.as_micros()).unwrap()
+    switchyard_replicas::clock::monotonic_us()
 }
 
 /// Sends one ordinary completion (thinking and search off) to `server` and reads it to the end.
@@ -116,8 +113,8 @@ pub async fn wait_entry(
 
 // === DeepSeek ===
 
-/// A valid `x-ds-pow-response` header for a fresh challenge of `server`.
-pub async fn deepseek_pow(server: &ReplicaServer) -> String {
+/// A fresh challenge of `server` (the `challenge` object).
+pub async fn deepseek_challenge(server: &ReplicaServer) -> Value {
     let resp = post_json(
         server,
         "/api/v0/chat/create_pow_challenge",
@@ -125,16 +122,47 @@ pub async fn deepseek_pow(server: &ReplicaServer) -> String {
     )
     .await;
     let body: Value = resp.json().await.unwrap();
-    let c = &body["data"]["biz_data"]["challenge"];
+    body["data"]["biz_data"]["challenge"].clone()
+}
+
+/// The hex SHA-256 of `"{salt}_{expire_at}_{answer}"` (the replica's stand-in for the site's hash).
+pub fn deepseek_hash(c: &Value, answer: u64) -> String {
+    use sha2::Digest;
+    let input = format!(
+        "{}_{}_{answer}",
+        c["salt"].as_str().unwrap(),
+        c["expire_at"]
+    );
+    sha2::Sha256::digest(input.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The `x-ds-pow-response` header for challenge `c` with `answer`.
+pub fn deepseek_pow_header(c: &Value, answer: u64) -> String {
     let answer = json!({
         "algorithm": c["algorithm"],
         "challenge": c["challenge"],
         "salt": c["salt"],
-        "answer": 0,
+        "answer": answer,
         "signature": c["signature"],
         "target_path": c["target_path"],
     });
     STANDARD.encode(answer.to_string())
+}
+
+/// Solves challenge `c` as the page does: searches `0..difficulty`.
+pub fn deepseek_solve(c: &Value) -> u64 {
+    (0..c["difficulty"].as_u64().unwrap())
+        .find(|&n| deepseek_hash(c, n) == c["challenge"])
+        .expect("the challenge has an answer")
+}
+
+/// A valid `x-ds-pow-response` header for a fresh challenge of `server`.
+pub async fn deepseek_pow(server: &ReplicaServer) -> String {
+    let c = deepseek_challenge(server).await;
+    deepseek_pow_header(&c, deepseek_solve(&c))
 }
 
 pub async fn deepseek_session(server: &ReplicaServer) -> String {
@@ -235,8 +263,15 @@ pub fn glm_body(chat_id: &str, prompt: &str, thinking: bool, search: bool) -> Va
         "messages": [{"role": "user", "content": prompt}],
         "features": features,
         "chat_id": chat_id,
-        "id": "11111111-2222-4333-8444-555555555555",
+        "id": fresh_message_id(),
     })
+}
+
+/// A message id no earlier body of this test process used (the page sends a new UUID each time).
+pub fn fresh_message_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("11111111-2222-4333-8444-{n:012x}")
 }
 
 pub async fn glm_completion(server: &ReplicaServer, body: Value) -> reqwest::Response {

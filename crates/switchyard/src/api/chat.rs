@@ -6,6 +6,7 @@
 //! drops the response body or the handler future), the guard cancels the request, which the
 //! scheduler removes from its queue or the lane stops in the page.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use tracing::{info, warn};
 
 use super::AppState;
 use super::error::ApiError;
-use super::sse::{self, Chunks};
+use super::sse::{self, Chunks, Frames};
 use super::wire::{self, ChatRequest, CompletionRequest};
 use crate::config::PartialAnswers;
 use crate::ids::{RequestId, unix_now};
@@ -256,20 +257,12 @@ async fn respond(
     }
 }
 
-/// Where a streamed response is.
-enum Phase {
-    Opening,
-    Streaming,
-    Closing(Vec<Bytes>),
-    Over,
-}
-
 struct Streamer {
-    chunks: Chunks,
+    frames: Frames,
     events: mpsc::Receiver<StreamEvent>,
     guard: CancelGuard,
-    usage: Option<Usage>,
-    phase: Phase,
+    /// Frames made and not yet sent (the closing ones come several at once).
+    pending: VecDeque<Bytes>,
 }
 
 /// An SSE response: the role chunk, a chunk per event, the finish chunk, usage, `[DONE]`.
@@ -278,12 +271,12 @@ fn stream_response(
     events: mpsc::Receiver<StreamEvent>,
     guard: CancelGuard,
 ) -> Response {
+    let frames = Frames::new(chunks);
     let state = Streamer {
-        chunks,
+        pending: frames.opening().into_iter().collect(),
+        frames,
         events,
         guard,
-        usage: None,
-        phase: Phase::Opening,
     };
     let body = stream::unfold(state, |mut s| async move {
         let bytes = s.next_frame().await?;
@@ -304,54 +297,19 @@ fn stream_response(
 impl Streamer {
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
-            match &mut self.phase {
-                Phase::Opening => {
-                    self.phase = Phase::Streaming;
-                    if let Some(frame) = self.chunks.opening() {
-                        return Some(frame);
-                    }
-                }
-                Phase::Closing(frames) => {
-                    if frames.is_empty() {
-                        self.phase = Phase::Over;
-                        return None;
-                    }
-                    return Some(frames.remove(0));
-                }
-                Phase::Over => return None,
-                Phase::Streaming => {
-                    let event = self.events.recv().await;
-                    match event {
-                        Some(StreamEvent::Usage(u)) => self.usage = Some(u),
-                        Some(StreamEvent::Finished(reason)) => {
-                            let mut frames = vec![self.chunks.finish(reason)];
-                            frames.extend(self.usage.as_ref().and_then(|u| self.chunks.usage(u)));
-                            frames.push(Bytes::from_static(sse::DONE.as_bytes()));
-                            self.guard.done = true;
-                            self.phase = Phase::Closing(frames);
-                        }
-                        Some(StreamEvent::Error(message)) => {
-                            self.guard.done = true;
-                            self.phase = Phase::Closing(vec![
-                                Chunks::error(&message),
-                                Bytes::from_static(sse::DONE.as_bytes()),
-                            ]);
-                        }
-                        Some(piece) => {
-                            if let Some(frame) = self.chunks.piece(&piece) {
-                                return Some(frame);
-                            }
-                        }
-                        None => {
-                            // The lane dropped the request without an end: say so, never hang.
-                            self.guard.done = true;
-                            self.phase = Phase::Closing(vec![
-                                Chunks::error("The lane ended the request without an answer."),
-                                Bytes::from_static(sse::DONE.as_bytes()),
-                            ]);
-                        }
-                    }
-                }
+            if let Some(frame) = self.pending.pop_front() {
+                return Some(frame);
+            }
+            if self.frames.is_over() {
+                return None;
+            }
+            // The lane dropped the request without an end: say so, never hang.
+            let event = self.events.recv().await.unwrap_or_else(|| {
+                StreamEvent::Error("The lane ended the request without an answer.".to_owned())
+            });
+            self.frames.event(&event, &mut self.pending);
+            if self.frames.is_over() {
+                self.guard.done = true;
             }
         }
     }

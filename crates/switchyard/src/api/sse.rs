@@ -1,8 +1,14 @@
 //! Turning neutral stream events into OpenAI chunks and SSE frames.
 //!
 //! [`Chunks`] keeps the little state a response needs: whether a `<think>` block is open (with
-//! inline reasoning) and the ids to stamp on every chunk. Every frame is `data: <json>\n\n`; JSON
-//! has U+2028 / U+2029 escaped, because SillyTavern's line splitter treats them as line ends.
+//! inline reasoning) and the ids to stamp on every chunk. [`Frames`] orders a streamed
+//! response's frames around it: the role chunk, a chunk per piece, then the finish chunk, the
+//! usage chunk and `[DONE]`. Every frame is `data: <json>\n\n`; JSON has U+2028 / U+2029
+//! escaped, because SillyTavern's line splitter treats them as line ends.
+//!
+//! The gateway's streamed responses and `switchyard decode` both go through [`Frames`], so the
+//! command prints byte for byte what a client receives (with the fixed id and time
+//! [`Chunks::new`] is given).
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -216,6 +222,62 @@ impl Chunks {
     }
 }
 
+/// The frames of one streamed response, event by event.
+///
+/// The role chunk opens the stream; each text or reasoning piece is one chunk; usage is held
+/// until the end. `Finished` closes the stream with the finish chunk, the usage chunk and
+/// `[DONE]`; `Error` with the error event and `[DONE]`. Events after the close and
+/// `Unknown` events yield nothing.
+pub struct Frames {
+    chunks: Chunks,
+    usage: Option<Usage>,
+    over: bool,
+}
+
+impl Frames {
+    pub fn new(chunks: Chunks) -> Frames {
+        Frames {
+            chunks,
+            usage: None,
+            over: false,
+        }
+    }
+
+    /// The first frame, before any event (chat only).
+    pub fn opening(&self) -> Option<Bytes> {
+        self.chunks.opening()
+    }
+
+    /// Appends the frames for `event` to `out`.
+    pub fn event(&mut self, event: &StreamEvent, out: &mut impl Extend<Bytes>) {
+        if self.over {
+            return;
+        }
+        match event {
+            StreamEvent::Usage(usage) => self.usage = Some(usage.clone()),
+            StreamEvent::Finished(reason) => {
+                out.extend([self.chunks.finish(*reason)]);
+                out.extend(self.usage.as_ref().and_then(|u| self.chunks.usage(u)));
+                out.extend([Bytes::from_static(DONE.as_bytes())]);
+                self.over = true;
+            }
+            StreamEvent::Error(message) => {
+                out.extend([Chunks::error(message), Bytes::from_static(DONE.as_bytes())]);
+                self.over = true;
+            }
+            StreamEvent::Text(_) | StreamEvent::Reasoning(_) => {
+                out.extend(self.chunks.piece(event));
+            }
+            StreamEvent::Unknown(_) => {}
+        }
+    }
+
+    /// Whether the stream has ended (`[DONE]` was produced).
+    pub fn is_over(&self) -> bool {
+        self.over
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +387,59 @@ mod tests {
         assert!(f.contains(r#""text":"<think>t""#), "{f}");
         assert!(f.contains(r#""object":"text_completion""#), "{f}");
         assert!(c.usage(&Usage::default()).is_none());
+    }
+
+    #[test]
+    fn frames_end_with_finish_usage_and_done_and_nothing_after() {
+        let chunks = Chunks::new(
+            "decode",
+            0,
+            "m",
+            RequestKind::Chat,
+            ReasoningFormat::ThinkTags,
+        );
+        let mut frames = Frames::new(chunks);
+        let mut out: Vec<Bytes> = frames.opening().into_iter().collect();
+        for event in [
+            StreamEvent::Reasoning("r".into()),
+            StreamEvent::Unknown("phase:x".into()),
+            StreamEvent::Usage(Usage {
+                prompt_tokens: 1,
+                completion_tokens: 2,
+                total_tokens: 3,
+                cached_tokens: None,
+            }),
+            StreamEvent::Text("t".into()),
+            StreamEvent::Finished(FinishReason::Stop),
+            StreamEvent::Text("late".into()),
+        ] {
+            assert!(!frames.is_over() || event == StreamEvent::Text("late".into()));
+            frames.event(&event, &mut out);
+        }
+        assert!(frames.is_over());
+        let out: Vec<String> = out.iter().map(text).collect();
+        assert_eq!(out.len(), 6, "{out:?}");
+        assert!(out[0].contains(r#""role":"assistant""#));
+        assert!(out[1].contains(r#""content":"<think>r""#));
+        assert!(out[2].contains(r#""content":"</think>t""#));
+        assert!(out[3].contains(r#""finish_reason":"stop""#));
+        assert!(out[4].contains(r#""total_tokens":3"#));
+        assert_eq!(out[5], DONE);
+        assert!(out[1].contains(r#""id":"chatcmpl-decode""#), "{}", out[1]);
+        assert!(out[1].contains(r#""created":0"#), "{}", out[1]);
+    }
+
+    #[test]
+    fn an_error_closes_the_frames_with_done() {
+        let chunks = Chunks::new("r", 0, "m", RequestKind::Chat, ReasoningFormat::ThinkTags);
+        let mut frames = Frames::new(chunks);
+        let mut out = Vec::new();
+        frames.event(&StreamEvent::Error("GLM Chat: busy".into()), &mut out);
+        frames.event(&StreamEvent::Finished(FinishReason::Stop), &mut out);
+        let out: Vec<String> = out.iter().map(text).collect();
+        assert_eq!(out.len(), 2);
+        assert!(out[0].contains(r#""message":"GLM Chat: busy""#));
+        assert_eq!(out[1], DONE);
     }
 
     #[test]

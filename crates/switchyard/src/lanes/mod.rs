@@ -12,6 +12,9 @@ pub mod board;
 mod lane;
 pub mod plan;
 mod relay;
+mod unknown;
+
+pub(crate) use relay::empty_reply;
 
 use std::sync::Arc;
 use std::time::Instant;

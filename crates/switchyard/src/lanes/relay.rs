@@ -223,6 +223,10 @@ impl Lane {
                         return Outcome::Failed(msg);
                     }
                     StreamEvent::Usage(_) => {}
+                    StreamEvent::Unknown(kind) => {
+                        super::unknown::note(provider, &self.spec.id.0, &kind);
+                        continue;
+                    }
                 }
                 let _ = job.events.send(event).await;
             }
@@ -273,6 +277,6 @@ async fn wait_for_end(events: &mut Captured<'_>) {
     }
 }
 
-fn empty_reply(provider: &str) -> String {
+pub(crate) fn empty_reply(provider: &str) -> String {
     format!("{provider} finished without any answer text (an empty reply). Try again.")
 }

@@ -1,5 +1,6 @@
 // Helpers shared by every driver script. Each script runs as one Runtime.evaluate call and
-// starts with this prelude; nothing is left behind on `window`.
+// starts with this prelude, then the provider's hooks.js (its HOOKS table); nothing is left
+// behind on `window`.
 const sy = (() => {
   const visible = (el) => {
     if (!el || !el.isConnected) return false;
@@ -78,5 +79,37 @@ const sy = (() => {
       },
       ms,
     );
-  return { visible, all, first, withText, exactText, disabled, until, checkTyped, enabled };
+  // Finds a page hook by the first of its ways that matches. `ways` is a list of
+  // { how, find }; the result is { el, way, how } (way 0 is the preferred way: role, accessible
+  // name or text; later ways are fallbacks such as the site's class names), or null.
+  const find = (ways) => {
+    for (let way = 0; way < ways.length; way++) {
+      let el = null;
+      try {
+        el = ways[way].find();
+      } catch (e) {
+        el = null;
+      }
+      if (el) return { el, way, how: ways[way].how };
+    }
+    return null;
+  };
+  // The element of hook `name` of the provider's HOOKS table, or null.
+  const hook = (name) => {
+    const found = find(HOOKS[name]);
+    return found ? found.el : null;
+  };
+  // The nearest ancestor of `el` (itself included) that holds an element matching `sel`.
+  const around = (el, sel) => {
+    for (let node = el; node; node = node.parentElement) {
+      if (node.querySelector(sel)) return node;
+    }
+    return null;
+  };
+  // An element with no text of its own but an icon (an icon-only button).
+  const iconOnly = (el) => el.textContent.trim() === '' && !!el.querySelector('svg, img');
+  return {
+    visible, all, first, withText, exactText, disabled, until, checkTyped, enabled,
+    find, hook, around, iconOnly,
+  };
 })();

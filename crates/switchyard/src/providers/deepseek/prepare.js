@@ -1,22 +1,12 @@
 // Opens a new chat, sets the model type and the DeepThink / Search toggles, and focuses the
-// empty chat box so the prompt can be typed with Input.insertText.
-const CHAT = 'textarea#chat-input, textarea[placeholder*="DeepSeek"]';
-
-// New chat: the sidebar button when the sidebar is open, else the quick-action strip.
-const sidebar = document.querySelector('div.dc04ec1d:not(.a02af2e6)');
-let newChat =
-  (sidebar && (sy.first('div._5a8ac7a', sidebar) || sy.withText('div[tabindex="0"]', 'New chat', sidebar))) ||
-  sy.withText('div[tabindex="0"]', 'New chat');
-if (!newChat) {
-  const strip = document.querySelector('div.e5bf614e');
-  newChat = strip ? strip.querySelectorAll('.ds-icon-button')[1] || null : null;
-}
+// empty chat box so the prompt can be typed with Input.insertText. Hooks: hooks.js.
+const newChat = sy.hook('new_chat');
 if (!newChat) throw new Error('the "New chat" button was not found');
 newChat.click();
 const box = await sy.until(
   'an empty chat box after "New chat"',
   () => {
-    const t = sy.first(CHAT);
+    const t = sy.hook('chat_box');
     return t && t.value === '' ? t : null;
   },
   ARGS.step_ms,
@@ -27,9 +17,7 @@ const checked = (el) => el.getAttribute('aria-checked') === 'true' || el.classLi
 const types = ARGS.expert ? ['expert'] : ['default', 'instant', 'instant-v3'];
 let option = null;
 for (const t of types) {
-  option =
-    document.querySelector(`div[role=radiogroup] div[role=radio][data-model-type="${t}"]`) ||
-    document.querySelector(`div._9f2341b._7ac2123[data-model-type="${t}"]`);
+  option = modelOption(t);
   if (option) break;
 }
 if (!option && ARGS.expert) throw new Error('the Expert model option was not found');
@@ -39,8 +27,8 @@ if (option && !checked(option)) {
 }
 
 // Toggles: selected = class ds-toggle-button--selected.
-for (const [label, on] of [['DeepThink', ARGS.thinking], ['Search', ARGS.search]]) {
-  const toggle = sy.withText('.ds-toggle-button', label) || sy.exactText('[role=button]', label);
+for (const [label, name, on] of [['DeepThink', 'deep_think', ARGS.thinking], ['Search', 'search', ARGS.search]]) {
+  const toggle = sy.hook(name);
   if (!toggle) {
     if (on) throw new Error(`the ${label} toggle was not found`);
     continue;

@@ -1,5 +1,4 @@
 // Waits until the DeepSeek app shows either its chat box or a sign-in form.
-const CHAT = 'textarea#chat-input, textarea[placeholder*="DeepSeek"]';
 const AUTH =
   '.ds-sign-in-form__main, .ds-sign-in-form-wrapper, .ds-auth-form-wrapper, ' +
   '.ds-sign-up-form__main, input[type=password]';
@@ -8,7 +7,10 @@ const state = await sy.until(
   () => {
     if (/sign[_-]?in/i.test(location.pathname)) return 'auth';
     if (sy.first(AUTH)) return 'auth';
-    if (sy.first(CHAT)) return 'chat';
+    if (sy.exactText('button, [role=button]', 'Log in') || sy.exactText('button, [role=button]', 'Sign in')) {
+      return 'auth';
+    }
+    if (sy.hook('chat_box')) return 'chat';
     return null;
   },
   ARGS.timeout_ms,

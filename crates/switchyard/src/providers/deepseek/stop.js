@@ -1,8 +1,5 @@
 // Clicks the composer control if it currently is the Stop button (its look differs from Send).
-const SEND =
-  'div.ds-icon-button._52c986b[role=button], [role=button].ds-button._52c986b, ' +
-  '.ds-button._52c986b.ds-button--circle';
-const control = sy.first(SEND);
+const control = sy.hook('send');
 if (!control) return false;
 const isStop = ARGS.signature
   ? control.innerHTML !== ARGS.signature

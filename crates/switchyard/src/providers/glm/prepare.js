@@ -1,17 +1,14 @@
-// Opens a new chat, sets Deep Think and web search, and focuses the empty chat box.
+// Opens a new chat, sets Deep Think and web search, and focuses the empty chat box. Hooks:
+// hooks.js.
 for (const b of sy.all('button[data-dialog-close]')) if (sy.visible(b)) b.click();
 
-const newChat =
-  sy.first('#sidebar[data-state="true"] button#sidebar-new-chat-button') ||
-  sy.first("button[data-scene='chat']") ||
-  sy.first('button#new-chat-button') ||
-  sy.first('button#sidebar-new-chat-button');
+const newChat = sy.hook('new_chat');
 if (!newChat) throw new Error('the "New chat" button was not found');
 newChat.click();
 const box = await sy.until(
   'an empty chat box after "New chat"',
   () => {
-    const t = sy.first('textarea#chat-input');
+    const t = sy.hook('chat_box');
     return t && t.value === '' ? t : null;
   },
   ARGS.step_ms,
@@ -30,7 +27,7 @@ if (ARGS.model) {
   const picker = await sy.until(
     'the model picker',
     () => {
-      const b = sy.first('button.modelSelectorButton');
+      const b = sy.hook('model_picker');
       return b && !sy.disabled(b) && !b.classList.contains('cursor-default') ? b : null;
     },
     ARGS.step_ms,
@@ -64,9 +61,8 @@ if (ARGS.model) {
 
 // Deep Think: the effort menu (GLM-5.2 and newer), else the classic switch. With thinking on,
 // ARGS.effort ("High" / "Max") also picks the effort.
-const trigger = sy
-  .all('div[aria-expanded][data-state][type=button]')
-  .find((el) => sy.visible(el) && el.textContent.includes('Deep Think'));
+const deepThink = sy.find(HOOKS.deep_think);
+const trigger = deepThink && deepThink.way === 0 ? deepThink.el : null;
 if (trigger) {
   const isOn = () => !/\bOff\b/.test(trigger.textContent);
   const effortOk = () => !ARGS.thinking || !ARGS.effort || trigger.textContent.includes(ARGS.effort);
@@ -104,7 +100,7 @@ if (trigger) {
     );
   }
 } else {
-  const classic = document.querySelector("div[aria-label^='Deep think'] button[data-autothink]");
+  const classic = deepThink ? deepThink.el : null;
   if (classic) {
     const isOn = () => classic.getAttribute('data-autothink') === 'true';
     if (isOn() !== ARGS.thinking) {
@@ -118,12 +114,7 @@ if (trigger) {
 
 // Web search: the unlabeled button right before the Deep Think control, else the left-most
 // composer toggle.
-let search = null;
-for (let el = trigger; el && !search; el = el.parentElement) {
-  const prev = el.previousElementSibling;
-  if (prev && prev.matches('button[data-active]')) search = prev;
-}
-if (!search) search = sy.first('button[data-active]');
+const search = sy.hook('search');
 if (search) {
   const isOn = () =>
     search.getAttribute('data-active') === 'true' ||

@@ -3,8 +3,8 @@ const state = await sy.until(
   'the GLM chat box or a "Sign in" button',
   () => {
     for (const b of sy.all('button[data-dialog-close]')) if (sy.visible(b)) b.click();
-    if (sy.first('textarea#chat-input')) return 'chat';
     if (sy.exactText('button, a, [role=button]', 'Sign in')) return 'auth';
+    if (sy.hook('chat_box')) return 'chat';
     return null;
   },
   ARGS.timeout_ms,

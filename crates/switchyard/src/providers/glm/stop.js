@@ -1,5 +1,5 @@
 // Clicks GLM's Stop control if it is showing.
-const stop = sy.first("div[aria-label='Stop'] button") || sy.first("div[aria-label='Stop']");
+const stop = sy.hook('stop');
 if (!stop) return false;
 stop.click();
 return true;
