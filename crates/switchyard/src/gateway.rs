@@ -63,7 +63,7 @@ impl Gateway {
                     .join(", ")
             );
         }
-        let scheduler = Scheduler::spawn(plan.concurrency);
+        let scheduler = Scheduler::spawn(plan.concurrency, Board::default());
         let (lanes, providers) = if config.api.dry_run {
             info!(
                 "Dry Run Mode: no browser starts; every request is answered 418 and its shaped \
@@ -98,7 +98,7 @@ impl Gateway {
             info!("Only one provider runs; model IDs follow the single-provider rules.");
         }
 
-        let board = lanes.as_ref().map(|l| l.board.clone()).unwrap_or_default();
+        let board = scheduler.board().clone();
         let state = Arc::new(AppState {
             config: Arc::new(config),
             routing,

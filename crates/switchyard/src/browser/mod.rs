@@ -239,6 +239,20 @@ impl Chromium {
         Ok(Tab::new(page, t, context))
     }
 
+    /// Kills the browser process at once (SIGKILL), for fault injection: what a crash or an
+    /// out-of-memory kill does. Its lanes see the connection end and recover.
+    pub async fn kill(&self) -> Result<(), BrowserError> {
+        let mut browser = self.browser.lock().await;
+        match timed("killing Chromium", self.cdp_timeout, async {
+            browser.kill().await.unwrap_or(Ok(()))
+        })
+        .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Closes the browser gracefully (so a persistent profile is flushed), killing it if that
     /// takes too long, then removes a throwaway profile.
     pub async fn close(&self) {

@@ -1,11 +1,19 @@
 //! The lane board: what each lane is doing, for `GET /api/lanes` and the startup report.
 //!
-//! Each lane task writes only its own row; the API only reads. A plain mutex is enough: writes are
-//! a few per request and never held across an await.
+//! A lane's `state`, `current_request` and `requests_served` have one writer: the scheduler task,
+//! which copies them from its own lane table ([`crate::scheduler::core::Core`]) after every
+//! change, so the board and the scheduler never disagree. The lane's supervisor writes only the
+//! descriptive fields of its own row (browser pid, restarts, last error, failure bundle), and
+//! `Starting` / `Failed` before the lane is handed to the scheduler. The API only reads. A plain
+//! mutex is enough: writes are a few per request and never held across an await.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::supervisor::Control;
 
 use crate::ids::{LaneId, RequestId};
 
@@ -13,15 +21,34 @@ use crate::ids::{LaneId, RequestId};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", content = "reason", rename_all = "snake_case")]
 pub enum LaneState {
+    /// Opening its page for the first time.
     Starting,
+    /// Free to take a request.
     Ready,
+    /// Running a request.
     Busy,
-    /// Reloading its page after a renderer crash.
-    Recovering,
-    /// Out of service, with the reason.
-    Down(String),
+    /// Bringing its page or browser back (reload, new context, relaunch), with the reason;
+    /// never picked.
+    Recovering(String),
+    /// Out of service, with the reason: its breaker tripped, or recovery keeps failing. It
+    /// keeps trying to come back (a half-open probe, or the next recovery attempt).
+    Offline(String),
     /// Never started, with the reason.
     Failed(String),
+}
+
+impl LaneState {
+    /// The state's name as `/api/lanes` shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LaneState::Starting => "starting",
+            LaneState::Ready => "ready",
+            LaneState::Busy => "busy",
+            LaneState::Recovering(_) => "recovering",
+            LaneState::Offline(_) => "offline",
+            LaneState::Failed(_) => "failed",
+        }
+    }
 }
 
 /// One row of the board.
@@ -35,6 +62,8 @@ pub struct LaneRecord {
     pub browser_pid: Option<u32>,
     pub current_request: Option<RequestId>,
     pub requests_served: u64,
+    /// How often the lane was brought back (page reloaded, new context, browser relaunched).
+    pub restarts: u32,
     /// The error of the lane's last failed request.
     pub last_error: Option<String>,
     /// The folder of that failure's bundle (screenshot, HTML, frames, log lines).
@@ -43,12 +72,33 @@ pub struct LaneRecord {
 
 /// Shared lane board. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct Board(Arc<Mutex<Vec<LaneRecord>>>);
+pub struct Board {
+    rows: Arc<Mutex<Vec<LaneRecord>>>,
+    /// Each running lane's fault-injection handle (its supervisor's control channel).
+    controls: Arc<Mutex<HashMap<LaneId, mpsc::Sender<Control>>>>,
+}
 
 impl Board {
     fn rows(&self) -> MutexGuard<'_, Vec<LaneRecord>> {
         // A panic while holding this lock cannot leave a row half-written in a harmful way.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.rows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers the control channel of a lane's supervisor.
+    pub fn set_control(&self, id: &LaneId, control: mpsc::Sender<Control>) {
+        self.controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), control);
+    }
+
+    /// The control channel of a lane's supervisor, if the lane runs.
+    pub fn control(&self, id: &LaneId) -> Option<mpsc::Sender<Control>> {
+        self.controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
     }
 
     /// Adds a row, or replaces the row with the same id.
@@ -74,21 +124,28 @@ impl Board {
         self.with_row(id, |r| r.browser_pid = pid);
     }
 
-    pub fn start_request(&self, id: &LaneId, request: &RequestId) {
-        self.with_row(id, |r| {
-            r.state = LaneState::Busy;
-            r.current_request = Some(request.clone());
-        });
+    /// Copies the scheduler's lane states onto the board (the scheduler task's job).
+    pub fn sync(&self, lanes: &[crate::scheduler::core::LaneView]) {
+        let mut rows = self.rows();
+        for view in lanes {
+            let Some(row) = rows.iter_mut().find(|r| r.id == view.id) else {
+                continue;
+            };
+            let reason = view.reason.clone().unwrap_or_default();
+            row.state = match view.state {
+                "busy" => LaneState::Busy,
+                "recovering" => LaneState::Recovering(reason),
+                "offline" => LaneState::Offline(reason),
+                _ => LaneState::Ready,
+            };
+            row.current_request = view.current_request.clone();
+            row.requests_served = view.requests_served;
+        }
     }
 
-    pub fn finish_request(&self, id: &LaneId) {
-        self.with_row(id, |r| {
-            if r.state == LaneState::Busy {
-                r.state = LaneState::Ready;
-            }
-            r.current_request = None;
-            r.requests_served += 1;
-        });
+    /// Counts one recovery of the lane.
+    pub fn restarted(&self, id: &LaneId) {
+        self.with_row(id, |r| r.restarts += 1);
     }
 
     /// Records a failed request: its error and its failure bundle's folder.

@@ -1,18 +1,18 @@
-//! One lane: a page of one provider's site, its capture, and the task that runs its requests.
+//! One lane: a page of one provider's site, its capture, how it runs one request, and the steps
+//! that bring its page back.
 //!
-//! The lane task is the page's only user. It takes jobs from its inbox one at a time, reports
-//! `finished` to the scheduler after each, and reloads the page after a renderer crash before it
-//! takes more work. If the browser goes away, or the page cannot be brought back, the lane tells
-//! the scheduler it is down and ends.
+//! The lane's supervisor (`super::supervisor`) is the page's only user: it runs one request at a
+//! time through [`Lane::handle`] and, when the page or the browser breaks, calls
+//! [`Lane::reload`], [`Lane::new_context`] or [`Lane::relaunch`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::board::{Board, LaneState};
+use super::board::Board;
+use super::host::BrowserHost;
 use super::plan::LaneSpec;
 use super::relay::Outcome;
 use crate::artifacts::files::{Bundle, bundle_dir, capture_paths, save_bundle, save_capture};
@@ -21,7 +21,7 @@ use crate::browser::capture::Capture;
 use crate::browser::{Chromium, Tab};
 use crate::config::{CaptureMode, ProviderConfig};
 use crate::providers::{Driver, DriverError, StreamEvent};
-use crate::scheduler::{Job, Scheduler};
+use crate::scheduler::Job;
 
 /// The outcome as a capture file states it.
 fn outcome_json(outcome: &Outcome) -> serde_json::Value {
@@ -30,7 +30,7 @@ fn outcome_json(outcome: &Outcome) -> serde_json::Value {
         Outcome::Cancelled { stopped } => {
             serde_json::json!({"result": "cancelled", "site_stopped": stopped})
         }
-        Outcome::Failed(msg) => serde_json::json!({"result": "failed", "error": msg}),
+        Outcome::Failed(msg, _) => serde_json::json!({"result": "failed", "error": msg}),
     }
 }
 
@@ -50,8 +50,9 @@ pub struct Lane {
     pub capture: Capture,
     /// The browser the page lives in (shared with other lanes in `context` isolation).
     pub browser: Arc<Chromium>,
-    /// Whether the lane owns its browser (`process` isolation) and must close it.
-    pub owns_browser: bool,
+    /// Where a new browser comes from when this one dies; whether the lane owns its browser
+    /// (`process` isolation) and must close it.
+    pub host: BrowserHost,
     /// Where capture files and failure bundles go.
     pub artifacts: Arc<ArtifactSettings>,
     /// The lane's own recent log lines, for its failure bundles.
@@ -64,25 +65,13 @@ impl Lane {
         spec: LaneSpec,
         settings: ProviderConfig,
         browser: Arc<Chromium>,
-        owns_browser: bool,
+        host: BrowserHost,
         artifacts: Arc<ArtifactSettings>,
     ) -> Result<Lane, String> {
         let Some(driver) = Driver::of(spec.provider) else {
             return Err(format!("{} has no driver in this build", spec.provider));
         };
-        let isolated = !owns_browser;
-        let tab = browser
-            .new_tab(isolated)
-            .await
-            .map_err(|e| format!("could not open a page: {e}"))?;
-        let replay = (settings.capture == CaptureMode::Replay).then(|| driver.stream_paths());
-        let capture = match tab.capture(replay).await {
-            Ok(c) => c,
-            Err(e) => {
-                tab.close(&browser).await;
-                return Err(format!("could not start the network capture: {e}"));
-            }
-        };
+        let (tab, capture) = open_page(&browser, &host, driver, &settings).await?;
         let lane = Lane {
             spec,
             driver,
@@ -90,7 +79,7 @@ impl Lane {
             tab,
             capture,
             browser,
-            owns_browser,
+            host,
             artifacts,
             log: LaneLog::default(),
         };
@@ -129,120 +118,126 @@ impl Lane {
     pub async fn close(self) {
         let browser = self.browser.clone();
         drop(self.capture);
-        self.tab.close(&browser).await;
-        if self.owns_browser {
+        if !browser.is_closed() {
+            self.tab.close(&browser).await;
+        }
+        if self.host.owns_browser() {
             browser.close().await;
         }
     }
 
-    /// The lane task: runs jobs until shutdown, crash beyond repair, or browser loss.
-    pub async fn run(
-        self,
-        mut inbox: mpsc::Receiver<Job>,
-        scheduler: Scheduler,
-        board: Board,
-        shutdown: CancellationToken,
-    ) {
-        let id = self.spec.id.clone();
-        let mut crashes = self.capture.crashes();
-        crashes.mark_unchanged();
-        board.set_state(&id, LaneState::Ready);
-        loop {
-            let job = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = self.browser.closed() => {
-                    warn!(lane = %id, "the browser went away; the lane is down");
-                    board.set_state(&id, LaneState::Down("the browser went away".into()));
-                    scheduler.lane_down(id.clone()).await;
-                    break;
-                }
-                changed = crashes.changed() => {
-                    if changed.is_err() || !self.recover(&board).await {
-                        scheduler.lane_down(id.clone()).await;
-                        break;
-                    }
-                    continue;
-                }
-                job = inbox.recv() => match job {
-                    Some(job) => job,
-                    None => break,
-                },
-            };
-            board.start_request(&id, &job.id);
-            info!(lane = %id, request = %job.id, model = %job.request.client_model,
-                  "Processing queued request for {}...", self.spec.label);
-            self.note(format!(
-                "Processing queued request {} ({}) for {}...",
-                job.id, job.request.client_model, self.spec.label
-            ));
-            // Shutdown stops a running request the way a client disconnect does.
-            let (outcome, mut tape) = {
-                let run = self.run_job(&job);
-                tokio::pin!(run);
-                tokio::select! {
-                    outcome = &mut run => outcome,
-                    _ = shutdown.cancelled() => {
-                        job.cancel.cancel();
-                        let outcome = run.await;
-                        let _ = job
-                            .events
-                            .send(StreamEvent::Error(
-                                "switchyard is shutting down; the request was stopped.".to_owned(),
-                            ))
-                            .await;
-                        outcome
-                    }
-                }
-            };
-            self.save_capture_file(&job, &mut tape, &outcome);
-            match &outcome {
-                Outcome::Completed => {
-                    self.note(format!("Request {} completed.", job.id));
-                    info!(lane = %id, request = %job.id, "Request completed for {}.", self.spec.label)
-                }
-                Outcome::Cancelled { stopped } => {
-                    self.note(format!(
-                        "Request {} cancelled: the client went away.",
-                        job.id
-                    ));
-                    info!(
-                        lane = %id, request = %job.id, site_stopped = stopped,
-                        "Request cancelled for {}: the client went away.", self.spec.label
-                    )
-                }
-                Outcome::Failed(msg) => {
-                    self.note(format!("Request {} failed: {msg}", job.id));
-                    let bundle = if shutdown.is_cancelled() {
-                        None
-                    } else {
-                        self.save_failure_bundle(&job, &tape, msg).await
-                    };
-                    let shown = bundle.as_ref().map(|b| b.display().to_string());
-                    match &shown {
-                        Some(dir) => warn!(
-                            lane = %id, request = %job.id, error = %msg, bundle = %dir,
-                            "Request failed for {}. Failure bundle: {dir}", self.spec.label
-                        ),
-                        None => warn!(
-                            lane = %id, request = %job.id, error = %msg,
-                            "Request failed for {}.", self.spec.label
-                        ),
-                    }
-                    board.set_failure(&id, msg, shown);
+    /// Recovery, the light step: navigates the page again (this also brings back a crashed
+    /// renderer) and waits for the site.
+    pub async fn reload(&self) -> Result<(), String> {
+        self.load().await
+    }
+
+    /// Recovery, the next step: a fresh page in a fresh browser context on the same browser. The
+    /// old page is closed once the new one is ready.
+    pub async fn new_context(&mut self) -> Result<(), String> {
+        let (tab, capture) =
+            open_page(&self.browser, &self.host, self.driver, &self.settings).await?;
+        let old_tab = std::mem::replace(&mut self.tab, tab);
+        let old_capture = std::mem::replace(&mut self.capture, capture);
+        let loaded = self.load().await;
+        // Whichever page is not kept is closed off the lane's task.
+        let (tab, capture) = if loaded.is_ok() {
+            (old_tab, old_capture)
+        } else {
+            let tab = std::mem::replace(&mut self.tab, old_tab);
+            let capture = std::mem::replace(&mut self.capture, old_capture);
+            (tab, capture)
+        };
+        let browser = self.browser.clone();
+        crate::tasks::spawn("close-page", async move {
+            drop(capture);
+            if !browser.is_closed() {
+                tab.close(&browser).await;
+            }
+        });
+        loaded
+    }
+
+    /// Recovery, the heavy step: a live browser instead of the current one (the shared browser
+    /// another lane relaunched, or a new one), then a page on it.
+    pub async fn relaunch(&mut self, board: &Board) -> Result<(), String> {
+        let browser = self.host.replace(&self.browser).await?;
+        board.set_pid(&self.spec.id, browser.pid());
+        let (tab, capture) = open_page(&browser, &self.host, self.driver, &self.settings).await?;
+        // The old page belonged to the dead browser; its page task ends with the connection.
+        drop(std::mem::replace(&mut self.capture, capture));
+        drop(std::mem::replace(&mut self.tab, tab));
+        self.browser = browser;
+        self.load().await
+    }
+
+    /// Runs one request to its end: the relay, the capture file, the log lines and (for a
+    /// failure) the failure bundle. Shutdown stops a running request the way a client
+    /// disconnect does.
+    pub async fn handle(&self, job: &Job, board: &Board, shutdown: &CancellationToken) -> Outcome {
+        let id = &self.spec.id;
+        info!(lane = %id, request = %job.id, model = %job.request.client_model,
+              "Processing queued request for {}...", self.spec.label);
+        self.note(format!(
+            "Processing queued request {} ({}) for {}...",
+            job.id, job.request.client_model, self.spec.label
+        ));
+        let (outcome, mut tape) = {
+            let run = self.run_job(job);
+            tokio::pin!(run);
+            tokio::select! {
+                outcome = &mut run => outcome,
+                _ = shutdown.cancelled() => {
+                    job.cancel.cancel();
+                    let outcome = run.await;
+                    let _ = job
+                        .events
+                        .send(StreamEvent::Error(
+                            "switchyard is shutting down; the request was stopped.".to_owned(),
+                        ))
+                        .await;
+                    outcome
                 }
             }
-            drop(job);
-            board.finish_request(&id);
-            if crashes.has_changed().unwrap_or(true) {
-                crashes.mark_unchanged();
-                if !self.recover(&board).await {
-                    scheduler.lane_down(id.clone()).await;
-                    break;
-                }
+        };
+        self.save_capture_file(job, &mut tape, &outcome);
+        match &outcome {
+            Outcome::Completed => {
+                self.note(format!("Request {} completed.", job.id));
+                info!(lane = %id, request = %job.id, "Request completed for {}.", self.spec.label)
             }
-            scheduler.finished(id.clone()).await;
+            Outcome::Cancelled { stopped } => {
+                self.note(format!(
+                    "Request {} cancelled: the client went away.",
+                    job.id
+                ));
+                info!(
+                    lane = %id, request = %job.id, site_stopped = stopped,
+                    "Request cancelled for {}: the client went away.", self.spec.label
+                )
+            }
+            Outcome::Failed(msg, _) => {
+                self.note(format!("Request {} failed: {msg}", job.id));
+                let bundle = if shutdown.is_cancelled() {
+                    None
+                } else {
+                    self.save_failure_bundle(job, &tape, msg).await
+                };
+                let shown = bundle.as_ref().map(|b| b.display().to_string());
+                match &shown {
+                    Some(dir) => warn!(
+                        lane = %id, request = %job.id, error = %msg, bundle = %dir,
+                        "Request failed for {}. Failure bundle: {dir}", self.spec.label
+                    ),
+                    None => warn!(
+                        lane = %id, request = %job.id, error = %msg,
+                        "Request failed for {}.", self.spec.label
+                    ),
+                }
+                board.set_failure(id, msg, shown);
+            }
         }
-        self.close().await;
+        outcome
     }
 
     /// Adds a line to the lane's own log (what its failure bundles show).
@@ -330,26 +325,26 @@ impl Lane {
         save_bundle(failures.dir.clone(), dir.clone(), failures.keep, bundle);
         Some(dir)
     }
+}
 
-    /// Reloads the page after a renderer crash. Returns whether the lane is usable again.
-    async fn recover(&self, board: &Board) -> bool {
-        let id = &self.spec.id;
-        warn!(lane = %id, "the page crashed; reloading it");
-        board.set_state(id, LaneState::Recovering);
-        match self.load().await {
-            Ok(()) => {
-                info!(lane = %id, "the page is back after a crash");
-                board.set_state(id, LaneState::Ready);
-                true
-            }
-            Err(e) => {
-                warn!(lane = %id, cause = %e, "the page did not come back; the lane is down");
-                board.set_state(
-                    id,
-                    LaneState::Down(format!("crashed and did not recover: {e}")),
-                );
-                false
-            }
+/// Opens a page for a lane (in a context of its own on a shared browser) and starts its capture.
+async fn open_page(
+    browser: &Chromium,
+    host: &BrowserHost,
+    driver: Driver,
+    settings: &ProviderConfig,
+) -> Result<(Tab, Capture), String> {
+    let isolated = !host.owns_browser();
+    let tab = browser
+        .new_tab(isolated)
+        .await
+        .map_err(|e| format!("could not open a page: {e}"))?;
+    let replay = (settings.capture == CaptureMode::Replay).then(|| driver.stream_paths());
+    match tab.capture(replay).await {
+        Ok(capture) => Ok((tab, capture)),
+        Err(e) => {
+            tab.close(browser).await;
+            Err(format!("could not start the network capture: {e}"))
         }
     }
 }

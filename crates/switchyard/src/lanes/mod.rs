@@ -9,9 +9,12 @@
 //! `process` isolation each lane has its own Chromium and persistent profile directory.
 
 pub mod board;
+mod breaker;
+mod host;
 mod lane;
 pub mod plan;
 mod relay;
+pub mod supervisor;
 mod unknown;
 
 pub(crate) use relay::empty_reply;
@@ -29,12 +32,16 @@ use crate::config::{Config, Isolation};
 use crate::models::ProviderKind;
 use crate::scheduler::Scheduler;
 use board::{Board, LaneRecord, LaneState};
+use host::{BrowserHost, SharedBrowser};
 use lane::Lane;
 use plan::{LanePlan, LaneSpec};
+use supervisor::Supervisor;
 
 /// Jobs a lane's inbox holds. The scheduler only dispatches to a free lane, so one is enough;
 /// the slack absorbs a dispatch racing a `finished` report.
 const INBOX_CAPACITY: usize = 4;
+/// Fault injections a lane's control channel holds.
+const CONTROL_CAPACITY: usize = 8;
 
 /// The running lanes.
 pub struct Lanes {
@@ -43,13 +50,13 @@ pub struct Lanes {
     pub providers: Vec<ProviderKind>,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    shared_browser: Option<Arc<Chromium>>,
+    shared_browser: Option<Arc<SharedBrowser>>,
 }
 
 impl Lanes {
-    /// The shared browser's pid (`context` isolation).
+    /// The shared browser's pid (`context` isolation); a new one after a relaunch.
     pub fn shared_browser_pid(&self) -> Option<u32> {
-        self.shared_browser.as_ref().and_then(|b| b.pid())
+        self.shared_browser.as_ref().and_then(|b| b.current().pid())
     }
 
     /// Stops every lane (closing pages and browsers) and waits for them.
@@ -57,7 +64,7 @@ impl Lanes {
         self.shutdown.cancel();
         join_all(self.tasks).await;
         if let Some(browser) = self.shared_browser {
-            browser.close().await;
+            browser.current().close().await;
         }
     }
 }
@@ -69,7 +76,7 @@ pub async fn start(
     scheduler: &Scheduler,
 ) -> Result<Lanes, String> {
     let executable = find_chromium(config.browser.executable.as_deref())?;
-    let board = Board::default();
+    let board = scheduler.board().clone();
     for spec in &plan.lanes {
         board.insert(LaneRecord {
             id: spec.id.clone(),
@@ -79,6 +86,7 @@ pub async fn start(
             browser_pid: None,
             current_request: None,
             requests_served: 0,
+            restarts: 0,
             last_error: None,
             last_failure_bundle: None,
         });
@@ -93,11 +101,7 @@ pub async fn start(
         cdp_timeout: config.browser.cdp_timeout,
     };
     let shared_browser = match config.browser.isolation {
-        Isolation::Context => Some(
-            Chromium::launch(&launch(None))
-                .await
-                .map_err(|e| e.to_string())?,
-        ),
+        Isolation::Context => Some(SharedBrowser::launch(launch(None)).await?),
         Isolation::Process => None,
     };
 
@@ -121,9 +125,11 @@ pub async fn start(
             let began = Instant::now();
             info!(lane = %spec.id, "{}: starting", spec.label);
             let result = match shared {
-                Some(browser) => {
+                Some(shared) => {
+                    let browser = shared.current();
                     board.set_pid(&spec.id, browser.pid());
-                    Lane::open(spec.clone(), settings, browser, false, artifacts).await
+                    let host = BrowserHost::Shared(shared);
+                    Lane::open(spec.clone(), settings, browser, host, artifacts).await
                 }
                 None => open_with_own_browser(spec, settings, &opts, &board, artifacts).await,
             };
@@ -152,7 +158,7 @@ pub async fn start(
     }
     if lanes.is_empty() {
         if let Some(browser) = &shared_browser {
-            browser.close().await;
+            browser.current().close().await;
         }
         return Err(format!(
             "no provider lanes started. {}",
@@ -177,14 +183,16 @@ pub async fn start(
         if !providers.contains(&lane.spec.provider) {
             providers.push(lane.spec.provider);
         }
-        let (inbox_tx, inbox) = mpsc::channel(INBOX_CAPACITY);
-        scheduler
-            .lane_up(lane.spec.id.clone(), lane.spec.provider, inbox_tx)
-            .await;
-        tasks.push(crate::tasks::spawn(
-            "lane",
-            lane.run(inbox, scheduler.clone(), board.clone(), shutdown.clone()),
-        ));
+        let (control_tx, control) = mpsc::channel(CONTROL_CAPACITY);
+        board.set_control(&lane.spec.id, control_tx);
+        let supervisor = Supervisor::new(
+            lane,
+            control,
+            scheduler.clone(),
+            board.clone(),
+            shutdown.clone(),
+        );
+        tasks.push(crate::tasks::spawn("lane", supervisor.run()));
     }
     Ok(Lanes {
         board,
@@ -205,7 +213,8 @@ async fn open_with_own_browser(
 ) -> Result<Lane, String> {
     let browser = Chromium::launch(opts).await.map_err(|e| e.to_string())?;
     board.set_pid(&spec.id, browser.pid());
-    match Lane::open(spec.clone(), settings, browser.clone(), true, artifacts).await {
+    let host = BrowserHost::Own(opts.clone());
+    match Lane::open(spec.clone(), settings, browser.clone(), host, artifacts).await {
         Ok(lane) => Ok(lane),
         Err(e) => {
             browser.close().await;

@@ -28,7 +28,29 @@ pub enum Outcome {
     Cancelled {
         stopped: bool,
     },
-    Failed(String),
+    Failed(String, Cause),
+}
+
+/// What a failure says about the lane, for its supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The page is broken or stuck (it crashed, a page step failed or timed out, the stream
+    /// stalled): the lane recovers before it takes more work.
+    Page,
+    /// The browser is gone.
+    Browser,
+    /// The site answered with a failure (rate limit, sign-in lost, an error in its stream, an
+    /// empty reply); the page is fine, but it counts against the lane's breaker.
+    Site,
+    /// The site refused this request's content: not the lane's fault.
+    Request,
+}
+
+impl Cause {
+    /// Whether the lane must recover before its next request.
+    pub fn needs_recovery(self) -> bool {
+        matches!(self, Cause::Page | Cause::Browser)
+    }
 }
 
 /// The armed capture's events, each recorded on the request's [`Tape`] as it is taken.
@@ -53,7 +75,7 @@ impl Lane {
     pub(super) async fn run_job(&self, job: &Job) -> (Outcome, Tape) {
         let mut tape = Tape::new(self.artifacts.capture.dir.is_some());
         let outcome = self.try_run(job, &mut tape).await;
-        if let Outcome::Failed(msg) = &outcome {
+        if let Outcome::Failed(msg, _) = &outcome {
             let _ = job.events.send(StreamEvent::Error(msg.clone())).await;
         }
         (outcome, tape)
@@ -63,10 +85,14 @@ impl Lane {
         let req = &job.request;
         let provider = self.spec.provider;
         let failed = |step: &str, e: DriverError| {
-            Outcome::Failed(format!(
-                "{provider} ({}): could not {step}: {e}.",
-                self.spec.label
-            ))
+            let cause = match e {
+                DriverError::Browser(_) => Cause::Page,
+                DriverError::SignInRequired | DriverError::NotEnglish(_) => Cause::Site,
+            };
+            Outcome::Failed(
+                format!("{provider} ({}): could not {step}: {e}.", self.spec.label),
+                cause,
+            )
         };
         tokio::select! {
             biased;
@@ -113,10 +139,13 @@ impl Lane {
                     return Outcome::Cancelled { stopped };
                 }
                 _ = self.browser.closed() => {
-                    return Outcome::Failed(format!(
-                        "{provider} ({}): the browser went away mid-answer.",
-                        self.spec.label
-                    ));
+                    return Outcome::Failed(
+                        format!(
+                            "{provider} ({}): the browser went away mid-answer.",
+                            self.spec.label
+                        ),
+                        Cause::Browser,
+                    );
                 }
                 event = timeout_at(deadline, events.recv()) => event,
             };
@@ -128,7 +157,7 @@ impl Lane {
                         "no first chunk within the first-chunk timeout; pressing Stop"
                     });
                     let _ = self.stop_in_page(sent, events).await;
-                    return Outcome::Failed(if got_data {
+                    let message = if got_data {
                         format!(
                             "{provider} timeout: no next stream chunk within {}s.",
                             settings.idle_timeout.as_secs()
@@ -138,13 +167,18 @@ impl Lane {
                             "{provider} timeout: no intercepted first chunk within {}s.",
                             settings.first_chunk_timeout.as_secs()
                         )
-                    });
+                    };
+                    // A stalled page is reloaded before the next request.
+                    return Outcome::Failed(message, Cause::Page);
                 }
                 Ok(None) => {
-                    return Outcome::Failed(format!(
-                        "{provider} ({}): lost the browser connection mid-answer.",
-                        self.spec.label
-                    ));
+                    return Outcome::Failed(
+                        format!(
+                            "{provider} ({}): lost the browser connection mid-answer.",
+                            self.spec.label
+                        ),
+                        Cause::Page,
+                    );
                 }
                 Ok(Some(event)) => event,
             };
@@ -178,9 +212,10 @@ impl Lane {
                 CaptureEvent::Failed { error, canceled } => {
                     self.note(format!("the site's request failed: {error}"));
                     if !(canceled && got_data) {
-                        return Outcome::Failed(format!(
-                            "{provider}: the site's completion request failed ({error})."
-                        ));
+                        return Outcome::Failed(
+                            format!("{provider}: the site's completion request failed ({error})."),
+                            Cause::Site,
+                        );
                     }
                     // The page aborted a request that had already delivered data: treat what
                     // came as the whole answer (the reference's ERR_ABORTED rule).
@@ -188,16 +223,23 @@ impl Lane {
                 }
                 CaptureEvent::Crashed => {
                     self.note("the page crashed");
-                    return Outcome::Failed(format!(
-                        "{provider} ({}): the page crashed mid-answer; the lane is reloading it.",
-                        self.spec.label
-                    ));
+                    return Outcome::Failed(
+                        format!(
+                            "{provider} ({}): the page crashed mid-answer; the lane is reloading it.",
+                            self.spec.label
+                        ),
+                        Cause::Page,
+                    );
                 }
             };
             if body_done {
                 if status >= 400 {
                     let failure = self.driver.classify_failure(status, &error_body);
-                    return Outcome::Failed(failure.message(provider.display_name()));
+                    let cause = match failure.kind {
+                        crate::providers::FailureKind::ContentBlocked => Cause::Request,
+                        _ => Cause::Site,
+                    };
+                    return Outcome::Failed(failure.message(provider.display_name()), cause);
                 }
                 decoder.finish(&mut decoded);
             }
@@ -207,7 +249,10 @@ impl Lane {
                     StreamEvent::Text(_) | StreamEvent::Reasoning(_) => answered = true,
                     StreamEvent::Finished(_) => {
                         if !answered {
-                            return Outcome::Failed(empty_reply(provider.display_name()));
+                            return Outcome::Failed(
+                                empty_reply(provider.display_name()),
+                                Cause::Site,
+                            );
                         }
                         // The client has its answer now; the lane waits for the site's body to
                         // end, so the next request's "New chat" never cuts this one's tail.
@@ -220,7 +265,7 @@ impl Lane {
                     StreamEvent::Error(msg) => {
                         self.note(format!("the site reported an error in its stream: {msg}"));
                         let _ = self.stop_in_page(sent, events).await;
-                        return Outcome::Failed(msg);
+                        return Outcome::Failed(msg, Cause::Site);
                     }
                     StreamEvent::Usage(_) => {}
                     StreamEvent::Unknown(kind) => {
@@ -232,7 +277,7 @@ impl Lane {
             }
             if body_done {
                 if !answered {
-                    return Outcome::Failed(empty_reply(provider.display_name()));
+                    return Outcome::Failed(empty_reply(provider.display_name()), Cause::Site);
                 }
                 // The body ended without the site's end marker; what came is the answer.
                 let _ = job

@@ -67,11 +67,33 @@ pub enum Cancelled<J> {
     NotFound,
 }
 
+/// Whether a lane may be given work, as its supervisor last reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Takes requests (free or busy with one).
+    Ready,
+    /// Bringing its page or browser back; never picked, but its provider's queue waits for it.
+    Recovering(String),
+    /// Out of service (a tripped breaker, or recovery keeps failing), with the reason.
+    Offline(String),
+}
+
+/// A request a lane was given.
+#[derive(Debug)]
+struct Running {
+    id: RequestId,
+    seq: u64,
+    meta: JobMeta,
+}
+
 #[derive(Debug)]
 struct Slot {
     provider: ProviderKind,
-    up: bool,
-    running: Option<(RequestId, JobMeta)>,
+    health: Health,
+    running: Option<Running>,
+    /// The request that was dispatched when the lane went recovering: its job may still sit in
+    /// the lane's inbox, and the lane hands it back with [`Core::requeue`].
+    stranded: Option<Running>,
     /// Logical time of the last dispatch, `None` when never used since start.
     last_used: Option<u64>,
     served: u64,
@@ -90,7 +112,12 @@ struct Pending<J> {
 pub struct LaneView {
     pub id: LaneId,
     pub provider: &'static str,
+    /// Whether the lane takes requests.
     pub up: bool,
+    /// `ready`, `busy`, `recovering` or `offline`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub current_request: Option<RequestId>,
     pub requests_served: u64,
 }
@@ -139,12 +166,14 @@ impl<J> Core<J> {
         }
     }
 
-    /// Registers a lane as up (or marks a known lane up again) and dispatches what it can take.
+    /// Registers a lane as ready (or marks a known lane ready again) and dispatches what it can
+    /// take.
     pub fn lane_up(&mut self, lane: LaneId, provider: ProviderKind) -> Vec<Dispatch<J>> {
         match self.lanes.get_mut(&lane) {
             Some(slot) => {
-                slot.up = true;
+                slot.health = Health::Ready;
                 slot.running = None;
+                slot.stranded = None;
             }
             None => {
                 self.order.push(lane.clone());
@@ -152,8 +181,9 @@ impl<J> Core<J> {
                     lane,
                     Slot {
                         provider,
-                        up: true,
+                        health: Health::Ready,
                         running: None,
+                        stranded: None,
                         last_used: None,
                         served: 0,
                     },
@@ -163,22 +193,75 @@ impl<J> Core<J> {
         self.pump()
     }
 
-    /// Marks a lane down. Its running request (if any) is the lane's to fail. When no lane of the
-    /// provider is left up, the provider's queued requests are returned: they can never run.
-    pub fn lane_down(&mut self, lane: &LaneId) -> Vec<(RequestId, J)> {
+    /// The lane is recovering: it is not picked until [`Core::lane_up`]. Its running request is
+    /// the lane's to fail, or (if the lane never started it) to hand back with
+    /// [`Core::requeue`]. The provider's queue stays: a sibling lane or this one, once back,
+    /// takes it.
+    pub fn lane_recovering(&mut self, lane: &LaneId, reason: &str) -> Vec<Dispatch<J>> {
         let Some(slot) = self.lanes.get_mut(lane) else {
             return Vec::new();
         };
-        slot.up = false;
-        slot.running = None;
-        let provider = slot.provider;
-        if self.has_up_lane(provider) {
-            return Vec::new();
+        slot.health = Health::Recovering(reason.to_owned());
+        if let Some(running) = slot.running.take() {
+            slot.stranded = Some(running);
         }
-        self.queues
-            .get_mut(&provider)
-            .map(|q| q.drain(..).map(|p| (p.id, p.job)).collect())
-            .unwrap_or_default()
+        // In serial mode the lane's request no longer holds the gateway's one slot.
+        self.pump()
+    }
+
+    /// A recovering lane hands back a job it was given but never started. It goes back to its
+    /// place in the queue (by arrival). A job the core does not know is returned.
+    pub fn requeue(
+        &mut self,
+        lane: &LaneId,
+        id: &RequestId,
+        job: J,
+    ) -> Result<Vec<Dispatch<J>>, J> {
+        let Some(slot) = self.lanes.get_mut(lane) else {
+            return Err(job);
+        };
+        let Some(running) = slot.stranded.take_if(|r| &r.id == id) else {
+            return Err(job);
+        };
+        let provider = slot.provider;
+        let queue = self.queues.entry(provider).or_default();
+        let at = queue.partition_point(|p| p.seq < running.seq);
+        queue.insert(
+            at,
+            Pending {
+                id: running.id,
+                seq: running.seq,
+                meta: running.meta,
+                job,
+            },
+        );
+        Ok(self.pump())
+    }
+
+    /// Takes a lane out of service with a reason. Its running request (if any) is the lane's to
+    /// fail. When no lane of the provider is left ready or recovering, the provider's queued
+    /// requests are returned: nothing would run them.
+    pub fn lane_offline(
+        &mut self,
+        lane: &LaneId,
+        reason: &str,
+    ) -> (Vec<Dispatch<J>>, Vec<(RequestId, J)>) {
+        let Some(slot) = self.lanes.get_mut(lane) else {
+            return (Vec::new(), Vec::new());
+        };
+        slot.health = Health::Offline(reason.to_owned());
+        slot.running = None;
+        slot.stranded = None;
+        let provider = slot.provider;
+        let orphans = if self.has_lane(provider) {
+            Vec::new()
+        } else {
+            self.queues
+                .get_mut(&provider)
+                .map(|q| q.drain(..).map(|p| (p.id, p.job)).collect())
+                .unwrap_or_default()
+        };
+        (self.pump(), orphans)
     }
 
     /// Admits a request into its provider's queue and dispatches what became possible.
@@ -189,7 +272,7 @@ impl<J> Core<J> {
         meta: JobMeta,
         job: J,
     ) -> Result<Vec<Dispatch<J>>, (Rejection, J)> {
-        if !self.has_up_lane(provider) {
+        if !self.has_lane(provider) {
             return Err((Rejection::NoLane, job));
         }
         let queue = self.queues.entry(provider).or_default();
@@ -225,11 +308,21 @@ impl<J> Core<J> {
             }
         }
         for (lane, slot) in &self.lanes {
-            if slot.running.as_ref().is_some_and(|(r, _)| r == id) {
+            if slot.running.as_ref().is_some_and(|r| &r.id == id) {
                 return Cancelled::Running(lane.clone());
             }
         }
         Cancelled::NotFound
+    }
+
+    /// How many requests run now (dispatched and not yet finished).
+    pub fn in_flight(&self) -> usize {
+        self.lanes.values().filter(|s| s.running.is_some()).count()
+    }
+
+    /// How many requests wait in the queues.
+    pub fn queued(&self) -> usize {
+        self.queues.values().map(VecDeque::len).sum()
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -239,19 +332,27 @@ impl<J> Core<J> {
             let Some(slot) = self.lanes.get(lane) else {
                 continue;
             };
-            if let Some((id, meta)) = &slot.running {
+            if let Some(r) = &slot.running {
                 running.push(RequestView {
-                    id: id.clone(),
+                    id: r.id.clone(),
                     provider: slot.provider.prefix(),
                     lane: Some(lane.clone()),
-                    meta: meta.clone(),
+                    meta: r.meta.clone(),
                 });
             }
+            let (state, reason) = match &slot.health {
+                Health::Ready if slot.running.is_some() => ("busy", None),
+                Health::Ready => ("ready", None),
+                Health::Recovering(why) => ("recovering", Some(why.clone())),
+                Health::Offline(why) => ("offline", Some(why.clone())),
+            };
             lanes.push(LaneView {
                 id: lane.clone(),
                 provider: slot.provider.prefix(),
-                up: slot.up,
-                current_request: slot.running.as_ref().map(|(id, _)| id.clone()),
+                up: slot.health == Health::Ready,
+                state,
+                reason,
+                current_request: slot.running.as_ref().map(|r| r.id.clone()),
                 requests_served: slot.served,
             });
         }
@@ -281,8 +382,11 @@ impl<J> Core<J> {
         }
     }
 
-    fn has_up_lane(&self, provider: ProviderKind) -> bool {
-        self.lanes.values().any(|s| s.up && s.provider == provider)
+    /// Whether the provider has a lane that takes requests now or will after recovering.
+    fn has_lane(&self, provider: ProviderKind) -> bool {
+        self.lanes.values().any(|s| {
+            s.provider == provider && matches!(s.health, Health::Ready | Health::Recovering(_))
+        })
     }
 
     /// Hands queued requests to free lanes until nothing more can start.
@@ -314,7 +418,11 @@ impl<J> Core<J> {
             };
             self.clock += 1;
             if let Some(slot) = self.lanes.get_mut(&lane) {
-                slot.running = Some((pending.id.clone(), pending.meta));
+                slot.running = Some(Running {
+                    id: pending.id.clone(),
+                    seq: pending.seq,
+                    meta: pending.meta,
+                });
                 slot.last_used = Some(self.clock);
                 slot.served += 1;
             }
@@ -328,12 +436,14 @@ impl<J> Core<J> {
     }
 
     /// The best free lane of a provider: never used since start first (in start order), then
-    /// the least recently used.
+    /// the least recently used. Only ready lanes are picked; a recovering lane never is.
     fn free_lane(&self, provider: ProviderKind) -> Option<LaneId> {
         self.order
             .iter()
             .filter_map(|id| self.lanes.get(id).map(|s| (id, s)))
-            .filter(|(_, s)| s.provider == provider && s.up && s.running.is_none())
+            .filter(|(_, s)| {
+                s.provider == provider && s.health == Health::Ready && s.running.is_none()
+            })
             .min_by_key(|(_, s)| s.last_used.map_or((0, 0), |t| (1, t)))
             .map(|(id, _)| id.clone())
     }
@@ -509,9 +619,10 @@ mod tests {
         core.submit(rid("a"), DS, meta(), "a").unwrap();
         core.submit(rid("b"), DS, meta(), "b").unwrap();
         core.submit(rid("c"), DS, meta(), "c").unwrap();
-        assert!(core.lane_down(&lane("deepseek:1")).is_empty());
+        assert!(core.lane_offline(&lane("deepseek:1"), "gone").1.is_empty());
         let orphans: Vec<_> = core
-            .lane_down(&lane("deepseek:2"))
+            .lane_offline(&lane("deepseek:2"), "gone")
+            .1
             .into_iter()
             .map(|(id, _)| id.0)
             .collect();
@@ -523,6 +634,71 @@ mod tests {
         // Back up: it takes new work again.
         assert_eq!(core.lane_up(lane("deepseek:1"), DS).len(), 0);
         assert_eq!(core.submit(rid("e"), DS, meta(), "e").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_recovering_lane_is_never_picked_and_hands_back_its_unstarted_job_in_place() {
+        let mut core = Core::new(Concurrency::PerLane);
+        core.lane_up(lane("deepseek:1"), DS);
+        core.lane_up(lane("deepseek:2"), DS);
+        // a runs on lane 1, b sits in lane 2's inbox (not started), c and d wait.
+        core.submit(rid("a"), DS, meta(), "a").unwrap();
+        core.submit(rid("b"), DS, meta(), "b").unwrap();
+        core.submit(rid("c"), DS, meta(), "c").unwrap();
+        core.submit(rid("d"), DS, meta(), "d").unwrap();
+        assert!(
+            core.lane_recovering(&lane("deepseek:2"), "the page crashed")
+                .is_empty()
+        );
+        assert_eq!(core.in_flight(), 1);
+        // The provider still has a lane coming back: new requests are admitted and wait.
+        assert!(core.submit(rid("e"), DS, meta(), "e").unwrap().is_empty());
+        // Lane 2 hands back b: it goes before c, and nothing is dispatched to lane 2.
+        assert!(
+            core.requeue(&lane("deepseek:2"), &rid("b"), "b")
+                .unwrap()
+                .is_empty()
+        );
+        assert!(core.requeue(&lane("deepseek:2"), &rid("zz"), "zz").is_err());
+        let pending: Vec<_> = core
+            .snapshot()
+            .pending
+            .iter()
+            .map(|p| p.id.0.clone())
+            .collect();
+        assert_eq!(pending, vec!["b", "c", "d", "e"]);
+        let view = &core.snapshot().lanes[1];
+        assert_eq!(
+            (view.state, view.reason.as_deref()),
+            ("recovering", Some("the page crashed"))
+        );
+        // Lane 1 frees up and takes b; lane 2 back up takes c.
+        assert_eq!(
+            ids(&core.finished(&lane("deepseek:1"))),
+            vec![pair("deepseek:1", "b")]
+        );
+        assert_eq!(
+            ids(&core.lane_up(lane("deepseek:2"), DS)),
+            vec![pair("deepseek:2", "c")]
+        );
+    }
+
+    #[test]
+    fn serial_mode_frees_the_gateway_slot_when_the_running_lane_recovers() {
+        let mut core = Core::new(Concurrency::Serial);
+        core.lane_up(lane("deepseek:1"), DS);
+        core.lane_up(lane("glm_chat:1"), GLM);
+        core.submit(rid("a"), DS, meta(), "a").unwrap();
+        assert!(core.submit(rid("b"), GLM, meta(), "b").unwrap().is_empty());
+        assert_eq!(
+            ids(&core.lane_recovering(&lane("deepseek:1"), "crashed")),
+            vec![pair("glm_chat:1", "b")]
+        );
+        // Offline with a queue and no lane left: the queue is returned.
+        core.submit(rid("c"), DS, meta(), "c").unwrap();
+        let (_, orphans) = core.lane_offline(&lane("deepseek:1"), "gone");
+        assert_eq!(orphans.len(), 1);
+        assert_eq!(core.snapshot().lanes[0].state, "offline");
     }
 
     #[test]

@@ -1,0 +1,535 @@
+//! A lane's supervisor: the one task that owns the lane, runs its requests, and brings it back
+//! when it breaks.
+//!
+//! The lane's state machine (the scheduler holds the state, the board shows it):
+//!
+//! ```text
+//! starting ─▶ ready ⇄ busy
+//!               ▲ │
+//!               │ ▼ renderer crash · browser death · page step failed or timed out ·
+//!               │   stalled stream · job task panicked · watchdog ping unanswered
+//!             recovering ── reload page ▶ new context ▶ relaunch browser (with backoff)
+//!               │ ▲
+//!               ▼ │ after 5 failed attempts, or the breaker trips (cool-down, half-open probe)
+//!             offline (with the reason)
+//! ```
+//!
+//! Each request runs in a task of its own, so a panic in the relay, a driver or a decoder ends
+//! only that request: its client gets an error event naming the lane, then `[DONE]`, and the
+//! lane recovers. While recovering, the lane is never picked; the jobs the scheduler had already
+//! put in its inbox go back to the queue in their place; the provider's other requests wait (or
+//! run on a sibling lane).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::board::Board;
+use super::breaker::{Breaker, Policy, Verdict};
+use super::lane::Lane;
+use super::relay::{Cause, Outcome};
+use crate::providers::StreamEvent;
+use crate::scheduler::{Job, Scheduler};
+
+/// How often an idle lane checks that its page still answers.
+const WATCHDOG_INTERVAL: Duration = Duration::from_secs(10);
+/// How long the watchdog's ping may take.
+const WATCHDOG_TIMEOUT: Duration = Duration::from_secs(5);
+/// The first pause between failed recovery attempts; doubled after each, up to
+/// [`BACKOFF_CAP`].
+const BACKOFF_FIRST: Duration = Duration::from_millis(250);
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// Failed recovery attempts in a row after which the lane shows as offline (it keeps trying).
+const OFFLINE_AFTER: u32 = 5;
+
+/// The pause before recovery attempt `attempt` (0 is the first, which starts at once).
+pub fn backoff(attempt: u32) -> Duration {
+    if attempt == 0 {
+        return Duration::ZERO;
+    }
+    BACKOFF_FIRST
+        .saturating_mul(1 << (attempt - 1).min(16))
+        .min(BACKOFF_CAP)
+}
+
+/// A fault to inject (`--enable-fault-injection`), sent to the lane's supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Crash the page's renderer (`Page.crash`).
+    Crash,
+    /// SIGKILL the lane's browser (the shared one in `context` isolation).
+    KillBrowser,
+    /// Panic inside the lane's next request task.
+    Panic,
+}
+
+/// A fault request and where its answer goes.
+pub struct Control {
+    pub fault: Fault,
+    pub reply: oneshot::Sender<Result<String, String>>,
+}
+
+/// What woke an idle lane.
+enum Next {
+    Job(Job),
+    Broken(Cause, String),
+    Shutdown,
+}
+
+/// One recovery step, lightest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Reload,
+    NewContext,
+    Relaunch,
+}
+
+impl Step {
+    fn words(self) -> &'static str {
+        match self {
+            Step::Reload => "reloaded its page",
+            Step::NewContext => "opened a new browser context",
+            Step::Relaunch => "relaunched its browser",
+        }
+    }
+
+    /// The step for attempt `attempt` (0-based) of a recovery.
+    fn pick(attempt: u32, cause: Cause, browser_closed: bool, owns_browser: bool) -> Step {
+        if browser_closed || cause == Cause::Browser {
+            Step::Relaunch
+        } else if attempt == 0 {
+            Step::Reload
+        } else if attempt >= 3 && owns_browser {
+            Step::Relaunch
+        } else {
+            Step::NewContext
+        }
+    }
+}
+
+/// Tells the scheduler the lane is offline if the supervisor ends without saying so (a panic).
+struct Goodbye {
+    scheduler: Scheduler,
+    lane: crate::ids::LaneId,
+    armed: bool,
+}
+
+impl Drop for Goodbye {
+    fn drop(&mut self) {
+        if self.armed {
+            error!(lane = %self.lane, "the lane's supervisor ended unexpectedly; the lane is offline");
+            self.scheduler.lane_offline_soon(
+                self.lane.clone(),
+                "its supervisor ended unexpectedly (a bug; see the log)".to_owned(),
+            );
+        }
+    }
+}
+
+/// The supervisor of one lane.
+pub struct Supervisor {
+    lane: Arc<Lane>,
+    inbox: mpsc::Receiver<Job>,
+    /// The inbox's sender, given to the scheduler each time the lane is ready.
+    inbox_tx: mpsc::Sender<Job>,
+    control: mpsc::Receiver<Control>,
+    scheduler: Scheduler,
+    board: Board,
+    shutdown: CancellationToken,
+    breaker: Breaker,
+    /// The page's crash counter; refreshed when recovery replaces the page.
+    crashes: watch::Receiver<u64>,
+    /// Fault injection: the next request's task panics.
+    panic_next: bool,
+}
+
+impl Supervisor {
+    pub fn new(
+        lane: Lane,
+        control: mpsc::Receiver<Control>,
+        scheduler: Scheduler,
+        board: Board,
+        shutdown: CancellationToken,
+    ) -> Supervisor {
+        let (inbox_tx, inbox) = mpsc::channel(super::INBOX_CAPACITY);
+        let mut crashes = lane.capture.crashes();
+        crashes.mark_unchanged();
+        Supervisor {
+            lane: Arc::new(lane),
+            inbox,
+            inbox_tx,
+            control,
+            scheduler,
+            board,
+            shutdown,
+            breaker: Breaker::new(Policy::default()),
+            crashes,
+            panic_next: false,
+        }
+    }
+
+    /// Announces the lane ready and runs it until shutdown.
+    pub async fn run(mut self) {
+        let id = self.lane.spec.id.clone();
+        let mut goodbye = Goodbye {
+            scheduler: self.scheduler.clone(),
+            lane: id.clone(),
+            armed: true,
+        };
+        self.announce().await;
+        loop {
+            let keep_going = match self.idle().await {
+                Next::Shutdown => false,
+                Next::Job(job) => self.serve(job).await,
+                Next::Broken(cause, why) => self.recover(cause, why).await,
+            };
+            if !keep_going {
+                break;
+            }
+        }
+        goodbye.armed = false;
+        // Anything still in the inbox goes back to the queue (shutdown fails it there).
+        self.inbox.close();
+        while let Ok(job) = self.inbox.try_recv() {
+            self.scheduler.requeue(id.clone(), job).await;
+        }
+        match Arc::try_unwrap(self.lane) {
+            Ok(lane) => lane.close().await,
+            Err(_) => {
+                warn!(lane = %id, "the lane's page is still in use at shutdown; leaving it to the browser")
+            }
+        }
+    }
+
+    async fn announce(&self) {
+        let spec = &self.lane.spec;
+        self.scheduler
+            .lane_up(spec.id.clone(), spec.provider, self.inbox_tx.clone())
+            .await;
+    }
+
+    /// Waits for a job, a fault, or shutdown; answers fault injections meanwhile.
+    async fn idle(&mut self) -> Next {
+        loop {
+            let watchdog = tokio::time::sleep(WATCHDOG_INTERVAL);
+            let lane = self.lane.clone();
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => return Next::Shutdown,
+                _ = lane.browser.closed() => {
+                    return Next::Broken(Cause::Browser, "the browser went away".to_owned());
+                }
+                changed = self.crashes.changed() => {
+                    self.crashes.mark_unchanged();
+                    let why = if changed.is_ok() {
+                        "the page crashed"
+                    } else {
+                        "the page's task ended"
+                    };
+                    return Next::Broken(Cause::Page, why.to_owned());
+                }
+                Some(c) = self.control.recv() => inject(&lane, c, &mut self.panic_next).await,
+                job = self.inbox.recv() => match job {
+                    Some(job) => return Next::Job(job),
+                    None => return Next::Shutdown,
+                },
+                () = watchdog => {
+                    if let Err(e) = lane.tab.eval("the watchdog's ping", "1", WATCHDOG_TIMEOUT).await {
+                        return Next::Broken(Cause::Page, format!("the page stopped answering ({e})"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one job in a task of its own, then decides what the lane does next.
+    async fn serve(&mut self, job: Job) -> bool {
+        let lane = self.lane.clone();
+        let id = lane.spec.id.clone();
+        if job.cancel.is_cancelled() {
+            // The client went away while the job waited in the inbox.
+            drop(job);
+            self.scheduler.finished(id).await;
+            return true;
+        }
+        // The supervisor's own handle on the client: a panicking job still gets its error.
+        let events = job.events.clone();
+        let (done, outcome) = oneshot::channel();
+        let panic_now = std::mem::take(&mut self.panic_next);
+        let task = {
+            let lane = lane.clone();
+            let board = self.board.clone();
+            let shutdown = self.shutdown.clone();
+            crate::tasks::spawn("lane-request", async move {
+                if panic_now {
+                    injected_panic();
+                }
+                let outcome = lane.handle(&job, &board, &shutdown).await;
+                drop(job);
+                let _ = done.send(outcome);
+            })
+        };
+        tokio::pin!(task);
+        loop {
+            tokio::select! {
+                _ = &mut task => break,
+                Some(c) = self.control.recv() => inject(&lane, c, &mut self.panic_next).await,
+            }
+        }
+        let outcome = match outcome.await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let msg = format!(
+                    "{} ({}): the lane hit an internal error (a bug; see the log) and is restarting. Try again.",
+                    lane.spec.provider, lane.spec.label
+                );
+                error!(lane = %id, "the request's task panicked; failing the request and recovering the lane");
+                let _ = events.send(StreamEvent::Error(msg.clone())).await;
+                self.board.set_failure(&id, &msg, None);
+                Outcome::Failed(msg, Cause::Page)
+            }
+        };
+        drop(events);
+        // Recovery needs the lane to itself.
+        drop(lane);
+        if self.shutdown.is_cancelled() {
+            self.scheduler.finished(id).await;
+            return false;
+        }
+        let verdict = match &outcome {
+            Outcome::Completed => self.breaker.record(Instant::now(), true),
+            Outcome::Failed(_, Cause::Request) | Outcome::Cancelled { .. } => Verdict::Serving,
+            Outcome::Failed(..) => self.breaker.record(Instant::now(), false),
+        };
+        match (verdict, outcome) {
+            (Verdict::Tripped { cooldown, reason }, outcome) => {
+                let last = match outcome {
+                    Outcome::Failed(msg, _) => msg,
+                    _ => String::new(),
+                };
+                self.bench(cooldown, format!("{reason}; the last: {last}"))
+                    .await
+            }
+            (Verdict::Serving, Outcome::Failed(msg, cause)) if cause.needs_recovery() => {
+                self.recover(cause, msg).await
+            }
+            (Verdict::Serving, _) => {
+                self.scheduler.finished(id).await;
+                true
+            }
+        }
+    }
+
+    /// Tells the scheduler the lane is recovering, then hands back what sat in its inbox.
+    async fn step_aside(&mut self, reason: String) {
+        let id = self.lane.spec.id.clone();
+        self.scheduler.lane_recovering(id.clone(), reason).await;
+        // The scheduler has applied it: nothing more arrives until the lane is up again.
+        while let Ok(job) = self.inbox.try_recv() {
+            self.scheduler.requeue(id.clone(), job).await;
+        }
+    }
+
+    /// Brings the lane back: reload, new context, relaunch, with backoff. Returns `false` on
+    /// shutdown.
+    async fn recover(&mut self, cause: Cause, why: String) -> bool {
+        let id = self.lane.spec.id.clone();
+        let label = self.lane.spec.label.clone();
+        warn!(lane = %id, cause = %why, "{label} is recovering");
+        self.lane.note(format!("recovering: {why}"));
+        self.step_aside(why.clone()).await;
+        let began = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let pause = backoff(attempt);
+            if !pause.is_zero() {
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => return false,
+                    () = tokio::time::sleep(pause) => {}
+                }
+            }
+            let step = Step::pick(
+                attempt,
+                cause,
+                self.lane.browser.is_closed(),
+                self.lane.host.owns_browser(),
+            );
+            let shutdown = self.shutdown.clone();
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                r = self.apply(step) => r,
+            };
+            match result {
+                Ok(()) => {
+                    self.board.restarted(&id);
+                    info!(
+                        lane = %id,
+                        "{label} is back: it {} in {:.2}s", step.words(), began.elapsed().as_secs_f64()
+                    );
+                    self.lane.note(format!("back: {}", step.words()));
+                    self.announce().await;
+                    return true;
+                }
+                Err(e) => {
+                    attempt += 1;
+                    let next = backoff(attempt);
+                    warn!(
+                        lane = %id, attempt, cause = %e,
+                        "{label} did not recover ({:?}); trying again in {:.2}s", step, next.as_secs_f64()
+                    );
+                    self.board
+                        .set_failure(&id, &format!("recovery failed: {e}"), None);
+                    if attempt == OFFLINE_AFTER {
+                        self.scheduler
+                            .lane_offline(
+                                id.clone(),
+                                format!(
+                                    "could not recover after {attempt} attempts ({why}): {e}; \
+                                     retrying every {}s",
+                                    BACKOFF_CAP.as_secs()
+                                ),
+                            )
+                            .await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The breaker tripped: offline for the cool-down, then a probe (the page brought back and
+    /// one request). Returns `false` on shutdown.
+    async fn bench(&mut self, mut cooldown: Duration, reason: String) -> bool {
+        let id = self.lane.spec.id.clone();
+        let label = self.lane.spec.label.clone();
+        warn!(lane = %id, %reason, "{label} is benched for {}s", cooldown.as_secs());
+        self.step_aside(format!("benched: {reason}")).await;
+        loop {
+            self.scheduler
+                .lane_offline(
+                    id.clone(),
+                    format!(
+                        "benched by its breaker: {reason}; probing again in {}s",
+                        cooldown.as_secs()
+                    ),
+                )
+                .await;
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return false,
+                () = tokio::time::sleep(cooldown) => {}
+            }
+            self.breaker.half_open();
+            let step = if self.lane.browser.is_closed() {
+                Step::Relaunch
+            } else {
+                Step::Reload
+            };
+            let shutdown = self.shutdown.clone();
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                r = self.apply(step) => r,
+            };
+            match result {
+                Ok(()) => {
+                    info!(lane = %id, "{label} is half-open: its next request is the probe");
+                    self.board.restarted(&id);
+                    self.announce().await;
+                    return true;
+                }
+                Err(e) => {
+                    cooldown = self.breaker.probe_failed();
+                    warn!(lane = %id, cause = %e, "{label}'s probe failed; benched for {}s", cooldown.as_secs());
+                    self.board
+                        .set_failure(&id, &format!("probe failed: {e}"), None);
+                }
+            }
+        }
+    }
+
+    /// Runs one recovery step on the lane.
+    async fn apply(&mut self, step: Step) -> Result<(), String> {
+        let Some(lane) = Arc::get_mut(&mut self.lane) else {
+            return Err("the lane's page is still in use (a bug)".to_owned());
+        };
+        let result = match step {
+            Step::Reload => lane.reload().await,
+            Step::NewContext => lane.new_context().await,
+            Step::Relaunch => lane.relaunch(&self.board).await,
+        };
+        // A crash during the reload itself shows up on the new counter.
+        self.crashes = lane.capture.crashes();
+        self.crashes.mark_unchanged();
+        result
+    }
+}
+
+/// Carries out a fault injection.
+async fn inject(lane: &Lane, control: Control, panic_next: &mut bool) {
+    let id = &lane.spec.id;
+    warn!(lane = %id, fault = ?control.fault, "fault injection");
+    let result = match control.fault {
+        Fault::Crash => lane
+            .tab
+            .crash()
+            .await
+            .map(|()| format!("crashed the renderer of {id}"))
+            .map_err(|e| e.to_string()),
+        Fault::KillBrowser => {
+            let pid = lane.browser.pid();
+            lane.browser
+                .kill()
+                .await
+                .map(|()| format!("killed the browser of {id} (pid {pid:?})"))
+                .map_err(|e| e.to_string())
+        }
+        Fault::Panic => {
+            *panic_next = true;
+            Ok(format!("the next request on {id} panics"))
+        }
+    };
+    let _ = control.reply.send(result);
+}
+
+#[expect(
+    clippy::panic,
+    reason = "fault injection: a panic on purpose, to test recovery"
+)]
+fn injected_panic() {
+    panic!("fault injection: a panic in the lane's request task");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_at_once_doubles_and_is_capped() {
+        let ms: Vec<u128> = (0..10).map(|a| backoff(a).as_millis()).collect();
+        assert_eq!(ms[..5], [0, 250, 500, 1000, 2000]);
+        assert_eq!(backoff(40), BACKOFF_CAP);
+    }
+
+    #[test]
+    fn recovery_escalates_from_reload_to_new_context_to_relaunch() {
+        let steps: Vec<Step> = (0..5)
+            .map(|a| Step::pick(a, Cause::Page, false, true))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                Step::Reload,
+                Step::NewContext,
+                Step::NewContext,
+                Step::Relaunch,
+                Step::Relaunch
+            ]
+        );
+        // A shared browser is not relaunched for one lane's page.
+        assert_eq!(Step::pick(4, Cause::Page, false, false), Step::NewContext);
+        // A dead browser is relaunched at once.
+        assert_eq!(Step::pick(0, Cause::Page, true, false), Step::Relaunch);
+        assert_eq!(Step::pick(0, Cause::Browser, false, true), Step::Relaunch);
+    }
+}
