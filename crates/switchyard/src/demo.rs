@@ -32,6 +32,8 @@ pub struct DemoOptions {
     pub chunk_delay_ms: u64,
     pub chunks: usize,
     pub config: Option<PathBuf>,
+    /// Serve the fault-injection endpoints (`--enable-fault-injection`).
+    pub fault_injection: bool,
 }
 
 /// The replicas and the gateway of a running demo.
@@ -71,7 +73,8 @@ impl Demo {
             }
             None => "demo settings".to_owned(),
         };
-        let config = Config::from_table(table, &source)?;
+        let mut config = Config::from_table(table, &source)?;
+        config.fault_injection = opts.fault_injection;
         let gateway = Gateway::start(config).await?;
         Ok(Demo { gateway, replicas })
     }

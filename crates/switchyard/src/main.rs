@@ -27,7 +27,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway (the default).
-    Serve,
+    Serve {
+        /// Serve `POST /api/lanes/{id}/crash`, `/kill-browser` and `/panic`, which break a lane
+        /// on purpose (for trying out recovery; never in production).
+        #[arg(long)]
+        enable_fault_injection: bool,
+    },
     /// Run the gateway on built-in local replicas of every implemented provider.
     Demo {
         /// Queue mode.
@@ -45,6 +50,10 @@ enum Command {
         /// Answer chunks per reply.
         #[arg(long, default_value_t = 24)]
         chunks: usize,
+        /// Serve `POST /api/lanes/{id}/crash`, `/kill-browser` and `/panic`, which break a lane
+        /// on purpose (for trying out recovery).
+        #[arg(long)]
+        enable_fault_injection: bool,
     },
     /// Measure relay latency, time to first content, makespan and memory on the replicas.
     Bench {
@@ -166,9 +175,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            let config = load_config(cli.config)?;
+    let serve = Command::Serve {
+        enable_fault_injection: false,
+    };
+    match cli.command.unwrap_or(serve) {
+        Command::Serve {
+            enable_fault_injection,
+        } => {
+            let mut config = load_config(cli.config)?;
+            config.fault_injection = enable_fault_injection;
             let gateway = Gateway::start(config).await?;
             println!(
                 "switchyard is serving the OpenAI API at {}/v1",
@@ -184,6 +199,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             port,
             chunk_delay_ms,
             chunks,
+            enable_fault_injection,
         } => {
             demo::run(DemoOptions {
                 mode: mode.into(),
@@ -192,6 +208,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 chunk_delay_ms,
                 chunks,
                 config: cli.config,
+                fault_injection: enable_fault_injection,
             })
             .await
         }

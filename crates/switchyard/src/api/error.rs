@@ -135,7 +135,7 @@ impl ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "service_unavailable",
                     format!(
-                        "No running {provider} instance is available. Restart switchyard to relaunch this provider."
+                        "No running {provider} instance is available: its lanes are offline or failed to start. GET /api/lanes says why; switchyard keeps trying to bring offline lanes back."
                     ),
                 )
             },

@@ -12,6 +12,7 @@
 mod chat;
 pub mod dry_run;
 pub mod error;
+mod faults;
 pub mod limits;
 pub mod sse;
 pub mod tokens;
@@ -59,6 +60,7 @@ pub fn app(state: Arc<AppState>) -> axum::routing::IntoMakeService<NormalizedRou
         .route("/api/lanes", get(lanes))
         .route("/api/queue", get(queue))
         .route("/api/dry-run/last", get(dry_run_last))
+        .merge(faults::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(cors))

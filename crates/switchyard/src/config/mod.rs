@@ -98,6 +98,9 @@ pub struct Config {
     pub capture: CaptureFiles,
     /// `[failures]`: failure bundles.
     pub failures: Failures,
+    /// The fault-injection endpoints (`POST /api/lanes/{id}/crash`, …). Not a config key: only
+    /// `--enable-fault-injection` on `serve` or `demo` (or a test) turns them on.
+    pub fault_injection: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -469,6 +472,7 @@ impl Config {
             api,
             formatting,
             providers,
+            fault_injection: false,
         })
     }
 

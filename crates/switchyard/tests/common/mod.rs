@@ -50,6 +50,25 @@ impl Harness {
         knobs: Knobs,
         layers: &[&str],
     ) -> Harness {
+        Self::start_with(providers, knobs, layers, false).await
+    }
+
+    /// Like [`Harness::start`], with the fault-injection endpoints on
+    /// (`--enable-fault-injection`).
+    pub async fn start_with_faults(
+        providers: &[ProviderKind],
+        knobs: Knobs,
+        extra: &str,
+    ) -> Harness {
+        Self::start_with(providers, knobs, &[extra], true).await
+    }
+
+    async fn start_with(
+        providers: &[ProviderKind],
+        knobs: Knobs,
+        layers: &[&str],
+        fault_injection: bool,
+    ) -> Harness {
         init_logs();
         let data_dir = TempDir(std::env::temp_dir().join(format!(
             "switchyard-test-{}-{}",
@@ -79,7 +98,8 @@ impl Harness {
                 config::parse_table(extra, "test extra").unwrap(),
             );
         }
-        let config = Config::from_table(table, "test config").unwrap();
+        let mut config = Config::from_table(table, "test config").unwrap();
+        config.fault_injection = fault_injection;
         let gateway = Gateway::start(config).await.unwrap();
         let base = gateway.base_url();
         Harness {
