@@ -143,7 +143,6 @@ async fn a_renderer_crash_fails_only_that_answer_and_the_lane_serves_again() {
     })
     .await;
 
-    let crashed_at = Instant::now();
     let body = inject(&h, "glm_chat:1", "crash").await;
     assert_eq!(body["fault"], "crash");
     let a = a.finish().await;
@@ -172,10 +171,6 @@ async fn a_renderer_crash_fails_only_that_answer_and_the_lane_serves_again() {
             all_ready(l) && lane(l, "glm_chat:1")["restarts"] == 1
         })
         .await;
-    eprintln!(
-        "renderer crash → lane ready again within {:.2}s (measured after B finished)",
-        crashed_at.elapsed().as_secs_f64()
-    );
     assert_eq!(lane(&lanes, "glm_chat:2")["restarts"], 0);
     // A serves again: with both lanes free, two requests run one on each.
     let served = lane(&lanes, "glm_chat:1")["requests_served"]
@@ -372,12 +367,13 @@ async fn a_timed_out_step_leaves_the_lane_recovering_then_ready_with_a_fresh_pag
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lane_failing_every_request_is_benched_by_its_breaker() {
     let h = Harness::single(DS, Knobs::instant(), "").await;
-    // One failure does not bench the lane.
+    // One failure does not bench the lane: it takes the next request and answers it.
     let (status, _) = h.chat("deepseek-chat", "replica:fault=rate_limit").await;
     assert_eq!(status, 500);
     let (status, body) = h.chat("deepseek-chat", "fine").await;
     assert_eq!(status, 200, "{body}");
-    for _ in 0..3 {
+    // Failure after failure does (3 of 4 within the window, at least 4 outcomes).
+    for _ in 0..2 {
         let (status, body) = h.chat("deepseek-chat", "replica:fault=rate_limit").await;
         assert_eq!(status, 500, "{body}");
     }

@@ -94,9 +94,22 @@ impl Lane {
                 cause,
             )
         };
+        // A renderer that crashes during a page step would leave the step waiting for its whole
+        // bound; the crash ends it at once.
+        let crashes_before = *self.capture.crashes().borrow();
+        let crashed = || {
+            Outcome::Failed(
+                format!(
+                    "{provider} ({}): the page crashed before the answer began; the lane is reloading it.",
+                    self.spec.label
+                ),
+                Cause::Page,
+            )
+        };
         tokio::select! {
             biased;
             _ = job.cancel.cancelled() => return Outcome::Cancelled { stopped: false },
+            () = self.crashed_since(crashes_before) => return crashed(),
             r = self.driver.prepare(&self.tab, req) => {
                 if let Err(e) = r {
                     return failed("prepare the chat", e);
@@ -110,9 +123,13 @@ impl Lane {
         // The request's capture lives exactly as long as this function: dropping the stream
         // disarms the page's capture and ends a replay, however the request ends.
         let events = self.capture.arm(self.driver.stream_paths());
-        let sent = match self.driver.send(&self.tab, req).await {
-            Ok(sent) => sent,
-            Err(e) => return failed("send the prompt", e),
+        let sent = tokio::select! {
+            biased;
+            () = self.crashed_since(crashes_before) => return crashed(),
+            r = self.driver.send(&self.tab, req) => match r {
+                Ok(sent) => sent,
+                Err(e) => return failed("send the prompt", e),
+            },
         };
         let mut events = Captured { events, tape };
         self.relay(job, &mut events, &sent).await
@@ -287,6 +304,13 @@ impl Lane {
                 return Outcome::Completed;
             }
         }
+    }
+
+    /// Resolves once the page's renderer has crashed after its crash count was `before` (or its
+    /// page task is gone).
+    async fn crashed_since(&self, before: u64) {
+        let mut crashes = self.capture.crashes();
+        let _ = crashes.wait_for(|n| *n != before).await;
     }
 
     /// Presses the site's Stop control and waits (briefly) for the captured request to end.
