@@ -317,3 +317,25 @@ async fn a_stop_sequence_split_across_chunks_is_cut_exactly() {
     assert!(content.ends_with("delay_ms=30 w1"), "{content}");
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_model_on_a_gateway_without_the_default_says_what_exists() {
+    let h = Harness::single(ProviderKind::Glm, Knobs::instant(), "").await;
+    let (status, err) = error_of(
+        h.post(
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("`glm-chat`"), "{message}");
+    assert!(
+        message.ends_with("The request named no model, so the default `deepseek-auto` was used."),
+        "{message}"
+    );
+    assert!(h.replica(ProviderKind::Glm).requests().is_empty());
+    h.shutdown().await;
+}
