@@ -131,6 +131,29 @@ async fn a_capture_file_decodes_to_what_the_client_received(kind: ProviderKind, 
     let body = std::fs::read(&bin).unwrap();
     assert_eq!(meta["body_bytes"], body.len());
     assert_eq!(decoded_text(kind, &body), s.content);
+    // And `switchyard decode`, as a user runs it on the file, prints the same answer.
+    let model = format!("{}-chat", kind.prefix());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([
+            "decode",
+            "--provider",
+            kind.prefix(),
+            "--model",
+            &model,
+            "--no-thinking",
+        ])
+        .arg(&bin)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = common::parse_sse(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(printed.content, s.content);
+    assert_eq!(printed.finish_reason, s.finish_reason);
+    assert!(printed.done);
 
     if meta["capture"] == "replay" {
         // The replay sends the page's cookies itself; the file has them only redacted.

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde_json::json;
 use switchyard::browser::procs;
 use switchyard::models::ProviderKind;
-use switchyard_replicas::Knobs;
+use switchyard_replicas::{Knobs, Outcome};
 
 const FULL_2X2: &str = "[runtime]\nproviders_in_parallel = true\nmode = \"full_parallel_lanes\"\n\
                         [providers.deepseek]\ninstances = 2\n[providers.glm]\ninstances = 2\n";
@@ -165,6 +165,13 @@ async fn a_renderer_crash_mid_answer_ends_that_request_and_the_lane_recovers() {
     assert!(err.contains("the page crashed mid-answer"), "{err}");
     assert!(err.contains("GLM Chat"), "{err}");
     assert!(s.done);
+    // The replay belonged to the request: it ended with it, and the site saw its connection go.
+    h.wait_replica(
+        ProviderKind::Glm,
+        "the crashed request's stream ended",
+        |log| log.len() == 1 && log[0].outcome == Outcome::Stopped,
+    )
+    .await;
 
     // The lane reloads its page and serves the next request.
     h.wait_lanes("the lane is ready again", |l| l[0]["state"] == "ready")

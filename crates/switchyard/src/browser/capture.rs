@@ -1,17 +1,28 @@
-//! Capturing a site's own streamed response from the network, chunk by chunk.
+//! Capturing a site's own streamed response from the network, chunk by chunk; and the page
+//! task, the one owner of a page.
 //!
-//! One capture task per page listens to the Network domain (which chromiumoxide enables on every
-//! page). A lane *arms* it with the provider's endpoint paths right before it presses Send; the
-//! first matching POST after that is *claimed*, `Network.streamResourceContent` is called for it,
-//! and from then on every `Network.dataReceived` carries the next bytes of the body. The page is
-//! untouched: it receives and renders its own response as usual.
+//! The **page task** (`page_task`) holds the page and, once the capture starts, listens to the
+//! Network domain (which chromiumoxide enables on every page). Everything else reaches it by
+//! message (`tab::Command`): the lane's [`super::Tab`] sends CDP calls, which the task
+//! runs as futures of its own, and the lane's [`Capture`] arms and disarms it.
+//!
+//! A lane *arms* the capture with the provider's endpoint paths right before it presses Send
+//! and gets a [`CaptureStream`] for that request; the first matching POST after that is
+//! *claimed*, `Network.streamResourceContent` is called for it, and from then on every
+//! `Network.dataReceived` carries the next bytes of the body. The page is untouched: it receives
+//! and renders its own response as usual.
 //!
 //! A response can be over before the lane's call arrives (a fast site, a short error body);
 //! `streamResourceContent` then fails with "already finished loading", and the whole body is read
 //! with `Network.getResponseBody` at `loadingFinished` instead.
 //!
-//! With `capture = "replay"` the claimed request is instead paused (Fetch domain) and sent by
-//! switchyard itself ([`super::replay`]); the same [`CaptureEvent`]s come out.
+//! With `capture = "replay"` the claimed request is instead paused (Fetch domain) and handed to
+//! the request's [`CaptureStream`], which sends it itself (`replay`); the same
+//! [`CaptureEvent`]s come out. The replay is a future *owned by the stream*, polled as the lane
+//! reads it: when the request ends for any reason (done, stopped, the client gone, a crash, the
+//! lane shutting down), dropping the stream drops the replay and its upstream connection, and
+//! tells the page task, which fails the paused request if nobody answered it. No task outlives
+//! its request.
 //!
 //! The task also watches `Inspector.targetCrashed`, so a renderer crash ends a capture at once
 //! instead of waiting for a timeout, and counts crashes for the lane.
@@ -25,26 +36,32 @@
 
 #![expect(
     clippy::disallowed_types,
-    reason = "the capture task holds a chromiumoxide::Page clone to call streamResourceContent"
+    reason = "the page task is the one owner of the chromiumoxide::Page"
 )]
 
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
 use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::fetch::{
-    self, ContinueRequestParams, EventRequestPaused, RequestPattern, RequestStage,
+    self, ContinueRequestParams, EventRequestPaused, FailRequestParams, RequestPattern,
+    RequestStage,
 };
 use chromiumoxide::cdp::browser_protocol::inspector::EventTargetCrashed;
 use chromiumoxide::cdp::browser_protocol::network::{
-    EventDataReceived, EventLoadingFailed, EventLoadingFinished, EventRequestWillBeSent,
-    EventResponseReceived, GetResponseBodyParams, RequestId, StreamResourceContentParams,
+    ErrorReason, EventDataReceived, EventLoadingFailed, EventLoadingFinished,
+    EventRequestWillBeSent, EventResponseReceived, GetResponseBodyParams, RequestId,
+    StreamResourceContentParams,
 };
+use futures::future::{BoxFuture, Fuse};
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch};
-use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{debug, warn};
 
+use super::tab::{Command, PageHandle};
 use super::{BrowserError, timed};
 
 /// What the armed consumer sees of the claimed response.
@@ -72,31 +89,184 @@ pub enum CaptureEvent {
     Crashed,
 }
 
-enum Command {
-    Arm {
-        paths: Vec<String>,
-        events: mpsc::UnboundedSender<CaptureEvent>,
-    },
-    Disarm,
+/// What the page task sends an armed [`CaptureStream`].
+pub(super) enum Delivery {
+    Event(CaptureEvent),
+    /// The claimed request, paused in the browser, for the stream to replay.
+    Replay(Box<EventRequestPaused>),
 }
 
-/// The handle a lane keeps for its page's capture task. Dropping it stops the task.
+/// The handle a lane keeps for its page's capture.
 pub struct Capture {
-    commands: mpsc::UnboundedSender<Command>,
+    page: PageHandle,
+    cdp_timeout: Duration,
     /// Counts renderer crashes since the lane started.
     crashes: watch::Receiver<u64>,
     replay: bool,
+    /// Numbers the armings, so a late disarm never ends a newer one.
+    generations: AtomicU64,
 }
 
 impl Capture {
-    /// Starts the capture task. With `replay` (the provider's endpoint paths), matching requests
-    /// are paused in the browser and replayed by switchyard instead of teed.
-    pub(super) async fn start(
-        page: Page,
+    pub(super) fn new(
+        page: PageHandle,
         cdp_timeout: Duration,
-        replay: Option<&[&str]>,
-    ) -> Result<Capture, BrowserError> {
-        let t = cdp_timeout;
+        crashes: watch::Receiver<u64>,
+        replay: bool,
+    ) -> Capture {
+        Capture {
+            page,
+            cdp_timeout,
+            crashes,
+            replay,
+            generations: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether requests are replayed (rather than teed).
+    pub fn is_replay(&self) -> bool {
+        self.replay
+    }
+
+    /// Arms the capture: the first POST whose URL path equals one of `paths` is claimed, and its
+    /// events arrive on the returned stream. Re-arming replaces an earlier arming; dropping the
+    /// stream disarms (and ends a replay).
+    pub fn arm(&self, paths: &[&str]) -> CaptureStream {
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        let (events, deliveries) = mpsc::unbounded_channel();
+        self.page.send(Command::Arm {
+            generation,
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            events,
+        });
+        CaptureStream {
+            generation,
+            deliveries,
+            page: self.page.clone(),
+            cdp_timeout: self.cdp_timeout,
+            replay: None,
+            stopped: false,
+            queued: VecDeque::new(),
+        }
+    }
+
+    /// A receiver that changes whenever the renderer crashes.
+    pub fn crashes(&self) -> watch::Receiver<u64> {
+        self.crashes.clone()
+    }
+}
+
+/// One request's capture: its events, and (replay mode) the replay that produces them.
+pub struct CaptureStream {
+    generation: u64,
+    deliveries: mpsc::UnboundedReceiver<Delivery>,
+    page: PageHandle,
+    cdp_timeout: Duration,
+    replay: Option<Replay>,
+    /// The lane stopped the request: a paused request still on its way is not replayed.
+    stopped: bool,
+    /// Events the stream reports itself (the end of a stopped replay).
+    queued: VecDeque<CaptureEvent>,
+}
+
+/// A running replay: the future that sends the request and reads the response, and what it
+/// reports.
+struct Replay {
+    run: Fuse<BoxFuture<'static, ()>>,
+    events: mpsc::UnboundedReceiver<CaptureEvent>,
+}
+
+impl CaptureStream {
+    /// The next event of the claimed request; `None` when the page task is gone. A replay only
+    /// makes progress while this is awaited.
+    pub async fn recv(&mut self) -> Option<CaptureEvent> {
+        loop {
+            if let Some(event) = self.queued.pop_front() {
+                return Some(event);
+            }
+            let Some(replay) = self.replay.as_mut() else {
+                match self.deliveries.recv().await? {
+                    Delivery::Event(event) => return Some(event),
+                    Delivery::Replay(paused) if !self.stopped => self.start_replay(*paused),
+                    // Stopped before it started: the page task fails it (the disarm).
+                    Delivery::Replay(_) => {}
+                }
+                continue;
+            };
+            let mut replay_over = false;
+            tokio::select! {
+                biased;
+                event = replay.events.recv() => match event {
+                    Some(event) => return Some(event),
+                    // The replay ended and everything it said has been taken.
+                    None => replay_over = true,
+                },
+                // Fused: once over, its sender is gone and `events` ends.
+                () = &mut replay.run => {}
+                delivery = self.deliveries.recv() => match delivery? {
+                    Delivery::Event(event) => return Some(event),
+                    // One claim per arming.
+                    Delivery::Replay(_) => {}
+                },
+            }
+            if replay_over {
+                self.replay = None;
+            }
+        }
+    }
+
+    fn start_replay(&mut self, paused: EventRequestPaused) {
+        let (events, rx) = mpsc::unbounded_channel();
+        let run = super::replay::run(self.page.clone(), self.cdp_timeout, paused, events);
+        self.replay = Some(Replay {
+            run: run.boxed().fuse(),
+            events: rx,
+        });
+    }
+
+    /// Ends the replay at once: a running one drops its upstream connection (the site sees the
+    /// stop), one not yet started never starts, and the page task fails the paused page request
+    /// as aborted. The stream then reports the end (or simply ends).
+    pub fn stop_replay(&mut self) {
+        self.stopped = true;
+        let was_running = self.replay.take().is_some();
+        self.page.send(Command::Disarm {
+            generation: self.generation,
+        });
+        if was_running {
+            self.queued.push_back(CaptureEvent::Failed {
+                error: "stopped".into(),
+                canceled: true,
+            });
+        }
+    }
+}
+
+impl Drop for CaptureStream {
+    fn drop(&mut self) {
+        self.page.send(Command::Disarm {
+            generation: self.generation,
+        });
+    }
+}
+
+struct Streams {
+    sent: chromiumoxide::listeners::EventStream<EventRequestWillBeSent>,
+    response: chromiumoxide::listeners::EventStream<EventResponseReceived>,
+    data: chromiumoxide::listeners::EventStream<EventDataReceived>,
+    finished: chromiumoxide::listeners::EventStream<EventLoadingFinished>,
+    failed: chromiumoxide::listeners::EventStream<EventLoadingFailed>,
+    crashed: chromiumoxide::listeners::EventStream<EventTargetCrashed>,
+    /// Paused requests, in replay mode only.
+    paused: Option<chromiumoxide::listeners::EventStream<EventRequestPaused>>,
+}
+
+impl Streams {
+    async fn start(
+        page: &Page,
+        t: Duration,
+        replay: Option<&[String]>,
+    ) -> Result<Streams, BrowserError> {
         let paused = match replay {
             None => None,
             Some(paths) => {
@@ -115,7 +285,7 @@ impl Capture {
                 Some(stream)
             }
         };
-        let streams = Streams {
+        Ok(Streams {
             sent: timed("listen requestWillBeSent", t, page.event_listener()).await?,
             response: timed("listen responseReceived", t, page.event_listener()).await?,
             data: timed("listen dataReceived", t, page.event_listener()).await?,
@@ -123,65 +293,23 @@ impl Capture {
             failed: timed("listen loadingFailed", t, page.event_listener()).await?,
             crashed: timed("listen targetCrashed", t, page.event_listener()).await?,
             paused,
-        };
-        let (commands, rx) = mpsc::unbounded_channel();
-        let (crash_tx, crashes) = watch::channel(0);
-        crate::tasks::spawn("capture", run(page, cdp_timeout, streams, rx, crash_tx));
-        Ok(Capture {
-            commands,
-            crashes,
-            replay: replay.is_some(),
         })
     }
-
-    /// Whether requests are replayed (rather than teed).
-    pub fn is_replay(&self) -> bool {
-        self.replay
-    }
-
-    /// Arms the capture: the first POST whose URL path equals one of `paths` is claimed, and its
-    /// events arrive on the returned receiver. Re-arming replaces an earlier arming.
-    pub fn arm(&self, paths: &[&str]) -> mpsc::UnboundedReceiver<CaptureEvent> {
-        let (events, rx) = mpsc::unbounded_channel();
-        let _ = self.commands.send(Command::Arm {
-            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
-            events,
-        });
-        rx
-    }
-
-    /// Stops forwarding; a claimed request's later bytes are dropped.
-    pub fn disarm(&self) {
-        let _ = self.commands.send(Command::Disarm);
-    }
-
-    /// A receiver that changes whenever the renderer crashes.
-    pub fn crashes(&self) -> watch::Receiver<u64> {
-        self.crashes.clone()
-    }
-}
-
-struct Streams {
-    sent: chromiumoxide::listeners::EventStream<EventRequestWillBeSent>,
-    response: chromiumoxide::listeners::EventStream<EventResponseReceived>,
-    data: chromiumoxide::listeners::EventStream<EventDataReceived>,
-    finished: chromiumoxide::listeners::EventStream<EventLoadingFinished>,
-    failed: chromiumoxide::listeners::EventStream<EventLoadingFailed>,
-    crashed: chromiumoxide::listeners::EventStream<EventTargetCrashed>,
-    /// Paused requests, in replay mode only.
-    paused: Option<chromiumoxide::listeners::EventStream<EventRequestPaused>>,
 }
 
 /// The armed state: who listens, which paths, and the claimed request once there is one.
 struct Armed {
+    generation: u64,
     paths: Vec<String>,
-    events: mpsc::UnboundedSender<CaptureEvent>,
+    events: mpsc::UnboundedSender<Delivery>,
     claimed: Option<RequestId>,
     /// `streamResourceContent` succeeded for the claimed request: body bytes arrive as
     /// `dataReceived`. Otherwise the body is read whole when loading finishes.
     streaming: bool,
-    /// In replay mode, the running replay; dropping the armed state stops it.
-    replay: Option<DropGuard>,
+    /// In replay mode, a request was handed to the stream.
+    replaying: bool,
+    /// That paused request while nobody has answered it.
+    paused: Option<fetch::RequestId>,
 }
 
 impl Armed {
@@ -189,16 +317,82 @@ impl Armed {
         self.claimed.as_ref() == Some(id)
     }
     fn send(&self, event: CaptureEvent) {
-        let _ = self.events.send(event);
+        let _ = self.events.send(Delivery::Event(event));
     }
 }
 
-async fn run(
+/// CDP calls the page task runs as futures of its own.
+type InFlight = FuturesUnordered<BoxFuture<'static, ()>>;
+
+/// Ends an arming: a paused request it claimed and nobody answered is failed as aborted (the
+/// page's fetch rejects as if the connection dropped).
+fn release(armed: Option<Armed>, page: &Page, cdp_timeout: Duration, in_flight: &InFlight) {
+    if let Some(id) = armed.and_then(|a| a.paused) {
+        let page = page.clone();
+        in_flight.push(Box::pin(async move {
+            let params = FailRequestParams::new(id, ErrorReason::Aborted);
+            if let Err(e) = timed("Fetch.failRequest", cdp_timeout, page.execute(params)).await {
+                debug!(cause = %e, "could not fail the abandoned paused request");
+            }
+        }));
+    }
+}
+
+/// The page task: the one owner of `page`. See the module docs.
+pub(super) async fn page_task(
+    page: Page,
+    cdp_timeout: Duration,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut in_flight = InFlight::new();
+    // Until the capture starts, the task only runs calls.
+    let (streams, crashes) = loop {
+        tokio::select! {
+            biased;
+            cmd = commands.recv() => match cmd {
+                None => return,
+                Some(Command::Call(call) | Command::Resolve { call, .. }) => {
+                    in_flight.push(call(page.clone()));
+                }
+                Some(Command::StartCapture { replay, reply }) => {
+                    match Streams::start(&page, cdp_timeout, replay.as_deref()).await {
+                        Ok(streams) => {
+                            let (tx, rx) = watch::channel(0);
+                            let _ = reply.send(Ok(rx));
+                            break (streams, tx);
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+                Some(Command::Arm { .. } | Command::Disarm { .. }) => {}
+                Some(Command::Close(done)) => {
+                    close(page, cdp_timeout).await;
+                    let _ = done.send(());
+                    return;
+                }
+            },
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+        }
+    };
+    capture_loop(page, cdp_timeout, streams, commands, crashes, in_flight).await;
+    debug!("page task ended");
+}
+
+async fn close(page: Page, cdp_timeout: Duration) {
+    if let Err(e) = timed("Page.close", cdp_timeout, page.close()).await {
+        debug!(cause = %e, "could not close the page");
+    }
+}
+
+async fn capture_loop(
     page: Page,
     cdp_timeout: Duration,
     mut s: Streams,
     mut commands: mpsc::UnboundedReceiver<Command>,
     crashes: watch::Sender<u64>,
+    mut in_flight: InFlight,
 ) {
     let mut armed: Option<Armed> = None;
     loop {
@@ -207,47 +401,74 @@ async fn run(
         tokio::select! {
             biased;
             cmd = commands.recv() => match cmd {
-                Some(Command::Arm { paths, events }) => {
+                Some(Command::Call(call)) => in_flight.push(call(page.clone())),
+                Some(Command::Resolve { call, request }) => {
+                    if let Some(a) = armed.as_mut().filter(|a| a.paused.as_ref() == Some(&request)) {
+                        a.paused = None;
+                    }
+                    in_flight.push(call(page.clone()));
+                }
+                Some(Command::Arm { generation, paths, events }) => {
+                    release(armed.take(), &page, cdp_timeout, &in_flight);
                     armed = Some(Armed {
+                        generation,
                         paths,
                         events,
                         claimed: None,
                         streaming: false,
-                        replay: None,
+                        replaying: false,
+                        paused: None,
                     });
                 }
-                Some(Command::Disarm) => armed = None,
-                // The lane dropped its handle: the page is going away.
+                Some(Command::Disarm { generation }) => {
+                    if armed.as_ref().is_some_and(|a| a.generation == generation) {
+                        release(armed.take(), &page, cdp_timeout, &in_flight);
+                    }
+                }
+                Some(Command::StartCapture { reply, .. }) => {
+                    let _ = reply.send(Err(BrowserError::Cdp {
+                        what: "starting the network capture".into(),
+                        cause: "it is already running".into(),
+                    }));
+                }
+                Some(Command::Close(done)) => {
+                    release(armed.take(), &page, cdp_timeout, &in_flight);
+                    // Let the last answers (a failed paused request) go out first, bounded.
+                    let _ = tokio::time::timeout(cdp_timeout, in_flight.collect::<Vec<_>>()).await;
+                    close(page, cdp_timeout).await;
+                    let _ = done.send(());
+                    return;
+                }
+                // Every handle is gone: the page is going away.
                 None => break,
             },
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
             Some(ev) = next_paused(&mut s.paused) => {
                 let claim = armed.as_mut().filter(|a| {
-                    a.replay.is_none()
+                    !a.replaying
                         && ev.request.method == "POST"
                         && path_matches(&ev.request.url, &a.paths)
                 });
                 match claim {
                     Some(a) => {
-                        // The replay reports `Sent` itself, with the headers it sends.
-                        let cancel = CancellationToken::new();
-                        a.replay = Some(cancel.clone().drop_guard());
-                        let task = super::replay::run(
-                            page.clone(),
-                            cdp_timeout,
-                            (*ev).clone(),
-                            a.events.clone(),
-                            cancel,
-                        );
-                        crate::tasks::spawn("replay", task);
+                        // The stream replays it and reports `Sent` itself, with the headers it
+                        // sends.
+                        a.replaying = true;
+                        a.paused = Some(ev.request_id.clone());
+                        let _ = a.events.send(Delivery::Replay(Box::new((*ev).clone())));
                     }
                     None => {
                         // Not the armed request (a preflight, or nothing is armed): let it go.
                         let params = ContinueRequestParams::new(ev.request_id.clone());
-                        if let Err(e) =
-                            timed("Fetch.continueRequest", cdp_timeout, page.execute(params)).await
-                        {
-                            debug!(cause = %e, "could not release a paused request");
-                        }
+                        let page = page.clone();
+                        in_flight.push(Box::pin(async move {
+                            if let Err(e) =
+                                timed("Fetch.continueRequest", cdp_timeout, page.execute(params))
+                                    .await
+                            {
+                                debug!(cause = %e, "could not release a paused request");
+                            }
+                        }));
                     }
                 }
             }
@@ -308,12 +529,12 @@ async fn run(
                 crashes.send_modify(|n| *n += 1);
                 if let Some(a) = armed.take() {
                     a.send(CaptureEvent::Crashed);
+                    release(Some(a), &page, cdp_timeout, &in_flight);
                 }
             }
             else => break,
         }
     }
-    debug!("capture task ended");
 }
 
 /// The next paused request, or never when the capture does not replay.
@@ -422,6 +643,57 @@ pub fn path_matches(url: &str, paths: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn generation_of(cmd: Option<Command>) -> (&'static str, u64) {
+        match cmd {
+            Some(Command::Arm { generation, .. }) => ("arm", generation),
+            Some(Command::Disarm { generation }) => ("disarm", generation),
+            _ => ("other", 0),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_stream_disarms_its_own_arming_when_dropped() {
+        let (page, mut commands) = PageHandle::for_test();
+        let (_tx, crashes) = watch::channel(0);
+        let capture = Capture::new(page, Duration::from_secs(1), crashes, true);
+        let first = capture.arm(&["/x"]);
+        assert_eq!(generation_of(commands.recv().await), ("arm", 1));
+        let second = capture.arm(&["/x"]);
+        assert_eq!(generation_of(commands.recv().await), ("arm", 2));
+        // A late drop of the first request's stream names its own arming only.
+        drop(first);
+        assert_eq!(generation_of(commands.recv().await), ("disarm", 1));
+        drop(second);
+        assert_eq!(generation_of(commands.recv().await), ("disarm", 2));
+    }
+
+    #[tokio::test]
+    async fn a_stopped_stream_never_starts_a_replay_that_arrives_late() {
+        let (page, mut commands) = PageHandle::for_test();
+        let (_tx, crashes) = watch::channel(0);
+        let capture = Capture::new(page, Duration::from_secs(1), crashes, true);
+        let mut stream = capture.arm(&["/x"]);
+        let Some(Command::Arm { events, .. }) = commands.recv().await else {
+            panic!("armed first");
+        };
+        stream.stop_replay();
+        assert_eq!(generation_of(commands.recv().await), ("disarm", 1));
+        // The page task's claim was already on its way.
+        let paused: EventRequestPaused = serde_json::from_value(serde_json::json!({
+            "requestId": "interception-1",
+            "request": {"url": "http://h/x", "method": "POST", "headers": {},
+                        "initialPriority": "High", "referrerPolicy": "no-referrer"},
+            "frameId": "frame-1",
+            "resourceType": "Fetch",
+        }))
+        .unwrap();
+        events.send(Delivery::Replay(Box::new(paused))).unwrap();
+        drop(events);
+        // Not replayed: the stream just ends (the page task fails the paused request).
+        assert_eq!(stream.recv().await, None);
+        assert!(stream.replay.is_none());
+    }
 
     #[test]
     fn paths_match_without_query_and_under_a_prefix() {

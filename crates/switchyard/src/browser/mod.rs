@@ -2,7 +2,8 @@
 //!
 //! [`Chromium`] is one running browser process. Its chromiumoxide `Handler` (the task that owns
 //! the CDP websocket) runs in its own task; when it ends, the browser is gone, and
-//! [`Chromium::closed`] resolves. Lanes get a [`Tab`]: a page in its own browser context (or the
+//! [`Chromium::closed`] resolves. Each page is owned by one page task (`capture::page_task`);
+//! lanes get a [`Tab`], a handle that reaches it by message: a page in its own browser context (or the
 //! default context of a per-lane browser), whose methods all carry a timeout.
 //!
 //! Architecture Invariant: only this module imports chromiumoxide. Everything above it talks to

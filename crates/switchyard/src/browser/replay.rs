@@ -1,39 +1,34 @@
 //! Replay capture: the page's completion request is paused in Chromium and sent by switchyard.
 //!
-//! With `capture = "replay"` the capture task enables the Fetch domain for the provider's
+//! With `capture = "replay"` the page task enables the Fetch domain for the provider's
 //! endpoint paths. The armed request is paused before it leaves the browser; this module copies
 //! its method, URL, headers (with any one-time tokens the page computed, such as DeepSeek's
 //! proof-of-work header), body and the context's cookies, sends it itself and reads the response
 //! directly, chunk by chunk. When the response ends, the paused request is *fulfilled* with the
 //! whole body, so the page shows the answer as if it had fetched it (without live rendering). If
-//! the lane stops the request, the upstream connection is dropped and the paused request fails
-//! as aborted.
+//! the lane stops the request, the replay future is dropped with it: the upstream connection
+//! closes and the page task fails the paused request as aborted. Every CDP call (cookies,
+//! fulfil, fail) goes through the page task.
 //!
 //! This is the reference tool's default capture for DeepSeek and GLM. It skips the CDP hop for
 //! every chunk, which is the floor of the tee capture's latency; the price is that the request
 //! leaves from switchyard's HTTP client rather than from Chromium's network stack.
 
-#![expect(
-    clippy::disallowed_types,
-    reason = "the replay task holds a chromiumoxide::Page clone to fulfil the paused request"
-)]
-
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::Engine;
-use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::fetch::{
-    EventRequestPaused, FailRequestParams, FulfillRequestParams, HeaderEntry,
+    EventRequestPaused, FailRequestParams, FulfillRequestParams, HeaderEntry, RequestId,
 };
 use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, GetCookiesParams};
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::BrowserError;
 use super::capture::CaptureEvent;
-use super::timed;
+use super::tab::{Command, PageHandle, await_reply, call};
 
 /// Headers never copied from the page's request: the client sets them itself, and the body is
 /// asked for uncompressed so every chunk can be decoded the moment it arrives.
@@ -66,13 +61,38 @@ fn client() -> Result<&'static reqwest::Client, String> {
         .map_err(Clone::clone)
 }
 
+/// Answers the paused request through the page task (which then knows it is answered).
+async fn resolve<C>(
+    page: &PageHandle,
+    what: &str,
+    cdp_timeout: Duration,
+    request: RequestId,
+    params: C,
+) -> Result<(), BrowserError>
+where
+    C: chromiumoxide::Command + Send + 'static,
+    C::Response: Send + 'static,
+{
+    let (call, reply) = call(what, cdp_timeout, params);
+    if !page.send(Command::Resolve { call, request }) {
+        return Err(BrowserError::Cdp {
+            what: what.to_owned(),
+            cause: "the page is closed".to_owned(),
+        });
+    }
+    await_reply(what, cdp_timeout, reply).await.map(|_| ())
+}
+
 /// Sends a paused request from switchyard and relays its response; see the module docs.
+///
+/// This is a future owned by the request's capture stream, not a task: dropping it (the request
+/// ended, was stopped, or the lane crashed) drops the upstream connection, and the page task
+/// fails the paused request.
 pub(super) async fn run(
-    page: Page,
+    page: PageHandle,
     cdp_timeout: Duration,
     paused: EventRequestPaused,
     events: mpsc::UnboundedSender<CaptureEvent>,
-    cancel: CancellationToken,
 ) {
     let send = |e| {
         let _ = events.send(e);
@@ -81,8 +101,10 @@ pub(super) async fn run(
         let page = page.clone();
         let id = paused.request_id.clone();
         async move {
-            let params = FailRequestParams::new(id, reason);
-            let _ = timed("Fetch.failRequest", cdp_timeout, page.execute(params)).await;
+            let params = FailRequestParams::new(id.clone(), reason);
+            if let Err(e) = resolve(&page, "Fetch.failRequest", cdp_timeout, id, params).await {
+                debug!(cause = %e, "could not fail the paused request");
+            }
         }
     };
 
@@ -104,15 +126,7 @@ pub(super) async fn run(
             return;
         }
     };
-    let response = tokio::select! {
-        _ = cancel.cancelled() => {
-            fail(ErrorReason::Aborted).await;
-            send(CaptureEvent::Failed { error: "stopped".into(), canceled: true });
-            return;
-        }
-        r = request.send() => r,
-    };
-    let response = match response {
+    let response = match request.send().await {
         Ok(r) => r,
         Err(e) => {
             fail(ErrorReason::ConnectionFailed).await;
@@ -152,29 +166,19 @@ pub(super) async fn run(
 
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => {
-                // Dropping the stream closes the upstream connection: the site sees the stop.
-                drop(stream);
-                fail(ErrorReason::Aborted).await;
-                send(CaptureEvent::Failed { error: "stopped".into(), canceled: true });
-                return;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => {
+                body.extend_from_slice(&bytes);
+                send(CaptureEvent::Data(bytes.to_vec()));
             }
-            chunk = stream.next() => match chunk {
-                Some(Ok(bytes)) => {
-                    body.extend_from_slice(&bytes);
-                    send(CaptureEvent::Data(bytes.to_vec()));
-                }
-                Some(Err(e)) => {
-                    fail(ErrorReason::ConnectionReset).await;
-                    send(CaptureEvent::Failed {
-                        error: format!("the replayed response broke off: {e}"),
-                        canceled: false,
-                    });
-                    return;
-                }
-                None => break,
+            Err(e) => {
+                fail(ErrorReason::ConnectionReset).await;
+                send(CaptureEvent::Failed {
+                    error: format!("the replayed response broke off: {e}"),
+                    canceled: false,
+                });
+                return;
             }
         }
     }
@@ -187,7 +191,8 @@ pub(super) async fn run(
         .build();
     match fulfil {
         Ok(params) => {
-            if let Err(e) = timed("Fetch.fulfillRequest", cdp_timeout, page.execute(params)).await {
+            let id = paused.request_id.clone();
+            if let Err(e) = resolve(&page, "Fetch.fulfillRequest", cdp_timeout, id, params).await {
                 debug!(cause = %e, "the page no longer waited for the replayed response");
             }
         }
@@ -199,7 +204,7 @@ pub(super) async fn run(
 /// The page's request as a client request: method, URL, headers, body and cookies; with the
 /// headers it carries (for the capture file, which redacts them).
 async fn build(
-    page: &Page,
+    page: &PageHandle,
     cdp_timeout: Duration,
     paused: &EventRequestPaused,
 ) -> Result<(reqwest::RequestBuilder, Vec<(String, String)>), String> {
@@ -222,19 +227,17 @@ async fn build(
     }
     builder = builder.header("accept-encoding", "identity");
     sent.push(("accept-encoding".to_owned(), "identity".to_owned()));
-    let cookies = timed(
-        "Network.getCookies",
-        cdp_timeout,
-        page.execute(
+    let cookies = page
+        .exec(
+            "Network.getCookies",
+            cdp_timeout,
             GetCookiesParams::builder()
                 .urls(vec![req.url.clone()])
                 .build(),
-        ),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     let cookie = cookies
-        .result
         .cookies
         .iter()
         .map(|c| format!("{}={}", c.name, c.value))

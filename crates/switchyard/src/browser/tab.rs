@@ -1,17 +1,24 @@
-//! [`Tab`]: a lane's page, where every CDP call carries a timeout.
+//! [`Tab`]: a lane's page, owned by one task and reached by message; every CDP call is bounded.
+//!
+//! A page has exactly one owner: its **page task** ([`super::capture::page_task`]), which holds
+//! the chromiumoxide `Page` and its event listeners. The lane's [`Tab`], the lane's
+//! [`Capture`] handle and a request's replay all send it [`Command`]s and await the reply; no
+//! one else holds the `Page`. The task runs each CDP call as a future of its own (so a page
+//! script waiting on the DOM never holds up the capture's network events), and ends when the
+//! page is closed or every handle is gone.
 //!
 //! A crashed renderer can leave a CDP call waiting forever (`page.evaluate()` was seen hanging
-//! for more than a minute), so nothing here awaits chromiumoxide without a bound.
+//! for more than a minute), so every call carries a timeout inside the page task, and the
+//! caller's wait for the reply carries one too.
 
 #![expect(
     clippy::disallowed_types,
-    reason = "Tab is the timed facade over chromiumoxide::Page"
+    reason = "the page task is the one owner of the chromiumoxide::Page; Tab only sends it messages"
 )]
 
 use std::time::Duration;
 
 use base64::Engine;
-
 use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
@@ -19,22 +26,146 @@ use chromiumoxide::cdp::browser_protocol::page::{
     CaptureScreenshotFormat, CaptureScreenshotParams, CrashParams, NavigateParams,
 };
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot, watch};
 
+use super::capture::{Capture, Delivery};
 use super::{BrowserError, timed};
-use crate::browser::capture::Capture;
+
+/// How much longer than a call's own bound a caller waits for the page task's reply (the task
+/// may be finishing a short call of its own first).
+const REPLY_SLACK: Duration = Duration::from_secs(2);
+
+/// A CDP call to run with the page, built by the caller; it sends its own reply.
+pub(super) type Call = Box<dyn FnOnce(Page) -> BoxFuture<'static, ()> + Send>;
+
+/// What the page task is asked to do.
+pub(super) enum Command {
+    /// Run one CDP call.
+    Call(Call),
+    /// Start listening to the network (and, with `replay` paths, pause those requests).
+    StartCapture {
+        replay: Option<Vec<String>>,
+        reply: oneshot::Sender<Result<watch::Receiver<u64>, BrowserError>>,
+    },
+    /// Claim the next matching POST for the arming `generation`; its events go to `events`.
+    Arm {
+        generation: u64,
+        paths: Vec<String>,
+        events: mpsc::UnboundedSender<Delivery>,
+    },
+    /// End the arming `generation` (a later arming is left alone). A paused request it claimed
+    /// and nobody answered is failed as aborted.
+    Disarm { generation: u64 },
+    /// Answer the claimed paused request (fulfil or fail it); the page task then knows it is
+    /// no longer pending.
+    Resolve {
+        call: Call,
+        request: chromiumoxide::cdp::browser_protocol::fetch::RequestId,
+    },
+    /// Close the page and end the task.
+    Close(oneshot::Sender<()>),
+}
+
+/// A handle to a page task: how everything else reaches the page.
+#[derive(Clone)]
+pub(super) struct PageHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+fn gone(what: &str) -> BrowserError {
+    BrowserError::Cdp {
+        what: what.to_owned(),
+        cause: "the page is closed".to_owned(),
+    }
+}
+
+impl PageHandle {
+    /// A handle whose commands a test reads instead of a page task.
+    #[cfg(test)]
+    pub(super) fn for_test() -> (PageHandle, mpsc::UnboundedReceiver<Command>) {
+        let (commands, rx) = mpsc::unbounded_channel();
+        (PageHandle { commands }, rx)
+    }
+
+    pub(super) fn send(&self, command: Command) -> bool {
+        self.commands.send(command).is_ok()
+    }
+
+    /// Runs one CDP command in the page task, bounded by `timeout`, and returns its result.
+    pub(super) async fn exec<C>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        params: C,
+    ) -> Result<C::Response, BrowserError>
+    where
+        C: chromiumoxide::Command + Send + 'static,
+        C::Response: Send + 'static,
+    {
+        let (call, reply) = call(what, timeout, params);
+        if !self.send(Command::Call(call)) {
+            return Err(gone(what));
+        }
+        await_reply(what, timeout, reply).await
+    }
+}
+
+/// A CDP command as a [`Call`] for the page task, and the receiver of its result.
+pub(super) fn call<C>(
+    what: &str,
+    timeout: Duration,
+    params: C,
+) -> (Call, oneshot::Receiver<Result<C::Response, BrowserError>>)
+where
+    C: chromiumoxide::Command + Send + 'static,
+    C::Response: Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let what = what.to_owned();
+    let call: Call = Box::new(move |page: Page| {
+        Box::pin(async move {
+            let result = timed(&what, timeout, page.execute(params))
+                .await
+                .map(|r| r.result);
+            let _ = tx.send(result);
+        })
+    });
+    (call, rx)
+}
+
+/// Waits for a call's reply, a little longer than the call's own bound.
+pub(super) async fn await_reply<T>(
+    what: &str,
+    timeout: Duration,
+    reply: oneshot::Receiver<Result<T, BrowserError>>,
+) -> Result<T, BrowserError> {
+    match tokio::time::timeout(timeout + REPLY_SLACK, reply).await {
+        Ok(Ok(result)) => result,
+        // The page task ended (the page closed) with the call in flight.
+        Ok(Err(_)) => Err(gone(what)),
+        Err(_) => Err(BrowserError::Timeout {
+            what: what.to_owned(),
+            after: timeout + REPLY_SLACK,
+        }),
+    }
+}
 
 /// A lane's page.
 pub struct Tab {
-    page: Page,
+    page: PageHandle,
     cdp_timeout: Duration,
     /// The browser context the page lives in, when it has its own.
     context: Option<BrowserContextId>,
 }
 
 impl Tab {
+    /// Starts the page task, which takes ownership of `page`.
     pub(super) fn new(page: Page, cdp_timeout: Duration, context: Option<BrowserContextId>) -> Tab {
+        let (commands, rx) = mpsc::unbounded_channel();
+        crate::tasks::spawn("page", super::capture::page_task(page, cdp_timeout, rx));
         Tab {
-            page,
+            page: PageHandle { commands },
             cdp_timeout,
             context,
         }
@@ -48,14 +179,32 @@ impl Tab {
     /// Starts the network capture for this page. Call before navigating so nothing is missed.
     /// With `replay` (endpoint paths), those requests are replayed instead of teed.
     pub async fn capture(&self, replay: Option<&[&str]>) -> Result<Capture, BrowserError> {
-        Capture::start(self.page.clone(), self.cdp_timeout, replay).await
+        let what = "starting the network capture";
+        let (reply, rx) = oneshot::channel();
+        let command = Command::StartCapture {
+            replay: replay.map(|paths| paths.iter().map(|p| (*p).to_owned()).collect()),
+            reply,
+        };
+        if !self.page.send(command) {
+            return Err(gone(what));
+        }
+        // Eight listeners and `Fetch.enable`, each bounded.
+        let crashes = await_reply(what, self.cdp_timeout * 8, rx).await?;
+        Ok(Capture::new(
+            self.page.clone(),
+            self.cdp_timeout,
+            crashes,
+            replay.is_some(),
+        ))
     }
 
     /// Navigates and waits for the navigation to commit. Also recovers a crashed renderer.
     pub async fn goto(&self, url: &str, timeout: Duration) -> Result<(), BrowserError> {
-        let params = NavigateParams::new(url);
-        let resp = timed("Page.navigate", timeout, self.page.execute(params)).await?;
-        if let Some(error) = &resp.result.error_text {
+        let resp = self
+            .page
+            .exec("Page.navigate", timeout, NavigateParams::new(url))
+            .await?;
+        if let Some(error) = &resp.error_text {
             return Err(BrowserError::Cdp {
                 what: format!("loading {url}"),
                 cause: error.clone(),
@@ -81,8 +230,8 @@ impl Tab {
                 what: what.to_owned(),
                 cause: e,
             })?;
-        let resp = timed(what, timeout, self.page.execute(params)).await?;
-        if let Some(exception) = &resp.result.exception_details {
+        let resp = self.page.exec(what, timeout, params).await?;
+        if let Some(exception) = &resp.exception_details {
             let cause = exception
                 .exception
                 .as_ref()
@@ -93,7 +242,7 @@ impl Tab {
                 cause,
             });
         }
-        Ok(resp.result.result.value.clone().unwrap_or_default())
+        Ok(resp.result.value.clone().unwrap_or_default())
     }
 
     /// Types text at the focused element as one trusted input event (`Input.insertText`), which
@@ -101,13 +250,10 @@ impl Tab {
     pub async fn insert_text(&self, text: &str) -> Result<(), BrowserError> {
         // Large prompts take longer to lay out; allow a second per 100 KB on top of the bound.
         let bound = self.cdp_timeout + Duration::from_millis(text.len() as u64 / 100);
-        timed(
-            "Input.insertText",
-            bound,
-            self.page.execute(InsertTextParams::new(text)),
-        )
-        .await
-        .map(|_| ())
+        self.page
+            .exec("Input.insertText", bound, InsertTextParams::new(text))
+            .await
+            .map(|_| ())
     }
 
     /// The page as a PNG (`Page.captureScreenshot`), for a failure bundle.
@@ -115,9 +261,12 @@ impl Tab {
         let params = CaptureScreenshotParams::builder()
             .format(CaptureScreenshotFormat::Png)
             .build();
-        let resp = timed("Page.captureScreenshot", timeout, self.page.execute(params)).await?;
+        let resp = self
+            .page
+            .exec("Page.captureScreenshot", timeout, params)
+            .await?;
         base64::engine::general_purpose::STANDARD
-            .decode(AsRef::<str>::as_ref(&resp.result.data))
+            .decode(AsRef::<str>::as_ref(&resp.data))
             .map_err(|e| BrowserError::Cdp {
                 what: "Page.captureScreenshot".to_owned(),
                 cause: format!("unreadable image data: {e}"),
@@ -159,18 +308,24 @@ impl Tab {
     /// Crashes the renderer (`Page.crash`), for fault-injection tests.
     pub async fn crash(&self) -> Result<(), BrowserError> {
         // The call never gets an answer: the renderer dies while handling it.
-        let _ = tokio::time::timeout(
-            Duration::from_millis(500),
-            self.page.execute(CrashParams::default()),
-        )
-        .await;
+        let _ = self
+            .page
+            .exec(
+                "Page.crash",
+                Duration::from_millis(500),
+                CrashParams::default(),
+            )
+            .await;
         Ok(())
     }
 
-    /// Closes the page and disposes its browser context.
+    /// Closes the page (ending its page task) and disposes its browser context.
     pub async fn close(self, browser: &super::Chromium) {
         let t = self.cdp_timeout;
-        let _ = timed("Page.close", t, self.page.close()).await;
+        let (done, rx) = oneshot::channel();
+        if self.page.send(Command::Close(done)) {
+            let _ = tokio::time::timeout(t + REPLY_SLACK, rx).await;
+        }
         if let Some(context) = self.context {
             let guard = browser.browser.lock().await;
             let _ = timed(

@@ -10,7 +10,7 @@ use serde::Deserialize;
 pub struct RawConfig {
     /// The current provider: always runs, and is the only one when parallel runs are off.
     pub provider: Option<String>,
-    /// Where persistent browser profiles live (`isolation = "process"`).
+    /// Where persistent browser profiles (`isolation = "process"`) and failure bundles live.
     pub data_dir: Option<String>,
     pub runtime: Option<RawRuntime>,
     pub server: Option<RawServer>,

@@ -8,11 +8,10 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
 
 use crate::artifacts::Tape;
-use crate::browser::capture::CaptureEvent;
+use crate::browser::capture::{CaptureEvent, CaptureStream};
 use crate::providers::{DriverError, SendState, StreamEvent};
 use crate::scheduler::Job;
 
@@ -34,7 +33,7 @@ pub enum Outcome {
 
 /// The armed capture's events, each recorded on the request's [`Tape`] as it is taken.
 pub(super) struct Captured<'t> {
-    events: mpsc::UnboundedReceiver<CaptureEvent>,
+    events: CaptureStream,
     tape: &'t mut Tape,
 }
 
@@ -82,18 +81,15 @@ impl Lane {
             return Outcome::Cancelled { stopped: false };
         }
         self.note("the chat is prepared; pressing Send");
+        // The request's capture lives exactly as long as this function: dropping the stream
+        // disarms the page's capture and ends a replay, however the request ends.
         let events = self.capture.arm(self.driver.stream_paths());
         let sent = match self.driver.send(&self.tab, req).await {
             Ok(sent) => sent,
-            Err(e) => {
-                self.capture.disarm();
-                return failed("send the prompt", e);
-            }
+            Err(e) => return failed("send the prompt", e),
         };
         let mut events = Captured { events, tape };
-        let outcome = self.relay(job, &mut events, &sent).await;
-        self.capture.disarm();
-        outcome
+        self.relay(job, &mut events, &sent).await
     }
 
     async fn relay(&self, job: &Job, events: &mut Captured<'_>, sent: &SendState) -> Outcome {
@@ -260,7 +256,7 @@ impl Lane {
         if self.capture.is_replay() {
             // The replayed request is switchyard's own: end it (the site sees the connection
             // close, the paused page request fails as aborted).
-            self.capture.disarm();
+            events.events.stop_replay();
         }
         wait_for_end(events).await;
         stopped
