@@ -25,7 +25,8 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use crate::browser::{Chromium, LaunchOptions, Tab, capture::CaptureEvent, find_chromium};
+use crate::browser::capture::{Capture, CaptureEvent, CaptureStream};
+use crate::browser::{Chromium, LaunchOptions, Tab, find_chromium};
 use crate::config::{self, Config, Isolation, ProviderConfig};
 use crate::lanes::plan::LanePlan;
 use crate::models::{Mode, ProviderKind};
@@ -343,7 +344,7 @@ async fn probe_checks(
     driver: Driver,
     settings: &ProviderConfig,
     tab: &Tab,
-    capture: &crate::browser::capture::Capture,
+    capture: &Capture,
     checks: &mut Vec<HookCheck>,
 ) {
     let req = probe_request(driver.provider(), settings);
@@ -359,7 +360,7 @@ async fn probe_checks(
     let sent = match driver.send(tab, &req).await {
         Ok(sent) => sent,
         Err(e) => {
-            capture.disarm();
+            drop(events);
             checks.push(HookCheck::new(
                 "probe",
                 HookStatus::Missing,
@@ -397,14 +398,14 @@ async fn probe_checks(
             END_WAIT.as_secs()
         );
     }
-    capture.disarm();
+    drop(events);
 }
 
 /// Waits for the stream endpoint's answer to the probe.
 async fn stream_check(
     driver: Driver,
     settings: &ProviderConfig,
-    events: &mut tokio::sync::mpsc::UnboundedReceiver<CaptureEvent>,
+    events: &mut CaptureStream,
 ) -> HookCheck {
     let paths = driver.stream_paths().join(" or ");
     let mut url = None;
@@ -469,7 +470,10 @@ fn probe_request(kind: ProviderKind, settings: &ProviderConfig) -> ShapedRequest
 }
 
 async fn screenshot(tab: &Tab, kind: ProviderKind, dir: &Path) -> Result<PathBuf, String> {
-    let png = tab.screenshot_png().await.map_err(|e| e.to_string())?;
+    let png = tab
+        .screenshot(tab.cdp_timeout())
+        .await
+        .map_err(|e| e.to_string())?;
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -285,26 +285,6 @@ impl Tab {
         Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
-    /// A PNG of the visible page (`Page.captureScreenshot`).
-    pub async fn screenshot_png(&self) -> Result<Vec<u8>, BrowserError> {
-        let params = CaptureScreenshotParams::builder()
-            .format(CaptureScreenshotFormat::Png)
-            .build();
-        let resp = timed(
-            "Page.captureScreenshot",
-            self.cdp_timeout,
-            self.page.execute(params),
-        )
-        .await?;
-        let data: &str = resp.result.data.as_ref();
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data).map_err(|e| {
-            BrowserError::Cdp {
-                what: "Page.captureScreenshot".into(),
-                cause: format!("the image is not base64: {e}"),
-            }
-        })
-    }
-
     /// Crashes the renderer (`Page.crash`), for fault-injection tests.
     pub async fn crash(&self) -> Result<(), BrowserError> {
         // The call never gets an answer: the renderer dies while handling it.
