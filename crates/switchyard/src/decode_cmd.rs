@@ -13,6 +13,7 @@
 
 use bytes::Bytes;
 
+use crate::api::limits::Limits;
 use crate::api::sse::{Chunks, Frames};
 use crate::config::ReasoningFormat;
 use crate::lanes::empty_reply;
@@ -35,6 +36,8 @@ pub struct DecodeOptions {
     pub send_thinking: bool,
     /// Print the decoder's events as JSON lines instead of SSE.
     pub events: bool,
+    /// End with the usage chunk, as for a client that sent `stream_options.include_usage`.
+    pub include_usage: bool,
 }
 
 /// What decoding one body gave.
@@ -139,7 +142,8 @@ fn sse(options: &DecodeOptions, events: &[StreamEvent]) -> Vec<u8> {
         RequestKind::Chat,
         options.reasoning_format,
     );
-    let mut frames = Frames::new(chunks);
+    let mut frames =
+        Frames::new(chunks).with(Limits::default(), options.include_usage, Box::new(|| 0));
     let mut out: Vec<Bytes> = frames.opening().into_iter().collect();
     let mut answered = false;
     for event in events {
@@ -172,6 +176,7 @@ mod tests {
             reasoning_format: ReasoningFormat::ThinkTags,
             send_thinking: true,
             events: false,
+            include_usage: false,
         }
     }
 

@@ -90,6 +90,10 @@ enum Command {
         /// Print the decoder's events as JSON lines instead of SSE.
         #[arg(long)]
         events: bool,
+        /// End with the usage chunk, as for a client that asks for one
+        /// (`stream_options.include_usage`).
+        #[arg(long)]
+        include_usage: bool,
     },
 }
 
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
         no_thinking,
         model,
         events,
+        include_usage,
     }) = cli.command
     {
         // No runtime and no log: stdout is the decoded stream, stderr the findings.
@@ -150,6 +155,7 @@ fn main() -> ExitCode {
             !no_thinking,
             model,
             events,
+            include_usage,
         );
     }
     // The bench prints a table; its lanes' routine log lines would only bury it.
@@ -239,6 +245,7 @@ fn decode(
     send_thinking: bool,
     model: Option<String>,
     events: bool,
+    include_usage: bool,
 ) -> ExitCode {
     let usage_error = |message: String| {
         eprintln!("switchyard decode: {message}");
@@ -267,6 +274,7 @@ fn decode(
         reasoning_format,
         send_thinking,
         events,
+        include_usage,
     };
     let decoded = decode_cmd::decode(&options, &body);
     let mut stdout = std::io::stdout().lock();

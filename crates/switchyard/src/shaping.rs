@@ -27,6 +27,7 @@
 
 pub mod effort;
 pub mod format;
+pub mod history;
 pub mod macros;
 
 use crate::models::{Mode, ModelChoice, ProviderKind, ThinkingOverride};
@@ -142,6 +143,9 @@ pub fn shape_chat(
     options: RequestOptions<'_>,
 ) -> ShapedRequest {
     let overrides = macros::strip_chat_macros(choice.provider, &mut messages);
+    if settings.format.strip_history_thinking {
+        history::strip_thinking(&mut messages);
+    }
     let mut shaped = base(choice, settings, options, overrides);
     if settings.system_field
         && crate::providers::spec(choice.provider)
@@ -264,6 +268,39 @@ mod tests {
             sampling: Sampling::default(),
             effort: None,
         }
+    }
+
+    #[test]
+    fn earlier_thinking_is_stripped_unless_turned_off() {
+        let chat = || {
+            vec![
+                msg("user", "Hi", Some("Sam")),
+                msg("assistant", "<think>be kind</think>Hello", Some("Aria")),
+                msg("user", "Bye", Some("Sam")),
+            ]
+        };
+        let on = FormatSettings::default();
+        let r = shape_chat(
+            chat(),
+            &route("deepseek-reasoner"),
+            &settings(&on),
+            opts("m"),
+        );
+        assert_eq!(r.prompt, "Sam: Hi\nAria: Hello\nSam: Bye");
+        let off = FormatSettings {
+            strip_history_thinking: false,
+            ..FormatSettings::default()
+        };
+        let r = shape_chat(
+            chat(),
+            &route("deepseek-reasoner"),
+            &settings(&off),
+            opts("m"),
+        );
+        assert_eq!(
+            r.prompt,
+            "Sam: Hi\nAria: <think>be kind</think>Hello\nSam: Bye"
+        );
     }
 
     #[test]

@@ -93,6 +93,24 @@ fn every_sample_body_prints_its_expected_sse() {
 }
 
 #[test]
+fn include_usage_adds_the_sites_counts_before_done() {
+    let body = samples_dir().join("glm/chat.body");
+    let body = body.to_str().unwrap();
+    let plain = stdout(&switchyard(&["decode", "--provider", "glm", body], None));
+    let out = switchyard(
+        &["decode", "--provider", "glm", "--include-usage", body],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let with = payloads(&stdout(&out));
+    let usage = &with[with.len() - 2];
+    assert_eq!(usage["choices"], serde_json::json!([]), "{usage}");
+    assert_eq!(usage["usage"]["total_tokens"], 12, "{usage}");
+    assert_eq!(with.last().unwrap(), "[DONE]");
+    assert_eq!(payloads(&plain).len() + 1, with.len());
+}
+
+#[test]
 fn every_sample_body_prints_its_expected_events() {
     for (provider, body) in samples() {
         let out = switchyard(

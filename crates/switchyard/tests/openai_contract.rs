@@ -189,3 +189,131 @@ async fn partial_answers_keep_gives_the_text_with_finish_reason_length() {
     assert!(content.starts_with("Echo [DeepSeek"), "{content}");
     h.shutdown().await;
 }
+
+/// A streamed chat with extra request fields.
+async fn stream_with(h: &Harness, model: &str, content: &str, extra: Value) -> common::Streamed {
+    let mut body = json!({"model": model, "stream": true,
+                          "messages": [{"role": "user", "content": content}]});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let resp = h.post("/v1/chat/completions", body).await;
+    assert_eq!(resp.status(), 200);
+    common::read_sse(resp).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_usage_chunk_comes_only_when_asked_for_and_is_never_zeros() {
+    let h = Harness::start(
+        &[ProviderKind::Glm, ProviderKind::DeepSeek],
+        Knobs::instant(),
+        "[runtime]\nproviders_in_parallel = true\n",
+    )
+    .await;
+    // GLM's stream reports usage; a client that did not ask gets no `choices: []` chunk.
+    let plain = stream_with(&h, "glm-chat", "hi", json!({})).await;
+    assert!(plain.usage.is_none(), "{:?}", plain.chunks);
+    assert!(
+        plain
+            .chunks
+            .iter()
+            .all(|c| !c["choices"].as_array().unwrap().is_empty())
+    );
+    let asked = stream_with(
+        &h,
+        "glm-chat",
+        "hi",
+        json!({"stream_options": {"include_usage": true}}),
+    )
+    .await;
+    let usage = asked.usage.expect("a usage chunk");
+    assert!(usage["total_tokens"].as_u64().unwrap() > 0, "{usage}");
+    assert!(asked.done && asked.finish_reason.as_deref() == Some("stop"));
+
+    // DeepSeek reports no counts: the estimate is used, never 0/0/0.
+    let asked = stream_with(
+        &h,
+        "deepseek-chat",
+        "count these words please",
+        json!({"stream_options": {"include_usage": true}}),
+    )
+    .await;
+    let usage = asked.usage.expect("a usage chunk");
+    let (p, c, t) = (
+        usage["prompt_tokens"].as_u64().unwrap(),
+        usage["completion_tokens"].as_u64().unwrap(),
+        usage["total_tokens"].as_u64().unwrap(),
+    );
+    assert!(p > 0 && c > 0 && t == p + c, "{usage}");
+    let (status, body) = h.chat("deepseek-chat", "hi there").await;
+    assert_eq!(status, 200);
+    assert!(
+        body["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+        "{body}"
+    );
+    h.shutdown().await;
+}
+
+/// A long, paced answer: ` w1` … ` w40`, 30 ms apart.
+const LONG: &str = "go replica:chunks=40 replica:delay_ms=30";
+
+/// The tee capture: the page reads the stream, so its Stop can name the message to the site.
+/// (With the replay capture DeepSeek's page cannot, which the lanes-that-heal issue closes.)
+const TEE: &str = "[providers.deepseek]\ncapture = \"tee\"\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_tokens_ends_with_length_and_stops_the_site() {
+    let h = Harness::single(ProviderKind::DeepSeek, Knobs::instant(), TEE).await;
+    let got = stream_with(&h, "deepseek-chat", LONG, json!({"max_tokens": 3})).await;
+    assert_eq!(got.finish_reason.as_deref(), Some("length"));
+    assert!(got.done && got.error.is_none(), "{got:?}");
+    assert_eq!(
+        switchyard::api::tokens::count(&got.content),
+        3,
+        "{:?}",
+        got.content
+    );
+    assert!(got.content.starts_with("Echo"), "{:?}", got.content);
+    h.wait_replica(ProviderKind::DeepSeek, "the site saw Stop", |log| {
+        log.len() == 1 && log[0].stop_called
+    })
+    .await;
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_sequence_split_across_chunks_is_cut_exactly() {
+    let h = Harness::single(ProviderKind::DeepSeek, Knobs::instant(), TEE).await;
+    // `2 w3` spans the pieces ` w2` and ` w3`.
+    let got = stream_with(
+        &h,
+        "deepseek-chat",
+        LONG,
+        json!({"stop": ["never", "2 w3"]}),
+    )
+    .await;
+    assert_eq!(got.finish_reason.as_deref(), Some("stop"));
+    assert!(
+        got.content
+            .ends_with(": go replica:chunks=40 replica:delay_ms=30 w1 w"),
+        "{:?}",
+        got.content
+    );
+    h.wait_replica(ProviderKind::DeepSeek, "the site saw Stop", |log| {
+        log.len() == 1 && log[0].stop_called
+    })
+    .await;
+    // Non-streaming too, and the lane serves the next request.
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "deepseek-chat", "stop": " w2",
+                   "messages": [{"role": "user", "content": LONG}]}),
+        )
+        .await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(content.ends_with("delay_ms=30 w1"), "{content}");
+    h.shutdown().await;
+}

@@ -12,10 +12,9 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::stream;
+use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -23,12 +22,14 @@ use tracing::{info, warn};
 
 use super::AppState;
 use super::error::ApiError;
-use super::sse::{self, Chunks, Frames};
+use super::limits::{Gate, Limits};
+use super::sse::{self, Chunks, Frames, PromptTokens};
+use super::tokens;
 use super::wire::{self, ChatRequest, CompletionRequest};
 use crate::config::PartialAnswers;
 use crate::ids::{RequestId, unix_now};
 use crate::models::ModelChoice;
-use crate::providers::{FinishReason, StreamEvent, Usage};
+use crate::providers::{FinishReason, StreamEvent};
 use crate::scheduler::{EVENT_CAPACITY, Job, JobMeta, Scheduler};
 use crate::shaping::effort::{self, EffortOverride};
 use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
@@ -36,9 +37,10 @@ use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
 pub async fn chat_completions(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let result = match json_body(&headers, body) {
+    let limit = app.config.api.max_body_bytes;
+    let result = match json_body(&headers, body, limit).await {
         Ok(body) => chat(app, &body).await,
         Err(e) => Err(e),
     };
@@ -48,9 +50,10 @@ pub async fn chat_completions(
 pub async fn completions(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let result = match json_body(&headers, body) {
+    let limit = app.config.api.max_body_bytes;
+    let result = match json_body(&headers, body, limit).await {
         Ok(body) => text(app, &body).await,
         Err(e) => Err(e),
     };
@@ -60,7 +63,10 @@ pub async fn completions(
 /// The body of a JSON route: readable, within the size limit, and sent as JSON. A request with
 /// no `Content-Type` passes (curl-like clients); any other type, `text/plain` above all (which a
 /// web page may send cross-origin without a preflight), is a 415.
-fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+///
+/// A body over `limit` is read on (up to [`DRAIN_LIMIT`] more) without being kept, so the client,
+/// still sending, receives its 413 instead of a reset connection.
+async fn json_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     if let Some(value) = headers.get(header::CONTENT_TYPE) {
         let essence = value
             .to_str()
@@ -85,8 +91,33 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
             return Err(e);
         }
     }
-    Ok(body?)
+    let mut data = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(piece) = data.next().await {
+        let piece = piece.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("The request body could not be read: {e}."),
+            )
+        })?;
+        seen += piece.len();
+        if seen > limit + DRAIN_LIMIT {
+            break;
+        }
+        if seen <= limit {
+            kept.extend_from_slice(&piece);
+        }
+    }
+    if seen > limit {
+        return Err(ApiError::too_large(limit));
+    }
+    Ok(Bytes::from(kept))
 }
+
+/// How far past the limit a body is still read (and dropped) so its sender gets the 413.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
 async fn chat(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
@@ -106,7 +137,14 @@ async fn chat(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
         &settings,
         routed.options((&req.sampling).into()),
     );
-    dispatch(app, &raw, shaped, count, req.stream).await
+    dispatch(
+        app,
+        &raw,
+        shaped,
+        count,
+        Delivery::of(req.stream, &req.sampling),
+    )
+    .await
 }
 
 async fn text(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
@@ -127,7 +165,14 @@ async fn text(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
         &settings,
         routed.options((&req.sampling).into()),
     );
-    dispatch(app, &raw, shaped, 1, req.stream).await
+    dispatch(
+        app,
+        &raw,
+        shaped,
+        1,
+        Delivery::of(req.stream, &req.sampling),
+    )
+    .await
 }
 
 /// A request's model, routed, with its `reasoning_effort` outcome.
@@ -164,18 +209,36 @@ impl Routed {
     }
 }
 
+/// How the answer is delivered: streamed or not, with the request's own limits.
+struct Delivery {
+    stream: bool,
+    /// `stream_options.include_usage`: end a stream with a usage chunk.
+    include_usage: bool,
+    limits: Limits,
+}
+
+impl Delivery {
+    fn of(stream: bool, sampling: &wire::WireSampling) -> Delivery {
+        Delivery {
+            stream,
+            include_usage: sampling.include_usage(),
+            limits: sampling.limits(),
+        }
+    }
+}
+
 /// Queues a shaped request, or in Dry Run Mode records it and answers 418.
 async fn dispatch(
     app: Arc<AppState>,
     raw: &Value,
     shaped: ShapedRequest,
     messages: usize,
-    stream: bool,
+    delivery: Delivery,
 ) -> Result<Response, ApiError> {
     if app.config.api.dry_run {
         return Err(app.dry_run.capture(raw, &shaped, messages));
     }
-    respond(app, shaped, stream).await
+    respond(app, shaped, delivery).await
 }
 
 fn streaming(stream: bool) -> &'static str {
@@ -188,6 +251,17 @@ struct CancelGuard {
     token: CancellationToken,
     scheduler: Scheduler,
     done: bool,
+}
+
+impl CancelGuard {
+    /// The answer is complete for the client (a stop sequence or `max_tokens` cut it): stop the
+    /// site's generation, which the client no longer needs.
+    fn stop_site(&mut self, why: FinishReason) {
+        info!(request = %self.id, "Answer cut by the request's own limit ({}); stopping the site.", why.as_str());
+        self.done = true;
+        self.token.cancel();
+        self.scheduler.cancel_soon(self.id.clone());
+    }
 }
 
 impl Drop for CancelGuard {
@@ -203,8 +277,11 @@ impl Drop for CancelGuard {
 async fn respond(
     app: Arc<AppState>,
     shaped: ShapedRequest,
-    stream: bool,
+    delivery: Delivery,
 ) -> Result<Response, ApiError> {
+    let stream = delivery.stream;
+    let shaped = Arc::new(shaped);
+
     let id = RequestId::random();
     let provider = shaped.provider;
     let kind = shaped.kind;
@@ -222,7 +299,7 @@ async fn respond(
     };
     let job = Job {
         id: id.clone(),
-        request: Arc::new(shaped),
+        request: shaped.clone(),
         events: events_tx,
         cancel: token.clone(),
     };
@@ -250,10 +327,19 @@ async fn respond(
         kind,
         app.config.api.reasoning_format,
     );
+    // What was typed into the site, counted only if usage is needed and the site gave none.
+    let typed = shaped.clone();
+    let prompt_tokens: PromptTokens = Box::new(move || {
+        tokens::count(&typed.prompt) + typed.system.as_deref().map_or(0, tokens::count)
+    });
     if stream {
-        Ok(stream_response(chunks, events, guard))
+        let frames =
+            Frames::new(chunks).with(delivery.limits, delivery.include_usage, prompt_tokens);
+        Ok(stream_response(frames, events, guard))
     } else {
-        gather(chunks, events, guard, app.config.api.partial_answers).await
+        let gate = Gate::new(delivery.limits);
+        let partial = app.config.api.partial_answers;
+        gather(chunks, gate, prompt_tokens, events, guard, partial).await
     }
 }
 
@@ -267,11 +353,10 @@ struct Streamer {
 
 /// An SSE response: the role chunk, a chunk per event, the finish chunk, usage, `[DONE]`.
 fn stream_response(
-    chunks: Chunks,
+    frames: Frames,
     events: mpsc::Receiver<StreamEvent>,
     guard: CancelGuard,
 ) -> Response {
-    let frames = Frames::new(chunks);
     let state = Streamer {
         pending: frames.opening().into_iter().collect(),
         frames,
@@ -307,7 +392,9 @@ impl Streamer {
             let event = self.events.recv().await.unwrap_or_else(|| {
                 StreamEvent::Error("The lane ended the request without an answer.".to_owned())
             });
-            self.frames.event(&event, &mut self.pending);
+            if let Some(reason) = self.frames.event(&event, &mut self.pending) {
+                self.guard.stop_site(reason);
+            }
             if self.frames.is_over() {
                 self.guard.done = true;
             }
@@ -315,38 +402,61 @@ impl Streamer {
     }
 }
 
-/// A non-streaming reply: gathers the whole answer, then answers once.
+/// A non-streaming reply: gathers the whole answer (through the request's limits), then
+/// answers once.
 async fn gather(
     mut chunks: Chunks,
+    mut gate: Gate,
+    prompt_tokens: PromptTokens,
     mut events: mpsc::Receiver<StreamEvent>,
     mut guard: CancelGuard,
     partial: PartialAnswers,
 ) -> Result<Response, ApiError> {
     let mut content = String::new();
     let mut reasoning = String::new();
-    let mut usage = Usage::default();
+    let mut site_usage = None;
     let mut finish = FinishReason::Stop;
     let mut error = None;
-    loop {
-        match events.recv().await {
-            Some(StreamEvent::Usage(u)) => usage = u,
-            Some(StreamEvent::Finished(reason)) => {
-                finish = reason;
-                break;
+    let mut passed = Vec::new();
+    'answer: loop {
+        passed.clear();
+        let cut = match events.recv().await {
+            Some(StreamEvent::Usage(u)) => {
+                site_usage = Some(u);
+                continue;
             }
             Some(StreamEvent::Error(message)) => {
+                gate.flush(&mut passed);
                 error = Some(message);
-                break;
-            }
-            Some(piece) => {
-                let (c, r) = chunks.split(&piece);
-                content.push_str(&c);
-                reasoning.push_str(&r);
+                None
             }
             None => {
+                gate.flush(&mut passed);
                 error = Some("The lane ended the request without an answer.".to_owned());
-                break;
+                None
             }
+            Some(event) => gate.push(event, &mut passed),
+        };
+        for event in &passed {
+            match event {
+                StreamEvent::Finished(reason) => {
+                    finish = *reason;
+                    break 'answer;
+                }
+                piece => {
+                    let (c, r) = chunks.split(piece);
+                    content.push_str(&c);
+                    reasoning.push_str(&r);
+                }
+            }
+        }
+        if let Some(reason) = cut {
+            guard.stop_site(reason);
+            finish = reason;
+            break;
+        }
+        if error.is_some() {
+            break;
         }
     }
     guard.done = true;
@@ -364,6 +474,11 @@ async fn gather(
         warn!(request = %guard.id, error = %message, "returning the partial answer of a failed request (api.partial_answers = \"keep\")");
         finish = FinishReason::Length;
     }
+    let usage = sse::estimate_usage(
+        site_usage.as_ref(),
+        &prompt_tokens,
+        gate.completion_tokens(),
+    );
     let usage = sse::usage_json(&usage);
     let (object, choice) = if chunks.kind() == RequestKind::Text {
         (

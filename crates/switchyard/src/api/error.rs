@@ -67,6 +67,21 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
     }
 
+    /// 413: the body is over `api.max_body_bytes`.
+    pub fn too_large(limit: usize) -> ApiError {
+        ApiError {
+            code: Some("request_too_large"),
+            ..Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                format!(
+                    "The request body is larger than this gateway accepts ({limit} bytes, \
+                     api.max_body_bytes); send a shorter chat or raise the limit."
+                ),
+            )
+        }
+    }
+
     /// 502: the site's answer broke off after some text. A non-streaming client must not get
     /// a 200 that looks complete.
     pub fn broke_off(message: impl Into<String>, chars: usize) -> ApiError {
@@ -125,29 +140,6 @@ impl ApiError {
                 )
             },
         }
-    }
-}
-
-impl From<axum::extract::rejection::BytesRejection> for ApiError {
-    /// A body that could not be read: too large (413, with the limit), or cut off.
-    fn from(e: axum::extract::rejection::BytesRejection) -> Self {
-        let status = e.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            return ApiError {
-                code: Some("request_too_large"),
-                ..Self::new(
-                    status,
-                    "invalid_request_error",
-                    "The request body is larger than this gateway accepts (api.max_body_bytes); \
-                     send a shorter chat or raise the limit.",
-                )
-            };
-        }
-        Self::new(
-            status,
-            "invalid_request_error",
-            format!("The request body could not be read: {}.", e.body_text()),
-        )
     }
 }
 

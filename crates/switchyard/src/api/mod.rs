@@ -12,7 +12,9 @@
 mod chat;
 pub mod dry_run;
 pub mod error;
+pub mod limits;
 pub mod sse;
+pub mod tokens;
 pub mod wire;
 
 use std::sync::Arc;
@@ -45,6 +47,7 @@ pub struct AppState {
 pub fn app(state: Arc<AppState>) -> axum::routing::IntoMakeService<NormalizedRouter> {
     use axum::ServiceExt;
     let body_limit = state.config.api.max_body_bytes;
+    tokens::warm_up();
     let router = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/completions", post(chat::completions))

@@ -13,6 +13,7 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::limits::{Gate, Limits};
 use crate::config::ReasoningFormat;
 use crate::providers::{FinishReason, StreamEvent, Usage};
 use crate::shaping::RequestKind;
@@ -224,23 +225,47 @@ impl Chunks {
 
 /// The frames of one streamed response, event by event.
 ///
-/// The role chunk opens the stream; each text or reasoning piece is one chunk; usage is held
-/// until the end. `Finished` closes the stream with the finish chunk, the usage chunk and
-/// `[DONE]`; `Error` with the error event and `[DONE]`. Events after the close and
-/// `Unknown` events yield nothing.
+/// The role chunk opens the stream; each text or reasoning piece is one chunk, after the
+/// request's own limits ([`Gate`]: `stop`, `max_tokens`); usage is held until the end.
+/// `Finished`, or a cut by the gate, closes the stream with the finish chunk, the usage chunk
+/// when the client asked for one, and `[DONE]`; `Error` with the text held back, the error event
+/// and `[DONE]`. Events after the close and `Unknown` events yield nothing.
 pub struct Frames {
     chunks: Chunks,
-    usage: Option<Usage>,
+    gate: Gate,
+    /// The site's own counts, when it sent any.
+    site_usage: Option<Usage>,
+    /// `stream_options.include_usage`.
+    include_usage: bool,
+    /// Estimates the tokens of what was typed into the site; called only if usage is needed.
+    prompt_tokens: PromptTokens,
     over: bool,
 }
 
 impl Frames {
+    /// Frames with no limits and no usage chunk (a client that asked for neither).
     pub fn new(chunks: Chunks) -> Frames {
         Frames {
             chunks,
-            usage: None,
+            gate: Gate::new(Limits::default()),
+            site_usage: None,
+            include_usage: false,
+            prompt_tokens: Box::new(|| 0),
             over: false,
         }
+    }
+
+    /// Applies the request's limits, asks for the usage chunk, and sets the prompt estimate.
+    pub fn with(
+        mut self,
+        limits: Limits,
+        include_usage: bool,
+        prompt_tokens: PromptTokens,
+    ) -> Frames {
+        self.gate = Gate::new(limits);
+        self.include_usage = include_usage;
+        self.prompt_tokens = prompt_tokens;
+        self
     }
 
     /// The first frame, before any event (chat only).
@@ -248,33 +273,95 @@ impl Frames {
         self.chunks.opening()
     }
 
-    /// Appends the frames for `event` to `out`.
-    pub fn event(&mut self, event: &StreamEvent, out: &mut impl Extend<Bytes>) {
+    /// Appends the frames for `event` to `out`. Returns the finish reason when the request's
+    /// own limits cut the answer here: the caller then stops the site.
+    pub fn event(
+        &mut self,
+        event: &StreamEvent,
+        out: &mut impl Extend<Bytes>,
+    ) -> Option<FinishReason> {
         if self.over {
-            return;
+            return None;
         }
+        let mut passed = Vec::new();
         match event {
-            StreamEvent::Usage(usage) => self.usage = Some(usage.clone()),
-            StreamEvent::Finished(reason) => {
-                out.extend([self.chunks.finish(*reason)]);
-                out.extend(self.usage.as_ref().and_then(|u| self.chunks.usage(u)));
-                out.extend([Bytes::from_static(DONE.as_bytes())]);
-                self.over = true;
-            }
+            StreamEvent::Usage(usage) => self.site_usage = Some(usage.clone()),
             StreamEvent::Error(message) => {
+                self.gate.flush(&mut passed);
+                self.deliver(passed, out);
                 out.extend([Chunks::error(message), Bytes::from_static(DONE.as_bytes())]);
                 self.over = true;
             }
-            StreamEvent::Text(_) | StreamEvent::Reasoning(_) => {
-                out.extend(self.chunks.piece(event));
-            }
             StreamEvent::Unknown(_) => {}
+            StreamEvent::Text(_) | StreamEvent::Reasoning(_) | StreamEvent::Finished(_) => {
+                let cut = self.gate.push(event.clone(), &mut passed);
+                self.deliver(passed, out);
+                if let Some(reason) = cut {
+                    self.close(reason, out);
+                    return Some(reason);
+                }
+            }
         }
+        None
+    }
+
+    fn deliver(&mut self, events: Vec<StreamEvent>, out: &mut impl Extend<Bytes>) {
+        for event in events {
+            match event {
+                StreamEvent::Finished(reason) => self.close(reason, out),
+                piece => out.extend(self.chunks.piece(&piece)),
+            }
+        }
+    }
+
+    fn close(&mut self, reason: FinishReason, out: &mut impl Extend<Bytes>) {
+        if self.over {
+            return;
+        }
+        out.extend([self.chunks.finish(reason)]);
+        if self.include_usage {
+            out.extend(self.chunks.usage(&self.usage()));
+        }
+        out.extend([Bytes::from_static(DONE.as_bytes())]);
+        self.over = true;
+    }
+
+    /// The site's counts when it gave real ones; otherwise the estimate (`api::tokens`).
+    pub fn usage(&self) -> Usage {
+        estimate_usage(
+            self.site_usage.as_ref(),
+            &self.prompt_tokens,
+            self.gate.completion_tokens(),
+        )
     }
 
     /// Whether the stream has ended (`[DONE]` was produced).
     pub fn is_over(&self) -> bool {
         self.over
+    }
+}
+
+/// Counts the prompt's tokens when asked (tokenizing a long chat costs, so only when needed).
+pub type PromptTokens = Box<dyn Fn() -> u64 + Send + Sync>;
+
+/// The site's counts if it reported any non-zero one, else an estimate from the tokens of the
+/// prompt and of the relayed answer and thinking.
+pub fn estimate_usage(
+    site: Option<&Usage>,
+    prompt_tokens: &PromptTokens,
+    completion_tokens: u64,
+) -> Usage {
+    match site {
+        Some(u) if u.prompt_tokens + u.completion_tokens + u.total_tokens > 0 => u.clone(),
+        _ => {
+            let prompt_tokens = prompt_tokens();
+            Usage {
+                prompt_tokens,
+                completion_tokens,
+                total_tokens: prompt_tokens + completion_tokens,
+                cached_tokens: None,
+            }
+        }
     }
 }
 
@@ -398,7 +485,7 @@ mod tests {
             RequestKind::Chat,
             ReasoningFormat::ThinkTags,
         );
-        let mut frames = Frames::new(chunks);
+        let mut frames = Frames::new(chunks).with(Limits::default(), true, Box::new(|| 0));
         let mut out: Vec<Bytes> = frames.opening().into_iter().collect();
         for event in [
             StreamEvent::Reasoning("r".into()),
@@ -427,6 +514,61 @@ mod tests {
         assert_eq!(out[5], DONE);
         assert!(out[1].contains(r#""id":"chatcmpl-decode""#), "{}", out[1]);
         assert!(out[1].contains(r#""created":0"#), "{}", out[1]);
+    }
+
+    #[test]
+    fn no_usage_chunk_unless_asked_and_a_cut_closes_the_stream() {
+        let chunks = || Chunks::new("r", 0, "m", RequestKind::Chat, ReasoningFormat::ThinkTags);
+        let site = StreamEvent::Usage(Usage {
+            prompt_tokens: 1,
+            completion_tokens: 2,
+            total_tokens: 3,
+            cached_tokens: None,
+        });
+        let mut frames = Frames::new(chunks());
+        let mut out = Vec::new();
+        for event in [
+            site.clone(),
+            StreamEvent::Text("a".into()),
+            StreamEvent::Finished(FinishReason::Stop),
+        ] {
+            frames.event(&event, &mut out);
+        }
+        assert!(
+            out.iter().map(text).all(|f| !f.contains("usage")),
+            "{out:?}"
+        );
+
+        let limits = Limits {
+            stops: vec!["STOP".into()],
+            max_tokens: None,
+        };
+        let mut frames = Frames::new(chunks()).with(limits, true, Box::new(|| 7));
+        let mut out = Vec::new();
+        assert_eq!(
+            frames.event(&StreamEvent::Text("hello ST".into()), &mut out),
+            None
+        );
+        let cut = frames.event(&StreamEvent::Text("OP more".into()), &mut out);
+        assert_eq!(cut, Some(FinishReason::Stop));
+        assert!(frames.is_over());
+        let out: Vec<String> = out.iter().map(text).collect();
+        let content: String = (out.iter())
+            .filter_map(|f| f.strip_prefix("data: "))
+            .filter_map(|f| serde_json::from_str::<Value>(f.trim()).ok())
+            .filter_map(|v| {
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(content, "hello ", "{out:?}");
+        let usage = out
+            .iter()
+            .find(|f| f.contains("usage"))
+            .expect("usage chunk");
+        assert!(usage.contains(r#""prompt_tokens":7"#), "{usage}");
+        assert_eq!(out.last().unwrap(), DONE);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::limits::{Limits, MAX_STOPS};
 use crate::shaping::{ChatMessage, Sampling};
 
 /// `POST /v1/chat/completions`.
@@ -37,6 +38,14 @@ pub struct WireSampling {
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub max_tokens: Option<u64>,
+    /// The newer name of `max_tokens`; wins when both are set.
+    pub max_completion_tokens: Option<u64>,
+    /// A string or up to four strings.
+    #[serde(default)]
+    pub stop: Value,
+    /// `include_usage` asks for the usage chunk at the end of a stream.
+    #[serde(default)]
+    pub stream_options: Value,
     /// How many choices; a web chat gives exactly one.
     pub n: Option<u64>,
     /// Kept as sent: only `tool_choice` says whether a tool call is demanded.
@@ -62,6 +71,23 @@ impl WireSampling {
                 ),
             ));
         }
+        if self.token_limit() == Some(0) {
+            let param = if self.max_completion_tokens.is_some() {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            let mut e = ApiError::invalid_param(
+                param,
+                format!(
+                    "Invalid '{param}': integer below minimum value. Expected a value >= 1, but \
+                     got 0 instead."
+                ),
+            );
+            e.code = Some("integer_below_min_value");
+            return Err(e);
+        }
+        self.stops()?;
         range("temperature", self.temperature, 2.0)?;
         range("top_p", self.top_p, 1.0)?;
         let demanded = match &self.tool_choice {
@@ -84,6 +110,54 @@ impl WireSampling {
             ));
         }
         Ok(())
+    }
+}
+
+impl WireSampling {
+    /// `max_completion_tokens`, else `max_tokens`.
+    pub fn token_limit(&self) -> Option<u64> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    /// The stop sequences (empty strings dropped), or OpenAI's 400 for a bad `stop`.
+    pub fn stops(&self) -> Result<Vec<String>, ApiError> {
+        let bad = |msg: String| Err(ApiError::invalid_param("stop", msg));
+        let list = match &self.stop {
+            Value::Null => return Ok(Vec::new()),
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => {
+                if items.len() > MAX_STOPS {
+                    return bad(format!(
+                        "Invalid 'stop': array too long. Expected an array with maximum length \
+                         {MAX_STOPS}, but got an array with length {} instead.",
+                        items.len()
+                    ));
+                }
+                let mut out = Vec::new();
+                for item in items {
+                    match item.as_str() {
+                        Some(s) => out.push(s.to_owned()),
+                        None => return bad("`stop` must be a string or a list of strings.".into()),
+                    }
+                }
+                out
+            }
+            _ => return bad("`stop` must be a string or a list of strings.".into()),
+        };
+        Ok(list.into_iter().filter(|s| !s.is_empty()).collect())
+    }
+
+    /// The limits the gateway enforces on the answer.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            stops: self.stops().unwrap_or_default(),
+            max_tokens: self.token_limit(),
+        }
+    }
+
+    /// Whether a stream should end with a usage chunk (`stream_options.include_usage`).
+    pub fn include_usage(&self) -> bool {
+        self.stream_options["include_usage"] == true
     }
 }
 
@@ -126,7 +200,7 @@ impl From<&WireSampling> for Sampling {
         Sampling {
             temperature: s.temperature,
             top_p: s.top_p,
-            max_tokens: s.max_tokens,
+            max_tokens: s.token_limit(),
         }
     }
 }
@@ -364,6 +438,26 @@ mod tests {
             let req: ChatRequest = parse(format!("{{{HI},{ok}}}").as_bytes()).unwrap();
             assert!(req.chat_messages().is_ok(), "{ok}");
         }
+        let e = chat_error(&format!(r#"{{{HI},"max_tokens":0}}"#));
+        assert_eq!(e.param, Some("max_tokens"));
+        let e = chat_error(&format!(r#"{{{HI},"stop":["a","b","c","d","e"]}}"#));
+        assert_eq!(e.param, Some("stop"));
+        assert!(e.message.contains("maximum length 4"), "{}", e.message);
+        let e = chat_error(&format!(r#"{{{HI},"stop":[1]}}"#));
+        assert_eq!(e.param, Some("stop"));
+        let req: ChatRequest = parse(
+            format!(r#"{{{HI},"stop":["x",""],"max_tokens":9,"max_completion_tokens":5,"stream_options":{{"include_usage":true}}}}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            req.sampling.limits(),
+            Limits {
+                stops: vec!["x".into()],
+                max_tokens: Some(5)
+            }
+        );
+        assert!(req.sampling.include_usage());
         let e = parse::<CompletionRequest>(br#"{"prompt":"x","n":2}"#)
             .unwrap()
             .prompt_text()

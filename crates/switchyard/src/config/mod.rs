@@ -539,6 +539,9 @@ fn lay_formatting(
             .injection_content
             .clone()
             .unwrap_or(base.injection_content),
+        strip_history_thinking: raw
+            .strip_history_thinking
+            .unwrap_or(base.strip_history_thinking),
     })
 }
 

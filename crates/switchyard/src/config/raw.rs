@@ -85,6 +85,7 @@ pub struct RawFormatting {
     pub enable_classic_irp: Option<bool>,
     pub injection_position: Option<RawInjectionPosition>,
     pub injection_content: Option<String>,
+    pub strip_history_thinking: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

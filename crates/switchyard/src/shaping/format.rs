@@ -180,6 +180,8 @@ pub struct FormatSettings {
     pub injection_position: InjectionPosition,
     /// The Extra Instruction; blank means none.
     pub injection_content: String,
+    /// Remove `<think>…</think>` blocks from earlier assistant messages (see `shaping::history`).
+    pub strip_history_thinking: bool,
 }
 
 impl Default for FormatSettings {
@@ -196,6 +198,7 @@ impl Default for FormatSettings {
             enable_classic_irp: true,
             injection_position: InjectionPosition::Before,
             injection_content: String::new(),
+            strip_history_thinking: true,
         }
     }
 }
