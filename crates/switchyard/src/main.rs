@@ -73,7 +73,7 @@ enum Command {
     /// Print the SSE a client would receive for a captured response body (exit 1 if the body
     /// is truncated or malformed).
     Decode {
-        /// The site whose body it is: a model prefix or alias (`deepseek`, `glm`, `z.ai`, …).
+        /// The site whose body it is: a model prefix or alias, as in the model IDs (see README).
         #[arg(long)]
         provider: String,
         /// The raw body as captured; `-` reads stdin.
