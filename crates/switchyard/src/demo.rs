@@ -145,6 +145,14 @@ fn print_banner(demo: &Demo) {
         ids.join(", ")
     );
     println!(
+        "  replica sites   : {}",
+        demo.replicas
+            .iter()
+            .map(|(k, r)| format!("{}={}", k.prefix(), r.base_url()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
         "  lanes           : {}/api/lanes    queue: {}/api/queue",
         demo.gateway.base_url(),
         demo.gateway.base_url()
