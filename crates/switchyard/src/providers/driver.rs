@@ -105,13 +105,18 @@ impl Driver {
         &self.spec.scripts
     }
 
+    /// A page script of this driver: the prelude, the hook table, `ARGS`, then `body`.
+    pub(super) fn script(self, body: &str, args: &serde_json::Value) -> String {
+        script(self.scripts().hooks, body, args)
+    }
+
     /// Waits until the site shows its chat UI, and checks that it is in English.
     pub async fn wait_ready(self, tab: &Tab, timeout: Duration) -> Result<(), DriverError> {
         let args = json!({ "timeout_ms": timeout.as_millis() as u64 });
         let value = tab
             .eval(
                 "waiting for the chat page",
-                &script(self.scripts().ready, &args),
+                &self.script(self.scripts().ready, &args),
                 timeout + tab.cdp_timeout(),
             )
             .await?;
@@ -146,7 +151,7 @@ impl Driver {
         let focused = tab
             .eval(
                 "opening a new chat",
-                &script(self.scripts().prepare, &args),
+                &self.script(self.scripts().prepare, &args),
                 bound,
             )
             .await?;
@@ -156,7 +161,26 @@ impl Driver {
                 cause: "the chat box did not take the focus".into(),
             }));
         }
-        tab.insert_text(&normalized_prompt(&req.prompt)).await?;
+        let prompt = normalized_prompt(&req.prompt);
+        if typed_at_once(&prompt) {
+            tab.insert_text(&prompt).await?;
+        } else {
+            let args = json!({ "text": prompt });
+            let held = tab
+                .eval(
+                    "filling the chat box",
+                    &self.script(FILL, &args),
+                    tab.cdp_timeout() + Duration::from_millis(prompt.len() as u64 / 1000),
+                )
+                .await?;
+            let expected = prompt.encode_utf16().count() as u64;
+            if held.as_u64() != Some(expected) {
+                return Err(DriverError::Browser(BrowserError::Script {
+                    what: "filling the chat box".into(),
+                    cause: format!("the chat box holds {held} characters, expected {expected}"),
+                }));
+            }
+        }
         Ok(())
     }
 
@@ -169,7 +193,7 @@ impl Driver {
         let sig = tab
             .eval(
                 "pressing Send",
-                &script(self.scripts().send, &args),
+                &self.script(self.scripts().send, &args),
                 STEP + tab.cdp_timeout(),
             )
             .await?;
@@ -184,7 +208,7 @@ impl Driver {
         let clicked = tab
             .eval(
                 "pressing Stop",
-                &script(self.scripts().stop, &args),
+                &self.script(self.scripts().stop, &args),
                 tab.cdp_timeout(),
             )
             .await?;
@@ -192,9 +216,24 @@ impl Driver {
     }
 }
 
-/// Wraps a script body as an async function call with the prelude and its arguments.
-fn script(body: &str, args: &serde_json::Value) -> String {
-    format!("(async () => {{\n{PRELUDE}\nconst ARGS = {args};\n{body}\n}})()")
+/// Wraps a script body as an async function call with the prelude, the driver's hook table and
+/// its arguments.
+fn script(hooks: &str, body: &str, args: &serde_json::Value) -> String {
+    format!("(async () => {{\n{PRELUDE}\n{hooks}\nconst ARGS = {args};\n{body}\n}})()")
+}
+
+/// Sets the whole prompt as the chat box's value (the page's hook table finds the box).
+const FILL: &str = "return sy.fill(sy.hook('chat_box'), ARGS.text);";
+
+/// Prompts up to this many lines and characters are typed as one trusted input event
+/// (`Input.insertText`, what a person's typing looks like to the page). Longer ones are set in
+/// one step instead: `insertText` costs the renderer time per line (3,000 lines took 8 s, 10,000
+/// ran past the CDP bound), while setting the value takes milliseconds at any size.
+const TYPE_AT_MOST_LINES: usize = 200;
+const TYPE_AT_MOST_CHARS: usize = 20_000;
+
+fn typed_at_once(prompt: &str) -> bool {
+    prompt.len() <= TYPE_AT_MOST_CHARS && prompt.lines().count() <= TYPE_AT_MOST_LINES
 }
 
 /// A textarea stores line breaks as `\n`; typing the prompt that way lets the driver check the
@@ -209,9 +248,10 @@ mod tests {
 
     #[test]
     fn scripts_get_their_arguments_and_the_prelude() {
-        let s = script("return ARGS.x;", &json!({"x": "a\"b"}));
+        let s = script("const HOOKS = {};", "return ARGS.x;", &json!({"x": "a\"b"}));
         assert!(s.contains("const ARGS = {\"x\":\"a\\\"b\"};"));
         assert!(s.contains("const sy = "));
+        assert!(s.contains("const HOOKS = {};"));
         assert!(s.starts_with("(async () => {"));
     }
 
