@@ -31,7 +31,7 @@ pub mod spec;
 
 use crate::models::ProviderKind;
 
-pub use driver::{Driver, DriverError, SendState};
+pub use driver::{Driver, DriverError, SendState, StopHints};
 pub use failure::{FailureKind, SiteFailure};
 pub use spec::{DriverSpec, ProviderSpec};
 pub use switchyard_decode::{Decode, FinishReason, StreamEvent, Usage};
