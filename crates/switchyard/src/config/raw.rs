@@ -49,6 +49,7 @@ pub struct RawRuntime {
 pub struct RawServer {
     pub host: Option<String>,
     pub port: Option<u16>,
+    pub shutdown_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,6 +113,7 @@ pub struct RawProvider {
     pub search: Option<bool>,
     pub first_chunk_timeout_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
+    pub queue_timeout_secs: Option<u64>,
     pub system_field: Option<bool>,
     pub capture: Option<super::CaptureMode>,
     pub model: Option<String>,

@@ -101,12 +101,8 @@ impl World {
             held <= capacity,
             "{held} requests held, capacity {capacity}"
         );
-        assert!(self.core.in_flight() <= capacity);
-        assert_eq!(
-            held,
-            self.core.in_flight(),
-            "the core and the lanes disagree"
-        );
+        assert!(self.core.running() <= capacity);
+        assert_eq!(held, self.core.running(), "the core and the lanes disagree");
     }
 
     fn submit(&mut self, n: u64) {
@@ -216,7 +212,7 @@ impl World {
         }
         assert_eq!(self.ends.len() as u64, REQUESTS);
         assert!(self.ends.values().any(|e| *e == End::Answered));
-        assert_eq!(self.core.in_flight(), 0, "leaked slots");
+        assert_eq!(self.core.running(), 0, "leaked slots");
         assert_eq!(self.core.queued(), 0);
         assert!(
             self.lanes
