@@ -27,6 +27,7 @@ pub mod decode_cmd;
 pub mod demo;
 pub mod gateway;
 pub mod ids;
+pub mod keys;
 pub mod lanes;
 pub mod models;
 pub mod providers;

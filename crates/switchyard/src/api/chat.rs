@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
@@ -22,6 +22,7 @@ use tracing::{info, warn};
 
 use super::AppState;
 use super::error::ApiError;
+use super::guard::Caller;
 use super::limits::{Gate, Limits};
 use super::sse::{self, Chunks, Frames, PromptTokens};
 use super::tokens;
@@ -36,12 +37,14 @@ use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
 
 pub async fn chat_completions(
     State(app): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let limit = app.config.api.max_body_bytes;
+    let caller = caller.map(|c| c.0).unwrap_or_default();
     let result = match json_body(&headers, body, limit).await {
-        Ok(body) => chat(app, &body).await,
+        Ok(body) => chat(app, &body, caller).await,
         Err(e) => Err(e),
     };
     result.unwrap_or_else(IntoResponse::into_response)
@@ -49,12 +52,14 @@ pub async fn chat_completions(
 
 pub async fn completions(
     State(app): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let limit = app.config.api.max_body_bytes;
+    let caller = caller.map(|c| c.0).unwrap_or_default();
     let result = match json_body(&headers, body, limit).await {
-        Ok(body) => text(app, &body).await,
+        Ok(body) => text(app, &body, caller).await,
         Err(e) => Err(e),
     };
     result.unwrap_or_else(IntoResponse::into_response)
@@ -119,7 +124,7 @@ async fn json_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 /// How far past the limit a body is still read (and dropped) so its sender gets the 413.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
-async fn chat(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
+async fn chat(app: Arc<AppState>, body: &[u8], caller: Caller) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
     let req: ChatRequest = wire::from_json(&raw)?;
     let messages = req.chat_messages()?;
@@ -143,11 +148,12 @@ async fn chat(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
         shaped,
         count,
         Delivery::of(req.stream, &req.sampling),
+        caller,
     )
     .await
 }
 
-async fn text(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
+async fn text(app: Arc<AppState>, body: &[u8], caller: Caller) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
     let req: CompletionRequest = wire::from_json(&raw)?;
     let prompt = req.prompt_text()?;
@@ -171,6 +177,7 @@ async fn text(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
         shaped,
         1,
         Delivery::of(req.stream, &req.sampling),
+        caller,
     )
     .await
 }
@@ -234,11 +241,12 @@ async fn dispatch(
     shaped: ShapedRequest,
     messages: usize,
     delivery: Delivery,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
     if app.config.api.dry_run {
         return Err(app.dry_run.capture(raw, &shaped, messages));
     }
-    respond(app, shaped, delivery).await
+    respond(app, shaped, delivery, caller).await
 }
 
 fn streaming(stream: bool) -> &'static str {
@@ -278,6 +286,7 @@ async fn respond(
     app: Arc<AppState>,
     shaped: ShapedRequest,
     delivery: Delivery,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
     let stream = delivery.stream;
     let shaped = Arc::new(shaped);
@@ -296,6 +305,7 @@ async fn respond(
             RequestKind::Text => "text",
         },
         queued_at: unix_now(),
+        key_name: caller.key_name,
     };
     let job = Job {
         id: id.clone(),
