@@ -130,7 +130,7 @@ impl Guard {
                 || ip == bound
                 || (ip.is_loopback() && bound.is_loopback());
         }
-        self.access.hostnames.iter().any(|h| *h == name)
+        self.access.hostnames.contains(&name)
     }
 
     /// Whether a page at `origin` may call: listed, `*`, or the gateway's own origin.
