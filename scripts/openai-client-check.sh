@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts `switchyard demo` and streams from it with the official openai Python client, two models
-# in parallel (deepseek-reasoner and glm-chat). Exits non-zero if anything is off.
+# in parallel (deepseek-reasoner and glm-chat), then checks the OpenAI contract through the SDK
+# (scripts/openai_parallel.py says what). Exits non-zero if anything is off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/py-openai
@@ -14,6 +15,6 @@ log=target/client-check-demo.log
 target/debug/switchyard demo --port "$port" --chunks 16 --chunk-delay-ms 30 >"$log" 2>&1 &
 demo=$!
 trap 'kill -INT $demo 2>/dev/null || true; wait $demo 2>/dev/null || true' EXIT
-"$venv/bin/python" scripts/openai_parallel.py "http://127.0.0.1:$port/v1" || {
+"$venv/bin/python" scripts/openai_parallel.py "http://127.0.0.1:$port/v1" "$log" || {
   echo "--- demo log ---"; tail -n 40 "$log"; exit 1;
 }

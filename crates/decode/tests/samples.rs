@@ -101,6 +101,15 @@ fn config() -> Config {
     }
 }
 
+/// Cases for the never-panic properties: 10,000 each, as bad input must never hurt (a few
+/// seconds per decoder in a debug build).
+fn hostile() -> Config {
+    Config {
+        cases: 10_000,
+        ..config()
+    }
+}
+
 fn whole_samples_decode_to_their_events(provider: &str) {
     for sample in samples(provider) {
         let mut decoder = new_decoder(provider);
@@ -145,7 +154,7 @@ fn random_bytes_never_panic(provider: &str) {
         prop::collection::vec(any::<u8>(), 0..600),
         prop::collection::vec(any::<usize>(), 0..6),
     );
-    proptest!(config(), |((body, cuts) in strategy)| {
+    proptest!(hostile(), |((body, cuts) in strategy)| {
         let mut decoder = new_decoder(provider);
         let events = decode_in_pieces(decoder.as_mut(), &body, &cuts);
         prop_assert!(no_empty_deltas(&events));
@@ -162,7 +171,7 @@ fn mutated_samples_never_panic(provider: &str) {
         prop::collection::vec(edit, 1..8),
         prop::collection::vec(any::<usize>(), 0..6),
     );
-    proptest!(config(), |((index, edits, cuts) in strategy)| {
+    proptest!(hostile(), |((index, edits, cuts) in strategy)| {
         let mut body = samples[index].body.clone();
         for (at, byte, kind) in edits {
             let at = at % (body.len() + 1);

@@ -8,9 +8,13 @@
 //! reads that chunk, and no clock step can bend the figure.
 //!
 //! Two setups run one after the other, each with both capture modes (`replay`, the default for
-//! DeepSeek and GLM, and `tee`). Each is started fresh and shut down after its runs:
-//! - **1 lane**: the single-provider configuration, DeepSeek, one lane.
-//! - **7 lanes**: `full_parallel_lanes` with 4 DeepSeek and 3 GLM lanes in one Chromium.
+//! the first providers, and `tee`). Each is started fresh and shut down after its runs:
+//! - **1 lane**: the single-provider configuration, [`BENCH_PRIMARY`], one lane.
+//! - **7 lanes**: `full_parallel_lanes` with 4 [`BENCH_PRIMARY`] and 3 [`BENCH_SECONDARY`] lanes
+//!   in one Chromium.
+//!
+//! The two providers come from the demo's replica map (`demo::BENCH_PRIMARY`, `BENCH_SECONDARY`);
+//! nothing here names a provider.
 //!
 //! What is measured:
 //! - **Relay latency per chunk.** With `replica:stamp`, every answer piece after the first carries
@@ -45,7 +49,7 @@ use tracing::info;
 
 use crate::browser::procs;
 use crate::config::{self, CaptureMode, Config};
-use crate::demo::replica_site;
+use crate::demo::{BENCH_PRIMARY, BENCH_SECONDARY, replica_site};
 use crate::gateway::Gateway;
 use crate::lanes::board::LaneState;
 use crate::models::ProviderKind;
@@ -58,8 +62,8 @@ const DELAY_MS: u64 = 20;
 /// Stamped answer pieces per latency request (plus the unstamped echo piece).
 const STAMPS: usize = 100;
 /// Lanes of the 7-lane setup.
-const DEEPSEEK_LANES: u32 = 4;
-const GLM_LANES: u32 = 3;
+const PRIMARY_LANES: u32 = 4;
+const SECONDARY_LANES: u32 = 3;
 /// Answer pieces of the makespan requests, in the order they are sent: 3 long, 9 short.
 const MAKESPAN_CHUNKS: [usize; 12] = [100, 20, 20, 20, 100, 20, 20, 20, 100, 20, 20, 20];
 /// Idle time before each time-to-first-content request, so each one finds its lane idle.
@@ -107,7 +111,7 @@ pub async fn run(out: Option<PathBuf>, quick: bool) -> Result<(), String> {
     // The default capture (replay) gets every measurement; the tee capture gets the latency and
     // first-content ones for comparison.
     info!("bench: 1 lane ({} run)", sizes.name);
-    let single = [(ProviderKind::DeepSeek, 1)];
+    let single = [(BENCH_PRIMARY, 1)];
     let one = measure(&single, CaptureMode::Replay, async |rig| {
         one_lane(rig, sizes).await
     })
@@ -120,8 +124,8 @@ pub async fn run(out: Option<PathBuf>, quick: bool) -> Result<(), String> {
     info!("bench: 7 lanes ({} run)", sizes.name);
     let overhead_ms = median(&one.0.overhead_ms).unwrap_or(0.0);
     let lanes = [
-        (ProviderKind::DeepSeek, DEEPSEEK_LANES),
-        (ProviderKind::Glm, GLM_LANES),
+        (BENCH_PRIMARY, PRIMARY_LANES),
+        (BENCH_SECONDARY, SECONDARY_LANES),
     ];
     let seven = measure(&lanes, CaptureMode::Replay, async |rig| {
         seven_lanes(rig, sizes, overhead_ms).await
@@ -183,7 +187,7 @@ impl Rig {
             delay_ms: DELAY_MS,
             ..Knobs::default()
         };
-        let current = lanes.first().map_or(ProviderKind::DeepSeek, |(k, _)| *k);
+        let current = lanes.first().map_or(BENCH_PRIMARY, |(k, _)| *k);
         let mut toml = format!(
             "provider = \"{}\"\n[server]\nport = 0\n[browser]\nisolation = \"context\"\n",
             current.prefix()
@@ -360,7 +364,7 @@ struct OneLane {
 }
 
 async fn one_lane(rig: &Rig, sizes: Sizes) -> Result<OneLane, String> {
-    let model = "deepseek-chat";
+    let model = &chat_id(BENCH_PRIMARY);
     rig.stream(model, WARM_UP).await?;
     let mut out = OneLane::default();
     for i in 0..sizes.first_content {
@@ -370,7 +374,7 @@ async fn one_lane(rig: &Rig, sizes: Sizes) -> Result<OneLane, String> {
         let trace = rig.stream(model, &prompt).await?;
         let first = (trace.first_content)
             .ok_or_else(|| format!("{model}: the answer carried no content"))?;
-        let log = rig.site_log(ProviderKind::DeepSeek, &[tag]).await?;
+        let log = rig.site_log(BENCH_PRIMARY, &[tag]).await?;
         let seen = log.first().ok_or("the replica log lost a request")?;
         let to_site = ms_between(trace.sent_us, seen.started_us);
         let after_site = ms_between(seen.ended_us.unwrap_or(seen.started_us), trace.done_us);
@@ -393,10 +397,10 @@ struct SevenLanes {
 }
 
 /// The model of each lane of the 7-lane setup, one request per lane.
-fn lane_models() -> Vec<&'static str> {
-    let deepseek = std::iter::repeat_n("deepseek-chat", DEEPSEEK_LANES as usize);
-    deepseek
-        .chain(std::iter::repeat_n("glm-chat", GLM_LANES as usize))
+fn lane_models() -> Vec<String> {
+    let (primary, secondary) = (chat_id(BENCH_PRIMARY), chat_id(BENCH_SECONDARY));
+    std::iter::repeat_n(primary, PRIMARY_LANES as usize)
+        .chain(std::iter::repeat_n(secondary, SECONDARY_LANES as usize))
         .collect()
 }
 
@@ -440,7 +444,7 @@ struct Makespan {
     site_order: String,
 }
 
-/// Sends the [`MAKESPAN_CHUNKS`] requests together to the DeepSeek lanes and times them until
+/// Sends the [`MAKESPAN_CHUNKS`] requests together to the [`BENCH_PRIMARY`] lanes and times them until
 /// the last one finished. With dᵢ = request i's time at the site (arrival → end of its stream,
 /// from the replica's log) plus `overhead_ms`, the per-request lane overhead measured on the lone
 /// lane, the ideal over N lanes is `max(Σ dᵢ / N, max dᵢ)`: no schedule finishes sooner unless
@@ -457,11 +461,11 @@ async fn makespan_run(rig: &Rig, run: usize, overhead_ms: f64) -> Result<Makespa
         .zip(MAKESPAN_CHUNKS)
         .map(|(tag, chunks)| async move {
             let prompt = format!("bench {tag} replica:chunks={chunks} replica:delay_ms={DELAY_MS}");
-            rig.stream("deepseek-chat", &prompt).await
+            rig.stream(&chat_id(BENCH_PRIMARY), &prompt).await
         });
     all_ok(join_all(requests).await)?;
     let measured_s = started.elapsed().as_secs_f64();
-    let log = rig.site_log(ProviderKind::DeepSeek, &tags).await?;
+    let log = rig.site_log(BENCH_PRIMARY, &tags).await?;
     // (site arrival, answer pieces, dᵢ in ms), in the order the site saw them start.
     let mut requests: Vec<(u64, usize, f64)> = (log.iter().zip(MAKESPAN_CHUNKS))
         .map(|(r, chunks)| {
@@ -472,11 +476,11 @@ async fn makespan_run(rig: &Rig, run: usize, overhead_ms: f64) -> Result<Makespa
     requests.sort_by_key(|(arrival, _, _)| *arrival);
     let durations: Vec<f64> = requests.iter().map(|(_, _, d)| *d).collect();
     let longest = durations.iter().copied().fold(0.0, f64::max);
-    let spread = durations.iter().sum::<f64>() / f64::from(DEEPSEEK_LANES);
+    let spread = durations.iter().sum::<f64>() / f64::from(PRIMARY_LANES);
     Ok(Makespan {
         measured_s,
         ideal_s: spread.max(longest) / 1000.0,
-        fifo_s: fifo_makespan(&durations, DEEPSEEK_LANES as usize) / 1000.0,
+        fifo_s: fifo_makespan(&durations, PRIMARY_LANES as usize) / 1000.0,
         site_order: requests.iter().map(|(_, c, _)| size_letter(*c)).collect(),
     })
 }
@@ -636,6 +640,11 @@ fn stamps(text: &str) -> impl Iterator<Item = u64> + '_ {
     text.split("«t=")
         .skip(1)
         .filter_map(|rest| rest.split_once('»').and_then(|(n, _)| n.parse().ok()))
+}
+
+/// The `-chat` model ID of a provider (no thinking: the bench measures the relay).
+fn chat_id(kind: ProviderKind) -> String {
+    format!("{}-chat", kind.prefix())
 }
 
 // === clock ===

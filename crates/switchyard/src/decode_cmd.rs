@@ -51,7 +51,7 @@ pub struct Decoded {
     pub ok: bool,
 }
 
-/// The provider a user named (`glm`, `z.ai`, `DeepSeek`, …), if this build can decode it.
+/// The provider a user named (a model prefix, display name or alias), if this build can decode it.
 pub fn provider(name: &str) -> Result<ProviderKind, String> {
     let Some(kind) = ProviderKind::from_name(name) else {
         let known: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.prefix()).collect();

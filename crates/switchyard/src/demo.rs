@@ -14,6 +14,11 @@ use crate::config::{self, Config, QueueMode};
 use crate::gateway::Gateway;
 use crate::models::ProviderKind;
 
+/// The provider the bench's 1-lane setup and makespan runs use, and the one it lays beside it in
+/// the 7-lane setup. Kept with the replica map so the bench names no provider itself.
+pub const BENCH_PRIMARY: ProviderKind = ProviderKind::DeepSeek;
+pub const BENCH_SECONDARY: ProviderKind = ProviderKind::Glm;
+
 /// The replica site standing in for a provider, if there is one.
 pub fn replica_site(kind: ProviderKind) -> Option<Site> {
     match kind {
@@ -140,6 +145,14 @@ fn print_banner(demo: &Demo) {
     println!(
         "  model IDs       : {} (also deepseek-expert-*)",
         ids.join(", ")
+    );
+    println!(
+        "  replica sites   : {}",
+        demo.replicas
+            .iter()
+            .map(|(k, r)| format!("{}={}", k.prefix(), r.base_url()))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!(
         "  lanes           : {}/api/lanes    queue: {}/api/queue",

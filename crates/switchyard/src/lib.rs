@@ -15,6 +15,7 @@
 //! - [`gateway`]: assembles a running gateway.
 //! - [`demo`] and [`bench`]: the `switchyard demo` and `switchyard bench` commands.
 //! - [`decode_cmd`]: `switchyard decode`, a captured body printed as the client's SSE.
+//! - [`doctor`]: `switchyard doctor`, which checks every page hook of each configured site.
 //!
 //! See ARCHITECTURE.md for how a request flows through these.
 
@@ -25,6 +26,7 @@ pub mod browser;
 pub mod config;
 pub mod decode_cmd;
 pub mod demo;
+pub mod doctor;
 pub mod gateway;
 pub mod ids;
 pub mod keys;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use switchyard::config::{Config, QueueMode, ReasoningFormat};
 use switchyard::decode_cmd::{self, DecodeOptions};
 use switchyard::demo::{self, DemoOptions};
+use switchyard::doctor::{self, DoctorOptions};
 use switchyard::gateway::Gateway;
 
 #[derive(Parser)]
@@ -55,10 +56,24 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Open each configured site and check every page hook its driver relies on (exit 1 if
+    /// one is missing).
+    Doctor {
+        /// Only this provider (a model prefix or alias).
+        #[arg(long)]
+        provider: Option<String>,
+        /// Also send a short probe message: checks the stream endpoint and the Stop control.
+        #[arg(long)]
+        probe: bool,
+        /// Check the demo's sites (replicas started in this process) instead of the configured
+        /// ones; `--config` is laid over them.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Print the SSE a client would receive for a captured response body (exit 1 if the body
     /// is truncated or malformed).
     Decode {
-        /// The site whose body it is: a model prefix or alias (`deepseek`, `glm`, `z.ai`, …).
+        /// The site whose body it is: a model prefix or alias, as in the model IDs (see README).
         #[arg(long)]
         provider: String,
         /// The raw body as captured; `-` reads stdin.
@@ -175,7 +190,9 @@ fn main() -> ExitCode {
     }
     // The bench prints a table; its lanes' routine log lines would only bury it.
     let quiet = matches!(cli.command, Some(Command::Bench { .. }));
-    init_tracing(if quiet { "warn" } else { "info" });
+    // Doctor prints its report on stdout; its log goes to stderr.
+    let doctor = matches!(cli.command, Some(Command::Doctor { .. }));
+    init_tracing(if quiet || doctor { "warn" } else { "info" }, doctor);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -226,6 +243,25 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await
         }
         Command::Bench { out, quick } => switchyard::bench::run(out, quick).await,
+        Command::Doctor {
+            provider,
+            probe,
+            demo,
+        } => {
+            let provider = provider.map(|p| doctor::provider(&p)).transpose()?;
+            let opts = DoctorOptions { provider, probe };
+            let reports = if demo {
+                doctor::run_on_demo(cli.config.as_deref(), &opts).await?
+            } else {
+                doctor::run(&load_config(cli.config)?, &opts).await?
+            };
+            print!("{}", doctor::render(&reports));
+            if doctor::healthy(&reports) {
+                Ok(())
+            } else {
+                Err("some page hooks are missing (see above)".to_owned())
+            }
+        }
         Command::Decode { .. } | Command::Keys { .. } => {
             Err("this command runs without the async runtime".to_owned())
         }
@@ -350,13 +386,17 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, String> {
     }
 }
 
-fn init_tracing(level: &str) {
+fn init_tracing(level: &str, to_stderr: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| {
         EnvFilter::new(format!("{level},chromiumoxide=error,tungstenite=warn"))
     });
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if to_stderr {
+        log.with_writer(std::io::stderr).init();
+    } else {
+        log.init();
+    }
 }

@@ -317,3 +317,85 @@ async fn a_stop_sequence_split_across_chunks_is_cut_exactly() {
     assert!(content.ends_with("delay_ms=30 w1"), "{content}");
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_model_on_a_gateway_without_the_default_says_what_exists() {
+    let h = Harness::single(ProviderKind::Glm, Knobs::instant(), "").await;
+    let (status, err) = error_of(
+        h.post(
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("`glm-chat`"), "{message}");
+    assert!(
+        message.ends_with("The request named no model, so the default `deepseek-auto` was used."),
+        "{message}"
+    );
+    assert!(h.replica(ProviderKind::Glm).requests().is_empty());
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_battery_of_malformed_bodies_gets_4xx_and_the_gateway_keeps_serving() {
+    let h = Harness::single(ProviderKind::DeepSeek, Knobs::instant(), "").await;
+    let deep = format!(
+        r#"{{"messages":{}{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let no_roles = format!(
+        r#"{{"messages":[{}]}}"#,
+        vec![r#"{"content":"x"}"#; 10_000].join(",")
+    );
+    let mut invalid_utf8 = br#"{"messages":[{"role":"user","content":""#.to_vec();
+    invalid_utf8.extend_from_slice(&[0xff, 0xfe, 0xc3]);
+    invalid_utf8.extend_from_slice(br#""}]}"#);
+    let huge = format!(
+        r#"{{"messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "y".repeat(20 * 1024 * 1024)
+    );
+    let battery: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "wrong types",
+            br#"{"messages":{"role":"user"},"stream":"yes"}"#.to_vec(),
+        ),
+        (
+            "temperature as text",
+            br#"{"messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#.to_vec(),
+        ),
+        (
+            "truncated JSON",
+            br#"{"messages":[{"role":"user","content":"x"#.to_vec(),
+        ),
+        ("not an object", b"[1,2,3]".to_vec()),
+        ("empty", Vec::new()),
+        ("invalid UTF-8", invalid_utf8),
+        ("depth 10,000", deep.into_bytes()),
+        ("10,000 messages without a role", no_roles.into_bytes()),
+        ("20 MB", huge.into_bytes()),
+    ];
+    for (what, body) in battery {
+        let resp = h
+            .client
+            .post(h.url("/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: the connection was not answered: {e}"));
+        let status = resp.status().as_u16();
+        assert!((400..500).contains(&status), "{what}: {status}");
+        let (_, err) = error_of(resp).await;
+        assert!(err["message"].is_string(), "{what}: {err}");
+        // The next good request is served.
+        let (status, body) = h.chat("deepseek-chat", "still here?").await;
+        assert_eq!(status, 200, "after {what}: {body}");
+    }
+    assert_eq!(h.replica(ProviderKind::DeepSeek).requests().len(), 9);
+    h.shutdown().await;
+}

@@ -356,9 +356,9 @@ async fn shared_model_labels_get_provider_prefixes_and_the_bare_id_is_refused() 
         let msg = body["error"]["message"].as_str().unwrap();
         assert!(
             msg.starts_with("Providers in Parallel requires routable model IDs")
-                && msg.ends_with(
+                && msg.contains(
                     "only exact conflicts get provider-prefixed forms like \
-                     `aistudio-gemini-3-1-pro-reasoner`."
+                     `aistudio-gemini-3-1-pro-reasoner`. The request asked for"
                 ),
             "{msg}"
         );

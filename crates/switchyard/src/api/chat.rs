@@ -29,7 +29,7 @@ use super::tokens;
 use super::wire::{self, ChatRequest, CompletionRequest};
 use crate::config::PartialAnswers;
 use crate::ids::{RequestId, unix_now};
-use crate::models::ModelChoice;
+use crate::models::{ModelChoice, ModelError};
 use crate::providers::{FinishReason, StreamEvent};
 use crate::scheduler::{EVENT_CAPACITY, Job, JobMeta, Scheduler};
 use crate::shaping::effort::{self, EffortOverride};
@@ -193,8 +193,12 @@ struct Routed {
 
 impl Routed {
     fn new(app: &AppState, model: Option<&str>, raw: &Value) -> Result<Routed, ApiError> {
+        let sent = model.is_some();
         let model = model.unwrap_or(crate::providers::DEFAULT_MODEL).to_owned();
-        let choice = app.routing.route(&model)?;
+        let choice = app
+            .routing
+            .route(&model)
+            .map_err(|e| model_error(app, e, &model, sent))?;
         let effort = app
             .config
             .api
@@ -232,6 +236,42 @@ impl Delivery {
             limits: sampling.limits(),
         }
     }
+}
+
+/// How many served IDs a routing error lists before pointing at `/v1/models`.
+const LISTED_IDS: usize = 12;
+
+/// The routing 400 with the reference's text, plus what it leaves out: the model the request
+/// asked for (or that it named none) and the IDs this gateway serves.
+fn model_error(app: &AppState, e: ModelError, model: &str, sent: bool) -> ApiError {
+    let lists_ids = matches!(e, ModelError::Unsupported { .. });
+    let mut err = ApiError::from(e);
+    let mut more = String::new();
+    if !sent {
+        more.push_str(&format!(
+            " The request named no model, so the default `{model}` was used."
+        ));
+    } else if !lists_ids {
+        more.push_str(&format!(" The request asked for `{}`.", model.trim()));
+    }
+    if !lists_ids {
+        let ids: Vec<String> = app.routing.list().into_iter().map(|m| m.id).collect();
+        let shown: Vec<String> = ids
+            .iter()
+            .take(LISTED_IDS)
+            .map(|id| format!("`{id}`"))
+            .collect();
+        more.push_str(&format!(" This gateway serves {}", shown.join(", ")));
+        if ids.len() > LISTED_IDS {
+            more.push_str(&format!(
+                " and {} more (GET /v1/models)",
+                ids.len() - LISTED_IDS
+            ));
+        }
+        more.push('.');
+    }
+    err.message.push_str(&more);
+    err
 }
 
 /// Queues a shaped request, or in Dry Run Mode records it and answers 418.

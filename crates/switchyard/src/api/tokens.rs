@@ -1,8 +1,8 @@
 //! Token counts for what the sites do not count: usage estimates and the `max_tokens` limit.
 //!
 //! The sites' own tokenizers are unknown, so every count here is an estimate with OpenAI's
-//! `cl100k_base` encoding (the `tiktoken-rs` crate). A site that reports its own counts (GLM,
-//! for example) is believed instead. The encoding costs about 25 MiB and a fraction of a second
+//! `cl100k_base` encoding (the `tiktoken-rs` crate). A site that reports its own counts in its
+//! stream is believed instead. The encoding costs about 25 MiB and a fraction of a second
 //! to load, so [`warm_up`] loads it on a thread of its own when the gateway starts, and a request
 //! never waits for it unless it arrives in that first moment.
 

@@ -491,6 +491,132 @@ mod tests {
         assert_eq!(msgs[2].role, "developer");
     }
 
+    mod hostile {
+        //! Bad input never hurts: random bytes, mutated good bodies and random JSON of the
+        //! right shape go through everything the handlers do before shaping, 10,000 cases each;
+        //! the answer is always a request or a 4xx, never a panic.
+
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::test_runner::Config;
+
+        const GOOD: &str = r#"{"model":"glm-chat","stream":true,"temperature":0.7,"max_tokens":300,"stop":["\nUser:"],"stream_options":{"include_usage":true},"messages":[{"role":"system","content":"Be Aria."},{"role":"user","name":"Sam","content":[{"type":"text","text":"Hi 🙂"}]},{"role":"assistant","content":"<think>x</think>Hello"}]}"#;
+
+        fn config() -> Config {
+            Config {
+                cases: 10_000,
+                failure_persistence: None,
+                ..Config::default()
+            }
+        }
+
+        /// Everything `chat` does with a body before shaping, with each refusal's status.
+        fn handle(body: &[u8]) -> Result<(), u16> {
+            let req: ChatRequest = parse(body).map_err(|e| e.status.as_u16())?;
+            req.chat_messages().map_err(|e| e.status.as_u16())?;
+            let _ = (req.sampling.limits(), req.sampling.include_usage());
+            let text: CompletionRequest = parse(body).map_err(|e| e.status.as_u16())?;
+            text.prompt_text()
+                .map(|_| ())
+                .map_err(|e| e.status.as_u16())
+        }
+
+        fn refused_politely(outcome: Result<(), u16>) -> bool {
+            match outcome {
+                Ok(()) => true,
+                Err(status) => (400..500).contains(&status),
+            }
+        }
+
+        /// A JSON scalar or a short list of them.
+        fn shallow() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                4 => leaf(),
+                1 => prop::collection::vec(leaf(), 0..5).prop_map(Value::from),
+            ]
+        }
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(
+                    |f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+                ),
+                "[a-z <>\\[\\]]{0,8}".prop_map(Value::from),
+            ]
+        }
+
+        /// Any JSON value, a few levels deep.
+        fn json() -> impl Strategy<Value = Value> {
+            leaf().prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                    prop::collection::btree_map(
+                        prop_oneof![
+                            Just("role".to_owned()),
+                            Just("content".to_owned()),
+                            Just("type".to_owned()),
+                            Just("text".to_owned()),
+                            Just("name".to_owned()),
+                            ".{0,6}".prop_map(String::from),
+                        ],
+                        inner,
+                        0..5,
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn random_bytes(body in prop::collection::vec(any::<u8>(), 0..256)) {
+                prop_assert!(refused_politely(handle(&body)));
+            }
+
+            #[test]
+            fn mutated_good_bodies(edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..4, any::<u8>()), 1..6)) {
+                let mut body = GOOD.as_bytes().to_vec();
+                for (at, op, byte) in edits {
+                    let i = at.index(body.len().max(1)).min(body.len());
+                    match op {
+                        0 if i < body.len() => { body.remove(i); }
+                        1 => body.insert(i, byte),
+                        2 if i < body.len() => body[i] = byte,
+                        _ => body.truncate(i),
+                    }
+                }
+                prop_assert!(refused_politely(handle(&body)));
+            }
+
+            #[test]
+            fn random_json_in_every_field(
+                messages in json(),
+                fields in prop::collection::vec(shallow(), 7),
+            ) {
+                let keys = ["model", "stop", "temperature", "n", "tools", "tool_choice", "prompt"];
+                let mut body = serde_json::json!({ "messages": messages });
+                for (key, value) in keys.iter().zip(fields) {
+                    body[*key] = value;
+                }
+                prop_assert!(refused_politely(handle(body.to_string().as_bytes())));
+            }
+        }
+
+        #[test]
+        fn the_good_body_is_accepted_and_deep_nesting_refused() {
+            let req: ChatRequest = parse(GOOD.as_bytes()).unwrap();
+            assert_eq!(req.chat_messages().unwrap().len(), 3);
+            let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+            let body = format!(r#"{{"messages":{deep}}}"#);
+            assert_eq!(handle(body.as_bytes()), Err(422));
+        }
+    }
+
     #[test]
     fn completion_prompts_follow_the_reference_rules() {
         let p = |body: &str| {

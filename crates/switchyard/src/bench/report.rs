@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use super::{
-    DEEPSEEK_LANES, DELAY_MS, GLM_LANES, IDLE_PAUSE, MAKESPAN_CHUNKS, MEMORY_EVERY, Makespan,
-    Results, STAMPS, Sizes, size_letter,
+    DELAY_MS, IDLE_PAUSE, MAKESPAN_CHUNKS, MEMORY_EVERY, Makespan, PRIMARY_LANES, Results,
+    SECONDARY_LANES, STAMPS, Sizes, size_letter,
 };
 use crate::browser::find_chromium;
+use crate::demo::{BENCH_PRIMARY, BENCH_SECONDARY};
 
-/// The existing tool's figures (IntenseRP Next v2 against the same DeepSeek replica), measured
+/// The existing tool's figures (IntenseRP Next v2 against the same replica as the 1-lane setup), measured
 /// separately on this project's machine kind, never in a run of this bench.
 const REFERENCE_FIRST_CONTENT: &str = "1.44 s";
 const REFERENCE_RELAY_P50: &str = "1.05 ms";
@@ -91,6 +92,8 @@ pub(super) fn render(
     overhead_ms: f64,
     took: Duration,
 ) -> String {
+    let (p, q) = (BENCH_PRIMARY.display_name(), BENCH_SECONDARY.display_name());
+    let pid = BENCH_PRIMARY.prefix();
     let (one, one_peak) = &results.one;
     let (seven, seven_peak) = &results.seven;
     let ms = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2} ms"));
@@ -102,17 +105,17 @@ pub(super) fn render(
     );
     let mut row = |cells: [&str; 5]| out.push_str(&format!("| {} |\n", cells.join(" | ")));
 
-    let total = DEEPSEEK_LANES + GLM_LANES;
+    let total = PRIMARY_LANES + SECONDARY_LANES;
     let all =
-        format!("{total} lanes streaming at once ({DEEPSEEK_LANES} DeepSeek + {GLM_LANES} GLM)");
+        format!("{total} lanes streaming at once ({PRIMARY_LANES} {p} + {SECONDARY_LANES} {q})");
     let relay = [
         (
-            "1 lane streaming alone (DeepSeek), replay capture".to_owned(),
+            format!("1 lane streaming alone ({p}), replay capture"),
             &one.relay_ms,
             true,
         ),
         (
-            "1 lane streaming alone (DeepSeek), tee capture".to_owned(),
+            format!("1 lane streaming alone ({p}), tee capture"),
             &results.one_tee.relay_ms,
             true,
         ),
@@ -147,7 +150,7 @@ pub(super) fn render(
         let first = median(&lane.first_content_ms);
         let first = first.map_or("n/a".into(), |v| format!("{:.3} s", v / 1e3));
         let n = format!("{} requests", lane.first_content_ms.len());
-        let setup = format!("1 warm idle lane (DeepSeek), {capture} capture");
+        let setup = format!("1 warm idle lane ({p}), {capture} capture");
         row([
             "time to first content, p50",
             &setup,
@@ -163,7 +166,7 @@ pub(super) fn render(
         .count();
     let short = MAKESPAN_CHUNKS.len() - long;
     let setup = format!(
-        "{long} long + {short} short requests on {DEEPSEEK_LANES} DeepSeek lanes, replay capture"
+        "{long} long + {short} short requests on {PRIMARY_LANES} {p} lanes, replay capture"
     );
     for (measure, fifo) in [
         ("makespan / ideal", false),
@@ -228,22 +231,22 @@ pub(super) fn render(
         ),
         format!(
             "Time to first content: client send → first SSE chunk with non-empty \
-             `delta.content`, `deepseek-chat` on a warm lane left idle for {} ms, the replica \
+             `delta.content`, `{pid}-chat` on a warm lane left idle for {} ms, the replica \
              answering with no pacing delay. Of it, send → the site receives the request (new \
              chat, prompt typed, Send pressed in the page) is {} at p50.",
             IDLE_PAUSE.as_millis(),
             ms(median(&one.to_site_ms))
         ),
         format!(
-            "Makespan: {} `deepseek-chat` requests (L = {} and S = {} answer pieces, \
+            "Makespan: {} `{pid}-chat` requests (L = {} and S = {} answer pieces, \
              {DELAY_MS} ms apart) sent together, listed as {sent_order}, to the \
-             {DEEPSEEK_LANES} DeepSeek lanes of the 7-lane setup (GLM lanes idle); makespan = \
+             {PRIMARY_LANES} {p} lanes of the 7-lane setup ({q} lanes idle); makespan = \
              first send → last `[DONE]`. Which request reaches the queue first is up to the race \
              between the connections; the site saw them start as {site_orders} (one per run). \
              With dᵢ = request i's time at the site (arrival → end of stream, from the replica's \
              log) + o, where o = {overhead_ms:.1} ms is the per-request lane overhead measured on \
              the lone lane (p50 of send → site arrival plus site end → `[DONE]`): ideal = \
-             max(Σ dᵢ / {DEEPSEEK_LANES}, max dᵢ), the bound for a scheduler that knew every \
+             max(Σ dᵢ / {PRIMARY_LANES}, max dᵢ), the bound for a scheduler that knew every \
              length; FIFO replay = the same dᵢ run in the site's start order, each on the first \
              free lane, i.e. perfect dispatch without knowing lengths. Each cell is the median \
              run.",
@@ -266,7 +269,7 @@ pub(super) fn render(
         format!(
             "Existing tool (IntenseRP Next v2): {REFERENCE_RELAY_P50} relay p50 with one lane, \
              {REFERENCE_FIRST_CONTENT} to first content, {REFERENCE_MEMORY_ONE_LANE} for one \
-             lane, measured separately on this project's machine kind against the same DeepSeek \
+             lane, measured separately on this project's machine kind against the same {p} \
              replica; not measured in this run."
         ),
         format!("Run time: {:.1} s.", took.as_secs_f64()),

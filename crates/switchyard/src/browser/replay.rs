@@ -2,16 +2,16 @@
 //!
 //! With `capture = "replay"` the page task enables the Fetch domain for the provider's
 //! endpoint paths. The armed request is paused before it leaves the browser; this module copies
-//! its method, URL, headers (with any one-time tokens the page computed, such as DeepSeek's
-//! proof-of-work header), body and the context's cookies, sends it itself and reads the response
+//! its method, URL, headers (with any one-time tokens the page computed, such as a
+//! proof-of-work answer), body and the context's cookies, sends it itself and reads the response
 //! directly, chunk by chunk. When the response ends, the paused request is *fulfilled* with the
 //! whole body, so the page shows the answer as if it had fetched it (without live rendering). If
 //! the lane stops the request, the replay future is dropped with it: the upstream connection
 //! closes and the page task fails the paused request as aborted. Every CDP call (cookies,
 //! fulfil, fail) goes through the page task.
 //!
-//! This is the reference tool's default capture for DeepSeek and GLM. It skips the CDP hop for
-//! every chunk, which is the floor of the tee capture's latency; the price is that the request
+//! This is the reference tool's default capture for the sites it can replay. It skips the CDP
+//! hop for every chunk, which is the floor of the tee capture's latency; the price is that the request
 //! leaves from switchyard's HTTP client rather than from Chromium's network stack.
 
 use std::sync::OnceLock;

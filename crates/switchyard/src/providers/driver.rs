@@ -105,13 +105,18 @@ impl Driver {
         &self.spec.scripts
     }
 
+    /// A page script of this driver: the prelude, the hook table, `ARGS`, then `body`.
+    pub(super) fn script(self, body: &str, args: &serde_json::Value) -> String {
+        script(self.scripts().hooks, body, args)
+    }
+
     /// Waits until the site shows its chat UI, and checks that it is in English.
     pub async fn wait_ready(self, tab: &Tab, timeout: Duration) -> Result<(), DriverError> {
         let args = json!({ "timeout_ms": timeout.as_millis() as u64 });
         let value = tab
             .eval(
                 "waiting for the chat page",
-                &script(self.scripts().ready, &args),
+                &self.script(self.scripts().ready, &args),
                 timeout + tab.cdp_timeout(),
             )
             .await?;
@@ -146,7 +151,7 @@ impl Driver {
         let focused = tab
             .eval(
                 "opening a new chat",
-                &script(self.scripts().prepare, &args),
+                &self.script(self.scripts().prepare, &args),
                 bound,
             )
             .await?;
@@ -169,7 +174,7 @@ impl Driver {
         let sig = tab
             .eval(
                 "pressing Send",
-                &script(self.scripts().send, &args),
+                &self.script(self.scripts().send, &args),
                 STEP + tab.cdp_timeout(),
             )
             .await?;
@@ -184,7 +189,7 @@ impl Driver {
         let clicked = tab
             .eval(
                 "pressing Stop",
-                &script(self.scripts().stop, &args),
+                &self.script(self.scripts().stop, &args),
                 tab.cdp_timeout(),
             )
             .await?;
@@ -192,9 +197,10 @@ impl Driver {
     }
 }
 
-/// Wraps a script body as an async function call with the prelude and its arguments.
-fn script(body: &str, args: &serde_json::Value) -> String {
-    format!("(async () => {{\n{PRELUDE}\nconst ARGS = {args};\n{body}\n}})()")
+/// Wraps a script body as an async function call with the prelude, the driver's hook table and
+/// its arguments.
+fn script(hooks: &str, body: &str, args: &serde_json::Value) -> String {
+    format!("(async () => {{\n{PRELUDE}\n{hooks}\nconst ARGS = {args};\n{body}\n}})()")
 }
 
 /// A textarea stores line breaks as `\n`; typing the prompt that way lets the driver check the
@@ -209,9 +215,10 @@ mod tests {
 
     #[test]
     fn scripts_get_their_arguments_and_the_prelude() {
-        let s = script("return ARGS.x;", &json!({"x": "a\"b"}));
+        let s = script("const HOOKS = {};", "return ARGS.x;", &json!({"x": "a\"b"}));
         assert!(s.contains("const ARGS = {\"x\":\"a\\\"b\"};"));
         assert!(s.contains("const sy = "));
+        assert!(s.contains("const HOOKS = {};"));
         assert!(s.starts_with("(async () => {"));
     }
 

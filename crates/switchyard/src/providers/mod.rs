@@ -19,6 +19,7 @@
 
 mod aistudio;
 mod deepseek;
+mod doctor;
 mod driver;
 pub mod failure;
 mod glm;
@@ -31,6 +32,7 @@ pub mod spec;
 
 use crate::models::ProviderKind;
 
+pub use doctor::{HookCheck, HookStatus};
 pub use driver::{Driver, DriverError, SendState};
 pub use failure::{FailureKind, SiteFailure};
 pub use spec::{DriverSpec, ProviderSpec};

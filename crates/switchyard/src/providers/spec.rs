@@ -71,9 +71,12 @@ pub struct DriverSpec {
     pub decoder: fn() -> Box<dyn Decode + Send>,
 }
 
-/// The page scripts of one driver (`ready.js`, `prepare.js`, `send.js`, `stop.js`).
+/// The page scripts of one driver (`ready.js`, `prepare.js`, `send.js`, `stop.js`), and its hook
+/// table (`hooks.js`), which every script (and `switchyard doctor`) starts with.
 #[derive(Debug)]
 pub struct Scripts {
+    /// Defines `HOOKS`: every page hook with the ways to find it, preferred way first.
+    pub hooks: &'static str,
     pub ready: &'static str,
     pub prepare: &'static str,
     pub send: &'static str,

@@ -32,10 +32,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         // The completion request (and the regenerate request, for later reuse support).
         stream_paths: &["/api/v0/chat/completion", "/api/v0/chat/regenerate"],
         scripts: Scripts {
-            ready: concat!(include_str!("hooks.js"), include_str!("ready.js")),
-            prepare: concat!(include_str!("hooks.js"), include_str!("prepare.js")),
-            send: concat!(include_str!("hooks.js"), include_str!("send.js")),
-            stop: concat!(include_str!("hooks.js"), include_str!("stop.js")),
+            hooks: include_str!("hooks.js"),
+            ready: include_str!("ready.js"),
+            prepare: include_str!("prepare.js"),
+            send: include_str!("send.js"),
+            stop: include_str!("stop.js"),
         },
         decoder: || Box::new(switchyard_decode::deepseek::DeepSeekDecoder::new()),
     }),

@@ -41,10 +41,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
     driver: Some(DriverSpec {
         stream_paths: &["/api/v2/chat/completions", "/api/chat/completions"],
         scripts: Scripts {
-            ready: concat!(include_str!("hooks.js"), include_str!("ready.js")),
-            prepare: concat!(include_str!("hooks.js"), include_str!("prepare.js")),
-            send: concat!(include_str!("hooks.js"), include_str!("send.js")),
-            stop: concat!(include_str!("hooks.js"), include_str!("stop.js")),
+            hooks: include_str!("hooks.js"),
+            ready: include_str!("ready.js"),
+            prepare: include_str!("prepare.js"),
+            send: include_str!("send.js"),
+            stop: include_str!("stop.js"),
         },
         decoder: || Box::new(switchyard_decode::glm::GlmDecoder::new()),
     }),
