@@ -108,8 +108,22 @@ const sy = (() => {
   };
   // An element with no text of its own but an icon (an icon-only button).
   const iconOnly = (el) => el.textContent.trim() === '' && !!el.querySelector('svg, img');
+  // Sets a chat box's whole text in one step, as a paste does: the native value setter (which
+  // React's and Svelte's own trackers see as a change), then an `input` event. Returns the
+  // length the box now holds (UTF-16 units, as `checkTyped` counts).
+  const fill = (box, text) => {
+    if (!box) throw new Error('the chat box is gone');
+    const proto = Object.getPrototypeOf(box);
+    const setter = Object.getOwnPropertyDescriptor(proto, 'value')?.set;
+    if (!setter) throw new Error('the chat box has no value to set');
+    box.focus();
+    setter.call(box, text);
+    box.dispatchEvent(new InputEvent('input', { bubbles: true, inputType: 'insertFromPaste' }));
+    box.dispatchEvent(new Event('change', { bubbles: true }));
+    return box.value.length;
+  };
   return {
     visible, all, first, withText, exactText, disabled, until, checkTyped, enabled,
-    find, hook, around, iconOnly,
+    find, hook, around, iconOnly, fill,
   };
 })();
