@@ -122,6 +122,10 @@ impl Decode for DeepSeekDecoder {
     fn report(&self) -> &Report {
         &self.answer.report
     }
+
+    fn reply_id(&self) -> Option<&str> {
+        self.answer.reply_id.as_deref()
+    }
 }
 
 /// Where a fragment's text goes.
@@ -163,6 +167,9 @@ struct Answer {
     ended: bool,
     /// Unknown kinds, bad lines, and whether the end marker came.
     report: Report,
+    /// The reply's message id (`response_message_id` of the `ready` event), which the site's
+    /// `stop_stream` needs.
+    reply_id: Option<String>,
 }
 
 impl Answer {
@@ -196,6 +203,9 @@ impl Answer {
     }
 
     fn apply_event(&mut self, event: &Map<String, Value>, out: &mut Vec<StreamEvent>) {
+        if let Some(id) = event.get("response_message_id").and_then(id_text) {
+            self.reply_id = Some(id);
+        }
         let Some(value) = event.get("v") else {
             if !event
                 .keys()
@@ -428,6 +438,15 @@ fn normalize(path: &str) -> &str {
         Some(rest) => rest,
         None if path == "response" => "",
         None => path,
+    }
+}
+
+/// A message id as the site sends it (a number; a string is taken as it is).
+fn id_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
     }
 }
 
@@ -770,6 +789,21 @@ data: {\"p\":\"response/mood\",\"v\":\"happy\"}\ndata: {\"p\":\"response/status\
         decoder.feed(body.as_bytes(), &mut events);
         decoder.finish(&mut events);
         events
+    }
+
+    #[test]
+    fn the_reply_id_comes_from_the_ready_event() {
+        let mut decoder = DeepSeekDecoder::new();
+        let mut events = Vec::new();
+        assert_eq!(decoder.reply_id(), None);
+        decoder.feed(
+            b"event: ready\ndata: {\"request_message_id\":3,\"response_mess",
+            &mut events,
+        );
+        assert_eq!(decoder.reply_id(), None);
+        decoder.feed(b"age_id\":4}\n\n", &mut events);
+        assert_eq!(decoder.reply_id(), Some("4"));
+        assert!(events.is_empty());
     }
 
     #[test]

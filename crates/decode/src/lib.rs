@@ -94,6 +94,14 @@ pub trait Decode {
 
     /// What the decoder noticed besides its events so far; complete after [`Decode::finish`].
     fn report(&self) -> &Report;
+
+    /// The site's id of the reply this body streams, once the body named it (DeepSeek's
+    /// `response_message_id` from the opening `ready` event). A site's stop endpoint may need
+    /// it, and with the replay capture the page never reads the stream, so only the decoder
+    /// knows it. `None` for formats that carry no such id, or before it came.
+    fn reply_id(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A borrowed decoder decodes too, so [`decode_all`] can leave the report readable.
@@ -108,6 +116,10 @@ impl<D: Decode + ?Sized> Decode for &mut D {
 
     fn report(&self) -> &Report {
         (**self).report()
+    }
+
+    fn reply_id(&self) -> Option<&str> {
+        (**self).reply_id()
     }
 }
 

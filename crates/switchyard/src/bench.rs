@@ -86,6 +86,8 @@ struct Sizes {
     rounds: usize,
     /// Makespan runs.
     makespan_runs: usize,
+    /// Requests per prompt size for the prompt-entry rows.
+    prompt_entry: usize,
 }
 
 const QUICK: Sizes = Sizes {
@@ -94,6 +96,7 @@ const QUICK: Sizes = Sizes {
     alone: 1,
     rounds: 1,
     makespan_runs: 1,
+    prompt_entry: 1,
 };
 const FULL: Sizes = Sizes {
     name: "full",
@@ -101,6 +104,7 @@ const FULL: Sizes = Sizes {
     alone: 3,
     rounds: 3,
     makespan_runs: 3,
+    prompt_entry: 3,
 };
 
 /// Runs the benchmark.
@@ -361,7 +365,13 @@ struct OneLane {
     overhead_ms: Vec<f64>,
     /// Stamp → receive, per stamped answer piece.
     relay_ms: Vec<f64>,
+    /// Per [`PROMPT_SIZES`] entry: send → the site received a prompt of that many characters.
+    prompt_entry_ms: Vec<(usize, Vec<f64>)>,
 }
+
+/// Prompt sizes, in characters, for the prompt-entry rows (a long SillyTavern chat is tens of
+/// thousands of characters).
+pub(crate) const PROMPT_SIZES: [usize; 3] = [1_000, 50_000, 200_000];
 
 async fn one_lane(rig: &Rig, sizes: Sizes) -> Result<OneLane, String> {
     let model = &chat_id(BENCH_PRIMARY);
@@ -385,6 +395,25 @@ async fn one_lane(rig: &Rig, sizes: Sizes) -> Result<OneLane, String> {
     for i in 0..sizes.alone {
         let trace = rig.stream(model, &stamped(&format!("[alone-{i}]"))).await?;
         out.relay_ms.extend(trace.relay_ms);
+    }
+    for size in PROMPT_SIZES {
+        let mut times = Vec::new();
+        for i in 0..sizes.prompt_entry {
+            tokio::time::sleep(IDLE_PAUSE).await;
+            let tag = format!("[entry-{size}-{i}]");
+            let head = format!("bench {tag} replica:chunks=1 replica:delay_ms=0\n");
+            // Short lines, as a chat history has.
+            let mut prompt = head.clone();
+            while prompt.len() < size {
+                prompt.push_str("Sam: a line of the chat history\n");
+            }
+            prompt.truncate(size);
+            let trace = rig.stream(model, &prompt).await?;
+            let log = rig.site_log(BENCH_PRIMARY, &[tag]).await?;
+            let seen = log.first().ok_or("the replica log lost a request")?;
+            times.push(ms_between(trace.sent_us, seen.started_us));
+        }
+        out.prompt_entry_ms.push((size, times));
     }
     Ok(out)
 }

@@ -111,12 +111,13 @@ fn demo_toml(opts: &DemoOptions, replicas: &[(ProviderKind, ReplicaServer)]) -> 
     toml
 }
 
-/// Runs the demo until Ctrl-C.
+/// Runs the demo until Ctrl-C or SIGTERM.
 pub async fn run(opts: DemoOptions) -> Result<(), String> {
     let demo = Demo::start(&opts).await?;
     print_banner(&demo);
-    let _ = tokio::signal::ctrl_c().await;
-    println!("\nStopping the demo...");
+    let signal = crate::signals::shutdown().await;
+    println!("\n{signal}: stopping the demo (a second signal exits at once)...");
+    crate::signals::exit_on_second();
     demo.shutdown().await;
     Ok(())
 }

@@ -378,7 +378,7 @@ async fn probe_checks(
     let stoppable = stop.status != HookStatus::Missing;
     checks.push(stop);
     if stoppable {
-        let _ = driver.stop(tab, &sent).await;
+        let _ = driver.stop(tab, &sent, None).await;
     }
     // Let the answer end (stopped, or in full) before the page closes.
     let ended = tokio::time::timeout(END_WAIT, async {

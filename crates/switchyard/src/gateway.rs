@@ -3,9 +3,15 @@
 //! [`Gateway::start`] does every fallible step in order and undoes what it started if a later
 //! step fails: the port is bound first (a busy port fails before any browser starts), then the
 //! lanes start, then the server.
+//!
+//! [`Gateway::shutdown`] is the graceful stop (SIGINT and SIGTERM alike): stop accepting, fail
+//! what is still queued, let running answers finish within `server.shutdown_grace_secs`, then
+//! stop the rest in their pages (their clients get an error event and `[DONE]`), close pages
+//! and browsers so profiles are flushed, and remove throwaway profiles.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +34,14 @@ pub struct Gateway {
     lanes: Option<Lanes>,
     stop_server: CancellationToken,
     server: tokio::task::JoinHandle<()>,
+    /// To close the queue and wait for the running answers at shutdown.
+    scheduler: Scheduler,
+    /// `server.shutdown_grace_secs`.
+    grace: Duration,
 }
+
+/// What a request still queued at shutdown gets.
+const SHUTDOWN_QUEUED: &str = "switchyard is shutting down; the request was not started.";
 
 impl Gateway {
     /// Binds the port, starts the lanes and serves the API.
@@ -101,10 +114,11 @@ impl Gateway {
         }
 
         let board = lanes.as_ref().map(|l| l.board.clone()).unwrap_or_default();
+        let grace = config.server.shutdown_grace;
         let state = Arc::new(AppState {
             config: Arc::new(config),
             routing,
-            scheduler,
+            scheduler: scheduler.clone(),
             board: board.clone(),
             dry_run: Default::default(),
             guard,
@@ -127,6 +141,8 @@ impl Gateway {
             lanes,
             stop_server,
             server,
+            scheduler,
+            grace,
         })
     }
 
@@ -140,13 +156,25 @@ impl Gateway {
         self.lanes.as_ref().and_then(|l| l.shared_browser_pid())
     }
 
-    /// Stops serving, stops every lane and closes the browsers.
+    /// Stops gracefully: no new connections or requests, queued requests fail, running
+    /// answers get the grace period, then every lane stops (a running answer is stopped in the
+    /// page and its client gets an error event) and the browsers close.
     pub async fn shutdown(self) {
         self.stop_server.cancel();
+        self.scheduler.close(SHUTDOWN_QUEUED).await;
+        if tokio::time::timeout(self.grace, self.scheduler.idle())
+            .await
+            .is_err()
+        {
+            warn!(
+                "Answers still running after {}s (server.shutdown_grace_secs); stopping them.",
+                self.grace.as_secs()
+            );
+        }
         if let Some(lanes) = self.lanes {
             lanes.shutdown().await;
         }
         // Streams still open end when their lanes are gone; don't wait on slow clients forever.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.server).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
     }
 }

@@ -12,7 +12,8 @@
 //! - [`providers`]: one folder and spec per provider site (defaults, switches, driver), and
 //!   the registry.
 //! - [`config`]: the TOML file, validated.
-//! - [`gateway`]: assembles a running gateway.
+//! - [`gateway`]: assembles a running gateway and shuts it down.
+//! - [`signals`]: SIGINT and SIGTERM, for the graceful shutdown.
 //! - [`demo`] and [`bench`]: the `switchyard demo` and `switchyard bench` commands.
 //! - [`decode_cmd`]: `switchyard decode`, a captured body printed as the client's SSE.
 //! - [`doctor`]: `switchyard doctor`, which checks every page hook of each configured site.
@@ -35,4 +36,5 @@ pub mod models;
 pub mod providers;
 pub mod scheduler;
 pub mod shaping;
+pub mod signals;
 pub mod tasks;

@@ -221,8 +221,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "switchyard is serving the OpenAI API at {}/v1",
                 gateway.base_url()
             );
-            let _ = tokio::signal::ctrl_c().await;
+            let signal = switchyard::signals::shutdown().await;
+            tracing::info!("{signal} received: shutting down (a second signal exits at once).");
+            switchyard::signals::exit_on_second();
             gateway.shutdown().await;
+            tracing::info!("switchyard stopped.");
             Ok(())
         }
         Command::Demo {

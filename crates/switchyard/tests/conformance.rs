@@ -266,17 +266,14 @@ async fn disconnect_mid_stream_stops_the_site_and_frees_the_lane(kind: ProviderK
         seen.push_str(&String::from_utf8_lossy(&bytes));
     }
     drop(body);
-    // Stopped + stop_called: the page's Stop button both aborted the fetch and told the site.
-    // DeepSeek's stop_stream needs the reply's message id from the stream's opening event; with
-    // the replay capture the page never reads the stream, so the site refuses the page's stop
-    // and only the closed connection ends the answer (a known gap: the replay would have to
-    // send stop_stream itself).
-    let page_tells_the_site = layer.contains("tee") || kind != ProviderKind::DeepSeek;
+    // Stopped + stop_called: the site was told to stop, with either capture. With the tee
+    // capture the page read the stream and its Stop names the reply; with the replay capture
+    // the page never saw the stream (DeepSeek's stop_stream then needs the reply's message id
+    // from the stream's opening event), so the lane sends the site's stop itself, from the
+    // page, with the id the decoder read.
     let log = h
         .wait_replica(kind, "the site saw the Stop button", |log| {
-            log.len() == 1
-                && log[0].outcome == Outcome::Stopped
-                && log[0].stop_called == page_tells_the_site
+            log.len() == 1 && log[0].outcome == Outcome::Stopped && log[0].stop_called
         })
         .await;
     assert!(log[0].chunks_sent < 400);
@@ -298,9 +295,7 @@ async fn disconnect_mid_stream_stops_the_site_and_frees_the_lane(kind: ProviderK
     .await;
     waiting.abort();
     h.wait_replica(kind, "the site saw the second stop", |log| {
-        log.len() == 2
-            && log[1].outcome == Outcome::Stopped
-            && log[1].stop_called == page_tells_the_site
+        log.len() == 2 && log[1].outcome == Outcome::Stopped && log[1].stop_called
     })
     .await;
     h.wait_lanes("the lane is free again", |lanes| {

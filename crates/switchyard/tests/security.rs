@@ -161,6 +161,22 @@ async fn no_key_wrong_key_and_right_key() {
     assert_eq!(get("/v1/models", &laptop).await.unwrap().status(), 200);
     let unauth = h.client.get(h.url("/api/lanes")).send().await.unwrap();
     assert_eq!(unauth.status(), 401);
+    let control = h
+        .client
+        .post(h.url("/api/queue/clear"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        control.status(),
+        401,
+        "the request controls are guarded too"
+    );
+    // Probes need no key.
+    for probe in ["/health", "/ready"] {
+        let resp = h.client.get(h.url(probe)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{probe}");
+    }
 
     // The key's name shows in /api/queue while its request runs.
     let slow = h

@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, State};
@@ -31,7 +32,7 @@ use crate::config::PartialAnswers;
 use crate::ids::{RequestId, unix_now};
 use crate::models::{ModelChoice, ModelError};
 use crate::providers::{FinishReason, StreamEvent};
-use crate::scheduler::{EVENT_CAPACITY, Job, JobMeta, Scheduler};
+use crate::scheduler::{EVENT_CAPACITY, Job, JobMeta, Scheduler, StopReason};
 use crate::shaping::effort::{self, EffortOverride};
 use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
 
@@ -322,16 +323,37 @@ impl Drop for CancelGuard {
     }
 }
 
+/// Queues a request and answers it; every answer, an error too, names the request's id in an
+/// `x-request-id` header (the id `/api/queue` shows and the request controls take).
 async fn respond(
     app: Arc<AppState>,
     shaped: ShapedRequest,
     delivery: Delivery,
     caller: Caller,
 ) -> Result<Response, ApiError> {
+    let id = RequestId::random();
+    let mut resp = respond_as(app, shaped, delivery, caller, id.clone())
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    if let Ok(value) = HeaderValue::from_str(&id.0) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(resp)
+}
+
+/// The response header that names a request's id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+async fn respond_as(
+    app: Arc<AppState>,
+    shaped: ShapedRequest,
+    delivery: Delivery,
+    caller: Caller,
+    id: RequestId,
+) -> Result<Response, ApiError> {
     let stream = delivery.stream;
     let shaped = Arc::new(shaped);
 
-    let id = RequestId::random();
     let provider = shaped.provider;
     let kind = shaped.kind;
     let model = shaped.client_model.clone();
@@ -352,6 +374,7 @@ async fn respond(
         request: shaped.clone(),
         events: events_tx,
         cancel: token.clone(),
+        reason: StopReason::default(),
     };
     // The guard exists before the job is submitted: a client gone while the submission is in
     // flight still cancels it.
@@ -361,7 +384,11 @@ async fn respond(
         scheduler: app.scheduler.clone(),
         done: false,
     };
-    let admitted = app.scheduler.submit(provider, meta, job).await;
+    let queue_timeout = app.config.provider(provider).queue_timeout;
+    let admitted = app
+        .scheduler
+        .submit_within(provider, meta, job, Some(queue_timeout))
+        .await;
     if !matches!(admitted, Ok(Ok(()))) {
         guard.done = true;
     }
@@ -399,9 +426,20 @@ struct Streamer {
     guard: CancelGuard,
     /// Frames made and not yet sent (the closing ones come several at once).
     pending: VecDeque<Bytes>,
+    /// Whether the request may still be waiting in the queue (until the scheduler says it is
+    /// not, or its first event comes).
+    queued: bool,
 }
 
-/// An SSE response: the role chunk, a chunk per event, the finish chunk, usage, `[DONE]`.
+/// While a streamed request waits in the queue, how often a `: queued <n> of <m>` comment
+/// tells its client where it stands.
+pub const QUEUE_NOTE_EVERY: Duration = Duration::from_secs(3);
+/// Once it runs, how long the site may be silent (thinking) before a `: keepalive` comment
+/// goes out, so proxies and clients do not time the stream out.
+pub const KEEPALIVE_AFTER: Duration = Duration::from_secs(15);
+
+/// An SSE response: the role chunk, a chunk per event, the finish chunk, usage, `[DONE]`; SSE
+/// comments (lines starting with `:`, which clients skip) while it waits or the site is silent.
 fn stream_response(
     frames: Frames,
     events: mpsc::Receiver<StreamEvent>,
@@ -412,6 +450,7 @@ fn stream_response(
         frames,
         events,
         guard,
+        queued: true,
     };
     let body = stream::unfold(state, |mut s| async move {
         let bytes = s.next_frame().await?;
@@ -438,8 +477,18 @@ impl Streamer {
             if self.frames.is_over() {
                 return None;
             }
+            let quiet = if self.queued {
+                QUEUE_NOTE_EVERY
+            } else {
+                KEEPALIVE_AFTER
+            };
+            let event = match tokio::time::timeout(quiet, self.events.recv()).await {
+                Ok(event) => event,
+                Err(_) => return Some(self.quiet_note().await),
+            };
+            self.queued = false;
             // The lane dropped the request without an end: say so, never hang.
-            let event = self.events.recv().await.unwrap_or_else(|| {
+            let event = event.unwrap_or_else(|| {
                 StreamEvent::Error("The lane ended the request without an answer.".to_owned())
             });
             if let Some(reason) = self.frames.event(&event, &mut self.pending) {
@@ -449,6 +498,17 @@ impl Streamer {
                 self.guard.done = true;
             }
         }
+    }
+
+    /// The comment for a quiet spell: the queue position while queued, else a keepalive.
+    async fn quiet_note(&mut self) -> Bytes {
+        if self.queued {
+            match self.guard.scheduler.position(self.guard.id.clone()).await {
+                Some((at, of)) => return sse::comment(&format!("queued {at} of {of}")),
+                None => self.queued = false,
+            }
+        }
+        sse::comment("keepalive")
     }
 }
 

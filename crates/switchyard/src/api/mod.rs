@@ -2,7 +2,8 @@
 //!
 //! Routes: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models` (also without
 //! the `/v1` prefix, for base URLs pasted without it), and for tools and tests `GET /api/lanes`,
-//! `GET /api/queue` and `GET /api/dry-run/last`. Paths are normalised first (`//` collapsed, a
+//! `GET /api/queue` and `GET /api/dry-run/last`; the probes `GET /health` and `GET /ready` and
+//! the request controls are in `control`. Paths are normalised first (`//` collapsed, a
 //! trailing `/` dropped), because a base URL typed with a trailing slash makes SillyTavern ask
 //! for `/v1//chat/completions`. Every error, also 404, 405, 413 and 415, is in OpenAI's shape.
 //! Every request passes [`guard`] first (IP allowlist, `Host`, `Origin`/CORS, API key).
@@ -11,6 +12,7 @@
 //! Lanes emit neutral `StreamEvent`s; `api::sse` turns them into chunks.
 
 mod chat;
+mod control;
 pub mod dry_run;
 pub mod error;
 pub mod guard;
@@ -67,6 +69,11 @@ pub fn app(
         .route("/api/lanes", get(lanes))
         .route("/api/queue", get(queue))
         .route("/api/dry-run/last", get(dry_run_last))
+        .route("/health", get(control::health))
+        .route("/ready", get(control::ready))
+        .route("/api/requests/{id}/cancel", post(control::cancel_request))
+        .route("/api/queue/stop", post(control::stop_running))
+        .route("/api/queue/clear", post(control::clear_pending))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -140,7 +147,8 @@ async fn dry_run_last(State(app): State<Arc<AppState>>) -> Response {
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let allowed = match uri.path() {
-        "/v1/models" | "/models" | "/api/lanes" | "/api/queue" | "/api/dry-run/last" => "GET",
+        "/v1/models" | "/models" | "/api/lanes" | "/api/queue" | "/api/dry-run/last"
+        | "/health" | "/ready" => "GET",
         _ => "POST",
     };
     let mut e = ApiError::new(

@@ -36,6 +36,12 @@ pub fn frame(value: &Value) -> Bytes {
     Bytes::from(format!("data: {}\n\n", to_json(value)))
 }
 
+/// An SSE comment (`: text`), which clients skip: SillyTavern and the OpenAI SDKs read only
+/// `data:` lines. Line breaks in `text` are flattened so it stays one comment.
+pub fn comment(text: &str) -> Bytes {
+    Bytes::from(format!(": {}\n\n", text.replace(['\r', '\n'], " ")))
+}
+
 /// The OpenAI usage object for a site's counts.
 pub fn usage_json(usage: &Usage) -> Value {
     let total = if usage.total_tokens == 0 {

@@ -160,6 +160,19 @@ pub(super) fn render(
         ]);
     }
 
+    for (size, times) in &one.prompt_entry_ms {
+        let n = format!("{} requests", times.len());
+        let setup =
+            format!("{size} characters of short lines on 1 warm lane ({p}), replay capture");
+        row([
+            "prompt entry (send → site receives), p50",
+            &setup,
+            &ms(median(times)),
+            "—",
+            &n,
+        ]);
+    }
+
     let long = MAKESPAN_CHUNKS
         .iter()
         .filter(|c| size_letter(**c) == 'L')
@@ -237,6 +250,11 @@ pub(super) fn render(
             IDLE_PAUSE.as_millis(),
             ms(median(&one.to_site_ms))
         ),
+        "Prompt entry: client send → the site receives the completion request, for prompts of \
+         that many characters made of 33-character lines (a long chat history): new chat, \
+         toggles, prompt entry (typed up to 200 lines or 20,000 characters, set in one step \
+         above) and Send. The difference to the smallest row is what the prompt's size costs."
+            .to_owned(),
         format!(
             "Makespan: {} `{pid}-chat` requests (L = {} and S = {} answer pieces, \
              {DELAY_MS} ms apart) sent together, listed as {sent_order}, to the \

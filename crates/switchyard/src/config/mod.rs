@@ -117,7 +117,14 @@ pub struct ServerConfig {
     pub port: u16,
     /// The allowlist, the `Host` names and the open-bind override.
     pub access: Access,
+    /// On SIGTERM/SIGINT, how long running answers may go on before they are stopped.
+    pub shutdown_grace: Duration,
 }
+
+/// The default of `server.shutdown_grace_secs`.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+/// The default of `providers.<p>.queue_timeout_secs`: ten minutes.
+pub const DEFAULT_QUEUE_TIMEOUT_SECS: u64 = 600;
 
 #[derive(Debug, Clone)]
 pub struct BrowserConfig {
@@ -183,6 +190,8 @@ pub struct ProviderConfig {
     pub search: bool,
     pub first_chunk_timeout: Duration,
     pub idle_timeout: Duration,
+    /// How long a request may wait in the queue for a lane before it fails.
+    pub queue_timeout: Duration,
     /// Leading system messages go to the site's own system field (where it has one).
     pub system_field: bool,
     pub capture: CaptureMode,
@@ -290,10 +299,20 @@ impl Config {
                 format!("`{host_text}` is not an IP address (use 127.0.0.1, 0.0.0.0 or ::1)"),
             )
         })?;
+        let grace = server
+            .shutdown_grace_secs
+            .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
+        if grace > 3600 {
+            return Err(bad(
+                "server.shutdown_grace_secs",
+                format!("{grace} is out of range; allowed 0..=3600"),
+            ));
+        }
         let server = ServerConfig {
             host,
             port: server.port.unwrap_or(7777),
             access: security::access(&server, &bad)?,
+            shutdown_grace: Duration::from_secs(grace),
         };
 
         let browser = raw.browser.unwrap_or_default();
@@ -411,6 +430,13 @@ impl Config {
                     ));
                 }
             }
+            let queue = raw.queue_timeout_secs.unwrap_or(DEFAULT_QUEUE_TIMEOUT_SECS);
+            if queue == 0 || queue > 86_400 {
+                return Err(bad(
+                    &key("queue_timeout_secs"),
+                    format!("{queue} is out of range; allowed 1..=86400"),
+                ));
+            }
             let enabled = raw.enabled.unwrap_or(false);
             let runs = enabled || kind == provider;
             // Dry Run Mode starts no browser, so it can shape requests for any provider.
@@ -462,6 +488,7 @@ impl Config {
                     search: raw.search.unwrap_or(false),
                     first_chunk_timeout: Duration::from_secs(first),
                     idle_timeout: Duration::from_secs(idle),
+                    queue_timeout: Duration::from_secs(queue),
                     system_field: raw.system_field.unwrap_or(true),
                     capture: raw.capture.unwrap_or(defaults.capture),
                     model,
@@ -507,6 +534,7 @@ static FALLBACK_PROVIDER: std::sync::LazyLock<ProviderConfig> =
         search: false,
         first_chunk_timeout: Duration::from_secs(45),
         idle_timeout: Duration::from_secs(75),
+        queue_timeout: Duration::from_secs(DEFAULT_QUEUE_TIMEOUT_SECS),
         system_field: true,
         capture: CaptureMode::Tee,
         model: None,
@@ -627,6 +655,7 @@ mod tests {
         assert_eq!(c.provider, ProviderKind::DeepSeek);
         assert_eq!(c.server.port, 7777);
         assert_eq!(c.server.host.to_string(), "127.0.0.1");
+        assert_eq!(c.server.shutdown_grace, Duration::from_secs(10));
         assert_eq!(c.runtime.mode, QueueMode::ProviderLanes);
         assert!(!c.runtime.providers_in_parallel);
         assert_eq!(c.browser.isolation, Isolation::Context);
@@ -639,6 +668,7 @@ mod tests {
             CaptureMode::Tee
         );
         assert_eq!(ds.idle_timeout, Duration::from_secs(75));
+        assert_eq!(ds.queue_timeout, Duration::from_secs(600));
     }
 
     #[test]
@@ -686,6 +716,16 @@ mod tests {
         assert!(e.contains("providers.glm.base_url"), "{e}");
         let e = err("[server]\nhost = \"localhost:1\"\n");
         assert!(e.contains("server.host"), "{e}");
+        let e = err("[server]\nshutdown_grace_secs = 4000\n");
+        assert!(
+            e.contains("server.shutdown_grace_secs: 4000 is out of range; allowed 0..=3600"),
+            "{e}"
+        );
+        let e = err("[providers.deepseek]\nqueue_timeout_secs = 0\n");
+        assert!(
+            e.contains("providers.deepseek.queue_timeout_secs: 0 is out of range"),
+            "{e}"
+        );
         let e = err("not toml at all = = \n");
         assert!(e.starts_with("switchyard.toml: not valid TOML"), "{e}");
     }

@@ -63,6 +63,7 @@ pub struct RawServer {
     pub allow_open: Option<bool>,
     pub hostnames: Option<Vec<String>>,
     pub ip_allowlist: Option<Vec<String>>,
+    pub shutdown_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +129,7 @@ pub struct RawProvider {
     pub search: Option<bool>,
     pub first_chunk_timeout_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
+    pub queue_timeout_secs: Option<u64>,
     pub system_field: Option<bool>,
     pub capture: Option<super::CaptureMode>,
     pub model: Option<String>,

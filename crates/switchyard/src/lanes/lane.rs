@@ -34,6 +34,9 @@ fn outcome_json(outcome: &Outcome) -> serde_json::Value {
     }
 }
 
+/// What the client of a request stopped by shutdown sees.
+pub const SHUTDOWN_STOPPED: &str = "switchyard is shutting down; the request was stopped.";
+
 /// How long a site may take to show its chat UI after navigation.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a navigation may take.
@@ -182,18 +185,17 @@ impl Lane {
                 tokio::select! {
                     outcome = &mut run => outcome,
                     _ = shutdown.cancelled() => {
+                        job.reason.set(SHUTDOWN_STOPPED);
                         job.cancel.cancel();
-                        let outcome = run.await;
-                        let _ = job
-                            .events
-                            .send(StreamEvent::Error(
-                                "switchyard is shutting down; the request was stopped.".to_owned(),
-                            ))
-                            .await;
-                        outcome
+                        run.await
                     }
                 }
             };
+            // Stopped by the controls or by shutdown (not by its client): say why, so the
+            // client's stream ends with an error event and `[DONE]`.
+            if let (Outcome::Cancelled { .. }, Some(why)) = (&outcome, job.reason.get()) {
+                let _ = job.events.send(StreamEvent::Error(why.to_owned())).await;
+            }
             self.save_capture_file(&job, &mut tape, &outcome);
             match &outcome {
                 Outcome::Completed => {
@@ -201,13 +203,11 @@ impl Lane {
                     info!(lane = %id, request = %job.id, "Request completed for {}.", self.spec.label)
                 }
                 Outcome::Cancelled { stopped } => {
-                    self.note(format!(
-                        "Request {} cancelled: the client went away.",
-                        job.id
-                    ));
+                    let why = job.reason.get().unwrap_or("the client went away");
+                    self.note(format!("Request {} cancelled: {why}", job.id));
                     info!(
                         lane = %id, request = %job.id, site_stopped = stopped,
-                        "Request cancelled for {}: the client went away.", self.spec.label
+                        "Request cancelled for {}: {why}", self.spec.label
                     )
                 }
                 Outcome::Failed(msg) => {

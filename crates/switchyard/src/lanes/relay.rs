@@ -12,7 +12,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::artifacts::Tape;
 use crate::browser::capture::{CaptureEvent, CaptureStream};
-use crate::providers::{DriverError, SendState, StreamEvent};
+use crate::providers::{DriverError, SendState, StopHints, StreamEvent};
 use crate::scheduler::Job;
 
 use super::lane::Lane;
@@ -103,13 +103,28 @@ impl Lane {
         let mut decoder = self.driver.decoder();
         let mut decoded = Vec::new();
         let mut answered = false;
+        // The captured request's headers, for a stop the lane sends itself (replay only).
+        let mut sent_headers: Vec<(String, String)> = Vec::new();
+        let replay = self.capture.is_replay();
+        // With the replay capture the page never saw the stream: the stop needs what the
+        // decoder read (the reply's id) and the request's follow-up headers.
+        let hints = |decoder: &dyn switchyard_decode::Decode, headers: &[(String, String)]| {
+            replay.then(|| StopHints {
+                reply_id: decoder.reply_id().map(str::to_owned),
+                headers: headers.to_vec(),
+            })
+        };
 
         loop {
             let event = tokio::select! {
                 biased;
                 _ = job.cancel.cancelled() => {
-                    self.note("the client went away; pressing Stop");
-                    let stopped = self.stop_in_page(sent, events).await;
+                    self.note(match job.reason.get() {
+                        Some(why) => format!("stopped ({why}); pressing Stop"),
+                        None => "the client went away; pressing Stop".to_owned(),
+                    });
+                    let hints = hints(&*decoder, &sent_headers);
+                    let stopped = self.stop_in_page(sent, events, hints.as_ref()).await;
                     return Outcome::Cancelled { stopped };
                 }
                 _ = self.browser.closed() => {
@@ -127,7 +142,8 @@ impl Lane {
                     } else {
                         "no first chunk within the first-chunk timeout; pressing Stop"
                     });
-                    let _ = self.stop_in_page(sent, events).await;
+                    let hints = hints(&*decoder, &sent_headers);
+                    let _ = self.stop_in_page(sent, events, hints.as_ref()).await;
                     return Outcome::Failed(if got_data {
                         format!(
                             "{provider} timeout: no next stream chunk within {}s.",
@@ -149,7 +165,8 @@ impl Lane {
                 Ok(Some(event)) => event,
             };
             let body_done = match event {
-                CaptureEvent::Sent { url, .. } => {
+                CaptureEvent::Sent { url, headers } => {
+                    sent_headers = headers;
                     self.note(format!(
                         "captured the site's request to {}",
                         crate::artifacts::redact::url(&url)
@@ -219,7 +236,8 @@ impl Lane {
                     }
                     StreamEvent::Error(msg) => {
                         self.note(format!("the site reported an error in its stream: {msg}"));
-                        let _ = self.stop_in_page(sent, events).await;
+                        let hints = hints(&*decoder, &sent_headers);
+                        let _ = self.stop_in_page(sent, events, hints.as_ref()).await;
                         return Outcome::Failed(msg);
                     }
                     StreamEvent::Usage(_) => {}
@@ -245,8 +263,13 @@ impl Lane {
     }
 
     /// Presses the site's Stop control and waits (briefly) for the captured request to end.
-    async fn stop_in_page(&self, sent: &SendState, events: &mut Captured<'_>) -> bool {
-        let stopped = match self.driver.stop(&self.tab, sent).await {
+    async fn stop_in_page(
+        &self,
+        sent: &SendState,
+        events: &mut Captured<'_>,
+        hints: Option<&StopHints>,
+    ) -> bool {
+        let stopped = match self.driver.stop(&self.tab, sent, hints).await {
             Ok(stopped) => stopped,
             Err(e) => {
                 tracing::warn!(lane = %self.spec.id, cause = %e, "could not press Stop");

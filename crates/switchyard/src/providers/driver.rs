@@ -61,6 +61,18 @@ pub struct SendState {
     pub signature: String,
 }
 
+/// What the lane tells a stop script when the page cannot know it itself: with the replay
+/// capture the page never reads the stream, so the site's own Stop cannot name the reply.
+/// The script then calls the site's stop endpoint itself, from the page.
+#[derive(Debug, Clone, Default)]
+pub struct StopHints {
+    /// The reply's id as the decoder read it from the stream ([`Decode::reply_id`]).
+    pub reply_id: Option<String>,
+    /// The headers of the captured completion request, for a follow-up call the site
+    /// authenticates the same way (credentials stay in the page; cookies are left out).
+    pub headers: Vec<(String, String)>,
+}
+
 /// The driver of one provider: runs its spec's page scripts in a lane's page.
 #[derive(Debug, Clone, Copy)]
 pub struct Driver {
@@ -202,9 +214,30 @@ impl Driver {
         })
     }
 
-    /// Presses the site's Stop control if it shows; returns whether it did.
-    pub async fn stop(self, tab: &Tab, state: &SendState) -> Result<bool, DriverError> {
-        let args = json!({ "signature": state.signature });
+    /// Presses the site's Stop control if it shows (and, given `hints`, tells the site to stop
+    /// the reply the way its Stop would); returns whether it did.
+    pub async fn stop(
+        self,
+        tab: &Tab,
+        state: &SendState,
+        hints: Option<&StopHints>,
+    ) -> Result<bool, DriverError> {
+        let headers: serde_json::Map<String, serde_json::Value> = hints
+            .map(|h| h.headers.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter(|(name, _)| {
+                let name = name.to_ascii_lowercase();
+                !(name.starts_with(':')
+                    || matches!(name.as_str(), "cookie" | "content-length" | "host"))
+            })
+            .map(|(name, value)| (name.to_ascii_lowercase(), json!(value)))
+            .collect();
+        let args = json!({
+            "signature": state.signature,
+            "reply_id": hints.and_then(|h| h.reply_id.clone()),
+            "headers": headers,
+        });
         let clicked = tab
             .eval(
                 "pressing Stop",

@@ -33,7 +33,7 @@ pub mod spec;
 use crate::models::ProviderKind;
 
 pub use doctor::{HookCheck, HookStatus};
-pub use driver::{Driver, DriverError, SendState};
+pub use driver::{Driver, DriverError, SendState, StopHints};
 pub use failure::{FailureKind, SiteFailure};
 pub use spec::{DriverSpec, ProviderSpec};
 pub use switchyard_decode::{Decode, FinishReason, StreamEvent, Usage};

@@ -234,6 +234,42 @@ impl<J> Core<J> {
         Cancelled::NotFound
     }
 
+    /// How many requests are running.
+    pub fn running(&self) -> usize {
+        self.lanes.values().filter(|s| s.running.is_some()).count()
+    }
+
+    /// A queued request's place in line: its 1-based position and how many wait in the same
+    /// line. The line is its provider's queue, or in serial mode every queue, by arrival.
+    /// `None` when it is not queued.
+    pub fn position(&self, id: &RequestId) -> Option<(usize, usize)> {
+        let (provider, seq) = self
+            .queues
+            .iter()
+            .find_map(|(provider, q)| q.iter().find(|p| &p.id == id).map(|p| (*provider, p.seq)))?;
+        let line: Vec<u64> = match self.concurrency {
+            Concurrency::Serial => self
+                .queues
+                .values()
+                .flat_map(|q| q.iter().map(|p| p.seq))
+                .collect(),
+            Concurrency::PerLane => self
+                .queues
+                .get(&provider)
+                .map(|q| q.iter().map(|p| p.seq).collect())
+                .unwrap_or_default(),
+        };
+        let ahead = line.iter().filter(|s| **s < seq).count();
+        Some((ahead + 1, line.len()))
+    }
+
+    /// Removes every pending request; returns them in arrival order.
+    pub fn clear(&mut self) -> Vec<(RequestId, J)> {
+        let mut all: Vec<Pending<J>> = self.queues.values_mut().flat_map(|q| q.drain(..)).collect();
+        all.sort_by_key(|p| p.seq);
+        all.into_iter().map(|p| (p.id, p.job)).collect()
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let mut running = Vec::new();
         let mut lanes = Vec::new();
@@ -526,6 +562,52 @@ mod tests {
         // Back up: it takes new work again.
         assert_eq!(core.lane_up(lane("deepseek:1"), DS).len(), 0);
         assert_eq!(core.submit(rid("e"), DS, meta(), "e").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn position_counts_the_line_a_request_waits_in() {
+        let mut core = Core::new(Concurrency::PerLane);
+        core.lane_up(lane("deepseek:1"), DS);
+        core.lane_up(lane("glm_chat:1"), GLM);
+        core.submit(rid("a"), DS, meta(), "a").unwrap();
+        core.submit(rid("g"), GLM, meta(), "g").unwrap();
+        core.submit(rid("b"), DS, meta(), "b").unwrap();
+        core.submit(rid("h"), GLM, meta(), "h").unwrap();
+        core.submit(rid("c"), DS, meta(), "c").unwrap();
+        assert_eq!(core.running(), 2);
+        assert_eq!(core.position(&rid("a")), None, "running, not queued");
+        assert_eq!(core.position(&rid("b")), Some((1, 2)));
+        assert_eq!(core.position(&rid("c")), Some((2, 2)));
+        assert_eq!(core.position(&rid("h")), Some((1, 1)));
+
+        // Serial mode: one line across providers, by arrival.
+        let mut core = Core::new(Concurrency::Serial);
+        core.lane_up(lane("deepseek:1"), DS);
+        core.lane_up(lane("glm_chat:1"), GLM);
+        core.submit(rid("a"), DS, meta(), "a").unwrap();
+        core.submit(rid("g"), GLM, meta(), "g").unwrap();
+        core.submit(rid("b"), DS, meta(), "b").unwrap();
+        assert_eq!(core.position(&rid("g")), Some((1, 2)));
+        assert_eq!(core.position(&rid("b")), Some((2, 2)));
+    }
+
+    #[test]
+    fn clear_removes_every_pending_request_in_arrival_order() {
+        let mut core = Core::new(Concurrency::Serial);
+        core.lane_up(lane("deepseek:1"), DS);
+        core.lane_up(lane("glm_chat:1"), GLM);
+        core.submit(rid("a"), DS, meta(), "a").unwrap();
+        core.submit(rid("g"), GLM, meta(), "g").unwrap();
+        core.submit(rid("b"), DS, meta(), "b").unwrap();
+        let cleared: Vec<_> = core
+            .clear()
+            .into_iter()
+            .map(|(id, job)| (id.0, job))
+            .collect();
+        assert_eq!(cleared, vec![("g".to_owned(), "g"), ("b".to_owned(), "b")]);
+        assert!(core.snapshot().pending.is_empty());
+        assert_eq!(core.running(), 1, "the running request is not touched");
+        assert_eq!(core.finished(&lane("deepseek:1")).len(), 0);
     }
 
     #[test]

@@ -10,10 +10,12 @@
 
 pub mod core;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -40,6 +42,54 @@ pub struct Job {
     pub events: mpsc::Sender<StreamEvent>,
     /// Cancelled when the client goes away; the lane then stops the generation in the page.
     pub cancel: CancellationToken,
+    /// Set, before `cancel`, when someone other than the client stopped the request (the
+    /// request controls, shutdown): the message its client gets as an error event.
+    pub reason: StopReason,
+}
+
+/// Why a request was stopped by someone other than its client: the text its client sees.
+/// The first reason set wins. Cheap to clone; every clone is the same cell.
+#[derive(Debug, Clone, Default)]
+pub struct StopReason(Arc<OnceLock<String>>);
+
+impl StopReason {
+    /// Records the reason unless one is already set.
+    pub fn set(&self, message: impl Into<String>) {
+        let _ = self.0.set(message.into());
+    }
+
+    pub fn get(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
+/// The reference's in-stream messages for requests stopped through the controls.
+pub mod messages {
+    /// A queued request removed because its client went away.
+    pub const CANCELLED: &str = "Request cancelled.";
+    /// A running request stopped without a more specific reason.
+    pub const ABORTED: &str = "Request aborted.";
+    /// Every running request stopped (`POST /api/queue/stop`).
+    pub const ABORTED_FROM_UI: &str = "Request aborted from UI.";
+    /// Every pending request removed (`POST /api/queue/clear`).
+    pub const QUEUE_CLEARED: &str = "Request queue cleared from UI.";
+
+    /// One request cancelled (`POST /api/requests/{id}/cancel`).
+    pub fn cancelled_from_ui(id: &super::RequestId) -> String {
+        format!("Request {id} cancelled from UI.")
+    }
+}
+
+/// What a request control found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlOutcome {
+    /// The request was queued and is now removed.
+    Removed,
+    /// The request was running; its lane is stopping it in the page.
+    Stopping,
+    /// No such request is queued or running.
+    NotFound,
 }
 
 enum Command {
@@ -48,6 +98,8 @@ enum Command {
         meta: JobMeta,
         job: Job,
         reply: oneshot::Sender<Result<(), Rejection>>,
+        /// How long the job may wait for a lane.
+        queue_timeout: Option<Duration>,
     },
     Finished(LaneId),
     Cancel(RequestId),
@@ -58,6 +110,33 @@ enum Command {
     },
     LaneDown(LaneId),
     Snapshot(oneshot::Sender<Snapshot>),
+    /// A request control: one request, stopped or removed with its reason.
+    Control {
+        id: RequestId,
+        reply: oneshot::Sender<ControlOutcome>,
+    },
+    /// Stops every running request with `reason`; replies with their ids.
+    StopRunning {
+        reason: String,
+        reply: oneshot::Sender<Vec<RequestId>>,
+    },
+    /// Removes every pending request, failing it with `reason`; replies with their ids.
+    ClearPending {
+        reason: String,
+        reply: oneshot::Sender<Vec<RequestId>>,
+    },
+    /// A queued request's place: (1-based position, requests waiting in the same line).
+    Position {
+        id: RequestId,
+        reply: oneshot::Sender<Option<(usize, usize)>>,
+    },
+    /// Shutdown: refuse new requests and fail the pending ones with `reason`.
+    Close {
+        reason: String,
+        reply: oneshot::Sender<()>,
+    },
+    /// Replies once no request is running.
+    WhenIdle(oneshot::Sender<()>),
 }
 
 /// A handle to the scheduler task. Cheap to clone.
@@ -85,15 +164,78 @@ impl Scheduler {
         meta: JobMeta,
         job: Job,
     ) -> Result<Result<(), Rejection>, SchedulerGone> {
+        self.submit_within(provider, meta, job, None).await
+    }
+
+    /// Admits a job that fails with a clear message if it waits in the queue longer than
+    /// `queue_timeout` (`providers.<p>.queue_timeout_secs`).
+    pub async fn submit_within(
+        &self,
+        provider: ProviderKind,
+        meta: JobMeta,
+        job: Job,
+        queue_timeout: Option<Duration>,
+    ) -> Result<Result<(), Rejection>, SchedulerGone> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Submit {
             provider,
             meta,
             job,
             reply,
+            queue_timeout,
         })
         .await?;
         rx.await.map_err(|_| SchedulerGone)
+    }
+
+    /// `POST /api/requests/{id}/cancel`: a queued request is removed, a running one stopped in
+    /// the page; its client gets `Request <id> cancelled from UI.`.
+    pub async fn cancel_from_ui(&self, id: RequestId) -> Result<ControlOutcome, SchedulerGone> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Control { id, reply }).await?;
+        rx.await.map_err(|_| SchedulerGone)
+    }
+
+    /// Stops every running request; their clients get `reason`.
+    pub async fn stop_running(&self, reason: &str) -> Result<Vec<RequestId>, SchedulerGone> {
+        let (reply, rx) = oneshot::channel();
+        let reason = reason.to_owned();
+        self.send(Command::StopRunning { reason, reply }).await?;
+        rx.await.map_err(|_| SchedulerGone)
+    }
+
+    /// Removes every pending request; their clients get `reason`.
+    pub async fn clear_pending(&self, reason: &str) -> Result<Vec<RequestId>, SchedulerGone> {
+        let (reply, rx) = oneshot::channel();
+        let reason = reason.to_owned();
+        self.send(Command::ClearPending { reason, reply }).await?;
+        rx.await.map_err(|_| SchedulerGone)
+    }
+
+    /// Where a queued request stands: `(position, of)`, both counting the requests that wait
+    /// for the same lanes; `None` once it runs (or is gone).
+    pub async fn position(&self, id: RequestId) -> Option<(usize, usize)> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Position { id, reply }).await.ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Shutdown's first step: new requests are refused (as "shutting down") and the pending
+    /// ones fail with `reason`. Running requests go on.
+    pub async fn close(&self, reason: &str) {
+        let (reply, rx) = oneshot::channel();
+        let reason = reason.to_owned();
+        if self.send(Command::Close { reason, reply }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Resolves once no request is running (at once if none is).
+    pub async fn idle(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.send(Command::WhenIdle(reply)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Removes a queued request; a running one is stopped by its lane through the job's token.
@@ -140,99 +282,254 @@ impl Scheduler {
     }
 }
 
+/// What the owner task keeps besides the core: lane inboxes, the running requests' controls,
+/// queue deadlines and idle waiters.
+#[derive(Default)]
+struct Books {
+    inboxes: HashMap<LaneId, mpsc::Sender<Job>>,
+    /// Per busy lane: its request, and the token and reason to stop it with.
+    running: HashMap<LaneId, (RequestId, CancellationToken, StopReason)>,
+    /// Queued requests with a queue timeout, by deadline (the `u64` breaks ties).
+    deadlines: BTreeMap<(Instant, u64), (RequestId, ProviderKind, Duration)>,
+    next_deadline: u64,
+    /// Set by shutdown: new requests are refused.
+    closed: bool,
+    /// Waiting for no request to run.
+    idle_waiters: Vec<oneshot::Sender<()>>,
+}
+
 /// The owner task: applies commands to the core and delivers its dispatches.
 async fn run(concurrency: Concurrency, mut rx: mpsc::Receiver<Command>) {
     let mut core: core::Core<Job> = core::Core::new(concurrency);
-    let mut inboxes: HashMap<LaneId, mpsc::Sender<Job>> = HashMap::new();
-    while let Some(cmd) = rx.recv().await {
-        let dispatches = match cmd {
-            Command::Submit {
-                provider,
-                meta,
+    let mut books = Books::default();
+    loop {
+        let next_deadline = books.deadlines.keys().next().map(|(at, _)| *at);
+        let cmd = tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(cmd) => cmd,
+                None => break,
+            },
+            // A queued request waited too long; the branch only exists while one waits.
+            () = async {
+                match next_deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                expire(&mut core, &mut books);
+                continue;
+            }
+        };
+        let dispatches = apply(&mut core, &mut books, cmd);
+        for d in dispatches {
+            deliver(&mut core, &mut books, d);
+        }
+        if core.running() == 0 {
+            for waiter in books.idle_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
+}
+
+/// Fails the queued requests whose queue timeout has passed.
+fn expire(core: &mut core::Core<Job>, books: &mut Books) {
+    let now = Instant::now();
+    while let Some(entry) = books.deadlines.first_entry() {
+        if entry.key().0 > now {
+            break;
+        }
+        let (id, provider, waited) = entry.remove();
+        if let core::Cancelled::Dequeued(job) = core.cancel(&id) {
+            warn!(request = %id, "failing a queued request: it waited past its provider's queue timeout");
+            fail(
                 job,
-                reply,
-            } => match core.submit(job.id.clone(), provider, meta, job) {
+                &format!(
+                    "The request waited {}s in the {provider} queue without a free lane \
+                     (providers.{}.queue_timeout_secs); try again later, or add lanes.",
+                    waited.as_secs(),
+                    provider.prefix()
+                ),
+            );
+        }
+    }
+}
+
+/// Applies one command; returns the dispatches it made possible.
+fn apply(core: &mut core::Core<Job>, books: &mut Books, cmd: Command) -> Vec<core::Dispatch<Job>> {
+    match cmd {
+        Command::Submit {
+            provider,
+            meta,
+            job,
+            reply,
+            queue_timeout,
+        } => {
+            if books.closed {
+                // Dropping the reply tells the API the gateway is shutting down.
+                drop(reply);
+                return Vec::new();
+            }
+            let id = job.id.clone();
+            match core.submit(id.clone(), provider, meta, job) {
                 Ok(d) => {
                     let _ = reply.send(Ok(()));
+                    if let Some(after) = queue_timeout {
+                        books.next_deadline += 1;
+                        books.deadlines.insert(
+                            (Instant::now() + after, books.next_deadline),
+                            (id, provider, after),
+                        );
+                    }
                     d
                 }
                 Err((rejection, _job)) => {
                     let _ = reply.send(Err(rejection));
                     Vec::new()
                 }
-            },
-            Command::Finished(lane) => core.finished(&lane),
-            Command::Cancel(id) => {
-                match core.cancel(&id) {
-                    core::Cancelled::Dequeued(job) => {
-                        info!(request = %id, "removed a queued request: the client went away");
-                        fail(job, "Request cancelled.");
-                    }
-                    core::Cancelled::Running(lane) => {
-                        info!(request = %id, %lane, "stopping a running request: the client went away");
-                    }
-                    core::Cancelled::NotFound => {}
+            }
+        }
+        Command::Finished(lane) => {
+            books.running.remove(&lane);
+            core.finished(&lane)
+        }
+        Command::Cancel(id) => {
+            match core.cancel(&id) {
+                core::Cancelled::Dequeued(job) => {
+                    info!(request = %id, "removed a queued request: the client went away");
+                    fail(job, messages::CANCELLED);
                 }
-                Vec::new()
-            }
-            Command::LaneUp {
-                lane,
-                provider,
-                inbox,
-            } => {
-                inboxes.insert(lane.clone(), inbox);
-                core.lane_up(lane, provider)
-            }
-            Command::LaneDown(lane) => {
-                inboxes.remove(&lane);
-                for (id, job) in core.lane_down(&lane) {
-                    warn!(request = %id, %lane, "failing a queued request: its provider has no lane left");
-                    let provider = job.request.provider;
-                    fail(
-                        job,
-                        &format!(
-                            "{provider} is not running. Restart switchyard to relaunch this provider's lanes."
-                        ),
-                    );
+                core::Cancelled::Running(lane) => {
+                    info!(request = %id, %lane, "stopping a running request: the client went away");
                 }
-                Vec::new()
+                core::Cancelled::NotFound => {}
             }
-            Command::Snapshot(reply) => {
-                let _ = reply.send(core.snapshot());
-                Vec::new()
+            Vec::new()
+        }
+        Command::LaneUp {
+            lane,
+            provider,
+            inbox,
+        } => {
+            books.inboxes.insert(lane.clone(), inbox);
+            core.lane_up(lane, provider)
+        }
+        Command::LaneDown(lane) => {
+            books.inboxes.remove(&lane);
+            books.running.remove(&lane);
+            for (id, job) in core.lane_down(&lane) {
+                warn!(request = %id, %lane, "failing a queued request: its provider has no lane left");
+                let provider = job.request.provider;
+                fail(
+                    job,
+                    &format!(
+                        "{provider} is not running. Restart switchyard to relaunch this provider's lanes."
+                    ),
+                );
             }
-        };
-        for d in dispatches {
-            deliver(&mut core, &mut inboxes, d);
+            Vec::new()
+        }
+        Command::Snapshot(reply) => {
+            let _ = reply.send(core.snapshot());
+            Vec::new()
+        }
+        Command::Control { id, reply } => {
+            let message = messages::cancelled_from_ui(&id);
+            let outcome = match core.cancel(&id) {
+                core::Cancelled::Dequeued(job) => {
+                    info!(request = %id, "removed a queued request: cancelled through the API");
+                    fail(job, &message);
+                    ControlOutcome::Removed
+                }
+                core::Cancelled::Running(lane) => {
+                    info!(request = %id, %lane, "stopping a running request: cancelled through the API");
+                    match books.running.get(&lane) {
+                        Some((_, token, reason)) => {
+                            reason.set(message);
+                            token.cancel();
+                            ControlOutcome::Stopping
+                        }
+                        None => ControlOutcome::NotFound,
+                    }
+                }
+                core::Cancelled::NotFound => ControlOutcome::NotFound,
+            };
+            let _ = reply.send(outcome);
+            Vec::new()
+        }
+        Command::StopRunning { reason, reply } => {
+            let mut ids = Vec::new();
+            for (lane, (id, token, why)) in &books.running {
+                info!(request = %id, %lane, "stopping a running request: {reason}");
+                why.set(reason.clone());
+                token.cancel();
+                ids.push(id.clone());
+            }
+            let _ = reply.send(ids);
+            Vec::new()
+        }
+        Command::ClearPending { reason, reply } => {
+            let ids = clear(core, books, &reason);
+            let _ = reply.send(ids);
+            Vec::new()
+        }
+        Command::Position { id, reply } => {
+            let _ = reply.send(core.position(&id));
+            Vec::new()
+        }
+        Command::Close { reason, reply } => {
+            books.closed = true;
+            clear(core, books, &reason);
+            let _ = reply.send(());
+            Vec::new()
+        }
+        Command::WhenIdle(reply) => {
+            books.idle_waiters.push(reply);
+            Vec::new()
         }
     }
 }
 
+/// Removes every pending request, failing each with `reason`.
+fn clear(core: &mut core::Core<Job>, books: &mut Books, reason: &str) -> Vec<RequestId> {
+    let mut ids = Vec::new();
+    for (id, job) in core.clear() {
+        info!(request = %id, "removed a queued request: {reason}");
+        job.reason.set(reason);
+        fail(job, reason);
+        ids.push(id);
+    }
+    books.deadlines.retain(|_, (id, _, _)| !ids.contains(id));
+    ids
+}
+
 /// Hands a dispatched job to its lane. A lane whose inbox is gone is treated as down.
-fn deliver(
-    core: &mut core::Core<Job>,
-    inboxes: &mut HashMap<LaneId, mpsc::Sender<Job>>,
-    d: core::Dispatch<Job>,
-) {
+fn deliver(core: &mut core::Core<Job>, books: &mut Books, d: core::Dispatch<Job>) {
     let mut pending = vec![d];
     while let Some(d) = pending.pop() {
-        let Some(inbox) = inboxes.get(&d.lane) else {
+        books.deadlines.retain(|_, (id, _, _)| id != &d.id);
+        let Some(inbox) = books.inboxes.get(&d.lane) else {
             fail(d.job, &format!("Lane {} is not running.", d.lane));
             pending.extend(core.finished(&d.lane));
             continue;
         };
-        if let Err(err) = inbox.try_send(d.job) {
-            let job = match err {
-                mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job) => {
-                    job
+        let control = (d.id.clone(), d.job.cancel.clone(), d.job.reason.clone());
+        match inbox.try_send(d.job) {
+            Ok(()) => {
+                books.running.insert(d.lane, control);
+            }
+            Err(err) => {
+                let job = match err {
+                    mpsc::error::TrySendError::Full(job)
+                    | mpsc::error::TrySendError::Closed(job) => job,
+                };
+                warn!(lane = %d.lane, request = %d.id, "lane inbox refused a job; marking the lane down");
+                books.inboxes.remove(&d.lane);
+                fail(job, &format!("Lane {} is not running.", d.lane));
+                for (id, job) in core.lane_down(&d.lane) {
+                    warn!(request = %id, "failing a queued request: its provider has no lane left");
+                    fail(job, "No lane of this provider is running.");
                 }
-            };
-            warn!(lane = %d.lane, request = %d.id, "lane inbox refused a job; marking the lane down");
-            inboxes.remove(&d.lane);
-            fail(job, &format!("Lane {} is not running.", d.lane));
-            for (id, job) in core.lane_down(&d.lane) {
-                warn!(request = %id, "failing a queued request: its provider has no lane left");
-                fail(job, "No lane of this provider is running.");
             }
         }
     }

@@ -219,9 +219,11 @@ pub struct Streamed {
     pub error: Option<String>,
     pub usage: Option<Value>,
     pub done: bool,
+    /// SSE comments (`: queued 1 of 2`, `: keepalive`), without the colon and the space.
+    pub comments: Vec<String>,
 }
 
-/// Reads an SSE body to the end, checking every frame is JSON or `[DONE]`.
+/// Reads an SSE body to the end, checking every frame is JSON or `[DONE]` (or a comment).
 pub async fn read_sse(resp: reqwest::Response) -> Streamed {
     let text = resp.text().await.unwrap();
     parse_sse(&text)
@@ -234,6 +236,11 @@ pub fn parse_sse(text: &str) -> Streamed {
         "the stream must end with a blank line: {text:?}"
     );
     for event in text.split("\n\n").filter(|e| !e.is_empty()) {
+        if let Some(comment) = event.strip_prefix(':') {
+            assert!(!comment.contains('\n'), "a comment is one line: {event:?}");
+            out.comments.push(comment.trim_start().to_owned());
+            continue;
+        }
         let data = event
             .strip_prefix("data: ")
             .unwrap_or_else(|| panic!("every event is a data line: {event:?}"));

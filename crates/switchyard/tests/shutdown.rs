@@ -1,0 +1,209 @@
+//! SIGTERM, as systemd, Docker and Kubernetes send it: the built binary serves against a
+//! replica, a stream is live, the process gets SIGTERM. The stream must end with an error
+//! event and `[DONE]`, the site must be told to stop, the process must exit 0, and neither a
+//! Chromium process nor anything in its temp dir (throwaway profile, Chromium's singleton
+//! directories) may remain.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is a failed assertion with a backtrace"
+)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{DEADLINE, TempDir, parse_sse};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use switchyard_replicas::{Knobs, Outcome, ReplicaServer, Site};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Starts `switchyard serve` with `config`, its temp dir at `tmp`; returns the child and the
+/// API's base URL (from the line the binary prints once it serves).
+async fn serve(dir: &Path, tmp: &Path, config: &str) -> (Child, String) {
+    let path = dir.join("switchyard.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .current_dir(dir)
+        .env("TMPDIR", tmp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("switchyard is serving the OpenAI API at ") {
+                return url.trim_end_matches("/v1").to_owned();
+            }
+        }
+        panic!("switchyard exited before serving");
+    })
+    .await
+    .expect("switchyard serves within the deadline");
+    // Keep reading stdout so the child never blocks on a full pipe.
+    switchyard::tasks::spawn("child-stdout", async move {
+        while let Ok(Some(_)) = lines.next_line().await {}
+    });
+    (child, base)
+}
+
+/// Whether any process still running names `needle` on its command line (Chromium's browser
+/// and its helpers carry the profile path or were started from it).
+fn processes_naming(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmdline).contains(needle) && alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A process that exists and is not a zombie waiting to be reaped.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_live_streams_cleans_up_and_exits_zero() {
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "switchyard-sigterm-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    )));
+    let tmp = dir.0.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    // A long answer, so the stream is live when the signal comes.
+    let knobs = Knobs {
+        chunks: 2000,
+        delay_ms: 25,
+        first_delay_ms: 0,
+    };
+    let replica = ReplicaServer::start(Site::DeepSeek, knobs).await.unwrap();
+    let config = format!(
+        "provider = \"deepseek\"\ndata_dir = \"{}\"\n[server]\nport = 0\nshutdown_grace_secs = 1\n\
+         [providers.deepseek]\nbase_url = \"{}\"\n",
+        dir.0.join("data").display(),
+        replica.base_url()
+    );
+    let (mut child, base) = serve(&dir.0, &tmp, &config).await;
+    let client = reqwest::Client::new();
+
+    let lanes: Value = client
+        .get(format!("{base}/api/lanes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let browser = lanes["lanes"][0]["browser_pid"].as_u64().unwrap() as u32;
+    assert!(alive(browser), "Chromium runs: {lanes:#}");
+    assert!(
+        !entries(&tmp).is_empty(),
+        "the throwaway profile is in TMPDIR"
+    );
+
+    let resp = client
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&json!({"model": "deepseek-chat", "stream": true,
+                      "messages": [{"role": "user", "content": "a long one"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains(" w2") {
+        let bytes = body.next().await.expect("more stream").unwrap();
+        seen.push_str(&String::from_utf8_lossy(&bytes));
+    }
+
+    let pid = child.id().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+
+    // The stream ends (within the grace period plus the stop), with an error event and [DONE].
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(bytes) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&bytes.unwrap()));
+        }
+    })
+    .await
+    .expect("the stream ends after SIGTERM");
+    let s = parse_sse(&seen);
+    assert_eq!(
+        s.error.as_deref(),
+        Some("switchyard is shutting down; the request was stopped."),
+        "{seen}"
+    );
+    assert!(s.done, "{seen}");
+
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("switchyard exits after SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+
+    // The site was told to stop (the replay capture's own stop_stream, from the page).
+    let log = replica
+        .wait_for(
+            |log| log.len() == 1 && log[0].outcome == Outcome::Stopped && log[0].stop_called,
+            DEADLINE,
+        )
+        .await
+        .unwrap_or_else(|log| panic!("the replica saw no stop: {log:#?}"));
+    assert!(log[0].chunks_sent < 2000);
+
+    // Nothing of Chromium remains: not the browser, not a helper, not a file in its TMPDIR.
+    let until = tokio::time::Instant::now() + DEADLINE;
+    let tmp_text = tmp.display().to_string();
+    loop {
+        let left = processes_naming(&tmp_text);
+        if !alive(browser) && left.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "Chromium processes remain: browser {browser} alive = {}, others {left:?}",
+            alive(browser)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(entries(&tmp), Vec::<PathBuf>::new(), "TMPDIR is left empty");
+    replica.shutdown().await;
+}
