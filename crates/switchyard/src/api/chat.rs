@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
@@ -23,6 +23,7 @@ use tracing::{info, warn};
 
 use super::AppState;
 use super::error::ApiError;
+use super::guard::Caller;
 use super::limits::{Gate, Limits};
 use super::sse::{self, Chunks, Frames, PromptTokens};
 use super::tokens;
@@ -37,12 +38,14 @@ use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
 
 pub async fn chat_completions(
     State(app): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let limit = app.config.api.max_body_bytes;
+    let caller = caller.map(|c| c.0).unwrap_or_default();
     let result = match json_body(&headers, body, limit).await {
-        Ok(body) => chat(app, &body).await,
+        Ok(body) => chat(app, &body, caller).await,
         Err(e) => Err(e),
     };
     result.unwrap_or_else(IntoResponse::into_response)
@@ -50,12 +53,14 @@ pub async fn chat_completions(
 
 pub async fn completions(
     State(app): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let limit = app.config.api.max_body_bytes;
+    let caller = caller.map(|c| c.0).unwrap_or_default();
     let result = match json_body(&headers, body, limit).await {
-        Ok(body) => text(app, &body).await,
+        Ok(body) => text(app, &body, caller).await,
         Err(e) => Err(e),
     };
     result.unwrap_or_else(IntoResponse::into_response)
@@ -120,7 +125,7 @@ async fn json_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 /// How far past the limit a body is still read (and dropped) so its sender gets the 413.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
-async fn chat(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
+async fn chat(app: Arc<AppState>, body: &[u8], caller: Caller) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
     let req: ChatRequest = wire::from_json(&raw)?;
     let messages = req.chat_messages()?;
@@ -144,11 +149,12 @@ async fn chat(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
         shaped,
         count,
         Delivery::of(req.stream, &req.sampling),
+        caller,
     )
     .await
 }
 
-async fn text(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
+async fn text(app: Arc<AppState>, body: &[u8], caller: Caller) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
     let req: CompletionRequest = wire::from_json(&raw)?;
     let prompt = req.prompt_text()?;
@@ -172,6 +178,7 @@ async fn text(app: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
         shaped,
         1,
         Delivery::of(req.stream, &req.sampling),
+        caller,
     )
     .await
 }
@@ -275,11 +282,12 @@ async fn dispatch(
     shaped: ShapedRequest,
     messages: usize,
     delivery: Delivery,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
     if app.config.api.dry_run {
         return Err(app.dry_run.capture(raw, &shaped, messages));
     }
-    respond(app, shaped, delivery).await
+    respond(app, shaped, delivery, caller).await
 }
 
 fn streaming(stream: bool) -> &'static str {
@@ -321,9 +329,10 @@ async fn respond(
     app: Arc<AppState>,
     shaped: ShapedRequest,
     delivery: Delivery,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
     let id = RequestId::random();
-    let mut resp = respond_as(app, shaped, delivery, id.clone())
+    let mut resp = respond_as(app, shaped, delivery, caller, id.clone())
         .await
         .unwrap_or_else(IntoResponse::into_response);
     if let Ok(value) = HeaderValue::from_str(&id.0) {
@@ -339,6 +348,7 @@ async fn respond_as(
     app: Arc<AppState>,
     shaped: ShapedRequest,
     delivery: Delivery,
+    caller: Caller,
     id: RequestId,
 ) -> Result<Response, ApiError> {
     let stream = delivery.stream;
@@ -357,6 +367,7 @@ async fn respond_as(
             RequestKind::Text => "text",
         },
         queued_at: unix_now(),
+        key_name: caller.key_name,
     };
     let job = Job {
         id: id.clone(),

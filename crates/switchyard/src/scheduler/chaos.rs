@@ -54,6 +54,7 @@ fn meta() -> JobMeta {
         stream: true,
         kind: "chat",
         queued_at: 0,
+        key_name: None,
     }
 }
 
