@@ -186,14 +186,15 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let config = load_config(cli.config)?;
+            let mut signals = switchyard::signals::Signals::listen();
             let gateway = Gateway::start(config).await?;
             println!(
                 "switchyard is serving the OpenAI API at {}/v1",
                 gateway.base_url()
             );
-            let signal = switchyard::signals::shutdown().await;
+            let signal = signals.recv().await;
+            signals.exit_on_second();
             tracing::info!("{signal} received: shutting down (a second signal exits at once).");
-            switchyard::signals::exit_on_second();
             gateway.shutdown().await;
             tracing::info!("switchyard stopped.");
             Ok(())
