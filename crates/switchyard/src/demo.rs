@@ -89,11 +89,13 @@ impl Demo {
     }
 }
 
-/// The demo's own settings as TOML, so a user file can be merged over them key by key.
+/// The demo's own settings as TOML, so a user file can be merged over them key by key. Its sites
+/// are replicas with no account behind them, so it asks for no API key even when the data
+/// folder holds some (a `--config` with `auth.require_key = true` turns them on).
 fn demo_toml(opts: &DemoOptions, replicas: &[(ProviderKind, ReplicaServer)]) -> String {
     let mut toml = format!(
         "provider = \"{}\"\n[runtime]\nproviders_in_parallel = true\nmode = \"{}\"\n\
-         [server]\nport = {}\n",
+         [server]\nport = {}\n[auth]\nrequire_key = false\n",
         replicas.first().map_or("deepseek", |(k, _)| k.prefix()),
         opts.mode.as_str(),
         opts.port

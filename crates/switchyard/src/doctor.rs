@@ -88,6 +88,7 @@ pub async fn run(config: &Config, opts: &DoctorOptions) -> Result<Vec<SiteReport
         headless: config.browser.headless,
         user_data_dir,
         cdp_timeout: config.browser.cdp_timeout,
+        no_sandbox: config.browser.no_sandbox,
     };
     let shots = config.data_dir.join("doctor");
     if let Err(e) = std::fs::create_dir_all(&shots) {

@@ -46,6 +46,8 @@ const SHUTDOWN_QUEUED: &str = "switchyard is shutting down; the request was not 
 impl Gateway {
     /// Binds the port, starts the lanes and serves the API.
     pub async fn start(config: Config) -> Result<Gateway, String> {
+        // Who may call is settled first: an unprotected LAN address is refused before anything runs.
+        let guard = Arc::new(api::guard::Guard::from_config(&config)?);
         let addr = SocketAddr::new(config.server.host, config.server.port);
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -119,6 +121,7 @@ impl Gateway {
             scheduler: scheduler.clone(),
             board: board.clone(),
             dry_run: Default::default(),
+            guard,
         });
         let stop_server = CancellationToken::new();
         let stop = stop_server.clone();

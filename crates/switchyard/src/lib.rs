@@ -30,6 +30,7 @@ pub mod demo;
 pub mod doctor;
 pub mod gateway;
 pub mod ids;
+pub mod keys;
 pub mod lanes;
 pub mod models;
 pub mod providers;

@@ -95,6 +95,27 @@ enum Command {
         #[arg(long)]
         include_usage: bool,
     },
+    /// Manage API keys; only their hashes are kept (`auth.keys_file`, default
+    /// `<data_dir>/keys.toml`). A running gateway that requires keys sees changes at once.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Make a new random key and print it, this once only.
+    Add {
+        name: String,
+        /// May use /api/* when `auth.admin_routes = "admin_keys"`.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List the keys' names (never the keys).
+    List,
+    /// Remove a key; requests with it are refused from then on.
+    Remove { name: String },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -137,6 +158,15 @@ impl From<ModeArg> for QueueMode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Keys { action }) = &cli.command {
+        return match keys(cli.config.clone(), action) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("switchyard keys: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Decode {
         provider,
         file,
@@ -236,7 +266,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Err("some page hooks are missing (see above)".to_owned())
             }
         }
-        Command::Decode { .. } => Err("decode runs without the async runtime".to_owned()),
+        Command::Decode { .. } | Command::Keys { .. } => {
+            Err("this command runs without the async runtime".to_owned())
+        }
     }
 }
 
@@ -297,6 +329,51 @@ fn decode(
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `switchyard keys`: the key goes to stdout alone, so `KEY=$(switchyard keys add NAME)` works;
+/// everything else to stderr.
+fn keys(config: Option<PathBuf>, action: &KeysAction) -> Result<(), String> {
+    use switchyard::keys;
+    let config = load_config(config)?;
+    let path = &config.auth.keys_file;
+    match action {
+        KeysAction::Add { name, admin } => {
+            let key = keys::add(path, name, *admin)?;
+            println!("{key}");
+            eprintln!(
+                "New API key `{name}`{} above: it is shown only this once ({} keeps only its \
+                 hash). Clients send it as `Authorization: Bearer <key>` (an OpenAI client's \
+                 api_key). Keys are required from the next start, or at once if they already \
+                 are.",
+                if *admin { " (admin)" } else { "" },
+                path.display()
+            );
+        }
+        KeysAction::List => {
+            let list = keys::load(path)?;
+            if list.is_empty() {
+                eprintln!(
+                    "No API keys in {}; `switchyard keys add NAME` makes one.",
+                    path.display()
+                );
+            }
+            for k in list {
+                let created = std::time::UNIX_EPOCH + std::time::Duration::from_secs(k.created);
+                println!(
+                    "{}\t{}\tcreated {}",
+                    k.name,
+                    if k.admin { "admin" } else { "-" },
+                    switchyard::artifacts::rfc3339(created)
+                );
+            }
+        }
+        KeysAction::Remove { name } => {
+            keys::remove(path, name)?;
+            eprintln!("Removed the API key `{name}` from {}.", path.display());
+        }
+    }
+    Ok(())
 }
 
 fn load_config(path: Option<PathBuf>) -> Result<Config, String> {

@@ -217,8 +217,15 @@ async fn single_provider_mode_refuses_foreign_ids_and_bad_bodies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cors_follows_the_reference() {
-    let h = Harness::single(ProviderKind::Glm, Knobs::instant(), "").await;
+async fn cors_follows_the_reference_when_every_origin_is_allowed() {
+    // The reference answers every origin with `*`; switchyard only when the user writes `"*"`
+    // (tests/security.rs has the default, which refuses foreign origins).
+    let h = Harness::single(
+        ProviderKind::Glm,
+        Knobs::instant(),
+        "[api]\ncors_origins = [\"*\"]\n",
+    )
+    .await;
     let pre = h
         .client
         .request(reqwest::Method::OPTIONS, h.url("/v1/chat/completions"))

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
@@ -23,6 +23,7 @@ use tracing::{info, warn};
 
 use super::AppState;
 use super::error::ApiError;
+use super::guard::Caller;
 use super::limits::{Gate, Limits};
 use super::sse::{self, Chunks, Frames, PromptTokens};
 use super::tokens;
@@ -37,13 +38,15 @@ use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
 
 pub async fn chat_completions(
     State(app): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let id = RequestId::random();
     let limit = app.config.api.max_body_bytes;
+    let caller = caller.map(|c| c.0).unwrap_or_default();
     let result = match json_body(&headers, body, limit).await {
-        Ok(body) => chat(app, &body, id.clone()).await,
+        Ok(body) => chat(app, &body, caller, id.clone()).await,
         Err(e) => Err(e),
     };
     with_request_id(result.unwrap_or_else(IntoResponse::into_response), &id)
@@ -51,13 +54,15 @@ pub async fn chat_completions(
 
 pub async fn completions(
     State(app): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let id = RequestId::random();
     let limit = app.config.api.max_body_bytes;
+    let caller = caller.map(|c| c.0).unwrap_or_default();
     let result = match json_body(&headers, body, limit).await {
-        Ok(body) => text(app, &body, id.clone()).await,
+        Ok(body) => text(app, &body, caller, id.clone()).await,
         Err(e) => Err(e),
     };
     with_request_id(result.unwrap_or_else(IntoResponse::into_response), &id)
@@ -133,7 +138,12 @@ async fn json_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 /// How far past the limit a body is still read (and dropped) so its sender gets the 413.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
-async fn chat(app: Arc<AppState>, body: &[u8], id: RequestId) -> Result<Response, ApiError> {
+async fn chat(
+    app: Arc<AppState>,
+    body: &[u8],
+    caller: Caller,
+    id: RequestId,
+) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
     let req: ChatRequest = wire::from_json(&raw)?;
     let messages = req.chat_messages()?;
@@ -157,12 +167,18 @@ async fn chat(app: Arc<AppState>, body: &[u8], id: RequestId) -> Result<Response
         shaped,
         count,
         Delivery::of(req.stream, &req.sampling),
+        caller,
         id,
     )
     .await
 }
 
-async fn text(app: Arc<AppState>, body: &[u8], id: RequestId) -> Result<Response, ApiError> {
+async fn text(
+    app: Arc<AppState>,
+    body: &[u8],
+    caller: Caller,
+    id: RequestId,
+) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
     let req: CompletionRequest = wire::from_json(&raw)?;
     let prompt = req.prompt_text()?;
@@ -186,6 +202,7 @@ async fn text(app: Arc<AppState>, body: &[u8], id: RequestId) -> Result<Response
         shaped,
         1,
         Delivery::of(req.stream, &req.sampling),
+        caller,
         id,
     )
     .await
@@ -290,12 +307,13 @@ async fn dispatch(
     shaped: ShapedRequest,
     messages: usize,
     delivery: Delivery,
+    caller: Caller,
     id: RequestId,
 ) -> Result<Response, ApiError> {
     if app.config.api.dry_run {
         return Err(app.dry_run.capture(raw, &shaped, messages));
     }
-    respond(app, shaped, delivery, id).await
+    respond(app, shaped, delivery, caller, id).await
 }
 
 fn streaming(stream: bool) -> &'static str {
@@ -336,6 +354,7 @@ async fn respond(
     app: Arc<AppState>,
     shaped: ShapedRequest,
     delivery: Delivery,
+    caller: Caller,
     id: RequestId,
 ) -> Result<Response, ApiError> {
     let stream = delivery.stream;
@@ -354,6 +373,7 @@ async fn respond(
             RequestKind::Text => "text",
         },
         queued_at: unix_now(),
+        key_name: caller.key_name,
     };
     let job = Job {
         id: id.clone(),

@@ -1,4 +1,4 @@
-//! The HTTP API: OpenAI endpoints, CORS, and the inspection endpoints.
+//! The HTTP API: OpenAI endpoints, the access guard, and the inspection endpoints.
 //!
 //! Routes: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models` (also without
 //! the `/v1` prefix, for base URLs pasted without it), and for tools and tests `GET /api/lanes`,
@@ -6,6 +6,7 @@
 //! the request controls are in `control`. Paths are normalised first (`//` collapsed, a
 //! trailing `/` dropped), because a base URL typed with a trailing slash makes SillyTavern ask
 //! for `/v1//chat/completions`. Every error, also 404, 405, 413 and 415, is in OpenAI's shape.
+//! Every request passes [`guard`] first (IP allowlist, `Host`, `Origin`/CORS, API key).
 //!
 //! Architecture Invariant: `api` is the only module that knows the OpenAI wire format and axum.
 //! Lanes emit neutral `StreamEvent`s; `api::sse` turns them into chunks.
@@ -14,16 +15,18 @@ mod chat;
 mod control;
 pub mod dry_run;
 pub mod error;
+pub mod guard;
 pub mod limits;
 pub mod sse;
 pub mod tokens;
 pub mod wire;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -43,10 +46,15 @@ pub struct AppState {
     pub board: Board,
     /// The last request captured in Dry Run Mode.
     pub dry_run: dry_run::DryRun,
+    /// Who may call; built (and the open-bind rule checked) before the port is bound.
+    pub guard: Arc<guard::Guard>,
 }
 
-/// The API as a service that normalises paths before routing.
-pub fn app(state: Arc<AppState>) -> axum::routing::IntoMakeService<NormalizedRouter> {
+/// The API as a service that normalises paths before routing and gives the guard the client's
+/// address.
+pub fn app(
+    state: Arc<AppState>,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<NormalizedRouter, SocketAddr> {
     use axum::ServiceExt;
     let body_limit = state.config.api.max_body_bytes;
     tokens::warm_up();
@@ -68,11 +76,14 @@ pub fn app(state: Arc<AppState>) -> axum::routing::IntoMakeService<NormalizedRou
         .route("/api/queue/clear", post(control::clear_pending))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(cors))
+        .layer(middleware::from_fn_with_state(
+            state.guard.clone(),
+            guard::check,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state);
     tower::util::MapRequest::new(router, normalize_path as fn(Request) -> Request)
-        .into_make_service()
+        .into_make_service_with_connect_info::<SocketAddr>()
 }
 
 /// The router behind the path normalisation.
@@ -100,59 +111,6 @@ fn normalize_path(mut req: Request) -> Request {
         *req.uri_mut() = uri;
     }
     req
-}
-
-/// CORS as the reference does it: only on `/v1/*` and only when an `Origin` is present.
-async fn cors(req: Request, next: Next) -> Response {
-    let applies =
-        req.uri().path().starts_with("/v1/") && req.headers().contains_key(header::ORIGIN);
-    if !applies {
-        return next.run(req).await;
-    }
-    if req.method() == Method::OPTIONS
-        && let Some(method) = req.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD)
-    {
-        return preflight(method, req.headers());
-    }
-    let mut resp = next.run(req).await;
-    resp.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    resp
-}
-
-fn preflight(method: &HeaderValue, headers: &HeaderMap) -> Response {
-    let allowed = matches!(
-        method
-            .to_str()
-            .map(|m| m.trim().to_ascii_uppercase())
-            .as_deref(),
-        Ok("GET" | "POST" | "OPTIONS")
-    );
-    if !allowed {
-        return (StatusCode::BAD_REQUEST, "Disallowed CORS method").into_response();
-    }
-    let allow_headers = headers
-        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_static("Content-Type, Authorization"));
-    let mut resp = (StatusCode::OK, "OK").into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST, OPTIONS"),
-    );
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
-    );
-    resp
 }
 
 async fn models(State(app): State<Arc<AppState>>) -> Response {

@@ -14,6 +14,7 @@ pub mod procs;
 mod replay;
 mod tab;
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,6 +117,34 @@ pub struct LaunchOptions {
     /// A persistent profile directory; `None` makes a throwaway one that is removed on close.
     pub user_data_dir: Option<PathBuf>,
     pub cdp_timeout: Duration,
+    /// `browser.no_sandbox`: turn Chromium's sandbox off even when not running as root.
+    pub no_sandbox: bool,
+}
+
+/// Whether Chromium must run without its sandbox, and why (for the log). Chromium refuses to
+/// start sandboxed as root, so root always runs it without; otherwise only the user's
+/// `browser.no_sandbox = true` turns the sandbox off.
+fn sandbox_off(configured: bool) -> Option<&'static str> {
+    if running_as_root() {
+        Some("switchyard runs as root, where Chromium's sandbox cannot start")
+    } else if configured {
+        Some("browser.no_sandbox = true")
+    } else {
+        None
+    }
+}
+
+/// The effective user id is 0, read from `/proc/self/status` (`Uid: real effective ...`).
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
 }
 
 /// One running Chromium process.
@@ -147,29 +176,49 @@ impl Chromium {
                 (dir.clone(), Some(dir))
             }
         };
-        std::fs::create_dir_all(&profile).map_err(|e| {
-            BrowserError::Launch(format!(
-                "cannot create the browser profile directory {}: {e}",
-                profile.display()
-            ))
-        })?;
+        // The profile holds the sessions of signed-in accounts: only this user may read it.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&profile)
+            .map_err(|e| {
+                BrowserError::Launch(format!(
+                    "cannot create the browser profile directory {}: {e}",
+                    profile.display()
+                ))
+            })?;
+        // chromiumoxide 0.9.1 speaks CDP only over a websocket (no `--remote-debugging-pipe`):
+        // port 0 lets Chromium pick a random port, on 127.0.0.1 (Chromium's default address).
+        // SECURITY.md describes what another local user could still do with it.
         let mut builder = BrowserConfig::builder()
             .chrome_executable(&opts.executable)
-            .no_sandbox()
+            .port(0)
             .user_data_dir(&profile)
             .viewport(None)
             .launch_timeout(LAUNCH_TIMEOUT)
             .request_timeout(opts.cdp_timeout)
             .args(EXTRA_FLAGS.iter().copied())
             .arg(("disable-features", DISABLED_FEATURES));
+        let unsandboxed = sandbox_off(opts.no_sandbox);
+        if let Some(why) = unsandboxed {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| info!("Chromium runs with --no-sandbox: {why}."));
+            builder = builder.no_sandbox();
+        }
         // chromiumoxide's default is `--headless`, which on current Chromium is the new headless.
         if !opts.headless {
             builder = builder.with_head();
         }
         let config = builder.build().map_err(BrowserError::Launch)?;
         let (mut browser, mut handler) = Browser::launch(config).await.map_err(|e| {
+            let hint = if unsandboxed.is_none() {
+                " If this system cannot run Chromium's sandbox (no unprivileged user namespaces, \
+                 or a container), set browser.no_sandbox = true."
+            } else {
+                ""
+            };
             BrowserError::Launch(format!(
-                "could not start Chromium at {}: {e}",
+                "could not start Chromium at {}: {e}.{hint}",
                 opts.executable.display()
             ))
         })?;

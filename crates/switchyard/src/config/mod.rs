@@ -10,6 +10,7 @@
 
 mod artifacts;
 pub mod raw;
+mod security;
 
 use std::{collections::BTreeMap, fmt, net::IpAddr, path::PathBuf, time::Duration};
 
@@ -21,6 +22,7 @@ use crate::shaping::format::{FormatSettings, InjectionPosition, Preset};
 use raw::{RawConfig, RawFormatting, RawInjectionPosition};
 
 pub use artifacts::{CaptureFiles, Failures};
+pub use security::{Access, AdminRoutes, AuthConfig, IpAllowlist};
 
 /// The largest `instances` value a provider accepts (the reference's limit).
 pub const MAX_INSTANCES: u32 = 32;
@@ -98,6 +100,8 @@ pub struct Config {
     pub capture: CaptureFiles,
     /// `[failures]`: failure bundles.
     pub failures: Failures,
+    /// `[auth]`: API keys.
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +115,8 @@ pub struct ServerConfig {
     pub host: IpAddr,
     /// 0 picks a free port (tests).
     pub port: u16,
+    /// The allowlist, the `Host` names and the open-bind override.
+    pub access: Access,
     /// On SIGTERM/SIGINT, how long running answers may go on before they are stopped.
     pub shutdown_grace: Duration,
 }
@@ -127,6 +133,8 @@ pub struct BrowserConfig {
     pub isolation: Isolation,
     /// Upper bound for any single CDP call that has no longer bound of its own.
     pub cdp_timeout: Duration,
+    /// Start Chromium with `--no-sandbox` even when not running as root.
+    pub no_sandbox: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +151,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// What a non-streaming client gets when the answer broke off after some text.
     pub partial_answers: PartialAnswers,
+    /// Browser origins whose pages may call the API (`*` for any); others get 403.
+    pub cors_origins: Vec<String>,
 }
 
 /// The default request body limit: long roleplay chats are big, but not this big.
@@ -279,7 +289,10 @@ impl Config {
         };
 
         let server = raw.server.unwrap_or_default();
-        let host_text = server.host.unwrap_or_else(|| "127.0.0.1".to_owned());
+        let host_text = server
+            .host
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1".to_owned());
         let host: IpAddr = host_text.parse().map_err(|_| {
             bad(
                 "server.host",
@@ -298,6 +311,7 @@ impl Config {
         let server = ServerConfig {
             host,
             port: server.port.unwrap_or(7777),
+            access: security::access(&server, &bad)?,
             shutdown_grace: Duration::from_secs(grace),
         };
 
@@ -314,6 +328,7 @@ impl Config {
             headless: browser.headless.unwrap_or(true),
             isolation: browser.isolation.unwrap_or(Isolation::Context),
             cdp_timeout: Duration::from_secs(cdp_secs),
+            no_sandbox: browser.no_sandbox.unwrap_or(false),
         };
 
         let api = raw.api.unwrap_or_default();
@@ -351,6 +366,7 @@ impl Config {
                 }
             },
             partial_answers: api.partial_answers.unwrap_or_default(),
+            cors_origins: security::cors_origins(api.cors_origins.as_deref(), &bad)?,
         };
         let formatting = lay_formatting(
             raw.formatting.as_ref(),
@@ -485,7 +501,9 @@ impl Config {
         let data_dir = PathBuf::from(raw.data_dir.unwrap_or_else(|| "switchyard-data".to_owned()));
         let capture = artifacts::capture_files(raw.capture, &bad)?;
         let failures = artifacts::failures(raw.failures, &data_dir, &bad)?;
+        let auth = security::auth(raw.auth, &data_dir)?;
         Ok(Config {
+            auth,
             provider,
             data_dir,
             capture,

@@ -20,6 +20,17 @@ pub struct RawConfig {
     pub providers: Option<RawProviders>,
     pub capture: Option<RawCaptureFiles>,
     pub failures: Option<RawFailures>,
+    pub auth: Option<RawAuth>,
+}
+
+/// `[auth]`: API keys (see `crate::keys`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// Unset: keys are required when the key file holds at least one.
+    pub require_key: Option<bool>,
+    pub keys_file: Option<String>,
+    pub admin_routes: Option<super::AdminRoutes>,
 }
 
 /// `[capture]`: capture files of every request's raw site body.
@@ -49,6 +60,9 @@ pub struct RawRuntime {
 pub struct RawServer {
     pub host: Option<String>,
     pub port: Option<u16>,
+    pub allow_open: Option<bool>,
+    pub hostnames: Option<Vec<String>>,
+    pub ip_allowlist: Option<Vec<String>>,
     pub shutdown_grace_secs: Option<u64>,
 }
 
@@ -59,6 +73,7 @@ pub struct RawBrowser {
     pub headless: Option<bool>,
     pub isolation: Option<super::Isolation>,
     pub cdp_timeout_secs: Option<u64>,
+    pub no_sandbox: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +86,7 @@ pub struct RawApi {
     pub dry_run: Option<bool>,
     pub max_body_bytes: Option<u64>,
     pub partial_answers: Option<super::PartialAnswers>,
+    pub cors_origins: Option<Vec<String>>,
 }
 
 /// How chat messages become one prompt; globally, or per provider over the global table.

@@ -91,6 +91,7 @@ pub async fn start(
         headless: config.browser.headless,
         user_data_dir,
         cdp_timeout: config.browser.cdp_timeout,
+        no_sandbox: config.browser.no_sandbox,
     };
     let shared_browser = match config.browser.isolation {
         Isolation::Context => Some(

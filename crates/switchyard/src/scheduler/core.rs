@@ -37,6 +37,8 @@ pub struct JobMeta {
     /// `chat` or `text`.
     pub kind: &'static str,
     pub queued_at: u64,
+    /// The name of the API key the request came with (`None` when keys are off).
+    pub key_name: Option<String>,
 }
 
 /// A decision: give `job` to `lane`.
@@ -391,6 +393,7 @@ mod tests {
             stream: true,
             kind: "chat",
             queued_at: 0,
+            key_name: None,
         }
     }
     fn ids(d: &[Dispatch<&'static str>]) -> Vec<(String, String)> {
