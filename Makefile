@@ -30,9 +30,10 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## The benchmark table (relay latency, time to first content, makespan, memory).
+## The benchmark table (relay latency, time to first content, prompt entry, makespan, memory);
+## every figure also goes to target/bench.json with its conditions.
 bench: chromium
-	$(CARGO) run --release -p switchyard -- bench
+	$(CARGO) run --release -p switchyard -- bench --json target/bench.json
 
 ## The official openai Python client against `switchyard demo`, two models in parallel.
 client-check: chromium

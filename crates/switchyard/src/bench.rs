@@ -32,7 +32,8 @@
 //! - **Peak memory**: PSS of the Chromium process tree plus this process, sampled while a setup
 //!   runs; the maximum is kept.
 //!
-//! Nothing is asserted. The command prints one markdown table and writes it to `--out` if given;
+//! Nothing is asserted. The command prints one markdown table and writes it to `--out` if given,
+//! and every figure with its setup and samples as JSON to `--json` (keys name their units);
 //! [`report`] renders it, with notes that say how each number was taken.
 
 use std::future::Future;
@@ -108,7 +109,11 @@ const FULL: Sizes = Sizes {
 };
 
 /// Runs the benchmark.
-pub async fn run(out: Option<PathBuf>, quick: bool) -> Result<(), String> {
+pub async fn run(
+    out: Option<PathBuf>,
+    json_out: Option<PathBuf>,
+    quick: bool,
+) -> Result<(), String> {
     let began = Instant::now();
     let sizes = if quick { QUICK } else { FULL };
     let machine = machine().await;
@@ -150,8 +155,14 @@ pub async fn run(out: Option<PathBuf>, quick: bool) -> Result<(), String> {
         seven,
         seven_tee,
     };
-    let table = render(&machine, sizes, &results, overhead_ms, began.elapsed());
+    let (table, figures) = render(&machine, sizes, &results, overhead_ms, began.elapsed());
     println!("\n{table}");
+    if let Some(path) = json_out {
+        let text = serde_json::to_string_pretty(&figures).unwrap_or_default();
+        tokio::fs::write(&path, text)
+            .await
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     if let Some(path) = out {
         tokio::fs::write(&path, &table)
             .await
@@ -192,8 +203,10 @@ impl Rig {
             ..Knobs::default()
         };
         let current = lanes.first().map_or(BENCH_PRIMARY, |(k, _)| *k);
+        // The bench's client sends no key: its sites are replicas, so keys in data_dir stay off.
         let mut toml = format!(
-            "provider = \"{}\"\n[server]\nport = 0\n[browser]\nisolation = \"context\"\n",
+            "provider = \"{}\"\n[server]\nport = 0\n[browser]\nisolation = \"context\"\n\
+             [auth]\nrequire_key = false\n",
             current.prefix()
         );
         if lanes.iter().map(|(_, n)| n).sum::<u32>() > 1 {

@@ -52,6 +52,9 @@ enum Command {
         /// Write the table here as well as to stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Write every figure with its conditions as JSON here (keys name their units).
+        #[arg(long)]
+        json: Option<PathBuf>,
         /// Fewer samples, for a quick look.
         #[arg(long)]
         quick: bool,
@@ -246,7 +249,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             })
             .await
         }
-        Command::Bench { out, quick } => switchyard::bench::run(out, quick).await,
+        Command::Bench { out, json, quick } => switchyard::bench::run(out, json, quick).await,
         Command::Doctor {
             provider,
             probe,

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
 use super::{
     DELAY_MS, IDLE_PAUSE, MAKESPAN_CHUNKS, MEMORY_EVERY, Makespan, PRIMARY_LANES, Results,
     SECONDARY_LANES, STAMPS, Sizes, size_letter,
@@ -85,13 +87,16 @@ pub(super) async fn machine() -> Machine {
     }
 }
 
+/// The markdown table with its notes, and the same figures as JSON (`--json`): every figure
+/// with its setup and sample count, each key naming its unit.
 pub(super) fn render(
     machine: &Machine,
     sizes: Sizes,
     results: &Results,
     overhead_ms: f64,
     took: Duration,
-) -> String {
+) -> (String, Value) {
+    let mut figures: Vec<Value> = Vec::new();
     let (p, q) = (BENCH_PRIMARY.display_name(), BENCH_SECONDARY.display_name());
     let pid = BENCH_PRIMARY.prefix();
     let (one, one_peak) = &results.one;
@@ -143,6 +148,11 @@ pub(super) fn render(
                 reference,
                 &n,
             ]);
+            figures.push(json!({
+                "key": format!("relay_p{p}_ms"), "setup": setup,
+                "value": percentile(values, p), "samples": values.len(),
+                "negative_samples": negative, "existing_tool": reference,
+            }));
         }
     }
 
@@ -158,6 +168,11 @@ pub(super) fn render(
             REFERENCE_FIRST_CONTENT,
             &n,
         ]);
+        figures.push(json!({
+            "key": "first_content_p50_s", "setup": setup,
+            "value": median(&lane.first_content_ms).map(|v| v / 1e3),
+            "samples": lane.first_content_ms.len(), "existing_tool": REFERENCE_FIRST_CONTENT,
+        }));
     }
 
     for (size, times) in &one.prompt_entry_ms {
@@ -171,6 +186,10 @@ pub(super) fn render(
             "—",
             &n,
         ]);
+        figures.push(json!({
+            "key": "prompt_entry_p50_ms", "setup": setup, "prompt_chars": size,
+            "value": median(times), "samples": times.len(),
+        }));
     }
 
     let long = MAKESPAN_CHUNKS
@@ -204,6 +223,13 @@ pub(super) fn render(
             _ => format!("{} run", runs.len()),
         };
         row([measure, &setup, &value, "—", &n]);
+        let median_run = runs.get(runs.len() / 2);
+        figures.push(json!({
+            "key": if fifo { "makespan_over_fifo_ratio" } else { "makespan_over_ideal_ratio" },
+            "setup": setup, "value": median_run.map(ratio),
+            "measured_s": median_run.map(|m| m.measured_s), "bound_s": median_run.map(bound),
+            "samples": runs.len(),
+        }));
     }
 
     for (setup, peak, reference) in [
@@ -221,6 +247,11 @@ pub(super) fn render(
         );
         let n = format!("{} samples", peak.samples);
         row(["peak memory (PSS)", setup, &value, reference, &n]);
+        figures.push(json!({
+            "key": "peak_pss_mib", "setup": setup, "value": browser + own,
+            "chromium_pss_mib": browser, "switchyard_pss_mib": own,
+            "samples": peak.samples, "existing_tool": reference,
+        }));
     }
 
     let sent_order: String = MAKESPAN_CHUNKS.iter().map(|c| size_letter(*c)).collect();
@@ -296,7 +327,18 @@ pub(super) fn render(
     for note in notes {
         out.push_str(&format!("- {note}\n"));
     }
-    out
+    let json = json!({
+        "run": sizes.name,
+        "machine": {
+            "cores": machine.cores, "cpu": machine.cpu, "memory": machine.memory,
+            "chromium": machine.chromium,
+            "load_1m_at_start": machine.load.parse::<f64>().ok(),
+        },
+        "existing_tool_note": "figures of the existing tool were measured separately, not in this run",
+        "took_s": took.as_secs_f64(),
+        "figures": figures,
+    });
+    (out, json)
 }
 
 #[cfg(test)]
