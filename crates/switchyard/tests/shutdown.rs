@@ -31,9 +31,13 @@ struct Served {
     lines: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
-/// Starts `switchyard serve` with `config`, its temp dir at `tmp`; the base URL comes from the
-/// line the binary prints once it serves.
-async fn serve(dir: &Path, tmp: &Path, config: &str) -> Served {
+/// Starts `switchyard serve` with `config`, its temp dir at `tmp`; returns the child and its
+/// stdout lines (read on, so the child never blocks on a full pipe).
+fn spawn(
+    dir: &Path,
+    tmp: &Path,
+    config: &str,
+) -> (Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let path = dir.join("switchyard.toml");
     std::fs::write(&path, config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
@@ -48,28 +52,42 @@ async fn serve(dir: &Path, tmp: &Path, config: &str) -> Served {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("switchyard is serving the OpenAI API at ") {
-                return url.trim_end_matches("/v1").to_owned();
-            }
-        }
-        panic!("switchyard exited before serving");
-    })
-    .await
-    .expect("switchyard serves within the deadline");
-    // Keep reading stdout so the child never blocks on a full pipe.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     switchyard::tasks::spawn("child-stdout", async move {
         while let Ok(Some(line)) = lines.next_line().await {
             let _ = tx.send(line);
         }
     });
-    Served {
-        child,
-        base,
-        lines: rx,
-    }
+    (child, rx)
+}
+
+/// Waits for a stdout line containing `needle`; returns it.
+async fn line_with(
+    lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    needle: &str,
+) -> String {
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.recv().await {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("switchyard exited before printing {needle:?}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle:?} within the deadline"))
+}
+
+/// Starts `switchyard serve` and waits until it serves; the base URL comes from the line the
+/// binary prints then.
+async fn serve(dir: &Path, tmp: &Path, config: &str) -> Served {
+    let (child, mut lines) = spawn(dir, tmp, config);
+    let serving = line_with(&mut lines, "switchyard is serving the OpenAI API at ").await;
+    let base = serving
+        .rsplit_once(" at ")
+        .map(|(_, url)| url.trim_end_matches("/v1").to_owned())
+        .unwrap();
+    Served { child, base, lines }
 }
 
 /// Sends `signal` (`TERM`, `KILL`) to `pid`.
@@ -260,16 +278,7 @@ async fn a_second_signal_exits_at_once() {
     let (_body, _) = live_stream(&base).await;
     let pid = child.id().unwrap();
     kill("TERM", pid);
-    tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.recv().await {
-            if line.contains("SIGTERM received: shutting down") {
-                return;
-            }
-        }
-        panic!("switchyard exited without the shutdown line");
-    })
-    .await
-    .expect("the first signal starts the shutdown");
+    line_with(&mut lines, "SIGTERM received: shutting down").await;
     kill("TERM", pid);
     let status = tokio::time::timeout(DEADLINE, child.wait())
         .await
@@ -280,5 +289,38 @@ async fn a_second_signal_exits_at_once() {
     if alive(browser) {
         kill("KILL", browser);
     }
+    replica.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_start_up_lets_the_start_finish_then_cleans_up() {
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "switchyard-sigterm3-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    )));
+    let tmp = dir.0.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (replica, config) = long_answers(&dir.0, 1).await;
+    let (mut child, mut lines) = spawn(&dir.0, &tmp, &config);
+    // The lanes are starting (the signal listeners are up before this line).
+    line_with(&mut lines, "Starting lanes").await;
+    kill("TERM", child.id().unwrap());
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("switchyard exits after SIGTERM during start-up")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    let tmp_text = tmp.display().to_string();
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while !processes_naming(&tmp_text).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "Chromium processes remain: {:?}",
+            processes_naming(&tmp_text)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(entries(&tmp), Vec::<PathBuf>::new(), "TMPDIR is left empty");
     replica.shutdown().await;
 }
