@@ -116,11 +116,12 @@ fn demo_toml(opts: &DemoOptions, replicas: &[(ProviderKind, ReplicaServer)]) -> 
 
 /// Runs the demo until Ctrl-C or SIGTERM.
 pub async fn run(opts: DemoOptions) -> Result<(), String> {
+    let mut signals = crate::signals::Signals::listen();
     let demo = Demo::start(&opts).await?;
     print_banner(&demo);
-    let signal = crate::signals::shutdown().await;
+    let signal = signals.recv().await;
+    signals.exit_on_second();
     println!("\n{signal}: stopping the demo (a second signal exits at once)...");
-    crate::signals::exit_on_second();
     demo.shutdown().await;
     Ok(())
 }

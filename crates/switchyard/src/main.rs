@@ -234,14 +234,34 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             let mut config = load_config(cli.config)?;
             config.fault_injection = enable_fault_injection;
-            let gateway = Gateway::start(config).await?;
+            let mut signals = switchyard::signals::Signals::listen();
+            let start = Gateway::start(config);
+            tokio::pin!(start);
+            // A signal during start-up (the lanes may take a while) still stops gracefully:
+            // the start finishes, so nothing it launched is left behind, then the gateway stops.
+            let interrupted = tokio::select! {
+                started = &mut start => Ok(started?),
+                signal = signals.recv() => Err(signal),
+            };
+            let gateway = match interrupted {
+                Ok(gateway) => gateway,
+                Err(signal) => {
+                    signals.exit_on_second();
+                    tracing::info!(
+                        "{signal} received during start-up: stopping once the lanes are up \
+                         (a second signal exits at once)."
+                    );
+                    start.await?.shutdown().await;
+                    return Ok(());
+                }
+            };
             println!(
                 "switchyard is serving the OpenAI API at {}/v1",
                 gateway.base_url()
             );
-            let signal = switchyard::signals::shutdown().await;
+            let signal = signals.recv().await;
+            signals.exit_on_second();
             tracing::info!("{signal} received: shutting down (a second signal exits at once).");
-            switchyard::signals::exit_on_second();
             gateway.shutdown().await;
             tracing::info!("switchyard stopped.");
             Ok(())

@@ -1,41 +1,76 @@
 //! The shutdown signals: SIGINT (Ctrl-C) and SIGTERM (systemd, Docker, Kubernetes) are one and
 //! the same request to stop gracefully; a second one, while the gateway is still stopping,
 //! exits at once.
+//!
+//! [`Signals::listen`] registers both at once, before anything waits, and the same listener
+//! then waits for the second signal, so no signal falls between two listeners.
 
 use tracing::warn;
 
-/// Waits for SIGINT or SIGTERM; returns the signal's name.
-pub async fn shutdown() -> &'static str {
+/// The registered SIGINT and SIGTERM listeners.
+pub struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => "SIGINT",
-                    _ = term.recv() => "SIGTERM",
-                }
-            }
-            Err(e) => {
-                warn!(cause = %e, "cannot listen for SIGTERM; only Ctrl-C stops the gateway gracefully");
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
-    }
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
 }
 
-/// After the first signal: a second one exits the process at once (code 130), for a shutdown
-/// that takes too long for the person waiting.
-pub fn exit_on_second() {
-    crate::tasks::spawn("second-signal", async {
-        let name = shutdown().await;
-        eprintln!("switchyard: {name} again; exiting now without waiting for the lanes.");
-        std::process::exit(130);
-    });
+impl Signals {
+    /// Registers the listeners (call inside the runtime, before the gateway starts serving).
+    pub fn listen() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let register = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    warn!(cause = %e, "cannot listen for {name}; it will not stop the gateway gracefully");
+                    None
+                }
+            };
+            Signals {
+                interrupt: register(SignalKind::interrupt(), "SIGINT"),
+                terminate: register(SignalKind::terminate(), "SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Signals {}
+        }
+    }
+
+    /// Waits for the next SIGINT or SIGTERM; returns its name.
+    pub async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = next(&mut self.interrupt) => "SIGINT",
+                () = next(&mut self.terminate) => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+
+    /// After the first signal: a second one exits the process at once (code 130), for a
+    /// shutdown that takes too long for the person waiting. Browsers still running are left to
+    /// the operating system.
+    pub fn exit_on_second(mut self) {
+        crate::tasks::spawn("second-signal", async move {
+            let name = self.recv().await;
+            eprintln!("switchyard: {name} again; exiting now without waiting for the lanes.");
+            std::process::exit(130);
+        });
+    }
 }

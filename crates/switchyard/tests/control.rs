@@ -118,6 +118,15 @@ async fn probes_answer_outside_the_openai_api() {
     let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
     let body: Value = resp.json().await.unwrap();
     assert!(body["id"].as_str().unwrap().contains(&id), "{body}");
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "nobody-chat", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    let other = resp.headers()["x-request-id"].to_str().unwrap();
+    assert!(other.len() == 8 && other != id, "{other}");
     h.shutdown().await;
 }
 

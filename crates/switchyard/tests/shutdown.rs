@@ -18,14 +18,26 @@ use std::time::Duration;
 
 use common::{DEADLINE, TempDir, parse_sse};
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde_json::{Value, json};
 use switchyard_replicas::{Knobs, Outcome, ReplicaServer, Site};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Starts `switchyard serve` with `config`, its temp dir at `tmp`; returns the child and the
-/// API's base URL (from the line the binary prints once it serves).
-async fn serve(dir: &Path, tmp: &Path, config: &str) -> (Child, String) {
+/// A running `switchyard serve`: the child, the API's base URL, and its later stdout lines.
+struct Served {
+    child: Child,
+    base: String,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+/// Starts `switchyard serve` with `config`, its temp dir at `tmp`; returns the child and its
+/// stdout lines (read on, so the child never blocks on a full pipe).
+fn spawn(
+    dir: &Path,
+    tmp: &Path,
+    config: &str,
+) -> (Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let path = dir.join("switchyard.toml");
     std::fs::write(&path, config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
@@ -40,21 +52,98 @@ async fn serve(dir: &Path, tmp: &Path, config: &str) -> (Child, String) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("switchyard is serving the OpenAI API at ") {
-                return url.trim_end_matches("/v1").to_owned();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    switchyard::tasks::spawn("child-stdout", async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for a stdout line containing `needle`; returns it.
+async fn line_with(
+    lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    needle: &str,
+) -> String {
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.recv().await {
+            if line.contains(needle) {
+                return line;
             }
         }
-        panic!("switchyard exited before serving");
+        panic!("switchyard exited before printing {needle:?}");
     })
     .await
-    .expect("switchyard serves within the deadline");
-    // Keep reading stdout so the child never blocks on a full pipe.
-    switchyard::tasks::spawn("child-stdout", async move {
-        while let Ok(Some(_)) = lines.next_line().await {}
-    });
-    (child, base)
+    .unwrap_or_else(|_| panic!("no {needle:?} within the deadline"))
+}
+
+/// Starts `switchyard serve` and waits until it serves; the base URL comes from the line the
+/// binary prints then.
+async fn serve(dir: &Path, tmp: &Path, config: &str) -> Served {
+    let (child, mut lines) = spawn(dir, tmp, config);
+    let serving = line_with(&mut lines, "switchyard is serving the OpenAI API at ").await;
+    let base = serving
+        .rsplit_once(" at ")
+        .map(|(_, url)| url.trim_end_matches("/v1").to_owned())
+        .unwrap();
+    Served { child, base, lines }
+}
+
+/// Sends `signal` (`TERM`, `KILL`) to `pid`.
+fn kill(signal: &str, pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The replica and config of one DeepSeek lane with a long answer; `grace` seconds of
+/// shutdown grace.
+async fn long_answers(dir: &Path, grace: u64) -> (ReplicaServer, String) {
+    let knobs = Knobs {
+        chunks: 2000,
+        delay_ms: 25,
+        first_delay_ms: 0,
+    };
+    let replica = ReplicaServer::start(Site::DeepSeek, knobs).await.unwrap();
+    let config = format!(
+        "provider = \"deepseek\"\ndata_dir = \"{}\"\n[server]\nport = 0\nshutdown_grace_secs = {grace}\n\
+         [providers.deepseek]\nbase_url = \"{}\"\n",
+        dir.join("data").display(),
+        replica.base_url()
+    );
+    (replica, config)
+}
+
+/// Starts a long streamed answer and reads until it is under way.
+async fn live_stream(base: &str) -> (BoxStream<'static, reqwest::Result<bytes::Bytes>>, String) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&json!({"model": "deepseek-chat", "stream": true,
+                      "messages": [{"role": "user", "content": "a long one"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.bytes_stream().boxed();
+    let mut seen = String::new();
+    while !seen.contains(" w2") {
+        let bytes = body.next().await.expect("more stream").unwrap();
+        seen.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    (body, seen)
+}
+
+async fn browser_pid(base: &str) -> u32 {
+    let lanes: Value = reqwest::get(format!("{base}/api/lanes"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    lanes["lanes"][0]["browser_pid"].as_u64().unwrap() as u32
 }
 
 /// Whether any process still running names `needle` on its command line (Chromium's browser
@@ -104,58 +193,19 @@ async fn sigterm_ends_live_streams_cleans_up_and_exits_zero() {
     )));
     let tmp = dir.0.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
-    // A long answer, so the stream is live when the signal comes.
-    let knobs = Knobs {
-        chunks: 2000,
-        delay_ms: 25,
-        first_delay_ms: 0,
-    };
-    let replica = ReplicaServer::start(Site::DeepSeek, knobs).await.unwrap();
-    let config = format!(
-        "provider = \"deepseek\"\ndata_dir = \"{}\"\n[server]\nport = 0\nshutdown_grace_secs = 1\n\
-         [providers.deepseek]\nbase_url = \"{}\"\n",
-        dir.0.join("data").display(),
-        replica.base_url()
-    );
-    let (mut child, base) = serve(&dir.0, &tmp, &config).await;
-    let client = reqwest::Client::new();
-
-    let lanes: Value = client
-        .get(format!("{base}/api/lanes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let browser = lanes["lanes"][0]["browser_pid"].as_u64().unwrap() as u32;
-    assert!(alive(browser), "Chromium runs: {lanes:#}");
+    let (replica, config) = long_answers(&dir.0, 1).await;
+    let Served {
+        mut child, base, ..
+    } = serve(&dir.0, &tmp, &config).await;
+    let browser = browser_pid(&base).await;
+    assert!(alive(browser), "Chromium runs");
     assert!(
         !entries(&tmp).is_empty(),
         "the throwaway profile is in TMPDIR"
     );
 
-    let resp = client
-        .post(format!("{base}/v1/chat/completions"))
-        .json(&json!({"model": "deepseek-chat", "stream": true,
-                      "messages": [{"role": "user", "content": "a long one"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut body = resp.bytes_stream();
-    let mut seen = String::new();
-    while !seen.contains(" w2") {
-        let bytes = body.next().await.expect("more stream").unwrap();
-        seen.push_str(&String::from_utf8_lossy(&bytes));
-    }
-
-    let pid = child.id().unwrap();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    let (mut body, mut seen) = live_stream(&base).await;
+    kill("TERM", child.id().unwrap());
 
     // The stream ends (within the grace period plus the stop), with an error event and [DONE].
     tokio::time::timeout(DEADLINE, async {
@@ -201,6 +251,73 @@ async fn sigterm_ends_live_streams_cleans_up_and_exits_zero() {
             tokio::time::Instant::now() < until,
             "Chromium processes remain: browser {browser} alive = {}, others {left:?}",
             alive(browser)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(entries(&tmp), Vec::<PathBuf>::new(), "TMPDIR is left empty");
+    replica.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once() {
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "switchyard-sigterm2-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    )));
+    let tmp = dir.0.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    // A grace far longer than the test's deadline: only the second signal can end it in time.
+    let (replica, config) = long_answers(&dir.0, 600).await;
+    let Served {
+        mut child,
+        base,
+        mut lines,
+    } = serve(&dir.0, &tmp, &config).await;
+    let browser = browser_pid(&base).await;
+    let (_body, _) = live_stream(&base).await;
+    let pid = child.id().unwrap();
+    kill("TERM", pid);
+    line_with(&mut lines, "SIGTERM received: shutting down").await;
+    kill("TERM", pid);
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("the second signal exits at once")
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "exit status {status:?}");
+    // Exiting at once leaves the browser to the system; this test cleans it up.
+    if alive(browser) {
+        kill("KILL", browser);
+    }
+    replica.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_start_up_lets_the_start_finish_then_cleans_up() {
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "switchyard-sigterm3-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    )));
+    let tmp = dir.0.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (replica, config) = long_answers(&dir.0, 1).await;
+    let (mut child, mut lines) = spawn(&dir.0, &tmp, &config);
+    // The lanes are starting (the signal listeners are up before this line).
+    line_with(&mut lines, "Starting lanes").await;
+    kill("TERM", child.id().unwrap());
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("switchyard exits after SIGTERM during start-up")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    let tmp_text = tmp.display().to_string();
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while !processes_naming(&tmp_text).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "Chromium processes remain: {:?}",
+            processes_naming(&tmp_text)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -42,13 +42,14 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let id = RequestId::random();
     let limit = app.config.api.max_body_bytes;
     let caller = caller.map(|c| c.0).unwrap_or_default();
     let result = match json_body(&headers, body, limit).await {
-        Ok(body) => chat(app, &body, caller).await,
+        Ok(body) => chat(app, &body, caller, id.clone()).await,
         Err(e) => Err(e),
     };
-    result.unwrap_or_else(IntoResponse::into_response)
+    with_request_id(result.unwrap_or_else(IntoResponse::into_response), &id)
 }
 
 pub async fn completions(
@@ -57,13 +58,25 @@ pub async fn completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let id = RequestId::random();
     let limit = app.config.api.max_body_bytes;
     let caller = caller.map(|c| c.0).unwrap_or_default();
     let result = match json_body(&headers, body, limit).await {
-        Ok(body) => text(app, &body, caller).await,
+        Ok(body) => text(app, &body, caller, id.clone()).await,
         Err(e) => Err(e),
     };
-    result.unwrap_or_else(IntoResponse::into_response)
+    with_request_id(result.unwrap_or_else(IntoResponse::into_response), &id)
+}
+
+/// The response header that names a request's id: the id `/api/queue` shows and the request
+/// controls take. Every answer of the completion routes has one, errors too.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+fn with_request_id(mut resp: Response, id: &RequestId) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&id.0) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    resp
 }
 
 /// The body of a JSON route: readable, within the size limit, and sent as JSON. A request with
@@ -125,7 +138,12 @@ async fn json_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 /// How far past the limit a body is still read (and dropped) so its sender gets the 413.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
-async fn chat(app: Arc<AppState>, body: &[u8], caller: Caller) -> Result<Response, ApiError> {
+async fn chat(
+    app: Arc<AppState>,
+    body: &[u8],
+    caller: Caller,
+    id: RequestId,
+) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
     let req: ChatRequest = wire::from_json(&raw)?;
     let messages = req.chat_messages()?;
@@ -150,11 +168,17 @@ async fn chat(app: Arc<AppState>, body: &[u8], caller: Caller) -> Result<Respons
         count,
         Delivery::of(req.stream, &req.sampling),
         caller,
+        id,
     )
     .await
 }
 
-async fn text(app: Arc<AppState>, body: &[u8], caller: Caller) -> Result<Response, ApiError> {
+async fn text(
+    app: Arc<AppState>,
+    body: &[u8],
+    caller: Caller,
+    id: RequestId,
+) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
     let req: CompletionRequest = wire::from_json(&raw)?;
     let prompt = req.prompt_text()?;
@@ -179,6 +203,7 @@ async fn text(app: Arc<AppState>, body: &[u8], caller: Caller) -> Result<Respons
         1,
         Delivery::of(req.stream, &req.sampling),
         caller,
+        id,
     )
     .await
 }
@@ -283,11 +308,12 @@ async fn dispatch(
     messages: usize,
     delivery: Delivery,
     caller: Caller,
+    id: RequestId,
 ) -> Result<Response, ApiError> {
     if app.config.api.dry_run {
         return Err(app.dry_run.capture(raw, &shaped, messages));
     }
-    respond(app, shaped, delivery, caller).await
+    respond(app, shaped, delivery, caller, id).await
 }
 
 fn streaming(stream: bool) -> &'static str {
@@ -323,28 +349,8 @@ impl Drop for CancelGuard {
     }
 }
 
-/// Queues a request and answers it; every answer, an error too, names the request's id in an
-/// `x-request-id` header (the id `/api/queue` shows and the request controls take).
+/// Queues a request and answers it: streamed, or gathered into one reply.
 async fn respond(
-    app: Arc<AppState>,
-    shaped: ShapedRequest,
-    delivery: Delivery,
-    caller: Caller,
-) -> Result<Response, ApiError> {
-    let id = RequestId::random();
-    let mut resp = respond_as(app, shaped, delivery, caller, id.clone())
-        .await
-        .unwrap_or_else(IntoResponse::into_response);
-    if let Ok(value) = HeaderValue::from_str(&id.0) {
-        resp.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
-    Ok(resp)
-}
-
-/// The response header that names a request's id.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-async fn respond_as(
     app: Arc<AppState>,
     shaped: ShapedRequest,
     delivery: Delivery,
@@ -429,6 +435,15 @@ struct Streamer {
     /// Whether the request may still be waiting in the queue (until the scheduler says it is
     /// not, or its first event comes).
     queued: bool,
+    /// [`QUEUE_NOTE_EVERY`] and [`KEEPALIVE_AFTER`] (shorter in tests).
+    quiet: Quiet,
+}
+
+/// How long a stream may be quiet before a comment goes out: while queued, once running.
+#[derive(Debug, Clone, Copy)]
+struct Quiet {
+    queued: Duration,
+    running: Duration,
 }
 
 /// While a streamed request waits in the queue, how often a `: queued <n> of <m>` comment
@@ -451,6 +466,10 @@ fn stream_response(
         events,
         guard,
         queued: true,
+        quiet: Quiet {
+            queued: QUEUE_NOTE_EVERY,
+            running: KEEPALIVE_AFTER,
+        },
     };
     let body = stream::unfold(state, |mut s| async move {
         let bytes = s.next_frame().await?;
@@ -478,9 +497,9 @@ impl Streamer {
                 return None;
             }
             let quiet = if self.queued {
-                QUEUE_NOTE_EVERY
+                self.quiet.queued
             } else {
-                KEEPALIVE_AFTER
+                self.quiet.running
             };
             let event = match tokio::time::timeout(quiet, self.events.recv()).await {
                 Ok(event) => event,
@@ -619,4 +638,59 @@ async fn gather(
         HeaderValue::from_static("application/json"),
     );
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ReasoningFormat;
+    use crate::scheduler::Concurrency;
+
+    #[tokio::test]
+    async fn a_quiet_stream_gets_comments_and_its_data_lines_stay_json() {
+        let scheduler = Scheduler::spawn(Concurrency::PerLane, Default::default());
+        let (tx, events) = mpsc::channel(4);
+        let chunks = Chunks::new("r", 0, "m", RequestKind::Chat, ReasoningFormat::ThinkTags);
+        let frames = Frames::new(chunks);
+        let mut s = Streamer {
+            pending: frames.opening().into_iter().collect(),
+            frames,
+            events,
+            guard: CancelGuard {
+                id: RequestId("r".into()),
+                token: CancellationToken::new(),
+                scheduler,
+                done: false,
+            },
+            queued: true,
+            quiet: Quiet {
+                queued: Duration::from_millis(20),
+                running: Duration::from_millis(20),
+            },
+        };
+        let text = |b: Option<Bytes>| String::from_utf8(b.unwrap().to_vec()).unwrap();
+        assert!(
+            text(s.next_frame().await).starts_with("data: {"),
+            "the role chunk"
+        );
+        // Not in the queue (no lane ever took it here): a keepalive, not a position.
+        assert_eq!(text(s.next_frame().await), ": keepalive\n\n");
+        assert!(!s.queued);
+        tx.send(StreamEvent::Text("hi".into())).await.unwrap();
+        let chunk = text(s.next_frame().await);
+        assert!(
+            chunk.starts_with("data: {") && chunk.contains("hi"),
+            "{chunk}"
+        );
+        assert_eq!(text(s.next_frame().await), ": keepalive\n\n");
+        tx.send(StreamEvent::Finished(FinishReason::Stop))
+            .await
+            .unwrap();
+        let mut rest = String::new();
+        while let Some(frame) = s.next_frame().await {
+            rest.push_str(std::str::from_utf8(&frame).unwrap());
+        }
+        assert!(rest.ends_with("data: [DONE]\n\n"), "{rest}");
+        assert!(s.guard.done);
+    }
 }

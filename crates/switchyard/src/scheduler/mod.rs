@@ -70,8 +70,6 @@ impl StopReason {
 pub mod messages {
     /// A queued request removed because its client went away.
     pub const CANCELLED: &str = "Request cancelled.";
-    /// A running request stopped without a more specific reason.
-    pub const ABORTED: &str = "Request aborted.";
     /// Every running request stopped (`POST /api/queue/stop`).
     pub const ABORTED_FROM_UI: &str = "Request aborted from UI.";
     /// Every pending request removed (`POST /api/queue/clear`).
