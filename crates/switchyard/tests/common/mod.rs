@@ -77,7 +77,9 @@ impl Harness {
         )));
         let mut replicas = HashMap::new();
         let mut toml = format!(
-            "provider = \"{}\"\ndata_dir = \"{}\"\n[server]\nport = 0\n",
+            // A short shutdown grace: a test that ends with a request still running should not
+            // wait the default 10 s for it.
+            "provider = \"{}\"\ndata_dir = \"{}\"\n[server]\nport = 0\nshutdown_grace_secs = 2\n",
             providers[0].prefix(),
             data_dir.0.display()
         );
