@@ -554,7 +554,7 @@ impl Unquote {
 /// the last occurrence of `sent`, then of its last [`ANCHOR_CHARS`] characters, in `full`; an
 /// overlap of up to [`OVERLAP_BYTES`] between the end of `sent` and the start of `full`. If
 /// nothing aligns, a short `full` is new text and a long one is dropped as a stale re-send.
-fn missing_suffix<'a>(sent: &str, full: &'a str) -> &'a str {
+pub(crate) fn missing_suffix<'a>(sent: &str, full: &'a str) -> &'a str {
     if let Some(rest) = full.strip_prefix(sent) {
         return rest;
     }

@@ -33,15 +33,19 @@ pub enum Fault {
     Stall,
     /// `slow_first`: hold the first body byte until the client goes away.
     SlowFirst,
+    /// `blocked`: the site's content filter refuses the request. Only Qwen's replica has such a
+    /// reply (its `data_inspection_failed` error event); the other sites answer normally.
+    Blocked,
 }
 
 impl Fault {
     /// Every fault, in a stable order.
-    pub const ALL: [Fault; 4] = [
+    pub const ALL: [Fault; 5] = [
         Fault::RateLimit,
         Fault::Empty,
         Fault::Stall,
         Fault::SlowFirst,
+        Fault::Blocked,
     ];
 
     /// The name used in `replica:fault=NAME` and in `Outcome::Fault(NAME)`.
@@ -51,6 +55,7 @@ impl Fault {
             Fault::Empty => "empty",
             Fault::Stall => "stall",
             Fault::SlowFirst => "slow_first",
+            Fault::Blocked => "blocked",
         }
     }
 

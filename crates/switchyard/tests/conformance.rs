@@ -75,6 +75,11 @@ provider_conformance!(
     "[providers.glm]\ncapture = \"tee\"\n"
 );
 provider_conformance!(
+    qwen,
+    ProviderKind::Qwen,
+    "[providers.qwen]\ncapture = \"tee\"\n"
+);
+provider_conformance!(
     deepseek_replay,
     ProviderKind::DeepSeek,
     "[providers.deepseek]\ncapture = \"replay\"\n"
@@ -83,6 +88,11 @@ provider_conformance!(
     glm_replay,
     ProviderKind::Glm,
     "[providers.glm]\ncapture = \"replay\"\n"
+);
+provider_conformance!(
+    qwen_replay,
+    ProviderKind::Qwen,
+    "[providers.qwen]\ncapture = \"replay\"\n"
 );
 
 async fn reasoner_streams_thinking_then_the_answer(kind: ProviderKind, layer: &str) {
@@ -201,6 +211,7 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
     let err = s.error.expect("a rate limit is an error event");
     let expected = match kind {
         ProviderKind::DeepSeek => "DeepSeek answered HTTP 429",
+        ProviderKind::Qwen => "Qwen rate limit reached",
         _ => "GLM Chat is currently at capacity",
     };
     assert!(err.starts_with(expected), "{err}");
@@ -214,6 +225,18 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
 
     let (status, body) = h.chat(&model, "fine now").await;
     assert_eq!(status, 200, "the lane serves the next request: {body}");
+    if kind == ProviderKind::Qwen {
+        // The site's content filter: a clear error, streaming or not (last: with the failures
+        // before, these bench the lane).
+        let s = h.stream_chat(&model, "x replica:fault=blocked").await;
+        let err = s.error.expect("blocked content is an error event");
+        assert!(err.starts_with("Qwen censored this request"), "{err}");
+        assert!(s.done && s.finish_reason.is_none());
+        let (status, body) = h.chat(&model, "x replica:fault=blocked").await;
+        assert_eq!(status, 500, "{body}");
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("data_inspection_failed"), "{msg}");
+    }
     h.shutdown().await;
 }
 

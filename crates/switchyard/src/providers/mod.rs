@@ -78,7 +78,11 @@ mod tests {
         assert!(spec(DEFAULT_PROVIDER).implemented());
         assert_eq!(
             implemented().collect::<Vec<_>>(),
-            [ProviderKind::DeepSeek, ProviderKind::Glm]
+            [
+                ProviderKind::DeepSeek,
+                ProviderKind::Glm,
+                ProviderKind::Qwen
+            ]
         );
     }
 

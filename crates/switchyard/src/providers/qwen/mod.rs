@@ -1,10 +1,28 @@
-//! QwenLM (chat.qwen.ai): site defaults only; no driver in this build yet, so it runs in Dry Run
-//! Mode only. The spec names only the picker's default, `Qwen3.5-Plus`, of a long list; no
+//! QwenLM (chat.qwen.ai): site defaults, page scripts and stream endpoint.
+//!
+//! The spec names only the picker's default, `Qwen3.5-Plus`, of a long list (the list shows a
+//! few models until "Expand more models"; names compare by their NFKC letters and digits). No
 //! system field; `reasoning_effort` follows the generic rule. Answers can take long to start
 //! (first-chunk timeout 150 s).
+//!
+//! Page: sign-in is the `/auth` page with its email and password form (the session is an
+//! `HttpOnly` cookie `token`, which a page script cannot read, so the page tells). A first-run
+//! dialog is closed. Before each new chat (at most every 15 s) the account guardrails the
+//! reference applies are forced off through the site's own settings endpoints, one
+//! `POST /api/v2/users/user/settings/update` per key: `ui.largeTextAsFile` (else a long prompt
+//! becomes an attachment), `ui.splitLargeChunks`, `memory.enable_memory`,
+//! `memory.enable_history_memory`. Thinking is the select's **Thinking** (on) or **Fast** (off);
+//! web search is the mode menu's "Web Search", turned off by the mode's close mark. Send only
+//! appears once the chat box holds text; Stop is the `stop-button` in its place.
+//!
+//! The answer streams from `POST /api/v2/chat/completions?chat_id=…` as SSE, decoded by
+//! `switchyard_decode::qwen`. The page's request carries Alibaba's anti-bot headers `bx-ua`,
+//! `bx-umidtoken` and `bx-v`; the replay capture copies the page's headers once each, as the
+//! site requires. The site's token counts arrive in the stream (`usage`), and reach the client
+//! as the OpenAI contract says.
 
 use super::failure::classify_http;
-use super::spec::{ProviderSpec, RequestSwitches, SiteDefaults};
+use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -25,5 +43,15 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         system_field: false,
     },
     classify: classify_http,
-    driver: None,
+    driver: Some(DriverSpec {
+        stream_paths: &["/api/v2/chat/completions"],
+        scripts: Scripts {
+            hooks: include_str!("hooks.js"),
+            ready: include_str!("ready.js"),
+            prepare: include_str!("prepare.js"),
+            send: include_str!("send.js"),
+            stop: include_str!("stop.js"),
+        },
+        decoder: || Box::new(switchyard_decode::qwen::QwenDecoder::new()),
+    }),
 };

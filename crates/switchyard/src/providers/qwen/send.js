@@ -1,0 +1,12 @@
+// Presses Send, which appears once the chat box holds the prompt.
+sy.checkTyped(sy.hook('chat_box'), ARGS.prompt_len);
+const send = await sy.until(
+  'the Send button to appear',
+  () => {
+    const b = sy.hook('send');
+    return b && !sy.disabled(b) ? b : null;
+  },
+  ARGS.step_ms,
+);
+send.click();
+return '';
