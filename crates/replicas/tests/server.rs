@@ -109,6 +109,15 @@ async fn shutdown_ends_a_stalled_stream() {
                 )
                 .await
             }
+            Site::Qwen => {
+                let chat = qwen_chat(&server).await;
+                qwen_completion(
+                    &server,
+                    &chat,
+                    qwen_body(&chat, "replica:fault=stall", false, false),
+                )
+                .await
+            }
         };
         let mut seen = String::new();
         read_until(&mut resp, &mut seen, "Echo [").await;

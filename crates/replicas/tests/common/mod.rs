@@ -33,6 +33,10 @@ pub async fn one_completion(server: &ReplicaServer, prompt: &str) -> String {
             let chat = glm_chat(server).await;
             glm_completion(server, glm_body(&chat, prompt, false, false)).await
         }
+        Site::Qwen => {
+            let chat = qwen_chat(server).await;
+            qwen_completion(server, &chat, qwen_body(&chat, prompt, false, false)).await
+        }
     };
     assert_eq!(resp.status(), 200);
     resp.text().await.unwrap()
@@ -301,4 +305,81 @@ pub fn glm_answer(raw: &str) -> String {
         }
     }
     answer
+}
+
+// === Qwen ===
+
+pub async fn qwen_chat(server: &ReplicaServer) -> String {
+    let resp = post_json(server, "/api/v2/chats/new", json!({"title": "New Chat"})).await;
+    let body: Value = resp.json().await.unwrap();
+    body["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The body the Qwen page sends.
+pub fn qwen_body(chat_id: &str, prompt: &str, thinking: bool, search: bool) -> Value {
+    let chat_type = if search { "search" } else { "t2t" };
+    json!({
+        "stream": true,
+        "incremental_output": true,
+        "chat_id": chat_id,
+        "chat_mode": "normal",
+        "model": "qwen3.5-plus",
+        "parent_id": null,
+        "messages": [{
+            "fid": fresh_message_id(),
+            "role": "user",
+            "content": prompt,
+            "chat_type": chat_type,
+            "feature_config": {"thinking_enabled": thinking, "output_schema": "phase"},
+        }],
+    })
+}
+
+/// The completion request with the page's anti-bot headers, each once.
+pub async fn qwen_completion(
+    server: &ReplicaServer,
+    chat_id: &str,
+    body: Value,
+) -> reqwest::Response {
+    qwen_completion_with(
+        server,
+        chat_id,
+        body,
+        &[
+            ("bx-ua", "231!x"),
+            ("bx-umidtoken", "T2gA"),
+            ("bx-v", "2.5.31"),
+        ],
+    )
+    .await
+}
+
+pub async fn qwen_completion_with(
+    server: &ReplicaServer,
+    chat_id: &str,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = client().post(format!(
+        "{}/api/v2/chat/completions?chat_id={chat_id}",
+        server.base_url()
+    ));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.json(&body).send().await.unwrap()
+}
+
+/// The answer text of a Qwen stream (`answer` phase content).
+pub fn qwen_answer(raw: &str) -> String {
+    raw.lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter_map(|json| serde_json::from_str::<Value>(json).ok())
+        .filter(|v| v["choices"][0]["delta"]["phase"] == "answer")
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
 }
