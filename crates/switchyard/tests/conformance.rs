@@ -375,3 +375,85 @@ async fn deepseek_expert_ids_pick_the_expert_model_type() {
     assert_eq!(models, vec!["expert", "default"]);
     h.shutdown().await;
 }
+
+/// Qwen with its defaults (replay capture): a real-model ID picks the site model, the site's
+/// own token counts reach the client (a usage chunk when asked for, always in a non-streaming
+/// reply), and the first request turns the account's large-text-as-file off, so a long prompt
+/// is sent as text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qwen_real_model_ids_site_usage_and_the_large_text_guardrail() {
+    let kind = ProviderKind::Qwen;
+    let h = Harness::single(
+        kind,
+        Knobs::instant(),
+        "[api]\nuniversal_model_names = true\n",
+    )
+    .await;
+    let (status, body) = h.chat("qwen3-5-plus-chat", "Count me").await;
+    assert_eq!(status, 200, "{body}");
+    let seen = h.replica(kind).requests()[0].clone();
+    assert_eq!(seen.model, "qwen3.5-plus", "the picker's Qwen3.5-Plus");
+    assert!(!seen.thinking && !seen.search);
+    let expected = Expected::for_request(site(kind), &seen, Knobs::instant());
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        expected.answer.as_str()
+    );
+    // The replica counts prompt characters / 4 and one output token per answer piece.
+    let prompt_tokens = (seen.prompt.chars().count() / 4) as u64;
+    let pieces = Knobs::instant().chunks as u64;
+    assert_eq!(body["usage"]["prompt_tokens"], prompt_tokens, "{body}");
+    assert_eq!(body["usage"]["completion_tokens"], pieces, "{body}");
+    assert_eq!(
+        body["usage"]["total_tokens"],
+        prompt_tokens + pieces,
+        "{body}"
+    );
+
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "qwen3-5-plus-reasoner", "stream": true,
+                   "stream_options": {"include_usage": true},
+                   "messages": [{"role": "user", "content": "Think"}]}),
+        )
+        .await;
+    let s = common::read_sse(resp).await;
+    let seen = h.replica(kind).requests()[1].clone();
+    assert!(seen.thinking, "-reasoner turns Thinking on");
+    let usage = s.usage.expect("a usage chunk when the client asks for one");
+    let prompt_tokens = (seen.prompt.chars().count() / 4) as u64;
+    // Three summary events and the answer pieces.
+    assert_eq!(usage["completion_tokens"], 3 + pieces, "{usage}");
+    assert_eq!(usage["prompt_tokens"], prompt_tokens, "{usage}");
+
+    let settings: serde_json::Value = reqwest::get(format!(
+        "{}/api/v2/users/user/settings",
+        h.replica(kind).base_url()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    for (group, key) in [
+        ("ui", "largeTextAsFile"),
+        ("ui", "splitLargeChunks"),
+        ("memory", "enable_memory"),
+        ("memory", "enable_history_memory"),
+    ] {
+        assert_eq!(
+            settings["data"][group][key], false,
+            "{group}.{key}: {settings}"
+        );
+    }
+    let long = "long ".repeat(2_500);
+    let (status, body) = h.chat("qwen-chat", &long).await;
+    assert_eq!(status, 200, "{body}");
+    let seen = &h.replica(kind).requests()[2];
+    assert!(
+        seen.prompt.contains(long.trim_end()),
+        "sent as text, not as a file"
+    );
+    h.shutdown().await;
+}
