@@ -1,8 +1,9 @@
 //! The deterministic reply every replica streams, so tests can assert it end to end.
 //!
 //! - Reasoning (only with thinking on): `Thinking about "<first 60 chars of the prompt, line
-//!   breaks as spaces>" (search <on|off>).`, streamed in 3 roughly equal pieces. Qwen streams a
-//!   summary instead: that text as its title, then a fixed thought (see the `qwen` module).
+//!   breaks as spaces>" (search <on|off>).`, streamed in 3 roughly equal pieces. A site that
+//!   streams summaries sends that text as the title, then a fixed thought
+//!   ([`Site::summary_thought`]).
 //! - Answer piece 0: `Echo [<site>, model=<model>, thinking=<on|off>, search=<on|off>]: <prompt>`;
 //!   pieces 1..N-1: ` w<i>`, or ` «t=<µs>»` with `replica:stamp` (µs on [`crate::clock::monotonic_us`]).
 //!
@@ -121,14 +122,12 @@ impl Expected {
         };
         let plan = Plan::new(knobs, &request.prompt);
         Expected {
-            reasoning: request.thinking.then(|| match site {
-                // Qwen's summary: the reasoning as its title, then its thought.
-                Site::Qwen => format!(
-                    "{}\n{}",
-                    reasoning(&request.prompt, request.search),
-                    crate::qwen::THOUGHT
-                ),
-                _ => reasoning(&request.prompt, request.search),
+            reasoning: request.thinking.then(|| {
+                let text = reasoning(&request.prompt, request.search);
+                match site.summary_thought() {
+                    Some(thought) => format!("{text}\n{thought}"),
+                    None => text,
+                }
             }),
             answer: answer_pieces(&subject, plan.chunks, false)
                 .iter()

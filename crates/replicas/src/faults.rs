@@ -24,7 +24,8 @@ use crate::knobs::Knobs;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// `rate_limit`: DeepSeek answers HTTP 429 with its JSON error; GLM answers HTTP 200 with a
-    /// single `MODEL_CONCURRENCY_LIMIT` error event.
+    /// single `MODEL_CONCURRENCY_LIMIT` error event; Qwen answers HTTP 200 with its bare JSON
+    /// refusal (`"code":"RateLimited"`).
     RateLimit,
     /// `empty`: DeepSeek sends a snapshot with no fragments, then FINISHED; GLM sends a 200 body
     /// with no events at all.

@@ -34,15 +34,17 @@ pub struct ReceivedRequest {
     pub seq: u64,
     /// The request path, e.g. `/api/v0/chat/completion`.
     pub path: String,
-    /// The prompt: DeepSeek's `prompt`, GLM's last user message.
+    /// The prompt: DeepSeek's `prompt`, GLM's and Qwen's last user message.
     pub prompt: String,
-    /// DeepSeek `model_type` (`default`, `expert`, …) or GLM `model` (`glm-5.2`, …).
+    /// DeepSeek `model_type` (`default`, `expert`, …) or GLM / Qwen `model` (`glm-5.2`,
+    /// `qwen3.5-plus`, …).
     pub model: String,
-    /// DeepSeek `thinking_enabled` / GLM `features.enable_thinking`.
+    /// DeepSeek `thinking_enabled` / GLM `features.enable_thinking` / Qwen
+    /// `feature_config.thinking_enabled`.
     pub thinking: bool,
-    /// DeepSeek `search_enabled` / GLM `features.web_search`.
+    /// DeepSeek `search_enabled` / GLM `features.web_search` / Qwen `chat_type` `search`.
     pub search: bool,
-    /// GLM `features.thinking_effort` (`max`, `high`); `None` on DeepSeek.
+    /// GLM `features.thinking_effort` (`max`, `high`); `None` on DeepSeek and Qwen.
     pub effort: Option<String>,
     /// When the request arrived, in µs on [`crate::clock::monotonic_us`].
     pub started_us: u64,
@@ -91,7 +93,7 @@ pub(crate) fn accept_encoding(headers: &axum::http::HeaderMap) -> Option<String>
 /// One log entry: the public record plus what the stop endpoint needs.
 struct Entry {
     request: ReceivedRequest,
-    /// The chat this request belongs to (DeepSeek `chat_session_id`, GLM `chat_id`).
+    /// The chat this request belongs to (DeepSeek `chat_session_id`, GLM and Qwen `chat_id`).
     session: Option<String>,
     /// Raised by the stop endpoint; the body stream holds the receiver and ends when it flips.
     stop: watch::Sender<bool>,

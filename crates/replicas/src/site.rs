@@ -37,6 +37,16 @@ impl Site {
         }
     }
 
+    /// For a site that streams thinking as a titled summary: the thought that follows the
+    /// title (the shared reasoning text) in every reply; `None` for sites that stream the
+    /// reasoning itself.
+    pub fn summary_thought(self) -> Option<&'static str> {
+        match self {
+            Site::Qwen => Some(crate::qwen::THOUGHT),
+            Site::DeepSeek | Site::Glm => None,
+        }
+    }
+
     /// Inverse of [`Site::slug`].
     pub fn from_slug(slug: &str) -> Option<Site> {
         Site::ALL.into_iter().find(|site| site.slug() == slug)
