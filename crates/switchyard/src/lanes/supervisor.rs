@@ -250,7 +250,11 @@ impl Supervisor {
         let lane = self.lane.clone();
         let id = lane.spec.id.clone();
         if job.cancel.is_cancelled() {
-            // The client went away while the job waited in the inbox.
+            // Cancelled while the job waited in the inbox: by its client (gone), or by the
+            // request controls or shutdown, whose reason its client hears.
+            if let Some(why) = job.reason.get() {
+                let _ = job.events.send(StreamEvent::Error(why.to_owned())).await;
+            }
             drop(job);
             self.scheduler.finished(id).await;
             return true;
