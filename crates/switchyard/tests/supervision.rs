@@ -1,5 +1,5 @@
 //! Lanes that heal, on real Chromium: a renderer crash, a killed browser (both isolation
-//! modes), a panic in a lane's request task, a timed-out step, a breaker that benches a lane
+//! modes), a panic in a lane's request task or its supervisor, a timed-out step, a breaker that benches a lane
 //! failing every request, and the fault-injection endpoints that cause some of them.
 
 #![allow(
@@ -337,6 +337,39 @@ async fn a_panic_in_a_lane_fails_its_request_and_the_lane_recovers() {
     .await;
     let (status, body) = h.chat("deepseek-chat", "after the panic").await;
     assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_supervisor_is_replaced_and_the_lane_opened_again() {
+    let h = Harness::start_with_faults(&[GLM], Knobs::instant(), GLM_2).await;
+    inject(&h, "glm_chat:1", "panic-supervisor").await;
+    // Lane 1 goes offline at once (never left `ready` and unmanned), then comes back.
+    let lanes = h
+        .wait_lanes("lane 1 is open again", |l| {
+            all_ready(l) && lane(l, "glm_chat:1")["restarts"] == 1
+        })
+        .await;
+    assert_eq!(lane(&lanes, "glm_chat:2")["restarts"], 0);
+    // Both lanes serve: two requests at once run one on each.
+    let served = lane(&lanes, "glm_chat:1")["requests_served"]
+        .as_u64()
+        .unwrap();
+    let (x, y) = tokio::join!(h.chat("glm-chat", "x"), h.chat("glm-chat", "y"));
+    assert_eq!((x.0, y.0), (200, 200), "{x:?} {y:?}");
+    let lanes = h.get_json("/api/lanes").await;
+    assert_eq!(
+        lane(lanes["lanes"].as_array().unwrap(), "glm_chat:1")["requests_served"]
+            .as_u64()
+            .unwrap(),
+        served + 1
+    );
+    // Its new supervisor takes faults too.
+    inject(&h, "glm_chat:1", "crash").await;
+    h.wait_lanes("lane 1 recovered from the crash", |l| {
+        all_ready(l) && lane(l, "glm_chat:1")["restarts"] == 2
+    })
+    .await;
     h.shutdown().await;
 }
 

@@ -64,6 +64,8 @@ pub enum Fault {
     KillBrowser,
     /// Panic inside the lane's next request task.
     Panic,
+    /// Panic in the lane's supervisor itself (the lane is reopened from scratch).
+    PanicSupervisor,
 }
 
 /// A fault request and where its answer goes.
@@ -492,6 +494,13 @@ async fn inject(lane: &Lane, control: Control, panic_next: &mut bool) {
             *panic_next = true;
             Ok(format!("the next request on {id} panics"))
         }
+        Fault::PanicSupervisor => {
+            let _ = control
+                .reply
+                .send(Ok(format!("the supervisor of {id} panics now")));
+            injected_panic();
+            return;
+        }
     };
     let _ = control.reply.send(result);
 }
@@ -501,7 +510,7 @@ async fn inject(lane: &Lane, control: Control, panic_next: &mut bool) {
     reason = "fault injection: a panic on purpose, to test recovery"
 )]
 fn injected_panic() {
-    panic!("fault injection: a panic in the lane's request task");
+    panic!("fault injection: a panic on purpose");
 }
 
 #[cfg(test)]
