@@ -483,11 +483,14 @@ async fn inject(lane: &Lane, control: Control, panic_next: &mut bool) {
             .map(|()| format!("crashed the renderer of {id}"))
             .map_err(|e| e.to_string()),
         Fault::KillBrowser => {
-            let pid = lane.browser.pid();
+            let pid = lane
+                .browser
+                .pid()
+                .map_or_else(|| "unknown".to_owned(), |p| p.to_string());
             lane.browser
                 .kill()
                 .await
-                .map(|()| format!("killed the browser of {id} (pid {pid:?})"))
+                .map(|()| format!("killed the browser of {id} (pid {pid})"))
                 .map_err(|e| e.to_string())
         }
         Fault::Panic => {
