@@ -374,6 +374,20 @@ async fn a_panicking_supervisor_is_replaced_and_the_lane_opened_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_finds_a_hung_page_and_the_lane_gets_a_new_one() {
+    let h = Harness::start_with_faults(&[GLM], Knobs::instant(), "").await;
+    inject(&h, "glm_chat:1", "hang").await;
+    // Idle, the lane pings its page every 10 s; an unanswered ping sends it to recovery.
+    h.wait_lanes("the lane has a new page", |l| {
+        l[0]["state"] == "ready" && l[0]["restarts"] == 1
+    })
+    .await;
+    let (status, body) = h.chat("glm-chat", "after the hang").await;
+    assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_step_leaves_the_lane_recovering_then_ready_with_a_fresh_page() {
     let h = Harness::single(
         GLM,

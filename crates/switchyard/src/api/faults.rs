@@ -36,6 +36,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/lanes/{id}/kill-browser", post(kill_browser))
         .route("/api/lanes/{id}/panic", post(panic))
         .route("/api/lanes/{id}/panic-supervisor", post(panic_supervisor))
+        .route("/api/lanes/{id}/hang", post(hang))
 }
 
 async fn crash(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
@@ -52,6 +53,10 @@ async fn panic(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Resp
 
 async fn panic_supervisor(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     inject(&app, id, Fault::PanicSupervisor, "panic-supervisor").await
+}
+
+async fn hang(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    inject(&app, id, Fault::Hang, "hang").await
 }
 
 async fn inject(app: &AppState, id: String, fault: Fault, name: &str) -> Response {

@@ -37,6 +37,9 @@ pub enum Cause {
     /// The page is broken or stuck (it crashed, a page step failed or timed out, the stream
     /// stalled): the lane recovers before it takes more work.
     Page,
+    /// The page's renderer stopped answering (the watchdog's ping went unanswered): a reload
+    /// would wait on the same stuck renderer, so recovery starts with a new context.
+    Hung,
     /// The browser is gone.
     Browser,
     /// The site answered with a failure (rate limit, sign-in lost, an error in its stream, an
@@ -49,7 +52,7 @@ pub enum Cause {
 impl Cause {
     /// Whether the lane must recover before its next request.
     pub fn needs_recovery(self) -> bool {
-        matches!(self, Cause::Page | Cause::Browser)
+        matches!(self, Cause::Page | Cause::Hung | Cause::Browser)
     }
 }
 

@@ -66,6 +66,8 @@ pub enum Fault {
     Panic,
     /// Panic in the lane's supervisor itself (the lane is reopened from scratch).
     PanicSupervisor,
+    /// Hang the page's renderer in an endless script (the watchdog finds it).
+    Hang,
 }
 
 /// A fault request and where its answer goes.
@@ -102,7 +104,7 @@ impl Step {
     fn pick(attempt: u32, cause: Cause, browser_closed: bool, owns_browser: bool) -> Step {
         if browser_closed || cause == Cause::Browser {
             Step::Relaunch
-        } else if attempt == 0 {
+        } else if attempt == 0 && cause != Cause::Hung {
             Step::Reload
         } else if attempt >= 3 && owns_browser {
             Step::Relaunch
@@ -240,7 +242,7 @@ impl Supervisor {
                 },
                 () = watchdog => {
                     if let Err(e) = lane.tab.eval("the watchdog's ping", "1", WATCHDOG_TIMEOUT).await {
-                        return Next::Broken(Cause::Page, format!("the page stopped answering ({e})"));
+                        return Next::Broken(Cause::Hung, format!("the page stopped answering ({e})"));
                     }
                 }
             }
@@ -493,6 +495,12 @@ async fn inject(lane: &Lane, control: Control, panic_next: &mut bool) {
                 .map(|()| format!("killed the browser of {id} (pid {pid})"))
                 .map_err(|e| e.to_string())
         }
+        Fault::Hang => lane
+            .tab
+            .hang()
+            .await
+            .map(|()| format!("the renderer of {id} runs an endless script"))
+            .map_err(|e| e.to_string()),
         Fault::Panic => {
             *panic_next = true;
             Ok(format!("the next request on {id} panics"))
@@ -544,6 +552,8 @@ mod tests {
         );
         // A shared browser is not relaunched for one lane's page.
         assert_eq!(Step::pick(4, Cause::Page, false, false), Step::NewContext);
+        // A renderer that stopped answering would not reload: a new context at once.
+        assert_eq!(Step::pick(0, Cause::Hung, false, true), Step::NewContext);
         // A dead browser is relaunched at once.
         assert_eq!(Step::pick(0, Cause::Page, true, false), Step::Relaunch);
         assert_eq!(Step::pick(0, Cause::Browser, false, true), Step::Relaunch);
