@@ -396,7 +396,7 @@ async fn a_timed_out_step_leaves_the_lane_recovering_then_ready_with_a_fresh_pag
     )
     .await;
     let (status, body) = h.chat("glm-chat", "hold it replica:fault=slow_first").await;
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 504, "{body}");
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("timeout"), "{msg}");
     // The lane reloaded its page before it was offered work again.
@@ -416,13 +416,13 @@ async fn a_lane_failing_every_request_is_benched_by_its_breaker() {
     let h = Harness::single(DS, Knobs::instant(), "").await;
     // One failure does not bench the lane: it takes the next request and answers it.
     let (status, _) = h.chat("deepseek-chat", "replica:fault=rate_limit").await;
-    assert_eq!(status, 500);
+    assert_eq!(status, 429);
     let (status, body) = h.chat("deepseek-chat", "fine").await;
     assert_eq!(status, 200, "{body}");
     // Failure after failure does (3 of 4 within the window, at least 4 outcomes).
     for _ in 0..2 {
         let (status, body) = h.chat("deepseek-chat", "replica:fault=rate_limit").await;
-        assert_eq!(status, 500, "{body}");
+        assert_eq!(status, 429, "{body}");
     }
     let lanes = h
         .wait_lanes("the lane is offline", |l| l[0]["state"] == "offline")

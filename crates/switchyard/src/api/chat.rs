@@ -32,7 +32,7 @@ use crate::config::PartialAnswers;
 use crate::ids::{RequestId, unix_now};
 use crate::models::{ModelChoice, ModelError};
 use crate::providers::{FinishReason, StreamEvent};
-use crate::scheduler::{EVENT_CAPACITY, Job, JobMeta, Scheduler, StopReason};
+use crate::scheduler::{EVENT_CAPACITY, FailureNote, Job, JobMeta, Scheduler, StopReason};
 use crate::shaping::effort::{self, EffortOverride};
 use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
 
@@ -381,7 +381,9 @@ async fn respond(
         events: events_tx,
         cancel: token.clone(),
         reason: StopReason::default(),
+        failure: FailureNote::default(),
     };
+    let failure = job.failure.clone();
     // The guard exists before the job is submitted: a client gone while the submission is in
     // flight still cancels it.
     let mut guard = CancelGuard {
@@ -422,7 +424,7 @@ async fn respond(
     } else {
         let gate = Gate::new(delivery.limits);
         let partial = app.config.api.partial_answers;
-        gather(chunks, gate, prompt_tokens, events, guard, partial).await
+        gather(chunks, gate, prompt_tokens, events, guard, partial, failure).await
     }
 }
 
@@ -540,6 +542,7 @@ async fn gather(
     mut events: mpsc::Receiver<StreamEvent>,
     mut guard: CancelGuard,
     partial: PartialAnswers,
+    failure: FailureNote,
 ) -> Result<Response, ApiError> {
     let mut content = String::new();
     let mut reasoning = String::new();
@@ -594,11 +597,12 @@ async fn gather(
     }
     if let Some(message) = error {
         if content.trim().is_empty() && reasoning.trim().is_empty() {
-            return Err(ApiError::internal(message));
+            return Err(ApiError::failed(message, failure.get(), None));
         }
         if partial == PartialAnswers::Error {
             warn!(request = %guard.id, error = %message, "the answer broke off; answering an error, not the partial text");
-            return Err(ApiError::broke_off(message, content.chars().count()));
+            let chars = content.chars().count();
+            return Err(ApiError::failed(message, failure.get(), Some(chars)));
         }
         warn!(request = %guard.id, error = %message, "returning the partial answer of a failed request (api.partial_answers = \"keep\")");
         finish = FinishReason::Length;
