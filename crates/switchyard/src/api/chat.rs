@@ -42,14 +42,7 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let id = RequestId::random();
-    let limit = app.config.api.max_body_bytes;
-    let caller = caller.map(|c| c.0).unwrap_or_default();
-    let result = match json_body(&headers, body, limit).await {
-        Ok(body) => chat(app, &body, caller, id.clone()).await,
-        Err(e) => Err(e),
-    };
-    with_request_id(result.unwrap_or_else(IntoResponse::into_response), &id)
+    handle(app, caller, headers, body, RequestKind::Chat).await
 }
 
 pub async fn completions(
@@ -58,11 +51,25 @@ pub async fn completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    handle(app, caller, headers, body, RequestKind::Text).await
+}
+
+/// Both completion routes: read the body, run the request, name its id on the answer.
+async fn handle(
+    app: Arc<AppState>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: Body,
+    kind: RequestKind,
+) -> Response {
     let id = RequestId::random();
     let limit = app.config.api.max_body_bytes;
     let caller = caller.map(|c| c.0).unwrap_or_default();
     let result = match json_body(&headers, body, limit).await {
-        Ok(body) => text(app, &body, caller, id.clone()).await,
+        Ok(body) => match kind {
+            RequestKind::Chat => chat(app, &body, caller, id.clone()).await,
+            RequestKind::Text => text(app, &body, caller, id.clone()).await,
+        },
         Err(e) => Err(e),
     };
     with_request_id(result.unwrap_or_else(IntoResponse::into_response), &id)
