@@ -35,7 +35,7 @@ pub const BLOCKED: &str = "Qwen censored this request (data_inspection_failed): 
 
 /// The error shown when Qwen refuses a request for its rate limit.
 pub const RATE_LIMITED: &str =
-    "Qwen rate limit reached: the site refused the request. Try again later.";
+    "Qwen rate limit hit: the site refused the request. Try again later.";
 
 /// The error shown when the body ended without a single event.
 pub const EMPTY_STREAM: &str = "Qwen returned an empty stream. Try again.";

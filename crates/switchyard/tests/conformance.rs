@@ -211,7 +211,7 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
     let err = s.error.expect("a rate limit is an error event");
     let expected = match kind {
         ProviderKind::DeepSeek => "DeepSeek answered HTTP 429",
-        ProviderKind::Qwen => "Qwen rate limit reached",
+        ProviderKind::Qwen => "Qwen rate limit hit",
         _ => "GLM Chat is currently at capacity",
     };
     assert!(err.starts_with(expected), "{err}");
@@ -219,11 +219,12 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
 
     // Non-streaming, the status follows the failure: a site rate limit is a 429 (GLM's
     // "at capacity" is the site failing, a 502), an empty reply the site's failure, a 502.
+    // Qwen's refusal is its own rate limit.
     let (status, body) = h.chat(&model, "x replica:fault=rate_limit").await;
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(msg.starts_with(expected), "{msg}");
     match kind {
-        ProviderKind::DeepSeek => {
+        ProviderKind::DeepSeek | ProviderKind::Qwen => {
             assert_eq!(
                 (status, &body["error"]["type"]),
                 (429, &json!("rate_limit_error"))
@@ -239,18 +240,6 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
 
     let (status, body) = h.chat(&model, "fine now").await;
     assert_eq!(status, 200, "the lane serves the next request: {body}");
-    if kind == ProviderKind::Qwen {
-        // The site's content filter: a clear error, streaming or not (last: with the failures
-        // before, these bench the lane).
-        let s = h.stream_chat(&model, "x replica:fault=blocked").await;
-        let err = s.error.expect("blocked content is an error event");
-        assert!(err.starts_with("Qwen censored this request"), "{err}");
-        assert!(s.done && s.finish_reason.is_none());
-        let (status, body) = h.chat(&model, "x replica:fault=blocked").await;
-        assert_eq!(status, 500, "{body}");
-        let msg = body["error"]["message"].as_str().unwrap();
-        assert!(msg.contains("data_inspection_failed"), "{msg}");
-    }
     h.shutdown().await;
 }
 
@@ -470,4 +459,27 @@ async fn qwen_real_model_ids_site_usage_and_the_large_text_guardrail() {
         "sent as text, not as a file"
     );
     h.shutdown().await;
+}
+
+/// Qwen's content filter (`data_inspection_failed`) reaches the client as a clear error,
+/// streaming or not, with either capture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qwen_blocked_content_is_a_clear_error() {
+    let kind = ProviderKind::Qwen;
+    for capture in ["tee", "replay"] {
+        let layer = format!("[providers.qwen]\ncapture = \"{capture}\"\n");
+        let h = Harness::single(kind, Knobs::instant(), &layer).await;
+        let s = h.stream_chat("qwen-chat", "x replica:fault=blocked").await;
+        let err = s.error.expect("blocked content is an error event");
+        assert!(
+            err.starts_with("Qwen censored this request"),
+            "{capture}: {err}"
+        );
+        assert!(s.done && s.finish_reason.is_none() && s.content.is_empty());
+        let (status, body) = h.chat("qwen-chat", "x replica:fault=blocked").await;
+        assert_eq!(status, 502, "{capture}: {body}");
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("data_inspection_failed"), "{capture}: {msg}");
+        h.shutdown().await;
+    }
 }

@@ -20,8 +20,12 @@
 //! `bx-umidtoken` and `bx-v`; the replay capture copies the page's headers once each, as the
 //! site requires. The site's token counts arrive in the stream (`usage`), and reach the client
 //! as the OpenAI contract says.
+//!
+//! Failures: the shared reading ([`classify_http`]), plus Qwen's content filter code
+//! `data_inspection_failed` (and "Qwen censored …", the decoder's wording of it) as blocked
+//! content.
 
-use super::failure::classify_http;
+use super::failure::{FailureKind, SiteFailure, classify_http};
 use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
@@ -42,7 +46,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         macros: &[],
         system_field: false,
     },
-    classify: classify_http,
+    classify,
     driver: Some(DriverSpec {
         stream_paths: &["/api/v2/chat/completions"],
         scripts: Scripts {
@@ -55,3 +59,33 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         decoder: || Box::new(switchyard_decode::qwen::QwenDecoder::new()),
     }),
 };
+
+/// Qwen's words for content its filter blocked, lowercase.
+const BLOCKED_TEXTS: [&str; 2] = ["data_inspection_failed", "qwen censored"];
+
+/// The shared reading, with Qwen's content-filter answers as blocked content.
+fn classify(status: i64, body: &[u8]) -> SiteFailure {
+    let mut failure = classify_http(status, body);
+    let lower = String::from_utf8_lossy(body).to_lowercase();
+    if failure.kind == FailureKind::Other && BLOCKED_TEXTS.iter().any(|t| lower.contains(t)) {
+        failure.kind = FailureKind::ContentBlocked;
+    }
+    failure
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_content_filter_is_blocked_content() {
+        let body = br#"{"success":false,"data":{"code":"data_inspection_failed","details":"Input data may contain inappropriate content."}}"#;
+        assert_eq!(classify(400, body).kind, FailureKind::ContentBlocked);
+        let text = switchyard_decode::qwen::BLOCKED.as_bytes();
+        assert_eq!(classify(200, text).kind, FailureKind::ContentBlocked);
+        let limit = switchyard_decode::qwen::RATE_LIMITED.as_bytes();
+        assert_eq!(classify(200, limit).kind, FailureKind::RateLimited);
+        assert_eq!(classify(429, b"{}").kind, FailureKind::RateLimited);
+        assert_eq!(classify(500, b"oops").kind, FailureKind::Other);
+    }
+}
