@@ -8,6 +8,7 @@
 //! - [`lines`]: incremental UTF-8 + line splitting shared by every SSE-based format.
 //! - [`deepseek`]: DeepSeek's path/operation/value patch stream.
 //! - [`glm`]: GLM Chat's `chat:completion` event stream.
+//! - [`mimo`]: Xiaomi MiMo's named SSE events, thinking inline in `<think>` tags.
 //!
 //! Architecture Invariant: nothing here does IO, spawns tasks or reads the clock. A decoder is a
 //! plain state machine: bytes in, events out. Feeding the same bytes split at any byte offsets
@@ -22,6 +23,7 @@
 pub mod deepseek;
 pub mod glm;
 pub mod lines;
+pub mod mimo;
 
 use std::collections::BTreeMap;
 

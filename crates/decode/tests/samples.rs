@@ -13,6 +13,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 use switchyard_decode::deepseek::DeepSeekDecoder;
 use switchyard_decode::glm::GlmDecoder;
+use switchyard_decode::mimo::MimoDecoder;
 use switchyard_decode::{Decode, StreamEvent, coalesce};
 
 /// A sample body and the events it must give.
@@ -54,6 +55,7 @@ fn new_decoder(provider: &str) -> Box<dyn Decode> {
     match provider {
         "deepseek" => Box::new(DeepSeekDecoder::new()),
         "glm" => Box::new(GlmDecoder::new()),
+        "mimo" => Box::new(MimoDecoder::new()),
         other => panic!("no decoder for {other}"),
     }
 }
@@ -223,4 +225,4 @@ macro_rules! decoder_properties {
     )*};
 }
 
-decoder_properties!(deepseek, glm);
+decoder_properties!(deepseek, glm, mimo);

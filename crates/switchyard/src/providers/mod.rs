@@ -78,7 +78,7 @@ mod tests {
         assert!(spec(DEFAULT_PROVIDER).implemented());
         assert_eq!(
             implemented().collect::<Vec<_>>(),
-            [ProviderKind::DeepSeek, ProviderKind::Glm]
+            [ProviderKind::DeepSeek, ProviderKind::Glm, ProviderKind::Mimo]
         );
     }
 
