@@ -23,25 +23,29 @@ use crate::knobs::Knobs;
 /// A fault injected into one request by `replica:fault=NAME`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// `rate_limit`: DeepSeek answers HTTP 429 with its JSON error; GLM answers HTTP 200 with a
-    /// single `MODEL_CONCURRENCY_LIMIT` error event.
+    /// `rate_limit`: DeepSeek and MiMo answer HTTP 429 with their JSON error; GLM answers HTTP
+    /// 200 with a single `MODEL_CONCURRENCY_LIMIT` error event.
     RateLimit,
-    /// `empty`: DeepSeek sends a snapshot with no fragments, then FINISHED; GLM sends a 200 body
-    /// with no events at all.
+    /// `empty`: DeepSeek sends a snapshot with no fragments, then FINISHED; GLM and MiMo send a
+    /// 200 body with no events at all.
     Empty,
     /// `stall`: send the first event(s), then nothing more and never end, until the client goes.
     Stall,
     /// `slow_first`: hold the first body byte until the client goes away.
     SlowFirst,
+    /// `blocked`: the site's content filter refuses the prompt (MiMo: a `sensitive_query`
+    /// event). Sites without such a reply answer normally.
+    Blocked,
 }
 
 impl Fault {
     /// Every fault, in a stable order.
-    pub const ALL: [Fault; 4] = [
+    pub const ALL: [Fault; 5] = [
         Fault::RateLimit,
         Fault::Empty,
         Fault::Stall,
         Fault::SlowFirst,
+        Fault::Blocked,
     ];
 
     /// The name used in `replica:fault=NAME` and in `Outcome::Fault(NAME)`.
@@ -51,6 +55,7 @@ impl Fault {
             Fault::Empty => "empty",
             Fault::Stall => "stall",
             Fault::SlowFirst => "slow_first",
+            Fault::Blocked => "blocked",
         }
     }
 

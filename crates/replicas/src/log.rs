@@ -34,13 +34,16 @@ pub struct ReceivedRequest {
     pub seq: u64,
     /// The request path, e.g. `/api/v0/chat/completion`.
     pub path: String,
-    /// The prompt: DeepSeek's `prompt`, GLM's last user message.
+    /// The prompt: DeepSeek's `prompt`, GLM's last user message, MiMo's `query`.
     pub prompt: String,
-    /// DeepSeek `model_type` (`default`, `expert`, …) or GLM `model` (`glm-5.2`, …).
+    /// DeepSeek `model_type` (`default`, `expert`, …), GLM `model` (`glm-5.2`, …) or MiMo
+    /// `modelConfig.model` (`mimo-v2.5-pro`, …).
     pub model: String,
-    /// DeepSeek `thinking_enabled` / GLM `features.enable_thinking`.
+    /// DeepSeek `thinking_enabled` / GLM `features.enable_thinking`; always on for MiMo, which
+    /// has no thinking toggle.
     pub thinking: bool,
-    /// DeepSeek `search_enabled` / GLM `features.web_search`.
+    /// DeepSeek `search_enabled` / GLM `features.web_search` / MiMo
+    /// `modelConfig.webSearchStatus` `enabled`.
     pub search: bool,
     /// GLM `features.thinking_effort` (`max`, `high`); `None` on DeepSeek.
     pub effort: Option<String>,
@@ -91,7 +94,8 @@ pub(crate) fn accept_encoding(headers: &axum::http::HeaderMap) -> Option<String>
 /// One log entry: the public record plus what the stop endpoint needs.
 struct Entry {
     request: ReceivedRequest,
-    /// The chat this request belongs to (DeepSeek `chat_session_id`, GLM `chat_id`).
+    /// The chat this request belongs to (DeepSeek `chat_session_id`, GLM `chat_id`, MiMo
+    /// `conversationId`).
     session: Option<String>,
     /// Raised by the stop endpoint; the body stream holds the receiver and ends when it flips.
     stop: watch::Sender<bool>,

@@ -10,25 +10,29 @@ pub enum Site {
     DeepSeek,
     /// chat.z.ai (GLM Chat): `chat:completion` SSE at `POST /api/v2/chat/completions`.
     Glm,
+    /// aistudio.xiaomimimo.com (Xiaomi MiMo): named-event SSE at `POST /open-apis/bot/chat`.
+    Mimo,
 }
 
 impl Site {
     /// Every replicated site, in a stable order.
-    pub const ALL: [Site; 2] = [Site::DeepSeek, Site::Glm];
+    pub const ALL: [Site; 3] = [Site::DeepSeek, Site::Glm, Site::Mimo];
 
     /// Display name; also the name echoed in the deterministic answer (`Echo [DeepSeek, …]`).
     pub fn name(self) -> &'static str {
         match self {
             Site::DeepSeek => "DeepSeek",
             Site::Glm => "GLM",
+            Site::Mimo => "MiMo",
         }
     }
 
-    /// Lower-case identifier (`deepseek`, `glm`), as used in serde and on command lines.
+    /// Lower-case identifier (`deepseek`, `glm`, `mimo`), as used in serde and on command lines.
     pub fn slug(self) -> &'static str {
         match self {
             Site::DeepSeek => "deepseek",
             Site::Glm => "glm",
+            Site::Mimo => "mimo",
         }
     }
 

@@ -24,6 +24,7 @@ pub fn replica_site(kind: ProviderKind) -> Option<Site> {
     match kind {
         ProviderKind::DeepSeek => Some(Site::DeepSeek),
         ProviderKind::Glm => Some(Site::Glm),
+        ProviderKind::Mimo => Some(Site::Mimo),
         _ => None,
     }
 }

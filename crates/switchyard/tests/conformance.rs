@@ -75,6 +75,11 @@ provider_conformance!(
     "[providers.glm]\ncapture = \"tee\"\n"
 );
 provider_conformance!(
+    mimo,
+    ProviderKind::Mimo,
+    "[providers.mimo]\ncapture = \"tee\"\n"
+);
+provider_conformance!(
     deepseek_replay,
     ProviderKind::DeepSeek,
     "[providers.deepseek]\ncapture = \"replay\"\n"
@@ -84,6 +89,17 @@ provider_conformance!(
     ProviderKind::Glm,
     "[providers.glm]\ncapture = \"replay\"\n"
 );
+provider_conformance!(
+    mimo_replay,
+    ProviderKind::Mimo,
+    "[providers.mimo]\ncapture = \"replay\"\n"
+);
+
+/// Whether the site has a thinking toggle. MiMo has none: its model always thinks, and the
+/// behavior mode only decides whether the `<think>` text is forwarded.
+fn site_toggles_thinking(kind: ProviderKind) -> bool {
+    kind != ProviderKind::Mimo
+}
 
 async fn reasoner_streams_thinking_then_the_answer(kind: ProviderKind, layer: &str) {
     let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer]).await;
@@ -133,7 +149,11 @@ async fn chat_non_stream_hides_thinking(kind: ProviderKind, layer: &str) {
     let (status, body) = h.chat(&model, "Tell me a story").await;
     assert_eq!(status, 200, "{body}");
     let seen = &h.replica(kind).requests()[0];
-    assert!(!seen.thinking, "-chat turns thinking off in the page");
+    if site_toggles_thinking(kind) {
+        assert!(!seen.thinking, "-chat turns thinking off in the page");
+    } else {
+        assert!(seen.thinking, "the site thought anyway; its thinking is dropped");
+    }
     let expected = Expected::for_request(site(kind), seen, Knobs::instant());
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["model"], model.as_str());
@@ -201,10 +221,26 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
     let err = s.error.expect("a rate limit is an error event");
     let expected = match kind {
         ProviderKind::DeepSeek => "DeepSeek answered HTTP 429",
+        ProviderKind::Mimo => "Xiaomi MiMo answered HTTP 429 (rate limited",
         _ => "GLM Chat is currently at capacity",
     };
     assert!(err.starts_with(expected), "{err}");
     assert!(s.done && s.finish_reason.is_none());
+
+    // The site's content filter, where the replica has one (MiMo's `sensitive_query`).
+    if kind == ProviderKind::Mimo {
+        let s = h.stream_chat(&model, "x replica:fault=blocked").await;
+        let err = s.error.expect("blocked content is an error event");
+        assert!(
+            err.starts_with("Xiaomi MiMo blocked this request: its provider-side sensitive query"),
+            "{err}"
+        );
+        assert!(s.done && s.finish_reason.is_none());
+        let (status, body) = h.chat(&model, "y replica:fault=blocked").await;
+        assert_eq!(status, 500, "{body}");
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("sensitive query"), "{msg}");
+    }
 
     let (status, body) = h.chat(&model, "x replica:fault=empty").await;
     assert_eq!(status, 500, "{body}");

@@ -300,7 +300,13 @@ impl Lane {
                         self.note(format!("the site reported an error in its stream: {msg}"));
                         let hints = hints(&*decoder, &sent_headers);
                         let _ = self.stop_in_page(sent, events, hints.as_ref()).await;
-                        return Outcome::Failed(msg, Cause::Site);
+                        // A refused prompt is the request's failure, not the site's.
+                        let cause = if crate::providers::failure::blocks_content(&msg) {
+                            Cause::Request
+                        } else {
+                            Cause::Site
+                        };
+                        return Outcome::Failed(msg, cause);
                     }
                     StreamEvent::Usage(_) => {}
                     StreamEvent::Unknown(kind) => {

@@ -64,12 +64,21 @@ impl SiteFailure {
 const RATE_LIMIT_TEXTS: &[&str] = &["rate limit", "too many requests"];
 /// Quota texts, lowercase.
 const QUOTA_TEXTS: &[&str] = &["quota", "limit reached"];
-/// Content-refusal texts (provider-wire-formats §8), lowercase.
+/// Content-refusal texts (provider-wire-formats §8, and the reference's non-retryable
+/// "sensitive query"), lowercase.
 const BLOCKED_TEXTS: &[&str] = &[
     "content blocked",
     "could not generate output",
     "prohibited use policy",
+    "sensitive query",
 ];
+
+/// Whether a site's error text says it refused the content (not that the site is unwell): such a
+/// failure is the request's, and does not count against the lane.
+pub fn blocks_content(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    BLOCKED_TEXTS.iter().any(|t| lower.contains(t))
+}
 
 /// The shared reading of an HTTP failure: the status first (429 rate limit, 401/403 sign-in
 /// lost), then the site's message against the rate-limit, quota and content-refusal texts.
@@ -164,6 +173,7 @@ mod tests {
                 br#"{"error":"Content blocked by policy"}"#,
                 ContentBlocked,
             ),
+            (200, b"provider-side sensitive query filter", ContentBlocked),
             (500, b"internal error", Other),
             (502, b"", Other),
         ];
@@ -177,6 +187,15 @@ mod tests {
             );
             assert_eq!(failure.status, status);
         }
+    }
+
+    #[test]
+    fn blocked_content_texts_are_recognised_in_stream_errors() {
+        assert!(blocks_content(
+            "Xiaomi MiMo blocked this request: its provider-side Sensitive Query filter refused"
+        ));
+        assert!(blocks_content("Gemini: Content blocked"));
+        assert!(!blocks_content("GLM Chat is currently at capacity."));
     }
 
     #[test]
