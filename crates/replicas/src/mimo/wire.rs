@@ -109,6 +109,7 @@ pub(crate) fn script(subject: &Subject<'_>, plan: &Plan) -> Script {
         steps.push(Step::fixed(message("search", SEARCH_PAYLOAD)));
     }
 
+    let first_answer = steps.len();
     let pieces = answer::answer_pieces(subject, plan.chunks, plan.stamp);
     content_events += pieces.len();
     let thought = reasoning.is_some();
@@ -134,7 +135,8 @@ pub(crate) fn script(subject: &Subject<'_>, plan: &Plan) -> Script {
     steps.push(Step::fixed(event("finish", r#"{"content":"[DONE]"}"#)));
 
     let hold_after = match plan.fault {
-        Some(Fault::Stall) => Some(2),
+        // Up to the first answer piece (the echo line).
+        Some(Fault::Stall) => Some(first_answer + 1),
         Some(Fault::SlowFirst) => Some(0),
         _ => None,
     };
