@@ -203,13 +203,31 @@ async fn reasoning_content_format_and_search_toggle(kind: ProviderKind, layer: &
 async fn send_thinking_off_thinks_but_forwards_nothing(kind: ProviderKind, layer: &str) {
     let extra = format!("[providers.{}]\nsend_thinking = false\n", kind.prefix());
     let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer, &extra]).await;
+    // Without a thinking toggle `-reasoner` forwards the thinking anyway; `-auto` follows
+    // `send_thinking` (the site thinks either way).
+    let mode = if site_toggles_thinking(kind) {
+        "reasoner"
+    } else {
+        "auto"
+    };
     let s = h
-        .stream_chat(&format!("{}-reasoner", kind.prefix()), "Hi")
+        .stream_chat(&format!("{}-{mode}", kind.prefix()), "Hi")
         .await;
     let seen = &h.replica(kind).requests()[0];
     assert!(seen.thinking);
     let expected = Expected::for_request(site(kind), seen, Knobs::instant());
     assert_eq!(s.content, expected.answer);
+    if !site_toggles_thinking(kind) {
+        let s = h
+            .stream_chat(&format!("{}-reasoner", kind.prefix()), "Hi")
+            .await;
+        let seen = &h.replica(kind).requests()[1];
+        let expected = Expected::for_request(site(kind), seen, Knobs::instant());
+        assert_eq!(
+            s.content,
+            format!("<think>{}</think>{}", expected.reasoning.unwrap(), expected.answer)
+        );
+    }
     h.shutdown().await;
 }
 

@@ -38,6 +38,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort::generic,
         macros: &[],
         system_field: false,
+        thinking_toggle: false,
     },
     classify: classify_http,
     driver: Some(DriverSpec {
