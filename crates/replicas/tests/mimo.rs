@@ -81,11 +81,19 @@ async fn thinking_stream_is_exactly_the_named_event_format() {
     let expected = Expected::for_request(Site::Mimo, &entry, fast(3));
     assert_eq!(
         mimo_answer(&raw),
-        format!("<think>{}</think>{}", expected.reasoning.unwrap(), expected.answer)
+        format!(
+            "<think>{}</think>{}",
+            expected.reasoning.unwrap(),
+            expected.answer
+        )
     );
 }
 
 /// The text of every `text` message, NULs stripped and the answer's leading breaks removed.
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a panic is a failed assertion"
+)]
 fn mimo_answer(raw: &str) -> String {
     let mut text = String::new();
     let mut event = "message";
@@ -99,7 +107,8 @@ fn mimo_answer(raw: &str) -> String {
             }
         }
     }
-    text.replace('\u{0}', "").replace("</think>\n\n", "</think>")
+    text.replace('\u{0}', "")
+        .replace("</think>\n\n", "</think>")
 }
 
 #[tokio::test]
@@ -165,7 +174,9 @@ async fn requests_are_refused_as_strictly_as_the_site() {
     assert_eq!(again.status(), 400);
     let log = server.requests();
     assert_eq!(log.len(), 8);
-    assert!(matches!(&log[7].outcome, Outcome::Fault(f) if f == "rejected: msgId was already sent"));
+    assert!(
+        matches!(&log[7].outcome, Outcome::Fault(f) if f == "rejected: msgId was already sent")
+    );
 }
 
 #[tokio::test]
@@ -173,7 +184,12 @@ async fn rate_limit_blocked_and_empty_faults_have_the_sites_shapes() {
     let server = start(Site::Mimo, fast(2)).await;
     let account = mimo_sign_in(&server).await;
 
-    let resp = mimo_completion(&server, &account, mimo_body("replica:fault=rate_limit", false)).await;
+    let resp = mimo_completion(
+        &server,
+        &account,
+        mimo_body("replica:fault=rate_limit", false),
+    )
+    .await;
     assert_eq!(resp.status(), 429);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["msg"], "Too many requests, please try again later");

@@ -152,7 +152,10 @@ async fn chat_non_stream_hides_thinking(kind: ProviderKind, layer: &str) {
     if site_toggles_thinking(kind) {
         assert!(!seen.thinking, "-chat turns thinking off in the page");
     } else {
-        assert!(seen.thinking, "the site thought anyway; its thinking is dropped");
+        assert!(
+            seen.thinking,
+            "the site thought anyway; its thinking is dropped"
+        );
     }
     let expected = Expected::for_request(site(kind), seen, Knobs::instant());
     assert_eq!(body["object"], "chat.completion");
@@ -225,7 +228,11 @@ async fn send_thinking_off_thinks_but_forwards_nothing(kind: ProviderKind, layer
         let expected = Expected::for_request(site(kind), seen, Knobs::instant());
         assert_eq!(
             s.content,
-            format!("<think>{}</think>{}", expected.reasoning.unwrap(), expected.answer)
+            format!(
+                "<think>{}</think>{}",
+                expected.reasoning.unwrap(),
+                expected.answer
+            )
         );
     }
     h.shutdown().await;

@@ -201,7 +201,12 @@ async fn completion(
         && query.get("xiaomichatbot_ph") == Some(&ph);
     if !signed_in {
         let entry = arriving(String::new(), String::new());
-        return reject(&state, entry, StatusCode::UNAUTHORIZED, "Please log in first");
+        return reject(
+            &state,
+            entry,
+            StatusCode::UNAUTHORIZED,
+            "Please log in first",
+        );
     }
     let req = match serde_json::from_slice::<CompletionBody>(&body) {
         Ok(req) => req,

@@ -46,8 +46,7 @@ use crate::faults::{Fault, Plan};
 use crate::stream::{Script, Step};
 
 /// The search payload MiMo mixes into the stream with search on; a decoder must drop it.
-pub(crate) const SEARCH_PAYLOAD: &str =
-    r#"{"query":"replica search","results":[{"title":"Replica result","url":"https://search.example/r"}]}"#;
+pub(crate) const SEARCH_PAYLOAD: &str = r#"{"query":"replica search","results":[{"title":"Replica result","url":"https://search.example/r"}]}"#;
 
 /// A JSON string literal for `text`.
 fn json_str(text: &str) -> String {
@@ -74,10 +73,7 @@ pub(crate) fn script(subject: &Subject<'_>, plan: &Plan) -> Script {
             return Script {
                 steps: vec![
                     Step::fixed(message("text", "\u{0}")),
-                    Step::fixed(event(
-                        "sensitive_query",
-                        r#"{"content":"sensitive query"}"#,
-                    )),
+                    Step::fixed(event("sensitive_query", r#"{"content":"sensitive query"}"#)),
                 ],
                 hold_after: None,
             };

@@ -78,7 +78,11 @@ mod tests {
         assert!(spec(DEFAULT_PROVIDER).implemented());
         assert_eq!(
             implemented().collect::<Vec<_>>(),
-            [ProviderKind::DeepSeek, ProviderKind::Glm, ProviderKind::Mimo]
+            [
+                ProviderKind::DeepSeek,
+                ProviderKind::Glm,
+                ProviderKind::Mimo
+            ]
         );
     }
 
