@@ -252,6 +252,21 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
     assert!(err.starts_with(expected), "{err}");
     assert!(s.done && s.finish_reason.is_none());
 
+    // Non-streaming, the status follows the failure: a site rate limit is a 429 (GLM's
+    // "at capacity" is the site failing, a 502), an empty reply the site's failure, a 502.
+    let (status, body) = h.chat(&model, "x replica:fault=rate_limit").await;
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with(expected), "{msg}");
+    match kind {
+        ProviderKind::DeepSeek | ProviderKind::Mimo => {
+            assert_eq!(
+                (status, &body["error"]["type"]),
+                (429, &json!("rate_limit_error"))
+            )
+        }
+        _ => assert_eq!(status, 502, "{body}"),
+    }
+
     // The site's content filter, where the replica has one (MiMo's `sensitive_query`).
     if kind == ProviderKind::Mimo {
         let s = h.stream_chat(&model, "x replica:fault=blocked").await;
@@ -262,16 +277,16 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
         );
         assert!(s.done && s.finish_reason.is_none());
         let (status, body) = h.chat(&model, "y replica:fault=blocked").await;
-        assert_eq!(status, 500, "{body}");
+        assert_eq!(status, 502, "{body}");
         let msg = body["error"]["message"].as_str().unwrap();
         assert!(msg.contains("sensitive query"), "{msg}");
     }
 
     let (status, body) = h.chat(&model, "x replica:fault=empty").await;
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 502, "{body}");
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("empty"), "{msg}");
-    assert_eq!(body["error"]["type"], "internal_error");
+    assert_eq!(body["error"]["type"], "upstream_error");
 
     let (status, body) = h.chat(&model, "fine now").await;
     assert_eq!(status, 200, "the lane serves the next request: {body}");

@@ -166,7 +166,7 @@ async fn a_broken_off_answer_is_an_error_not_a_complete_looking_200() {
             "tell me replica:chunks=5 replica:fault=stall",
         )
         .await;
-    assert_eq!(status, 502, "{body}");
+    assert_eq!(status, 504, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("timeout"), "{message}");
     assert!(message.contains("api.partial_answers"), "{message}");

@@ -1,5 +1,5 @@
 //! Lanes that heal, on real Chromium: a renderer crash, a killed browser (both isolation
-//! modes), a panic in a lane's request task, a timed-out step, a breaker that benches a lane
+//! modes), a panic in a lane's request task or its supervisor, a timed-out step, a breaker that benches a lane
 //! failing every request, and the fault-injection endpoints that cause some of them.
 
 #![allow(
@@ -341,6 +341,53 @@ async fn a_panic_in_a_lane_fails_its_request_and_the_lane_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_supervisor_is_replaced_and_the_lane_opened_again() {
+    let h = Harness::start_with_faults(&[GLM], Knobs::instant(), GLM_2).await;
+    inject(&h, "glm_chat:1", "panic-supervisor").await;
+    // Lane 1 goes offline at once (never left `ready` and unmanned), then comes back.
+    let lanes = h
+        .wait_lanes("lane 1 is open again", |l| {
+            all_ready(l) && lane(l, "glm_chat:1")["restarts"] == 1
+        })
+        .await;
+    assert_eq!(lane(&lanes, "glm_chat:2")["restarts"], 0);
+    // Both lanes serve: two requests at once run one on each.
+    let served = lane(&lanes, "glm_chat:1")["requests_served"]
+        .as_u64()
+        .unwrap();
+    let (x, y) = tokio::join!(h.chat("glm-chat", "x"), h.chat("glm-chat", "y"));
+    assert_eq!((x.0, y.0), (200, 200), "{x:?} {y:?}");
+    let lanes = h.get_json("/api/lanes").await;
+    assert_eq!(
+        lane(lanes["lanes"].as_array().unwrap(), "glm_chat:1")["requests_served"]
+            .as_u64()
+            .unwrap(),
+        served + 1
+    );
+    // Its new supervisor takes faults too.
+    inject(&h, "glm_chat:1", "crash").await;
+    h.wait_lanes("lane 1 recovered from the crash", |l| {
+        all_ready(l) && lane(l, "glm_chat:1")["restarts"] == 2
+    })
+    .await;
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_finds_a_hung_page_and_the_lane_gets_a_new_one() {
+    let h = Harness::start_with_faults(&[GLM], Knobs::instant(), "").await;
+    inject(&h, "glm_chat:1", "hang").await;
+    // Idle, the lane pings its page every 10 s; an unanswered ping sends it to recovery.
+    h.wait_lanes("the lane has a new page", |l| {
+        l[0]["state"] == "ready" && l[0]["restarts"] == 1
+    })
+    .await;
+    let (status, body) = h.chat("glm-chat", "after the hang").await;
+    assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_step_leaves_the_lane_recovering_then_ready_with_a_fresh_page() {
     let h = Harness::single(
         GLM,
@@ -349,7 +396,7 @@ async fn a_timed_out_step_leaves_the_lane_recovering_then_ready_with_a_fresh_pag
     )
     .await;
     let (status, body) = h.chat("glm-chat", "hold it replica:fault=slow_first").await;
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 504, "{body}");
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("timeout"), "{msg}");
     // The lane reloaded its page before it was offered work again.
@@ -369,13 +416,13 @@ async fn a_lane_failing_every_request_is_benched_by_its_breaker() {
     let h = Harness::single(DS, Knobs::instant(), "").await;
     // One failure does not bench the lane: it takes the next request and answers it.
     let (status, _) = h.chat("deepseek-chat", "replica:fault=rate_limit").await;
-    assert_eq!(status, 500);
+    assert_eq!(status, 429);
     let (status, body) = h.chat("deepseek-chat", "fine").await;
     assert_eq!(status, 200, "{body}");
     // Failure after failure does (3 of 4 within the window, at least 4 outcomes).
     for _ in 0..2 {
         let (status, body) = h.chat("deepseek-chat", "replica:fault=rate_limit").await;
-        assert_eq!(status, 500, "{body}");
+        assert_eq!(status, 429, "{body}");
     }
     let lanes = h
         .wait_lanes("the lane is offline", |l| l[0]["state"] == "offline")

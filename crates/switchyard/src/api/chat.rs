@@ -32,7 +32,7 @@ use crate::config::PartialAnswers;
 use crate::ids::{RequestId, unix_now};
 use crate::models::{ModelChoice, ModelError};
 use crate::providers::{FinishReason, StreamEvent};
-use crate::scheduler::{EVENT_CAPACITY, Job, JobMeta, Scheduler, StopReason};
+use crate::scheduler::{EVENT_CAPACITY, FailureNote, Job, JobMeta, Scheduler, StopReason};
 use crate::shaping::effort::{self, EffortOverride};
 use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
 
@@ -42,14 +42,7 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let id = RequestId::random();
-    let limit = app.config.api.max_body_bytes;
-    let caller = caller.map(|c| c.0).unwrap_or_default();
-    let result = match json_body(&headers, body, limit).await {
-        Ok(body) => chat(app, &body, caller, id.clone()).await,
-        Err(e) => Err(e),
-    };
-    with_request_id(result.unwrap_or_else(IntoResponse::into_response), &id)
+    handle(app, caller, headers, body, RequestKind::Chat).await
 }
 
 pub async fn completions(
@@ -58,11 +51,25 @@ pub async fn completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    handle(app, caller, headers, body, RequestKind::Text).await
+}
+
+/// Both completion routes: read the body, run the request, name its id on the answer.
+async fn handle(
+    app: Arc<AppState>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: Body,
+    kind: RequestKind,
+) -> Response {
     let id = RequestId::random();
     let limit = app.config.api.max_body_bytes;
     let caller = caller.map(|c| c.0).unwrap_or_default();
     let result = match json_body(&headers, body, limit).await {
-        Ok(body) => text(app, &body, caller, id.clone()).await,
+        Ok(body) => match kind {
+            RequestKind::Chat => chat(app, &body, caller, id.clone()).await,
+            RequestKind::Text => text(app, &body, caller, id.clone()).await,
+        },
         Err(e) => Err(e),
     };
     with_request_id(result.unwrap_or_else(IntoResponse::into_response), &id)
@@ -381,7 +388,9 @@ async fn respond(
         events: events_tx,
         cancel: token.clone(),
         reason: StopReason::default(),
+        failure: FailureNote::default(),
     };
+    let failure = job.failure.clone();
     // The guard exists before the job is submitted: a client gone while the submission is in
     // flight still cancels it.
     let mut guard = CancelGuard {
@@ -422,7 +431,7 @@ async fn respond(
     } else {
         let gate = Gate::new(delivery.limits);
         let partial = app.config.api.partial_answers;
-        gather(chunks, gate, prompt_tokens, events, guard, partial).await
+        gather(chunks, gate, prompt_tokens, events, guard, partial, failure).await
     }
 }
 
@@ -540,6 +549,7 @@ async fn gather(
     mut events: mpsc::Receiver<StreamEvent>,
     mut guard: CancelGuard,
     partial: PartialAnswers,
+    failure: FailureNote,
 ) -> Result<Response, ApiError> {
     let mut content = String::new();
     let mut reasoning = String::new();
@@ -594,11 +604,12 @@ async fn gather(
     }
     if let Some(message) = error {
         if content.trim().is_empty() && reasoning.trim().is_empty() {
-            return Err(ApiError::internal(message));
+            return Err(ApiError::failed(message, failure.get(), None));
         }
         if partial == PartialAnswers::Error {
             warn!(request = %guard.id, error = %message, "the answer broke off; answering an error, not the partial text");
-            return Err(ApiError::broke_off(message, content.chars().count()));
+            let chars = content.chars().count();
+            return Err(ApiError::failed(message, failure.get(), Some(chars)));
         }
         warn!(request = %guard.id, error = %message, "returning the partial answer of a failed request (api.partial_answers = \"keep\")");
         finish = FinishReason::Length;

@@ -6,7 +6,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::models::ModelError;
-use crate::scheduler::{QUEUE_CAPACITY, Rejection};
+use crate::scheduler::{FailureClass, QUEUE_CAPACITY, Rejection};
+
+/// The `Retry-After` a client gets with a site's rate limit: the site gives none.
+const RATE_LIMIT_RETRY_SECS: u64 = 30;
 
 /// An error answered to the client.
 #[derive(Debug, Clone)]
@@ -82,20 +85,43 @@ impl ApiError {
         }
     }
 
-    /// 502: the site's answer broke off after some text. A non-streaming client must not get
-    /// a 200 that looks complete.
-    pub fn broke_off(message: impl Into<String>, chars: usize) -> ApiError {
-        ApiError {
-            code: Some("incomplete_answer"),
-            ..Self::new(
-                StatusCode::BAD_GATEWAY,
-                "upstream_error",
-                format!(
-                    "{} The answer broke off after {chars} characters; set \
-                     api.partial_answers = \"keep\" to receive partial answers instead.",
-                    message.into()
-                ),
-            )
+    /// A non-streaming request that failed, with the status its failure calls for: 429 for
+    /// a site rate limit (with `Retry-After`), 504 for a timeout, 502 for another site failure,
+    /// 500 for the gateway's own. `partial` is the number of answer characters that came before
+    /// the failure: a partial answer is never a 200 that looks complete.
+    pub fn failed(
+        message: String,
+        class: Option<FailureClass>,
+        partial: Option<usize>,
+    ) -> ApiError {
+        let mut message = message;
+        if let Some(chars) = partial {
+            message.push_str(&format!(
+                " The answer broke off after {chars} characters; set \
+                 api.partial_answers = \"keep\" to receive partial answers instead."
+            ));
+        }
+        let code = partial.map(|_| "incomplete_answer");
+        match class {
+            Some(FailureClass::RateLimited) => ApiError {
+                code: Some("rate_limited"),
+                retry_after: Some(RATE_LIMIT_RETRY_SECS),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", message)
+            },
+            Some(FailureClass::Timeout) => ApiError {
+                code: Some("timeout"),
+                ..Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout_error", message)
+            },
+            Some(FailureClass::Site) => ApiError {
+                code,
+                ..Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
+            },
+            // An answer that broke off is the site's doing unless a lane said otherwise.
+            Some(FailureClass::Gateway) | None if partial.is_some() => ApiError {
+                code,
+                ..Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
+            },
+            Some(FailureClass::Gateway) | None => Self::internal(message),
         }
     }
 

@@ -1,7 +1,8 @@
 //! Fault injection, for trying out lane recovery: `POST /api/lanes/{id}/crash` crashes the
 //! lane's renderer (CDP `Page.crash`), `POST /api/lanes/{id}/kill-browser` SIGKILLs its browser
 //! (the shared one in `context` isolation, so every lane on it), and
-//! `POST /api/lanes/{id}/panic` makes the lane's next request panic inside its task.
+//! `POST /api/lanes/{id}/panic` makes the lane's next request panic inside its task, and
+//! `POST /api/lanes/{id}/panic-supervisor` panics the lane's supervisor itself.
 //!
 //! Off unless the gateway was started with `--enable-fault-injection` (`Config::fault_injection`);
 //! then the routes answer 404 saying so. The lane's supervisor carries the fault out; the answer
@@ -34,6 +35,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/lanes/{id}/crash", post(crash))
         .route("/api/lanes/{id}/kill-browser", post(kill_browser))
         .route("/api/lanes/{id}/panic", post(panic))
+        .route("/api/lanes/{id}/panic-supervisor", post(panic_supervisor))
+        .route("/api/lanes/{id}/hang", post(hang))
 }
 
 async fn crash(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
@@ -46,6 +49,14 @@ async fn kill_browser(State(app): State<Arc<AppState>>, Path(id): Path<String>) 
 
 async fn panic(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     inject(&app, id, Fault::Panic, "panic").await
+}
+
+async fn panic_supervisor(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    inject(&app, id, Fault::PanicSupervisor, "panic-supervisor").await
+}
+
+async fn hang(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    inject(&app, id, Fault::Hang, "hang").await
 }
 
 async fn inject(app: &AppState, id: String, fault: Fault, name: &str) -> Response {

@@ -299,6 +299,22 @@ impl Tab {
         Ok(())
     }
 
+    /// Hangs the renderer in an endless script, for fault-injection tests (the call itself
+    /// never returns; it is let go after a short bound).
+    pub async fn hang(&self) -> Result<(), BrowserError> {
+        let params = EvaluateParams::builder()
+            .expression("setTimeout(() => { for (;;) {} }, 0)")
+            .build()
+            .map_err(|e| BrowserError::Cdp {
+                what: "Runtime.evaluate".to_owned(),
+                cause: e,
+            })?;
+        self.page
+            .exec("Runtime.evaluate (hang)", Duration::from_secs(2), params)
+            .await
+            .map(|_| ())
+    }
+
     /// Closes the page (ending its page task) and disposes its browser context.
     pub async fn close(self, browser: &super::Chromium) {
         let t = self.cdp_timeout;

@@ -184,16 +184,10 @@ pub async fn start(
         if !providers.contains(&lane.spec.provider) {
             providers.push(lane.spec.provider);
         }
-        let (control_tx, control) = mpsc::channel(CONTROL_CAPACITY);
-        board.set_control(&lane.spec.id, control_tx);
-        let supervisor = Supervisor::new(
-            lane,
-            control,
-            scheduler.clone(),
-            board.clone(),
-            shutdown.clone(),
-        );
-        tasks.push(crate::tasks::spawn("lane", supervisor.run()));
+        tasks.push(crate::tasks::spawn(
+            "lane",
+            keep_lane(lane, scheduler.clone(), board.clone(), shutdown.clone()),
+        ));
     }
     Ok(Lanes {
         board,
@@ -202,6 +196,91 @@ pub async fn start(
         tasks,
         shared_browser,
     })
+}
+
+/// Runs a lane's supervisor until shutdown. If the supervisor itself panics (it has already
+/// taken the lane offline), the lane is opened again from scratch, with backoff, and a new
+/// supervisor runs it.
+async fn keep_lane(lane: Lane, scheduler: Scheduler, board: Board, shutdown: CancellationToken) {
+    use futures::FutureExt;
+    let spec = lane.spec.clone();
+    let settings = lane.settings.clone();
+    let host = lane.host.clone();
+    let artifacts = lane.artifacts.clone();
+    let mut lane = lane;
+    loop {
+        let (control_tx, control) = mpsc::channel(CONTROL_CAPACITY);
+        board.set_control(&spec.id, control_tx);
+        let run = Supervisor::new(
+            lane,
+            control,
+            scheduler.clone(),
+            board.clone(),
+            shutdown.clone(),
+        )
+        .run();
+        if std::panic::AssertUnwindSafe(run)
+            .catch_unwind()
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tracing::error!(lane = %spec.id, "the lane's supervisor panicked (a bug); opening the lane again");
+        let mut attempt = 1;
+        lane = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                () = tokio::time::sleep(supervisor::backoff(attempt)) => {}
+            }
+            match reopen(&spec, &settings, &host, &artifacts, &board).await {
+                Ok(lane) => {
+                    board.restarted(&spec.id);
+                    info!(lane = %spec.id, "{} is open again", spec.label);
+                    break lane;
+                }
+                Err(e) => {
+                    warn!(lane = %spec.id, attempt, cause = %e, "{} could not be opened again", spec.label);
+                    board.set_failure(&spec.id, &format!("reopening failed: {e}"), None);
+                    attempt += 1;
+                }
+            }
+        };
+    }
+}
+
+/// Opens a lane from scratch on a live browser from its host.
+async fn reopen(
+    spec: &LaneSpec,
+    settings: &crate::config::ProviderConfig,
+    host: &BrowserHost,
+    artifacts: &Arc<crate::artifacts::Settings>,
+    board: &Board,
+) -> Result<Lane, String> {
+    let browser = match host {
+        BrowserHost::Shared(shared) => {
+            let current = shared.current();
+            if current.is_closed() {
+                shared.replace(&current).await?
+            } else {
+                current
+            }
+        }
+        BrowserHost::Own(opts) => Chromium::launch(opts).await.map_err(|e| e.to_string())?,
+    };
+    board.set_pid(&spec.id, browser.pid());
+    let opened = Lane::open(
+        spec.clone(),
+        settings.clone(),
+        browser.clone(),
+        host.clone(),
+        artifacts.clone(),
+    )
+    .await;
+    if opened.is_err() && host.owns_browser() {
+        browser.close().await;
+    }
+    opened
 }
 
 /// `process` isolation: launches the lane's own Chromium on its profile, then opens the lane.

@@ -13,7 +13,7 @@ use tokio::time::{Instant, timeout_at};
 use crate::artifacts::Tape;
 use crate::browser::capture::{CaptureEvent, CaptureStream};
 use crate::providers::{DriverError, SendState, StopHints, StreamEvent};
-use crate::scheduler::Job;
+use crate::scheduler::{FailureClass, Job};
 
 use super::lane::Lane;
 
@@ -37,6 +37,9 @@ pub enum Cause {
     /// The page is broken or stuck (it crashed, a page step failed or timed out, the stream
     /// stalled): the lane recovers before it takes more work.
     Page,
+    /// The page's renderer stopped answering (the watchdog's ping went unanswered): a reload
+    /// would wait on the same stuck renderer, so recovery starts with a new context.
+    Hung,
     /// The browser is gone.
     Browser,
     /// The site answered with a failure (rate limit, sign-in lost, an error in its stream, an
@@ -49,7 +52,16 @@ pub enum Cause {
 impl Cause {
     /// Whether the lane must recover before its next request.
     pub fn needs_recovery(self) -> bool {
-        matches!(self, Cause::Page | Cause::Browser)
+        matches!(self, Cause::Page | Cause::Hung | Cause::Browser)
+    }
+}
+
+/// The request-level class of a site's failure: slow-down answers are rate limits (429).
+fn class_of(kind: crate::providers::FailureKind) -> FailureClass {
+    use crate::providers::FailureKind;
+    match kind {
+        FailureKind::RateLimited | FailureKind::QuotaExhausted => FailureClass::RateLimited,
+        _ => FailureClass::Site,
     }
 }
 
@@ -75,7 +87,13 @@ impl Lane {
     pub(super) async fn run_job(&self, job: &Job) -> (Outcome, Tape) {
         let mut tape = Tape::new(self.artifacts.capture.dir.is_some());
         let outcome = self.try_run(job, &mut tape).await;
-        if let Outcome::Failed(msg, _) = &outcome {
+        if let Outcome::Failed(msg, cause) = &outcome {
+            // The failure sites that know better (timeouts, the site's own answers) set the
+            // class first; the rest follows from the cause.
+            job.failure.set(match cause {
+                Cause::Site | Cause::Request => FailureClass::Site,
+                Cause::Page | Cause::Hung | Cause::Browser => FailureClass::Gateway,
+            });
             let _ = job.events.send(StreamEvent::Error(msg.clone())).await;
         }
         (outcome, tape)
@@ -190,6 +208,7 @@ impl Lane {
                     });
                     let hints = hints(&*decoder, &sent_headers);
                     let _ = self.stop_in_page(sent, events, hints.as_ref()).await;
+                    job.failure.set(FailureClass::Timeout);
                     let message = if got_data {
                         format!(
                             "{provider} timeout: no next stream chunk within {}s.",
@@ -269,6 +288,7 @@ impl Lane {
             if body_done {
                 if status >= 400 {
                     let failure = self.driver.classify_failure(status, &error_body);
+                    job.failure.set(class_of(failure.kind));
                     let cause = match failure.kind {
                         crate::providers::FailureKind::ContentBlocked => Cause::Request,
                         _ => Cause::Site,
@@ -300,11 +320,13 @@ impl Lane {
                         self.note(format!("the site reported an error in its stream: {msg}"));
                         let hints = hints(&*decoder, &sent_headers);
                         let _ = self.stop_in_page(sent, events, hints.as_ref()).await;
-                        // A refused prompt is the request's failure, not the site's.
-                        let cause = if crate::providers::failure::blocks_content(&msg) {
-                            Cause::Request
-                        } else {
-                            Cause::Site
+                        let kind = self.driver.classify_failure(200, msg.as_bytes()).kind;
+                        job.failure.set(class_of(kind));
+                        // A refused prompt (MiMo's `sensitive_query`) is the request's failure,
+                        // not the site's.
+                        let cause = match kind {
+                            crate::providers::FailureKind::ContentBlocked => Cause::Request,
+                            _ => Cause::Site,
                         };
                         return Outcome::Failed(msg, cause);
                     }

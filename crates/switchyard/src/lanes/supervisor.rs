@@ -64,6 +64,10 @@ pub enum Fault {
     KillBrowser,
     /// Panic inside the lane's next request task.
     Panic,
+    /// Panic in the lane's supervisor itself (the lane is reopened from scratch).
+    PanicSupervisor,
+    /// Hang the page's renderer in an endless script (the watchdog finds it).
+    Hang,
 }
 
 /// A fault request and where its answer goes.
@@ -100,7 +104,7 @@ impl Step {
     fn pick(attempt: u32, cause: Cause, browser_closed: bool, owns_browser: bool) -> Step {
         if browser_closed || cause == Cause::Browser {
             Step::Relaunch
-        } else if attempt == 0 {
+        } else if attempt == 0 && cause != Cause::Hung {
             Step::Reload
         } else if attempt >= 3 && owns_browser {
             Step::Relaunch
@@ -238,7 +242,7 @@ impl Supervisor {
                 },
                 () = watchdog => {
                     if let Err(e) = lane.tab.eval("the watchdog's ping", "1", WATCHDOG_TIMEOUT).await {
-                        return Next::Broken(Cause::Page, format!("the page stopped answering ({e})"));
+                        return Next::Broken(Cause::Hung, format!("the page stopped answering ({e})"));
                     }
                 }
             }
@@ -250,7 +254,11 @@ impl Supervisor {
         let lane = self.lane.clone();
         let id = lane.spec.id.clone();
         if job.cancel.is_cancelled() {
-            // The client went away while the job waited in the inbox.
+            // Cancelled while the job waited in the inbox: by its client (gone), or by the
+            // request controls or shutdown, whose reason its client hears.
+            if let Some(why) = job.reason.get() {
+                let _ = job.events.send(StreamEvent::Error(why.to_owned())).await;
+            }
             drop(job);
             self.scheduler.finished(id).await;
             return true;
@@ -477,16 +485,32 @@ async fn inject(lane: &Lane, control: Control, panic_next: &mut bool) {
             .map(|()| format!("crashed the renderer of {id}"))
             .map_err(|e| e.to_string()),
         Fault::KillBrowser => {
-            let pid = lane.browser.pid();
+            let pid = lane
+                .browser
+                .pid()
+                .map_or_else(|| "unknown".to_owned(), |p| p.to_string());
             lane.browser
                 .kill()
                 .await
-                .map(|()| format!("killed the browser of {id} (pid {pid:?})"))
+                .map(|()| format!("killed the browser of {id} (pid {pid})"))
                 .map_err(|e| e.to_string())
         }
+        Fault::Hang => lane
+            .tab
+            .hang()
+            .await
+            .map(|()| format!("the renderer of {id} runs an endless script"))
+            .map_err(|e| e.to_string()),
         Fault::Panic => {
             *panic_next = true;
             Ok(format!("the next request on {id} panics"))
+        }
+        Fault::PanicSupervisor => {
+            let _ = control
+                .reply
+                .send(Ok(format!("the supervisor of {id} panics now")));
+            injected_panic();
+            return;
         }
     };
     let _ = control.reply.send(result);
@@ -497,7 +521,7 @@ async fn inject(lane: &Lane, control: Control, panic_next: &mut bool) {
     reason = "fault injection: a panic on purpose, to test recovery"
 )]
 fn injected_panic() {
-    panic!("fault injection: a panic in the lane's request task");
+    panic!("fault injection: a panic on purpose");
 }
 
 #[cfg(test)]
@@ -528,6 +552,8 @@ mod tests {
         );
         // A shared browser is not relaunched for one lane's page.
         assert_eq!(Step::pick(4, Cause::Page, false, false), Step::NewContext);
+        // A renderer that stopped answering would not reload: a new context at once.
+        assert_eq!(Step::pick(0, Cause::Hung, false, true), Step::NewContext);
         // A dead browser is relaunched at once.
         assert_eq!(Step::pick(0, Cause::Page, true, false), Step::Relaunch);
         assert_eq!(Step::pick(0, Cause::Browser, false, true), Step::Relaunch);

@@ -73,13 +73,6 @@ const BLOCKED_TEXTS: &[&str] = &[
     "sensitive query",
 ];
 
-/// Whether a site's error text says it refused the content (not that the site is unwell): such a
-/// failure is the request's, and does not count against the lane.
-pub fn blocks_content(message: &str) -> bool {
-    let lower = message.to_lowercase();
-    BLOCKED_TEXTS.iter().any(|t| lower.contains(t))
-}
-
 /// The shared reading of an HTTP failure: the status first (429 rate limit, 401/403 sign-in
 /// lost), then the site's message against the rate-limit, quota and content-refusal texts.
 pub fn classify_http(status: i64, body: &[u8]) -> SiteFailure {
@@ -191,11 +184,13 @@ mod tests {
 
     #[test]
     fn blocked_content_texts_are_recognised_in_stream_errors() {
-        assert!(blocks_content(
-            "Xiaomi MiMo blocked this request: its provider-side Sensitive Query filter refused"
-        ));
-        assert!(blocks_content("Gemini: Content blocked"));
-        assert!(!blocks_content("GLM Chat is currently at capacity."));
+        let kind = |text: &str| classify_http(200, text.as_bytes()).kind;
+        assert_eq!(
+            kind("Xiaomi MiMo blocked this request: its provider-side Sensitive Query filter"),
+            ContentBlocked
+        );
+        assert_eq!(kind("Gemini: Content blocked"), ContentBlocked);
+        assert_eq!(kind("GLM Chat is currently at capacity."), Other);
     }
 
     #[test]

@@ -48,6 +48,37 @@ pub struct Job {
     /// Set, before `cancel`, when someone other than the client stopped the request (the
     /// request controls, shutdown): the message its client gets as an error event.
     pub reason: StopReason,
+    /// Set by the lane, before it sends the error event, with what kind of failure it was: the
+    /// status a non-streaming client gets depends on it.
+    pub failure: FailureNote,
+}
+
+/// What kind of failure ended a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The site said to slow down (rate limit, quota, at capacity): 429.
+    RateLimited,
+    /// The site went silent past a timeout: 504.
+    Timeout,
+    /// The site answered with a failure of another kind: 502.
+    Site,
+    /// The gateway's side failed (page, browser, lane): 500.
+    Gateway,
+}
+
+/// The [`FailureClass`] of a request, set once by its lane. Every clone is the same cell.
+#[derive(Debug, Clone, Default)]
+pub struct FailureNote(Arc<OnceLock<FailureClass>>);
+
+impl FailureNote {
+    /// Records the class unless one is already set.
+    pub fn set(&self, class: FailureClass) {
+        let _ = self.0.set(class);
+    }
+
+    pub fn get(&self) -> Option<FailureClass> {
+        self.0.get().copied()
+    }
 }
 
 /// Why a request was stopped by someone other than its client: the text its client sees.
