@@ -8,6 +8,7 @@
 //! - [`lines`]: incremental UTF-8 + line splitting shared by every SSE-based format.
 //! - [`deepseek`]: DeepSeek's path/operation/value patch stream.
 //! - [`glm`]: GLM Chat's `chat:completion` event stream.
+//! - [`mimo`]: Xiaomi MiMo's named SSE events, thinking inline in `<think>` tags.
 //! - [`qwen`]: QwenLM's OpenAI-like `choices[0].delta` event stream with cumulative summaries.
 //!
 //! Architecture Invariant: nothing here does IO, spawns tasks or reads the clock. A decoder is a
@@ -23,6 +24,7 @@
 pub mod deepseek;
 pub mod glm;
 pub mod lines;
+pub mod mimo;
 pub mod qwen;
 
 use std::collections::BTreeMap;

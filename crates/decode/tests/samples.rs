@@ -13,6 +13,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 use switchyard_decode::deepseek::DeepSeekDecoder;
 use switchyard_decode::glm::GlmDecoder;
+use switchyard_decode::mimo::MimoDecoder;
 use switchyard_decode::qwen::QwenDecoder;
 use switchyard_decode::{Decode, StreamEvent, coalesce};
 
@@ -55,6 +56,7 @@ fn new_decoder(provider: &str) -> Box<dyn Decode> {
     match provider {
         "deepseek" => Box::new(DeepSeekDecoder::new()),
         "glm" => Box::new(GlmDecoder::new()),
+        "mimo" => Box::new(MimoDecoder::new()),
         "qwen" => Box::new(QwenDecoder::new()),
         other => panic!("no decoder for {other}"),
     }
@@ -225,4 +227,4 @@ macro_rules! decoder_properties {
     )*};
 }
 
-decoder_properties!(deepseek, glm, qwen);
+decoder_properties!(deepseek, glm, mimo, qwen);

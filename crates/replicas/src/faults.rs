@@ -23,19 +23,20 @@ use crate::knobs::Knobs;
 /// A fault injected into one request by `replica:fault=NAME`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// `rate_limit`: DeepSeek answers HTTP 429 with its JSON error; GLM answers HTTP 200 with a
-    /// single `MODEL_CONCURRENCY_LIMIT` error event; Qwen answers HTTP 200 with its bare JSON
-    /// refusal (`"code":"RateLimited"`).
+    /// `rate_limit`: DeepSeek and MiMo answer HTTP 429 with their JSON error; GLM answers HTTP
+    /// 200 with a single `MODEL_CONCURRENCY_LIMIT` error event; Qwen answers HTTP 200 with its
+    /// bare JSON refusal (`"code":"RateLimited"`).
     RateLimit,
-    /// `empty`: DeepSeek sends a snapshot with no fragments, then FINISHED; GLM sends a 200 body
-    /// with no events at all.
+    /// `empty`: DeepSeek sends a snapshot with no fragments, then FINISHED; GLM and MiMo send a
+    /// 200 body with no events at all.
     Empty,
     /// `stall`: send the first event(s), then nothing more and never end, until the client goes.
     Stall,
     /// `slow_first`: hold the first body byte until the client goes away.
     SlowFirst,
-    /// `blocked`: the site's content filter refuses the request. Only Qwen's replica has such a
-    /// reply (its `data_inspection_failed` error event); the other sites answer normally.
+    /// `blocked`: the site's content filter refuses the prompt (MiMo: a `sensitive_query`
+    /// event; Qwen: a `data_inspection_failed` error event). Sites without such a reply answer
+    /// normally.
     Blocked,
 }
 

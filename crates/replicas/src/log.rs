@@ -34,15 +34,16 @@ pub struct ReceivedRequest {
     pub seq: u64,
     /// The request path, e.g. `/api/v0/chat/completion`.
     pub path: String,
-    /// The prompt: DeepSeek's `prompt`, GLM's and Qwen's last user message.
+    /// The prompt: DeepSeek's `prompt`, GLM's and Qwen's last user message, MiMo's `query`.
     pub prompt: String,
-    /// DeepSeek `model_type` (`default`, `expert`, …) or GLM / Qwen `model` (`glm-5.2`,
-    /// `qwen3.5-plus`, …).
+    /// DeepSeek `model_type` (`default`, `expert`, …), GLM / Qwen `model` (`glm-5.2`,
+    /// `qwen3.5-plus`, …) or MiMo `modelConfig.model` (`mimo-v2.5-pro`, …).
     pub model: String,
     /// DeepSeek `thinking_enabled` / GLM `features.enable_thinking` / Qwen
-    /// `feature_config.thinking_enabled`.
+    /// `feature_config.thinking_enabled`; always on for MiMo, which has no thinking toggle.
     pub thinking: bool,
-    /// DeepSeek `search_enabled` / GLM `features.web_search` / Qwen `chat_type` `search`.
+    /// DeepSeek `search_enabled` / GLM `features.web_search` / Qwen `chat_type` `search` / MiMo
+    /// `modelConfig.webSearchStatus` `enabled`.
     pub search: bool,
     /// GLM `features.thinking_effort` (`max`, `high`); `None` on DeepSeek and Qwen.
     pub effort: Option<String>,
@@ -93,7 +94,8 @@ pub(crate) fn accept_encoding(headers: &axum::http::HeaderMap) -> Option<String>
 /// One log entry: the public record plus what the stop endpoint needs.
 struct Entry {
     request: ReceivedRequest,
-    /// The chat this request belongs to (DeepSeek `chat_session_id`, GLM and Qwen `chat_id`).
+    /// The chat this request belongs to (DeepSeek `chat_session_id`, GLM and Qwen `chat_id`,
+    /// MiMo `conversationId`).
     session: Option<String>,
     /// Raised by the stop endpoint; the body stream holds the receiver and ends when it flips.
     stop: watch::Sender<bool>,

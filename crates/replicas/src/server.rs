@@ -35,7 +35,7 @@ use crate::knobs::Knobs;
 use crate::log::{ReceivedRequest, RequestLog};
 use crate::site::Site;
 use crate::stream::Interrupts;
-use crate::{deepseek, glm, qwen};
+use crate::{deepseek, glm, mimo, qwen};
 
 /// The name of the session cookie every page load sets.
 const SESSION_COOKIE: &str = "replica_session";
@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub deepseek: Mutex<deepseek::SiteState>,
     /// GLM's chats and message ids (unused by other sites).
     pub glm: Mutex<glm::SiteState>,
+    /// MiMo's account, conversations and message ids (unused by other sites).
+    pub mimo: Mutex<mimo::SiteState>,
     /// Qwen's chats, message ids and account settings (unused by other sites).
     pub qwen: Mutex<qwen::SiteState>,
     /// The page hook this site "renamed", if any (see [`crate::hooks`]).
@@ -71,6 +73,7 @@ impl Shared {
             closing: watch::Sender::new(false),
             deepseek: Mutex::default(),
             glm: Mutex::default(),
+            mimo: Mutex::default(),
             qwen: Mutex::default(),
             hook_change: Mutex::new(None),
             session: random_hex(),
@@ -129,6 +132,7 @@ impl ReplicaServer {
         let site_routes = match site {
             Site::DeepSeek => deepseek::routes(),
             Site::Glm => glm::routes(),
+            Site::Mimo => mimo::routes(),
             Site::Qwen => qwen::routes(),
         };
         let app = Router::new()

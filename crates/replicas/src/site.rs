@@ -13,11 +13,13 @@ pub enum Site {
     /// chat.qwen.ai (QwenLM): OpenAI-like `choices[0].delta` SSE at
     /// `POST /api/v2/chat/completions?chat_id=…`.
     Qwen,
+    /// aistudio.xiaomimimo.com (Xiaomi MiMo): named-event SSE at `POST /open-apis/bot/chat`.
+    Mimo,
 }
 
 impl Site {
     /// Every replicated site, in a stable order.
-    pub const ALL: [Site; 3] = [Site::DeepSeek, Site::Glm, Site::Qwen];
+    pub const ALL: [Site; 4] = [Site::DeepSeek, Site::Glm, Site::Qwen, Site::Mimo];
 
     /// Display name; also the name echoed in the deterministic answer (`Echo [DeepSeek, …]`).
     pub fn name(self) -> &'static str {
@@ -25,15 +27,17 @@ impl Site {
             Site::DeepSeek => "DeepSeek",
             Site::Glm => "GLM",
             Site::Qwen => "Qwen",
+            Site::Mimo => "MiMo",
         }
     }
 
-    /// Lower-case identifier (`deepseek`, `glm`, `qwen`), as used in serde and on command lines.
+    /// Lower-case identifier (`deepseek`, `glm`, `qwen`, `mimo`), as used in serde and on command lines.
     pub fn slug(self) -> &'static str {
         match self {
             Site::DeepSeek => "deepseek",
             Site::Glm => "glm",
             Site::Qwen => "qwen",
+            Site::Mimo => "mimo",
         }
     }
 
@@ -43,7 +47,7 @@ impl Site {
     pub fn summary_thought(self) -> Option<&'static str> {
         match self {
             Site::Qwen => Some(crate::qwen::THOUGHT),
-            Site::DeepSeek | Site::Glm => None,
+            Site::DeepSeek | Site::Glm | Site::Mimo => None,
         }
     }
 

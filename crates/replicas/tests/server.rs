@@ -118,6 +118,10 @@ async fn shutdown_ends_a_stalled_stream() {
                 )
                 .await
             }
+            Site::Mimo => {
+                let account = mimo_sign_in(&server).await;
+                mimo_completion(&server, &account, mimo_body("replica:fault=stall", false)).await
+            }
         };
         let mut seen = String::new();
         read_until(&mut resp, &mut seen, "Echo [").await;
@@ -145,14 +149,18 @@ async fn page_loads_set_a_session_cookie() {
             .send()
             .await
             .unwrap();
-        let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
-        assert_eq!(
-            cookie,
-            format!(
-                "replica_session={}; Path=/; HttpOnly; SameSite=Lax",
-                server.session_cookie()
-            )
+        // A site may set cookies of its own (MiMo's sign-in) beside the session cookie.
+        let session = format!(
+            "replica_session={}; Path=/; HttpOnly; SameSite=Lax",
+            server.session_cookie()
         );
+        let cookies: Vec<&str> = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert!(cookies.contains(&session.as_str()), "{site}: {cookies:?}");
         assert_eq!(server.session_cookie().len(), 32);
         let script = client()
             .get(format!("{}/static/app.js", server.base_url()))

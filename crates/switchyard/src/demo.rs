@@ -25,6 +25,7 @@ pub fn replica_site(kind: ProviderKind) -> Option<Site> {
         ProviderKind::DeepSeek => Some(Site::DeepSeek),
         ProviderKind::Glm => Some(Site::Glm),
         ProviderKind::Qwen => Some(Site::Qwen),
+        ProviderKind::Mimo => Some(Site::Mimo),
         _ => None,
     }
 }

@@ -187,7 +187,14 @@ fn base(
     let (mut thinking, send_thinking) = match mode {
         Mode::Auto => (settings.thinking, settings.send_thinking),
         Mode::Chat => (false, false),
-        Mode::Reasoner => (true, settings.send_thinking),
+        // Without a thinking toggle, `-reasoner` is the way to ask for the thinking.
+        Mode::Reasoner => (
+            true,
+            settings.send_thinking
+                || !crate::providers::spec(choice.provider)
+                    .requests
+                    .thinking_toggle,
+        ),
     };
     if let Some(on) = overrides.thinking {
         thinking = on;
@@ -323,6 +330,36 @@ mod tests {
                 (thinking, send),
                 "{model}"
             );
+        }
+    }
+
+    #[test]
+    fn without_a_thinking_toggle_reasoner_always_forwards_the_thinking() {
+        let f = FormatSettings::default();
+        let quiet = ShapingSettings {
+            send_thinking: false,
+            ..settings(&f)
+        };
+        let table = RoutingTable::new(
+            [ProviderKind::DeepSeek, ProviderKind::Mimo]
+                .map(|k| ProviderModels::with_labels(k, crate::providers::spec(k).site.models)),
+            false,
+        )
+        .unwrap();
+        // (model, forwarded with send_thinking off)
+        for (model, send) in [
+            ("mimo-auto", false),
+            ("mimo-chat", false),
+            ("mimo-reasoner", true),
+            ("deepseek-reasoner", false),
+        ] {
+            let r = shape_chat(
+                vec![msg("user", "x", None)],
+                &table.route(model).unwrap(),
+                &quiet,
+                opts(model),
+            );
+            assert_eq!(r.send_thinking, send, "{model}");
         }
     }
 

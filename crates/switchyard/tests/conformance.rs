@@ -80,6 +80,11 @@ provider_conformance!(
     "[providers.qwen]\ncapture = \"tee\"\n"
 );
 provider_conformance!(
+    mimo,
+    ProviderKind::Mimo,
+    "[providers.mimo]\ncapture = \"tee\"\n"
+);
+provider_conformance!(
     deepseek_replay,
     ProviderKind::DeepSeek,
     "[providers.deepseek]\ncapture = \"replay\"\n"
@@ -94,6 +99,17 @@ provider_conformance!(
     ProviderKind::Qwen,
     "[providers.qwen]\ncapture = \"replay\"\n"
 );
+provider_conformance!(
+    mimo_replay,
+    ProviderKind::Mimo,
+    "[providers.mimo]\ncapture = \"replay\"\n"
+);
+
+/// Whether the site has a thinking toggle. MiMo has none: its model always thinks, and the
+/// behavior mode only decides whether the `<think>` text is forwarded.
+fn site_toggles_thinking(kind: ProviderKind) -> bool {
+    kind != ProviderKind::Mimo
+}
 
 async fn reasoner_streams_thinking_then_the_answer(kind: ProviderKind, layer: &str) {
     let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer]).await;
@@ -143,7 +159,14 @@ async fn chat_non_stream_hides_thinking(kind: ProviderKind, layer: &str) {
     let (status, body) = h.chat(&model, "Tell me a story").await;
     assert_eq!(status, 200, "{body}");
     let seen = &h.replica(kind).requests()[0];
-    assert!(!seen.thinking, "-chat turns thinking off in the page");
+    if site_toggles_thinking(kind) {
+        assert!(!seen.thinking, "-chat turns thinking off in the page");
+    } else {
+        assert!(
+            seen.thinking,
+            "the site thought anyway; its thinking is dropped"
+        );
+    }
     let expected = Expected::for_request(site(kind), seen, Knobs::instant());
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["model"], model.as_str());
@@ -193,13 +216,35 @@ async fn reasoning_content_format_and_search_toggle(kind: ProviderKind, layer: &
 async fn send_thinking_off_thinks_but_forwards_nothing(kind: ProviderKind, layer: &str) {
     let extra = format!("[providers.{}]\nsend_thinking = false\n", kind.prefix());
     let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer, &extra]).await;
+    // Without a thinking toggle `-reasoner` forwards the thinking anyway; `-auto` follows
+    // `send_thinking` (the site thinks either way).
+    let mode = if site_toggles_thinking(kind) {
+        "reasoner"
+    } else {
+        "auto"
+    };
     let s = h
-        .stream_chat(&format!("{}-reasoner", kind.prefix()), "Hi")
+        .stream_chat(&format!("{}-{mode}", kind.prefix()), "Hi")
         .await;
     let seen = &h.replica(kind).requests()[0];
     assert!(seen.thinking);
     let expected = Expected::for_request(site(kind), seen, Knobs::instant());
     assert_eq!(s.content, expected.answer);
+    if !site_toggles_thinking(kind) {
+        let s = h
+            .stream_chat(&format!("{}-reasoner", kind.prefix()), "Hi")
+            .await;
+        let seen = &h.replica(kind).requests()[1];
+        let expected = Expected::for_request(site(kind), seen, Knobs::instant());
+        assert_eq!(
+            s.content,
+            format!(
+                "<think>{}</think>{}",
+                expected.reasoning.unwrap(),
+                expected.answer
+            )
+        );
+    }
     h.shutdown().await;
 }
 
@@ -212,6 +257,7 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
     let expected = match kind {
         ProviderKind::DeepSeek => "DeepSeek answered HTTP 429",
         ProviderKind::Qwen => "Qwen rate limit hit",
+        ProviderKind::Mimo => "Xiaomi MiMo answered HTTP 429 (rate limited",
         _ => "GLM Chat is currently at capacity",
     };
     assert!(err.starts_with(expected), "{err}");
@@ -224,7 +270,7 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(msg.starts_with(expected), "{msg}");
     match kind {
-        ProviderKind::DeepSeek | ProviderKind::Qwen => {
+        ProviderKind::DeepSeek | ProviderKind::Qwen | ProviderKind::Mimo => {
             assert_eq!(
                 (status, &body["error"]["type"]),
                 (429, &json!("rate_limit_error"))
@@ -232,6 +278,22 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
         }
         _ => assert_eq!(status, 502, "{body}"),
     }
+
+    // The site's content filter, where the replica has one (MiMo's `sensitive_query`).
+    if kind == ProviderKind::Mimo {
+        let s = h.stream_chat(&model, "x replica:fault=blocked").await;
+        let err = s.error.expect("blocked content is an error event");
+        assert!(
+            err.starts_with("Xiaomi MiMo blocked this request: its provider-side sensitive query"),
+            "{err}"
+        );
+        assert!(s.done && s.finish_reason.is_none());
+        let (status, body) = h.chat(&model, "y replica:fault=blocked").await;
+        assert_eq!(status, 502, "{body}");
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("sensitive query"), "{msg}");
+    }
+
     let (status, body) = h.chat(&model, "x replica:fault=empty").await;
     assert_eq!(status, 502, "{body}");
     let msg = body["error"]["message"].as_str().unwrap();

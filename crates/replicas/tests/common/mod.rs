@@ -37,6 +37,10 @@ pub async fn one_completion(server: &ReplicaServer, prompt: &str) -> String {
             let chat = qwen_chat(server).await;
             qwen_completion(server, &chat, qwen_body(&chat, prompt, false, false)).await
         }
+        Site::Mimo => {
+            let account = mimo_sign_in(server).await;
+            mimo_completion(server, &account, mimo_body(prompt, false)).await
+        }
     };
     assert_eq!(resp.status(), 200);
     resp.text().await.unwrap()
@@ -382,4 +386,77 @@ pub fn qwen_answer(raw: &str) -> String {
                 .map(str::to_owned)
         })
         .collect()
+}
+
+// === MiMo ===
+
+/// The cookies a MiMo page load sets (`userId`, `xiaomichatbot_ph`): the `Cookie` header to send
+/// and the pass token for the URL.
+pub struct MimoAccount {
+    pub cookie: String,
+    pub ph: String,
+}
+
+pub async fn mimo_sign_in(server: &ReplicaServer) -> MimoAccount {
+    let page = client()
+        .get(format!("{}/", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    let pairs: Vec<String> = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    let ph = pairs
+        .iter()
+        .find_map(|p| p.strip_prefix("xiaomichatbot_ph="))
+        .expect("the pass token cookie")
+        .trim_matches('"')
+        .to_owned();
+    MimoAccount {
+        cookie: pairs.join("; "),
+        ph,
+    }
+}
+
+/// A 32-hex id no earlier body of this test process used.
+pub fn fresh_hex_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{n:032x}")
+}
+
+/// The body the MiMo page sends, in a new conversation.
+pub fn mimo_body(prompt: &str, search: bool) -> Value {
+    json!({
+        "msgId": fresh_hex_id(),
+        "conversationId": fresh_hex_id(),
+        "query": prompt,
+        "isEditedQuery": false,
+        "modelConfig": {
+            "model": "mimo-v2.5-pro",
+            "webSearchStatus": if search { "enabled" } else { "disabled" },
+        },
+        "multiMedias": [],
+    })
+}
+
+pub async fn mimo_completion(
+    server: &ReplicaServer,
+    account: &MimoAccount,
+    body: Value,
+) -> reqwest::Response {
+    client()
+        .post(format!(
+            "{}/open-apis/bot/chat?xiaomichatbot_ph={}",
+            server.base_url(),
+            account.ph
+        ))
+        .header("cookie", &account.cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }

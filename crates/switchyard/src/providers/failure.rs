@@ -64,11 +64,13 @@ impl SiteFailure {
 const RATE_LIMIT_TEXTS: &[&str] = &["rate limit", "too many requests"];
 /// Quota texts, lowercase.
 const QUOTA_TEXTS: &[&str] = &["quota", "limit reached"];
-/// Content-refusal texts (provider-wire-formats §8), lowercase.
+/// Content-refusal texts (provider-wire-formats §8, and the reference's non-retryable
+/// "sensitive query"), lowercase.
 const BLOCKED_TEXTS: &[&str] = &[
     "content blocked",
     "could not generate output",
     "prohibited use policy",
+    "sensitive query",
 ];
 
 /// The shared reading of an HTTP failure: the status first (429 rate limit, 401/403 sign-in
@@ -164,6 +166,7 @@ mod tests {
                 br#"{"error":"Content blocked by policy"}"#,
                 ContentBlocked,
             ),
+            (200, b"provider-side sensitive query filter", ContentBlocked),
             (500, b"internal error", Other),
             (502, b"", Other),
         ];
@@ -177,6 +180,17 @@ mod tests {
             );
             assert_eq!(failure.status, status);
         }
+    }
+
+    #[test]
+    fn blocked_content_texts_are_recognised_in_stream_errors() {
+        let kind = |text: &str| classify_http(200, text.as_bytes()).kind;
+        assert_eq!(
+            kind("Xiaomi MiMo blocked this request: its provider-side Sensitive Query filter"),
+            ContentBlocked
+        );
+        assert_eq!(kind("Gemini: Content blocked"), ContentBlocked);
+        assert_eq!(kind("GLM Chat is currently at capacity."), Other);
     }
 
     #[test]

@@ -81,7 +81,8 @@ mod tests {
             [
                 ProviderKind::DeepSeek,
                 ProviderKind::Glm,
-                ProviderKind::Qwen
+                ProviderKind::Qwen,
+                ProviderKind::Mimo
             ]
         );
     }

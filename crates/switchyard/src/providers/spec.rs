@@ -58,6 +58,10 @@ pub struct RequestSwitches {
     /// Whether the site has a system-prompt field that leading system messages can go to
     /// (behavior-spec §8.6).
     pub system_field: bool,
+    /// Whether the site has a thinking toggle. Without one the model thinks whatever the mode,
+    /// and the mode only decides whether the thinking is forwarded: `-chat` drops it,
+    /// `-reasoner` always forwards it, `-auto` follows `send_thinking` (behavior-spec §2.6).
+    pub thinking_toggle: bool,
 }
 
 /// The driver part of a provider: page scripts, stream endpoints and decoder.

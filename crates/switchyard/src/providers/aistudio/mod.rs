@@ -48,6 +48,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort_override,
         macros: MACROS,
         system_field: true,
+        thinking_toggle: true,
     },
     classify: classify_http,
     driver: None,

@@ -36,6 +36,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort_override,
         macros: &[],
         system_field: false,
+        thinking_toggle: true,
     },
     classify: classify_http,
     driver: Some(DriverSpec {

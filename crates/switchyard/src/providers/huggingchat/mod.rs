@@ -34,6 +34,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort_override,
         macros: &[],
         system_field: true,
+        thinking_toggle: true,
     },
     classify: classify_http,
     driver: None,

@@ -1,9 +1,25 @@
-//! Xiaomi MiMo (aistudio.xiaomimimo.com): site defaults only; no driver in this build yet, so it
-//! runs in Dry Run Mode only. It only tees, answers can take long to start (150 s), no system
-//! field; `reasoning_effort` follows the generic rule and the shared macros apply.
+//! Xiaomi MiMo (aistudio.xiaomimimo.com): site defaults, page scripts and stream endpoint.
+//!
+//! The app (`/#/c`, a chat at `/#/chat/<id>`) is driven through its `data-track-id` hooks
+//! (`hooks.js`): a new chat, the model picker (MiMo-V2.5-Pro / MiMo-V2.5), the web search
+//! toggle, the chat box and `home_send_btn`. First-run modals are dismissed on the way: the
+//! announcement, the cookie banner ("Decline all"), and the user agreement (checkbox, then
+//! confirm). A "Log in" entry (or a redirect to `account.xiaomi.com`) is a sign-in error.
+//!
+//! The answer streams from `POST /open-apis/bot/chat?…` as named SSE events (`message`,
+//! `usage`, `sensitive_query`, `finish`), decoded by `switchyard_decode::mimo`. MiMo has **no
+//! thinking toggle**: the model's thinking arrives inline in `<think>` tags, and the behavior
+//! mode only decides whether it is forwarded (`-chat` drops it, `-reasoner` and `-auto` follow
+//! `send_thinking`). `sensitive_query` (the site's content filter) becomes a blocked-content
+//! error; the site's own token counts (`usage`) reach the client as the OpenAI contract says.
+//!
+//! Defaults as the reference: the tee capture (the reference is CDP-only here), answers can take
+//! long to start (150 s), no system field; `reasoning_effort` follows the generic rule and the
+//! shared macros apply. The reference's per-provider proxy (for the site's geoblock) is not in
+//! this build: the lanes' browser has no per-context proxy yet.
 
 use super::failure::classify_http;
-use super::spec::{ProviderSpec, RequestSwitches, SiteDefaults};
+use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -22,7 +38,18 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort::generic,
         macros: &[],
         system_field: false,
+        thinking_toggle: false,
     },
     classify: classify_http,
-    driver: None,
+    driver: Some(DriverSpec {
+        stream_paths: &["/open-apis/bot/chat"],
+        scripts: Scripts {
+            hooks: include_str!("hooks.js"),
+            ready: include_str!("ready.js"),
+            prepare: include_str!("prepare.js"),
+            send: include_str!("send.js"),
+            stop: include_str!("stop.js"),
+        },
+        decoder: || Box::new(switchyard_decode::mimo::MimoDecoder::new()),
+    }),
 };

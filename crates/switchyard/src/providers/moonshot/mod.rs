@@ -22,6 +22,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort::generic,
         macros: &[],
         system_field: false,
+        thinking_toggle: true,
     },
     classify: classify_http,
     driver: None,

@@ -33,6 +33,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort::generic,
         macros: &[],
         system_field: true,
+        thinking_toggle: true,
     },
     classify: classify_http,
     driver: None,

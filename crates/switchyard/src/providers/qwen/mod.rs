@@ -45,6 +45,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort::generic,
         macros: &[],
         system_field: false,
+        thinking_toggle: true,
     },
     classify,
     driver: Some(DriverSpec {

@@ -1,0 +1,276 @@
+//! The Xiaomi MiMo replica (aistudio.xiaomimimo.com): the app page and the chat endpoints.
+//!
+//! Routes:
+//! - `GET /`: the app page (`page.html`, script `app.js`; the app routes by hash, `#/c` and
+//!   `#/chat/<id>`). It sets the signed-in cookies: `userId` and `xiaomichatbot_ph` (the
+//!   account's pass token, which the page also puts into the completion URL).
+//! - `POST /open-apis/bot/chat?xiaomichatbot_ph=<token>`: the named-event SSE stream (see
+//!   [`wire`]). Refused with HTTP 401 (`{"code":401,"msg":…}`) unless the `userId` cookie is
+//!   present and the query's `xiaomichatbot_ph` is the cookie's, and with HTTP 400 unless the
+//!   body has a `query`, a 32-hex `conversationId` and a `msgId` sent for the first time (a
+//!   replayed request is sent once, by the replay). `replica:fault=rate_limit` answers HTTP 429
+//!   `{"code":429,"msg":"Too many requests, please try again later"}`.
+//! - `POST /open-apis/bot/chat/stop` with `{"conversationId":…}`: marks the conversation's
+//!   latest request `stop_called` and ends its stream. **This path is the replica's choice,
+//!   not a known endpoint of the real site**: the reference only says the driver clicks the
+//!   site's Stop. A conversation with no request gets HTTP 404.
+//!
+//! First-run modals, as the reference meets them: an announcement (close button), a cookie
+//! banner ("Decline all") and a user agreement (a checkbox that enables Confirm). The chat box
+//! takes no input until the agreement is confirmed.
+
+mod wire;
+
+use std::collections::HashSet;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::answer::Subject;
+use crate::faults::{Fault, Plan};
+use crate::ids;
+use crate::log::{Outcome, ReceivedRequest};
+use crate::server::AppState;
+use crate::site::Site;
+use crate::stream::{sse_body, sse_response};
+
+const PAGE: &str = include_str!("page.html");
+const APP_JS: &str = include_str!("app.js");
+
+const COMPLETION_PATH: &str = "/open-apis/bot/chat";
+
+/// The routes of the MiMo replica.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(page))
+        .route("/static/app.js", get(app_js))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route(COMPLETION_PATH, post(completion))
+        .route("/open-apis/bot/chat/stop", post(stop_chat))
+}
+
+/// What the MiMo replica remembers between requests.
+#[derive(Default)]
+pub(crate) struct SiteState {
+    /// The signed-in account's `userId` and pass token, made on the first page load.
+    account: Option<(String, String)>,
+    /// Every conversation a completion named.
+    conversations: HashSet<String>,
+    /// Every `msgId` a completion carried (each may be sent once).
+    msg_ids: HashSet<String>,
+}
+
+fn mimo_state(app: &AppState) -> std::sync::MutexGuard<'_, SiteState> {
+    app.shared.mimo.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The account, made on first use.
+fn account(app: &AppState) -> (String, String) {
+    mimo_state(app)
+        .account
+        .get_or_insert_with(|| (ids::hex(10), ids::hex(32)))
+        .clone()
+}
+
+async fn page(State(app): State<AppState>) -> Response {
+    let change = app
+        .shared
+        .hook_change
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let (user, ph) = account(&app);
+    let mut response = Html(crate::hooks::page(PAGE, change.as_ref())).into_response();
+    for cookie in [
+        format!("userId={user}; Path=/; SameSite=Lax"),
+        format!("xiaomichatbot_ph=\"{ph}\"; Path=/; SameSite=Lax"),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+async fn app_js() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/javascript; charset=utf-8",
+        )],
+        APP_JS,
+    )
+        .into_response()
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers, quotes removed.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
+/// A MiMo error answer: `{"code":<status>,"msg":…}`.
+fn error(status: StatusCode, msg: &str) -> Response {
+    (
+        status,
+        Json(json!({ "code": status.as_u16(), "msg": msg, "data": null })),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct StopBody {
+    #[serde(rename = "conversationId")]
+    conversation_id: String,
+}
+
+async fn stop_chat(State(state): State<AppState>, body: Bytes) -> Response {
+    let Ok(stop) = serde_json::from_slice::<StopBody>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "conversationId is required");
+    };
+    if !mimo_state(&state)
+        .conversations
+        .contains(&stop.conversation_id)
+    {
+        tracing::warn!(conversation = %stop.conversation_id, "mimo replica: stop for an unknown conversation");
+        return error(StatusCode::NOT_FOUND, "conversation not found");
+    }
+    state.shared.log.stop_session(&stop.conversation_id);
+    Json(json!({ "code": 0, "msg": "success", "data": true })).into_response()
+}
+
+/// The fields of a completion request the replica reads.
+#[derive(Deserialize)]
+struct CompletionBody {
+    #[serde(rename = "msgId")]
+    msg_id: Option<String>,
+    #[serde(rename = "conversationId")]
+    conversation_id: Option<String>,
+    query: Option<String>,
+    #[serde(rename = "modelConfig", default)]
+    model_config: ModelConfig,
+}
+
+#[derive(Deserialize, Default)]
+struct ModelConfig {
+    model: Option<String>,
+    /// `enabled` or `disabled`.
+    #[serde(rename = "webSearchStatus")]
+    web_search_status: Option<String>,
+}
+
+/// Logs a completion request that was refused, and answers with the site's error.
+fn reject(state: &AppState, mut entry: ReceivedRequest, status: StatusCode, why: &str) -> Response {
+    tracing::warn!(reason = %why, "mimo replica: completion rejected");
+    entry.outcome = Outcome::Fault(format!("rejected: {why}"));
+    entry.ended_us = Some(entry.started_us);
+    state.shared.log.open(entry, None);
+    error(status, why)
+}
+
+fn is_hex32(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+async fn completion(
+    State(state): State<AppState>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let arriving = |prompt: String, model: String| {
+        let mut entry = ReceivedRequest::arriving(COMPLETION_PATH, prompt, model);
+        entry.accept_encoding = crate::log::accept_encoding(&headers);
+        entry
+    };
+    let (_, ph) = account(&state);
+    let signed_in = cookie(&headers, "userId").is_some()
+        && cookie(&headers, "xiaomichatbot_ph").as_deref() == Some(ph.as_str())
+        && query.get("xiaomichatbot_ph") == Some(&ph);
+    if !signed_in {
+        let entry = arriving(String::new(), String::new());
+        return reject(
+            &state,
+            entry,
+            StatusCode::UNAUTHORIZED,
+            "Please log in first",
+        );
+    }
+    let req = match serde_json::from_slice::<CompletionBody>(&body) {
+        Ok(req) => req,
+        Err(err) => {
+            let entry = arriving(String::new(), String::new());
+            let why = format!("invalid request body: {err}");
+            return reject(&state, entry, StatusCode::BAD_REQUEST, &why);
+        }
+    };
+    let model = req.model_config.model.unwrap_or_default();
+    let Some(prompt) = req.query.filter(|q| !q.trim().is_empty()) else {
+        let entry = arriving(String::new(), model);
+        return reject(&state, entry, StatusCode::BAD_REQUEST, "query is required");
+    };
+    let mut entry = arriving(prompt, model);
+    // The site has no thinking toggle: the model always thinks.
+    entry.thinking = true;
+    entry.search = req.model_config.web_search_status.as_deref() == Some("enabled");
+    let refused = {
+        let mut site = mimo_state(&state);
+        match (&req.conversation_id, &req.msg_id) {
+            (None, _) => Some("conversationId is required"),
+            (Some(id), _) if !is_hex32(id) => Some("conversationId is malformed"),
+            (_, None) => Some("msgId is required"),
+            (_, Some(id)) if !site.msg_ids.insert(id.clone()) => Some("msgId was already sent"),
+            (Some(id), _) => {
+                site.conversations.insert(id.clone());
+                None
+            }
+        }
+    };
+    if let Some(why) = refused {
+        return reject(&state, entry, StatusCode::BAD_REQUEST, why);
+    }
+
+    let plan = Plan::new(state.shared.knobs(), &entry.prompt);
+    if let Some(fault) = plan.fault {
+        entry.outcome = Outcome::Fault(fault.name().into());
+    }
+    if plan.fault == Some(Fault::RateLimit) {
+        entry.ended_us = Some(entry.started_us);
+        state.shared.log.open(entry, req.conversation_id);
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests, please try again later",
+        );
+    }
+    let script = wire::script(
+        &Subject {
+            site: Site::Mimo,
+            model: &entry.model,
+            thinking: entry.thinking,
+            search: entry.search,
+            prompt: &entry.prompt,
+        },
+        &plan,
+    );
+    let (seq, stop) = state.shared.log.open(entry, req.conversation_id);
+    let log = state.shared.log.clone();
+    sse_response(sse_body(
+        log,
+        seq,
+        script,
+        &plan,
+        state.shared.interrupts(stop),
+    ))
+}
