@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     pub qwen: Mutex<qwen::SiteState>,
     /// The page hook this site "renamed", if any (see [`crate::hooks`]).
     pub hook_change: Mutex<Option<(String, HookChange)>>,
+    /// Whether the account's session ended (see [`ReplicaServer::set_signed_in`]).
+    pub signed_out: std::sync::atomic::AtomicBool,
     /// The value of the session cookie this server sets on page loads.
     session: String,
 }
@@ -76,6 +78,7 @@ impl Shared {
             mimo: Mutex::default(),
             qwen: Mutex::default(),
             hook_change: Mutex::new(None),
+            signed_out: std::sync::atomic::AtomicBool::new(false),
             session: random_hex(),
         }
     }
@@ -228,6 +231,15 @@ impl ReplicaServer {
             .hook_change
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = change.map(|(hook, how)| (hook.to_owned(), how));
+    }
+
+    /// Signs the replica's account in or out, as a session that expires on the site would. Signed
+    /// out, MiMo's page sets no sign-in cookies and shows "Log in", and its completion answers
+    /// HTTP 401; the other replicas do not model sign-in yet and ignore it.
+    pub fn set_signed_in(&self, signed_in: bool) {
+        self.shared
+            .signed_out
+            .store(!signed_in, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Ends every streaming body, stops accepting and waits for the server task (aborting it

@@ -250,3 +250,33 @@ async fn stop_ends_the_conversations_stream() {
     }
     assert!(!seen.contains("event: finish"));
 }
+
+#[tokio::test]
+async fn a_signed_out_account_sees_log_in_and_is_refused() {
+    let server = start(Site::Mimo, fast(1)).await;
+    let account = mimo_sign_in(&server).await;
+    server.set_signed_in(false);
+    let page = client()
+        .get(format!("{}/", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<String> = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        cookies.iter().all(|c| !c.starts_with("userId=")),
+        "{cookies:?}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<button type="button" data-track-id="login_btn">Log in</button>"#));
+    // The cookies of the old session no longer work.
+    let resp = mimo_completion(&server, &account, mimo_body("x", false)).await;
+    assert_eq!(resp.status(), 401);
+    server.set_signed_in(true);
+    let resp = mimo_completion(&server, &account, mimo_body("x", false)).await;
+    assert_eq!(resp.status(), 200);
+}

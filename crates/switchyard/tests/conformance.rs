@@ -441,6 +441,46 @@ async fn deepseek_expert_ids_pick_the_expert_model_type() {
     h.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mimo_a_lost_sign_in_is_a_clear_error() {
+    let h = Harness::single(ProviderKind::Mimo, Knobs::instant(), "").await;
+    h.replica(ProviderKind::Mimo).set_signed_in(false);
+    let s = h.stream_chat("mimo-chat", "hi").await;
+    let err = s.error.expect("a lost sign-in is an error event");
+    assert!(
+        err.starts_with(
+            "Xiaomi MiMo answered HTTP 401 (the session may have expired; sign in again)"
+        ),
+        "{err}"
+    );
+    h.replica(ProviderKind::Mimo).set_signed_in(true);
+    let (status, body) = h.chat("mimo-chat", "signed in again").await;
+    assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mimo_real_model_ids_pick_the_sites_model() {
+    let h = Harness::single(
+        ProviderKind::Mimo,
+        Knobs::instant(),
+        "[api]\nuniversal_model_names = true\n",
+    )
+    .await;
+    for model in ["mimo-v2-5-chat", "mimo-v2-5-pro-reasoner", "mimo-chat"] {
+        let (status, body) = h.chat(model, "hi").await;
+        assert_eq!(status, 200, "{model}: {body}");
+    }
+    let models: Vec<String> = h
+        .replica(ProviderKind::Mimo)
+        .requests()
+        .iter()
+        .map(|r| r.model.clone())
+        .collect();
+    assert_eq!(models, ["mimo-v2.5", "mimo-v2.5-pro", "mimo-v2.5-pro"]);
+    h.shutdown().await;
+}
+
 /// Qwen with its defaults (replay capture): a real-model ID picks the site model, the site's
 /// own token counts reach the client (a usage chunk when asked for, always in a non-streaming
 /// reply), and the first request turns the account's large-text-as-file off, so a long prompt

@@ -263,3 +263,69 @@ async fn against_the_demo_every_hook_is_found() {
         "{stdout}"
     );
 }
+
+/// Runs `switchyard doctor --provider mimo --probe` against a MiMo replica.
+async fn mimo_doctor(replica: &ReplicaServer) -> (Output, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "switchyard-doctor-mimo-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("switchyard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "provider = \"mimo\"\ndata_dir = \"{}\"\n[providers.mimo]\nbase_url = \"{}\"\n",
+            dir.join("data").display(),
+            replica.base_url()
+        ),
+    )
+    .unwrap();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("--config")
+        .arg(&config)
+        .args(["doctor", "--provider", "mimo", "--probe"])
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("doctor ends")
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out, stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mimo_first_run_modals_are_dismissed_and_a_signed_out_site_is_named() {
+    let replica = ReplicaServer::start(Site::Mimo, SLOW).await.unwrap();
+    // A fresh profile meets the announcement, the cookie banner and the user agreement first.
+    let (out, stdout) = mimo_doctor(&replica).await;
+    assert!(out.status.success(), "{stdout}");
+    for hook in [
+        "signed_in",
+        "chat_box",
+        "new_chat",
+        "model_picker",
+        "search",
+        "send",
+    ] {
+        assert_eq!(
+            status(&stdout, "Xiaomi MiMo", hook),
+            "found",
+            "{hook}:\n{stdout}"
+        );
+    }
+    assert_eq!(replica.requests().len(), 1, "the probe sent one request");
+
+    replica.set_signed_in(false);
+    let (out, stdout) = mimo_doctor(&replica).await;
+    assert!(!out.status.success(), "{stdout}");
+    assert_eq!(
+        status(&stdout, "Xiaomi MiMo", "signed_in"),
+        "MISSING",
+        "{stdout}"
+    );
+    assert!(stdout.contains("sign in once"), "{stdout}");
+    assert_eq!(replica.requests().len(), 1, "nothing was sent signed out");
+}

@@ -3,7 +3,9 @@
 //! Routes:
 //! - `GET /`: the app page (`page.html`, script `app.js`; the app routes by hash, `#/c` and
 //!   `#/chat/<id>`). It sets the signed-in cookies: `userId` and `xiaomichatbot_ph` (the
-//!   account's pass token, which the page also puts into the completion URL).
+//!   account's pass token, which the page also puts into the completion URL). Signed out
+//!   (`ReplicaServer::set_signed_in(false)`) it sets none and shows a "Log in" button, and
+//!   every completion is refused with HTTP 401.
 //! - `POST /open-apis/bot/chat?xiaomichatbot_ph=<token>`: the named-event SSE stream (see
 //!   [`wire`]). Refused with HTTP 401 (`{"code":401,"msg":…}`) unless the `userId` cookie is
 //!   present and the query's `xiaomichatbot_ph` is the cookie's, and with HTTP 400 unless the
@@ -45,6 +47,17 @@ const APP_JS: &str = include_str!("app.js");
 
 const COMPLETION_PATH: &str = "/open-apis/bot/chat";
 
+const NEW_CHAT_BUTTON: &str =
+    r#"<button type="button" data-track-id="new_chat_btn">New chat</button>"#;
+const LOG_IN_BUTTON: &str = r#"<button type="button" data-track-id="login_btn">Log in</button>"#;
+
+/// Whether the account's session ended ([`crate::ReplicaServer::set_signed_in`]).
+fn signed_out(app: &AppState) -> bool {
+    app.shared
+        .signed_out
+        .load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The routes of the MiMo replica.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -85,6 +98,15 @@ async fn page(State(app): State<AppState>) -> Response {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
+    if signed_out(&app) {
+        // The site's signed-out view: a "Log in" entry, no sign-in cookies.
+        let page = crate::hooks::page(PAGE, change.as_ref()).replacen(
+            NEW_CHAT_BUTTON,
+            &format!("{NEW_CHAT_BUTTON}\n  {LOG_IN_BUTTON}"),
+            1,
+        );
+        return Html(page).into_response();
+    }
     let (user, ph) = account(&app);
     let mut response = Html(crate::hooks::page(PAGE, change.as_ref())).into_response();
     for cookie in [
@@ -196,7 +218,8 @@ async fn completion(
         entry
     };
     let (_, ph) = account(&state);
-    let signed_in = cookie(&headers, "userId").is_some()
+    let signed_in = !signed_out(&state)
+        && cookie(&headers, "userId").is_some()
         && cookie(&headers, "xiaomichatbot_ph").as_deref() == Some(ph.as_str())
         && query.get("xiaomichatbot_ph") == Some(&ph);
     if !signed_in {
