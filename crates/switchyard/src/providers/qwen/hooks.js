@@ -57,13 +57,17 @@ const HOOKS = {
   ],
   // The mode menu's trigger; its current mode shows "Search" while web search is on.
   search: [{ how: 'div.mode-select', find: () => sy.first('div.mode-select') }],
-  // The Send button only appears once the chat box holds text.
+  // The Send button only appears once the chat box holds text; until then its slot stands for
+  // it (what `switchyard doctor` sees on an empty chat). send.js waits for the button itself.
   send: [
     {
-      how: 'div.chat-prompt-send-button button (not the Stop button)',
-      find: () =>
-        sy.all('div.chat-prompt-send-button button').find((b) => sy.visible(b) && !b.classList.contains('stop-button')) ||
-        null,
+      how: 'div.chat-prompt-send-button button (its slot while the chat box is empty)',
+      find: () => {
+        const slot = sy.first('div.chat-prompt-send-button') || document.querySelector('div.chat-prompt-send-button');
+        if (!slot) return null;
+        const button = sy.all('button', slot).find((b) => sy.visible(b) && !b.classList.contains('stop-button'));
+        return button || (slot.querySelector('button.stop-button') ? null : slot);
+      },
     },
   ],
   stop: [

@@ -3,8 +3,9 @@ sy.checkTyped(sy.hook('chat_box'), ARGS.prompt_len);
 const send = await sy.until(
   'the Send button to appear',
   () => {
+    // The button itself, not its empty slot.
     const b = sy.hook('send');
-    return b && !sy.disabled(b) ? b : null;
+    return b && b.tagName === 'BUTTON' && !sy.disabled(b) ? b : null;
   },
   ARGS.step_ms,
 );
