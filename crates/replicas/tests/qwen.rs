@@ -314,3 +314,19 @@ async fn stop_endpoint_ends_the_stream_and_marks_stop_called() {
     let entry = wait_entry(&server, 1, |r| r.stop_called).await;
     assert_eq!(entry.outcome, Outcome::Stopped);
 }
+
+#[tokio::test]
+async fn signed_out_the_page_is_the_sign_in_and_the_api_refuses() {
+    let server = start(Site::Qwen, fast(1)).await;
+    let chat = qwen_chat(&server).await;
+    server.set_signed_in(false);
+    let page = get_text(&server, "/").await;
+    assert!(page.contains("qwenchat-auth-pc-input-items"), "{page}");
+    let resp = qwen_completion(&server, &chat, qwen_body(&chat, "hi", false, false)).await;
+    assert_eq!(resp.status(), 401);
+    let new = post_json(&server, "/api/v2/chats/new", json!({})).await;
+    assert_eq!(new.status(), 401);
+    server.set_signed_in(true);
+    let resp = qwen_completion(&server, &chat, qwen_body(&chat, "hi", false, false)).await;
+    assert_eq!(resp.status(), 200);
+}

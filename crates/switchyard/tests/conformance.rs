@@ -585,3 +585,25 @@ async fn qwen_blocked_content_is_a_clear_error() {
         h.shutdown().await;
     }
 }
+
+/// A Qwen session that ends while the lane is up: the completion's HTTP 401 is a clear
+/// sign-in error; signed in again, the lane serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qwen_a_lost_sign_in_is_a_clear_error() {
+    let kind = ProviderKind::Qwen;
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    // A chat first, so the page holds a chat box when the session ends.
+    let (status, body) = h.chat("qwen-chat", "hi").await;
+    assert_eq!(status, 200, "{body}");
+    h.replica(kind).set_signed_in(false);
+    let s = h.stream_chat("qwen-chat", "hi again").await;
+    let err = s.error.expect("a lost sign-in is an error event");
+    assert!(
+        err.starts_with("QwenLM answered HTTP 401 (the session may have expired; sign in again)"),
+        "{err}"
+    );
+    h.replica(kind).set_signed_in(true);
+    let (status, body) = h.chat("qwen-chat", "signed in again").await;
+    assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}

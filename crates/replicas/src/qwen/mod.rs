@@ -2,8 +2,9 @@
 //!
 //! Routes:
 //! - `GET /`, `GET /c/{id}` (also `/c/new-chat`): the app page (`page.html`, script `app.js`).
-//! - `GET /auth`: the sign-in page (`.qwenchat-auth-pc-input-items`); the replica never sends a
-//!   lane there by itself, it is there for drivers to recognise.
+//! - `GET /auth`: the sign-in page (`.qwenchat-auth-pc-input-items`). Signed out
+//!   ([`crate::ReplicaServer::set_signed_in`]), the app page redirects there, as the site does
+//!   without its `token` cookie, and every `/api/v2/…` call answers HTTP 401.
 //! - `GET /api/v2/users/user/settings`: `{"success":true,"data":{"ui":{…},"memory":{…}}}`. As on
 //!   a fresh account, `ui.largeTextAsFile` starts on: the page then turns a long pasted prompt
 //!   into a file attachment and empties the chat box. `POST /api/v2/users/user/settings/update`
@@ -75,14 +76,33 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(COMPLETION_PATH, post(completion))
 }
 
-async fn page(State(app): State<AppState>) -> Html<String> {
+/// Whether the account's session ended ([`crate::ReplicaServer::set_signed_in`]).
+fn signed_out(app: &AppState) -> bool {
+    app.shared
+        .signed_out
+        .load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The site's answer to an API call without a session.
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "success": false, "data": { "code": "Unauthorized", "details": "Please sign in first." } })),
+    )
+        .into_response()
+}
+
+async fn page(State(app): State<AppState>) -> Response {
+    if signed_out(&app) {
+        return axum::response::Redirect::temporary("/auth").into_response();
+    }
     let change = app
         .shared
         .hook_change
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    Html(crate::hooks::page(PAGE, change.as_ref()))
+    Html(crate::hooks::page(PAGE, change.as_ref())).into_response()
 }
 
 async fn app_js() -> Response {
@@ -150,10 +170,14 @@ async fn update_settings(State(app): State<AppState>, body: Bytes) -> Response {
     Json(json!({ "success": true, "data": site.settings.clone() })).into_response()
 }
 
-async fn new_chat(State(app): State<AppState>) -> Json<Value> {
+async fn new_chat(State(app): State<AppState>) -> Response {
+    if signed_out(&app) {
+        return unauthorized();
+    }
     let id = ids::uuid();
     qwen_state(&app).chats.insert(id.clone());
     Json(json!({ "success": true, "request_id": ids::uuid(), "data": { "id": id } }))
+        .into_response()
 }
 
 async fn delete_chat(Path(_id): Path<String>) -> Json<Value> {
@@ -232,6 +256,13 @@ async fn completion(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
+    if signed_out(&state) {
+        let mut entry = ReceivedRequest::arriving(COMPLETION_PATH, String::new(), String::new());
+        entry.outcome = Outcome::Fault("rejected: signed out".into());
+        entry.ended_us = Some(entry.started_us);
+        state.shared.log.open(entry, None);
+        return unauthorized();
+    }
     let req = match serde_json::from_slice::<CompletionBody>(&body) {
         Ok(req) => req,
         Err(err) => {
