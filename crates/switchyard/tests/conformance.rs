@@ -289,7 +289,8 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
         );
         assert!(s.done && s.finish_reason.is_none());
         let (status, body) = h.chat(&model, "y replica:fault=blocked").await;
-        assert_eq!(status, 502, "{body}");
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "content_blocked");
         let msg = body["error"]["message"].as_str().unwrap();
         assert!(msg.contains("sensitive query"), "{msg}");
     }
@@ -579,7 +580,7 @@ async fn qwen_blocked_content_is_a_clear_error() {
         );
         assert!(s.done && s.finish_reason.is_none() && s.content.is_empty());
         let (status, body) = h.chat("qwen-chat", "x replica:fault=blocked").await;
-        assert_eq!(status, 502, "{capture}: {body}");
+        assert_eq!(status, 400, "{capture}: {body}");
         let msg = body["error"]["message"].as_str().unwrap();
         assert!(msg.contains("data_inspection_failed"), "{capture}: {msg}");
         h.shutdown().await;

@@ -86,7 +86,8 @@ impl ApiError {
     }
 
     /// A non-streaming request that failed, with the status its failure calls for: 429 for
-    /// a site rate limit (with `Retry-After`), 504 for a timeout, 502 for another site failure,
+    /// a site rate limit (with `Retry-After`), 504 for a timeout, 400 for content the site's
+    /// filter refused, 502 for another site failure,
     /// 500 for the gateway's own. `partial` is the number of answer characters that came before
     /// the failure: a partial answer is never a 200 that looks complete.
     pub fn failed(
@@ -111,6 +112,10 @@ impl ApiError {
             Some(FailureClass::Timeout) => ApiError {
                 code: Some("timeout"),
                 ..Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout_error", message)
+            },
+            Some(FailureClass::Blocked) => ApiError {
+                code: Some("content_blocked"),
+                ..Self::bad_request(message)
             },
             Some(FailureClass::Site) => ApiError {
                 code,

@@ -61,6 +61,7 @@ fn class_of(kind: crate::providers::FailureKind) -> FailureClass {
     use crate::providers::FailureKind;
     match kind {
         FailureKind::RateLimited | FailureKind::QuotaExhausted => FailureClass::RateLimited,
+        FailureKind::ContentBlocked => FailureClass::Blocked,
         _ => FailureClass::Site,
     }
 }

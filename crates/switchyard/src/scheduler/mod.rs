@@ -60,6 +60,9 @@ pub enum FailureClass {
     RateLimited,
     /// The site went silent past a timeout: 504.
     Timeout,
+    /// The site's content filter refused the request: 400, as OpenAI answers a content-policy
+    /// refusal (sending it again will not help).
+    Blocked,
     /// The site answered with a failure of another kind: 502.
     Site,
     /// The gateway's side failed (page, browser, lane): 500.
