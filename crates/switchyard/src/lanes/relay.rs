@@ -323,8 +323,8 @@ impl Lane {
                         let _ = self.stop_in_page(sent, events, hints.as_ref()).await;
                         let kind = self.driver.classify_failure(200, msg.as_bytes()).kind;
                         job.failure.set(class_of(kind));
-                        // A refused prompt (MiMo's `sensitive_query`) is the request's failure,
-                        // not the site's.
+                        // A refused prompt (a content filter's answer in the stream) is the
+                        // request's failure, not the site's.
                         let cause = match kind {
                             crate::providers::FailureKind::ContentBlocked => Cause::Request,
                             _ => Cause::Site,
