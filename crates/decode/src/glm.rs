@@ -21,8 +21,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::lines::{LineSplitter, SseLine};
-use crate::{Decode, FinishReason, Report, StreamEvent, Usage};
+use crate::lines::{LineDecoder, LineState, SseLine};
+use crate::{FinishReason, Report, StreamEvent, Usage};
 
 /// The error shown when GLM refuses the request because the model is busy.
 pub const CAPACITY: &str = "GLM Chat is currently at capacity. Try again later or switch models.";
@@ -51,48 +51,25 @@ const OVERLAP_BYTES: usize = 500;
 const REEMIT_CHARS: usize = 800;
 
 /// Decodes one GLM Chat completion response body.
-#[derive(Debug)]
-pub struct GlmDecoder {
-    /// Cuts the body into lines; owns the unterminated tail between `feed` calls.
-    lines: LineSplitter,
-    /// What has been decoded and sent so far.
-    message: Message,
-}
+pub type GlmDecoder = LineDecoder<Message>;
 
-impl GlmDecoder {
-    pub fn new() -> Self {
-        Self {
-            lines: LineSplitter::new(),
-            message: Message {
-                report: Report::new(END_MARKER),
-                ..Message::default()
-            },
-        }
-    }
-}
+impl LineState for Message {
+    const END_MARKER: &'static str = END_MARKER;
 
-impl Default for GlmDecoder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Decode for GlmDecoder {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) {
-        let message = &mut self.message;
-        self.lines.feed(bytes, |line| message.on_line(line, out));
+    fn line(&mut self, line: &str, out: &mut Vec<StreamEvent>) {
+        self.on_line(line, out);
     }
 
-    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
-        self.message.report.finishing(self.lines.partial());
-        let message = &mut self.message;
-        self.lines.finish(|line| message.on_line(line, out));
-        self.message.end_of_body(out);
-        self.message.report.finished();
+    fn end(&mut self, out: &mut Vec<StreamEvent>) {
+        self.end_of_body(out);
     }
 
     fn report(&self) -> &Report {
-        &self.message.report
+        &self.report
+    }
+
+    fn report_mut(&mut self) -> &mut Report {
+        &mut self.report
     }
 }
 
@@ -120,9 +97,9 @@ impl Phase {
     }
 }
 
-/// The decoding state of one response.
+/// The decoding state of one response (opaque; the decoder is [`GlmDecoder`]).
 #[derive(Debug, Default)]
-struct Message {
+pub struct Message {
     /// Whether any `data:` line held JSON; without one the body counts as empty.
     saw_event: bool,
     /// Set when the answer finished or failed; later lines are ignored.
@@ -650,6 +627,7 @@ fn error_message(error: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Decode;
     use crate::{coalesce, decode_all};
 
     fn reasoning(text: &str) -> StreamEvent {
@@ -852,8 +830,8 @@ data: {"type":"chat:completion","data":{"phase":"done","done":true}}
         assert_eq!(final_reasoning, "First line.\nSecond line.");
         assert_eq!(sent_reasoning, final_reasoning);
         assert_eq!(sent_text, "Answer ü😀.");
-        assert_eq!(decoder.message.answer_sent, sent_text);
-        assert_eq!(decoder.message.reasoning_sent, sent_reasoning);
+        assert_eq!(decoder.state().answer_sent, sent_text);
+        assert_eq!(decoder.state().reasoning_sent, sent_reasoning);
     }
 
     #[test]

@@ -3,6 +3,76 @@
 //! The network cuts a body anywhere, also inside a multi-byte UTF-8 sequence. Lines are split on
 //! the byte `\n`, which never occurs inside a UTF-8 sequence, so a line is only decoded once it is
 //! complete and a cut character is never seen half. A trailing `\r` is trimmed.
+//!
+//! [`LineDecoder`] is the whole [`Decode`] glue of a line-based format around its per-line
+//! [`LineState`]: the GLM, Qwen and MiMo decoders are each one `LineDecoder`.
+
+use crate::{Decode, Report, StreamEvent};
+
+/// What a line-based format keeps between lines; a [`LineDecoder`] drives it.
+pub trait LineState: Default {
+    /// What the format's [`Report`] waits for before it calls a body complete.
+    const END_MARKER: &'static str;
+    /// Handles one complete line.
+    fn line(&mut self, line: &str, out: &mut Vec<StreamEvent>);
+    /// The body ended (after its last line).
+    fn end(&mut self, out: &mut Vec<StreamEvent>);
+    fn report(&self) -> &Report;
+    fn report_mut(&mut self) -> &mut Report;
+}
+
+/// A restartable decoder for a line-based format: splits the bytes into lines for its state.
+#[derive(Debug)]
+pub struct LineDecoder<S> {
+    /// Cuts the body into lines; owns the unterminated tail between `feed` calls.
+    lines: LineSplitter,
+    /// What has been decoded and sent so far.
+    state: S,
+}
+
+impl<S: LineState> LineDecoder<S> {
+    pub fn new() -> Self {
+        let mut state = S::default();
+        *state.report_mut() = Report::new(S::END_MARKER);
+        Self {
+            lines: LineSplitter::new(),
+            state,
+        }
+    }
+}
+
+impl<S> LineDecoder<S> {
+    /// The state so far, for the format's own tests.
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> &S {
+        &self.state
+    }
+}
+
+impl<S: LineState> Default for LineDecoder<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S: LineState> Decode for LineDecoder<S> {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) {
+        let state = &mut self.state;
+        self.lines.feed(bytes, |line| state.line(line, out));
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        self.state.report_mut().finishing(self.lines.partial());
+        let state = &mut self.state;
+        self.lines.finish(|line| state.line(line, out));
+        self.state.end(out);
+        self.state.report_mut().finished();
+    }
+
+    fn report(&self) -> &Report {
+        self.state.report()
+    }
+}
 
 /// Buffers bytes until a full line is present.
 #[derive(Debug, Default)]

@@ -20,8 +20,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::lines::{LineSplitter, SseLine};
-use crate::{Decode, FinishReason, Report, StreamEvent, Usage};
+use crate::lines::{LineDecoder, LineState, SseLine};
+use crate::{FinishReason, Report, StreamEvent, Usage};
 
 /// The error shown when MiMo's content filter refused the request (`event: sensitive_query`).
 pub const BLOCKED: &str = "Xiaomi MiMo blocked this request: its provider-side sensitive query \
@@ -37,54 +37,31 @@ const OPEN_THINK: &str = "<think>";
 const CLOSE_THINK: &str = "</think>";
 
 /// Decodes one Xiaomi MiMo completion response body.
-#[derive(Debug)]
-pub struct MimoDecoder {
-    /// Cuts the body into lines; owns the unterminated tail between `feed` calls.
-    lines: LineSplitter,
-    /// What has been decoded so far.
-    state: State,
-}
+pub type MimoDecoder = LineDecoder<State>;
 
-impl MimoDecoder {
-    pub fn new() -> Self {
-        Self {
-            lines: LineSplitter::new(),
-            state: State {
-                report: Report::new(END_MARKER),
-                ..State::default()
-            },
-        }
-    }
-}
+impl LineState for State {
+    const END_MARKER: &'static str = END_MARKER;
 
-impl Default for MimoDecoder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Decode for MimoDecoder {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) {
-        let state = &mut self.state;
-        self.lines.feed(bytes, |line| state.on_line(line, out));
+    fn line(&mut self, line: &str, out: &mut Vec<StreamEvent>) {
+        self.on_line(line, out);
     }
 
-    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
-        self.state.report.finishing(self.lines.partial());
-        let state = &mut self.state;
-        self.lines.finish(|line| state.on_line(line, out));
-        self.state.end_of_body(out);
-        self.state.report.finished();
+    fn end(&mut self, out: &mut Vec<StreamEvent>) {
+        self.end_of_body(out);
     }
 
     fn report(&self) -> &Report {
-        &self.state.report
+        &self.report
+    }
+
+    fn report_mut(&mut self) -> &mut Report {
+        &mut self.report
     }
 }
 
-/// The decoding state of one response.
+/// The decoding state of one response (opaque; the decoder is [`MimoDecoder`]).
 #[derive(Debug, Default)]
-struct State {
+pub struct State {
     /// The name of the event being read (`event:` line), until the blank line that ends it.
     event: Option<String>,
     /// Whether any event carried JSON; without one the body counts as empty.
@@ -330,6 +307,7 @@ fn parse_usage(data: &Map<String, Value>) -> Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Decode;
     use crate::{coalesce, decode_all};
 
     const STOP: StreamEvent = StreamEvent::Finished(FinishReason::Stop);

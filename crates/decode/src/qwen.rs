@@ -26,8 +26,8 @@
 use serde_json::{Map, Value};
 
 use crate::glm::missing_suffix;
-use crate::lines::{LineSplitter, SseLine};
-use crate::{Decode, FinishReason, Report, StreamEvent, Usage};
+use crate::lines::{LineDecoder, LineState, SseLine};
+use crate::{FinishReason, Report, StreamEvent, Usage};
 
 /// The error shown when Qwen blocks the request or the reply (`data_inspection_failed`).
 /// Its words are the ones the reference's clients match to stop retrying.
@@ -56,48 +56,25 @@ const RATE_HINTS: [&str; 5] = [
 ];
 
 /// Decodes one Qwen completion response body.
-#[derive(Debug)]
-pub struct QwenDecoder {
-    /// Cuts the body into lines; owns the unterminated tail between `feed` calls.
-    lines: LineSplitter,
-    /// What has been decoded and sent so far.
-    message: Message,
-}
+pub type QwenDecoder = LineDecoder<Message>;
 
-impl QwenDecoder {
-    pub fn new() -> Self {
-        Self {
-            lines: LineSplitter::new(),
-            message: Message {
-                report: Report::new(END_MARKER),
-                ..Message::default()
-            },
-        }
-    }
-}
+impl LineState for Message {
+    const END_MARKER: &'static str = END_MARKER;
 
-impl Default for QwenDecoder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Decode for QwenDecoder {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) {
-        let message = &mut self.message;
-        self.lines.feed(bytes, |line| message.on_line(line, out));
+    fn line(&mut self, line: &str, out: &mut Vec<StreamEvent>) {
+        self.on_line(line, out);
     }
 
-    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
-        self.message.report.finishing(self.lines.partial());
-        let message = &mut self.message;
-        self.lines.finish(|line| message.on_line(line, out));
-        self.message.end_of_body(out);
-        self.message.report.finished();
+    fn end(&mut self, out: &mut Vec<StreamEvent>) {
+        self.end_of_body(out);
     }
 
     fn report(&self) -> &Report {
-        &self.message.report
+        &self.report
+    }
+
+    fn report_mut(&mut self) -> &mut Report {
+        &mut self.report
     }
 }
 
@@ -121,9 +98,9 @@ impl Phase {
     }
 }
 
-/// The decoding state of one response.
+/// The decoding state of one response (opaque; the decoder is [`QwenDecoder`]).
 #[derive(Debug, Default)]
-struct Message {
+pub struct Message {
     /// Whether any `data:` line held JSON; without one the body counts as empty.
     saw_event: bool,
     /// Set when the answer finished or failed; later lines are ignored.
@@ -363,6 +340,7 @@ fn parse_usage(usage: &Map<String, Value>) -> Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Decode;
     use crate::{coalesce, decode_all};
 
     fn reasoning(text: &str) -> StreamEvent {
