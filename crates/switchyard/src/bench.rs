@@ -37,7 +37,7 @@
 //! [`report`] renders it, with notes that say how each number was taken.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::time::Duration;
 
@@ -56,7 +56,7 @@ use crate::lanes::board::LaneState;
 use crate::models::ProviderKind;
 use report::{machine, median, render};
 
-mod report;
+pub mod report;
 
 /// Pause between two events of a paced replica stream (the browser notes used 20 ms too).
 const DELAY_MS: u64 = 20;
@@ -155,7 +155,8 @@ pub async fn run(
         seven,
         seven_tee,
     };
-    let (table, figures) = render(&machine, sizes, &results, overhead_ms, began.elapsed());
+    let figures = render(&machine, sizes, &results, overhead_ms, began.elapsed());
+    let table = report::table(&figures)?;
     println!("\n{table}");
     if let Some(path) = json_out {
         let text = serde_json::to_string_pretty(&figures).unwrap_or_default();
@@ -167,6 +168,35 @@ pub async fn run(
         tokio::fs::write(&path, &table)
             .await
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Prints the table of a run saved with `--json`, and with `readme` writes it into that file
+/// between the generated part's marker lines (`make bench-readme`). No browser, no replicas.
+pub fn table_from(json: &Path, readme: Option<&Path>) -> Result<(), String> {
+    let text = std::fs::read_to_string(json)
+        .map_err(|e| format!("cannot read {}: {e}", json.display()))?;
+    let run: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a bench run's JSON: {e}", json.display()))?;
+    let table = report::table(&run).map_err(|e| format!("{}: {e}", json.display()))?;
+    match readme {
+        None => println!("{table}"),
+        Some(path) => {
+            let old = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let new = report::splice_readme(&old, &table)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if new != old {
+                std::fs::write(path, new)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            println!(
+                "{}: the benchmark table now shows {}",
+                path.display(),
+                json.display()
+            );
+        }
     }
     Ok(())
 }

@@ -67,6 +67,13 @@ enum Command {
         /// Fewer samples, for a quick look.
         #[arg(long)]
         quick: bool,
+        /// Measure nothing: print the table of a run saved with `--json`.
+        #[arg(long, value_name = "JSON", conflicts_with_all = ["out", "json", "quick"])]
+        table_from: Option<PathBuf>,
+        /// With `--table-from`: write the table into this file's generated part (between the
+        /// `bench-table` marker lines) instead of printing it.
+        #[arg(long, value_name = "FILE", requires = "table_from")]
+        readme: Option<PathBuf>,
     },
     /// Open each configured site and check every page hook its driver relies on (exit 1 if
     /// one is missing).
@@ -285,7 +292,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             })
             .await
         }
-        Command::Bench { out, json, quick } => switchyard::bench::run(out, json, quick).await,
+        Command::Bench {
+            table_from: Some(from),
+            readme,
+            ..
+        } => switchyard::bench::table_from(&from, readme.as_deref()),
+        Command::Bench {
+            out, json, quick, ..
+        } => switchyard::bench::run(out, json, quick).await,
         Command::Doctor {
             provider,
             probe,

@@ -87,28 +87,23 @@ pub(super) async fn machine() -> Machine {
     }
 }
 
-/// The markdown table with its notes, and the same figures as JSON (`--json`): every figure
-/// with its setup and sample count, each key naming its unit.
+/// One run's figures as JSON (`--json`): every figure with its setup, sample count and the cell
+/// the table shows, each key naming its unit, plus the machine and the notes. The table is
+/// rendered from this value ([`table`]), so the printed table, the JSON and the README's table
+/// (generated from a saved JSON) cannot disagree.
 pub(super) fn render(
     machine: &Machine,
     sizes: Sizes,
     results: &Results,
     overhead_ms: f64,
     took: Duration,
-) -> (String, Value) {
-    let mut figures: Vec<Value> = Vec::new();
+) -> Value {
+    let mut figures = Figures::default();
     let (p, q) = (BENCH_PRIMARY.display_name(), BENCH_SECONDARY.display_name());
     let pid = BENCH_PRIMARY.prefix();
     let (one, one_peak) = &results.one;
     let (seven, seven_peak) = &results.seven;
     let ms = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2} ms"));
-    let mut out = format!(
-        "switchyard bench ({} run) · {} cores · {} · {} RAM · {} · load {} at start\n\n\
-         | measure | setup | switchyard | existing tool (measured separately) | samples |\n\
-         |---|---|---|---|---|\n",
-        sizes.name, machine.cores, machine.cpu, machine.memory, machine.chromium, machine.load
-    );
-    let mut row = |cells: [&str; 5]| out.push_str(&format!("| {} |\n", cells.join(" | ")));
 
     let total = PRIMARY_LANES + SECONDARY_LANES;
     let all =
@@ -134,62 +129,60 @@ pub(super) fn render(
     for (setup, values, alone) in relay {
         for p in [50.0, 99.0] {
             let negative = values.iter().filter(|v| **v < 0.0).count();
-            let n = format!("{} chunks, {negative} negative", values.len());
-            let value = ms(percentile(values, p));
             let reference = if alone && p == 50.0 {
                 REFERENCE_RELAY_P50
             } else {
                 "—"
             };
-            row([
-                &format!("relay latency per chunk, p{p}"),
-                &setup,
-                &value,
-                reference,
-                &n,
-            ]);
-            figures.push(json!({
-                "key": format!("relay_p{p}_ms"), "setup": setup,
-                "value": percentile(values, p), "samples": values.len(),
-                "negative_samples": negative, "existing_tool": reference,
-            }));
+            figures.add(
+                Row {
+                    measure: &format!("relay latency per chunk, p{p}"),
+                    setup: &setup,
+                    cell: ms(percentile(values, p)),
+                    existing_tool: reference,
+                    samples: format!("{} chunks, {negative} negative", values.len()),
+                },
+                json!({
+                    "key": format!("relay_p{p}_ms"), "value": percentile(values, p),
+                    "samples": values.len(), "negative_samples": negative,
+                }),
+            );
         }
     }
 
     for (capture, lane) in [("replay", one), ("tee", &results.one_tee)] {
-        let first = median(&lane.first_content_ms);
-        let first = first.map_or("n/a".into(), |v| format!("{:.3} s", v / 1e3));
-        let n = format!("{} requests", lane.first_content_ms.len());
-        let setup = format!("1 warm idle lane ({p}), {capture} capture");
-        row([
-            "time to first content, p50",
-            &setup,
-            &first,
-            REFERENCE_FIRST_CONTENT,
-            &n,
-        ]);
-        figures.push(json!({
-            "key": "first_content_p50_s", "setup": setup,
-            "value": median(&lane.first_content_ms).map(|v| v / 1e3),
-            "samples": lane.first_content_ms.len(), "existing_tool": REFERENCE_FIRST_CONTENT,
-        }));
+        let first = median(&lane.first_content_ms).map(|v| v / 1e3);
+        figures.add(
+            Row {
+                measure: "time to first content, p50",
+                setup: &format!("1 warm idle lane ({p}), {capture} capture"),
+                cell: first.map_or("n/a".into(), |v| format!("{v:.3} s")),
+                existing_tool: REFERENCE_FIRST_CONTENT,
+                samples: format!("{} requests", lane.first_content_ms.len()),
+            },
+            json!({
+                "key": "first_content_p50_s", "value": first,
+                "samples": lane.first_content_ms.len(),
+            }),
+        );
     }
 
     for (size, times) in &one.prompt_entry_ms {
-        let n = format!("{} requests", times.len());
-        let setup =
-            format!("{size} characters of short lines on 1 warm lane ({p}), replay capture");
-        row([
-            "prompt entry (send → site receives), p50",
-            &setup,
-            &ms(median(times)),
-            "—",
-            &n,
-        ]);
-        figures.push(json!({
-            "key": "prompt_entry_p50_ms", "setup": setup, "prompt_chars": size,
-            "value": median(times), "samples": times.len(),
-        }));
+        figures.add(
+            Row {
+                measure: "prompt entry (send → site receives), p50",
+                setup: &format!(
+                    "{size} characters of short lines on 1 warm lane ({p}), replay capture"
+                ),
+                cell: ms(median(times)),
+                existing_tool: "—",
+                samples: format!("{} requests", times.len()),
+            },
+            json!({
+                "key": "prompt_entry_p50_ms", "prompt_chars": size,
+                "value": median(times), "samples": times.len(),
+            }),
+        );
     }
 
     let long = MAKESPAN_CHUNKS
@@ -208,7 +201,8 @@ pub(super) fn render(
         let ratio = |m: &Makespan| m.measured_s / bound(m);
         let mut runs = seven.makespans.clone();
         runs.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
-        let value = runs.get(runs.len() / 2).map_or("n/a".to_owned(), |m| {
+        let median_run = runs.get(runs.len() / 2);
+        let cell = median_run.map_or("n/a".to_owned(), |m| {
             format!(
                 "{:.2} ({:.2} s / {:.2} s)",
                 ratio(m),
@@ -216,20 +210,27 @@ pub(super) fn render(
                 bound(m)
             )
         });
-        let n = match (runs.first(), runs.last()) {
+        let samples = match (runs.first(), runs.last()) {
             (Some(lo), Some(hi)) if runs.len() > 1 => {
                 format!("{} runs, {:.2}–{:.2}", runs.len(), ratio(lo), ratio(hi))
             }
             _ => format!("{} run", runs.len()),
         };
-        row([measure, &setup, &value, "—", &n]);
-        let median_run = runs.get(runs.len() / 2);
-        figures.push(json!({
-            "key": if fifo { "makespan_over_fifo_ratio" } else { "makespan_over_ideal_ratio" },
-            "setup": setup, "value": median_run.map(ratio),
-            "measured_s": median_run.map(|m| m.measured_s), "bound_s": median_run.map(bound),
-            "samples": runs.len(),
-        }));
+        figures.add(
+            Row {
+                measure,
+                setup: &setup,
+                cell,
+                existing_tool: "—",
+                samples,
+            },
+            json!({
+                "key": if fifo { "makespan_over_fifo_ratio" } else { "makespan_over_ideal_ratio" },
+                "value": median_run.map(ratio),
+                "measured_s": median_run.map(|m| m.measured_s), "bound_s": median_run.map(bound),
+                "samples": runs.len(),
+            }),
+        );
     }
 
     for (setup, peak, reference) in [
@@ -241,17 +242,23 @@ pub(super) fn render(
         (&*format!("{total} lanes, replay capture"), seven_peak, "—"),
     ] {
         let (browser, own) = (mib(peak.browser_kib), mib(peak.own_kib));
-        let value = format!(
-            "{:.0} MiB (Chromium {browser:.0} + switchyard {own:.0})",
-            browser + own
+        figures.add(
+            Row {
+                measure: "peak memory (PSS)",
+                setup,
+                cell: format!(
+                    "{:.0} MiB (Chromium {browser:.0} + switchyard {own:.0})",
+                    browser + own
+                ),
+                existing_tool: reference,
+                samples: format!("{} samples", peak.samples),
+            },
+            json!({
+                "key": "peak_pss_mib", "value": browser + own,
+                "chromium_pss_mib": browser, "switchyard_pss_mib": own,
+                "samples": peak.samples,
+            }),
         );
-        let n = format!("{} samples", peak.samples);
-        row(["peak memory (PSS)", setup, &value, reference, &n]);
-        figures.push(json!({
-            "key": "peak_pss_mib", "setup": setup, "value": browser + own,
-            "chromium_pss_mib": browser, "switchyard_pss_mib": own,
-            "samples": peak.samples, "existing_tool": reference,
-        }));
     }
 
     let sent_order: String = MAKESPAN_CHUNKS.iter().map(|c| size_letter(*c)).collect();
@@ -289,7 +296,7 @@ pub(super) fn render(
         format!(
             "Makespan: {} `{pid}-chat` requests (L = {} and S = {} answer pieces, \
              {DELAY_MS} ms apart) sent together, listed as {sent_order}, to the \
-             {PRIMARY_LANES} {p} lanes of the 7-lane setup ({q} lanes idle); makespan = \
+             {PRIMARY_LANES} {p} lanes of the {total}-lane setup ({q} lanes idle); makespan = \
              first send → last `[DONE]`. Which request reaches the queue first is up to the race \
              between the connections; the site saw them start as {site_orders} (one per run). \
              With dᵢ = request i's time at the site (arrival → end of stream, from the replica's \
@@ -323,12 +330,9 @@ pub(super) fn render(
         ),
         format!("Run time: {:.1} s.", took.as_secs_f64()),
     ];
-    out.push_str("\nNotes:\n");
-    for note in notes {
-        out.push_str(&format!("- {note}\n"));
-    }
-    let json = json!({
+    json!({
         "run": sizes.name,
+        "measured_at": crate::artifacts::rfc3339(std::time::SystemTime::now()),
         "machine": {
             "cores": machine.cores, "cpu": machine.cpu, "memory": machine.memory,
             "chromium": machine.chromium,
@@ -336,9 +340,114 @@ pub(super) fn render(
         },
         "existing_tool_note": "figures of the existing tool were measured separately, not in this run",
         "took_s": took.as_secs_f64(),
-        "figures": figures,
-    });
-    (out, json)
+        "figures": figures.0,
+        "notes": notes,
+    })
+}
+
+/// What the table shows of one figure.
+struct Row<'a> {
+    measure: &'a str,
+    setup: &'a str,
+    /// The value as the table prints it, with its unit.
+    cell: String,
+    /// The existing tool's figure (measured separately), or "—".
+    existing_tool: &'a str,
+    samples: String,
+}
+
+#[derive(Default)]
+struct Figures(Vec<Value>);
+
+impl Figures {
+    /// Adds a figure: `data` (its key, value and counts) with the row's cells laid over it.
+    fn add(&mut self, row: Row<'_>, mut data: Value) {
+        if let Value::Object(map) = &mut data {
+            for (key, value) in [
+                ("measure", row.measure),
+                ("setup", row.setup),
+                ("cell", &row.cell),
+                ("existing_tool", row.existing_tool),
+                ("samples_note", &row.samples),
+            ] {
+                map.insert(key.to_owned(), Value::from(value));
+            }
+        }
+        self.0.push(data);
+    }
+}
+
+/// The markdown table with its notes, rendered from a run's JSON (what [`render`] made, or a
+/// file `--json` saved). Fails on JSON that is not a bench run.
+pub fn table(run: &Value) -> Result<String, String> {
+    let text = |v: &Value, key: &str| -> Result<String, String> {
+        match v.get(key) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(Value::Null) | None => Err(format!("the bench JSON has no `{key}`")),
+            Some(other) => Err(format!("the bench JSON's `{key}` is not text: {other}")),
+        }
+    };
+    let machine = run
+        .get("machine")
+        .ok_or("the bench JSON has no `machine`")?;
+    let load = match machine.get("load_1m_at_start") {
+        Some(Value::Number(n)) => n.to_string(),
+        _ => "?".to_owned(),
+    };
+    let mut out = format!(
+        "switchyard bench ({} run, {}) · {} cores · {} · {} RAM · {} · load {load} at start\n\n\
+         | measure | setup | switchyard | existing tool (measured separately) | samples |\n\
+         |---|---|---|---|---|\n",
+        text(run, "run")?,
+        text(run, "measured_at")?,
+        text(machine, "cores")?,
+        text(machine, "cpu")?,
+        text(machine, "memory")?,
+        text(machine, "chromium")?,
+    );
+    let figures = (run.get("figures").and_then(Value::as_array))
+        .ok_or("the bench JSON has no `figures` list")?;
+    for figure in figures {
+        let cells = ["measure", "setup", "cell", "existing_tool", "samples_note"]
+            .map(|key| text(figure, key).map(|t| t.replace('|', "\\|")));
+        let cells: Vec<String> = cells.into_iter().collect::<Result<_, _>>()?;
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    let notes =
+        (run.get("notes").and_then(Value::as_array)).ok_or("the bench JSON has no `notes`")?;
+    out.push_str("\nNotes:\n");
+    for note in notes {
+        let note = note.as_str().ok_or("a bench note is not text")?;
+        out.push_str(&format!("- {note}\n"));
+    }
+    Ok(out)
+}
+
+/// The README's generated part: between these two lines, the table of the run saved in
+/// [`README_RUN`].
+pub const README_BEGIN: &str =
+    "<!-- bench-table: generated by `make bench-readme` from docs/bench.json; do not edit -->";
+pub const README_END: &str = "<!-- bench-table: end -->";
+/// Where the run the README shows is kept, relative to the repository root.
+pub const README_RUN: &str = "docs/bench.json";
+
+/// `readme` with its generated part replaced by `table`. Fails if the markers are missing.
+pub fn splice_readme(readme: &str, table: &str) -> Result<String, String> {
+    let begin = readme
+        .find(README_BEGIN)
+        .ok_or_else(|| format!("the README has no line `{README_BEGIN}`"))?;
+    let after_begin = begin + README_BEGIN.len();
+    let end = readme[after_begin..]
+        .find(README_END)
+        .map(|i| after_begin + i)
+        .ok_or_else(|| format!("the README has no line `{README_END}` after the begin marker"))?;
+    Ok(format!(
+        "{}\n\n{}\n\n{}",
+        &readme[..after_begin],
+        table.trim_end(),
+        &readme[end..]
+    ))
 }
 
 #[cfg(test)]
@@ -352,5 +461,54 @@ mod tests {
         assert_eq!(percentile(&values, 99.0), Some(99.0));
         assert_eq!(percentile(&[3.0], 99.0), Some(3.0));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    fn run_json() -> Value {
+        json!({
+            "run": "quick", "measured_at": "2026-12-01T12:00:00.000Z",
+            "machine": {"cores": 2, "cpu": "Test CPU", "memory": "1.0 GiB",
+                        "chromium": "Chromium 1", "load_1m_at_start": 0.5},
+            "figures": [
+                {"key": "relay_p50_ms", "value": 0.25, "measure": "relay, p50",
+                 "setup": "1 lane | alone", "cell": "0.25 ms", "existing_tool": "1.05 ms",
+                 "samples_note": "3 chunks"},
+            ],
+            "notes": ["How it was taken."],
+        })
+    }
+
+    #[test]
+    fn the_table_comes_from_the_json() {
+        let table = table(&run_json()).unwrap();
+        assert!(table.starts_with(
+            "switchyard bench (quick run, 2026-12-01T12:00:00.000Z) · 2 cores · Test CPU · \
+             1.0 GiB RAM · Chromium 1 · load 0.5 at start\n"
+        ));
+        // A `|` inside a cell is escaped, or it would split the row.
+        assert!(
+            table.contains("| relay, p50 | 1 lane \\| alone | 0.25 ms | 1.05 ms | 3 chunks |\n")
+        );
+        assert!(table.ends_with("Notes:\n- How it was taken.\n"));
+    }
+
+    #[test]
+    fn a_figure_without_its_cell_is_an_error_not_a_blank() {
+        let mut run = run_json();
+        run["figures"][0].as_object_mut().unwrap().remove("cell");
+        assert_eq!(table(&run).unwrap_err(), "the bench JSON has no `cell`");
+        assert!(table(&json!({"run": "x"})).is_err());
+    }
+
+    #[test]
+    fn the_readme_part_is_replaced_and_stays_put() {
+        let readme = format!("# T\n\n{README_BEGIN}\nold table\n{README_END}\n\nafter\n");
+        let once = splice_readme(&readme, "new table\n").unwrap();
+        assert_eq!(
+            once,
+            format!("# T\n\n{README_BEGIN}\n\nnew table\n\n{README_END}\n\nafter\n")
+        );
+        assert_eq!(splice_readme(&once, "new table\n").unwrap(), once);
+        assert!(splice_readme("# T\n", "x").is_err());
+        assert!(splice_readme(&format!("{README_END}\n{README_BEGIN}\n"), "x").is_err());
     }
 }
