@@ -5,7 +5,7 @@ CARGO ?= cargo
 DEMO_ARGS ?=
 PORT ?= 7777
 
-.PHONY: demo test lint bench client-check chromium
+.PHONY: demo test lint bench bench-readme client-check chromium
 
 ## Install Debian's chromium when neither SWITCHYARD_CHROMIUM nor a known Chromium is present.
 chromium:
@@ -34,6 +34,12 @@ lint:
 ## every figure also goes to target/bench.json with its conditions.
 bench: chromium
 	$(CARGO) run --release -p switchyard -- bench --json target/bench.json
+
+## Measure, keep the run as docs/bench.json and regenerate the README's table from it.
+bench-readme: bench
+	mkdir -p docs
+	cp target/bench.json docs/bench.json
+	$(CARGO) run --release -p switchyard -- bench --table-from docs/bench.json --readme README.md
 
 ## The official openai Python client against `switchyard demo`, two models in parallel.
 client-check: chromium
