@@ -51,6 +51,21 @@ pub struct Job {
     /// Set by the lane, before it sends the error event, with what kind of failure it was: the
     /// status a non-streaming client gets depends on it.
     pub failure: FailureNote,
+    /// The provider's stream timeouts as configured when the request arrived (a config reload
+    /// applies to the next request without restarting the lane).
+    pub timeouts: Timeouts,
+    /// Set by the scheduler on admission: until when the request may wait for a lane, and the
+    /// configured wait. A request a recovering lane hands back keeps it.
+    pub queue_deadline: Option<(Instant, Duration)>,
+}
+
+/// A provider's stream timeouts, for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Error if the site sends nothing for this long after Send.
+    pub first_chunk: Duration,
+    /// Error if the stream pauses this long.
+    pub idle: Duration,
 }
 
 /// What kind of failure ended a request.
@@ -156,6 +171,14 @@ enum Command {
         lane: LaneId,
         reason: String,
     },
+    /// A config reload removes the lane: it is not picked again. Replies once applied.
+    Retire {
+        lane: LaneId,
+        reason: String,
+        ack: oneshot::Sender<()>,
+    },
+    /// A retired lane has stopped; forget it.
+    Remove(LaneId),
     Snapshot(oneshot::Sender<Snapshot>),
     /// A request control: one request, stopped or removed with its reason.
     Control {
@@ -364,6 +387,26 @@ impl Scheduler {
         }
     }
 
+    /// A config reload removes the lane: from now on it is never picked; a request it runs
+    /// goes on. If it was its provider's last lane, the provider's queued requests fail with
+    /// `reason`. Returns once applied.
+    pub async fn retire(&self, lane: LaneId, reason: String) {
+        let (ack, rx) = oneshot::channel();
+        if self
+            .send(Command::Retire { lane, reason, ack })
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// A retired lane has stopped (after handing back its inbox with
+    /// [`Scheduler::requeue`]): the scheduler forgets it.
+    pub async fn remove(&self, lane: LaneId) {
+        let _ = self.send(Command::Remove(lane)).await;
+    }
+
     pub async fn snapshot(&self) -> Result<Snapshot, SchedulerGone> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Snapshot(reply)).await?;
@@ -389,6 +432,21 @@ struct Books {
     closed: bool,
     /// Waiting for no request to run.
     idle_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Books {
+    /// Fails the queued request `id` if it still waits at `at`.
+    fn watch_deadline(
+        &mut self,
+        at: Instant,
+        id: RequestId,
+        provider: ProviderKind,
+        after: Duration,
+    ) {
+        self.next_deadline += 1;
+        self.deadlines
+            .insert((at, self.next_deadline), (id, provider, after));
+    }
 }
 
 /// The owner task: applies commands to the core, delivers its dispatches, and publishes the
@@ -472,15 +530,14 @@ fn apply(core: &mut core::Core<Job>, books: &mut Books, cmd: Command) -> Vec<cor
                 return Vec::new();
             }
             let id = job.id.clone();
+            let mut job = job;
+            job.queue_deadline = queue_timeout.map(|after| (Instant::now() + after, after));
+            let deadline = job.queue_deadline;
             match core.submit(id.clone(), provider, meta, job) {
                 Ok(d) => {
                     let _ = reply.send(Ok(()));
-                    if let Some(after) = queue_timeout {
-                        books.next_deadline += 1;
-                        books.deadlines.insert(
-                            (Instant::now() + after, books.next_deadline),
-                            (id, provider, after),
-                        );
+                    if let Some((at, after)) = deadline {
+                        books.watch_deadline(at, id, provider, after);
                     }
                     d
                 }
@@ -523,9 +580,18 @@ fn apply(core: &mut core::Core<Job>, books: &mut Books, cmd: Command) -> Vec<cor
         }
         Command::Requeue { lane, job } => {
             let id = job.id.clone();
+            let deadline = job.queue_deadline;
+            let provider = job.request.provider;
             match core.requeue(&lane, &id, job) {
                 Ok(d) => {
                     info!(request = %id, %lane, "a recovering lane handed back a request; it waits for the next free lane");
+                    // It keeps its original queue deadline (a passed one fails it at once,
+                    // unless this very requeue dispatched it again).
+                    if let Some((at, after)) = deadline {
+                        if !d.iter().any(|d| d.id == id) {
+                            books.watch_deadline(at, id, provider, after);
+                        }
+                    }
                     d
                 }
                 Err(job) => {
@@ -541,6 +607,20 @@ fn apply(core: &mut core::Core<Job>, books: &mut Books, cmd: Command) -> Vec<cor
         Command::LaneOffline { lane, reason } => {
             books.running.remove(&lane);
             offline(core, &lane, &reason)
+        }
+        Command::Retire { lane, reason, ack } => {
+            info!(%lane, "the lane is being removed: {reason}");
+            let orphans = core.retire(&lane, &reason);
+            fail_orphans(books, orphans, &lane, &reason);
+            let _ = ack.send(());
+            Vec::new()
+        }
+        Command::Remove(lane) => {
+            books.running.remove(&lane);
+            books.inboxes.remove(&lane);
+            let (d, orphans) = core.remove(&lane);
+            fail_orphans(books, orphans, &lane, "removed by a config reload");
+            d
         }
         Command::Snapshot(reply) => {
             let _ = reply.send(core.snapshot());
@@ -614,6 +694,21 @@ fn clear(core: &mut core::Core<Job>, books: &mut Books, reason: &str) -> Vec<Req
     }
     books.deadlines.retain(|_, (id, _, _)| !ids.contains(id));
     ids
+}
+
+/// Fails the queued requests of a provider whose last lane a reload removed.
+fn fail_orphans(books: &mut Books, orphans: Vec<(RequestId, Job)>, lane: &LaneId, reason: &str) {
+    for (id, job) in orphans {
+        warn!(request = %id, %lane, "failing a queued request: its provider has no lane left");
+        let provider = job.request.provider;
+        books.deadlines.retain(|_, (d, _, _)| d != &id);
+        fail(
+            job,
+            &format!(
+                "No {provider} lane is left: {lane} was {reason}. Check the config and /api/lanes."
+            ),
+        );
+    }
 }
 
 /// Takes a lane offline; a provider left without lanes fails its queued requests.
