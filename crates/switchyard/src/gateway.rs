@@ -124,6 +124,7 @@ impl Gateway {
         let reloader = Arc::new(Reloader {
             live: live.clone(),
             source,
+            scheduler: scheduler.clone(),
             lanes: tokio::sync::Mutex::new(lanes),
         });
         let state = Arc::new(AppState {
@@ -214,6 +215,7 @@ pub struct Reloader {
     live: Arc<Live>,
     /// Where the configuration came from; `None`: started from a value, nothing to re-read.
     source: Option<Source>,
+    scheduler: Scheduler,
     /// The lanes (none in Dry Run Mode). The lock also makes reloads one at a time.
     lanes: tokio::sync::Mutex<Option<Lanes>>,
 }
@@ -282,6 +284,9 @@ impl Reloader {
             self.live.swap(new, routing);
             return Ok(changes);
         };
+        if LanePlan::from_config(&old).concurrency != plan.concurrency {
+            self.scheduler.set_concurrency(plan.concurrency).await;
+        }
         if !plan.remove.is_empty() {
             info!(
                 "Config reload: removing lane(s) {} (each finishes its running request first)",

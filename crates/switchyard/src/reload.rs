@@ -14,8 +14,9 @@
 //!   lists, `api.*` that shape answers) apply to the next request;
 //! - settings that need a restart (`server.*`, `browser.*`, `data_dir`, `[auth]`, `[capture]`,
 //!   `[failures]`, `api.max_body_bytes`, `api.dry_run`, `api.cors_origins`, a running
-//!   provider's `base_url` or `capture`, a change of the queue's concurrency) refuse the whole
-//!   reload with the list of them: nothing is half-applied.
+//!   provider's `base_url` or `capture`) refuse the whole reload with the list of them:
+//!   nothing is half-applied. The queue's concurrency (serial in `provider_lanes` or with a
+//!   single lane, else per lane) follows the new plan; running requests go on.
 //!
 //! A file that does not parse or validate is refused with its error; the old config stays.
 //! Sections are compared by their `Debug` text, which every config type has.
@@ -190,6 +191,8 @@ pub struct ReloadPlan {
     pub remove: Vec<LaneId>,
     pub keep: Vec<LaneId>,
     pub settings: Vec<String>,
+    /// The queue's concurrency under the new plan (serial, or per lane).
+    pub concurrency: crate::scheduler::Concurrency,
 }
 
 /// Compares the running configuration and lanes with a new configuration (pure).
@@ -199,15 +202,8 @@ pub fn plan_reload(
     running: &[LaneSpec],
     new: &Config,
 ) -> Result<ReloadPlan, Refused> {
-    let old_plan = LanePlan::from_config(old);
     let new_plan = LanePlan::from_config(new);
     let mut restart = restart_keys(old, new);
-    if old_plan.concurrency != new_plan.concurrency {
-        restart.push(format!(
-            "the queue's concurrency ({:?} → {:?}, from runtime.mode and providers_in_parallel)",
-            old_plan.concurrency, new_plan.concurrency
-        ));
-    }
     // A running provider's page depends on these: its lanes would have to be opened again.
     let mut providers: Vec<ProviderKind> = running.iter().map(|l| l.provider).collect();
     providers.dedup();
@@ -247,6 +243,7 @@ pub fn plan_reload(
         remove,
         keep,
         settings: applied_keys(old, new),
+        concurrency: new_plan.concurrency,
     })
 }
 
@@ -445,12 +442,11 @@ mod tests {
             panic!("a port change must be refused");
         };
         assert_eq!(keys, vec!["server", "browser", "providers.glm.base_url"]);
-        // The queue's concurrency (serial ⇄ per lane) is fixed at start too.
+        // The queue's concurrency follows the plan: one generation at a time in provider_lanes.
         let serial = config("[runtime]\nmode = \"provider_lanes\"\n");
-        assert!(matches!(
-            plan_reload(&old, &running, &serial),
-            Err(Refused::NeedsRestart(_))
-        ));
+        let plan = plan_reload(&old, &running, &serial).unwrap();
+        assert_eq!(plan.concurrency, crate::scheduler::Concurrency::Serial);
+        assert_eq!(plan.keep.len(), 2);
         // A base URL of a provider that does not run is only a setting.
         let qwen = config("[providers.qwen]\nbase_url = \"http://127.0.0.1:1\"\n");
         assert!(plan_reload(&old, &running, &qwen).is_ok());

@@ -269,6 +269,13 @@ impl<J> Core<J> {
         (self.pump(), orphans)
     }
 
+    /// A config reload changed how requests share the lanes (a second provider, or a single
+    /// lane left). Running requests go on; what may start now starts.
+    pub fn set_concurrency(&mut self, concurrency: Concurrency) -> Vec<Dispatch<J>> {
+        self.concurrency = concurrency;
+        self.pump()
+    }
+
     /// A config reload removes the lane: it is never picked again, and its running request (if
     /// any) goes on to its end. When no lane of the provider is left ready or recovering, the
     /// provider's queued requests are returned: nothing would run them.

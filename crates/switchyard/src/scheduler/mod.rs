@@ -179,6 +179,8 @@ enum Command {
     },
     /// A retired lane has stopped; forget it.
     Remove(LaneId),
+    /// A config reload changed the queue's concurrency.
+    SetConcurrency(Concurrency),
     Snapshot(oneshot::Sender<Snapshot>),
     /// A request control: one request, stopped or removed with its reason.
     Control {
@@ -407,6 +409,12 @@ impl Scheduler {
         let _ = self.send(Command::Remove(lane)).await;
     }
 
+    /// A config reload changed how requests share the lanes: running requests go on, the
+    /// next dispatch follows `concurrency`.
+    pub async fn set_concurrency(&self, concurrency: Concurrency) {
+        let _ = self.send(Command::SetConcurrency(concurrency)).await;
+    }
+
     pub async fn snapshot(&self) -> Result<Snapshot, SchedulerGone> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Snapshot(reply)).await?;
@@ -614,6 +622,10 @@ fn apply(core: &mut core::Core<Job>, books: &mut Books, cmd: Command) -> Vec<cor
             fail_orphans(books, orphans, &lane, &reason);
             let _ = ack.send(());
             Vec::new()
+        }
+        Command::SetConcurrency(concurrency) => {
+            info!("the queue now runs {concurrency:?} (config reload)");
+            core.set_concurrency(concurrency)
         }
         Command::Remove(lane) => {
             books.running.remove(&lane);
