@@ -319,7 +319,11 @@ async fn sighup_reloads_the_config_file_and_keeps_serving() {
     assert_eq!(browser_pid(&base).await, browser);
 
     // A bad file: refused, logged, the process serves on with the last good config.
-    std::fs::write(dir.0.join("switchyard.toml"), "[runtime]\nmode = \"bogus\"\n").unwrap();
+    std::fs::write(
+        dir.0.join("switchyard.toml"),
+        "[runtime]\nmode = \"bogus\"\n",
+    )
+    .unwrap();
     kill("HUP", pid);
     let line = line_with(&mut lines, "Config reload refused").await;
     assert!(line.contains("runtime.mode"), "{line}");

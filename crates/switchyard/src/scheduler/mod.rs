@@ -774,3 +774,103 @@ fn deliver(core: &mut core::Core<Job>, books: &mut Books, d: core::Dispatch<Job>
 fn fail(job: Job, message: &str) {
     let _ = job.events.try_send(StreamEvent::Error(message.to_owned()));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::ProviderModels;
+    use crate::models::RoutingTable;
+    use crate::shaping::format::FormatSettings;
+    use crate::shaping::{RequestOptions, Sampling, ShapingSettings};
+
+    fn job(id: &str) -> (Job, mpsc::Receiver<StreamEvent>) {
+        let format = FormatSettings::default();
+        let settings = ShapingSettings {
+            thinking: false,
+            send_thinking: true,
+            search: false,
+            system_field: true,
+            model: None,
+            format: &format,
+        };
+        let choice = RoutingTable::new(
+            [ProviderModels::with_labels(ProviderKind::DeepSeek, &[])],
+            false,
+        )
+        .unwrap()
+        .route("deepseek-chat")
+        .unwrap();
+        let options = RequestOptions {
+            client_model: "deepseek-chat",
+            sampling: Sampling::default(),
+            effort: None,
+        };
+        let request = crate::shaping::shape_text("hi", &choice, &settings, options);
+        let (events, rx) = mpsc::channel(8);
+        let job = Job {
+            id: RequestId(id.to_owned()),
+            request: Arc::new(request),
+            events,
+            cancel: CancellationToken::new(),
+            reason: StopReason::default(),
+            failure: FailureNote::default(),
+            timeouts: Timeouts {
+                first_chunk: Duration::from_secs(45),
+                idle: Duration::from_secs(75),
+            },
+            queue_deadline: None,
+        };
+        (job, rx)
+    }
+
+    fn meta() -> JobMeta {
+        JobMeta {
+            model: "deepseek-chat".into(),
+            stream: true,
+            kind: "chat",
+            queued_at: 0,
+            key_name: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_requeued_request_keeps_its_original_queue_deadline() {
+        let scheduler = Scheduler::spawn(Concurrency::PerLane, Board::default());
+        let lane = LaneId("deepseek:1".into());
+        let (inbox, mut lane_inbox) = mpsc::channel(4);
+        scheduler
+            .lane_up(lane.clone(), ProviderKind::DeepSeek, inbox)
+            .await;
+        let (job, mut events) = job("r1");
+        let admitted = scheduler
+            .submit_within(
+                ProviderKind::DeepSeek,
+                meta(),
+                job,
+                Some(Duration::from_secs(1)),
+            )
+            .await;
+        assert!(matches!(admitted, Ok(Ok(()))));
+        // The lane got it, then went recovering before starting it, and hands it back.
+        let job = tokio::time::timeout(Duration::from_secs(5), lane_inbox.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(job.queue_deadline.is_some());
+        scheduler
+            .lane_recovering(lane.clone(), "the page crashed".into())
+            .await;
+        scheduler.requeue(lane.clone(), job).await;
+        // The lane never comes back: the request fails at its original deadline, not never.
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("the requeued request still times out")
+            .unwrap();
+        let StreamEvent::Error(msg) = event else {
+            panic!("an error event, got {event:?}");
+        };
+        assert!(msg.contains("queue_timeout_secs"), "{msg}");
+        let snap = scheduler.snapshot().await.unwrap();
+        assert!(snap.pending.is_empty(), "{snap:?}");
+    }
+}
