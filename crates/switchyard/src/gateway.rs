@@ -34,6 +34,7 @@ use crate::scheduler::Scheduler;
 pub struct Gateway {
     pub addr: SocketAddr,
     pub board: Board,
+    /// The lane plan at start (a reload may have changed the lanes since; `board` shows them).
     pub plan: LanePlan,
     /// The running lanes and the config they run with; reloads go through it.
     pub reloader: Arc<Reloader>,
@@ -296,6 +297,14 @@ impl Reloader {
                 .retire(&plan.remove, "removed by a config reload")
                 .await;
         }
+        // A lane that failed to start and is not in the new plan is gone from the board; one
+        // that is in it is started again (it is in `plan.add`).
+        let planned: Vec<crate::ids::LaneId> = LanePlan::from_config(&new)
+            .lanes
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        lanes.forget_failed(&planned);
         // Kept lanes read the new settings from their next request on.
         let routing = routing_for(&new, &lanes.providers)
             .unwrap_or_else(|| RoutingTable::clone(&self.live.routing()));

@@ -209,6 +209,15 @@ impl Lanes {
         self.retired.retain(|t| !t.is_finished());
     }
 
+    /// Removes the board rows of lanes that failed to start, except those in `keep`.
+    pub fn forget_failed(&self, keep: &[LaneId]) {
+        for row in self.board.snapshot() {
+            if matches!(row.state, LaneState::Failed(_)) && !keep.contains(&row.id) {
+                self.board.remove(&row.id);
+            }
+        }
+    }
+
     /// Whether a lane with this id is still stopping after a reload removed it.
     pub fn stopping(&self, id: &LaneId) -> bool {
         self.board
