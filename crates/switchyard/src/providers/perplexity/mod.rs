@@ -3,6 +3,7 @@
 //! leading system messages go to its Space instructions, and `reasoning_effort` follows the
 //! generic rule.
 
+use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
 use super::spec::{ProviderSpec, RequestSwitches, SiteDefaults};
 use crate::config::CaptureMode;
@@ -16,6 +17,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         first_chunk_timeout_secs: 45,
         idle_timeout_secs: 600,
         capture: CaptureMode::Tee,
+        max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
         models: &[
             "Best (Auto)",
             "Sonar 2",
