@@ -226,28 +226,32 @@ async fn a_reload_changes_one_providers_lanes_and_leaves_the_other_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prompt_over_the_providers_limit_is_a_413_before_it_is_queued() {
+    // GLM takes no file in this build, so too long is a 413.
     let h = Harness::start_from_file(
-        &[DS],
+        &[GLM],
         Knobs::default(),
-        "[providers.deepseek]\nmax_prompt_chars = 2000\n",
+        "[providers.glm]\nmax_prompt_chars = 2000\n",
     )
     .await;
     let long = "x".repeat(2500);
-    let (status, body) = h.chat("deepseek-chat", &long).await;
+    let (status, body) = h.chat("glm-chat", &long).await;
     assert_eq!(status, 413, "{body}");
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("2000"), "names the limit: {msg}");
-    assert!(msg.contains("providers.deepseek.max_prompt_chars"), "{msg}");
+    assert!(msg.contains("providers.glm.max_prompt_chars"), "{msg}");
     assert_eq!(body["error"]["code"], "prompt_too_large");
-    assert!(h.replica(DS).requests().is_empty(), "the site never saw it");
+    assert!(
+        h.replica(GLM).requests().is_empty(),
+        "the site never saw it"
+    );
     // A reload raises the limit; the same prompt goes through on the same lane.
-    let (status, body) = reload(&h, "[providers.deepseek]\nmax_prompt_chars = 5000\n").await;
+    let (status, body) = reload(&h, "[providers.glm]\nmax_prompt_chars = 5000\n").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["changes"]["settings_applied"],
-        json!(["providers.deepseek.max_prompt_chars"])
+        json!(["providers.glm.max_prompt_chars"])
     );
-    let (status, body) = h.chat("deepseek-chat", &long).await;
+    let (status, body) = h.chat("glm-chat", &long).await;
     assert_eq!(status, 200, "{body}");
     h.shutdown().await;
 }
