@@ -36,8 +36,7 @@ pub const NO_TEXT: &str = "Perplexity returned no assistant text: the thread end
                            answer block. Try again, or open the thread on the site.";
 
 /// The error shown when the site refused the request for its rate limit.
-pub const RATE_LIMITED: &str =
-    "Perplexity rate limit hit: the site refused the request (free accounts are heavily \
+pub const RATE_LIMITED: &str = "Perplexity rate limit hit: the site refused the request (free accounts are heavily \
      rate-limited). Try again later.";
 
 /// The error shown when the body ended without a single event.
@@ -167,7 +166,9 @@ impl Thread {
     /// Applies one block of a payload.
     fn block(&mut self, block: &Value, out: &mut Vec<StreamEvent>) {
         let Some(usage) = block.get("intended_usage").and_then(Value::as_str) else {
-            return self.report.unknown("block without intended_usage".into(), out);
+            return self
+                .report
+                .unknown("block without intended_usage".into(), out);
         };
         let slot = if usage == "ask_text" {
             &mut self.main
@@ -187,7 +188,9 @@ impl Thread {
         };
         let field = diff.get("field").and_then(Value::as_str).unwrap_or("");
         if field != "markdown_block" {
-            return self.report.unknown(format!("diff_block field:{field}"), out);
+            return self
+                .report
+                .unknown(format!("diff_block field:{field}"), out);
         }
         if slot.is_null() {
             *slot = Value::Object(Map::new());
@@ -561,7 +564,9 @@ data: {"blocks":[{"intended_usage":"ask_text","markdown_block":{"chunks":["ok"]}
 
     #[test]
     fn a_body_cut_before_its_end_keeps_its_text_and_says_truncated() {
-        let cut = &EXAMPLE[..EXAMPLE.find("event: message\ndata: {\"status\":\"COMPLETED").unwrap()];
+        let cut = &EXAMPLE[..EXAMPLE
+            .find("event: message\ndata: {\"status\":\"COMPLETED")
+            .unwrap()];
         let mut decoder = PerplexityDecoder::new();
         let events = decode_all(&mut decoder, cut.as_bytes());
         assert_eq!(coalesce(&events), [text("Hello, world.")]);

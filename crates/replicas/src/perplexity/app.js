@@ -52,7 +52,7 @@
       if (b.childNodes.length === 1 && b.firstChild.nodeName === 'BR') return '';
       return [...b.childNodes].map((n) => (n.nodeName === 'BR' ? '\n' : n.textContent)).join('');
     };
-    return kids.map(line).join('\n');
+    return kids.map(line).join('\n').replace(/\u00a0/g, ' ');
   };
   const clearEditor = () => editor.replaceChildren(Object.assign(document.createElement('p'), { innerHTML: '<br>' }));
   const refreshSubmit = () => {
