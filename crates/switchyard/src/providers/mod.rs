@@ -44,6 +44,11 @@ pub const DEFAULT_PROVIDER: ProviderKind = ProviderKind::DeepSeek;
 /// The model a request without `model` asks for (the reference's default).
 pub const DEFAULT_MODEL: &str = "deepseek-auto";
 
+/// The prompt size every spec uses until a site's own limit is known (the reference states
+/// none): 500,000 characters, well above the 200,000-character chats every driver is tested
+/// with. `providers.<p>.max_prompt_chars` overrides it.
+pub const DEFAULT_MAX_PROMPT_CHARS: usize = 500_000;
+
 /// The spec of a provider.
 pub fn spec(kind: ProviderKind) -> &'static ProviderSpec {
     match kind {

@@ -28,6 +28,7 @@
 //! the instructions of a Space, up to 8000 characters); until it lands, system messages stay in
 //! the prompt (`system_field` off). File mode is not offered either.
 
+use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
 use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
 use crate::config::CaptureMode;
@@ -41,6 +42,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         first_chunk_timeout_secs: 45,
         idle_timeout_secs: 600,
         capture: CaptureMode::Tee,
+        max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
         models: &[
             "Best (Auto)",
             "Sonar 2",
