@@ -96,6 +96,9 @@ pub struct DriverSpec {
     pub stream_paths: &'static [&'static str],
     /// The page scripts the driver runs.
     pub scripts: Scripts,
+    /// Whether the replay capture is offered. Without it only `tee` is (the reference reads
+    /// the site only by teeing), and a configured `capture = "replay"` is refused at start.
+    pub replay: bool,
     /// A fresh decoder for one response body (`switchyard_decode`).
     pub decoder: fn() -> Box<dyn Decode + Send>,
 }

@@ -53,6 +53,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             send: include_str!("send.js"),
             stop: include_str!("stop.js"),
         },
+        replay: true,
         decoder: || Box::new(switchyard_decode::mimo::MimoDecoder::new()),
     }),
 };

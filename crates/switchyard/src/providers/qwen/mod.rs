@@ -60,6 +60,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             send: include_str!("send.js"),
             stop: include_str!("stop.js"),
         },
+        replay: true,
         decoder: || Box::new(switchyard_decode::qwen::QwenDecoder::new()),
     }),
 };
