@@ -63,7 +63,7 @@ pub struct RequestSwitches {
     /// (behavior-spec §8.6).
     pub system_field: bool,
     /// The most characters the system field holds, if the site has a limit. Longer system
-    /// text is left in the prompt, where it fits (Perplexity's Space instructions: 8000).
+    /// text is left in the prompt, where it fits (a site's instructions box of 8000, say).
     pub system_field_limit: Option<usize>,
     /// Whether the site has a thinking toggle. Without one the model thinks whatever the mode,
     /// and the mode only decides whether the thinking is forwarded: `-chat` drops it,
