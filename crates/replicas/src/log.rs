@@ -34,19 +34,26 @@ pub struct ReceivedRequest {
     pub seq: u64,
     /// The request path, e.g. `/api/v0/chat/completion`.
     pub path: String,
-    /// The prompt: DeepSeek's `prompt`, GLM's and Qwen's last user message, MiMo's `query`.
+    /// The prompt: DeepSeek's `prompt`, GLM's and Qwen's last user message, MiMo's `query`, Perplexity's
+    /// `query_str`.
     pub prompt: String,
     /// DeepSeek `model_type` (`default`, `expert`, …), GLM / Qwen `model` (`glm-5.2`,
-    /// `qwen3.5-plus`, …) or MiMo `modelConfig.model` (`mimo-v2.5-pro`, …).
+    /// `qwen3.5-plus`, …) or MiMo `modelConfig.model` (`mimo-v2.5-pro`, …) or Perplexity's `model_preference`
+    /// without `_thinking` (`best`, `gpt54`, …).
     pub model: String,
     /// DeepSeek `thinking_enabled` / GLM `features.enable_thinking` / Qwen
-    /// `feature_config.thinking_enabled`; always on for MiMo, which has no thinking toggle.
+    /// `feature_config.thinking_enabled`; always on for MiMo, which has no thinking toggle; Perplexity's `_thinking` model
+    /// preference (or a model that always thinks).
     pub thinking: bool,
     /// DeepSeek `search_enabled` / GLM `features.web_search` / Qwen `chat_type` `search` / MiMo
-    /// `modelConfig.webSearchStatus` `enabled`.
+    /// `modelConfig.webSearchStatus` `enabled` / Perplexity `sources` holding `web`.
     pub search: bool,
     /// GLM `features.thinking_effort` (`max`, `high`); `None` on DeepSeek and Qwen.
     pub effort: Option<String>,
+    /// The site's own system field as the request found it: the instructions of the
+    /// Perplexity Space the ask was made in; `None` outside a Space and on the other sites.
+    #[serde(default)]
+    pub system: Option<String>,
     /// When the request arrived, in µs on [`crate::clock::monotonic_us`].
     pub started_us: u64,
     /// When the stream ended (completed, dropped, stopped, or the fault answer was sent).
@@ -60,6 +67,17 @@ pub struct ReceivedRequest {
     /// The request's `Accept-Encoding` header as received (Chromium sends `gzip, deflate, br,
     /// zstd`; a client replaying the page's request may ask for something else).
     pub accept_encoding: Option<String>,
+    /// Files sent with the message (DeepSeek `ref_file_ids`, resolved to what the page
+    /// uploaded), in order.
+    #[serde(default)]
+    pub files: Vec<ReceivedFile>,
+}
+
+/// A file a page uploaded and a message referred to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedFile {
+    pub name: String,
+    pub content: String,
 }
 
 impl ReceivedRequest {
@@ -73,12 +91,14 @@ impl ReceivedRequest {
             thinking: false,
             search: false,
             effort: None,
+            system: None,
             started_us: now_us(),
             ended_us: None,
             outcome: Outcome::Streaming,
             chunks_sent: 0,
             stop_called: false,
             accept_encoding: None,
+            files: Vec::new(),
         }
     }
 }
@@ -95,7 +115,7 @@ pub(crate) fn accept_encoding(headers: &axum::http::HeaderMap) -> Option<String>
 struct Entry {
     request: ReceivedRequest,
     /// The chat this request belongs to (DeepSeek `chat_session_id`, GLM and Qwen `chat_id`,
-    /// MiMo `conversationId`).
+    /// MiMo `conversationId`, Perplexity `frontend_uuid`).
     session: Option<String>,
     /// Raised by the stop endpoint; the body stream holds the receiver and ends when it flips.
     stop: watch::Sender<bool>,

@@ -469,6 +469,16 @@ impl Config {
                     ),
                 ));
             }
+            let capture = raw.capture.unwrap_or(defaults.capture);
+            if capture == CaptureMode::Replay && spec.driver.as_ref().is_some_and(|d| !d.replay) {
+                return Err(bad(
+                    &key("capture"),
+                    format!(
+                        "{kind} offers only the tee capture (the reference reads this site \
+                         only by teeing); remove the key or set \"tee\""
+                    ),
+                ));
+            }
             let models = raw
                 .models
                 .clone()
@@ -506,7 +516,7 @@ impl Config {
                     queue_timeout: Duration::from_secs(queue),
                     max_prompt_chars: max_prompt as usize,
                     system_field: raw.system_field.unwrap_or(true),
-                    capture: raw.capture.unwrap_or(defaults.capture),
+                    capture,
                     model,
                     models,
                     formatting: provider_formatting,
@@ -665,6 +675,17 @@ mod tests {
         Config::from_toml_str(text, "switchyard.toml")
             .unwrap_err()
             .0
+    }
+
+    #[test]
+    fn a_site_read_only_by_teeing_refuses_the_replay_capture() {
+        assert_eq!(
+            err("provider = \"perplexity\"\n[providers.perplexity]\ncapture = \"replay\"\n"),
+            "switchyard.toml: providers.perplexity.capture: Perplexity offers only the tee \
+             capture (the reference reads this site only by teeing); remove the key or set \"tee\""
+        );
+        let c = Config::from_toml_str("[providers.perplexity]\ncapture = \"tee\"\n", "x.toml");
+        assert!(c.is_ok());
     }
 
     #[test]

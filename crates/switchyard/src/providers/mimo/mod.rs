@@ -33,6 +33,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         idle_timeout_secs: 75,
         capture: CaptureMode::Tee,
         max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
+        file_upload: None,
         models: &["MiMo-V2.5-Pro", "MiMo-V2.5"],
         default_model: Some("MiMo-V2.5-Pro"),
     },
@@ -40,6 +41,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort::generic,
         macros: &[],
         system_field: false,
+        system_field_limit: None,
         thinking_toggle: false,
     },
     classify: classify_http,
@@ -52,6 +54,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             send: include_str!("send.js"),
             stop: include_str!("stop.js"),
         },
+        replay: true,
         decoder: || Box::new(switchyard_decode::mimo::MimoDecoder::new()),
     }),
 };

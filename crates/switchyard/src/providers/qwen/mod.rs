@@ -40,6 +40,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         idle_timeout_secs: 75,
         capture: CaptureMode::Replay,
         max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
+        file_upload: None,
         models: &["Qwen3.5-Plus"],
         default_model: Some("Qwen3.5-Plus"),
     },
@@ -47,6 +48,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort::generic,
         macros: &[],
         system_field: false,
+        system_field_limit: None,
         thinking_toggle: true,
     },
     classify,
@@ -59,6 +61,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             send: include_str!("send.js"),
             stop: include_str!("stop.js"),
         },
+        replay: true,
         decoder: || Box::new(switchyard_decode::qwen::QwenDecoder::new()),
     }),
 };
