@@ -29,9 +29,14 @@ fn the_readme_shows_the_saved_run() {
     for figure in run["figures"].as_array().expect("figures") {
         let key = figure["key"].as_str().expect("key");
         assert!(
-            ["_ms", "_s", "_mib", "_ratio"].iter().any(|u| key.ends_with(u)),
+            ["_ms", "_s", "_mib", "_ratio"]
+                .iter()
+                .any(|u| key.ends_with(u)),
             "{key} names no unit"
         );
-        assert!(figure["samples"].as_u64().is_some(), "{key} has no sample count");
+        assert!(
+            figure["samples"].as_u64().is_some(),
+            "{key} has no sample count"
+        );
     }
 }
