@@ -123,6 +123,7 @@ mod tests {
             provider,
             state,
             browser_pid: None,
+            endpoint: None,
             current_request: None,
             requests_served: 0,
             restarts: 0,

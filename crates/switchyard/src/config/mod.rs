@@ -9,6 +9,7 @@
 //! --config FILE` lays the user's file over the demo's own settings before validation.
 
 mod artifacts;
+mod net;
 pub mod raw;
 mod security;
 
@@ -22,6 +23,7 @@ use crate::shaping::format::{FormatSettings, InjectionPosition, Preset};
 use raw::{RawConfig, RawFormatting, RawInjectionPosition};
 
 pub use artifacts::{CaptureFiles, Failures};
+pub use net::{Endpoint, ProxyUrl, shown_url};
 pub use security::{Access, AdminRoutes, AuthConfig, IpAllowlist};
 
 /// The largest `instances` value a provider accepts (the reference's limit).
@@ -138,6 +140,9 @@ pub struct BrowserConfig {
     pub cdp_timeout: Duration,
     /// Start Chromium with `--no-sandbox` even when not running as root.
     pub no_sandbox: bool,
+    /// `browser.endpoints`: attach the lanes to these running Chromiums instead of launching
+    /// one (empty: launch).
+    pub endpoints: Vec<Endpoint>,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +209,8 @@ pub struct ProviderConfig {
     pub models: Vec<String>,
     /// The formatting for this provider: the global table with this provider's keys over it.
     pub formatting: FormatSettings,
+    /// `proxy`: the lane's browser context (or browser) and its replay go through it.
+    pub proxy: Option<ProxyUrl>,
 }
 
 impl ProviderConfig {
@@ -326,12 +333,21 @@ impl Config {
                 format!("{cdp_secs} is out of range; allowed 1..=600"),
             ));
         }
+        let endpoints = net::endpoints(browser.endpoints.as_deref(), &bad)?;
+        if !endpoints.is_empty() && browser.isolation == Some(Isolation::Process) {
+            return Err(bad(
+                "browser.isolation",
+                "`process` launches a Chromium per lane, which browser.endpoints replaces;                  remove one of the two (lanes on endpoints get a browser context each)"
+                    .to_owned(),
+            ));
+        }
         let browser = BrowserConfig {
             executable: browser.executable.map(PathBuf::from),
             headless: browser.headless.unwrap_or(true),
             isolation: browser.isolation.unwrap_or(Isolation::Context),
             cdp_timeout: Duration::from_secs(cdp_secs),
             no_sandbox: browser.no_sandbox.unwrap_or(false),
+            endpoints,
         };
 
         let api = raw.api.unwrap_or_default();
@@ -474,6 +490,10 @@ impl Config {
                 Some(m) => Some(m),
                 None => defaults.default_model.map(str::to_owned),
             };
+            let proxy = match raw.proxy.as_deref() {
+                None | Some("") => None,
+                Some(text) => Some(ProxyUrl::parse(text, &key("proxy"), &bad)?),
+            };
             let provider_formatting = lay_formatting(
                 raw.formatting.as_ref(),
                 formatting.clone(),
@@ -497,6 +517,7 @@ impl Config {
                     model,
                     models,
                     formatting: provider_formatting,
+                    proxy,
                 },
             );
         }
@@ -544,6 +565,7 @@ static FALLBACK_PROVIDER: std::sync::LazyLock<ProviderConfig> =
         model: None,
         models: Vec::new(),
         formatting: FormatSettings::default(),
+        proxy: None,
     });
 
 /// Lays a formatting table over `base`, checking the preset.

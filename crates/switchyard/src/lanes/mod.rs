@@ -6,7 +6,9 @@
 //! its page.
 //!
 //! In `context` isolation all lanes share one Chromium, each in its own browser context. In
-//! `process` isolation each lane has its own Chromium and persistent profile directory.
+//! `process` isolation each lane has its own Chromium and persistent profile directory. With
+//! `browser.endpoints` no Chromium is launched: each lane gets a context on one of the remote
+//! browsers, spread by free capacity (`host::RemotePool`).
 
 pub mod board;
 mod breaker;
@@ -32,7 +34,7 @@ use crate::config::{Config, Isolation};
 use crate::models::ProviderKind;
 use crate::scheduler::Scheduler;
 use board::{Board, LaneRecord, LaneState};
-use host::{BrowserHost, SharedBrowser};
+use host::{BrowserHost, RemotePool, SharedBrowser};
 use lane::Lane;
 use plan::{LanePlan, LaneSpec};
 use supervisor::Supervisor;
@@ -51,6 +53,8 @@ pub struct Lanes {
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     shared_browser: Option<Arc<SharedBrowser>>,
+    /// `browser.endpoints`: the remote browsers (never closed; only disconnected).
+    remote: Option<Arc<RemotePool>>,
 }
 
 impl Lanes {
@@ -66,6 +70,9 @@ impl Lanes {
         if let Some(browser) = self.shared_browser {
             browser.current().close().await;
         }
+        if let Some(pool) = self.remote {
+            pool.disconnect().await;
+        }
     }
 }
 
@@ -75,7 +82,13 @@ pub async fn start(
     plan: &LanePlan,
     scheduler: &Scheduler,
 ) -> Result<Lanes, String> {
-    let executable = find_chromium(config.browser.executable.as_deref())?;
+    let remote = (!config.browser.endpoints.is_empty())
+        .then(|| RemotePool::new(&config.browser.endpoints, config.browser.cdp_timeout));
+    // Remote browsers need no Chromium on this machine.
+    let executable = match remote {
+        Some(_) => std::path::PathBuf::new(),
+        None => find_chromium(config.browser.executable.as_deref())?,
+    };
     let board = scheduler.board().clone();
     for spec in &plan.lanes {
         board.insert(LaneRecord {
@@ -84,6 +97,7 @@ pub async fn start(
             provider: spec.provider.prefix(),
             state: LaneState::Starting,
             browser_pid: None,
+            endpoint: None,
             current_request: None,
             requests_served: 0,
             restarts: 0,
@@ -94,16 +108,18 @@ pub async fn start(
     let labels: Vec<&str> = plan.lanes.iter().map(|l| l.label.as_str()).collect();
     info!("Starting lanes: {}", labels.join(", "));
 
-    let launch = |user_data_dir| LaunchOptions {
+    let launch = |user_data_dir, proxy| LaunchOptions {
         executable: executable.clone(),
         headless: config.browser.headless,
         user_data_dir,
         cdp_timeout: config.browser.cdp_timeout,
         no_sandbox: config.browser.no_sandbox,
+        proxy,
     };
-    let shared_browser = match config.browser.isolation {
-        Isolation::Context => Some(SharedBrowser::launch(launch(None)).await?),
-        Isolation::Process => None,
+    let shared_browser = match (config.browser.isolation, &remote) {
+        (_, Some(_)) => None,
+        (Isolation::Context, None) => Some(SharedBrowser::launch(launch(None, None)).await?),
+        (Isolation::Process, None) => None,
     };
 
     let artifacts = Arc::new(crate::artifacts::Settings {
@@ -114,25 +130,33 @@ pub async fn start(
         let settings = config.provider(spec.provider).clone();
         let artifacts = artifacts.clone();
         let shared = shared_browser.clone();
-        let opts = launch(Some(
-            config
-                .data_dir
-                .join("profiles")
-                .join(spec.provider.storage_key())
-                .join(format!("lane-{}", spec.index)),
-        ));
+        let remote = remote.clone();
+        let opts = launch(
+            Some(
+                config
+                    .data_dir
+                    .join("profiles")
+                    .join(spec.provider.storage_key())
+                    .join(format!("lane-{}", spec.index)),
+            ),
+            settings.proxy.clone(),
+        );
         let board = board.clone();
         async move {
             let began = Instant::now();
             info!(lane = %spec.id, "{}: starting", spec.label);
-            let result = match shared {
-                Some(shared) => {
+            let result = match (shared, remote) {
+                (Some(shared), _) => {
                     let browser = shared.current();
-                    board.set_pid(&spec.id, browser.pid());
+                    board.set_browser(&spec.id, &browser);
                     let host = BrowserHost::Shared(shared);
                     Lane::open(spec.clone(), settings, browser, host, artifacts).await
                 }
-                None => open_with_own_browser(spec, settings, &opts, &board, artifacts).await,
+                (None, Some(pool)) => {
+                    let host = BrowserHost::Remote(pool);
+                    reopen(spec, &settings, &host, &artifacts, &board).await
+                }
+                (None, None) => open_with_own_browser(spec, settings, &opts, &board, artifacts).await,
             };
             match &result {
                 Ok(_) => info!(
@@ -160,6 +184,9 @@ pub async fn start(
     if lanes.is_empty() {
         if let Some(browser) = &shared_browser {
             browser.current().close().await;
+        }
+        if let Some(pool) = &remote {
+            pool.disconnect().await;
         }
         return Err(format!(
             "no provider lanes started. {}",
@@ -195,6 +222,7 @@ pub async fn start(
         shutdown,
         tasks,
         shared_browser,
+        remote,
     })
 }
 
@@ -267,8 +295,9 @@ async fn reopen(
             }
         }
         BrowserHost::Own(opts) => Chromium::launch(opts).await.map_err(|e| e.to_string())?,
+        BrowserHost::Remote(pool) => pool.acquire(&spec.id).await?,
     };
-    board.set_pid(&spec.id, browser.pid());
+    board.set_browser(&spec.id, &browser);
     let opened = Lane::open(
         spec.clone(),
         settings.clone(),
@@ -277,8 +306,11 @@ async fn reopen(
         artifacts.clone(),
     )
     .await;
-    if opened.is_err() && host.owns_browser() {
-        browser.close().await;
+    if opened.is_err() {
+        if host.owns_browser() {
+            browser.close().await;
+        }
+        host.release(&spec.id);
     }
     opened
 }
@@ -292,7 +324,7 @@ async fn open_with_own_browser(
     artifacts: Arc<crate::artifacts::Settings>,
 ) -> Result<Lane, String> {
     let browser = Chromium::launch(opts).await.map_err(|e| e.to_string())?;
-    board.set_pid(&spec.id, browser.pid());
+    board.set_browser(&spec.id, &browser);
     let host = BrowserHost::Own(opts.clone());
     match Lane::open(spec.clone(), settings, browser.clone(), host, artifacts).await {
         Ok(lane) => Ok(lane),
