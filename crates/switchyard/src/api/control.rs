@@ -124,6 +124,7 @@ mod tests {
             state,
             browser_pid: None,
             endpoint: None,
+            proxy: None,
             current_request: None,
             requests_served: 0,
             restarts: 0,

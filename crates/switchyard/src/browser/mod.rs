@@ -363,6 +363,14 @@ impl Chromium {
             cause: e,
         })?;
         let page = timed("Target.createTarget", t, browser.new_page(params)).await?;
+        // Chromium takes no credentials in a proxy URL: chromiumoxide answers the proxy's
+        // challenges for this page (`Fetch.authRequired`) with them, and lets every paused
+        // request go on. A replayed request would bypass that, so config refuses replay with
+        // such a proxy.
+        if let Some((username, password)) = proxy.and_then(ProxyUrl::credentials) {
+            let credentials = chromiumoxide::auth::Credentials { username, password };
+            timed("signing in to the proxy", t, page.authenticate(credentials)).await?;
+        }
         Ok(Tab::new(page, t, context))
     }
 

@@ -494,6 +494,18 @@ impl Config {
                 None | Some("") => None,
                 Some(text) => Some(ProxyUrl::parse(text, &key("proxy"), &bad)?),
             };
+            let capture = raw.capture.unwrap_or(defaults.capture);
+            if capture == CaptureMode::Replay
+                && proxy.as_ref().is_some_and(|p| p.credentials().is_some())
+            {
+                return Err(bad(
+                    &key("capture"),
+                    "`replay` cannot be used with a proxy that has a user and password: Chromium \
+                     answers the proxy's sign-in for every request of the page, and a replayed \
+                     request would go around it; set capture = \"tee\" for this provider"
+                        .to_owned(),
+                ));
+            }
             let provider_formatting = lay_formatting(
                 raw.formatting.as_ref(),
                 formatting.clone(),
@@ -513,7 +525,7 @@ impl Config {
                     idle_timeout: Duration::from_secs(idle),
                     queue_timeout: Duration::from_secs(queue),
                     system_field: raw.system_field.unwrap_or(true),
-                    capture: raw.capture.unwrap_or(defaults.capture),
+                    capture,
                     model,
                     models,
                     formatting: provider_formatting,
@@ -825,6 +837,39 @@ mod tests {
         assert_eq!(d.provider(ProviderKind::DeepSeek).model, None);
         let e = err("[providers.glm]\nmodel = \"\"\n");
         assert!(e.contains("providers.glm.model: must not be empty"), "{e}");
+    }
+
+    #[test]
+    fn proxies_and_endpoints_are_checked() {
+        let c = Config::from_toml_str(
+            "[providers.mimo]\nproxy = \"http://u:p@127.0.0.1:3128\"\n\
+             [browser]\nendpoints = [\"http://10.0.0.5:9222\", { url = \"ws://h:1/x\", max_lanes = 2 }]\n",
+            "x",
+        )
+        .unwrap();
+        let proxy = c.provider(ProviderKind::Mimo).proxy.as_ref().unwrap();
+        assert_eq!(proxy.server(), "http://127.0.0.1:3128");
+        assert_eq!(c.provider(ProviderKind::Glm).proxy, None);
+        assert_eq!(c.browser.endpoints.len(), 2);
+        assert!(
+            !format!("{c:?}").contains("u:p@"),
+            "Debug hides the password"
+        );
+        let e = err("[providers.glm]\nproxy = \"http://u:secret@h:1\"\n");
+        assert!(
+            e.contains(
+                "providers.glm.capture: `replay` cannot be used with a proxy that has a user"
+            ),
+            "{e}"
+        );
+        assert!(!e.contains("secret"), "{e}");
+        let e = err("[providers.mimo]\nproxy = \"gopher://h:1\"\n");
+        assert!(
+            e.contains("providers.mimo.proxy: `gopher://h:1` has a scheme"),
+            "{e}"
+        );
+        let e = err("[browser]\nisolation = \"process\"\nendpoints = [\"ws://h:1\"]\n");
+        assert!(e.contains("browser.isolation: `process`"), "{e}");
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct LaneRecord {
     pub browser_pid: Option<u32>,
     /// The remote browser the lane lives on (`browser.endpoints`), credentials redacted.
     pub endpoint: Option<String>,
+    /// The lane's proxy (`providers.<p>.proxy`), its credentials redacted.
+    pub proxy: Option<String>,
     pub current_request: Option<RequestId>,
     pub requests_served: u64,
     /// How often the lane was brought back (page reloaded, new context, browser relaunched).

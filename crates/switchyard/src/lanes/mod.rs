@@ -98,6 +98,11 @@ pub async fn start(
             state: LaneState::Starting,
             browser_pid: None,
             endpoint: None,
+            proxy: config
+                .provider(spec.provider)
+                .proxy
+                .as_ref()
+                .map(ToString::to_string),
             current_request: None,
             requests_served: 0,
             restarts: 0,
