@@ -211,8 +211,20 @@ async fn lanes_spread_over_two_remote_browsers_and_move_when_one_is_killed() {
             "{body}"
         );
     }
+    let site = h.replica(GLM).base_url();
     h.shutdown().await;
-    // switchyard never closes a remote browser: the second one still runs.
+    // switchyard never closes a remote browser: the second one still runs, without the pages
+    // (and contexts) switchyard opened on it.
     let mut second = second;
     assert!(second.running(), "the remote browser was left running");
+    let targets: Value = reqwest::get(format!("http://127.0.0.1:{}/json/list", second.port))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !targets.to_string().contains(site.as_str()),
+        "switchyard closed its own pages: {targets:#}"
+    );
 }
