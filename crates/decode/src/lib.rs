@@ -9,6 +9,7 @@
 //! - [`deepseek`]: DeepSeek's path/operation/value patch stream.
 //! - [`glm`]: GLM Chat's `chat:completion` event stream.
 //! - [`mimo`]: Xiaomi MiMo's named SSE events, thinking inline in `<think>` tags.
+//! - [`perplexity`]: Perplexity's `event:` SSE, answer blocks rebuilt from JSON Patches.
 //! - [`qwen`]: QwenLM's OpenAI-like `choices[0].delta` event stream with cumulative summaries.
 //!
 //! Architecture Invariant: nothing here does IO, spawns tasks or reads the clock. A decoder is a
@@ -25,6 +26,7 @@ pub mod deepseek;
 pub mod glm;
 pub mod lines;
 pub mod mimo;
+pub mod perplexity;
 pub mod qwen;
 
 use std::collections::BTreeMap;

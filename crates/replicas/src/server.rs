@@ -35,7 +35,7 @@ use crate::knobs::Knobs;
 use crate::log::{ReceivedRequest, RequestLog};
 use crate::site::Site;
 use crate::stream::Interrupts;
-use crate::{deepseek, glm, mimo, qwen};
+use crate::{deepseek, glm, mimo, perplexity, qwen};
 
 /// The name of the session cookie every page load sets.
 const SESSION_COOKIE: &str = "replica_session";
@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub glm: Mutex<glm::SiteState>,
     /// MiMo's account, conversations and message ids (unused by other sites).
     pub mimo: Mutex<mimo::SiteState>,
+    /// Perplexity's session, account tier and asks (unused by other sites).
+    pub perplexity: Mutex<perplexity::SiteState>,
     /// Qwen's chats, message ids and account settings (unused by other sites).
     pub qwen: Mutex<qwen::SiteState>,
     /// The page hook this site "renamed", if any (see [`crate::hooks`]).
@@ -76,6 +78,7 @@ impl Shared {
             deepseek: Mutex::default(),
             glm: Mutex::default(),
             mimo: Mutex::default(),
+            perplexity: Mutex::default(),
             qwen: Mutex::default(),
             hook_change: Mutex::new(None),
             signed_out: std::sync::atomic::AtomicBool::new(false),
@@ -136,6 +139,7 @@ impl ReplicaServer {
             Site::DeepSeek => deepseek::routes(),
             Site::Glm => glm::routes(),
             Site::Mimo => mimo::routes(),
+            Site::Perplexity => perplexity::routes(),
             Site::Qwen => qwen::routes(),
         };
         let app = Router::new()
@@ -235,12 +239,20 @@ impl ReplicaServer {
 
     /// Signs the replica's account in or out, as a session that expires on the site would. Signed
     /// out, MiMo's page sets no sign-in cookies and shows "Log in", and its completion answers
-    /// HTTP 401; Qwen's page redirects to `/auth` and its API answers HTTP 401; the other
+    /// HTTP 401; Perplexity's page sets no session cookie and shows "Sign In", its session API
+    /// answers `{}` and its ask HTTP 401; Qwen's page redirects to `/auth` and its API answers HTTP 401; the other
     /// replicas do not model sign-in yet and ignore it.
     pub fn set_signed_in(&self, signed_in: bool) {
         self.shared
             .signed_out
             .store(!signed_in, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Sets the subscription tier of the replica's account (`free`, `pro`, `max`; Perplexity
+    /// only, where it decides which model controls the page shows and which models an ask may
+    /// name; `pro` until set). Pages loaded from now on see it.
+    pub fn set_account_tier(&self, tier: &str) {
+        perplexity::set_tier(&self.shared, tier);
     }
 
     /// Ends every streaming body, stops accepting and waits for the server task (aborting it

@@ -15,11 +15,20 @@ pub enum Site {
     Qwen,
     /// aistudio.xiaomimimo.com (Xiaomi MiMo): named-event SSE at `POST /open-apis/bot/chat`.
     Mimo,
+    /// www.perplexity.ai: `event:` SSE with JSON-Patch answer blocks at
+    /// `POST /rest/sse/perplexity_ask`.
+    Perplexity,
 }
 
 impl Site {
     /// Every replicated site, in a stable order.
-    pub const ALL: [Site; 4] = [Site::DeepSeek, Site::Glm, Site::Qwen, Site::Mimo];
+    pub const ALL: [Site; 5] = [
+        Site::DeepSeek,
+        Site::Glm,
+        Site::Qwen,
+        Site::Mimo,
+        Site::Perplexity,
+    ];
 
     /// Display name; also the name echoed in the deterministic answer (`Echo [DeepSeek, …]`).
     pub fn name(self) -> &'static str {
@@ -28,16 +37,18 @@ impl Site {
             Site::Glm => "GLM",
             Site::Qwen => "Qwen",
             Site::Mimo => "MiMo",
+            Site::Perplexity => "Perplexity",
         }
     }
 
-    /// Lower-case identifier (`deepseek`, `glm`, `qwen`, `mimo`), as used in serde and on command lines.
+    /// Lower-case identifier (`deepseek`, `glm`, `qwen`, `mimo`, `perplexity`), as used in serde and on command lines.
     pub fn slug(self) -> &'static str {
         match self {
             Site::DeepSeek => "deepseek",
             Site::Glm => "glm",
             Site::Qwen => "qwen",
             Site::Mimo => "mimo",
+            Site::Perplexity => "perplexity",
         }
     }
 
@@ -47,8 +58,14 @@ impl Site {
     pub fn summary_thought(self) -> Option<&'static str> {
         match self {
             Site::Qwen => Some(crate::qwen::THOUGHT),
-            Site::DeepSeek | Site::Glm | Site::Mimo => None,
+            Site::DeepSeek | Site::Glm | Site::Mimo | Site::Perplexity => None,
         }
+    }
+
+    /// Whether the site streams its thinking where a client can get it. Perplexity keeps its
+    /// thinking in plan blocks, which never reach a client, so its replies carry none.
+    pub fn streams_thinking(self) -> bool {
+        self != Site::Perplexity
     }
 
     /// Inverse of [`Site::slug`].

@@ -122,6 +122,11 @@ async fn shutdown_ends_a_stalled_stream() {
                 let account = mimo_sign_in(&server).await;
                 mimo_completion(&server, &account, mimo_body("replica:fault=stall", false)).await
             }
+            Site::Perplexity => {
+                let cookie = perplexity_sign_in(&server).await;
+                let body = perplexity_body("replica:fault=stall", "best", false);
+                perplexity_ask(&server, &cookie, body).await
+            }
         };
         let mut seen = String::new();
         read_until(&mut resp, &mut seen, "Echo [").await;

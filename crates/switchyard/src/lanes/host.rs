@@ -6,6 +6,7 @@
 //! its own profile. With `browser.endpoints` ([`RemotePool`]) a lane lives in a context on one
 //! of the remote browsers and moves to another when its endpoint is lost.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use tracing::{info, warn};
@@ -107,7 +108,7 @@ impl BrowserHost {
 /// `browser.endpoints`: the remote Chromiums the lanes attach to, each with its capacity.
 ///
 /// A lane holds a slot on one endpoint. [`RemotePool::acquire`] gives a lane the endpoint with
-/// the most free capacity (a live connection first), attaching to it if needed; one connection
+/// the most free capacity (one known to be down last), attaching to it if needed; one connection
 /// per endpoint is shared by its lanes. When an endpoint's connection ends, each of its lanes
 /// asks again ([`BrowserHost::replace`]) and lands on another endpoint with free capacity, or
 /// gets an error, and its supervisor tries again with backoff (which reconnects the endpoint
@@ -124,6 +125,8 @@ struct Remote {
     endpoint: Endpoint,
     /// The connection its lanes share; serialises attaching.
     browser: tokio::sync::Mutex<Option<Arc<Chromium>>>,
+    /// Its connection ended, or the last attempt to attach failed: tried last.
+    down: std::sync::atomic::AtomicBool,
 }
 
 impl RemotePool {
@@ -134,6 +137,7 @@ impl RemotePool {
                 .map(|e| Remote {
                     endpoint: e.clone(),
                     browser: tokio::sync::Mutex::new(None),
+                    down: std::sync::atomic::AtomicBool::new(false),
                 })
                 .collect(),
             cdp_timeout,
@@ -163,10 +167,12 @@ impl RemotePool {
             }
             match Chromium::connect(&remote.endpoint, self.cdp_timeout).await {
                 Ok(browser) => {
+                    remote.down.store(false, Ordering::Relaxed);
                     *current = Some(browser.clone());
                     return Ok(browser);
                 }
                 Err(e) => {
+                    remote.down.store(true, Ordering::Relaxed);
                     warn!(lane = %lane, cause = %e, "a remote browser is not reachable");
                     self.release(lane);
                 }
@@ -186,7 +192,9 @@ impl RemotePool {
         })
     }
 
-    /// Reserves a slot for `lane` on the best endpoint not yet `tried` ([`rank`]).
+    /// Reserves a slot for `lane` on the best endpoint not yet `tried` ([`rank`]). Whether an
+    /// endpoint is attached yet does not count, so lanes that start together spread the same
+    /// way however fast each attaches.
     fn reserve(&self, lane: &LaneId, tried: &[usize]) -> Option<usize> {
         let mut slots = self.slots();
         let mut lanes = vec![0u32; self.endpoints.len()];
@@ -200,13 +208,15 @@ impl RemotePool {
             .map(|(i, remote)| Candidate {
                 max_lanes: remote.endpoint.max_lanes,
                 lanes: lanes[i],
-                // Busy attaching counts as not live.
-                live: remote
-                    .browser
-                    .try_lock()
-                    .ok()
-                    .and_then(|b| b.as_ref().map(|b| !b.is_closed()))
-                    .unwrap_or(false),
+                // A connection that ended counts as down before anyone tried again; one being
+                // attached (locked) counts by its last attempt.
+                down: remote.down.load(Ordering::Relaxed)
+                    || remote
+                        .browser
+                        .try_lock()
+                        .ok()
+                        .and_then(|b| b.as_ref().map(|b| b.is_closed()))
+                        .unwrap_or(false),
                 tried: tried.contains(&i),
             })
             .collect();
@@ -235,12 +245,12 @@ impl RemotePool {
 struct Candidate {
     max_lanes: Option<u32>,
     lanes: u32,
-    live: bool,
+    down: bool,
     tried: bool,
 }
 
-/// The endpoint a new lane goes to: among those not tried and not full, a live connection
-/// first, then the most free slots, then the fewest lanes, then config order. An endpoint
+/// The endpoint a new lane goes to: among those not tried and not full, one not known to be
+/// down first, then the most free slots, then the fewest lanes, then config order. An endpoint
 /// without `max_lanes` is never full and counts as having as many slots as the largest
 /// `max_lanes` given (so endpoints without limits share the lanes evenly).
 fn rank(candidates: &[Candidate]) -> Option<usize> {
@@ -256,7 +266,7 @@ fn rank(candidates: &[Candidate]) -> Option<usize> {
         .filter(|(_, c)| c.max_lanes.is_none_or(|max| c.lanes < max))
         .min_by_key(|(i, c)| {
             let free = c.max_lanes.unwrap_or(nominal).saturating_sub(c.lanes);
-            (!c.live, std::cmp::Reverse(free), c.lanes, *i)
+            (c.down, std::cmp::Reverse(free), c.lanes, *i)
         })
         .map(|(i, _)| i)
 }
@@ -271,7 +281,7 @@ mod tests {
             .map(|&max_lanes| Candidate {
                 max_lanes,
                 lanes: 0,
-                live: true,
+                down: false,
                 tried: false,
             })
             .collect();
@@ -301,15 +311,19 @@ mod tests {
     }
 
     #[test]
-    fn a_live_connection_goes_first_and_a_tried_endpoint_is_skipped() {
-        let c = |live, tried, lanes| Candidate {
+    fn an_endpoint_known_down_goes_last_and_a_tried_one_is_skipped() {
+        let c = |down, tried, lanes| Candidate {
             max_lanes: Some(4),
             lanes,
-            live,
+            down,
             tried,
         };
-        assert_eq!(rank(&[c(false, false, 0), c(true, false, 3)]), Some(1));
-        assert_eq!(rank(&[c(true, true, 0), c(false, false, 3)]), Some(1));
-        assert_eq!(rank(&[c(true, true, 0), c(true, false, 4)]), None);
+        assert_eq!(rank(&[c(true, false, 0), c(false, false, 3)]), Some(1));
+        assert_eq!(
+            rank(&[c(true, false, 0), c(false, true, 3)]),
+            Some(0),
+            "down, but the last hope"
+        );
+        assert_eq!(rank(&[c(false, true, 0), c(false, false, 4)]), None);
     }
 }

@@ -2,6 +2,7 @@
 //! Dry Run Mode only. No model picker (no real-model IDs), no system field; `reasoning_effort`
 //! follows the generic rule.
 
+use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
 use super::spec::{ProviderSpec, RequestSwitches, SiteDefaults};
 use crate::config::CaptureMode;
@@ -15,6 +16,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         first_chunk_timeout_secs: 45,
         idle_timeout_secs: 75,
         capture: CaptureMode::Replay,
+        max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
         models: &[],
         default_model: None,
     },
