@@ -50,6 +50,10 @@ pub struct ReceivedRequest {
     pub search: bool,
     /// GLM `features.thinking_effort` (`max`, `high`); `None` on DeepSeek and Qwen.
     pub effort: Option<String>,
+    /// The site's own system field as the request found it: the instructions of the
+    /// Perplexity Space the ask was made in; `None` outside a Space and on the other sites.
+    #[serde(default)]
+    pub system: Option<String>,
     /// When the request arrived, in µs on [`crate::clock::monotonic_us`].
     pub started_us: u64,
     /// When the stream ended (completed, dropped, stopped, or the fault answer was sent).
@@ -63,6 +67,17 @@ pub struct ReceivedRequest {
     /// The request's `Accept-Encoding` header as received (Chromium sends `gzip, deflate, br,
     /// zstd`; a client replaying the page's request may ask for something else).
     pub accept_encoding: Option<String>,
+    /// Files sent with the message (DeepSeek `ref_file_ids`, resolved to what the page
+    /// uploaded), in order.
+    #[serde(default)]
+    pub files: Vec<ReceivedFile>,
+}
+
+/// A file a page uploaded and a message referred to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedFile {
+    pub name: String,
+    pub content: String,
 }
 
 impl ReceivedRequest {
@@ -76,12 +91,14 @@ impl ReceivedRequest {
             thinking: false,
             search: false,
             effort: None,
+            system: None,
             started_us: now_us(),
             ended_us: None,
             outcome: Outcome::Streaming,
             chunks_sent: 0,
             stop_called: false,
             accept_encoding: None,
+            files: Vec::new(),
         }
     }
 }

@@ -35,7 +35,7 @@ use crate::models::ProviderKind;
 pub use doctor::{HookCheck, HookStatus};
 pub use driver::{Driver, DriverError, SendState, StopHints};
 pub use failure::{FailureKind, SiteFailure};
-pub use spec::{DriverSpec, ProviderSpec};
+pub use spec::{DriverSpec, FileUpload, ProviderSpec};
 pub use switchyard_decode::{Decode, FinishReason, StreamEvent, Usage};
 
 /// The provider that runs when the configuration names none.
@@ -103,8 +103,7 @@ mod tests {
             (Glm, Some("GLM-5.2"), 5, 45, 75, false),
             (Moonshot, None, 0, 45, 75, false),
             (Qwen, Some("Qwen3.5-Plus"), 1, 150, 75, false),
-            // No system field until Spaces mode lands.
-            (Perplexity, Some("Best (Auto)"), 9, 45, 600, false),
+            (Perplexity, Some("Best (Auto)"), 9, 45, 600, true),
             (HuggingChat, None, 0, 150, 75, true),
             (AiStudio, Some("Gemini 3.1 Pro"), 9, 180, 75, true),
             (Mimo, Some("MiMo-V2.5-Pro"), 2, 150, 75, false),
