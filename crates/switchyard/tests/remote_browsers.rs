@@ -60,6 +60,8 @@ impl RemoteChromium {
         if is_root() {
             cmd.arg("--no-sandbox");
         }
+        // A process group of its own, so the drop guard ends its child processes too.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.spawn().expect("Chromium at /usr/lib/chromium/chromium");
         let mut remote = RemoteChromium {
             child,
@@ -117,9 +119,18 @@ impl RemoteChromium {
 
 impl Drop for RemoteChromium {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The whole group (browser, renderers, utility processes), which this test started.
+        let _ = Command::new("kill")
+            .args(["-9", "--", &format!("-{}", self.pid())])
+            .status();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
+        // A child still exiting may write one last file: try again a few times.
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(&self.profile).is_ok() || !self.profile.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
