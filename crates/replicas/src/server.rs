@@ -35,7 +35,7 @@ use crate::knobs::Knobs;
 use crate::log::{ReceivedRequest, RequestLog};
 use crate::site::Site;
 use crate::stream::Interrupts;
-use crate::{deepseek, glm, mimo, qwen};
+use crate::{deepseek, glm, mimo, moonshot, qwen};
 
 /// The name of the session cookie every page load sets.
 const SESSION_COOKIE: &str = "replica_session";
@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub mimo: Mutex<mimo::SiteState>,
     /// Qwen's chats, message ids and account settings (unused by other sites).
     pub qwen: Mutex<qwen::SiteState>,
+    /// Kimi's account token, chats and settings (unused by other sites).
+    pub moonshot: Mutex<moonshot::SiteState>,
     /// The page hook this site "renamed", if any (see [`crate::hooks`]).
     pub hook_change: Mutex<Option<(String, HookChange)>>,
     /// Whether the account's session ended (see [`ReplicaServer::set_signed_in`]).
@@ -77,6 +79,7 @@ impl Shared {
             glm: Mutex::default(),
             mimo: Mutex::default(),
             qwen: Mutex::default(),
+            moonshot: Mutex::default(),
             hook_change: Mutex::new(None),
             signed_out: std::sync::atomic::AtomicBool::new(false),
             session: random_hex(),
@@ -137,6 +140,7 @@ impl ReplicaServer {
             Site::Glm => glm::routes(),
             Site::Mimo => mimo::routes(),
             Site::Qwen => qwen::routes(),
+            Site::Moonshot => moonshot::routes(),
         };
         let app = Router::new()
             .merge(site_routes)
@@ -235,8 +239,9 @@ impl ReplicaServer {
 
     /// Signs the replica's account in or out, as a session that expires on the site would. Signed
     /// out, MiMo's page sets no sign-in cookies and shows "Log in", and its completion answers
-    /// HTTP 401; Qwen's page redirects to `/auth` and its API answers HTTP 401; the other
-    /// replicas do not model sign-in yet and ignore it.
+    /// HTTP 401; Qwen's page redirects to `/auth` and its API answers HTTP 401; Kimi's page
+    /// sets no access token, shows "Log In" and its login modal, and its API answers HTTP 401;
+    /// the other replicas do not model sign-in yet and ignore it.
     pub fn set_signed_in(&self, signed_in: bool) {
         self.shared
             .signed_out

@@ -15,11 +15,20 @@ pub enum Site {
     Qwen,
     /// aistudio.xiaomimimo.com (Xiaomi MiMo): named-event SSE at `POST /open-apis/bot/chat`.
     Mimo,
+    /// www.kimi.ai (Moonshot / Kimi): Connect streaming envelopes at
+    /// `POST /apiv2/kimi.gateway.chat.v1.ChatService/Chat`.
+    Moonshot,
 }
 
 impl Site {
     /// Every replicated site, in a stable order.
-    pub const ALL: [Site; 4] = [Site::DeepSeek, Site::Glm, Site::Qwen, Site::Mimo];
+    pub const ALL: [Site; 5] = [
+        Site::DeepSeek,
+        Site::Glm,
+        Site::Qwen,
+        Site::Mimo,
+        Site::Moonshot,
+    ];
 
     /// Display name; also the name echoed in the deterministic answer (`Echo [DeepSeek, …]`).
     pub fn name(self) -> &'static str {
@@ -28,16 +37,18 @@ impl Site {
             Site::Glm => "GLM",
             Site::Qwen => "Qwen",
             Site::Mimo => "MiMo",
+            Site::Moonshot => "Kimi",
         }
     }
 
-    /// Lower-case identifier (`deepseek`, `glm`, `qwen`, `mimo`), as used in serde and on command lines.
+    /// Lower-case identifier (`deepseek`, `glm`, `qwen`, `mimo`, `moonshot`), as used in serde and on command lines.
     pub fn slug(self) -> &'static str {
         match self {
             Site::DeepSeek => "deepseek",
             Site::Glm => "glm",
             Site::Qwen => "qwen",
             Site::Mimo => "mimo",
+            Site::Moonshot => "moonshot",
         }
     }
 
@@ -47,7 +58,7 @@ impl Site {
     pub fn summary_thought(self) -> Option<&'static str> {
         match self {
             Site::Qwen => Some(crate::qwen::THOUGHT),
-            Site::DeepSeek | Site::Glm | Site::Mimo => None,
+            Site::DeepSeek | Site::Glm | Site::Mimo | Site::Moonshot => None,
         }
     }
 

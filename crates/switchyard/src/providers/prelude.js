@@ -61,11 +61,13 @@ const sy = (() => {
       }, ms);
       check();
     });
+  // The text a chat box holds: a textarea's value, or a contenteditable editor's text.
+  const boxText = (box) => (box.isContentEditable || box.value === undefined ? box.textContent : box.value);
   // Checks the chat box holds exactly the typed prompt (UTF-16 length, as JS counts).
   const checkTyped = (box, expected) => {
-    if (!box || box.value.length !== expected) {
+    if (!box || boxText(box).length !== expected) {
       throw new Error(
-        `the chat box holds ${box ? box.value.length : 'no'} characters, expected ${expected}`,
+        `the chat box holds ${box ? boxText(box).length : 'no'} characters, expected ${expected}`,
       );
     }
   };
@@ -109,10 +111,18 @@ const sy = (() => {
   // An element with no text of its own but an icon (an icon-only button).
   const iconOnly = (el) => el.textContent.trim() === '' && !!el.querySelector('svg, img');
   // Sets a chat box's whole text in one step, as a paste does: the native value setter (which
-  // React's and Svelte's own trackers see as a change), then an `input` event. Returns the
+  // React's and Svelte's own trackers see as a change), then an `input` event; a
+  // contenteditable editor gets its text content set instead. Returns the
   // length the box now holds (UTF-16 units, as `checkTyped` counts).
   const fill = (box, text) => {
     if (!box) throw new Error('the chat box is gone');
+    if (box.isContentEditable) {
+      // An editor: its text in one step (line breaks kept, the editor's white-space is pre-wrap).
+      box.focus();
+      box.textContent = text;
+      box.dispatchEvent(new InputEvent('input', { bubbles: true, inputType: 'insertFromPaste' }));
+      return box.textContent.length;
+    }
     const proto = Object.getPrototypeOf(box);
     const setter = Object.getOwnPropertyDescriptor(proto, 'value')?.set;
     if (!setter) throw new Error('the chat box has no value to set');
@@ -123,7 +133,7 @@ const sy = (() => {
     return box.value.length;
   };
   return {
-    visible, all, first, withText, exactText, disabled, until, checkTyped, enabled,
+    visible, all, first, withText, exactText, disabled, until, boxText, checkTyped, enabled,
     find, hook, around, iconOnly, fill,
   };
 })();
