@@ -85,6 +85,16 @@ provider_conformance!(
     "[providers.mimo]\ncapture = \"tee\"\n"
 );
 provider_conformance!(
+    moonshot,
+    ProviderKind::Moonshot,
+    "[providers.moonshot]\ncapture = \"tee\"\n"
+);
+provider_conformance!(
+    moonshot_replay,
+    ProviderKind::Moonshot,
+    "[providers.moonshot]\ncapture = \"replay\"\n"
+);
+provider_conformance!(
     deepseek_replay,
     ProviderKind::DeepSeek,
     "[providers.deepseek]\ncapture = \"replay\"\n"
@@ -258,6 +268,7 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
         ProviderKind::DeepSeek => "DeepSeek answered HTTP 429",
         ProviderKind::Qwen => "Qwen rate limit hit",
         ProviderKind::Mimo => "Xiaomi MiMo answered HTTP 429 (rate limited",
+        ProviderKind::Moonshot => "Kimi is at capacity: too many people are chatting with Kimi",
         _ => "GLM Chat is currently at capacity",
     };
     assert!(err.starts_with(expected), "{err}");
@@ -270,7 +281,10 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(msg.starts_with(expected), "{msg}");
     match kind {
-        ProviderKind::DeepSeek | ProviderKind::Qwen | ProviderKind::Mimo => {
+        ProviderKind::DeepSeek
+        | ProviderKind::Qwen
+        | ProviderKind::Mimo
+        | ProviderKind::Moonshot => {
             assert_eq!(
                 (status, &body["error"]["type"]),
                 (429, &json!("rate_limit_error"))

@@ -187,7 +187,8 @@
 
   // === composer ===
 
-  const promptText = () => editor.textContent;
+  // The editor's rendered text: typed line breaks are <br>s, which textContent would drop.
+  const promptText = () => editor.innerText;
   function refreshSend() {
     if (inFlight) return;
     sendControl.classList.toggle('disabled', noticeOpen || promptText().trim() === '');

@@ -61,8 +61,9 @@ const sy = (() => {
       }, ms);
       check();
     });
-  // The text a chat box holds: a textarea's value, or a contenteditable editor's text.
-  const boxText = (box) => (box.isContentEditable || box.value === undefined ? box.textContent : box.value);
+  // The text a chat box holds: a textarea's value, or a contenteditable editor's rendered text
+  // (`innerText`: typed line breaks become `<br>`s, which `textContent` would drop).
+  const boxText = (box) => (box.isContentEditable || box.value === undefined ? box.innerText : box.value);
   // Checks the chat box holds exactly the typed prompt (UTF-16 length, as JS counts).
   const checkTyped = (box, expected) => {
     if (!box || boxText(box).length !== expected) {
@@ -121,7 +122,7 @@ const sy = (() => {
       box.focus();
       box.textContent = text;
       box.dispatchEvent(new InputEvent('input', { bubbles: true, inputType: 'insertFromPaste' }));
-      return box.textContent.length;
+      return box.innerText.length;
     }
     const proto = Object.getPrototypeOf(box);
     const setter = Object.getOwnPropertyDescriptor(proto, 'value')?.set;
