@@ -50,3 +50,8 @@ async fn deepseek() {
 async fn glm() {
     long_chats_reach_the_site_intact(ProviderKind::Glm).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moonshot() {
+    long_chats_reach_the_site_intact(ProviderKind::Moonshot).await
+}
