@@ -200,7 +200,13 @@ impl MoonshotDecoder {
         }
     }
 
-    fn block(&mut self, data: &Map<String, Value>, part: &str, op: &str, out: &mut Vec<StreamEvent>) {
+    fn block(
+        &mut self,
+        data: &Map<String, Value>,
+        part: &str,
+        op: &str,
+        out: &mut Vec<StreamEvent>,
+    ) {
         let block = data.get("block");
         let Some(content) = block
             .and_then(|b| b.get(part))
@@ -444,7 +450,9 @@ mod tests {
 
     #[test]
     fn trailers_errors_and_notifications() {
-        let mut bytes = body(&[r#"{"op":"append","mask":"block.text.content","block":{"id":"1","text":{"content":"a"}}}"#]);
+        let mut bytes = body(&[
+            r#"{"op":"append","mask":"block.text.content","block":{"id":"1","text":{"content":"a"}}}"#,
+        ]);
         bytes.extend(envelope(
             END_STREAM,
             br#"{"error":{"code":"internal","message":"boom"}}"#,
@@ -465,9 +473,7 @@ mod tests {
                 StreamEvent::Finished(FinishReason::Stop)
             ]
         );
-        let bytes = body(&[
-            r#"{"notification":{"type":"TYPE_CONTENT_FILTER","message":"x"}}"#,
-        ]);
+        let bytes = body(&[r#"{"notification":{"type":"TYPE_CONTENT_FILTER","message":"x"}}"#]);
         assert_eq!(
             decode_all(MoonshotDecoder::new(), &bytes),
             [StreamEvent::Error(BLOCKED.into())]
@@ -500,7 +506,9 @@ mod tests {
 
     #[test]
     fn a_cut_body_is_truncated_and_junk_is_malformed() {
-        let bytes = body(&[r#"{"op":"append","mask":"block.text.content","block":{"id":"1","text":{"content":"a"}}}"#]);
+        let bytes = body(&[
+            r#"{"op":"append","mask":"block.text.content","block":{"id":"1","text":{"content":"a"}}}"#,
+        ]);
         let mut d = MoonshotDecoder::new();
         decode_all(&mut d, &bytes[..bytes.len() - 3]);
         assert!(d.report().problem().unwrap().starts_with("truncated"));

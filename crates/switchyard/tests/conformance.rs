@@ -763,14 +763,18 @@ async fn moonshot_a_signed_out_site_is_a_sign_in_error_at_start() {
     match switchyard::gateway::Gateway::start(config).await {
         Err(err) => assert!(err.to_string().contains("sign-in"), "{err}"),
         Ok(gateway) => {
-            let lanes: serde_json::Value = reqwest::get(format!("{}/api/lanes", gateway.base_url()))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let lanes: serde_json::Value =
+                reqwest::get(format!("{}/api/lanes", gateway.base_url()))
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
             let text = lanes.to_string();
-            assert!(text.contains("\"failed\"") && text.contains("sign-in"), "{text}");
+            assert!(
+                text.contains("\"failed\"") && text.contains("sign-in"),
+                "{text}"
+            );
             gateway.shutdown().await;
         }
     }

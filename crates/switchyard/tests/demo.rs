@@ -98,7 +98,11 @@ async fn one_client_streams_from_every_demo_provider_at_once() {
     });
     for (model, s) in futures::future::join_all(streams).await {
         assert!(s.error.is_none(), "{model}: {:?}", s.error);
-        assert!(s.content.contains(&format!("hello {model}")), "{model}: {}", s.content);
+        assert!(
+            s.content.contains(&format!("hello {model}")),
+            "{model}: {}",
+            s.content
+        );
         assert!(s.content.ends_with(" w39"), "{model}: {}", s.content);
         assert_eq!(s.finish_reason.as_deref(), Some("stop"), "{model}");
         assert!(s.done, "{model}");

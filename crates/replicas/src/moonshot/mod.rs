@@ -56,8 +56,7 @@ const APP_JS: &str = include_str!("app.js");
 
 const COMPLETION_PATH: &str = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat";
 const GET_SETTING_PATH: &str = "/apiv2/kimi.usersetting.v1.UserSettingService/GetUserSetting";
-const UPDATE_SETTING_PATH: &str =
-    "/apiv2/kimi.usersetting.v1.UserSettingService/UpdateUserSetting";
+const UPDATE_SETTING_PATH: &str = "/apiv2/kimi.usersetting.v1.UserSettingService/UpdateUserSetting";
 const STOP_PATH: &str = "/apiv2/kimi.chat.v1.ChatService/StopChat";
 
 /// The headers the page sends once each with every completion.
@@ -112,7 +111,10 @@ impl Default for SiteState {
 }
 
 fn kimi_state(app: &AppState) -> std::sync::MutexGuard<'_, SiteState> {
-    app.shared.moonshot.lock().unwrap_or_else(|e| e.into_inner())
+    app.shared
+        .moonshot
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 fn signed_out(app: &AppState) -> bool {
@@ -231,7 +233,9 @@ async fn update_setting(State(app): State<AppState>, headers: HeaderMap, body: B
                 );
             }
         };
-        let value = update.user_setting["memory"][key].as_bool().unwrap_or(false);
+        let value = update.user_setting["memory"][key]
+            .as_bool()
+            .unwrap_or(false);
         site.memory.insert(key, value);
     }
     site.setting_updates += 1;
@@ -248,7 +252,11 @@ async fn stop_chat(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
         return unauthenticated();
     }
     let Ok(stop) = serde_json::from_slice::<StopBody>(&body) else {
-        return connect_error(StatusCode::BAD_REQUEST, "invalid_argument", "chat_id is required");
+        return connect_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_argument",
+            "chat_id is required",
+        );
     };
     if !kimi_state(&app).chats.contains(&stop.chat_id) {
         tracing::warn!(chat = %stop.chat_id, "kimi replica: stop for an unknown chat");
@@ -396,7 +404,13 @@ async fn completion(State(app): State<AppState>, headers: HeaderMap, body: Bytes
     );
     let (seq, stop) = app.shared.log.open(entry, Some(chat));
     let log = app.shared.log.clone();
-    let mut response = Response::new(sse_body(log, seq, script, &plan, app.shared.interrupts(stop)));
+    let mut response = Response::new(sse_body(
+        log,
+        seq,
+        script,
+        &plan,
+        app.shared.interrupts(stop),
+    ));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/connect+json"),

@@ -78,7 +78,14 @@ pub(crate) fn script(subject: &Subject<'_>, plan: &Plan, chat: &str, reply: &str
             };
         }
         Some(Fault::RateLimit) => {
-            steps.push(frame(block("set", "block.text", 3, "0_1", "text", AT_CAPACITY)));
+            steps.push(frame(block(
+                "set",
+                "block.text",
+                3,
+                "0_1",
+                "text",
+                AT_CAPACITY,
+            )));
             steps.push(frame(format!(
                 "{{\"op\":\"set\",\"mask\":\"message.status\",\"eventOffset\":4,\"message\":{{\"id\":\"{reply}\",\"status\":\"MESSAGE_STATUS_COMPLETED\"}}}}"
             )));
@@ -109,16 +116,40 @@ pub(crate) fn script(subject: &Subject<'_>, plan: &Plan, chat: &str, reply: &str
     };
     if subject.thinking {
         let [r0, r1, r2] = answer::reasoning_pieces(subject.prompt, subject.search);
-        steps.push(frame(block("set", "block.think", next(), "0_0", "think", &r0)));
+        steps.push(frame(block(
+            "set",
+            "block.think",
+            next(),
+            "0_0",
+            "think",
+            &r0,
+        )));
         if subject.search {
             steps.push(frame(format!(
                 "{{\"op\":\"set\",\"mask\":\"block.search\",\"eventOffset\":{},\"block\":{{\"id\":\"0_s\",\"search\":{SEARCH_RESULTS}}}}}",
                 next()
             )));
         }
-        steps.push(frame(block("append", "block.think.content", next(), "0_0", "think", &r1)));
-        steps.push(frame(format!("{{\"eventOffset\":{},\"heartbeat\":{{}}}}", next())));
-        steps.push(frame(block("append", "block.think.content", next(), "0_0", "think", &r2)));
+        steps.push(frame(block(
+            "append",
+            "block.think.content",
+            next(),
+            "0_0",
+            "think",
+            &r1,
+        )));
+        steps.push(frame(format!(
+            "{{\"eventOffset\":{},\"heartbeat\":{{}}}}",
+            next()
+        )));
+        steps.push(frame(block(
+            "append",
+            "block.think.content",
+            next(),
+            "0_0",
+            "think",
+            &r2,
+        )));
     } else if subject.search {
         steps.push(frame(format!(
             "{{\"op\":\"set\",\"mask\":\"block.search\",\"eventOffset\":{},\"block\":{{\"id\":\"0_s\",\"search\":{SEARCH_RESULTS}}}}}",
@@ -144,7 +175,10 @@ pub(crate) fn script(subject: &Subject<'_>, plan: &Plan, chat: &str, reply: &str
         "{{\"op\":\"set\",\"mask\":\"message.status\",\"eventOffset\":{},\"message\":{{\"id\":\"{reply}\",\"status\":\"MESSAGE_STATUS_COMPLETED\"}}}}",
         next()
     )));
-    steps.push(frame(format!("{{\"eventOffset\":{},\"done\":{{}}}}", next())));
+    steps.push(frame(format!(
+        "{{\"eventOffset\":{},\"done\":{{}}}}",
+        next()
+    )));
     steps.push(trailer());
     let hold_after = match plan.fault {
         // Up to the first answer piece (the echo line).

@@ -140,9 +140,18 @@ mod tests {
 
     #[test]
     fn reasoning_effort_picks_the_level() {
-        assert_eq!(effort_override("max").deep_think, Some(DeepThinkEffort::Max));
-        assert_eq!(effort_override("high").deep_think, Some(DeepThinkEffort::High));
-        assert_eq!(effort_override("low").deep_think, Some(DeepThinkEffort::High));
+        assert_eq!(
+            effort_override("max").deep_think,
+            Some(DeepThinkEffort::Max)
+        );
+        assert_eq!(
+            effort_override("high").deep_think,
+            Some(DeepThinkEffort::High)
+        );
+        assert_eq!(
+            effort_override("low").deep_think,
+            Some(DeepThinkEffort::High)
+        );
         assert_eq!(effort_override("none").deep_think, None);
     }
 }
