@@ -7,6 +7,9 @@ use common::*;
 use serde_json::{Value, json};
 use switchyard_replicas::{Expected, Knobs, Outcome, Site};
 
+/// Headers of one request.
+type Headers = Vec<(&'static str, &'static str)>;
+
 const CHAT: &str = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat";
 
 #[tokio::test]
@@ -134,7 +137,7 @@ async fn the_stream_is_connect_envelopes_with_thinking_search_and_the_trailer() 
 async fn strict_about_framing_headers_models_and_chats() {
     let server = start(Site::Moonshot, fast(2)).await;
     let token = kimi_sign_in(&server).await;
-    let post = |body: Vec<u8>, headers: Vec<(&'static str, &'static str)>| {
+    let post = |body: Vec<u8>, headers: Headers| {
         let server_url = server.base_url();
         let token = token.clone();
         async move {
@@ -155,7 +158,7 @@ async fn strict_about_framing_headers_models_and_chats() {
     let good = kimi_body("", "hi", "k3", "high", false);
     // Plain JSON instead of an envelope; a cut envelope; a missing header; a doubled header.
     let plain = good[5..].to_vec();
-    let cases: Vec<(Vec<u8>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<(Vec<u8>, Headers)> = vec![
         (plain, ok_headers.clone()),
         (good[..good.len() - 1].to_vec(), ok_headers.clone()),
         (good.clone(), ok_headers[..2].to_vec()),

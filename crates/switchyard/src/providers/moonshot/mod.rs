@@ -73,8 +73,15 @@ pub static SPEC: ProviderSpec = ProviderSpec {
     }),
 };
 
-/// Efforts that ask for the most thinking; they pick Max.
-const MAX_EFFORTS: [&str; 4] = ["max", "maximum", "xhigh", "x-high"];
+/// Efforts that ask for the most thinking; they pick Max (as GLM's Deep Think reads them).
+const MAX_EFFORTS: [&str; 6] = [
+    "max",
+    "maximum",
+    "xhigh",
+    "x-high",
+    "extra-high",
+    "extra-highest",
+];
 
 /// The generic mode, plus the effort level when thinking is on: Max for the highest efforts,
 /// else High (Standard is thinking off).
@@ -149,9 +156,10 @@ mod tests {
             Some(DeepThinkEffort::High)
         );
         assert_eq!(
-            effort_override("low").deep_think,
+            effort_override("medium").deep_think,
             Some(DeepThinkEffort::High)
         );
+        assert_eq!(effort_override("low").deep_think, None);
         assert_eq!(effort_override("none").deep_think, None);
     }
 }
