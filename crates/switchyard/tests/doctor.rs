@@ -266,8 +266,13 @@ async fn against_the_demo_every_hook_is_found() {
 
 /// Runs `switchyard doctor --provider mimo --probe` against a MiMo replica.
 async fn mimo_doctor(replica: &ReplicaServer) -> (Output, String) {
+    provider_doctor(replica, "mimo").await
+}
+
+/// Runs `switchyard doctor --provider <provider> --probe` against its replica.
+async fn provider_doctor(replica: &ReplicaServer, provider: &str) -> (Output, String) {
     let dir = std::env::temp_dir().join(format!(
-        "switchyard-doctor-mimo-{}-{}",
+        "switchyard-doctor-{provider}-{}-{}",
         std::process::id(),
         fastrand::u32(..)
     ));
@@ -276,7 +281,7 @@ async fn mimo_doctor(replica: &ReplicaServer) -> (Output, String) {
     std::fs::write(
         &config,
         format!(
-            "provider = \"mimo\"\ndata_dir = \"{}\"\n[providers.mimo]\nbase_url = \"{}\"\n",
+            "provider = \"{provider}\"\ndata_dir = \"{}\"\n[providers.{provider}]\nbase_url = \"{}\"\n",
             dir.join("data").display(),
             replica.base_url()
         ),
@@ -285,7 +290,7 @@ async fn mimo_doctor(replica: &ReplicaServer) -> (Output, String) {
     let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .arg("--config")
         .arg(&config)
-        .args(["doctor", "--provider", "mimo", "--probe"])
+        .args(["doctor", "--provider", provider, "--probe"])
         .output();
     let out = tokio::time::timeout(Duration::from_secs(120), run)
         .await
@@ -327,5 +332,38 @@ async fn mimo_first_run_modals_are_dismissed_and_a_signed_out_site_is_named() {
         "{stdout}"
     );
     assert!(stdout.contains("sign in once"), "{stdout}");
+    assert_eq!(replica.requests().len(), 1, "nothing was sent signed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moonshot_first_run_notice_is_dismissed_and_a_signed_out_site_is_named() {
+    let replica = ReplicaServer::start(Site::Moonshot, SLOW).await.unwrap();
+    let (out, stdout) = provider_doctor(&replica, "moonshot").await;
+    assert!(out.status.success(), "{stdout}");
+    for hook in [
+        "signed_in",
+        "chat_box",
+        "new_chat",
+        "model_picker",
+        "search",
+        "send",
+        "stop",
+    ] {
+        assert_eq!(
+            status(&stdout, "Moonshot", hook),
+            "found",
+            "{hook}:\n{stdout}"
+        );
+    }
+    assert_eq!(replica.requests().len(), 1, "the probe sent one request");
+
+    replica.set_signed_in(false);
+    let (out, stdout) = provider_doctor(&replica, "moonshot").await;
+    assert!(!out.status.success(), "{stdout}");
+    assert_eq!(
+        status(&stdout, "Moonshot", "signed_in"),
+        "MISSING",
+        "{stdout}"
+    );
     assert_eq!(replica.requests().len(), 1, "nothing was sent signed out");
 }
