@@ -694,6 +694,51 @@ async fn moonshot_real_model_ids_effort_levels_and_the_memory_guardrail() {
     h.shutdown().await;
 }
 
+/// Kimi's Max level through `reasoning_effort`, and web search turned on and off again (the
+/// site keeps it across chats, so the second request turns it off in the toolkit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moonshot_max_effort_and_search_off_again() {
+    let kind = ProviderKind::Moonshot;
+    let h = Harness::single(
+        kind,
+        Knobs::instant(),
+        "[api]\naccept_reasoning_effort = true\nuniversal_model_names = true\n",
+    )
+    .await;
+    let ask = |model: &str, content: &str, effort: &str| {
+        h.post(
+            "/v1/chat/completions",
+            json!({"model": model, "reasoning_effort": effort,
+                   "messages": [{"role": "user", "content": content}]}),
+        )
+    };
+    let resp = ask("kimi-k3-reasoner", "[[search]] deep", "max").await;
+    assert_eq!(resp.status(), 200);
+    let resp = ask("moonshot-reasoner", "[[nosearch]] again", "high").await;
+    assert_eq!(resp.status(), 200);
+    // Instant has no Max: a clear error, nothing sent.
+    let resp = ask("instant-reasoner", "too deep", "max").await;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_ne!(status, 200, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("offers no Max thinking"), "{msg}");
+    let seen: Vec<(Option<String>, bool)> = h
+        .replica(kind)
+        .requests()
+        .iter()
+        .map(|r| (r.effort.clone(), r.search))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("max".to_owned()), true),
+            (Some("high".to_owned()), false)
+        ]
+    );
+    h.shutdown().await;
+}
+
 /// Kimi's content filter reaches the client as a clear error, streaming or not, with either
 /// capture; its "Too many people are chatting with Kimi right now" is a 429 (the conformance
 /// suite checks it).
