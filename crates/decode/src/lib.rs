@@ -10,6 +10,7 @@
 //! - [`glm`]: GLM Chat's `chat:completion` event stream.
 //! - [`mimo`]: Xiaomi MiMo's named SSE events, thinking inline in `<think>` tags.
 //! - [`moonshot`]: Moonshot / Kimi's Connect streaming envelopes (binary framing, JSON events).
+//! - [`perplexity`]: Perplexity's `event:` SSE, answer blocks rebuilt from JSON Patches.
 //! - [`qwen`]: QwenLM's OpenAI-like `choices[0].delta` event stream with cumulative summaries.
 //!
 //! Architecture Invariant: nothing here does IO, spawns tasks or reads the clock. A decoder is a
@@ -27,6 +28,7 @@ pub mod glm;
 pub mod lines;
 pub mod mimo;
 pub mod moonshot;
+pub mod perplexity;
 pub mod qwen;
 
 use std::collections::BTreeMap;

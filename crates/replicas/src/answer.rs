@@ -102,7 +102,7 @@ pub(crate) fn answer_pieces(subject: &Subject<'_>, chunks: usize, stamp: bool) -
 /// What a client should receive for one logged request (ignoring faults and stamps).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expected {
-    /// The whole reasoning text, when thinking was on.
+    /// The whole reasoning text, when thinking was on and the site streams it.
     pub reasoning: Option<String>,
     /// The whole answer text.
     pub answer: String,
@@ -122,7 +122,7 @@ impl Expected {
         };
         let plan = Plan::new(knobs, &request.prompt);
         Expected {
-            reasoning: request.thinking.then(|| {
+            reasoning: (request.thinking && site.streams_thinking()).then(|| {
                 let text = reasoning(&request.prompt, request.search);
                 match site.summary_thought() {
                     Some(thought) => format!("{text}\n{thought}"),

@@ -34,16 +34,19 @@ pub struct ReceivedRequest {
     pub seq: u64,
     /// The request path, e.g. `/api/v0/chat/completion`.
     pub path: String,
-    /// The prompt: DeepSeek's `prompt`, GLM's and Qwen's last user message, MiMo's `query`.
+    /// The prompt: DeepSeek's `prompt`, GLM's and Qwen's last user message, MiMo's `query`, Perplexity's
+    /// `query_str`.
     pub prompt: String,
     /// DeepSeek `model_type` (`default`, `expert`, …), GLM / Qwen `model` (`glm-5.2`,
-    /// `qwen3.5-plus`, …) or MiMo `modelConfig.model` (`mimo-v2.5-pro`, …).
+    /// `qwen3.5-plus`, …) or MiMo `modelConfig.model` (`mimo-v2.5-pro`, …) or Perplexity's `model_preference`
+    /// without `_thinking` (`best`, `gpt54`, …).
     pub model: String,
     /// DeepSeek `thinking_enabled` / GLM `features.enable_thinking` / Qwen
-    /// `feature_config.thinking_enabled`; always on for MiMo, which has no thinking toggle.
+    /// `feature_config.thinking_enabled`; always on for MiMo, which has no thinking toggle; Perplexity's `_thinking` model
+    /// preference (or a model that always thinks).
     pub thinking: bool,
     /// DeepSeek `search_enabled` / GLM `features.web_search` / Qwen `chat_type` `search` / MiMo
-    /// `modelConfig.webSearchStatus` `enabled`.
+    /// `modelConfig.webSearchStatus` `enabled` / Perplexity `sources` holding `web`.
     pub search: bool,
     /// GLM `features.thinking_effort` (`max`, `high`); `None` on DeepSeek and Qwen.
     pub effort: Option<String>,
@@ -95,7 +98,7 @@ pub(crate) fn accept_encoding(headers: &axum::http::HeaderMap) -> Option<String>
 struct Entry {
     request: ReceivedRequest,
     /// The chat this request belongs to (DeepSeek `chat_session_id`, GLM and Qwen `chat_id`,
-    /// MiMo `conversationId`).
+    /// MiMo `conversationId`, Perplexity `frontend_uuid`).
     session: Option<String>,
     /// Raised by the stop endpoint; the body stream holds the receiver and ends when it flips.
     stop: watch::Sender<bool>,

@@ -35,7 +35,7 @@ use crate::knobs::Knobs;
 use crate::log::{ReceivedRequest, RequestLog};
 use crate::site::Site;
 use crate::stream::Interrupts;
-use crate::{deepseek, glm, mimo, moonshot, qwen};
+use crate::{deepseek, glm, mimo, moonshot, perplexity, qwen};
 
 /// The name of the session cookie every page load sets.
 const SESSION_COOKIE: &str = "replica_session";
@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub glm: Mutex<glm::SiteState>,
     /// MiMo's account, conversations and message ids (unused by other sites).
     pub mimo: Mutex<mimo::SiteState>,
+    /// Perplexity's session, account tier and asks (unused by other sites).
+    pub perplexity: Mutex<perplexity::SiteState>,
     /// Qwen's chats, message ids and account settings (unused by other sites).
     pub qwen: Mutex<qwen::SiteState>,
     /// Kimi's account token, chats and settings (unused by other sites).
@@ -78,6 +80,7 @@ impl Shared {
             deepseek: Mutex::default(),
             glm: Mutex::default(),
             mimo: Mutex::default(),
+            perplexity: Mutex::default(),
             qwen: Mutex::default(),
             moonshot: Mutex::default(),
             hook_change: Mutex::new(None),
@@ -139,6 +142,7 @@ impl ReplicaServer {
             Site::DeepSeek => deepseek::routes(),
             Site::Glm => glm::routes(),
             Site::Mimo => mimo::routes(),
+            Site::Perplexity => perplexity::routes(),
             Site::Qwen => qwen::routes(),
             Site::Moonshot => moonshot::routes(),
         };
@@ -239,13 +243,21 @@ impl ReplicaServer {
 
     /// Signs the replica's account in or out, as a session that expires on the site would. Signed
     /// out, MiMo's page sets no sign-in cookies and shows "Log in", and its completion answers
-    /// HTTP 401; Qwen's page redirects to `/auth` and its API answers HTTP 401; Kimi's page
-    /// sets no access token, shows "Log In" and its login modal, and its API answers HTTP 401;
-    /// the other replicas do not model sign-in yet and ignore it.
+    /// HTTP 401; Perplexity's page sets no session cookie and shows "Sign In", its session API
+    /// answers `{}` and its ask HTTP 401; Qwen's page redirects to `/auth` and its API answers
+    /// HTTP 401; Kimi's page sets no access token, shows "Log In" and its login modal, and its
+    /// API answers HTTP 401; the other replicas do not model sign-in yet and ignore it.
     pub fn set_signed_in(&self, signed_in: bool) {
         self.shared
             .signed_out
             .store(!signed_in, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Sets the subscription tier of the replica's account (`free`, `pro`, `max`; Perplexity
+    /// only, where it decides which model controls the page shows and which models an ask may
+    /// name; `pro` until set). Pages loaded from now on see it.
+    pub fn set_account_tier(&self, tier: &str) {
+        perplexity::set_tier(&self.shared, tier);
     }
 
     /// Ends every streaming body, stops accepting and waits for the server task (aborting it

@@ -18,16 +18,20 @@ pub enum Site {
     /// www.kimi.ai (Moonshot / Kimi): Connect streaming envelopes at
     /// `POST /apiv2/kimi.gateway.chat.v1.ChatService/Chat`.
     Moonshot,
+    /// www.perplexity.ai: `event:` SSE with JSON-Patch answer blocks at
+    /// `POST /rest/sse/perplexity_ask`.
+    Perplexity,
 }
 
 impl Site {
     /// Every replicated site, in a stable order.
-    pub const ALL: [Site; 5] = [
+    pub const ALL: [Site; 6] = [
         Site::DeepSeek,
         Site::Glm,
         Site::Qwen,
         Site::Mimo,
         Site::Moonshot,
+        Site::Perplexity,
     ];
 
     /// Display name; also the name echoed in the deterministic answer (`Echo [DeepSeek, …]`).
@@ -38,10 +42,11 @@ impl Site {
             Site::Qwen => "Qwen",
             Site::Mimo => "MiMo",
             Site::Moonshot => "Kimi",
+            Site::Perplexity => "Perplexity",
         }
     }
 
-    /// Lower-case identifier (`deepseek`, `glm`, `qwen`, `mimo`, `moonshot`), as used in serde and on command lines.
+    /// Lower-case identifier (`deepseek`, `glm`, `qwen`, `mimo`, `moonshot`, `perplexity`), as used in serde and on command lines.
     pub fn slug(self) -> &'static str {
         match self {
             Site::DeepSeek => "deepseek",
@@ -49,6 +54,7 @@ impl Site {
             Site::Qwen => "qwen",
             Site::Mimo => "mimo",
             Site::Moonshot => "moonshot",
+            Site::Perplexity => "perplexity",
         }
     }
 
@@ -58,8 +64,14 @@ impl Site {
     pub fn summary_thought(self) -> Option<&'static str> {
         match self {
             Site::Qwen => Some(crate::qwen::THOUGHT),
-            Site::DeepSeek | Site::Glm | Site::Mimo | Site::Moonshot => None,
+            Site::DeepSeek | Site::Glm | Site::Mimo | Site::Moonshot | Site::Perplexity => None,
         }
+    }
+
+    /// Whether the site streams its thinking where a client can get it. Perplexity keeps its
+    /// thinking in plan blocks, which never reach a client, so its replies carry none.
+    pub fn streams_thinking(self) -> bool {
+        self != Site::Perplexity
     }
 
     /// Inverse of [`Site::slug`].

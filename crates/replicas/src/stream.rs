@@ -41,6 +41,15 @@ impl Step {
         }
     }
 
+    /// An event without an answer piece whose text is rendered at emission time (a final
+    /// message that repeats what the earlier events rendered).
+    pub(crate) fn later(render: impl FnOnce() -> String + Send + 'static) -> Step {
+        Step {
+            render: Box::new(move || render().into_bytes()),
+            answer_piece: false,
+        }
+    }
+
     /// An event carrying an answer piece, rendered at emission time.
     pub(crate) fn answer(render: impl FnOnce() -> String + Send + 'static) -> Step {
         Step::answer_bytes(move || render().into_bytes())

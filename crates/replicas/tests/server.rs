@@ -127,6 +127,11 @@ async fn shutdown_ends_a_stalled_stream() {
                 let body = kimi_body("", "replica:fault=stall", "k3", "standard", false);
                 kimi_completion(&server, &token, &body).await
             }
+            Site::Perplexity => {
+                let cookie = perplexity_sign_in(&server).await;
+                let body = perplexity_body("replica:fault=stall", "best", false);
+                perplexity_ask(&server, &cookie, body).await
+            }
         };
         let mut seen = String::new();
         read_until(&mut resp, &mut seen, "Echo [").await;

@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use switchyard_replicas::{Knobs, ReplicaServer, Site};
 use tracing::info;
 
-use crate::config::{self, Config, QueueMode};
+use crate::config::{self, QueueMode};
 use crate::gateway::Gateway;
 use crate::models::ProviderKind;
+use crate::reload::Source;
 
 /// The provider the bench's 1-lane setup and makespan runs use, and the one it lays beside it in
 /// the 7-lane setup. Kept with the replica map so the bench names no provider itself.
@@ -27,6 +28,7 @@ pub fn replica_site(kind: ProviderKind) -> Option<Site> {
         ProviderKind::Qwen => Some(Site::Qwen),
         ProviderKind::Mimo => Some(Site::Mimo),
         ProviderKind::Moonshot => Some(Site::Moonshot),
+        ProviderKind::Perplexity => Some(Site::Perplexity),
         _ => None,
     }
 }
@@ -68,22 +70,17 @@ impl Demo {
                 replicas.push((kind, server));
             }
         }
-        let mut table = config::parse_table(&demo_toml(opts, &replicas), "demo settings")?;
-        let source = match &opts.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("{}: cannot read the file: {e}", path.display()))?;
-                config::merge_tables(
-                    &mut table,
-                    config::parse_table(&text, &path.display().to_string())?,
-                );
-                format!("{} (over the demo settings)", path.display())
-            }
-            None => "demo settings".to_owned(),
+        // A reload reads the file again and lays it over the same demo settings.
+        let source = Source {
+            base: Some(config::parse_table(
+                &demo_toml(opts, &replicas),
+                "demo settings",
+            )?),
+            file: opts.config.clone(),
         };
-        let mut config = Config::from_table(table, &source)?;
+        let mut config = source.load()?;
         config.fault_injection = opts.fault_injection;
-        let gateway = Gateway::start(config).await?;
+        let gateway = Gateway::start_from(config, Some(source)).await?;
         Ok(Demo { gateway, replicas })
     }
 
@@ -120,9 +117,11 @@ fn demo_toml(opts: &DemoOptions, replicas: &[(ProviderKind, ReplicaServer)]) -> 
 /// Runs the demo until Ctrl-C or SIGTERM.
 pub async fn run(opts: DemoOptions) -> Result<(), String> {
     let mut signals = crate::signals::Signals::listen();
+    let mut hangups = crate::signals::Hangups::listen();
     let demo = Demo::start(&opts).await?;
     print_banner(&demo);
-    let signal = signals.recv().await;
+    let signal =
+        crate::signals::serve_until_stopped(&mut signals, &mut hangups, &demo.gateway).await;
     signals.exit_on_second();
     println!("\n{signal}: stopping the demo (a second signal exits at once)...");
     demo.shutdown().await;

@@ -8,6 +8,10 @@
 //! what is still queued, let running answers finish within `server.shutdown_grace_secs`, then
 //! stop the rest in their pages (their clients get an error event and `[DONE]`), close pages
 //! and browsers so profiles are flushed, and remove throwaway profiles.
+//!
+//! [`Reloader::reload`] (`POST /api/config/reload`, SIGHUP) reads the file again and applies the
+//! difference (see [`crate::reload`]): lanes added, removed or kept, settings swapped in for the
+//! next request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,15 +27,17 @@ use crate::lanes::board::Board;
 use crate::lanes::plan::LanePlan;
 use crate::lanes::{self, Lanes};
 use crate::models::{ProviderKind, ProviderModels, RoutingTable};
+use crate::reload::{Changes, Live, Refused, Source, plan_reload};
 use crate::scheduler::Scheduler;
 
 /// A running gateway.
 pub struct Gateway {
     pub addr: SocketAddr,
     pub board: Board,
+    /// The lane plan at start (a reload may have changed the lanes since; `board` shows them).
     pub plan: LanePlan,
-    /// The running lanes; none in Dry Run Mode.
-    lanes: Option<Lanes>,
+    /// The running lanes and the config they run with; reloads go through it.
+    pub reloader: Arc<Reloader>,
     stop_server: CancellationToken,
     server: tokio::task::JoinHandle<()>,
     /// To close the queue and wait for the running answers at shutdown.
@@ -44,8 +50,14 @@ pub struct Gateway {
 const SHUTDOWN_QUEUED: &str = "switchyard is shutting down; the request was not started.";
 
 impl Gateway {
-    /// Binds the port, starts the lanes and serves the API.
+    /// Binds the port, starts the lanes and serves the API. A reload has no file to re-read.
     pub async fn start(config: Config) -> Result<Gateway, String> {
+        Self::start_from(config, None).await
+    }
+
+    /// [`Gateway::start`] for a configuration read from `source`, which a reload
+    /// (`POST /api/config/reload`, SIGHUP) reads again.
+    pub async fn start_from(config: Config, source: Option<Source>) -> Result<Gateway, String> {
         // Who may call is settled first: an unprotected LAN address is refused before anything runs.
         let guard = Arc::new(api::guard::Guard::from_config(&config)?);
         let addr = SocketAddr::new(config.server.host, config.server.port);
@@ -96,13 +108,7 @@ impl Gateway {
             let providers = lanes.providers.clone();
             (Some(lanes), providers)
         };
-        let routing = RoutingTable::new(
-            providers.iter().map(|p| ProviderModels {
-                provider: *p,
-                real_model_labels: config.provider(*p).models.clone(),
-            }),
-            config.api.universal_model_names,
-        );
+        let routing = routing_for(&config, &providers);
         let Some(routing) = routing else {
             if let Some(lanes) = lanes {
                 lanes.shutdown().await;
@@ -115,9 +121,16 @@ impl Gateway {
 
         let board = scheduler.board().clone();
         let grace = config.server.shutdown_grace;
+        let live = Arc::new(Live::new(config, routing));
+        let reloader = Arc::new(Reloader {
+            live: live.clone(),
+            source,
+            scheduler: scheduler.clone(),
+            lanes: tokio::sync::Mutex::new(lanes),
+        });
         let state = Arc::new(AppState {
-            config: Arc::new(config),
-            routing,
+            live,
+            reloader: reloader.clone(),
             scheduler: scheduler.clone(),
             board: board.clone(),
             dry_run: Default::default(),
@@ -138,7 +151,7 @@ impl Gateway {
             addr,
             board,
             plan,
-            lanes,
+            reloader,
             stop_server,
             server,
             scheduler,
@@ -153,7 +166,14 @@ impl Gateway {
 
     /// The shared browser's pid (`context` isolation).
     pub fn browser_pid(&self) -> Option<u32> {
-        self.lanes.as_ref().and_then(|l| l.shared_browser_pid())
+        // Only a reload holds the lock for long; the pid is unknown while one runs.
+        let lanes = self.reloader.lanes.try_lock().ok()?;
+        lanes.as_ref().and_then(|l| l.shared_browser_pid())
+    }
+
+    /// Reads the configuration again and applies it; see [`Reloader::reload`].
+    pub async fn reload(&self) -> Result<Changes, Refused> {
+        self.reloader.reload().await
     }
 
     /// Stops gracefully: no new connections or requests, queued requests fail, running
@@ -171,10 +191,150 @@ impl Gateway {
                 self.grace.as_secs()
             );
         }
-        if let Some(lanes) = self.lanes {
+        let lanes = self.reloader.lanes.lock().await.take();
+        if let Some(lanes) = lanes {
             lanes.shutdown().await;
         }
         // Streams still open end when their lanes are gone; don't wait on slow clients forever.
         let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
     }
+}
+
+/// The routing table for the providers that run.
+fn routing_for(config: &Config, providers: &[ProviderKind]) -> Option<RoutingTable> {
+    RoutingTable::new(
+        providers.iter().map(|p| ProviderModels {
+            provider: *p,
+            real_model_labels: config.provider(*p).models.clone(),
+        }),
+        config.api.universal_model_names,
+    )
+}
+
+/// The running lanes and the configuration they run with, changed only by a reload.
+pub struct Reloader {
+    live: Arc<Live>,
+    /// Where the configuration came from; `None`: started from a value, nothing to re-read.
+    source: Option<Source>,
+    scheduler: Scheduler,
+    /// The lanes (none in Dry Run Mode). The lock also makes reloads one at a time.
+    lanes: tokio::sync::Mutex<Option<Lanes>>,
+}
+
+impl Reloader {
+    /// Reads the configuration again and applies the difference: removed lanes stop taking
+    /// requests at once (a running one finishes), added lanes start, kept lanes are not
+    /// touched, and the new settings apply to the next request. A file with an error, or a
+    /// change only a restart can apply, changes nothing. Logs what happened.
+    pub async fn reload(&self) -> Result<Changes, Refused> {
+        let result = self.apply().await;
+        match &result {
+            Ok(changes) => info!("Config reloaded: {}", changes.summary()),
+            Err(e) => warn!("Config reload refused; the running config stays: {e}"),
+        }
+        result
+    }
+
+    async fn apply(&self) -> Result<Changes, Refused> {
+        let Some(source) = &self.source else {
+            return Err(Refused::Conflict(
+                "this gateway was not started from a config file, so there is nothing to                  re-read"
+                    .to_owned(),
+            ));
+        };
+        let mut new = source.load().map_err(|e| Refused::Invalid(e.0))?;
+        let mut lanes = self.lanes.lock().await;
+        let old = self.live.config();
+        // Not a config key: it stays as the command line set it.
+        new.fault_injection = old.fault_injection;
+        let running = match lanes.as_ref() {
+            Some(l) => l.specs(),
+            None => LanePlan::from_config(&old).lanes,
+        };
+        let plan = plan_reload(&old, &running, &new)?;
+        if let Some(l) = lanes.as_ref() {
+            if let Some(busy) = plan.add.iter().find(|a| l.stopping(&a.id)) {
+                return Err(Refused::Conflict(format!(
+                    "lane {} is still stopping after the last reload removed it; reload again \
+                     once it is gone from /api/lanes",
+                    busy.id
+                )));
+            }
+        }
+        for note in &LanePlan::from_config(&new).notes {
+            warn!("{note}");
+        }
+        let mut changes = Changes {
+            lanes_removed: plan.remove.clone(),
+            lanes_kept: plan.keep.clone(),
+            settings_applied: plan.settings.clone(),
+            ..Changes::default()
+        };
+        let Some(lanes) = lanes.as_mut() else {
+            // Dry Run Mode: no lanes, only the providers the plan names.
+            let mut providers: Vec<ProviderKind> = Vec::new();
+            for lane in LanePlan::from_config(&new).lanes {
+                if !providers.contains(&lane.provider) {
+                    providers.push(lane.provider);
+                }
+            }
+            let routing = routing_for(&new, &providers).ok_or_else(|| {
+                Refused::Conflict("the new configuration runs no provider".to_owned())
+            })?;
+            changes.lanes_added = plan.add.iter().map(|l| l.id.clone()).collect();
+            self.live.swap(new, routing);
+            return Ok(changes);
+        };
+        if LanePlan::from_config(&old).concurrency != plan.concurrency {
+            self.scheduler.set_concurrency(plan.concurrency).await;
+        }
+        if !plan.remove.is_empty() {
+            info!(
+                "Config reload: removing lane(s) {} (each finishes its running request first)",
+                ids(&plan.remove)
+            );
+            lanes
+                .retire(&plan.remove, "removed by a config reload")
+                .await;
+        }
+        // A lane that failed to start and is not in the new plan is gone from the board; one
+        // that is in it is started again (it is in `plan.add`).
+        let planned: Vec<crate::ids::LaneId> = LanePlan::from_config(&new)
+            .lanes
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        lanes.forget_failed(&planned);
+        // Kept lanes read the new settings from their next request on.
+        let routing = routing_for(&new, &lanes.providers)
+            .unwrap_or_else(|| RoutingTable::clone(&self.live.routing()));
+        self.live.swap(new.clone(), routing);
+        if !plan.add.is_empty() {
+            info!(
+                "Config reload: starting lane(s) {}",
+                plan.add
+                    .iter()
+                    .map(|l| l.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            for (spec, result) in lanes.add(&new, &plan.add).await {
+                match result {
+                    Ok(()) => changes.lanes_added.push(spec.id),
+                    Err(e) => changes.lanes_failed.push((spec.id, e)),
+                }
+            }
+            if let Some(routing) = routing_for(&new, &lanes.providers) {
+                self.live.swap(new, routing);
+            }
+        }
+        Ok(changes)
+    }
+}
+
+fn ids(v: &[crate::ids::LaneId]) -> String {
+    v.iter()
+        .map(|l| l.0.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

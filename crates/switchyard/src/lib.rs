@@ -12,8 +12,9 @@
 //! - [`providers`]: one folder and spec per provider site (defaults, switches, driver), and
 //!   the registry.
 //! - [`config`]: the TOML file, validated.
-//! - [`gateway`]: assembles a running gateway and shuts it down.
-//! - [`signals`]: SIGINT and SIGTERM, for the graceful shutdown.
+//! - [`gateway`]: assembles a running gateway, reloads its config and shuts it down.
+//! - [`reload`]: what a config reload changes (the diff, pure) and the live, swappable config.
+//! - [`signals`]: SIGINT and SIGTERM, for the graceful shutdown; SIGHUP, for a reload.
 //! - [`demo`] and [`bench`]: the `switchyard demo` and `switchyard bench` commands.
 //! - [`decode_cmd`]: `switchyard decode`, a captured body printed as the client's SSE.
 //! - [`doctor`]: `switchyard doctor`, which checks every page hook of each configured site.
@@ -34,6 +35,7 @@ pub mod keys;
 pub mod lanes;
 pub mod models;
 pub mod providers;
+pub mod reload;
 pub mod scheduler;
 pub mod shaping;
 pub mod signals;

@@ -232,10 +232,15 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve {
             enable_fault_injection,
         } => {
-            let mut config = load_config(cli.config)?;
+            let source = config_file(cli.config).map(switchyard::reload::Source::file);
+            let mut config = match &source {
+                Some(source) => source.load()?,
+                None => Config::from_toml_str("", "defaults")?,
+            };
             config.fault_injection = enable_fault_injection;
             let mut signals = switchyard::signals::Signals::listen();
-            let start = Gateway::start(config);
+            let mut hangups = switchyard::signals::Hangups::listen();
+            let start = Gateway::start_from(config, source);
             tokio::pin!(start);
             // A signal during start-up (the lanes may take a while) still stops gracefully:
             // the start finishes, so nothing it launched is left behind, then the gateway stops.
@@ -259,7 +264,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "switchyard is serving the OpenAI API at {}/v1",
                 gateway.base_url()
             );
-            let signal = signals.recv().await;
+            let signal =
+                switchyard::signals::serve_until_stopped(&mut signals, &mut hangups, &gateway)
+                    .await;
             signals.exit_on_second();
             tracing::info!("{signal} received: shutting down (a second signal exits at once).");
             gateway.shutdown().await;
@@ -413,6 +420,14 @@ fn keys(config: Option<PathBuf>, action: &KeysAction) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The config file to read: `--config`, else `./switchyard.toml` if it exists.
+fn config_file(path: Option<PathBuf>) -> Option<PathBuf> {
+    path.or_else(|| {
+        let default = PathBuf::from("switchyard.toml");
+        default.is_file().then_some(default)
+    })
 }
 
 fn load_config(path: Option<PathBuf>) -> Result<Config, String> {

@@ -4,6 +4,9 @@
 //!
 //! [`Signals::listen`] registers both at once, before anything waits, and the same listener
 //! then waits for the second signal, so no signal falls between two listeners.
+//!
+//! SIGHUP is a request to reload the config file ([`Hangups`]); registered at start too, so a
+//! SIGHUP during start-up does not end the process (its default action).
 
 use tracing::warn;
 
@@ -72,5 +75,61 @@ impl Signals {
             eprintln!("switchyard: {name} again; exiting now without waiting for the lanes.");
             std::process::exit(130);
         });
+    }
+}
+
+/// The registered SIGHUP listener: each SIGHUP asks for a config reload.
+pub struct Hangups {
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    /// Registers the listener (call inside the runtime, before the gateway starts).
+    pub fn listen() -> Hangups {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::hangup()) {
+                Ok(s) => Hangups { hangup: Some(s) },
+                Err(e) => {
+                    warn!(cause = %e, "cannot listen for SIGHUP; use POST /api/config/reload to reload the config");
+                    Hangups { hangup: None }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Hangups {}
+        }
+    }
+
+    /// Waits for the next SIGHUP (forever where there is none).
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = &mut self.hangup {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Waits for SIGINT or SIGTERM; each SIGHUP meanwhile reloads the gateway's config (logged
+/// either way). Returns the stopping signal's name.
+pub async fn serve_until_stopped(
+    signals: &mut Signals,
+    hangups: &mut Hangups,
+    gateway: &crate::gateway::Gateway,
+) -> &'static str {
+    loop {
+        tokio::select! {
+            name = signals.recv() => return name,
+            () = hangups.recv() => {
+                tracing::info!("SIGHUP received: reloading the config");
+                // The outcome is logged by the reload itself.
+                let _ = gateway.reload().await;
+            }
+        }
     }
 }

@@ -84,6 +84,12 @@ provider_conformance!(
     ProviderKind::Mimo,
     "[providers.mimo]\ncapture = \"tee\"\n"
 );
+// Perplexity is tee only: the reference has no replay for it, and the config refuses one.
+provider_conformance!(
+    perplexity,
+    ProviderKind::Perplexity,
+    "[providers.perplexity]\ncapture = \"tee\"\n"
+);
 provider_conformance!(
     moonshot,
     ProviderKind::Moonshot,
@@ -146,11 +152,12 @@ async fn reasoner_streams_thinking_then_the_answer(kind: ProviderKind, layer: &s
         );
     }
     let expected = Expected::for_request(site(kind), seen, Knobs::instant());
-    let reasoning = expected.reasoning.unwrap();
-    assert_eq!(
-        s.content,
-        format!("<think>{reasoning}</think>{}", expected.answer)
-    );
+    // Perplexity thinks in plan steps, which never reach the client.
+    let content = match expected.reasoning {
+        Some(reasoning) => format!("<think>{reasoning}</think>{}", expected.answer),
+        None => expected.answer,
+    };
+    assert_eq!(s.content, content);
     assert_eq!(s.chunks[0]["choices"][0]["delta"]["role"], "assistant");
     assert_eq!(s.chunks[0]["choices"][0]["delta"]["content"], "");
     assert!(
@@ -202,7 +209,7 @@ async fn reasoning_content_format_and_search_toggle(kind: ProviderKind, layer: &
     let seen = &h.replica(kind).requests()[0];
     assert!(seen.search, "search = true turns the site's search on");
     let expected = Expected::for_request(site(kind), seen, Knobs::instant());
-    assert_eq!(s.reasoning, expected.reasoning.unwrap());
+    assert_eq!(s.reasoning, expected.reasoning.clone().unwrap_or_default());
     assert_eq!(
         s.content, expected.answer,
         "no <think> in content, and no search payload leaks"
@@ -213,12 +220,16 @@ async fn reasoning_content_format_and_search_toggle(kind: ProviderKind, layer: &
         .await;
     assert_eq!(status, 200);
     let message = &body["choices"][0]["message"];
-    assert!(
-        message["reasoning_content"]
-            .as_str()
-            .unwrap()
-            .starts_with("Thinking about")
-    );
+    if expected.reasoning.is_some() {
+        assert!(
+            message["reasoning_content"]
+                .as_str()
+                .unwrap()
+                .starts_with("Thinking about")
+        );
+    } else {
+        assert!(message["reasoning_content"].is_null(), "{message}");
+    }
     assert!(!message["content"].as_str().unwrap().contains("<think>"));
     h.shutdown().await;
 }
@@ -268,6 +279,7 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
         ProviderKind::DeepSeek => "DeepSeek answered HTTP 429",
         ProviderKind::Qwen => "Qwen rate limit hit",
         ProviderKind::Mimo => "Xiaomi MiMo answered HTTP 429 (rate limited",
+        ProviderKind::Perplexity => "Perplexity answered HTTP 429 (rate limited",
         ProviderKind::Moonshot => "Kimi is at capacity: too many people are chatting with Kimi",
         _ => "GLM Chat is currently at capacity",
     };
@@ -284,6 +296,7 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
         ProviderKind::DeepSeek
         | ProviderKind::Qwen
         | ProviderKind::Mimo
+        | ProviderKind::Perplexity
         | ProviderKind::Moonshot => {
             assert_eq!(
                 (status, &body["error"]["type"]),
@@ -620,6 +633,145 @@ async fn qwen_a_lost_sign_in_is_a_clear_error() {
     h.replica(kind).set_signed_in(true);
     let (status, body) = h.chat("qwen-chat", "signed in again").await;
     assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}
+
+/// Perplexity's sources, web results and plans (where its thinking lives) never reach the
+/// client, streaming or not, with thinking and search on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perplexity_sources_plans_and_thinking_never_reach_the_client() {
+    let kind = ProviderKind::Perplexity;
+    let h = Harness::single(
+        kind,
+        Knobs::instant(),
+        "[providers.perplexity]\nsearch = true\n",
+    )
+    .await;
+    let s = h.stream_chat("perplexity-reasoner", "Sources?").await;
+    let seen = h.replica(kind).requests()[0].clone();
+    assert!(seen.thinking && seen.search, "{seen:?}");
+    let expected = Expected::for_request(site(kind), &seen, Knobs::instant());
+    assert_eq!(s.content, expected.answer);
+    assert!(s.reasoning.is_empty() && !s.content.contains("<think>"));
+    let (status, body) = h.chat("perplexity-reasoner", "Sources again?").await;
+    assert_eq!(status, 200, "{body}");
+    let text = body.to_string();
+    for leak in ["web result", "search.example", "Thinking about", "<think>"] {
+        assert!(!text.contains(leak), "{leak} leaked: {text}");
+    }
+    h.shutdown().await;
+}
+
+/// A real-model ID picks the site's model on a paid account, and Thinking follows the mode; a
+/// free account (here after a downgrade and a page reload) has no picker, so the site's default
+/// answers without thinking, and the request still succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perplexity_models_on_paid_tiers_and_none_on_free() {
+    let kind = ProviderKind::Perplexity;
+    let h = Harness::start_with_faults(
+        &[kind],
+        Knobs::instant(),
+        "[api]\nuniversal_model_names = true\n",
+    )
+    .await;
+    for model in [
+        "gpt-5-4-chat",
+        "gemini-3-1-pro-chat",
+        "claude-sonnet-4-6-reasoner",
+        "perplexity-chat",
+    ] {
+        let (status, body) = h.chat(model, "hi").await;
+        assert_eq!(status, 200, "{model}: {body}");
+    }
+    let seen: Vec<(String, bool)> = h
+        .replica(kind)
+        .requests()
+        .iter()
+        .map(|r| (r.model.clone(), r.thinking))
+        .collect();
+    let expected = [
+        ("gpt54", false),
+        ("gemini31pro", true),
+        ("claude46sonnet", true),
+        ("best", false),
+    ];
+    assert_eq!(
+        seen,
+        expected.map(|(m, t)| (m.to_owned(), t)),
+        "Gemini 3.1 Pro always thinks"
+    );
+    // A Max-only model on a Pro account is a clear error.
+    let (status, body) = h.chat("claude-opus-4-7-chat", "hi").await;
+    assert_ne!(status, 200);
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("is locked for this pro account"), "{msg}");
+
+    // The failed step sent the lane through a page reload; once it is back, a renderer crash
+    // makes it load the page again, which reads the session (and its tier) anew.
+    let lanes = h
+        .wait_lanes("the lane is back", |lanes| lanes[0]["state"] == "ready")
+        .await;
+    let restarts = lanes[0]["restarts"].as_u64().unwrap();
+    h.replica(kind).set_account_tier("free");
+    let resp = h.post("/api/lanes/perplexity:1/crash", json!({})).await;
+    assert_eq!(resp.status(), 200);
+    h.wait_lanes("the lane reopened its page", |lanes| {
+        lanes[0]["state"] == "ready" && lanes[0]["restarts"].as_u64() > Some(restarts)
+    })
+    .await;
+    let (status, body) = h.chat("perplexity-reasoner", "free now").await;
+    assert_eq!(status, 200, "{body}");
+    let last = h.replica(kind).requests().last().cloned().unwrap();
+    assert_eq!((last.model.as_str(), last.thinking), ("best", false));
+    h.shutdown().await;
+}
+
+/// A Perplexity session that ends while the lane is up: the ask's HTTP 401 is a clear sign-in
+/// error; signed in again, the lane serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perplexity_a_lost_sign_in_is_a_clear_error() {
+    let kind = ProviderKind::Perplexity;
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    h.replica(kind).set_signed_in(false);
+    let s = h.stream_chat("perplexity-chat", "hi").await;
+    let err = s.error.expect("a lost sign-in is an error event");
+    assert!(
+        err.starts_with(
+            "Perplexity answered HTTP 401 (the session may have expired; sign in again)"
+        ),
+        "{err}"
+    );
+    h.replica(kind).set_signed_in(true);
+    let (status, body) = h.chat("perplexity-chat", "signed in again").await;
+    assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}
+
+/// A long prompt goes into Perplexity's rich-text composer in one step (one `<p>` per line,
+/// empty lines kept) and reaches the site exactly as shaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perplexity_a_long_prompt_reaches_the_site_whole() {
+    let kind = ProviderKind::Perplexity;
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    let prompt: String = (0..300)
+        .map(|i| {
+            if i % 7 == 3 {
+                String::new()
+            } else {
+                format!("line {i}  with  spaces")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let resp = h
+        .post(
+            "/v1/completions",
+            json!({"model": "perplexity-chat", "prompt": prompt}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let seen = &h.replica(kind).requests()[0];
+    assert_eq!(seen.prompt, prompt);
     h.shutdown().await;
 }
 

@@ -3,6 +3,9 @@
 //! event and `[DONE]`, the site must be told to stop, the process must exit 0, and neither a
 //! Chromium process nor anything in its temp dir (throwaway profile, Chromium's singleton
 //! directories) may remain.
+//!
+//! SIGHUP reloads the config file (the same as `POST /api/config/reload`) and the process goes
+//! on serving, with the same browser and its live stream.
 
 #![allow(
     clippy::unwrap_used,
@@ -255,6 +258,90 @@ async fn sigterm_ends_live_streams_cleans_up_and_exits_zero() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(entries(&tmp), Vec::<PathBuf>::new(), "TMPDIR is left empty");
+    replica.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_config_file_and_keeps_serving() {
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "switchyard-sighup-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    )));
+    let tmp = dir.0.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (replica, config) = long_answers(&dir.0, 1).await;
+    let Served {
+        mut child,
+        base,
+        mut lines,
+    } = serve(&dir.0, &tmp, &config).await;
+    let browser = browser_pid(&base).await;
+    let client = reqwest::Client::new();
+    let long_prompt = |n: usize| {
+        json!({"model": "deepseek-chat",
+               "messages": [{"role": "user", "content": "y".repeat(n)}]})
+    };
+
+    // A stream is live while the file changes and SIGHUP arrives.
+    let (mut body, mut seen) = live_stream(&base).await;
+    // The provider's table is the file's last one: the new key joins it.
+    std::fs::write(
+        dir.0.join("switchyard.toml"),
+        format!("{config}max_prompt_chars = 1000\n"),
+    )
+    .unwrap();
+    let pid = child.id().unwrap();
+    kill("HUP", pid);
+    let line = line_with(&mut lines, "Config reloaded").await;
+    assert!(
+        line.contains("providers.deepseek.max_prompt_chars"),
+        "the log line says what changed: {line}"
+    );
+    // The new limit applies to the next request, before it is queued behind the live one.
+    let resp = client
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&long_prompt(1500))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    // The live stream goes on, on the same browser.
+    tokio::time::timeout(DEADLINE, async {
+        while !seen.contains(" w40") {
+            let bytes = body.next().await.expect("more stream").unwrap();
+            seen.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    })
+    .await
+    .expect("the stream goes on after SIGHUP");
+    assert!(!seen.contains("\"error\""), "{seen}");
+    assert_eq!(browser_pid(&base).await, browser);
+
+    // A bad file: refused, logged, the process serves on with the last good config.
+    std::fs::write(
+        dir.0.join("switchyard.toml"),
+        "[runtime]\nmode = \"bogus\"\n",
+    )
+    .unwrap();
+    kill("HUP", pid);
+    let line = line_with(&mut lines, "Config reload refused").await;
+    assert!(line.contains("runtime.mode"), "{line}");
+    drop(body);
+    let resp = client
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&long_prompt(1500))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413, "the last good config stays");
+
+    kill("TERM", pid);
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("switchyard exits after SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
     replica.shutdown().await;
 }
 

@@ -442,6 +442,34 @@ async fn a_lane_failing_every_request_is_benched_by_its_breaker() {
             .contains("/api/lanes"),
         "{body}"
     );
+
+    // After the 30 s cool-down the lane is half-open: its page reloaded, it takes one probe.
+    let until = Instant::now() + std::time::Duration::from_secs(60);
+    let lanes = loop {
+        let v = h.get_json("/api/lanes").await;
+        let lanes = v["lanes"].as_array().unwrap().clone();
+        if lanes[0]["state"] == "ready" {
+            break lanes;
+        }
+        assert!(
+            Instant::now() < until,
+            "the lane never came back for its probe: {lanes:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(lanes[0]["restarts"], 1, "the probe runs on a reloaded page");
+    // A failed probe benches it again at once, for twice as long.
+    let (status, body) = h.chat("deepseek-chat", "replica:fault=rate_limit").await;
+    assert_eq!(status, 429, "{body}");
+    let lanes = h
+        .wait_lanes("benched again", |l| l[0]["state"] == "offline")
+        .await;
+    let reason = lanes[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the probe request after a cool-down failed"),
+        "{reason}"
+    );
+    assert!(reason.contains("probing again in 60s"), "{reason}");
     h.shutdown().await;
 }
 

@@ -187,8 +187,19 @@
 
   // === composer ===
 
-  // The editor's rendered text: typed line breaks are <br>s, which textContent would drop.
-  const promptText = () => editor.innerText;
+  // The editor's text, as the site's editor serialises it: one line per block child (a <br>
+  // inside a block is a line break, a block holding only a <br> an empty line); without block
+  // children, the rendered text (typed line breaks are <br>s, which textContent would drop).
+  const promptText = () => {
+    const kids = [...editor.childNodes];
+    const block = (n) => n.nodeType === 1 && /^(P|DIV)$/.test(n.nodeName);
+    if (!kids.length || !kids.every(block)) return editor.innerText.replace(/\n$/, '');
+    const line = (b) => {
+      if (b.childNodes.length === 1 && b.firstChild.nodeName === 'BR') return '';
+      return [...b.childNodes].map((n) => (n.nodeName === 'BR' ? '\n' : n.textContent)).join('');
+    };
+    return kids.map(line).join('\n').replace(/\u00a0/g, ' ');
+  };
   function refreshSend() {
     if (inFlight) return;
     sendControl.classList.toggle('disabled', noticeOpen || promptText().trim() === '');

@@ -41,6 +41,10 @@ pub async fn one_completion(server: &ReplicaServer, prompt: &str) -> String {
             let account = mimo_sign_in(server).await;
             mimo_completion(server, &account, mimo_body(prompt, false)).await
         }
+        Site::Perplexity => {
+            let cookie = perplexity_sign_in(server).await;
+            perplexity_ask(server, &cookie, perplexity_body(prompt, "best", false)).await
+        }
         Site::Moonshot => {
             let token = kimi_sign_in(server).await;
             kimi_completion(
@@ -465,6 +469,62 @@ pub async fn mimo_completion(
             account.ph
         ))
         .header("cookie", &account.cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Loads the Perplexity page and returns its session cookie (`name=value`).
+pub async fn perplexity_sign_in(server: &ReplicaServer) -> String {
+    let page = client()
+        .get(format!("{}/", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    page.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|pair| pair.starts_with("next-auth.session-token="))
+        .expect("the session cookie")
+}
+
+/// A UUID no earlier body of this test process used.
+pub fn fresh_uuid() -> String {
+    let hex = fresh_hex_id();
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+/// A Perplexity ask in Search mode for `model_preference` `model`, with or without the web source.
+pub fn perplexity_body(prompt: &str, model: &str, web: bool) -> Value {
+    json!({
+        "params": {
+            "frontend_uuid": fresh_uuid(),
+            "mode": "search",
+            "model_preference": model,
+            "sources": if web { vec!["web"] } else { Vec::new() },
+            "search_focus": "internet",
+        },
+        "query_str": prompt,
+    })
+}
+
+pub async fn perplexity_ask(
+    server: &ReplicaServer,
+    cookie: &str,
+    body: Value,
+) -> reqwest::Response {
+    client()
+        .post(format!("{}/rest/sse/perplexity_ask", server.base_url()))
+        .header("cookie", cookie)
         .json(&body)
         .send()
         .await

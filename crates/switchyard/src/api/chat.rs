@@ -32,7 +32,9 @@ use crate::config::PartialAnswers;
 use crate::ids::{RequestId, unix_now};
 use crate::models::{ModelChoice, ModelError};
 use crate::providers::{FinishReason, StreamEvent};
-use crate::scheduler::{EVENT_CAPACITY, FailureNote, Job, JobMeta, Scheduler, StopReason};
+use crate::scheduler::{
+    EVENT_CAPACITY, FailureNote, Job, JobMeta, Scheduler, StopReason, Timeouts,
+};
 use crate::shaping::effort::{self, EffortOverride};
 use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
 
@@ -63,7 +65,7 @@ async fn handle(
     kind: RequestKind,
 ) -> Response {
     let id = RequestId::random();
-    let limit = app.config.api.max_body_bytes;
+    let limit = app.config().api.max_body_bytes;
     let caller = caller.map(|c| c.0).unwrap_or_default();
     let result = match json_body(&headers, body, limit).await {
         Ok(body) => match kind {
@@ -161,7 +163,8 @@ async fn chat(
         routed.choice.provider,
         streaming(req.stream)
     );
-    let settings = app.config.provider(routed.choice.provider).shaping();
+    let config = app.config();
+    let settings = config.provider(routed.choice.provider).shaping();
     let shaped = shaping::shape_chat(
         messages,
         &routed.choice,
@@ -196,7 +199,8 @@ async fn text(
         prompt.chars().count(),
         streaming(req.stream)
     );
-    let settings = app.config.provider(routed.choice.provider).shaping();
+    let config = app.config();
+    let settings = config.provider(routed.choice.provider).shaping();
     let shaped = shaping::shape_text(
         &prompt,
         &routed.choice,
@@ -229,11 +233,11 @@ impl Routed {
         let sent = model.is_some();
         let model = model.unwrap_or(crate::providers::DEFAULT_MODEL).to_owned();
         let choice = app
-            .routing
+            .routing()
             .route(&model)
             .map_err(|e| model_error(app, e, &model, sent))?;
         let effort = app
-            .config
+            .config()
             .api
             .accepts_effort(choice.provider)
             .then(|| effort::effort_override(choice.provider, effort::requested_effort(raw)));
@@ -288,7 +292,7 @@ fn model_error(app: &AppState, e: ModelError, model: &str, sent: bool) -> ApiErr
         more.push_str(&format!(" The request asked for `{}`.", model.trim()));
     }
     if !lists_ids {
-        let ids: Vec<String> = app.routing.list().into_iter().map(|m| m.id).collect();
+        let ids: Vec<String> = app.routing().list().into_iter().map(|m| m.id).collect();
         let shown: Vec<String> = ids
             .iter()
             .take(LISTED_IDS)
@@ -317,9 +321,19 @@ async fn dispatch(
     caller: Caller,
     id: RequestId,
 ) -> Result<Response, ApiError> {
-    if app.config.api.dry_run {
+    let config = app.config();
+    if config.api.dry_run {
         return Err(app.dry_run.capture(raw, &shaped, messages));
     }
+    // Over the site's prompt size: refused before it is queued.
+    let limit = config.provider(shaped.provider).max_prompt_chars;
+    let size =
+        shaped.prompt.chars().count() + shaped.system.as_deref().map_or(0, |s| s.chars().count());
+    if size > limit {
+        info!(request = %id, "Refusing a {size}-character prompt for {} (limit {limit})", shaped.provider);
+        return Err(ApiError::prompt_too_large(shaped.provider, size, limit));
+    }
+    drop(config);
     respond(app, shaped, delivery, caller, id).await
 }
 
@@ -368,6 +382,9 @@ async fn respond(
     let shaped = Arc::new(shaped);
 
     let provider = shaped.provider;
+    // One snapshot of the settings for the whole request (a reload may swap them meanwhile).
+    let config = app.config();
+    let settings = config.provider(provider);
     let kind = shaped.kind;
     let model = shaped.client_model.clone();
     let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
@@ -389,6 +406,11 @@ async fn respond(
         cancel: token.clone(),
         reason: StopReason::default(),
         failure: FailureNote::default(),
+        timeouts: Timeouts {
+            first_chunk: settings.first_chunk_timeout,
+            idle: settings.idle_timeout,
+        },
+        queue_deadline: None,
     };
     let failure = job.failure.clone();
     // The guard exists before the job is submitted: a client gone while the submission is in
@@ -399,7 +421,7 @@ async fn respond(
         scheduler: app.scheduler.clone(),
         done: false,
     };
-    let queue_timeout = app.config.provider(provider).queue_timeout;
+    let queue_timeout = settings.queue_timeout;
     let admitted = app
         .scheduler
         .submit_within(provider, meta, job, Some(queue_timeout))
@@ -412,13 +434,7 @@ async fn respond(
         Ok(Err(rejection)) => return Err(ApiError::rejected(rejection, provider.display_name())),
         Ok(Ok(())) => {}
     }
-    let chunks = Chunks::new(
-        &id.0,
-        unix_now(),
-        &model,
-        kind,
-        app.config.api.reasoning_format,
-    );
+    let chunks = Chunks::new(&id.0, unix_now(), &model, kind, config.api.reasoning_format);
     // What was typed into the site, counted only if usage is needed and the site gave none.
     let typed = shaped.clone();
     let prompt_tokens: PromptTokens = Box::new(move || {
@@ -430,7 +446,7 @@ async fn respond(
         Ok(stream_response(frames, events, guard))
     } else {
         let gate = Gate::new(delivery.limits);
-        let partial = app.config.api.partial_answers;
+        let partial = config.api.partial_answers;
         gather(chunks, gate, prompt_tokens, events, guard, partial, failure).await
     }
 }

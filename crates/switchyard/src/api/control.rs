@@ -9,6 +9,9 @@
 //!   id that is neither queued nor running.
 //! - `POST /api/queue/stop`: every running request is stopped (`Request aborted from UI.`).
 //! - `POST /api/queue/clear`: every pending request is removed (`Request queue cleared from UI.`).
+//! - `POST /api/config/reload`: reads the config file again and applies the difference (the
+//!   same as SIGHUP; see `crate::reload`): 200 with what changed, 400 for a file with an error,
+//!   409 for a change only a restart can apply. Either refusal changes nothing.
 //!
 //! Request ids are the `x-request-id` header of every answer and the `id`s of `/api/queue`.
 
@@ -34,7 +37,7 @@ pub async fn health() -> Response {
 
 /// `GET /ready`: every configured provider has a lane that can serve.
 pub async fn ready(State(app): State<Arc<AppState>>) -> Response {
-    if app.config.api.dry_run {
+    if app.config().api.dry_run {
         // No lane starts in Dry Run Mode; every request is answered at once.
         return Json(json!({"status": "ready", "dry_run": true, "providers": []})).into_response();
     }
@@ -76,6 +79,28 @@ pub async fn clear_pending(State(app): State<Arc<AppState>>) -> Response {
     match app.scheduler.clear_pending(messages::QUEUE_CLEARED).await {
         Ok(ids) => Json(json!({"cleared": ids})).into_response(),
         Err(_) => ApiError::shutting_down().into_response(),
+    }
+}
+
+/// `POST /api/config/reload`.
+pub async fn reload(State(app): State<Arc<AppState>>) -> Response {
+    use crate::reload::Refused;
+    match app.reloader.reload().await {
+        Ok(changes) => Json(json!({"reloaded": true, "changes": changes})).into_response(),
+        Err(refused) => {
+            let (status, code) = match &refused {
+                Refused::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
+                Refused::NeedsRestart(_) => (StatusCode::CONFLICT, "needs_restart"),
+                Refused::Conflict(_) => (StatusCode::CONFLICT, "reload_conflict"),
+            };
+            let mut e = ApiError::new(
+                status,
+                "invalid_request_error",
+                format!("Config reload refused; the running config stays: {refused}"),
+            );
+            e.code = Some(code);
+            e.into_response()
+        }
     }
 }
 

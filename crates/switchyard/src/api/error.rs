@@ -1,6 +1,7 @@
 //! API errors and their one conversion into HTTP responses in OpenAI's error shape:
 //! `{"error":{"message","type","param","code"}}`.
 
+use crate::models::ProviderKind;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -80,6 +81,24 @@ impl ApiError {
                 format!(
                     "The request body is larger than this gateway accepts ({limit} bytes, \
                      api.max_body_bytes); send a shorter chat or raise the limit."
+                ),
+            )
+        }
+    }
+
+    /// 413: the shaped prompt is longer than the site takes
+    /// (`providers.<p>.max_prompt_chars`).
+    pub fn prompt_too_large(provider: ProviderKind, size: usize, limit: usize) -> ApiError {
+        ApiError {
+            code: Some("prompt_too_large"),
+            ..Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                format!(
+                    "The prompt is {size} characters; {provider} takes at most {limit} \
+                     (providers.{}.max_prompt_chars). Send a shorter chat (trim the history) \
+                     or raise the limit if the site takes more.",
+                    provider.prefix()
                 ),
             )
         }

@@ -60,7 +60,7 @@ async fn hang(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Respo
 }
 
 async fn inject(app: &AppState, id: String, fault: Fault, name: &str) -> Response {
-    if !app.config.fault_injection {
+    if !app.config().fault_injection {
         return ApiError::not_found(
             "Fault injection is off. Start switchyard with --enable-fault-injection (serve or \
              demo) to use /api/lanes/{id}/crash, /kill-browser and /panic.",

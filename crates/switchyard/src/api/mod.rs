@@ -41,8 +41,10 @@ use error::ApiError;
 
 /// What handlers share.
 pub struct AppState {
-    pub config: Arc<Config>,
-    pub routing: RoutingTable,
+    /// The configuration and routing table, swapped by a reload; read them per request.
+    pub live: Arc<crate::reload::Live>,
+    /// `POST /api/config/reload`.
+    pub reloader: Arc<crate::gateway::Reloader>,
     pub scheduler: Scheduler,
     pub board: Board,
     /// The last request captured in Dry Run Mode.
@@ -51,13 +53,25 @@ pub struct AppState {
     pub guard: Arc<guard::Guard>,
 }
 
+impl AppState {
+    /// The configuration now (a reload may swap it between two requests).
+    pub fn config(&self) -> Arc<Config> {
+        self.live.config()
+    }
+
+    /// The routing table now.
+    pub fn routing(&self) -> Arc<RoutingTable> {
+        self.live.routing()
+    }
+}
+
 /// The API as a service that normalises paths before routing and gives the guard the client's
 /// address.
 pub fn app(
     state: Arc<AppState>,
 ) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<NormalizedRouter, SocketAddr> {
     use axum::ServiceExt;
-    let body_limit = state.config.api.max_body_bytes;
+    let body_limit = state.config().api.max_body_bytes;
     tokens::warm_up();
     let router = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
@@ -76,6 +90,7 @@ pub fn app(
         .route("/api/requests/{id}/cancel", post(control::cancel_request))
         .route("/api/queue/stop", post(control::stop_running))
         .route("/api/queue/clear", post(control::clear_pending))
+        .route("/api/config/reload", post(control::reload))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -117,7 +132,7 @@ fn normalize_path(mut req: Request) -> Request {
 
 async fn models(State(app): State<Arc<AppState>>) -> Response {
     let data: Vec<_> = app
-        .routing
+        .routing()
         .list()
         .into_iter()
         .map(|m| json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by}))
@@ -137,7 +152,7 @@ async fn queue(State(app): State<Arc<AppState>>) -> Response {
 }
 
 async fn dry_run_last(State(app): State<Arc<AppState>>) -> Response {
-    if !app.config.api.dry_run {
+    if !app.config().api.dry_run {
         return ApiError::not_found("Dry Run Mode is off (set api.dry_run = true).")
             .into_response();
     }

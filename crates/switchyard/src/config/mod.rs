@@ -195,6 +195,9 @@ pub struct ProviderConfig {
     pub idle_timeout: Duration,
     /// How long a request may wait in the queue for a lane before it fails.
     pub queue_timeout: Duration,
+    /// The longest prompt a request may send (characters, with the system field); longer is
+    /// a 413 before it is queued.
+    pub max_prompt_chars: usize,
     /// Leading system messages go to the site's own system field (where it has one).
     pub system_field: bool,
     pub capture: CaptureMode,
@@ -440,6 +443,15 @@ impl Config {
                     format!("{queue} is out of range; allowed 1..=86400"),
                 ));
             }
+            let max_prompt = raw
+                .max_prompt_chars
+                .unwrap_or(defaults.max_prompt_chars as u64);
+            if !(1000..=100_000_000).contains(&max_prompt) {
+                return Err(bad(
+                    &key("max_prompt_chars"),
+                    format!("{max_prompt} is out of range; allowed 1000..=100000000"),
+                ));
+            }
             let enabled = raw.enabled.unwrap_or(false);
             let runs = enabled || kind == provider;
             // Dry Run Mode starts no browser, so it can shape requests for any provider.
@@ -454,6 +466,16 @@ impl Config {
                     format!(
                         "{kind} is not implemented in this build yet; implemented providers: {}",
                         implemented_names()
+                    ),
+                ));
+            }
+            let capture = raw.capture.unwrap_or(defaults.capture);
+            if capture == CaptureMode::Replay && spec.driver.as_ref().is_some_and(|d| !d.replay) {
+                return Err(bad(
+                    &key("capture"),
+                    format!(
+                        "{kind} offers only the tee capture (the reference reads this site \
+                         only by teeing); remove the key or set \"tee\""
                     ),
                 ));
             }
@@ -492,8 +514,9 @@ impl Config {
                     first_chunk_timeout: Duration::from_secs(first),
                     idle_timeout: Duration::from_secs(idle),
                     queue_timeout: Duration::from_secs(queue),
+                    max_prompt_chars: max_prompt as usize,
                     system_field: raw.system_field.unwrap_or(true),
-                    capture: raw.capture.unwrap_or(defaults.capture),
+                    capture,
                     model,
                     models,
                     formatting: provider_formatting,
@@ -539,6 +562,7 @@ static FALLBACK_PROVIDER: std::sync::LazyLock<ProviderConfig> =
         first_chunk_timeout: Duration::from_secs(45),
         idle_timeout: Duration::from_secs(75),
         queue_timeout: Duration::from_secs(DEFAULT_QUEUE_TIMEOUT_SECS),
+        max_prompt_chars: providers::DEFAULT_MAX_PROMPT_CHARS,
         system_field: true,
         capture: CaptureMode::Tee,
         model: None,
@@ -651,6 +675,17 @@ mod tests {
         Config::from_toml_str(text, "switchyard.toml")
             .unwrap_err()
             .0
+    }
+
+    #[test]
+    fn a_site_read_only_by_teeing_refuses_the_replay_capture() {
+        assert_eq!(
+            err("provider = \"perplexity\"\n[providers.perplexity]\ncapture = \"replay\"\n"),
+            "switchyard.toml: providers.perplexity.capture: Perplexity offers only the tee \
+             capture (the reference reads this site only by teeing); remove the key or set \"tee\""
+        );
+        let c = Config::from_toml_str("[providers.perplexity]\ncapture = \"tee\"\n", "x.toml");
+        assert!(c.is_ok());
     }
 
     #[test]

@@ -130,6 +130,7 @@ pub struct RawProvider {
     pub first_chunk_timeout_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
     pub queue_timeout_secs: Option<u64>,
+    pub max_prompt_chars: Option<u64>,
     pub system_field: Option<bool>,
     pub capture: Option<super::CaptureMode>,
     pub model: Option<String>,

@@ -35,6 +35,9 @@ pub enum LaneState {
     Offline(String),
     /// Never started, with the reason.
     Failed(String),
+    /// Removed by a config reload: takes no new request, finishes the one it runs, then its
+    /// row goes.
+    Stopping(String),
 }
 
 impl LaneState {
@@ -47,6 +50,7 @@ impl LaneState {
             LaneState::Recovering(_) => "recovering",
             LaneState::Offline(_) => "offline",
             LaneState::Failed(_) => "failed",
+            LaneState::Stopping(_) => "stopping",
         }
     }
 }
@@ -136,6 +140,7 @@ impl Board {
                 "busy" => LaneState::Busy,
                 "recovering" => LaneState::Recovering(reason),
                 "offline" => LaneState::Offline(reason),
+                "stopping" => LaneState::Stopping(reason),
                 _ => LaneState::Ready,
             };
             row.current_request = view.current_request.clone();
@@ -154,6 +159,15 @@ impl Board {
             r.last_error = Some(error.to_owned());
             r.last_failure_bundle = bundle;
         });
+    }
+
+    /// Forgets a lane that a config reload removed (once it has stopped).
+    pub fn remove(&self, id: &LaneId) {
+        self.rows().retain(|r| &r.id != id);
+        self.controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
     }
 
     /// All rows, in start order.

@@ -29,6 +29,7 @@ use tracing::{info, warn};
 
 use crate::browser::{Chromium, LaunchOptions, find_chromium};
 use crate::config::{Config, Isolation};
+use crate::ids::LaneId;
 use crate::models::ProviderKind;
 use crate::scheduler::Scheduler;
 use board::{Board, LaneRecord, LaneState};
@@ -49,8 +50,23 @@ pub struct Lanes {
     /// Distinct providers with at least one started lane, in lane order.
     pub providers: Vec<ProviderKind>,
     shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Every running lane: its spec, the token that retires it, its task.
+    running: Vec<Running>,
+    /// Tasks of lanes a reload removed, still finishing their request.
+    retired: Vec<tokio::task::JoinHandle<()>>,
     shared_browser: Option<Arc<SharedBrowser>>,
+    scheduler: Scheduler,
+    /// How lanes launch and open (fixed at start: reload refuses to change them).
+    launch: LaunchOptions,
+    data_dir: std::path::PathBuf,
+    artifacts: Arc<crate::artifacts::Settings>,
+}
+
+/// One running lane.
+struct Running {
+    spec: LaneSpec,
+    retire: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Lanes {
@@ -59,13 +75,155 @@ impl Lanes {
         self.shared_browser.as_ref().and_then(|b| b.current().pid())
     }
 
+    /// The running lanes (not those a reload removed), in start order.
+    pub fn specs(&self) -> Vec<LaneSpec> {
+        self.running.iter().map(|r| r.spec.clone()).collect()
+    }
+
     /// Stops every lane (closing pages and browsers) and waits for them.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
-        join_all(self.tasks).await;
+        join_all(self.running.into_iter().map(|r| r.task)).await;
+        join_all(self.retired).await;
         if let Some(browser) = self.shared_browser {
             browser.current().close().await;
         }
+    }
+
+    /// Opens the lanes of `specs` (concurrently) with `config`'s provider settings and hands
+    /// each one that opened to the scheduler. A lane that fails shows as `failed` with the
+    /// reason; the result lists each lane's outcome.
+    pub async fn add(
+        &mut self,
+        config: &Config,
+        specs: &[LaneSpec],
+    ) -> Vec<(LaneSpec, Result<(), String>)> {
+        let board = self.board.clone();
+        for spec in specs {
+            board.insert(LaneRecord {
+                id: spec.id.clone(),
+                label: spec.label.clone(),
+                provider: spec.provider.prefix(),
+                state: LaneState::Starting,
+                browser_pid: None,
+                current_request: None,
+                requests_served: 0,
+                restarts: 0,
+                last_error: None,
+                last_failure_bundle: None,
+            });
+        }
+        let opened = join_all(specs.iter().map(|spec| {
+            let settings = config.provider(spec.provider).clone();
+            let artifacts = self.artifacts.clone();
+            let shared = self.shared_browser.clone();
+            let opts = LaunchOptions {
+                user_data_dir: Some(
+                    self.data_dir
+                        .join("profiles")
+                        .join(spec.provider.storage_key())
+                        .join(format!("lane-{}", spec.index)),
+                ),
+                ..self.launch.clone()
+            };
+            let board = board.clone();
+            async move {
+                let began = Instant::now();
+                info!(lane = %spec.id, "{}: starting", spec.label);
+                let result = match shared {
+                    Some(shared) => {
+                        let browser = shared.current();
+                        board.set_pid(&spec.id, browser.pid());
+                        let host = BrowserHost::Shared(shared);
+                        Lane::open(spec.clone(), settings, browser, host, artifacts).await
+                    }
+                    None => open_with_own_browser(spec, settings, &opts, &board, artifacts).await,
+                };
+                match &result {
+                    Ok(_) => info!(
+                        lane = %spec.id,
+                        "{}: ready in {:.2}s", spec.label, began.elapsed().as_secs_f64()
+                    ),
+                    Err(e) => {
+                        warn!(lane = %spec.id, "{} failed to start and will be disabled: {e}", spec.label);
+                        board.set_state(&spec.id, LaneState::Failed(e.clone()));
+                    }
+                }
+                result.map_err(|e| format!("{}: {e}", spec.label))
+            }
+        }))
+        .await;
+        let mut outcomes = Vec::new();
+        for (spec, result) in specs.iter().zip(opened) {
+            match result {
+                Ok(lane) => {
+                    if !self.providers.contains(&spec.provider) {
+                        self.providers.push(spec.provider);
+                    }
+                    let retire = CancellationToken::new();
+                    let task = crate::tasks::spawn(
+                        "lane",
+                        keep_lane(
+                            lane,
+                            self.scheduler.clone(),
+                            board.clone(),
+                            self.shutdown.clone(),
+                            retire.clone(),
+                        ),
+                    );
+                    self.running.push(Running {
+                        spec: spec.clone(),
+                        retire,
+                        task,
+                    });
+                    outcomes.push((spec.clone(), Ok(())));
+                }
+                Err(e) => outcomes.push((spec.clone(), Err(e))),
+            }
+        }
+        outcomes
+    }
+
+    /// Removes lanes (a config reload): the scheduler stops dispatching to each at once, a
+    /// request it runs finishes, then its supervisor hands back its inbox, closes its page and
+    /// the lane disappears from the board. A `failed` lane (never started) just goes.
+    /// Returns without waiting for running requests.
+    pub async fn retire(&mut self, ids: &[LaneId], reason: &str) {
+        for id in ids {
+            match self.running.iter().position(|r| &r.spec.id == id) {
+                Some(at) => {
+                    let lane = self.running.remove(at);
+                    self.scheduler.retire(id.clone(), reason.to_owned()).await;
+                    lane.retire.cancel();
+                    self.retired.push(lane.task);
+                }
+                None => self.board.remove(id),
+            }
+        }
+        self.providers = Vec::new();
+        for r in &self.running {
+            if !self.providers.contains(&r.spec.provider) {
+                self.providers.push(r.spec.provider);
+            }
+        }
+        self.retired.retain(|t| !t.is_finished());
+    }
+
+    /// Removes the board rows of lanes that failed to start, except those in `keep`.
+    pub fn forget_failed(&self, keep: &[LaneId]) {
+        for row in self.board.snapshot() {
+            if matches!(row.state, LaneState::Failed(_)) && !keep.contains(&row.id) {
+                self.board.remove(&row.id);
+            }
+        }
+    }
+
+    /// Whether a lane with this id is still stopping after a reload removed it.
+    pub fn stopping(&self, id: &LaneId) -> bool {
+        self.board
+            .snapshot()
+            .iter()
+            .any(|r| &r.id == id && matches!(r.state, LaneState::Stopping(_)))
     }
 }
 
@@ -77,88 +235,39 @@ pub async fn start(
 ) -> Result<Lanes, String> {
     let executable = find_chromium(config.browser.executable.as_deref())?;
     let board = scheduler.board().clone();
-    for spec in &plan.lanes {
-        board.insert(LaneRecord {
-            id: spec.id.clone(),
-            label: spec.label.clone(),
-            provider: spec.provider.prefix(),
-            state: LaneState::Starting,
-            browser_pid: None,
-            current_request: None,
-            requests_served: 0,
-            restarts: 0,
-            last_error: None,
-            last_failure_bundle: None,
-        });
-    }
     let labels: Vec<&str> = plan.lanes.iter().map(|l| l.label.as_str()).collect();
     info!("Starting lanes: {}", labels.join(", "));
 
-    let launch = |user_data_dir| LaunchOptions {
-        executable: executable.clone(),
+    let launch = LaunchOptions {
+        executable,
         headless: config.browser.headless,
-        user_data_dir,
+        user_data_dir: None,
         cdp_timeout: config.browser.cdp_timeout,
         no_sandbox: config.browser.no_sandbox,
     };
     let shared_browser = match config.browser.isolation {
-        Isolation::Context => Some(SharedBrowser::launch(launch(None)).await?),
+        Isolation::Context => Some(SharedBrowser::launch(launch.clone()).await?),
         Isolation::Process => None,
     };
-
-    let artifacts = Arc::new(crate::artifacts::Settings {
-        capture: config.capture.clone(),
-        failures: config.failures.clone(),
-    });
-    let opened = join_all(plan.lanes.iter().map(|spec| {
-        let settings = config.provider(spec.provider).clone();
-        let artifacts = artifacts.clone();
-        let shared = shared_browser.clone();
-        let opts = launch(Some(
-            config
-                .data_dir
-                .join("profiles")
-                .join(spec.provider.storage_key())
-                .join(format!("lane-{}", spec.index)),
-        ));
-        let board = board.clone();
-        async move {
-            let began = Instant::now();
-            info!(lane = %spec.id, "{}: starting", spec.label);
-            let result = match shared {
-                Some(shared) => {
-                    let browser = shared.current();
-                    board.set_pid(&spec.id, browser.pid());
-                    let host = BrowserHost::Shared(shared);
-                    Lane::open(spec.clone(), settings, browser, host, artifacts).await
-                }
-                None => open_with_own_browser(spec, settings, &opts, &board, artifacts).await,
-            };
-            match &result {
-                Ok(_) => info!(
-                    lane = %spec.id,
-                    "{}: ready in {:.2}s", spec.label, began.elapsed().as_secs_f64()
-                ),
-                Err(e) => {
-                    warn!(lane = %spec.id, "{} failed to start and will be disabled: {e}", spec.label);
-                    board.set_state(&spec.id, LaneState::Failed(e.clone()));
-                }
-            }
-            result.map_err(|e| format!("{}: {e}", spec.label))
-        }
-    }))
-    .await;
-
-    let mut lanes = Vec::new();
-    let mut failures = Vec::new();
-    for result in opened {
-        match result {
-            Ok(lane) => lanes.push(lane),
-            Err(e) => failures.push(e),
-        }
-    }
-    if lanes.is_empty() {
-        if let Some(browser) = &shared_browser {
+    let mut lanes = Lanes {
+        board,
+        providers: Vec::new(),
+        shutdown: CancellationToken::new(),
+        running: Vec::new(),
+        retired: Vec::new(),
+        shared_browser,
+        scheduler: scheduler.clone(),
+        launch,
+        data_dir: config.data_dir.clone(),
+        artifacts: Arc::new(crate::artifacts::Settings {
+            capture: config.capture.clone(),
+            failures: config.failures.clone(),
+        }),
+    };
+    let outcomes = lanes.add(config, &plan.lanes).await;
+    let failures: Vec<String> = outcomes.into_iter().filter_map(|(_, r)| r.err()).collect();
+    if lanes.running.is_empty() {
+        if let Some(browser) = &lanes.shared_browser {
             browser.current().close().await;
         }
         return Err(format!(
@@ -167,41 +276,28 @@ pub async fn start(
         ));
     }
     if failures.is_empty() {
-        info!("All {} lane(s) started.", lanes.len());
+        info!("All {} lane(s) started.", lanes.running.len());
     } else {
         warn!(
             "{}/{} lane(s) started. Disabled failed lane(s): {}",
-            lanes.len(),
+            lanes.running.len(),
             plan.lanes.len(),
             failures.join("; ")
         );
     }
-
-    let shutdown = CancellationToken::new();
-    let mut providers = Vec::new();
-    let mut tasks = Vec::new();
-    for lane in lanes {
-        if !providers.contains(&lane.spec.provider) {
-            providers.push(lane.spec.provider);
-        }
-        tasks.push(crate::tasks::spawn(
-            "lane",
-            keep_lane(lane, scheduler.clone(), board.clone(), shutdown.clone()),
-        ));
-    }
-    Ok(Lanes {
-        board,
-        providers,
-        shutdown,
-        tasks,
-        shared_browser,
-    })
+    Ok(lanes)
 }
 
 /// Runs a lane's supervisor until shutdown. If the supervisor itself panics (it has already
 /// taken the lane offline), the lane is opened again from scratch, with backoff, and a new
 /// supervisor runs it.
-async fn keep_lane(lane: Lane, scheduler: Scheduler, board: Board, shutdown: CancellationToken) {
+async fn keep_lane(
+    lane: Lane,
+    scheduler: Scheduler,
+    board: Board,
+    shutdown: CancellationToken,
+    retire: CancellationToken,
+) {
     use futures::FutureExt;
     let spec = lane.spec.clone();
     let settings = lane.settings.clone();
@@ -217,6 +313,7 @@ async fn keep_lane(lane: Lane, scheduler: Scheduler, board: Board, shutdown: Can
             scheduler.clone(),
             board.clone(),
             shutdown.clone(),
+            retire.clone(),
         )
         .run();
         if std::panic::AssertUnwindSafe(run)
@@ -231,6 +328,10 @@ async fn keep_lane(lane: Lane, scheduler: Scheduler, board: Board, shutdown: Can
         lane = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
+                _ = retire.cancelled() => {
+                    supervisor::forget(&scheduler, &board, &spec.id).await;
+                    return;
+                }
                 () = tokio::time::sleep(supervisor::backoff(attempt)) => {}
             }
             match reopen(&spec, &settings, &host, &artifacts, &board).await {

@@ -156,9 +156,10 @@ impl Lane {
 
     async fn relay(&self, job: &Job, events: &mut Captured<'_>, sent: &SendState) -> Outcome {
         let provider = self.spec.provider;
-        let settings = &self.settings;
+        // Read per request: a config reload changes them without restarting the lane.
+        let timeouts = job.timeouts;
         let send_thinking = job.request.send_thinking;
-        let mut deadline = Instant::now() + settings.first_chunk_timeout;
+        let mut deadline = Instant::now() + timeouts.first_chunk;
         let mut got_data = false;
         let mut status: i64 = 0;
         let mut error_body: Vec<u8> = Vec::new();
@@ -213,12 +214,12 @@ impl Lane {
                     let message = if got_data {
                         format!(
                             "{provider} timeout: no next stream chunk within {}s.",
-                            settings.idle_timeout.as_secs()
+                            timeouts.idle.as_secs()
                         )
                     } else {
                         format!(
                             "{provider} timeout: no intercepted first chunk within {}s.",
-                            settings.first_chunk_timeout.as_secs()
+                            timeouts.first_chunk.as_secs()
                         )
                     };
                     // A stalled page is reloaded before the next request.
@@ -254,7 +255,7 @@ impl Lane {
                         self.note(format!("first body chunk ({} bytes)", bytes.len()));
                     }
                     got_data = true;
-                    deadline = Instant::now() + settings.idle_timeout;
+                    deadline = Instant::now() + timeouts.idle;
                     if status >= 400 {
                         error_body.extend_from_slice(&bytes);
                         continue;

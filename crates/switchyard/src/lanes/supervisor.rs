@@ -81,6 +81,8 @@ enum Next {
     Job(Job),
     Broken(Cause, String),
     Shutdown,
+    /// A config reload removed the lane.
+    Retire,
 }
 
 /// One recovery step, lightest first.
@@ -143,6 +145,8 @@ pub struct Supervisor {
     scheduler: Scheduler,
     board: Board,
     shutdown: CancellationToken,
+    /// Cancelled when a config reload removes the lane: it stops once its request is done.
+    retire: CancellationToken,
     breaker: Breaker,
     /// The page's crash counter; refreshed when recovery replaces the page.
     crashes: watch::Receiver<u64>,
@@ -157,6 +161,7 @@ impl Supervisor {
         scheduler: Scheduler,
         board: Board,
         shutdown: CancellationToken,
+        retire: CancellationToken,
     ) -> Supervisor {
         let (inbox_tx, inbox) = mpsc::channel(super::INBOX_CAPACITY);
         let mut crashes = lane.capture.crashes();
@@ -169,6 +174,7 @@ impl Supervisor {
             scheduler,
             board,
             shutdown,
+            retire,
             breaker: Breaker::new(Policy::default()),
             crashes,
             panic_next: false,
@@ -186,7 +192,7 @@ impl Supervisor {
         self.announce().await;
         loop {
             let keep_going = match self.idle().await {
-                Next::Shutdown => false,
+                Next::Shutdown | Next::Retire => false,
                 Next::Job(job) => self.serve(job).await,
                 Next::Broken(cause, why) => self.recover(cause, why).await,
             };
@@ -195,6 +201,10 @@ impl Supervisor {
             }
         }
         goodbye.armed = false;
+        if self.retire.is_cancelled() && !self.shutdown.is_cancelled() {
+            self.step_aside("removed by a config reload".to_owned())
+                .await;
+        }
         // Anything still in the inbox goes back to the queue (shutdown fails it there).
         self.inbox.close();
         while let Ok(job) = self.inbox.try_recv() {
@@ -205,6 +215,9 @@ impl Supervisor {
             Err(_) => {
                 warn!(lane = %id, "the lane's page is still in use at shutdown; leaving it to the browser")
             }
+        }
+        if self.retire.is_cancelled() && !self.shutdown.is_cancelled() {
+            forget(&self.scheduler, &self.board, &id).await;
         }
     }
 
@@ -223,6 +236,7 @@ impl Supervisor {
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return Next::Shutdown,
+                _ = self.retire.cancelled() => return Next::Retire,
                 _ = lane.browser.closed() => {
                     return Next::Broken(Cause::Browser, "the browser went away".to_owned());
                 }
@@ -356,6 +370,7 @@ impl Supervisor {
             if !pause.is_zero() {
                 tokio::select! {
                     _ = self.shutdown.cancelled() => return false,
+                    _ = self.retire.cancelled() => return false,
                     () = tokio::time::sleep(pause) => {}
                 }
             }
@@ -426,6 +441,7 @@ impl Supervisor {
                 .await;
             tokio::select! {
                 _ = self.shutdown.cancelled() => return false,
+                _ = self.retire.cancelled() => return false,
                 () = tokio::time::sleep(cooldown) => {}
             }
             self.breaker.half_open();
@@ -471,6 +487,13 @@ impl Supervisor {
         self.crashes.mark_unchanged();
         result
     }
+}
+
+/// A lane a config reload removed has stopped: the scheduler and the board forget it.
+pub(super) async fn forget(scheduler: &Scheduler, board: &Board, id: &crate::ids::LaneId) {
+    scheduler.remove(id.clone()).await;
+    board.remove(id);
+    info!(lane = %id, "the lane is stopped and removed (config reload)");
 }
 
 /// Carries out a fault injection.

@@ -146,7 +146,9 @@ impl Driver {
         Ok(())
     }
 
-    /// Opens a new chat, sets the toggles for the request and types the prompt.
+    /// Opens a new chat, sets the toggles for the request and types the prompt. The prepare
+    /// script answers `true` once the chat box has the focus, or `{ focused, note }` with a
+    /// remark for the log (a skipped control, said once per page), logged at info.
     pub async fn prepare(self, tab: &Tab, req: &ShapedRequest) -> Result<(), DriverError> {
         let args = json!({
             "thinking": req.toggles.thinking,
@@ -160,14 +162,19 @@ impl Driver {
             "step_ms": STEP.as_millis() as u64,
         });
         let bound = STEP * 4 + tab.cdp_timeout();
-        let focused = tab
+        let prepared = tab
             .eval(
                 "opening a new chat",
                 &self.script(self.scripts().prepare, &args),
                 bound,
             )
             .await?;
-        if focused != serde_json::Value::Bool(true) {
+        // `true`, or `{ focused, note }` when the script has something to say (once).
+        let focused = prepared == serde_json::Value::Bool(true) || prepared["focused"] == true;
+        if let Some(note) = prepared["note"].as_str() {
+            tracing::info!(provider = %self.provider, "{note}");
+        }
+        if !focused {
             return Err(DriverError::Browser(BrowserError::Script {
                 what: "focusing the chat box".into(),
                 cause: "the chat box did not take the focus".into(),

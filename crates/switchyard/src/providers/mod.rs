@@ -44,6 +44,11 @@ pub const DEFAULT_PROVIDER: ProviderKind = ProviderKind::DeepSeek;
 /// The model a request without `model` asks for (the reference's default).
 pub const DEFAULT_MODEL: &str = "deepseek-auto";
 
+/// The prompt size every spec uses until a site's own limit is known (the reference states
+/// none): 500,000 characters, well above the 200,000-character chats every driver is tested
+/// with. `providers.<p>.max_prompt_chars` overrides it.
+pub const DEFAULT_MAX_PROMPT_CHARS: usize = 500_000;
+
 /// The spec of a provider.
 pub fn spec(kind: ProviderKind) -> &'static ProviderSpec {
     match kind {
@@ -83,6 +88,7 @@ mod tests {
                 ProviderKind::Glm,
                 ProviderKind::Moonshot,
                 ProviderKind::Qwen,
+                ProviderKind::Perplexity,
                 ProviderKind::Mimo
             ]
         );
@@ -98,7 +104,8 @@ mod tests {
             (Glm, Some("GLM-5.2"), 5, 45, 75, false),
             (Moonshot, Some("Kimi K3"), 4, 45, 75, false),
             (Qwen, Some("Qwen3.5-Plus"), 1, 150, 75, false),
-            (Perplexity, Some("Best (Auto)"), 9, 45, 600, true),
+            // No system field until Spaces mode lands.
+            (Perplexity, Some("Best (Auto)"), 9, 45, 600, false),
             (HuggingChat, None, 0, 150, 75, true),
             (AiStudio, Some("Gemini 3.1 Pro"), 9, 180, 75, true),
             (Mimo, Some("MiMo-V2.5-Pro"), 2, 150, 75, false),

@@ -61,14 +61,28 @@ const sy = (() => {
       }, ms);
       check();
     });
-  // The text a chat box holds: a textarea's value, or a contenteditable editor's rendered text
-  // (`innerText`: typed line breaks become `<br>`s, which `textContent` would drop).
-  const boxText = (box) => (box.isContentEditable || box.value === undefined ? box.innerText : box.value);
+  // The text of a chat box: a textarea's value, or a contenteditable editor's lines (each
+  // block child is one line, a `<br>` inside it a line break, a block holding only a `<br>` an
+  // empty line; a no-break space, which an editor writes for a typed space it must keep, is a
+  // space), as rich-text editors such as Lexical lay them out.
+  const editable = (box) => !!box && box.isContentEditable && typeof box.value !== 'string';
+  const text = (box) => {
+    if (!box) return '';
+    if (!editable(box)) return box.value;
+    const kids = [...box.childNodes];
+    const block = (n) => n.nodeType === 1 && /^(P|DIV|H[1-6]|LI|PRE|BLOCKQUOTE)$/.test(n.nodeName);
+    if (!kids.length || !kids.every(block)) return box.innerText.replace(/\n$/, '');
+    const line = (b) => {
+      if (b.childNodes.length === 1 && b.firstChild.nodeName === 'BR') return '';
+      return [...b.childNodes].map((n) => (n.nodeName === 'BR' ? '\n' : n.textContent)).join('');
+    };
+    return kids.map(line).join('\n').replace(/\u00a0/g, ' ');
+  };
   // Checks the chat box holds exactly the typed prompt (UTF-16 length, as JS counts).
   const checkTyped = (box, expected) => {
-    if (!box || boxText(box).length !== expected) {
+    if (!box || text(box).length !== expected) {
       throw new Error(
-        `the chat box holds ${box ? boxText(box).length : 'no'} characters, expected ${expected}`,
+        `the chat box holds ${box ? text(box).length : 'no'} characters, expected ${expected}`,
       );
     }
   };
@@ -112,29 +126,37 @@ const sy = (() => {
   // An element with no text of its own but an icon (an icon-only button).
   const iconOnly = (el) => el.textContent.trim() === '' && !!el.querySelector('svg, img');
   // Sets a chat box's whole text in one step, as a paste does: the native value setter (which
-  // React's and Svelte's own trackers see as a change), then an `input` event; a
-  // contenteditable editor gets its text content set instead. Returns the
-  // length the box now holds (UTF-16 units, as `checkTyped` counts).
-  const fill = (box, text) => {
+  // React's and Svelte's own trackers see as a change), then an `input` event. Returns the
+  // length the box now holds (UTF-16 units, as `checkTyped` counts). A contenteditable editor
+  // gets one `<p>` per line instead, as the reference rebuilds it, then the `input` event.
+  const fill = (box, value) => {
     if (!box) throw new Error('the chat box is gone');
-    if (box.isContentEditable) {
-      // An editor: its text in one step (line breaks kept, the editor's white-space is pre-wrap).
+    if (editable(box)) {
       box.focus();
-      box.textContent = text;
-      box.dispatchEvent(new InputEvent('input', { bubbles: true, inputType: 'insertFromPaste' }));
-      return box.innerText.length;
+      box.replaceChildren(
+        ...value.split('\n').map((line) => {
+          const p = document.createElement('p');
+          if (line === '') p.append(document.createElement('br'));
+          else p.textContent = line;
+          return p;
+        }),
+      );
+      box.dispatchEvent(
+        new InputEvent('input', { bubbles: true, inputType: 'insertFromPaste', data: value }),
+      );
+      return text(box).length;
     }
     const proto = Object.getPrototypeOf(box);
     const setter = Object.getOwnPropertyDescriptor(proto, 'value')?.set;
     if (!setter) throw new Error('the chat box has no value to set');
     box.focus();
-    setter.call(box, text);
+    setter.call(box, value);
     box.dispatchEvent(new InputEvent('input', { bubbles: true, inputType: 'insertFromPaste' }));
     box.dispatchEvent(new Event('change', { bubbles: true }));
     return box.value.length;
   };
   return {
-    visible, all, first, withText, exactText, disabled, until, boxText, checkTyped, enabled,
+    visible, all, first, withText, exactText, disabled, until, text, checkTyped, enabled,
     find, hook, around, iconOnly, fill,
   };
 })();

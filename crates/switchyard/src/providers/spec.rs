@@ -39,6 +39,10 @@ pub struct SiteDefaults {
     pub idle_timeout_secs: u64,
     /// How a lane reads the site's stream.
     pub capture: CaptureMode,
+    /// The longest prompt (with the system field) a request may send, in characters; a longer
+    /// one is a 413 before it is queued. The reference names no limit for any site; this is
+    /// switchyard's default (above the 200,000-character chats the lanes are tested with).
+    pub max_prompt_chars: usize,
     /// The labels of the site's model picker (behavior-spec §8.12), in the site's order.
     /// Running drivers may report the labels they really see; this list is the default.
     pub models: &'static [&'static str],
@@ -71,6 +75,9 @@ pub struct DriverSpec {
     pub stream_paths: &'static [&'static str],
     /// The page scripts the driver runs.
     pub scripts: Scripts,
+    /// Whether the replay capture is offered. Without it only `tee` is (the reference reads
+    /// the site only by teeing), and a configured `capture = "replay"` is refused at start.
+    pub replay: bool,
     /// A fresh decoder for one response body (`switchyard_decode`).
     pub decoder: fn() -> Box<dyn Decode + Send>,
 }

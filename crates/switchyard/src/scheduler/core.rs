@@ -78,6 +78,9 @@ pub enum Health {
     Recovering(String),
     /// Out of service (a tripped breaker, or recovery keeps failing), with the reason.
     Offline(String),
+    /// Removed by a config reload: never picked again; it finishes its running request, then
+    /// its supervisor stops it and [`Core::remove`] forgets it.
+    Retiring(String),
 }
 
 /// A request a lane was given.
@@ -173,7 +176,10 @@ impl<J> Core<J> {
     pub fn lane_up(&mut self, lane: LaneId, provider: ProviderKind) -> Vec<Dispatch<J>> {
         match self.lanes.get_mut(&lane) {
             Some(slot) => {
-                slot.health = Health::Ready;
+                // A lane being removed stays so, even if it recovered meanwhile.
+                if !matches!(slot.health, Health::Retiring(_)) {
+                    slot.health = Health::Ready;
+                }
                 slot.running = None;
                 slot.stranded = None;
             }
@@ -203,7 +209,9 @@ impl<J> Core<J> {
         let Some(slot) = self.lanes.get_mut(lane) else {
             return Vec::new();
         };
-        slot.health = Health::Recovering(reason.to_owned());
+        if !matches!(slot.health, Health::Retiring(_)) {
+            slot.health = Health::Recovering(reason.to_owned());
+        }
         if let Some(running) = slot.running.take() {
             slot.stranded = Some(running);
         }
@@ -251,19 +259,56 @@ impl<J> Core<J> {
         let Some(slot) = self.lanes.get_mut(lane) else {
             return (Vec::new(), Vec::new());
         };
-        slot.health = Health::Offline(reason.to_owned());
+        if !matches!(slot.health, Health::Retiring(_)) {
+            slot.health = Health::Offline(reason.to_owned());
+        }
         slot.running = None;
         slot.stranded = None;
         let provider = slot.provider;
-        let orphans = if self.has_lane(provider) {
-            Vec::new()
-        } else {
-            self.queues
-                .get_mut(&provider)
-                .map(|q| q.drain(..).map(|p| (p.id, p.job)).collect())
-                .unwrap_or_default()
-        };
+        let orphans = self.orphans(provider);
         (self.pump(), orphans)
+    }
+
+    /// A config reload changed how requests share the lanes (a second provider, or a single
+    /// lane left). Running requests go on; what may start now starts.
+    pub fn set_concurrency(&mut self, concurrency: Concurrency) -> Vec<Dispatch<J>> {
+        self.concurrency = concurrency;
+        self.pump()
+    }
+
+    /// A config reload removes the lane: it is never picked again, and its running request (if
+    /// any) goes on to its end. When no lane of the provider is left ready or recovering, the
+    /// provider's queued requests are returned: nothing would run them.
+    pub fn retire(&mut self, lane: &LaneId, reason: &str) -> Vec<(RequestId, J)> {
+        let Some(slot) = self.lanes.get_mut(lane) else {
+            return Vec::new();
+        };
+        slot.health = Health::Retiring(reason.to_owned());
+        let provider = slot.provider;
+        self.orphans(provider)
+    }
+
+    /// Forgets a retired lane once its supervisor has stopped (after handing back what sat in
+    /// its inbox). Returns what that made possible and, as [`Core::retire`], the provider's
+    /// queued requests when it has no lane left.
+    pub fn remove(&mut self, lane: &LaneId) -> (Vec<Dispatch<J>>, Vec<(RequestId, J)>) {
+        let Some(slot) = self.lanes.remove(lane) else {
+            return (Vec::new(), Vec::new());
+        };
+        self.order.retain(|l| l != lane);
+        let orphans = self.orphans(slot.provider);
+        (self.pump(), orphans)
+    }
+
+    /// The provider's queued requests when it has no lane left to run them.
+    fn orphans(&mut self, provider: ProviderKind) -> Vec<(RequestId, J)> {
+        if self.has_lane(provider) {
+            return Vec::new();
+        }
+        self.queues
+            .get_mut(&provider)
+            .map(|q| q.drain(..).map(|p| (p.id, p.job)).collect())
+            .unwrap_or_default()
     }
 
     /// Admits a request into its provider's queue and dispatches what became possible.
@@ -378,6 +423,7 @@ impl<J> Core<J> {
                 Health::Ready => ("ready", None),
                 Health::Recovering(why) => ("recovering", Some(why.clone())),
                 Health::Offline(why) => ("offline", Some(why.clone())),
+                Health::Retiring(why) => ("stopping", Some(why.clone())),
             };
             lanes.push(LaneView {
                 id: lane.clone(),
@@ -668,6 +714,46 @@ mod tests {
         // Back up: it takes new work again.
         assert_eq!(core.lane_up(lane("deepseek:1"), DS).len(), 0);
         assert_eq!(core.submit(rid("e"), DS, meta(), "e").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_retiring_lane_finishes_its_request_is_never_picked_and_is_forgotten() {
+        let mut core = Core::new(Concurrency::PerLane);
+        core.lane_up(lane("glm_chat:1"), GLM);
+        core.lane_up(lane("deepseek:1"), DS);
+        core.lane_up(lane("deepseek:2"), DS);
+        core.submit(rid("a"), DS, meta(), "a").unwrap();
+        core.submit(rid("g"), GLM, meta(), "g").unwrap();
+        // deepseek:1 runs `a`; retiring it keeps `a` running, and deepseek:2 stays.
+        assert!(core.retire(&lane("deepseek:1"), "removed").is_empty());
+        let snap = core.snapshot();
+        assert_eq!(snap.lanes[1].state, "stopping");
+        assert_eq!(snap.lanes[1].current_request, Some(rid("a")));
+        // A recovery report does not bring a retiring lane back.
+        core.lane_up(lane("deepseek:1"), DS);
+        assert_eq!(core.snapshot().lanes[1].state, "stopping");
+        let d = core.submit(rid("b"), DS, meta(), "b").unwrap();
+        assert_eq!(ids(&d), vec![pair("deepseek:2", "b")]);
+        core.submit(rid("c"), DS, meta(), "c").unwrap();
+        assert!(
+            core.finished(&lane("deepseek:1")).is_empty(),
+            "never picked again"
+        );
+        let (d, orphans) = core.remove(&lane("deepseek:1"));
+        assert!(d.is_empty() && orphans.is_empty());
+        assert_eq!(core.snapshot().lanes.len(), 2);
+        // The provider's last lane: its queue comes back to be failed.
+        core.submit(rid("g2"), GLM, meta(), "g2").unwrap();
+        let orphans: Vec<_> = core
+            .retire(&lane("glm_chat:1"), "removed")
+            .into_iter()
+            .map(|(id, _)| id.0)
+            .collect();
+        assert_eq!(orphans, vec!["g2"]);
+        assert_eq!(
+            core.submit(rid("g3"), GLM, meta(), "g3").unwrap_err().0,
+            Rejection::NoLane
+        );
     }
 
     #[test]

@@ -51,6 +51,21 @@ pub struct Job {
     /// Set by the lane, before it sends the error event, with what kind of failure it was: the
     /// status a non-streaming client gets depends on it.
     pub failure: FailureNote,
+    /// The provider's stream timeouts as configured when the request arrived (a config reload
+    /// applies to the next request without restarting the lane).
+    pub timeouts: Timeouts,
+    /// Set by the scheduler on admission: until when the request may wait for a lane, and the
+    /// configured wait. A request a recovering lane hands back keeps it.
+    pub queue_deadline: Option<(Instant, Duration)>,
+}
+
+/// A provider's stream timeouts, for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Error if the site sends nothing for this long after Send.
+    pub first_chunk: Duration,
+    /// Error if the stream pauses this long.
+    pub idle: Duration,
 }
 
 /// What kind of failure ended a request.
@@ -156,6 +171,16 @@ enum Command {
         lane: LaneId,
         reason: String,
     },
+    /// A config reload removes the lane: it is not picked again. Replies once applied.
+    Retire {
+        lane: LaneId,
+        reason: String,
+        ack: oneshot::Sender<()>,
+    },
+    /// A retired lane has stopped; forget it.
+    Remove(LaneId),
+    /// A config reload changed the queue's concurrency.
+    SetConcurrency(Concurrency),
     Snapshot(oneshot::Sender<Snapshot>),
     /// A request control: one request, stopped or removed with its reason.
     Control {
@@ -364,6 +389,32 @@ impl Scheduler {
         }
     }
 
+    /// A config reload removes the lane: from now on it is never picked; a request it runs
+    /// goes on. If it was its provider's last lane, the provider's queued requests fail with
+    /// `reason`. Returns once applied.
+    pub async fn retire(&self, lane: LaneId, reason: String) {
+        let (ack, rx) = oneshot::channel();
+        if self
+            .send(Command::Retire { lane, reason, ack })
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// A retired lane has stopped (after handing back its inbox with
+    /// [`Scheduler::requeue`]): the scheduler forgets it.
+    pub async fn remove(&self, lane: LaneId) {
+        let _ = self.send(Command::Remove(lane)).await;
+    }
+
+    /// A config reload changed how requests share the lanes: running requests go on, the
+    /// next dispatch follows `concurrency`.
+    pub async fn set_concurrency(&self, concurrency: Concurrency) {
+        let _ = self.send(Command::SetConcurrency(concurrency)).await;
+    }
+
     pub async fn snapshot(&self) -> Result<Snapshot, SchedulerGone> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Snapshot(reply)).await?;
@@ -389,6 +440,21 @@ struct Books {
     closed: bool,
     /// Waiting for no request to run.
     idle_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Books {
+    /// Fails the queued request `id` if it still waits at `at`.
+    fn watch_deadline(
+        &mut self,
+        at: Instant,
+        id: RequestId,
+        provider: ProviderKind,
+        after: Duration,
+    ) {
+        self.next_deadline += 1;
+        self.deadlines
+            .insert((at, self.next_deadline), (id, provider, after));
+    }
 }
 
 /// The owner task: applies commands to the core, delivers its dispatches, and publishes the
@@ -472,15 +538,14 @@ fn apply(core: &mut core::Core<Job>, books: &mut Books, cmd: Command) -> Vec<cor
                 return Vec::new();
             }
             let id = job.id.clone();
+            let mut job = job;
+            job.queue_deadline = queue_timeout.map(|after| (Instant::now() + after, after));
+            let deadline = job.queue_deadline;
             match core.submit(id.clone(), provider, meta, job) {
                 Ok(d) => {
                     let _ = reply.send(Ok(()));
-                    if let Some(after) = queue_timeout {
-                        books.next_deadline += 1;
-                        books.deadlines.insert(
-                            (Instant::now() + after, books.next_deadline),
-                            (id, provider, after),
-                        );
+                    if let Some((at, after)) = deadline {
+                        books.watch_deadline(at, id, provider, after);
                     }
                     d
                 }
@@ -523,9 +588,18 @@ fn apply(core: &mut core::Core<Job>, books: &mut Books, cmd: Command) -> Vec<cor
         }
         Command::Requeue { lane, job } => {
             let id = job.id.clone();
+            let deadline = job.queue_deadline;
+            let provider = job.request.provider;
             match core.requeue(&lane, &id, job) {
                 Ok(d) => {
                     info!(request = %id, %lane, "a recovering lane handed back a request; it waits for the next free lane");
+                    // It keeps its original queue deadline (a passed one fails it at once,
+                    // unless this very requeue dispatched it again).
+                    if let Some((at, after)) = deadline {
+                        if !d.iter().any(|d| d.id == id) {
+                            books.watch_deadline(at, id, provider, after);
+                        }
+                    }
                     d
                 }
                 Err(job) => {
@@ -541,6 +615,24 @@ fn apply(core: &mut core::Core<Job>, books: &mut Books, cmd: Command) -> Vec<cor
         Command::LaneOffline { lane, reason } => {
             books.running.remove(&lane);
             offline(core, &lane, &reason)
+        }
+        Command::Retire { lane, reason, ack } => {
+            info!(%lane, "the lane is being removed: {reason}");
+            let orphans = core.retire(&lane, &reason);
+            fail_orphans(books, orphans, &lane, &reason);
+            let _ = ack.send(());
+            Vec::new()
+        }
+        Command::SetConcurrency(concurrency) => {
+            info!("the queue now runs {concurrency:?} (config reload)");
+            core.set_concurrency(concurrency)
+        }
+        Command::Remove(lane) => {
+            books.running.remove(&lane);
+            books.inboxes.remove(&lane);
+            let (d, orphans) = core.remove(&lane);
+            fail_orphans(books, orphans, &lane, "removed by a config reload");
+            d
         }
         Command::Snapshot(reply) => {
             let _ = reply.send(core.snapshot());
@@ -616,6 +708,21 @@ fn clear(core: &mut core::Core<Job>, books: &mut Books, reason: &str) -> Vec<Req
     ids
 }
 
+/// Fails the queued requests of a provider whose last lane a reload removed.
+fn fail_orphans(books: &mut Books, orphans: Vec<(RequestId, Job)>, lane: &LaneId, reason: &str) {
+    for (id, job) in orphans {
+        warn!(request = %id, %lane, "failing a queued request: its provider has no lane left");
+        let provider = job.request.provider;
+        books.deadlines.retain(|_, (d, _, _)| d != &id);
+        fail(
+            job,
+            &format!(
+                "No {provider} lane is left: {lane} was {reason}. Check the config and /api/lanes."
+            ),
+        );
+    }
+}
+
 /// Takes a lane offline; a provider left without lanes fails its queued requests.
 fn offline(core: &mut core::Core<Job>, lane: &LaneId, reason: &str) -> Vec<core::Dispatch<Job>> {
     warn!(%lane, %reason, "the lane is offline");
@@ -666,4 +773,104 @@ fn deliver(core: &mut core::Core<Job>, books: &mut Books, d: core::Dispatch<Job>
 
 fn fail(job: Job, message: &str) {
     let _ = job.events.try_send(StreamEvent::Error(message.to_owned()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::ProviderModels;
+    use crate::models::RoutingTable;
+    use crate::shaping::format::FormatSettings;
+    use crate::shaping::{RequestOptions, Sampling, ShapingSettings};
+
+    fn job(id: &str) -> (Job, mpsc::Receiver<StreamEvent>) {
+        let format = FormatSettings::default();
+        let settings = ShapingSettings {
+            thinking: false,
+            send_thinking: true,
+            search: false,
+            system_field: true,
+            model: None,
+            format: &format,
+        };
+        let choice = RoutingTable::new(
+            [ProviderModels::with_labels(ProviderKind::DeepSeek, &[])],
+            false,
+        )
+        .unwrap()
+        .route("deepseek-chat")
+        .unwrap();
+        let options = RequestOptions {
+            client_model: "deepseek-chat",
+            sampling: Sampling::default(),
+            effort: None,
+        };
+        let request = crate::shaping::shape_text("hi", &choice, &settings, options);
+        let (events, rx) = mpsc::channel(8);
+        let job = Job {
+            id: RequestId(id.to_owned()),
+            request: Arc::new(request),
+            events,
+            cancel: CancellationToken::new(),
+            reason: StopReason::default(),
+            failure: FailureNote::default(),
+            timeouts: Timeouts {
+                first_chunk: Duration::from_secs(45),
+                idle: Duration::from_secs(75),
+            },
+            queue_deadline: None,
+        };
+        (job, rx)
+    }
+
+    fn meta() -> JobMeta {
+        JobMeta {
+            model: "deepseek-chat".into(),
+            stream: true,
+            kind: "chat",
+            queued_at: 0,
+            key_name: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_requeued_request_keeps_its_original_queue_deadline() {
+        let scheduler = Scheduler::spawn(Concurrency::PerLane, Board::default());
+        let lane = LaneId("deepseek:1".into());
+        let (inbox, mut lane_inbox) = mpsc::channel(4);
+        scheduler
+            .lane_up(lane.clone(), ProviderKind::DeepSeek, inbox)
+            .await;
+        let (job, mut events) = job("r1");
+        let admitted = scheduler
+            .submit_within(
+                ProviderKind::DeepSeek,
+                meta(),
+                job,
+                Some(Duration::from_secs(1)),
+            )
+            .await;
+        assert!(matches!(admitted, Ok(Ok(()))));
+        // The lane got it, then went recovering before starting it, and hands it back.
+        let job = tokio::time::timeout(Duration::from_secs(5), lane_inbox.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(job.queue_deadline.is_some());
+        scheduler
+            .lane_recovering(lane.clone(), "the page crashed".into())
+            .await;
+        scheduler.requeue(lane.clone(), job).await;
+        // The lane never comes back: the request fails at its original deadline, not never.
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("the requeued request still times out")
+            .unwrap();
+        let StreamEvent::Error(msg) = event else {
+            panic!("an error event, got {event:?}");
+        };
+        assert!(msg.contains("queue_timeout_secs"), "{msg}");
+        let snap = scheduler.snapshot().await.unwrap();
+        assert!(snap.pending.is_empty(), "{snap:?}");
+    }
 }

@@ -50,7 +50,19 @@ impl Harness {
         knobs: Knobs,
         layers: &[&str],
     ) -> Harness {
-        Self::start_with(providers, knobs, layers, false).await
+        Self::start_with(providers, knobs, layers, false, None).await
+    }
+
+    /// Like [`Harness::start`], with `file` as the gateway's config file (at
+    /// [`Harness::config_file`]) laid over the base config: `POST /api/config/reload` reads it
+    /// again.
+    pub async fn start_from_file(providers: &[ProviderKind], knobs: Knobs, file: &str) -> Harness {
+        Self::start_with(providers, knobs, &[], false, Some(file)).await
+    }
+
+    /// The config file of [`Harness::start_from_file`].
+    pub fn config_file(&self) -> std::path::PathBuf {
+        self._data_dir.0.join("switchyard.toml")
     }
 
     /// Like [`Harness::start`], with the fault-injection endpoints on
@@ -60,7 +72,7 @@ impl Harness {
         knobs: Knobs,
         extra: &str,
     ) -> Harness {
-        Self::start_with(providers, knobs, &[extra], true).await
+        Self::start_with(providers, knobs, &[extra], true, None).await
     }
 
     async fn start_with(
@@ -68,6 +80,7 @@ impl Harness {
         knobs: Knobs,
         layers: &[&str],
         fault_injection: bool,
+        file: Option<&str>,
     ) -> Harness {
         init_logs();
         let data_dir = TempDir(std::env::temp_dir().join(format!(
@@ -100,9 +113,25 @@ impl Harness {
                 config::parse_table(extra, "test extra").unwrap(),
             );
         }
-        let mut config = Config::from_table(table, "test config").unwrap();
-        config.fault_injection = fault_injection;
-        let gateway = Gateway::start(config).await.unwrap();
+        let gateway = match file {
+            None => {
+                let mut config = Config::from_table(table, "test config").unwrap();
+                config.fault_injection = fault_injection;
+                Gateway::start(config).await.unwrap()
+            }
+            Some(text) => {
+                std::fs::create_dir_all(&data_dir.0).unwrap();
+                let path = data_dir.0.join("switchyard.toml");
+                std::fs::write(&path, text).unwrap();
+                let source = switchyard::reload::Source {
+                    base: Some(table),
+                    file: Some(path),
+                };
+                let mut config = source.load().unwrap();
+                config.fault_injection = fault_injection;
+                Gateway::start_from(config, Some(source)).await.unwrap()
+            }
+        };
         let base = gateway.base_url();
         Harness {
             gateway,

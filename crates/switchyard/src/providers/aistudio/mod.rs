@@ -17,6 +17,7 @@
 //! `no-url` URL Context on / off; `nocaars`, `nocars` CAARS off; and the shared `search` and
 //! `file` families.
 
+use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
 use super::spec::{ProviderSpec, RequestSwitches, SiteDefaults};
 use crate::config::CaptureMode;
@@ -31,6 +32,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         first_chunk_timeout_secs: 180,
         idle_timeout_secs: 75,
         capture: CaptureMode::Replay,
+        max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
         models: &[
             "Gemini 3.5 Flash",
             "Gemini 3.1 Pro",

@@ -6,6 +6,7 @@
 //! There is no model picker (no real-model IDs) and no system field; `reasoning_effort` follows
 //! the generic rule.
 
+use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
 use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
 use crate::config::CaptureMode;
@@ -19,6 +20,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         first_chunk_timeout_secs: 45,
         idle_timeout_secs: 75,
         capture: CaptureMode::Replay,
+        max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
         models: &[],
         default_model: None,
     },
@@ -39,6 +41,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             send: include_str!("send.js"),
             stop: include_str!("stop.js"),
         },
+        replay: true,
         decoder: || Box::new(switchyard_decode::deepseek::DeepSeekDecoder::new()),
     }),
 };

@@ -10,6 +10,7 @@
 //! effort is not disabled: `max`/`maximum`/`xhigh`/`x-high`/`extra-high`/`extra-highest` → Max,
 //! anything else → High (only GLM-5.2 shows this menu).
 
+use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
 use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
 use crate::config::CaptureMode;
@@ -23,6 +24,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         first_chunk_timeout_secs: 45,
         idle_timeout_secs: 75,
         capture: CaptureMode::Replay,
+        max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
         models: &[
             "GLM-5.2",
             "GLM-5.1",
@@ -48,6 +50,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             send: include_str!("send.js"),
             stop: include_str!("stop.js"),
         },
+        replay: true,
         decoder: || Box::new(switchyard_decode::glm::GlmDecoder::new()),
     }),
 };

@@ -14,6 +14,7 @@
 //! Reasoner), unless the request's own `huggingchat_thinking_effort` is set, which wins (the
 //! caller's check).
 
+use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
 use super::spec::{ProviderSpec, RequestSwitches, SiteDefaults};
 use crate::config::CaptureMode;
@@ -27,6 +28,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         first_chunk_timeout_secs: 150,
         idle_timeout_secs: 75,
         capture: CaptureMode::Tee,
+        max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
         models: &[],
         default_model: None,
     },

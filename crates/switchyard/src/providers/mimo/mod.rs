@@ -18,6 +18,7 @@
 //! shared macros apply. The reference's per-provider proxy (for the site's geoblock) is not in
 //! this build: the lanes' browser has no per-context proxy yet.
 
+use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
 use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
 use crate::config::CaptureMode;
@@ -31,6 +32,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         first_chunk_timeout_secs: 150,
         idle_timeout_secs: 75,
         capture: CaptureMode::Tee,
+        max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
         models: &["MiMo-V2.5-Pro", "MiMo-V2.5"],
         default_model: Some("MiMo-V2.5-Pro"),
     },
@@ -50,6 +52,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             send: include_str!("send.js"),
             stop: include_str!("stop.js"),
         },
+        replay: true,
         decoder: || Box::new(switchyard_decode::mimo::MimoDecoder::new()),
     }),
 };

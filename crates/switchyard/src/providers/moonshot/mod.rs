@@ -34,6 +34,7 @@
 //! people are chatting with Kimi right now" as rate limited (at capacity), and the content
 //! filter's answer as blocked content.
 
+use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::{FailureKind, SiteFailure, classify_http};
 use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
 use crate::config::CaptureMode;
@@ -47,6 +48,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         first_chunk_timeout_secs: 45,
         idle_timeout_secs: 75,
         capture: CaptureMode::Replay,
+        max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
         models: &["Kimi K3", "Kimi K3 Swarm", "K2.8", "Instant"],
         default_model: Some("Kimi K3"),
     },
@@ -62,6 +64,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             "/apiv2/kimi.gateway.chat.v1.ChatService/Chat",
             "/apiv2/kimi.gateway.chat.v1.ChatService/RegenerateMessage",
         ],
+        replay: true,
         scripts: Scripts {
             hooks: include_str!("hooks.js"),
             ready: include_str!("ready.js"),

@@ -1,10 +1,36 @@
-//! Perplexity (www.perplexity.ai): site defaults only; no driver in this build yet, so it runs in
-//! Dry Run Mode only. It only tees (no replay), answers may pause long (idle timeout 600 s),
-//! leading system messages go to its Space instructions, and `reasoning_effort` follows the
-//! generic rule.
+//! Perplexity (www.perplexity.ai): site defaults, page scripts and stream endpoint.
+//!
+//! The app is driven through the hooks the reference uses (`hooks.js`): the composer, a
+//! contenteditable rich-text editor (`div[contenteditable=true]`, one `<p>` per line), the
+//! request-mode button (`aria-haspopup=menu`), "Add files or tools" with its sources, and
+//! `button[aria-label='Submit']`; Stop is `button[aria-label*=Stop|Cancel|Interrupt]`.
+//! Sign-in is read from the site's session API (`GET /api/auth/session`, in the page): signed in
+//! when its `user` is an object; `user.subscription_tier` (`free`, `pro`, `max`) decides whether
+//! the model and thinking controls exist. `ready.js` keeps the tier for the page.
+//!
+//! Per request (`prepare.js`): a new thread ("New Thread"); on a paid tier the model
+//! (`button[aria-label='Model']`, rows `div[role=menuitemradio]`, a locked row's wrapper lacks
+//! the class `rounded-lg`) and the Thinking switch (`div[role=menuitemcheckbox]`; forced on and
+//! disabled for the models that always think); a free account skips both, and the lane says so
+//! once per page in its log. The request mode is set to **Search**, as the reference does
+//! before every send; web search is the **Web** source (under "Connectors and sources"), set to
+//! the request's search switch both ways (the reference only ever turns it on). The prompt goes
+//! in through the shared path (typed, or set in one step when long: one `<p>` per line).
+//!
+//! The answer streams from `POST /rest/sse/perplexity_ask` as SSE, decoded by
+//! `switchyard_decode::perplexity`: only the `ask_text` blocks are answer text; sources, web
+//! results and plans never reach the client, and neither does Perplexity's thinking, which
+//! lives in its plan steps (`-reasoner` turns Thinking on where the account has it). The
+//! reference only tees this site, so only the tee capture is offered. Answers may pause long
+//! (idle timeout 600 s).
+//!
+//! Not in this build: the reference's optional Spaces mode (leading system messages synced into
+//! the instructions of a Space, up to 8000 characters); until it lands, system messages stay in
+//! the prompt (`system_field` off). File mode is not offered either.
 
+use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{ProviderSpec, RequestSwitches, SiteDefaults};
+use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -16,6 +42,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         first_chunk_timeout_secs: 45,
         idle_timeout_secs: 600,
         capture: CaptureMode::Tee,
+        max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
         models: &[
             "Best (Auto)",
             "Sonar 2",
@@ -32,9 +59,40 @@ pub static SPEC: ProviderSpec = ProviderSpec {
     requests: RequestSwitches {
         effort: effort::generic,
         macros: &[],
-        system_field: true,
+        system_field: false,
         thinking_toggle: true,
     },
     classify: classify_http,
-    driver: None,
+    driver: Some(DriverSpec {
+        stream_paths: &["/rest/sse/perplexity_ask"],
+        scripts: Scripts {
+            hooks: include_str!("hooks.js"),
+            ready: include_str!("ready.js"),
+            prepare: include_str!("prepare.js"),
+            send: include_str!("send.js"),
+            stop: include_str!("stop.js"),
+        },
+        replay: false,
+        decoder: || Box::new(switchyard_decode::perplexity::PerplexityDecoder::new()),
+    }),
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::FailureKind;
+
+    #[test]
+    fn the_sites_failures_read_as_their_kinds() {
+        let limit = switchyard_decode::perplexity::RATE_LIMITED.as_bytes();
+        assert_eq!(classify_http(200, limit).kind, FailureKind::RateLimited);
+        let body = br#"{"detail":"Too many requests. Please slow down and try again later."}"#;
+        assert_eq!(classify_http(429, body).kind, FailureKind::RateLimited);
+        assert_eq!(
+            classify_http(401, br#"{"detail":"Unauthorized"}"#).kind,
+            FailureKind::SignInLost
+        );
+        let none = switchyard_decode::perplexity::NO_TEXT.as_bytes();
+        assert_eq!(classify_http(200, none).kind, FailureKind::Other);
+    }
+}

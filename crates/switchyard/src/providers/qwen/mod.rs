@@ -25,6 +25,7 @@
 //! `data_inspection_failed` (and "Qwen censored …", the decoder's wording of it) as blocked
 //! content.
 
+use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::{FailureKind, SiteFailure, classify_http};
 use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
 use crate::config::CaptureMode;
@@ -38,6 +39,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         first_chunk_timeout_secs: 150,
         idle_timeout_secs: 75,
         capture: CaptureMode::Replay,
+        max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
         models: &["Qwen3.5-Plus"],
         default_model: Some("Qwen3.5-Plus"),
     },
@@ -57,6 +59,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             send: include_str!("send.js"),
             stop: include_str!("stop.js"),
         },
+        replay: true,
         decoder: || Box::new(switchyard_decode::qwen::QwenDecoder::new()),
     }),
 };

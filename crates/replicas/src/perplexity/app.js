@@ -1,0 +1,358 @@
+// Perplexity replica page logic: the session (sign-in state and tier), the composer's request
+// modes, sources and (paid tiers) model and thinking menus, the ask (→ /rest/sse/perplexity_ask),
+// live rendering of the answer blocks, Stop, and New Thread.
+'use strict';
+
+(() => {
+  const $ = (selector) => document.querySelector(selector);
+  const editor = $('#ask-input');
+  const bar = $('.bar');
+  const submit = $("button[aria-label='Submit']");
+  const modeButton = $('.mode-button');
+  const toolsButton = $('.tools-button');
+  const thread = $('#thread');
+  const newThread = $('.new-thread');
+  const sidebar = $('#sidebar');
+
+  const MODES = [
+    ['search', 'Search'],
+    ['study', 'Learn step by step'],
+    ['research', 'Deep research'],
+    ['council', 'Model council'],
+  ];
+  const MODELS = [
+    ['best', 'Best (Auto)'],
+    ['sonar2', 'Sonar 2'],
+    ['gpt54', 'GPT-5.4'],
+    ['gpt55', 'GPT-5.5'],
+    ['gemini31pro', 'Gemini 3.1 Pro'],
+    ['claude46sonnet', 'Claude Sonnet 4.6'],
+    ['claude47opus', 'Claude Opus 4.7'],
+    ['kimik26', 'Kimi K2.6'],
+    ['nemotron3super', 'Nemotron 3 Super'],
+  ];
+  const MAX_ONLY = ['gpt55', 'claude47opus'];
+  const FORCED_THINKING = ['gemini31pro', 'nemotron3super'];
+
+  // What the page remembers across loads, as the site does.
+  const stored = (key, fallback) => localStorage.getItem('pplx-' + key) || fallback;
+  const store = (key, value) => localStorage.setItem('pplx-' + key, value);
+  let tier = null;
+  let inFlight = null;
+  let openMenu = null;
+
+  // === the editor ===
+  // One block child per line; a <br> inside a block is a line break, a block holding only a
+  // <br> an empty line.
+  const editorText = () => {
+    const kids = [...editor.childNodes];
+    const block = (n) => n.nodeType === 1 && /^(P|DIV|H[1-6]|LI|PRE|BLOCKQUOTE)$/.test(n.nodeName);
+    if (!kids.length || !kids.every(block)) return editor.innerText.replace(/\n$/, '');
+    const line = (b) => {
+      if (b.childNodes.length === 1 && b.firstChild.nodeName === 'BR') return '';
+      return [...b.childNodes].map((n) => (n.nodeName === 'BR' ? '\n' : n.textContent)).join('');
+    };
+    return kids.map(line).join('\n').replace(/\u00a0/g, ' ');
+  };
+  const clearEditor = () => editor.replaceChildren(Object.assign(document.createElement('p'), { innerHTML: '<br>' }));
+  const refreshSubmit = () => {
+    submit.disabled = tier === null || editorText().trim() === '';
+  };
+  editor.addEventListener('input', refreshSubmit);
+  editor.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (!inFlight && !submit.disabled) ask();
+    }
+  });
+  submit.addEventListener('click', () => {
+    if (!submit.disabled) ask();
+  });
+
+  // === menus ===
+  function closeMenu() {
+    if (openMenu) openMenu.remove();
+    openMenu = null;
+  }
+  function menu(anchor, build) {
+    closeMenu();
+    const el = document.createElement('div');
+    el.setAttribute('role', 'menu');
+    build(el);
+    el.style.left = anchor.offsetLeft + 'px';
+    bar.append(el);
+    openMenu = el;
+    return el;
+  }
+  function item(role, label, checked, onClick) {
+    const el = document.createElement('div');
+    el.setAttribute('role', role);
+    if (checked !== null) el.setAttribute('aria-checked', String(checked));
+    el.textContent = label;
+    el.addEventListener('click', (event) => {
+      event.stopPropagation();
+      if (el.getAttribute('aria-disabled') === 'true') return;
+      onClick(el);
+    });
+    return el;
+  }
+  document.addEventListener('click', (event) => {
+    if (openMenu && !openMenu.contains(event.target)) closeMenu();
+  });
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') closeMenu();
+  });
+
+  const modeLabel = () => MODES.find(([v]) => v === stored('mode', 'search'))[1];
+  modeButton.textContent = modeLabel();
+  modeButton.addEventListener('click', (event) => {
+    event.stopPropagation();
+    if (openMenu) return closeMenu();
+    menu(modeButton, (el) => {
+      for (const [value, label] of MODES) {
+        el.append(
+          item('menuitemradio', label, value === stored('mode', 'search'), () => {
+            store('mode', value);
+            modeButton.textContent = label;
+            closeMenu();
+          }),
+        );
+      }
+    });
+  });
+
+  toolsButton.addEventListener('click', (event) => {
+    event.stopPropagation();
+    if (openMenu) return closeMenu();
+    menu(toolsButton, (el) => {
+      el.append(item('menuitem', 'Upload files or images', null, () => closeMenu()));
+      el.append(
+        item('menuitem', 'Connectors and sources', null, () => {
+          el.replaceChildren(
+            item('menuitemcheckbox', 'Web', stored('web', 'on') === 'on', (box) => {
+              const on = stored('web', 'on') !== 'on';
+              store('web', on ? 'on' : 'off');
+              box.setAttribute('aria-checked', String(on));
+            }),
+            item('menuitemcheckbox', 'Academic', false, () => {}),
+          );
+        }),
+      );
+    });
+  });
+
+  // The paid tiers' model menu: model rows (a locked row's wrapper lacks `rounded-lg`) and the
+  // Thinking switch (forced on, and disabled, for the models that always think).
+  let modelButton = null;
+  const model = () => stored('model', 'best');
+  const modelName = () => MODELS.find(([v]) => v === model())[1];
+  const thinkingOn = () => FORCED_THINKING.includes(model()) || stored('thinking', 'off') === 'on';
+  function addModelButton() {
+    modelButton = document.createElement('button');
+    modelButton.type = 'button';
+    modelButton.setAttribute('aria-label', 'Model');
+    modelButton.textContent = modelName();
+    bar.insertBefore(modelButton, submit);
+    modelButton.addEventListener('click', (event) => {
+      event.stopPropagation();
+      if (openMenu) return closeMenu();
+      menu(modelButton, (el) => {
+        for (const [value, label] of MODELS) {
+          const wrap = document.createElement('div');
+          const locked = tier !== 'max' && MAX_ONLY.includes(value);
+          if (!locked) wrap.className = 'rounded-lg';
+          const row = item('menuitemradio', label, value === model(), () => {
+            if (locked) return;
+            store('model', value);
+            modelButton.textContent = label;
+            syncThinking();
+            el.querySelectorAll('[role=menuitemradio]').forEach((r) => r.setAttribute('aria-checked', String(r === row)));
+          });
+          if (locked) row.append(' 🔒');
+          wrap.append(row);
+          el.append(wrap);
+        }
+        const thinking = item('menuitemcheckbox', 'Thinking', thinkingOn(), () => {
+          store('thinking', stored('thinking', 'off') === 'on' ? 'off' : 'on');
+          syncThinking();
+        });
+        el.append(thinking);
+        const syncThinking = () => {
+          thinking.setAttribute('aria-checked', String(thinkingOn()));
+          thinking.setAttribute('aria-disabled', String(FORCED_THINKING.includes(model())));
+        };
+        syncThinking();
+      });
+    });
+  }
+
+  // === the ask ===
+  function clearThread() {
+    if (inFlight) inFlight.controller.abort();
+    inFlight = null;
+    thread.replaceChildren();
+    clearEditor();
+    showSubmit();
+  }
+  newThread.addEventListener('click', () => {
+    clearThread();
+    history.pushState(null, '', '/');
+  });
+
+  const stopButton = document.createElement('button');
+  stopButton.type = 'button';
+  stopButton.setAttribute('aria-label', 'Stop');
+  stopButton.innerHTML = '<svg viewBox="0 0 16 16" width="16" height="16"><rect x="4" y="4" width="8" height="8" fill="currentColor"/></svg>';
+  stopButton.addEventListener('click', () => stop());
+  const showStop = () => submit.replaceWith(stopButton);
+  function showSubmit() {
+    if (stopButton.isConnected) stopButton.replaceWith(submit);
+    refreshSubmit();
+  }
+
+  async function ask() {
+    const query = editorText();
+    if (query.trim() === '') return;
+    clearEditor();
+    const frontendUuid = crypto.randomUUID();
+    const controller = new AbortController();
+    inFlight = { controller, frontendUuid };
+    showStop();
+    const q = document.createElement('div');
+    q.className = 'query';
+    q.textContent = query;
+    const prose = document.createElement('div');
+    prose.className = 'prose';
+    thread.append(q, prose);
+    history.pushState(null, '', '/search/' + frontendUuid.slice(0, 8));
+    const paid = tier === 'pro' || tier === 'max';
+    try {
+      const resp = await fetch('/rest/sse/perplexity_ask', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({
+          params: {
+            frontend_uuid: frontendUuid,
+            mode: stored('mode', 'search'),
+            model_preference: (paid ? model() : 'best') + (paid && thinkingOn() ? '_thinking' : ''),
+            sources: stored('web', 'on') === 'on' ? ['web'] : [],
+            search_focus: 'internet',
+            is_incognito: false,
+            language: 'en-US',
+            version: '2.18',
+          },
+          query_str: query,
+        }),
+        signal: controller.signal,
+      });
+      if (!resp.ok) {
+        const body = await resp.json().catch(() => ({}));
+        prose.classList.add('error-message');
+        prose.textContent = body.detail || 'HTTP ' + resp.status;
+        return;
+      }
+      await readStream(resp, prose);
+    } catch (err) {
+      if (err.name !== 'AbortError') {
+        prose.classList.add('error-message');
+        prose.textContent = String(err);
+      }
+    } finally {
+      if (inFlight && inFlight.controller === controller) {
+        inFlight = null;
+        showSubmit();
+      }
+    }
+  }
+
+  function stop() {
+    const current = inFlight;
+    if (!current) return;
+    inFlight = null;
+    current.controller.abort();
+    fetch('/rest/thread/stop', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ frontend_uuid: current.frontendUuid }),
+    }).catch(() => {});
+    showSubmit();
+  }
+
+  // Rebuilds the ask_text block from whole blocks and the add/replace patches the stream uses.
+  async function readStream(resp, prose) {
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    let block = { chunks: [], answer: '' };
+    let buffered = '';
+    const render = () => {
+      const chunks = (block.chunks || []).join('');
+      prose.textContent = (block.answer || '').length > chunks.length ? block.answer : chunks;
+    };
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      buffered += decoder.decode(value, { stream: true });
+      const lines = buffered.split('\n');
+      buffered = lines.pop();
+      for (const line of lines) {
+        if (!line.startsWith('data:')) continue;
+        const data = JSON.parse(line.slice(5));
+        for (const b of data.blocks || []) {
+          if (b.intended_usage !== 'ask_text') continue;
+          if (b.markdown_block) block = b.markdown_block;
+          for (const p of (b.diff_block && b.diff_block.patches) || []) {
+            if (p.path === '') block = p.value;
+            else if (p.path === '/chunks/-') block.chunks.push(p.value);
+          }
+          render();
+        }
+      }
+    }
+  }
+
+  // === session ===
+  async function readSession() {
+    const session = await fetch('/api/auth/session', { credentials: 'include' })
+      .then((r) => r.json())
+      .catch(() => ({}));
+    if (!session.user) {
+      const signIn = document.createElement('div');
+      signIn.className = 'sign-in';
+      signIn.textContent = 'Sign In';
+      sidebar.append(signIn);
+      return;
+    }
+    tier = session.user.subscription_tier || 'free';
+    if (tier === 'pro' || tier === 'max') addModelButton();
+    refreshSubmit();
+  }
+
+  // === hook changes (tests only) ===
+  // The replica can play a site that renamed one hook: its accessible name / text ("name"), its
+  // class or id ("class"), or both ("all"). The elements above are already bound.
+  const CHANGES = {
+    chat_box: {
+      name: () => editor.removeAttribute('role'),
+      class: () => editor.removeAttribute('id'),
+    },
+    new_chat: {
+      name: () => {
+        newThread.removeAttribute('aria-label');
+        newThread.textContent = '+';
+      },
+      class: () => (newThread.className = 'sidebar-new'),
+    },
+    send: {
+      name: () => submit.setAttribute('aria-label', 'Ask'),
+      class: () => submit.setAttribute('type', 'submit'),
+    },
+  };
+  const [hook, how] = ($('meta[name=replica-hook-change]').content || '').split(':');
+  if (CHANGES[hook]) {
+    if (how === 'name' || how === 'all') CHANGES[hook].name();
+    if (how === 'class' || how === 'all') CHANGES[hook].class();
+  }
+
+  refreshSubmit();
+  readSession();
+})();

@@ -1,0 +1,258 @@
+//! The Perplexity replica over plain HTTP: page hooks, exact wire, session and tier, strictness,
+//! faults, stop.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use switchyard_replicas::{Expected, Outcome, Site};
+
+#[tokio::test]
+async fn page_serves_the_driver_hooks_and_the_session_says_who_is_in() {
+    let server = start(Site::Perplexity, fast(1)).await;
+    let html = get_text(&server, "/").await;
+    for hook in [
+        r#"<html lang="en">"#,
+        r#"<div id="ask-input" contenteditable="true" role="textbox""#,
+        r#"<button type="button" aria-label="Submit" disabled>"#,
+        r#"aria-haspopup="menu" aria-pressed="true" data-pressed="true">Search</button>"#,
+        r#"aria-label="Add files or tools""#,
+        r#"aria-label="New Thread">New Thread</button>"#,
+    ] {
+        assert!(html.contains(hook), "page lacks {hook}");
+    }
+    let js = get_text(&server, "/static/app.js").await;
+    for hook in [
+        "setAttribute('aria-label', 'Model')",
+        "item('menuitemradio'",
+        "item('menuitemcheckbox', 'Thinking'",
+        "wrap.className = 'rounded-lg'",
+        "'Connectors and sources'",
+        "setAttribute('aria-label', 'Stop')",
+        "'/rest/sse/perplexity_ask'",
+        "'/rest/thread/stop'",
+        "'/api/auth/session'",
+    ] {
+        assert!(js.contains(hook), "app.js lacks {hook}");
+    }
+    let cookie = perplexity_sign_in(&server).await;
+    let session = |cookie: String| {
+        let url = format!("{}/api/auth/session", server.base_url());
+        async move {
+            let resp = client()
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    assert_eq!(
+        session(cookie.clone()).await["user"]["subscription_tier"],
+        "pro"
+    );
+    server.set_account_tier("free");
+    assert_eq!(
+        session(cookie.clone()).await["user"]["subscription_tier"],
+        "free"
+    );
+    assert_eq!(
+        session(String::new()).await,
+        json!({}),
+        "no cookie, no user"
+    );
+    server.set_signed_in(false);
+    assert_eq!(session(cookie.clone()).await, json!({}));
+    let resp = perplexity_ask(&server, &cookie, perplexity_body("hi", "best", false)).await;
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn the_stream_is_exactly_the_block_and_patch_format() {
+    let server = start(Site::Perplexity, fast(3)).await;
+    let cookie = perplexity_sign_in(&server).await;
+    let resp = perplexity_ask(&server, &cookie, perplexity_body("Hi", "gpt54", false)).await;
+    assert_eq!(resp.status(), 200);
+    let raw = resp.text().await.unwrap();
+    let events: Vec<&str> = raw.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(events.len(), 6, "{raw}");
+    assert!(events[0].starts_with("event: message\ndata: {\"backend_uuid\":"));
+    assert!(
+        events[0].contains("\"intended_usage\":\"plan\""),
+        "{}",
+        events[0]
+    );
+    let echo = "Echo [Perplexity, model=gpt54, thinking=off, search=off]: Hi";
+    assert_eq!(
+        events[1],
+        format!(
+            "event: message\ndata: {{\"blocks\":[{{\"diff_block\":{{\"field\":\"markdown_block\",\"patches\":[{{\"op\":\"replace\",\"path\":\"\",\"value\":{{\"answer\":\"\",\"chunks\":[\"{echo}\"]}}}}]}},\"intended_usage\":\"ask_text\"}}]}}"
+        )
+    );
+    assert_eq!(
+        events[2],
+        "event: message\ndata: {\"blocks\":[{\"diff_block\":{\"field\":\"markdown_block\",\"patches\":[{\"op\":\"add\",\"path\":\"/chunks/-\",\"value\":\" w1\"}]},\"intended_usage\":\"ask_text\"}]}"
+    );
+    let last: Value =
+        serde_json::from_str(events[4].strip_prefix("event: message\ndata: ").unwrap()).unwrap();
+    assert_eq!(last["status"], "COMPLETED");
+    assert_eq!(last["final_sse_message"], true);
+    assert_eq!(
+        last["blocks"][0]["markdown_block"]["answer"],
+        format!("{echo} w1 w2")
+    );
+    assert_eq!(events[5], "event: end_of_stream\ndata: {}");
+
+    let entry = wait_entry(&server, 1, |r| r.outcome == Outcome::Completed).await;
+    assert_eq!(entry.path, "/rest/sse/perplexity_ask");
+    assert_eq!(
+        (entry.prompt.as_str(), entry.model.as_str()),
+        ("Hi", "gpt54")
+    );
+    assert!(!entry.thinking && !entry.search);
+    assert_eq!(entry.chunks_sent, 3);
+    let expected = Expected::for_request(Site::Perplexity, &entry, fast(3));
+    assert_eq!(
+        expected.reasoning, None,
+        "Perplexity's thinking never reaches a client"
+    );
+    assert_eq!(expected.answer, format!("{echo} w1 w2"));
+}
+
+#[tokio::test]
+async fn thinking_and_search_ride_in_blocks_that_are_not_the_answer() {
+    let server = start(Site::Perplexity, fast(2)).await;
+    let cookie = perplexity_sign_in(&server).await;
+    let raw = perplexity_ask(
+        &server,
+        &cookie,
+        perplexity_body("q", "best_thinking", true),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let plan = raw.find("pro_search_steps").expect("the plan block");
+    let results = raw.find("\"web_results\"").expect("web results");
+    let sources = raw.find("sources_answer_mode").expect("a sources block");
+    let answer = raw.find("ask_text").unwrap();
+    assert!(
+        plan < results && results < answer && answer < sources,
+        "{raw}"
+    );
+    assert!(
+        raw.contains("Thinking about \\\"q\\\" (search on)."),
+        "{raw}"
+    );
+    let entry = wait_entry(&server, 1, |r| r.outcome == Outcome::Completed).await;
+    assert!(entry.thinking && entry.search);
+    assert_eq!(entry.model, "best");
+}
+
+#[tokio::test]
+async fn asks_are_refused_as_strictly_as_the_site() {
+    let server = start(Site::Perplexity, fast(1)).await;
+    let cookie = perplexity_sign_in(&server).await;
+    let status = |body: Value, cookie: String| {
+        let server = &server;
+        async move {
+            perplexity_ask(server, &cookie, body)
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        status(perplexity_body("x", "best", false), String::new()).await,
+        401
+    );
+    let once = perplexity_body("x", "best", false);
+    assert_eq!(status(once.clone(), cookie.clone()).await, 200);
+    assert_eq!(
+        status(once, cookie.clone()).await,
+        400,
+        "a frontend_uuid is sent once"
+    );
+    let mut bad = perplexity_body("x", "best", false);
+    bad["params"]["mode"] = json!("chat");
+    assert_eq!(status(bad, cookie.clone()).await, 400);
+    assert_eq!(
+        status(perplexity_body(" ", "best", false), cookie.clone()).await,
+        400
+    );
+    assert_eq!(
+        status(perplexity_body("x", "gpt55", false), cookie.clone()).await,
+        403,
+        "Max only"
+    );
+    server.set_account_tier("free");
+    assert_eq!(
+        status(perplexity_body("x", "gpt54", false), cookie.clone()).await,
+        403
+    );
+    assert_eq!(
+        status(perplexity_body("x", "best_thinking", false), cookie.clone()).await,
+        403
+    );
+    assert_eq!(
+        status(perplexity_body("x", "best", false), cookie.clone()).await,
+        200
+    );
+    server.set_account_tier("max");
+    assert_eq!(
+        status(perplexity_body("x", "gpt55", false), cookie).await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn faults_and_stop() {
+    let server = start(Site::Perplexity, fast(1)).await;
+    let cookie = perplexity_sign_in(&server).await;
+    let resp = perplexity_ask(
+        &server,
+        &cookie,
+        perplexity_body("x replica:fault=rate_limit", "best", false),
+    )
+    .await;
+    assert_eq!(resp.status(), 429);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too many requests")
+    );
+    let resp = perplexity_ask(
+        &server,
+        &cookie,
+        perplexity_body("x replica:fault=empty", "best", false),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "");
+
+    let body = perplexity_body("x replica:fault=stall", "best", false);
+    let id = body["params"]["frontend_uuid"].as_str().unwrap().to_owned();
+    let resp = perplexity_ask(&server, &cookie, body).await;
+    assert_eq!(resp.status(), 200);
+    let stop = |id: String| {
+        let url = format!("{}/rest/thread/stop", server.base_url());
+        async move {
+            client()
+                .post(url)
+                .json(&json!({"frontend_uuid": id}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(stop(id).await, 200);
+    let entry = wait_entry(&server, 3, |r| r.stop_called).await;
+    assert_eq!(entry.outcome, Outcome::Fault("stall".into()));
+    drop(resp);
+    assert_eq!(stop(fresh_uuid()).await, 404);
+}

@@ -1,0 +1,105 @@
+// Opens a new thread; on a paid account picks the model and sets Thinking; sets the request
+// mode to Search and the Web source to the search switch; focuses the empty composer with the
+// caret at its end. Returns { focused, note }: `note` (once per page) says a free account's
+// model and thinking picker was skipped. Hooks: hooks.js.
+const newThread = sy.hook('new_chat');
+if (!newThread) throw new Error('the "New Thread" button was not found');
+newThread.click();
+const box = await sy.until(
+  'an empty composer after "New Thread"',
+  () => {
+    const b = sy.hook('chat_box');
+    return b && sy.text(b).trim() === '' && !sy.hook('stop') ? b : null;
+  },
+  ARGS.step_ms,
+);
+
+// Waits for a visible menu item of `role` whose label passes `test`.
+const pick = (what, role, test) =>
+  sy.until(what, () => menuItems(role).find((el) => test(itemLabel(el))) || null, ARGS.step_ms);
+
+// The model and thinking controls exist only on paid tiers.
+let note = null;
+let tier = sessionStorage.getItem('switchyard-perplexity-tier');
+if (!tier) {
+  const session = await fetch('/api/auth/session', { credentials: 'include' }).then((r) => r.json());
+  tier = String((session.user && session.user.subscription_tier) || 'free');
+  sessionStorage.setItem('switchyard-perplexity-tier', tier);
+}
+if (tier === 'pro' || tier === 'max') {
+  const picker = await sy.until(
+    "the Model button (button[aria-label='Model'])",
+    () => sy.first("button[aria-label='Model']"),
+    ARGS.step_ms,
+  );
+  const wanted = (ARGS.model || '').trim().toLowerCase();
+  picker.click();
+  const rows = await sy.until(
+    'the model menu to open',
+    () => {
+      const found = menuItems('menuitemradio');
+      return found.length ? found : null;
+    },
+    ARGS.step_ms,
+  );
+  if (wanted && itemLabel(picker).toLowerCase() !== wanted) {
+    const row = rows.find((r) => itemLabel(r).toLowerCase() === wanted);
+    if (!row) {
+      escapeMenu();
+      throw new Error(`the site offers no model "${ARGS.model}" (it offers: ${rows.map(itemLabel).join(', ')})`);
+    }
+    if (!(row.parentElement && row.parentElement.classList.contains('rounded-lg'))) {
+      escapeMenu();
+      throw new Error(`the model "${ARGS.model}" is locked for this ${tier} account (it needs a higher plan)`);
+    }
+    row.click();
+    await sy.until(`the model to switch to ${ARGS.model}`, () => itemLabel(picker).toLowerCase() === wanted, ARGS.step_ms);
+    if (!menuItems('menuitemradio').length) picker.click();
+  }
+  const thinking = await pick('the Thinking switch', 'menuitemcheckbox', (label) => /thinking|reasoning/i.test(label));
+  const isOn = () => thinking.getAttribute('aria-checked') === 'true';
+  // A model that always thinks shows the switch on and disabled.
+  if (!sy.disabled(thinking) && isOn() !== ARGS.thinking) {
+    thinking.click();
+    await sy.until(`Thinking to turn ${ARGS.thinking ? 'on' : 'off'}`, () => isOn() === ARGS.thinking, ARGS.step_ms);
+  }
+  escapeMenu();
+  await sy.until('the model menu to close', () => !menuItems('menuitemradio').length, ARGS.step_ms);
+} else if (!sessionStorage.getItem('switchyard-perplexity-free-noted')) {
+  sessionStorage.setItem('switchyard-perplexity-free-noted', '1');
+  note = `Perplexity: this is a ${tier} account, which has no model or thinking picker; ` +
+    "requests use the site's default model without thinking (a paid account can pick them).";
+}
+
+// The request mode must be Search (not "Learn step by step", "Deep research", "Model council").
+const mode = sy.hook('mode');
+if (!mode) throw new Error('the request mode button was not found');
+if (mode.textContent.trim() !== 'Search') {
+  mode.click();
+  (await pick('the "Search" mode', 'menuitemradio', (label) => label === 'Search')).click();
+  await sy.until('the request mode to switch to Search', () => mode.textContent.trim() === 'Search', ARGS.step_ms);
+}
+
+// Web search: the Web source under "Add files or tools" → "Connectors and sources".
+const sources = sy.hook('sources');
+if (!sources) throw new Error('the "Add files or tools" button was not found');
+sources.click();
+(await pick('"Connectors and sources"', 'menuitem', (label) => label === 'Connectors and sources')).click();
+const web = await pick('the Web source', 'menuitemcheckbox', (label) => label === 'Web');
+const webOn = () => web.getAttribute('aria-checked') === 'true';
+if (webOn() !== ARGS.search) {
+  web.click();
+  await sy.until(`the Web source to turn ${ARGS.search ? 'on' : 'off'}`, () => webOn() === ARGS.search, ARGS.step_ms);
+}
+escapeMenu();
+await sy.until('the sources menu to close', () => !menuItems('menuitemcheckbox').length, ARGS.step_ms);
+
+// The caret at the end of the editor's last line, where typing goes.
+box.focus();
+const range = document.createRange();
+range.selectNodeContents(box.lastElementChild || box);
+range.collapse(false);
+const selection = window.getSelection();
+selection.removeAllRanges();
+selection.addRange(range);
+return { focused: document.activeElement === box, note };
