@@ -125,7 +125,7 @@ async fn one_client_streams_from_every_demo_provider_at_once() {
     let first_end = spans.iter().map(|s| s.1).min().unwrap();
     assert!(
         last_start < first_end,
-        "the five streams were not all open at once: {spans:?}"
+        "the streams were not all open at once: {spans:?}"
     );
     demo.shutdown().await;
 }
