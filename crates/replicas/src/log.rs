@@ -50,6 +50,10 @@ pub struct ReceivedRequest {
     pub search: bool,
     /// GLM `features.thinking_effort` (`max`, `high`); `None` on DeepSeek and Qwen.
     pub effort: Option<String>,
+    /// The site's own system field as the request found it: the instructions of the
+    /// Perplexity Space the ask was made in; `None` outside a Space and on the other sites.
+    #[serde(default)]
+    pub system: Option<String>,
     /// When the request arrived, in µs on [`crate::clock::monotonic_us`].
     pub started_us: u64,
     /// When the stream ended (completed, dropped, stopped, or the fault answer was sent).
@@ -76,6 +80,7 @@ impl ReceivedRequest {
             thinking: false,
             search: false,
             effort: None,
+            system: None,
             started_us: now_us(),
             ended_us: None,
             outcome: Outcome::Streaming,

@@ -256,3 +256,69 @@ async fn faults_and_stop() {
     drop(resp);
     assert_eq!(stop(fresh_uuid()).await, 404);
 }
+
+#[tokio::test]
+async fn spaces_hold_instructions_up_to_8000_characters_and_asks_in_them_carry_them() {
+    let server = start(Site::Perplexity, fast(1)).await;
+    let cookie = perplexity_sign_in(&server).await;
+    let post = |path: String, body: Value| {
+        let url = format!("{}{path}", server.base_url());
+        let cookie = cookie.clone();
+        async move {
+            let resp = client()
+                .post(url)
+                .header("cookie", cookie)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, space) = post("/rest/spaces".into(), json!({"title": "switchyard"})).await;
+    assert_eq!(status, 200, "{space}");
+    let uuid = space["uuid"].as_str().unwrap().to_owned();
+    assert!(space["slug"].as_str().unwrap().starts_with("switchyard-"));
+    let path = format!("/rest/spaces/{uuid}/instructions");
+    let (status, _) = post(path.clone(), json!({"instructions": "x".repeat(8001)})).await;
+    assert_eq!(status, 400, "the site's limit");
+    let (status, _) = post(path.clone(), json!({"instructions": "Be terse. ü"})).await;
+    assert_eq!(status, 200);
+    let (status, _) = post(
+        format!("/rest/spaces/{}/instructions", fresh_uuid()),
+        json!({"instructions": "x"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = post("/rest/spaces".into(), json!({"title": " "})).await;
+    assert_eq!(status, 400);
+
+    let mut body = perplexity_body("in the space", "best", false);
+    body["params"]["target_collection_uuid"] = json!(uuid);
+    assert_eq!(perplexity_ask(&server, &cookie, body).await.status(), 200);
+    let mut body = perplexity_body("nowhere", "best", false);
+    body["params"]["target_collection_uuid"] = json!(fresh_uuid());
+    assert_eq!(perplexity_ask(&server, &cookie, body).await.status(), 400);
+    assert_eq!(
+        perplexity_ask(&server, &cookie, perplexity_body("home", "best", false))
+            .await
+            .status(),
+        200
+    );
+    let log = server.requests();
+    assert_eq!(log[0].system.as_deref(), Some("Be terse. ü"));
+    assert_eq!(
+        log[2].system, None,
+        "an ask outside a Space has no instructions"
+    );
+    let listed: Value = client()
+        .get(format!("{}/rest/spaces", server.base_url()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["spaces"][0]["instructions"], "Be terse. ü");
+}

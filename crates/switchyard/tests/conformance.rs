@@ -978,3 +978,111 @@ async fn moonshot_a_signed_out_site_is_a_sign_in_error_at_start() {
     assert!(replica.requests().is_empty(), "nothing was sent");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Perplexity's Spaces mode: leading system messages become the answer instructions of the
+/// "switchyard" Space (made once, updated only when the text changes) and the ask is made in
+/// it; a request without them asks outside; more than the site's 8000 characters is a clear
+/// error; with `system_field = false` they stay in the prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perplexity_system_messages_go_to_the_space_instructions() {
+    let kind = ProviderKind::Perplexity;
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    let ask = |system: Option<String>, user: &'static str| {
+        let mut messages = Vec::new();
+        if let Some(system) = system {
+            messages.push(json!({"role": "system", "content": system}));
+        }
+        messages.push(json!({"role": "user", "content": user}));
+        let h = &h;
+        async move {
+            let resp = h
+                .post(
+                    "/v1/chat/completions",
+                    json!({"model": "perplexity-chat", "messages": messages}),
+                )
+                .await;
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let spaces = || async {
+        let base = h.replica(kind).base_url();
+        let page = reqwest::get(format!("{base}/")).await.unwrap();
+        let cookie = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .find(|c| c.starts_with("next-auth.session-token="))
+            .unwrap();
+        let listed: serde_json::Value = h
+            .client
+            .get(format!("{base}/rest/spaces"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        listed["spaces"].as_array().unwrap().clone()
+    };
+
+    let (status, body) = ask(Some("Answer in one word.".into()), "Hi").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = ask(Some("Answer in one word.".into()), "Again").await;
+    assert_eq!(status, 200, "{body}");
+    let log = h.replica(kind).requests();
+    for seen in &log {
+        let system = seen.system.as_deref().unwrap_or_default();
+        assert!(system.contains("Answer in one word."), "{seen:?}");
+        assert!(!seen.prompt.contains("one word"), "{seen:?}");
+    }
+    let listed = spaces().await;
+    assert_eq!(listed.len(), 1, "one Space, made once: {listed:?}");
+    assert_eq!(listed[0]["title"], "switchyard");
+
+    let (status, _) = ask(Some("Answer in French.".into()), "Hi").await;
+    assert_eq!(status, 200);
+    let (status, _) = ask(None, "No system").await;
+    assert_eq!(status, 200);
+    let log = h.replica(kind).requests();
+    assert!(
+        log[2]
+            .system
+            .as_deref()
+            .unwrap()
+            .contains("Answer in French.")
+    );
+    assert_eq!(log[3].system, None, "asked outside the Space");
+    assert_eq!(spaces().await.len(), 1);
+
+    let (status, body) = ask(Some("x".repeat(8_001)), "Too long").await;
+    assert_ne!(status, 200);
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("more than the 8000 a Perplexity Space's instructions hold"),
+        "{msg}"
+    );
+    h.shutdown().await;
+
+    let h = Harness::single(
+        kind,
+        Knobs::instant(),
+        "[providers.perplexity]\nsystem_field = false\n",
+    )
+    .await;
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "perplexity-chat", "messages": [
+                {"role": "system", "content": "Answer in one word."},
+                {"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let seen = &h.replica(kind).requests()[0];
+    assert_eq!(seen.system, None);
+    assert!(seen.prompt.contains("Answer in one word."), "{seen:?}");
+    h.shutdown().await;
+}

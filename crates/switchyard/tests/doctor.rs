@@ -266,13 +266,13 @@ async fn against_the_demo_every_hook_is_found() {
 
 /// Runs `switchyard doctor --provider mimo --probe` against a MiMo replica.
 async fn mimo_doctor(replica: &ReplicaServer) -> (Output, String) {
-    provider_doctor(replica, "mimo").await
+    provider_doctor("mimo", replica).await
 }
 
-/// Runs `switchyard doctor --provider <provider> --probe` against its replica.
-async fn provider_doctor(replica: &ReplicaServer, provider: &str) -> (Output, String) {
+/// Runs `switchyard doctor --provider <prefix> --probe` against `replica`.
+async fn provider_doctor(prefix: &str, replica: &ReplicaServer) -> (Output, String) {
     let dir = std::env::temp_dir().join(format!(
-        "switchyard-doctor-{provider}-{}-{}",
+        "switchyard-doctor-{prefix}-{}-{}",
         std::process::id(),
         fastrand::u32(..)
     ));
@@ -281,7 +281,7 @@ async fn provider_doctor(replica: &ReplicaServer, provider: &str) -> (Output, St
     std::fs::write(
         &config,
         format!(
-            "provider = \"{provider}\"\ndata_dir = \"{}\"\n[providers.{provider}]\nbase_url = \"{}\"\n",
+            "provider = \"{prefix}\"\ndata_dir = \"{}\"\n[providers.{prefix}]\nbase_url = \"{}\"\n",
             dir.join("data").display(),
             replica.base_url()
         ),
@@ -290,7 +290,7 @@ async fn provider_doctor(replica: &ReplicaServer, provider: &str) -> (Output, St
     let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .arg("--config")
         .arg(&config)
-        .args(["doctor", "--provider", provider, "--probe"])
+        .args(["doctor", "--provider", prefix, "--probe"])
         .output();
     let out = tokio::time::timeout(Duration::from_secs(120), run)
         .await
@@ -299,6 +299,59 @@ async fn provider_doctor(replica: &ReplicaServer, provider: &str) -> (Output, St
     let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     (out, stdout)
+}
+
+/// Perplexity: every hook found and Stop pressed by the probe; a composer that lost its id is
+/// still found (by its role); a signed-out session is named, and nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perplexity_hooks_the_probe_a_fallback_and_a_signed_out_site() {
+    let replica = ReplicaServer::start(Site::Perplexity, SLOW).await.unwrap();
+    let (out, stdout) = provider_doctor("perplexity", &replica).await;
+    assert!(out.status.success(), "{stdout}");
+    for hook in [
+        "signed_in",
+        "chat_box",
+        "new_chat",
+        "mode",
+        "sources",
+        "send",
+        "stream",
+        "stop",
+    ] {
+        assert_eq!(
+            status(&stdout, "Perplexity", hook),
+            "found",
+            "{hook}:\n{stdout}"
+        );
+    }
+    let log = replica
+        .wait_for(
+            |log| log.len() == 1 && log[0].outcome == Outcome::Stopped,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_or_else(|log| panic!("{log:#?}"));
+    assert!(log[0].stop_called, "the probe pressed Stop");
+
+    replica.change_hook(Some(("send", HookChange::Class)));
+    let (out, stdout) = provider_doctor("perplexity", &replica).await;
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(
+        status(&stdout, "Perplexity", "send"),
+        "fallback",
+        "{stdout}"
+    );
+    replica.change_hook(None);
+
+    replica.set_signed_in(false);
+    let (out, stdout) = provider_doctor("perplexity", &replica).await;
+    assert!(!out.status.success(), "{stdout}");
+    assert_eq!(
+        status(&stdout, "Perplexity", "signed_in"),
+        "MISSING",
+        "{stdout}"
+    );
+    assert_eq!(replica.requests().len(), 2, "nothing was sent signed out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,7 +391,7 @@ async fn mimo_first_run_modals_are_dismissed_and_a_signed_out_site_is_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moonshot_first_run_notice_is_dismissed_and_a_signed_out_site_is_named() {
     let replica = ReplicaServer::start(Site::Moonshot, SLOW).await.unwrap();
-    let (out, stdout) = provider_doctor(&replica, "moonshot").await;
+    let (out, stdout) = provider_doctor("moonshot", &replica).await;
     assert!(out.status.success(), "{stdout}");
     for hook in [
         "signed_in",
@@ -358,7 +411,7 @@ async fn moonshot_first_run_notice_is_dismissed_and_a_signed_out_site_is_named()
     assert_eq!(replica.requests().len(), 1, "the probe sent one request");
 
     replica.set_signed_in(false);
-    let (out, stdout) = provider_doctor(&replica, "moonshot").await;
+    let (out, stdout) = provider_doctor("moonshot", &replica).await;
     assert!(!out.status.success(), "{stdout}");
     assert_eq!(
         status(&stdout, "Moonshot", "signed_in"),

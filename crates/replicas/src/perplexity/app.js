@@ -13,6 +13,9 @@
   const thread = $('#thread');
   const newThread = $('.new-thread');
   const sidebar = $('#sidebar');
+  const spacesView = $('#spaces-view');
+  const composer = $('.composer');
+  const spacesLink = $('.spaces-link');
 
   const MODES = [
     ['search', 'Search'],
@@ -40,6 +43,8 @@
   let tier = null;
   let inFlight = null;
   let openMenu = null;
+  // The Space the composer asks in (the one on screen), or null.
+  let space = null;
 
   // === the editor ===
   // One block child per line; a <br> inside a block is a line break, a block holding only a
@@ -196,8 +201,112 @@
   }
   newThread.addEventListener('click', () => {
     clearThread();
-    history.pushState(null, '', '/');
+    go('/');
   });
+
+  // === Spaces ===
+  const el = (tag, attrs, text) => {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  const api = (path, body) =>
+    fetch(path, {
+      method: body ? 'POST' : 'GET',
+      credentials: 'include',
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    }).then(async (r) => {
+      const json = await r.json().catch(() => ({}));
+      if (!r.ok) throw new Error(json.detail || 'HTTP ' + r.status);
+      return json;
+    });
+  spacesLink.addEventListener('click', (event) => {
+    event.preventDefault();
+    clearThread();
+    go('/spaces');
+  });
+
+  async function showSpaces() {
+    space = null;
+    composer.hidden = true;
+    spacesView.hidden = false;
+    spacesView.replaceChildren(el('h1', {}, 'Spaces'));
+    const { spaces } = await api('/rest/spaces');
+    for (const s of spaces) {
+      const card = el('a', { href: '/spaces/' + s.slug, class: 'space-card' }, s.title);
+      card.addEventListener('click', (event) => {
+        event.preventDefault();
+        go('/spaces/' + s.slug);
+      });
+      spacesView.append(card);
+    }
+    const create = el('button', { type: 'button' }, 'Create a Space');
+    create.addEventListener('click', () => {
+      const title = el('input', { 'aria-label': 'Space title', placeholder: 'Title' });
+      const confirm = el('button', { type: 'button' }, 'Create');
+      confirm.addEventListener('click', async () => {
+        if (title.value.trim() === '') return;
+        const made = await api('/rest/spaces', { title: title.value });
+        go('/spaces/' + made.slug);
+      });
+      create.replaceWith(title, confirm);
+    });
+    spacesView.append(create);
+  }
+
+  async function showSpace(slug) {
+    const { spaces } = await api('/rest/spaces');
+    const found = spaces.find((s) => s.slug === slug);
+    if (!found) return go('/spaces');
+    space = found;
+    spacesView.hidden = false;
+    composer.hidden = false;
+    const shown = el('div', { class: 'space-instructions' }, found.instructions);
+    const edit = el('button', { type: 'button', 'aria-label': 'Edit Space instructions' }, 'Instructions');
+    edit.addEventListener('click', () => {
+      const box = el('textarea', { 'aria-label': 'Input for editing Space answer instructions' });
+      box.value = space.instructions;
+      const save = el('button', { type: 'button' }, 'Save');
+      const cancel = el('button', { type: 'button' }, 'Cancel');
+      const editor = el('div', { class: 'instructions-editor' });
+      editor.append(box, save, cancel);
+      const close = () => editor.replaceWith(edit);
+      cancel.addEventListener('click', close);
+      save.addEventListener('click', async () => {
+        try {
+          const saved = await api(`/rest/spaces/${space.uuid}/instructions`, { instructions: box.value });
+          space.instructions = saved.instructions;
+          shown.textContent = saved.instructions;
+          close();
+        } catch (err) {
+          editor.append(el('div', { class: 'error-message', role: 'alert' }, String(err.message)));
+        }
+      });
+      edit.replaceWith(editor);
+    });
+    spacesView.replaceChildren(el('h1', {}, found.title), shown, edit);
+  }
+
+  // Client-side routing, as the site's app does: `/`, `/search/<slug>`, `/spaces`, `/spaces/<slug>`.
+  function go(path) {
+    if (location.pathname !== path) history.pushState(null, '', path);
+    return route();
+  }
+  function route() {
+    const path = location.pathname;
+    if (path === '/spaces') return showSpaces();
+    if (path.startsWith('/spaces/')) return showSpace(path.slice('/spaces/'.length));
+    if (path === '/' || !path.startsWith('/search/')) {
+      space = null;
+      spacesView.hidden = true;
+      spacesView.replaceChildren();
+    }
+    composer.hidden = false;
+    return Promise.resolve();
+  }
+  window.addEventListener('popstate', () => route());
 
   const stopButton = document.createElement('button');
   stopButton.type = 'button';
@@ -225,6 +334,7 @@
     prose.className = 'prose';
     thread.append(q, prose);
     history.pushState(null, '', '/search/' + frontendUuid.slice(0, 8));
+    spacesView.hidden = true;
     const paid = tier === 'pro' || tier === 'max';
     try {
       const resp = await fetch('/rest/sse/perplexity_ask', {
@@ -237,6 +347,7 @@
             model_preference: (paid ? model() : 'best') + (paid && thinkingOn() ? '_thinking' : ''),
             sources: stored('web', 'on') === 'on' ? ['web'] : [],
             search_focus: 'internet',
+            ...(space ? { target_collection_uuid: space.uuid } : {}),
             is_incognito: false,
             language: 'en-US',
             version: '2.18',
@@ -325,6 +436,7 @@
     tier = session.user.subscription_tier || 'free';
     if (tier === 'pro' || tier === 'max') addModelButton();
     refreshSubmit();
+    route();
   }
 
   // === hook changes (tests only) ===

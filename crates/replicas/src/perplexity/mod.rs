@@ -16,6 +16,14 @@
 //!   one of the composer's modes, and with HTTP 403 for a model the account's tier does not
 //!   have (a free account has only `best`; `gpt55` and `claude47opus` need Max).
 //!   `replica:fault=rate_limit` answers HTTP 429 `{"detail":"Too many requests…"}`.
+//! - `GET /spaces` and `GET /spaces/<slug>`: the page again, showing the account's Spaces or
+//!   one Space (its title, its answer instructions with an editor, and the composer).
+//!   `GET /rest/spaces` lists them (`{"spaces":[{"uuid","slug","title","instructions"}]}`),
+//!   `POST /rest/spaces` `{"title"}` creates one, `POST /rest/spaces/<uuid>/instructions`
+//!   `{"instructions"}` saves its instructions: at most 8000 characters, as on the site (HTTP 400
+//!   above; 404 for an unknown Space). An ask made in a Space names it
+//!   (`params.target_collection_uuid`, HTTP 400 if unknown), and the log's `system` is the
+//!   Space's instructions then. These `/rest/spaces` paths are the replica's choice.
 //! - `POST /rest/thread/stop` with `{"frontend_uuid":…}`: marks that ask `stop_called` and ends
 //!   its stream. **This path is the replica's choice, not a known endpoint of the real site**:
 //!   the reference only says the driver clicks the site's Stop. An unknown ask gets HTTP 404.
@@ -60,8 +68,22 @@ const MAX_ONLY: [&str; 2] = ["gpt55", "claude47opus"];
 /// Models that always think.
 const FORCED_THINKING: [&str; 2] = ["gemini31pro", "nemotron3super"];
 
+/// The most characters a Space's answer instructions hold.
+const INSTRUCTIONS_LIMIT: usize = 8000;
+
+/// One Space of the account.
+#[derive(Clone, serde::Serialize)]
+struct Space {
+    uuid: String,
+    slug: String,
+    title: String,
+    instructions: String,
+}
+
 /// What the Perplexity replica remembers between requests.
 pub(crate) struct SiteState {
+    /// The account's Spaces, oldest first.
+    spaces: Vec<Space>,
     /// The signed-in session's token, made on the first page load.
     token: Option<String>,
     /// The account's subscription tier: `free`, `pro` or `max`.
@@ -76,6 +98,7 @@ impl Default for SiteState {
             token: None,
             tier: "pro".to_owned(),
             asks: HashSet::new(),
+            spaces: Vec::new(),
         }
     }
 }
@@ -113,6 +136,10 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(page))
         .route("/search/{slug}", get(page))
+        .route("/spaces", get(page))
+        .route("/spaces/{slug}", get(page))
+        .route("/rest/spaces", get(list_spaces).post(create_space))
+        .route("/rest/spaces/{uuid}/instructions", post(save_instructions))
         .route("/static/app.js", get(app_js))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/auth/session", get(session))
@@ -185,6 +212,84 @@ fn error(status: StatusCode, detail: &str) -> Response {
     (status, Json(json!({ "detail": detail }))).into_response()
 }
 
+async fn list_spaces(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if !signed_in(&app, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    let spaces = site_state(&app).spaces.clone();
+    Json(json!({ "spaces": spaces })).into_response()
+}
+
+#[derive(Deserialize)]
+struct NewSpace {
+    title: String,
+}
+
+async fn create_space(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if !signed_in(&app, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    let Ok(new) = serde_json::from_slice::<NewSpace>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "title is required");
+    };
+    if new.title.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "title is required");
+    }
+    let uuid = ids::uuid();
+    let space = Space {
+        slug: format!("{}-{}", slug_of(&new.title), &uuid[..8]),
+        uuid,
+        title: new.title.trim().to_owned(),
+        instructions: String::new(),
+    };
+    site_state(&app).spaces.push(space.clone());
+    Json(json!(space)).into_response()
+}
+
+/// A title as a URL slug: lower-case letters and digits, runs of anything else as `-`.
+fn slug_of(title: &str) -> String {
+    let mut slug = String::new();
+    for c in title.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.trim_matches('-').to_owned()
+}
+
+#[derive(Deserialize)]
+struct Instructions {
+    instructions: String,
+}
+
+async fn save_instructions(
+    State(app): State<AppState>,
+    axum::extract::Path(uuid): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !signed_in(&app, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    let Ok(new) = serde_json::from_slice::<Instructions>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "instructions are required");
+    };
+    if new.instructions.chars().count() > INSTRUCTIONS_LIMIT {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Instructions are limited to 8000 characters",
+        );
+    }
+    let mut site = site_state(&app);
+    let Some(space) = site.spaces.iter_mut().find(|s| s.uuid == uuid) else {
+        return error(StatusCode::NOT_FOUND, "Space not found");
+    };
+    space.instructions = new.instructions;
+    Json(json!(space.clone())).into_response()
+}
+
 #[derive(Deserialize)]
 struct StopBody {
     frontend_uuid: String,
@@ -216,6 +321,8 @@ struct Params {
     model_preference: Option<String>,
     #[serde(default)]
     sources: Vec<String>,
+    /// The Space the ask was made in.
+    target_collection_uuid: Option<String>,
 }
 
 /// Logs an ask that was refused, and answers with the site's error.
@@ -273,7 +380,20 @@ async fn ask(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     let refused = {
         let mut site = site_state(&state);
         let tier = site.tier.clone();
+        let space = req.params.target_collection_uuid.as_ref().map(|uuid| {
+            site.spaces
+                .iter()
+                .find(|s| &s.uuid == uuid)
+                .map(|s| s.instructions.clone())
+        });
+        if let Some(Some(instructions)) = &space {
+            entry.system = Some(instructions.clone());
+        }
         match (&req.params.frontend_uuid, req.params.mode.as_deref()) {
+            _ if space == Some(None) => Some((
+                StatusCode::BAD_REQUEST,
+                "target_collection_uuid names no Space",
+            )),
             (None, _) => Some((StatusCode::BAD_REQUEST, "frontend_uuid is required")),
             (Some(id), _) if !is_uuid(id) => {
                 Some((StatusCode::BAD_REQUEST, "frontend_uuid is malformed"))

@@ -155,6 +155,7 @@ impl Driver {
             "search": req.toggles.search,
             "expert": req.toggles.expert,
             "model": req.real_model,
+            "system": req.system,
             "effort": req.deep_think_effort.map(|e| match e {
                 DeepThinkEffort::High => "High",
                 DeepThinkEffort::Max => "Max",

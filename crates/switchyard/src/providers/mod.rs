@@ -104,8 +104,7 @@ mod tests {
             (Glm, Some("GLM-5.2"), 5, 45, 75, false),
             (Moonshot, Some("Kimi K3"), 4, 45, 75, false),
             (Qwen, Some("Qwen3.5-Plus"), 1, 150, 75, false),
-            // No system field until Spaces mode lands.
-            (Perplexity, Some("Best (Auto)"), 9, 45, 600, false),
+            (Perplexity, Some("Best (Auto)"), 9, 45, 600, true),
             (HuggingChat, None, 0, 150, 75, true),
             (AiStudio, Some("Gemini 3.1 Pro"), 9, 180, 75, true),
             (Mimo, Some("MiMo-V2.5-Pro"), 2, 150, 75, false),

@@ -19,6 +19,10 @@ const HOOKS = {
     { how: 'button "New Thread"', find: () => sy.exactText('button, a, [role=button]', 'New Thread') },
     { how: 'button.new-thread', find: () => sy.first('button.new-thread') },
   ],
+  spaces: [
+    { how: 'link "Spaces"', find: () => sy.exactText('a', 'Spaces') },
+    { how: "a[href='/spaces']", find: () => sy.first("a[href='/spaces']") },
+  ],
   mode: [
     {
       how: 'button[aria-haspopup=menu][aria-pressed|data-pressed]',
@@ -39,6 +43,11 @@ const HOOKS = {
     },
   ],
 };
+
+// Spaces mode: the Space leading system messages go to, its instructions field and its limit.
+const SPACE_TITLE = 'switchyard';
+const INSTRUCTIONS_FIELD = "textarea[aria-label='Input for editing Space answer instructions']";
+const SPACE_INSTRUCTIONS_LIMIT = 8000;
 
 // The open menu's items of `role` (menuitemradio, menuitemcheckbox, menuitem).
 const menuItems = (role) => sy.all(`[role=${role}]`).filter(sy.visible);

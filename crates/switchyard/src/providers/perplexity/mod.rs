@@ -24,9 +24,13 @@
 //! reference only tees this site, so only the tee capture is offered. Answers may pause long
 //! (idle timeout 600 s).
 //!
-//! Not in this build: the reference's optional Spaces mode (leading system messages synced into
-//! the instructions of a Space, up to 8000 characters); until it lands, system messages stay in
-//! the prompt (`system_field` off). File mode is not offered either.
+//! Spaces mode is the site's system field: with `system_field` on (the default) and leading
+//! system messages in the request, the thread is opened in the account's Space "switchyard"
+//! (found under "Spaces", or created there), whose answer instructions are first set to the
+//! system text when they differ (`textarea[aria-label='Input for editing Space answer
+//! instructions']`, Save). The site holds at most 8000 characters there; longer system text is
+//! a clear error (set `system_field = false` to send it in the prompt). A request without
+//! system messages asks outside the Space. File mode is not offered.
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
@@ -59,7 +63,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
     requests: RequestSwitches {
         effort: effort::generic,
         macros: &[],
-        system_field: false,
+        system_field: true,
         thinking_toggle: true,
     },
     classify: classify_http,

@@ -1,10 +1,74 @@
-// Opens a new thread; on a paid account picks the model and sets Thinking; sets the request
-// mode to Search and the Web source to the search switch; focuses the empty composer with the
-// caret at its end. Returns { focused, note }: `note` (once per page) says a free account's
-// model and thinking picker was skipped. Hooks: hooks.js.
+// Opens a new thread (with system text: in the switchyard Space, whose answer instructions are
+// set to it first); on a paid account picks the model and sets Thinking; sets the request mode
+// to Search and the Web source to the search switch; focuses the empty composer with the caret
+// at its end. Returns { focused, note }: `note` (once per page) says a free account's model and
+// thinking picker was skipped. Hooks: hooks.js.
+
+// Waits for a visible menu item of `role` whose label passes `test`.
+const pick = (what, role, test) =>
+  sy.until(what, () => menuItems(role).find((el) => test(itemLabel(el))) || null, ARGS.step_ms);
+
 const newThread = sy.hook('new_chat');
 if (!newThread) throw new Error('the "New Thread" button was not found');
 newThread.click();
+// A textarea keeps line breaks as `\n`.
+const system = ARGS.system ? ARGS.system.replace(/\r\n?/g, '\n') : '';
+if (system) {
+  // Spaces mode: leading system messages are the answer instructions of one Space.
+  const chars = [...system].length;
+  if (chars > SPACE_INSTRUCTIONS_LIMIT) {
+    throw new Error(
+      `the system messages are ${chars} characters, more than the ` +
+        `${SPACE_INSTRUCTIONS_LIMIT} a Perplexity Space's instructions hold; shorten them, or set ` +
+        'providers.perplexity.system_field = false to send them in the prompt',
+    );
+  }
+  const spaces = sy.hook('spaces');
+  if (!spaces) throw new Error('the "Spaces" link was not found');
+  spaces.click();
+  const entry = await sy.until(
+    `the Space "${SPACE_TITLE}" or "Create a Space"`,
+    () => {
+      const card = sy.all('a[href^="/spaces/"]').find((a) => sy.visible(a) && a.textContent.trim() === SPACE_TITLE);
+      return card || sy.exactText('button', 'Create a Space');
+    },
+    ARGS.step_ms,
+  );
+  entry.click();
+  if (entry.tagName === 'BUTTON') {
+    const title = await sy.until('the new Space title field', () => sy.first("input[aria-label='Space title']"), ARGS.step_ms);
+    sy.fill(title, SPACE_TITLE);
+    (await sy.until('the Create button', () => sy.exactText('button', 'Create'), ARGS.step_ms)).click();
+  }
+  await sy.until(
+    `the Space "${SPACE_TITLE}"`,
+    () => location.pathname.startsWith('/spaces/') && sy.exactText('h1', SPACE_TITLE),
+    ARGS.step_ms,
+  );
+  const edit = await sy.until(
+    'the Space instructions editor button',
+    () => sy.first("button[aria-label='Edit Space instructions']"),
+    ARGS.step_ms,
+  );
+  edit.click();
+  const field = await sy.until('the Space instructions field', () => sy.first(INSTRUCTIONS_FIELD), ARGS.step_ms);
+  if (field.value === system) {
+    (await sy.until('Cancel', () => sy.exactText('button', 'Cancel'), ARGS.step_ms)).click();
+  } else {
+    sy.fill(field, system);
+    (await sy.until('Save', () => sy.exactText('button', 'Save'), ARGS.step_ms)).click();
+    const saved = await sy.until(
+      'the Space instructions to be saved',
+      () => {
+        const refused = sy.first('[role=alert]');
+        if (refused) return { refused: refused.textContent.trim() };
+        return !sy.first(INSTRUCTIONS_FIELD) && { refused: null };
+      },
+      ARGS.step_ms,
+    );
+    if (saved.refused) throw new Error(`Perplexity refused the Space instructions: ${saved.refused}`);
+  }
+}
 const box = await sy.until(
   'an empty composer after "New Thread"',
   () => {
@@ -13,10 +77,6 @@ const box = await sy.until(
   },
   ARGS.step_ms,
 );
-
-// Waits for a visible menu item of `role` whose label passes `test`.
-const pick = (what, role, test) =>
-  sy.until(what, () => menuItems(role).find((el) => test(itemLabel(el))) || null, ARGS.step_ms);
 
 // The model and thinking controls exist only on paid tiers.
 let note = null;
