@@ -147,16 +147,21 @@ pub fn shape_chat(
         history::strip_thinking(&mut messages);
     }
     let mut shaped = base(choice, settings, options, overrides);
-    if settings.system_field
-        && crate::providers::spec(choice.provider)
-            .requests
-            .system_field
-    {
-        let split = format::format_for_system_field(&messages, settings.format);
-        shaped.prompt = split.prompt;
-        shaped.system = Some(split.system).filter(|s| !s.is_empty());
-    } else {
-        shaped.prompt = format::format_chat(&messages, settings.format);
+    let switches = &crate::providers::spec(choice.provider).requests;
+    let split = (settings.system_field && switches.system_field)
+        .then(|| format::format_for_system_field(&messages, settings.format))
+        .filter(|split| {
+            // System text longer than the field holds stays in the prompt.
+            switches
+                .system_field_limit
+                .is_none_or(|limit| split.system.chars().count() <= limit)
+        });
+    match split {
+        Some(split) => {
+            shaped.prompt = split.prompt;
+            shaped.system = Some(split.system).filter(|s| !s.is_empty());
+        }
+        None => shaped.prompt = format::format_chat(&messages, settings.format),
     }
     shaped
 }
@@ -260,6 +265,7 @@ mod tests {
                 ProviderKind::DeepSeek,
                 ProviderKind::Glm,
                 ProviderKind::AiStudio,
+                ProviderKind::Perplexity,
             ]
             .map(|k| ProviderModels::with_labels(k, crate::providers::spec(k).site.models)),
             false,
@@ -447,6 +453,29 @@ mod tests {
         let r = shape_chat(messages(), &route("aistudio-chat"), &off, opts("m"));
         assert_eq!(r.system, None);
         assert_eq!(r.prompt, "System: Be brief.\nUser: Hi");
+    }
+
+    #[test]
+    fn system_text_longer_than_the_field_holds_stays_in_the_prompt() {
+        let f = FormatSettings::default();
+        let limit = crate::providers::spec(ProviderKind::Perplexity)
+            .requests
+            .system_field_limit
+            .unwrap();
+        for (len, in_field) in [(limit, true), (limit + 1, false)] {
+            let system = "s".repeat(len);
+            let chat = vec![msg("system", &system, None), msg("user", "Hi", None)];
+            let r = shape_chat(chat, &route("perplexity-chat"), &settings(&f), opts("m"));
+            if in_field {
+                assert_eq!(
+                    (r.system.as_deref(), r.prompt.as_str()),
+                    (Some(system.as_str()), "User: Hi")
+                );
+            } else {
+                assert_eq!(r.system, None);
+                assert_eq!(r.prompt, format!("System: {system}\nUser: Hi"));
+            }
+        }
     }
 
     #[test]

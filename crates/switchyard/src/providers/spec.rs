@@ -62,6 +62,9 @@ pub struct RequestSwitches {
     /// Whether the site has a system-prompt field that leading system messages can go to
     /// (behavior-spec §8.6).
     pub system_field: bool,
+    /// The most characters the system field holds, if the site has a limit. Longer system
+    /// text is left in the prompt, where it fits (a site's instructions box of 8000, say).
+    pub system_field_limit: Option<usize>,
     /// Whether the site has a thinking toggle. Without one the model thinks whatever the mode,
     /// and the mode only decides whether the thinking is forwarded: `-chat` drops it,
     /// `-reasoner` always forwards it, `-auto` follows `send_thinking` (behavior-spec §2.6).

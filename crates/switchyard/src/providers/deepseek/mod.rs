@@ -28,6 +28,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort::generic,
         macros: &[],
         system_field: false,
+        system_field_limit: None,
         thinking_toggle: true,
     },
     classify: classify_http,

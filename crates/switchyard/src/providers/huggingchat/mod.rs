@@ -36,6 +36,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort_override,
         macros: &[],
         system_field: true,
+        system_field_limit: None,
         thinking_toggle: true,
     },
     classify: classify_http,

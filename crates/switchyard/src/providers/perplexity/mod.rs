@@ -28,9 +28,10 @@
 //! system messages in the request, the thread is opened in the account's Space "switchyard"
 //! (found under "Spaces", or created there), whose answer instructions are first set to the
 //! system text when they differ (`textarea[aria-label='Input for editing Space answer
-//! instructions']`, Save). The site holds at most 8000 characters there; longer system text is
-//! a clear error (set `system_field = false` to send it in the prompt). A request without
-//! system messages asks outside the Space. File mode is not offered.
+//! instructions']`, Save). The site holds at most 8000 characters there
+//! (`system_field_limit`), so shaping leaves longer system text in the prompt, as it does with
+//! `system_field = false`; a request without system text asks outside the Space. File mode is
+//! not offered.
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
@@ -64,6 +65,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         effort: effort::generic,
         macros: &[],
         system_field: true,
+        system_field_limit: Some(8000),
         thinking_toggle: true,
     },
     classify: classify_http,

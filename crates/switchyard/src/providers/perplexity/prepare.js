@@ -14,7 +14,8 @@ newThread.click();
 // A textarea keeps line breaks as `\n`.
 const system = ARGS.system ? ARGS.system.replace(/\r\n?/g, '\n') : '';
 if (system) {
-  // Spaces mode: leading system messages are the answer instructions of one Space.
+  // Spaces mode: leading system messages are the answer instructions of one Space. Shaping
+  // leaves system text longer than the Space holds in the prompt; this is a backstop.
   const chars = [...system].length;
   if (chars > SPACE_INSTRUCTIONS_LIMIT) {
     throw new Error(
