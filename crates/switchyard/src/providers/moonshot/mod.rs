@@ -49,6 +49,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         idle_timeout_secs: 75,
         capture: CaptureMode::Replay,
         max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
+        file_upload: None,
         models: &["Kimi K3", "Kimi K3 Swarm", "K2.8", "Instant"],
         default_model: Some("Kimi K3"),
     },
