@@ -53,6 +53,6 @@ mod stream;
 pub use answer::Expected;
 pub use hooks::HookChange;
 pub use knobs::Knobs;
-pub use log::{Outcome, ReceivedRequest};
+pub use log::{Outcome, ReceivedFile, ReceivedRequest};
 pub use server::ReplicaServer;
 pub use site::Site;

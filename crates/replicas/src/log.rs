@@ -67,6 +67,17 @@ pub struct ReceivedRequest {
     /// The request's `Accept-Encoding` header as received (Chromium sends `gzip, deflate, br,
     /// zstd`; a client replaying the page's request may ask for something else).
     pub accept_encoding: Option<String>,
+    /// Files sent with the message (DeepSeek `ref_file_ids`, resolved to what the page
+    /// uploaded), in order.
+    #[serde(default)]
+    pub files: Vec<ReceivedFile>,
+}
+
+/// A file a page uploaded and a message referred to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedFile {
+    pub name: String,
+    pub content: String,
 }
 
 impl ReceivedRequest {
@@ -87,6 +98,7 @@ impl ReceivedRequest {
             chunks_sent: 0,
             stop_called: false,
             accept_encoding: None,
+            files: Vec::new(),
         }
     }
 }

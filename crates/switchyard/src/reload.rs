@@ -216,6 +216,10 @@ pub fn plan_reload(
         if a.capture != b.capture {
             restart.push(format!("providers.{p}.capture"));
         }
+        // The lane's browser context (or own browser) was created with it.
+        if a.proxy != b.proxy {
+            restart.push(format!("providers.{p}.proxy"));
+        }
     }
     if !restart.is_empty() {
         return Err(Refused::NeedsRestart(restart));

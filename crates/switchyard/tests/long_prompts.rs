@@ -1,6 +1,8 @@
 //! Long chats, as SillyTavern sends them, on every driver: a 10,000-line and a 200,000-character
 //! prompt reach the site intact (the replica logs what it received), and a small request on the
-//! same lane succeeds right after.
+//! same lane succeeds right after. Above `providers.<p>.max_prompt_chars` DeepSeek gets the
+//! prompt as an uploaded `prompt.txt` (as `[[file]]` asks at any size); a site without the
+//! upload, and DeepSeek's Expert mode, answer 413 before anything is queued.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,7 +14,7 @@ mod common;
 
 use common::Harness;
 use switchyard::models::ProviderKind;
-use switchyard_replicas::Knobs;
+use switchyard_replicas::{Knobs, ReceivedFile};
 
 async fn long_chats_reach_the_site_intact(kind: ProviderKind) {
     let h = Harness::single(kind, Knobs::instant(), "").await;
@@ -49,4 +51,50 @@ async fn deepseek() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn glm() {
     long_chats_reach_the_site_intact(ProviderKind::Glm).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_limit_deepseek_takes_the_prompt_as_a_file_and_the_expert_mode_a_413() {
+    let ds = ProviderKind::DeepSeek;
+    let h = Harness::single(
+        ds,
+        Knobs::instant(),
+        "[providers.deepseek]\nmax_prompt_chars = 2000\n",
+    )
+    .await;
+    let long: String = (0..300).map(|i| format!("line {i}: long\n")).collect();
+    let (status, body) = h.chat("deepseek-chat", &long).await;
+    assert_eq!(status, 200, "{body}");
+    let log = h.replica(ds).requests();
+    let seen = log.last().unwrap();
+    assert_eq!(seen.prompt, "", "nothing typed beside the file");
+    let file = ReceivedFile {
+        name: "prompt.txt".into(),
+        content: format!("User: {long}"),
+    };
+    assert!(
+        seen.files == [file],
+        "the whole prompt arrived as the file: {} file(s), {:?} chars",
+        seen.files.len(),
+        seen.files.first().map(|f| f.content.len())
+    );
+    // `[[file]]` sends a short prompt as a file too; without it, it is typed.
+    let (status, body) = h.chat("deepseek-chat", "short [[file]]").await;
+    assert_eq!(status, 200, "{body}");
+    let log = h.replica(ds).requests();
+    let seen = log.last().unwrap();
+    assert_eq!(seen.files.len(), 1);
+    assert_eq!(seen.files[0].content, "User: short");
+    let (status, body) = h.chat("deepseek-chat", "and a small one").await;
+    assert_eq!(status, 200, "{body}");
+    let log = h.replica(ds).requests();
+    assert_eq!(log.last().unwrap().prompt, "User: and a small one");
+    assert!(log.last().unwrap().files.is_empty());
+    // Expert mode has no upload: over the limit is a 413 naming it, and the site sees nothing.
+    let (status, body) = h.chat("deepseek-expert-chat", &long).await;
+    assert_eq!(status, 413, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("at most 2000"), "{msg}");
+    assert_eq!(h.replica(ds).requests().len(), 3);
+    h.shutdown().await;
 }

@@ -226,28 +226,80 @@ async fn a_reload_changes_one_providers_lanes_and_leaves_the_other_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prompt_over_the_providers_limit_is_a_413_before_it_is_queued() {
+    // GLM takes no file in this build, so too long is a 413.
     let h = Harness::start_from_file(
-        &[DS],
+        &[GLM],
         Knobs::default(),
-        "[providers.deepseek]\nmax_prompt_chars = 2000\n",
+        "[providers.glm]\nmax_prompt_chars = 2000\n",
     )
     .await;
     let long = "x".repeat(2500);
-    let (status, body) = h.chat("deepseek-chat", &long).await;
+    let (status, body) = h.chat("glm-chat", &long).await;
     assert_eq!(status, 413, "{body}");
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("2000"), "names the limit: {msg}");
-    assert!(msg.contains("providers.deepseek.max_prompt_chars"), "{msg}");
+    assert!(msg.contains("providers.glm.max_prompt_chars"), "{msg}");
     assert_eq!(body["error"]["code"], "prompt_too_large");
-    assert!(h.replica(DS).requests().is_empty(), "the site never saw it");
+    assert!(
+        h.replica(GLM).requests().is_empty(),
+        "the site never saw it"
+    );
     // A reload raises the limit; the same prompt goes through on the same lane.
-    let (status, body) = reload(&h, "[providers.deepseek]\nmax_prompt_chars = 5000\n").await;
+    let (status, body) = reload(&h, "[providers.glm]\nmax_prompt_chars = 5000\n").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["changes"]["settings_applied"],
-        json!(["providers.deepseek.max_prompt_chars"])
+        json!(["providers.glm.max_prompt_chars"])
     );
-    let (status, body) = h.chat("deepseek-chat", &long).await;
+    let (status, body) = h.chat("glm-chat", &long).await;
     assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_context_isolation_a_reload_keeps_the_shared_browser_and_the_kept_lanes_page() {
+    let shared = "[runtime]\nproviders_in_parallel = true\nmode = \"full_parallel_lanes\"\n";
+    let h = Harness::start_from_file(&[DS, GLM], LONG, shared).await;
+    h.wait_lanes("both lanes ready", |l| {
+        l.len() == 2 && l.iter().all(|l| l["state"] == "ready")
+    })
+    .await;
+    let browser = h.gateway.browser_pid().unwrap();
+    // GLM streams while DeepSeek gets a second context in the same browser.
+    let glm = Answer::start(&h, "glm-chat", "kept in context").await;
+    let (status, body) = reload(
+        &h,
+        &format!("{shared}[providers.deepseek]\ninstances = 2\n"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changes"]["lanes_added"], json!(["deepseek:2"]));
+    let lanes = h
+        .wait_lanes("three lanes ready or busy", |l| {
+            l.len() == 3
+                && l.iter()
+                    .all(|l| l["state"] == "ready" || l["state"] == "busy")
+        })
+        .await;
+    for lane in &lanes {
+        assert_eq!(
+            lane["browser_pid"],
+            json!(browser),
+            "one shared browser: {lane}"
+        );
+    }
+    assert_eq!(lane(&lanes, "glm_chat:1").unwrap()["restarts"], 0);
+    let glm = glm.finish().await;
+    assert_eq!(glm.error, None);
+    assert_eq!(glm.content, expected(&h, GLM, Site::Glm, "kept in context"));
+    // The new lane serves.
+    let (one, two) = (format!("one {SHORT}"), format!("two {SHORT}"));
+    let (a, b) = tokio::join!(h.chat("deepseek-chat", &one), h.chat("deepseek-chat", &two));
+    assert_eq!((a.0, b.0), (200, 200));
+    let lanes = h.get_json("/api/lanes").await;
+    let lanes = lanes["lanes"].as_array().unwrap();
+    // Never-used lanes are picked first, so the new lane took one of them.
+    assert_eq!(lane(lanes, "deepseek:2").unwrap()["requests_served"], 1);
+    assert_eq!(h.gateway.browser_pid(), Some(browser));
     h.shutdown().await;
 }

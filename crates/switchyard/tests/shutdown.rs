@@ -279,7 +279,8 @@ async fn sighup_reloads_the_config_file_and_keeps_serving() {
     let browser = browser_pid(&base).await;
     let client = reqwest::Client::new();
     let long_prompt = |n: usize| {
-        json!({"model": "deepseek-chat",
+        // Expert mode has no file upload, so too long is a 413.
+        json!({"model": "deepseek-expert-chat",
                "messages": [{"role": "user", "content": "y".repeat(n)}]})
     };
 

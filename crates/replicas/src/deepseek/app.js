@@ -7,6 +7,8 @@
   const input = $('#chat-input');
   const control = $('[role=button].ds-button._52c986b');
   const messages = $('#messages');
+  const fileInput = $('input[type=file]');
+  const fileChips = $('.ds-file-chips');
   const newChat = $('div._5a8ac7a.a084f19e');
   const toggles = {};
   for (const toggle of document.querySelectorAll('.ds-toggle-button')) {
@@ -21,6 +23,8 @@
   let parentMessageId = null;
   // The exchange in flight: { controller, sessionId, messageId } or null.
   let inFlight = null;
+  // Files attached to the next message: { id (null while uploading), name }.
+  let attached = [];
 
   // === composer ===
 
@@ -32,11 +36,38 @@
       control.classList.remove('ds-button--disabled');
     } else {
       control.innerHTML = SEND_ICON;
-      control.classList.toggle('ds-button--disabled', input.value.trim() === '');
+      // Send waits for every upload; a message may be files alone.
+      const uploading = attached.some((f) => f.id === null);
+      const empty = input.value.trim() === '' && attached.length === 0;
+      control.classList.toggle('ds-button--disabled', uploading || empty);
     }
   }
 
   input.addEventListener('input', refreshControl);
+
+  // Uploads each chosen file at once (as the site does), shown as a chip until sent.
+  fileInput.addEventListener('change', async () => {
+    const chosen = [...fileInput.files];
+    fileInput.value = '';
+    await Promise.all(chosen.map(async (file) => {
+      const entry = { id: null, name: file.name };
+      const chip = document.createElement('div');
+      chip.className = 'ds-file-chip';
+      chip.textContent = file.name + ' (uploading)';
+      fileChips.append(chip);
+      attached.push(entry);
+      refreshControl();
+      const resp = await fetch('/api/v0/file/upload_file', {
+        method: 'POST',
+        headers: { 'x-file-name': encodeURIComponent(file.name) },
+        body: file,
+      });
+      const body = await resp.json();
+      entry.id = body.data.biz_data.id;
+      chip.textContent = file.name;
+      refreshControl();
+    }));
+  });
   input.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
@@ -83,6 +114,8 @@
     sessionId = null;
     parentMessageId = null;
     messages.replaceChildren();
+    attached = [];
+    fileChips.replaceChildren();
     history.pushState(null, '', '/');
     refreshControl();
   });
@@ -147,12 +180,17 @@
 
   async function send() {
     const prompt = input.value;
-    if (prompt.trim() === '') return;
+    if (prompt.trim() === '' && attached.length === 0) return;
+    if (attached.some((f) => f.id === null)) return;
+    const fileIds = attached.map((f) => f.id);
+    const fileNames = attached.map((f) => f.name);
+    attached = [];
+    fileChips.replaceChildren();
     input.value = '';
     const controller = new AbortController();
     inFlight = { controller, sessionId: null, messageId: null };
     refreshControl();
-    addUserMessage(prompt);
+    addUserMessage(fileNames.length ? [...fileNames, prompt].join('\n') : prompt);
     const view = addAssistantMessage();
     try {
       if (!sessionId) {
@@ -175,7 +213,7 @@
           parent_message_id: parentMessageId,
           model_type: modelType(),
           prompt,
-          ref_file_ids: [],
+          ref_file_ids: fileIds,
           thinking_enabled: toggleOn('DeepThink'),
           search_enabled: toggleOn('Search'),
           preempt: false,

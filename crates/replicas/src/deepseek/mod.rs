@@ -13,6 +13,11 @@
 //!   which only a page that reads the stream knows); then marks the session's latest request
 //!   `stop_called` and ends its stream. Anything less is refused with HTTP 400.
 //! - `POST /api/v0/chat_session/delete`: accepted, no effect.
+//! - `POST /api/v0/file/upload_file`: a file the page attached (the body is the file, its
+//!   name in `x-file-name`, URI-encoded; the site sends multipart, which only the page sees).
+//!   Answers its id; a completion names it in `ref_file_ids`, which must name files this
+//!   replica received (each logged as [`crate::log::ReceivedFile`]). A completion with an
+//!   empty prompt needs a file.
 //!
 //! The page (`page.html`, `app.js`) has the site's hooks of today: the send control is
 //! `div[role=button].ds-button.ds-button--circle._52c986b` (with the site's other `ds-button--*`
@@ -62,6 +67,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route(COMPLETION_PATH, post(completion))
         .route("/api/v0/chat/stop_stream", post(stop_stream))
+        .route("/api/v0/file/upload_file", post(upload_file))
 }
 
 async fn page(State(app): State<AppState>) -> Html<String> {
@@ -169,6 +175,8 @@ struct CompletionBody {
     thinking_enabled: bool,
     #[serde(default)]
     search_enabled: bool,
+    #[serde(default)]
+    ref_file_ids: Vec<String>,
 }
 
 /// What the DeepSeek replica remembers between requests.
@@ -178,6 +186,47 @@ pub(crate) struct SiteState {
     challenges: pow::Challenges,
     /// Every session created, with the reply message id of its latest completion.
     sessions: HashMap<String, Option<u64>>,
+    /// Files uploaded, by id.
+    files: HashMap<String, crate::log::ReceivedFile>,
+}
+
+async fn upload_file(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(name) = headers
+        .get("x-file-name")
+        .and_then(|v| v.to_str().ok())
+        .map(percent_decode)
+    else {
+        return error(StatusCode::BAD_REQUEST, 40000, "the upload names no file");
+    };
+    let id = format!("file-{}", ids::uuid());
+    let file = crate::log::ReceivedFile {
+        name: name.clone(),
+        content: String::from_utf8_lossy(&body).into_owned(),
+    };
+    deepseek_state(&app).files.insert(id.clone(), file);
+    ok(json!({ "id": id, "file_name": name, "status": "SUCCESS", "file_size": body.len() }))
+        .into_response()
+}
+
+/// `encodeURIComponent`'s inverse (UTF-8 percent escapes).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn deepseek_state(app: &AppState) -> std::sync::MutexGuard<'_, SiteState> {
@@ -215,6 +264,22 @@ async fn completion(State(state): State<AppState>, headers: HeaderMap, body: Byt
     entry.thinking = req.thinking_enabled;
     entry.search = req.search_enabled;
     let session = req.chat_session_id;
+    let files: Option<Vec<_>> = {
+        let state = deepseek_state(&state);
+        req.ref_file_ids
+            .iter()
+            .map(|id| state.files.get(id).cloned())
+            .collect()
+    };
+    let Some(files) = files else {
+        let why = "ref_file_ids names a file this account did not upload".to_owned();
+        return reject(&state, entry, session, why);
+    };
+    if entry.prompt.trim().is_empty() && files.is_empty() {
+        let why = "the prompt is empty and no file is attached".to_owned();
+        return reject(&state, entry, session, why);
+    }
+    entry.files = files;
     let redeemed = deepseek_state(&state).challenges.redeem(
         headers.get(pow::HEADER).map(|v| v.as_bytes()),
         COMPLETION_PATH,

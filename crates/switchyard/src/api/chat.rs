@@ -333,13 +333,28 @@ async fn dispatch(
     if config.api.dry_run {
         return Err(app.dry_run.capture(raw, &shaped, messages));
     }
-    // Over the site's prompt size: refused before it is queued.
+    // Over the site's prompt size: sent as a file where the site takes one, else refused
+    // before it is queued. `[[file]]` asks for the file at any size.
+    let mut shaped = shaped;
     let limit = config.provider(shaped.provider).max_prompt_chars;
     let size =
         shaped.prompt.chars().count() + shaped.system.as_deref().map_or(0, |s| s.chars().count());
+    let upload = crate::providers::spec(shaped.provider)
+        .site
+        .file_upload
+        .as_ref()
+        .filter(|u| u.applies(&shaped.toggles));
     if size > limit {
-        info!(request = %who.id, "Refusing a {size}-character prompt for {} (limit {limit})", shaped.provider);
-        return Err(ApiError::prompt_too_large(shaped.provider, size, limit));
+        if upload.is_none() {
+            info!(request = %who.id, "Refusing a {size}-character prompt for {} (limit {limit})", shaped.provider);
+            return Err(ApiError::prompt_too_large(shaped.provider, size, limit));
+        }
+        info!(request = %who.id, "A {size}-character prompt for {} (over {limit}) goes as a file", shaped.provider);
+        shaped.toggles.send_as_file = true;
+    } else if shaped.toggles.send_as_file && upload.is_none() {
+        // The reference's fallback when the site has no file input: the text is typed.
+        info!(request = %who.id, "{} takes no file here; [[file]] is ignored and the prompt typed", shaped.provider);
+        shaped.toggles.send_as_file = false;
     }
     drop(config);
     respond(app, shaped, delivery, who).await

@@ -109,7 +109,11 @@ pub async fn reload(State(app): State<Arc<AppState>>) -> Response {
 fn readiness(rows: &[LaneRecord]) -> (Vec<serde_json::Value>, Vec<&'static str>) {
     let mut order: Vec<&'static str> = Vec::new();
     let mut counts: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
-    for row in rows {
+    // A lane a reload removed is no longer configured; it does not count either way.
+    for row in rows
+        .iter()
+        .filter(|r| !matches!(r.state, LaneState::Stopping(_)))
+    {
         if !order.contains(&row.provider) {
             order.push(row.provider);
         }
@@ -148,6 +152,8 @@ mod tests {
             provider,
             state,
             browser_pid: None,
+            endpoint: None,
+            proxy: None,
             current_request: None,
             requests_served: 0,
             restarts: 0,
@@ -180,5 +186,17 @@ mod tests {
         );
         let rows = [row("glm_chat:1", "glm", LaneState::Ready)];
         assert!(readiness(&rows).1.is_empty());
+        // A provider a reload removed, its lane still stopping, is not waited for.
+        let rows = [
+            row("glm_chat:1", "glm", LaneState::Ready),
+            row(
+                "deepseek:1",
+                "deepseek",
+                LaneState::Stopping("removed".into()),
+            ),
+        ];
+        let (providers, not_ready) = readiness(&rows);
+        assert!(not_ready.is_empty());
+        assert_eq!(providers.len(), 1);
     }
 }

@@ -83,6 +83,9 @@ pub struct RawBrowser {
     pub isolation: Option<super::Isolation>,
     pub cdp_timeout_secs: Option<u64>,
     pub no_sandbox: Option<bool>,
+    /// Already running Chromiums: URL strings or `{ url, max_lanes }` tables (checked in
+    /// `super::net`, which words the errors).
+    pub endpoints: Option<Vec<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,4 +148,5 @@ pub struct RawProvider {
     pub model: Option<String>,
     pub models: Option<Vec<String>>,
     pub formatting: Option<RawFormatting>,
+    pub proxy: Option<String>,
 }

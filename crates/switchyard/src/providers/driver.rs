@@ -20,6 +20,11 @@ const PRELUDE: &str = include_str!("prelude.js");
 
 /// The bound for one UI step inside a script (a menu opening, a toggle switching).
 const STEP: Duration = Duration::from_secs(5);
+/// How long an uploaded prompt file may take before Send enables (the reference's File
+/// Upload Timeout).
+const FILE_UPLOAD_TIMEOUT: Duration = Duration::from_secs(15);
+/// The name of the uploaded prompt file.
+const PROMPT_FILE: &str = "prompt.txt";
 
 /// A driver failure, worded for the user.
 #[derive(Debug, Clone)]
@@ -113,6 +118,20 @@ impl Driver {
         (super::spec(self.provider).classify)(status, body)
     }
 
+    /// The site's send-as-file mode, when this request can use it.
+    fn upload_for(self, req: &ShapedRequest) -> Option<&'static super::FileUpload> {
+        let upload = super::spec(self.provider).site.file_upload.as_ref()?;
+        (req.toggles.send_as_file && upload.applies(&req.toggles)).then_some(upload)
+    }
+
+    /// What goes into the chat box: the prompt, or beside an uploaded prompt file the filler.
+    fn typed(self, req: &ShapedRequest) -> String {
+        match self.upload_for(req) {
+            Some(upload) => upload.filler.to_owned(),
+            None => normalized_prompt(&req.prompt),
+        }
+    }
+
     fn scripts(self) -> &'static Scripts {
         &self.spec.scripts
     }
@@ -181,7 +200,23 @@ impl Driver {
                 cause: "the chat box did not take the focus".into(),
             }));
         }
-        let prompt = normalized_prompt(&req.prompt);
+        if self.upload_for(req).is_some() {
+            // The prompt goes as `prompt.txt` on the site's file input; the page uploads it
+            // and shows its name once attached.
+            let args = json!({ "text": req.prompt, "name": PROMPT_FILE, "wait_ms": FILE_UPLOAD_TIMEOUT.as_millis() as u64 });
+            tab.eval(
+                "attaching the prompt as a file",
+                &self.script(ATTACH, &args),
+                FILE_UPLOAD_TIMEOUT
+                    + tab.cdp_timeout()
+                    + Duration::from_millis(req.prompt.len() as u64 / 1000),
+            )
+            .await?;
+        }
+        let prompt = self.typed(req);
+        if prompt.is_empty() {
+            return Ok(());
+        }
         if typed_at_once(&prompt) {
             tab.insert_text(&prompt).await?;
         } else {
@@ -206,15 +241,21 @@ impl Driver {
 
     /// Presses Send.
     pub async fn send(self, tab: &Tab, req: &ShapedRequest) -> Result<SendState, DriverError> {
+        // Beside a prompt file, Send enables once the upload is done.
+        let step = if self.upload_for(req).is_some() {
+            FILE_UPLOAD_TIMEOUT
+        } else {
+            STEP
+        };
         let args = json!({
-            "prompt_len": normalized_prompt(&req.prompt).encode_utf16().count(),
-            "step_ms": STEP.as_millis() as u64,
+            "prompt_len": self.typed(req).encode_utf16().count(),
+            "step_ms": step.as_millis() as u64,
         });
         let sig = tab
             .eval(
                 "pressing Send",
                 &self.script(self.scripts().send, &args),
-                STEP + tab.cdp_timeout(),
+                step + tab.cdp_timeout(),
             )
             .await?;
         Ok(SendState {
@@ -265,6 +306,24 @@ fn script(hooks: &str, body: &str, args: &serde_json::Value) -> String {
 
 /// Sets the whole prompt as the chat box's value (the page's hook table finds the box).
 const FILL: &str = "return sy.fill(sy.hook('chat_box'), ARGS.text);";
+
+/// Sets `ARGS.text` as the file `ARGS.name` on the page's `file_input` hook (as a person's file
+/// pick would), then waits until the composer shows the file's name (the site's attachment
+/// chip).
+const ATTACH: &str = "
+const input = sy.hook('file_input');
+if (!input) throw new Error('the file input was not found');
+const files = new DataTransfer();
+files.items.add(new File([ARGS.text], ARGS.name, { type: 'text/plain' }));
+input.files = files.files;
+input.dispatchEvent(new Event('change', { bubbles: true }));
+await sy.until(
+  `the attached file ${ARGS.name} to show`,
+  () => (document.body.innerText || '').includes(ARGS.name),
+  ARGS.wait_ms,
+);
+return true;
+";
 
 /// Prompts up to this many lines and characters are typed as one trusted input event
 /// (`Input.insertText`, what a person's typing looks like to the page). Longer ones are set in

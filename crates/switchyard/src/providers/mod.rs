@@ -39,7 +39,7 @@ use crate::models::ProviderKind;
 pub use doctor::{HookCheck, HookStatus};
 pub use driver::{Driver, DriverError, SendState, StopHints};
 pub use failure::{FailureKind, SiteFailure};
-pub use spec::{DriverSpec, ProviderSpec};
+pub use spec::{DriverSpec, FileUpload, ProviderSpec};
 pub use switchyard_decode::{Decode, FinishReason, StreamEvent, Usage};
 
 /// The provider that runs when the configuration names none.

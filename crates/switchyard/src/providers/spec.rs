@@ -43,12 +43,33 @@ pub struct SiteDefaults {
     /// one is a 413 before it is queued. The reference names no limit for any site; this is
     /// switchyard's default (above the 200,000-character chats the lanes are tested with).
     pub max_prompt_chars: usize,
+    /// How the site takes the prompt as a file (`[[file]]`, and a prompt over
+    /// `max_prompt_chars`), when its driver can; `None`: typed always, and too long is a 413.
+    pub file_upload: Option<FileUpload>,
     /// The labels of the site's model picker (behavior-spec §8.12), in the site's order.
     /// Running drivers may report the labels they really see; this list is the default.
     pub models: &'static [&'static str],
     /// The label selected by default, or `None` when there is no picker or the default keeps
     /// the site's own selection. Always one of [`SiteDefaults::models`].
     pub default_model: Option<&'static str>,
+}
+
+/// The site's send-as-file mode: the prompt goes as an uploaded `prompt.txt` (reference:
+/// provider-wire-formats §2.2 and §3.2). The page hook `file_input` is the site's
+/// `input[type=file]`.
+#[derive(Debug)]
+pub struct FileUpload {
+    /// Text typed beside the file (GLM and Kimi refuse a file alone; DeepSeek takes one).
+    pub filler: &'static str,
+    /// Whether the Expert model type has the upload (DeepSeek's has not).
+    pub in_expert_mode: bool,
+}
+
+impl FileUpload {
+    /// Whether a request with these toggles can send its prompt as a file.
+    pub fn applies(&self, toggles: &crate::shaping::Toggles) -> bool {
+        self.in_expert_mode || !toggles.expert
+    }
 }
 
 /// Which request switches the site honours, and how.

@@ -33,6 +33,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         idle_timeout_secs: 75,
         capture: CaptureMode::Replay,
         max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
+        file_upload: None,
         models: &[
             "Gemini 3.5 Flash",
             "Gemini 3.1 Pro",

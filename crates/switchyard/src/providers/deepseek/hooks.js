@@ -45,6 +45,10 @@ const HOOKS = {
     { how: 'role=button "Search"', find: () => sy.exactText('[role=button]', 'Search') },
     { how: '.ds-toggle-button "Search"', find: () => sy.withText('.ds-toggle-button', 'Search') },
   ],
+  // The composer's (hidden) file picker: the send-as-file mode sets `prompt.txt` on it.
+  file_input: [
+    { how: 'input[type=file]', find: () => document.querySelector('input[type=file]') },
+  ],
   // The same control turns into Stop while an answer streams.
   send: [
     {

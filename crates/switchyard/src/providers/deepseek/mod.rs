@@ -8,7 +8,7 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
+use super::spec::{DriverSpec, FileUpload, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -21,6 +21,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         idle_timeout_secs: 75,
         capture: CaptureMode::Replay,
         max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
+        // `prompt.txt` on `input[type=file]`; a file alone is a message; not in Expert mode.
+        file_upload: Some(FileUpload {
+            filler: "",
+            in_expert_mode: false,
+        }),
         models: &[],
         default_model: None,
     },

@@ -33,6 +33,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         idle_timeout_secs: 75,
         capture: CaptureMode::Tee,
         max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
+        file_upload: None,
         models: &["MiMo-V2.5-Pro", "MiMo-V2.5"],
         default_model: Some("MiMo-V2.5-Pro"),
     },

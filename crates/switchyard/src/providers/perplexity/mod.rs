@@ -48,6 +48,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         idle_timeout_secs: 600,
         capture: CaptureMode::Tee,
         max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
+        file_upload: None,
         models: &[
             "Best (Auto)",
             "Sonar 2",

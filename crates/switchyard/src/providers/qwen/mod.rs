@@ -40,6 +40,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         idle_timeout_secs: 75,
         capture: CaptureMode::Replay,
         max_prompt_chars: DEFAULT_MAX_PROMPT_CHARS,
+        file_upload: None,
         models: &["Qwen3.5-Plus"],
         default_model: Some("Qwen3.5-Plus"),
     },
