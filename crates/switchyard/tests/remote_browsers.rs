@@ -34,6 +34,11 @@ struct RemoteChromium {
 
 impl RemoteChromium {
     async fn start() -> RemoteChromium {
+        Self::start_on(0).await
+    }
+
+    /// On a given DevTools port (0: any free one).
+    async fn start_on(port: u16) -> RemoteChromium {
         let profile = std::env::temp_dir().join(format!(
             "switchyard-remote-{}-{}",
             std::process::id(),
@@ -43,18 +48,20 @@ impl RemoteChromium {
         let mut cmd = Command::new("/usr/lib/chromium/chromium");
         cmd.args([
             "--headless=new",
-            "--remote-debugging-port=0",
             "--no-first-run",
             "--disable-gpu",
             "--no-zygote",
             "--disable-features=WebUIOmniboxPopup,WebUIOmniboxFullPopup,WebUIOmniboxAimPopup",
         ])
+        .arg(format!("--remote-debugging-port={port}"))
         .arg(format!("--user-data-dir={}", profile.display()))
         .stdout(Stdio::null())
         .stderr(Stdio::null());
         if is_root() {
             cmd.arg("--no-sandbox");
         }
+        // A process group of its own, so the drop guard ends its child processes too.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.spawn().expect("Chromium at /usr/lib/chromium/chromium");
         let mut remote = RemoteChromium {
             child,
@@ -62,11 +69,20 @@ impl RemoteChromium {
             ws: String::new(),
             port: 0,
         };
-        // Chromium writes its port and browser path once it listens.
+        // Chromium writes its port and browser path once it listens (on a port it picked); on
+        // a given port, its /json/version answers once it listens.
         let file = remote.profile.join("DevToolsActivePort");
         let until = tokio::time::Instant::now() + DEADLINE;
         loop {
-            if let Ok(text) = std::fs::read_to_string(&file) {
+            if port != 0 {
+                let version = reqwest::get(format!("http://127.0.0.1:{port}/json/version")).await;
+                if let Ok(v) = version {
+                    let v: Value = v.json().await.unwrap();
+                    remote.port = port;
+                    remote.ws = v["webSocketDebuggerUrl"].as_str().unwrap().to_owned();
+                    return remote;
+                }
+            } else if let Ok(text) = std::fs::read_to_string(&file) {
                 let mut lines = text.lines();
                 if let (Some(port), Some(path)) = (lines.next(), lines.next()) {
                     remote.port = port.trim().parse().unwrap();
@@ -76,7 +92,7 @@ impl RemoteChromium {
             }
             assert!(
                 tokio::time::Instant::now() < until,
-                "Chromium wrote no DevToolsActivePort"
+                "Chromium did not start listening for DevTools"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -103,9 +119,18 @@ impl RemoteChromium {
 
 impl Drop for RemoteChromium {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The whole group (browser, renderers, utility processes), which this test started.
+        let _ = Command::new("kill")
+            .args(["-9", "--", &format!("-{}", self.pid())])
+            .status();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
+        // A child still exiting may write one last file: try again a few times.
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(&self.profile).is_ok() || !self.profile.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -227,4 +252,97 @@ async fn lanes_spread_over_two_remote_browsers_and_move_when_one_is_killed() {
         !targets.to_string().contains(site.as_str()),
         "switchyard closed its own pages: {targets:#}"
     );
+}
+
+/// `switchyard doctor` with an endpoint: no Chromium of its own (the configured executable does
+/// not even exist), its page in a context on the remote browser, which it leaves running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_sites_in_a_remote_browser_and_leaves_it_running() {
+    let mut remote = RemoteChromium::start().await;
+    let glm =
+        switchyard_replicas::ReplicaServer::start(switchyard_replicas::Site::Glm, Knobs::default())
+            .await
+            .unwrap();
+    let dir = common::TempDir(std::env::temp_dir().join(format!(
+        "switchyard-remote-doctor-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    )));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let config = dir.0.join("switchyard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "provider = \"glm\"\ndata_dir = \"{}\"\n[providers.glm]\nbase_url = \"{}\"\n\
+             [browser]\nendpoints = [\"http://127.0.0.1:{}\"]\n\
+             executable = \"/nonexistent/chromium\"\n",
+            dir.0.join("data").display(),
+            glm.base_url(),
+            remote.port
+        ),
+    )
+    .unwrap();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("--config")
+        .arg(&config)
+        .arg("doctor")
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("doctor ends")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("every hook found"), "{stdout}");
+    assert!(remote.running(), "doctor left the remote browser running");
+    let targets: Value = reqwest::get(format!("http://127.0.0.1:{}/json/list", remote.port))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !targets.to_string().contains(glm.base_url().as_str()),
+        "doctor closed its page: {targets:#}"
+    );
+    glm.shutdown().await;
+}
+
+/// The only endpoint dies: its lanes keep trying with backoff and come back once a browser
+/// answers at that address again (an `http://` endpoint is resolved afresh each time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_endpoint_left_the_lanes_reconnect_when_it_is_back() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut remote = RemoteChromium::start_on(port).await;
+    let config = format!("[browser]\nendpoints = [\"http://127.0.0.1:{port}\"]\n");
+    let h = Harness::single(GLM, Knobs::default(), &config).await;
+    h.wait_lanes("the lane is ready", |l| l[0]["state"] == "ready")
+        .await;
+    remote.kill_9();
+    // It keeps trying, and says why it cannot come back yet.
+    h.wait_lanes("the lane cannot reach any browser", |l| {
+        l[0]["state"] != "ready"
+            && l[0]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no browser endpoint"))
+    })
+    .await;
+    let _back = RemoteChromium::start_on(port).await;
+    let lanes = h
+        .wait_lanes("the lane is back on the new browser", |l| {
+            l[0]["state"] == "ready" && l[0]["restarts"].as_u64() >= Some(1)
+        })
+        .await;
+    assert_eq!(lanes[0]["endpoint"], format!("http://127.0.0.1:{port}/"));
+    let (status, body) = h.chat("glm-chat", "after the restart").await;
+    assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
 }
