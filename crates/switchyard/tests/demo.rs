@@ -42,6 +42,7 @@ async fn one_client_streams_from_every_demo_provider_at_once() {
         chunks: 40,
         config: Some(layer),
         fault_injection: false,
+        dummy_lanes: 0,
     })
     .await
     .unwrap();

@@ -32,6 +32,10 @@ pub enum ProviderKind {
     AiStudio,
     /// Xiaomi MiMo (`aistudio.xiaomimimo.com`).
     Mimo,
+    /// The dummy provider (`[dummy] lanes = N`, `switchyard demo --dummy-lanes N`): lanes with
+    /// no browser and no site behind them, answering by model ID, for tests and load runs. Not
+    /// in [`ProviderKind::ALL`] (that is the sites), not a `provider =` or `[providers.*]` name.
+    Dummy,
 }
 
 impl ProviderKind {
@@ -58,6 +62,7 @@ impl ProviderKind {
             ProviderKind::HuggingChat => "huggingchat",
             ProviderKind::AiStudio => "aistudio",
             ProviderKind::Mimo => "mimo",
+            ProviderKind::Dummy => "dummy",
         }
     }
 
@@ -72,6 +77,7 @@ impl ProviderKind {
             ProviderKind::HuggingChat => "HuggingChat",
             ProviderKind::AiStudio => "Google AI Studio",
             ProviderKind::Mimo => "Xiaomi MiMo",
+            ProviderKind::Dummy => "Dummy",
         }
     }
 
@@ -86,6 +92,7 @@ impl ProviderKind {
             ProviderKind::HuggingChat => "huggingchat",
             ProviderKind::AiStudio => "aistudio",
             ProviderKind::Mimo => "mimo",
+            ProviderKind::Dummy => "dummy",
         }
     }
 
@@ -162,6 +169,7 @@ impl ProviderKind {
                 "xiaomimimo",
                 "aistudio.xiaomimimo.com",
             ],
+            ProviderKind::Dummy => &[],
         }
     }
 
@@ -187,7 +195,13 @@ impl ProviderKind {
     /// (behavior-spec §3.4): every provider with a UI model picker, so not DeepSeek. Moonshot's
     /// picker (Kimi K3, …) gives them too (provider-wire-formats §4.3: `kimi-k3-*`, …).
     pub const fn has_real_models(self) -> bool {
-        !matches!(self, ProviderKind::DeepSeek)
+        !matches!(self, ProviderKind::DeepSeek | ProviderKind::Dummy)
+    }
+
+    /// Whether the provider's lanes are pages in Chromium. Only the dummy provider's are not:
+    /// its lanes answer from a script of their own (`lanes::dummy`).
+    pub const fn runs_in_browser(self) -> bool {
+        !matches!(self, ProviderKind::Dummy)
     }
 }
 

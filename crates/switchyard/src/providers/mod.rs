@@ -12,6 +12,9 @@
 //! runs in lanes when its spec has a driver part ([`ProviderSpec::implemented`]). [`Driver`]
 //! (`driver.rs`) runs a spec's page scripts in a lane's page.
 //!
+//! The dummy provider (`dummy/`) has a spec without a driver, like a site not yet implemented;
+//! its lanes play [`dummy::script`] instead of driving a page (`lanes::dummy`).
+//!
 //! Architecture Invariant: nothing outside `providers/` names a specific provider, except
 //! `ProviderKind` (the catalog, `models/`) and the demo's provider → replica map. Drivers receive a
 //! finished [`ShapedRequest`](crate::shaping::ShapedRequest); they never see chat
@@ -21,6 +24,7 @@ mod aistudio;
 mod deepseek;
 mod doctor;
 mod driver;
+pub mod dummy;
 pub mod failure;
 mod glm;
 mod huggingchat;
@@ -60,6 +64,7 @@ pub fn spec(kind: ProviderKind) -> &'static ProviderSpec {
         ProviderKind::HuggingChat => &huggingchat::SPEC,
         ProviderKind::AiStudio => &aistudio::SPEC,
         ProviderKind::Mimo => &mimo::SPEC,
+        ProviderKind::Dummy => &dummy::SPEC,
     }
 }
 
