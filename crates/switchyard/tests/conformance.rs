@@ -776,15 +776,15 @@ async fn perplexity_a_long_prompt_reaches_the_site_whole() {
 }
 
 /// Kimi with its defaults (replay capture) and real-model IDs: the ID picks the site's model,
-/// `-chat` the Standard level (thinking off), `-reasoner` High; the first request turned the
-/// account's memory off through the site's settings service.
+/// `-chat` the Standard level (thinking off), `-reasoner` High, `-auto` follows `thinking`; the
+/// first request turned the account's memory off through the site's settings service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moonshot_real_model_ids_effort_levels_and_the_memory_guardrail() {
     let kind = ProviderKind::Moonshot;
     let h = Harness::single(
         kind,
         Knobs::instant(),
-        "[api]\nuniversal_model_names = true\n",
+        "[api]\nuniversal_model_names = true\n[providers.moonshot]\nthinking = true\n",
     )
     .await;
     for model in [
@@ -793,6 +793,7 @@ async fn moonshot_real_model_ids_effort_levels_and_the_memory_guardrail() {
         "k2-8-reasoner",
         "instant-chat",
         "moonshot-reasoner",
+        "moonshot-auto",
     ] {
         let (status, body) = h.chat(model, "hi").await;
         assert_eq!(status, 200, "{model}: {body}");
@@ -811,6 +812,8 @@ async fn moonshot_real_model_ids_effort_levels_and_the_memory_guardrail() {
             want("k3-swarm", "high", true),
             want("k2.8", "high", true),
             want("instant", "standard", false),
+            want("k3", "high", true),
+            // `-auto` follows `thinking = true`: a level above Standard.
             want("k3", "high", true),
         ]
     );
