@@ -55,6 +55,10 @@ enum Command {
         /// on purpose (for trying out recovery).
         #[arg(long)]
         enable_fault_injection: bool,
+        /// Also run N dummy lanes (no browser), answering `dummy-instant`, `dummy-slow`,
+        /// `dummy-flaky` and `dummy-error` (the config's `[dummy] lanes`).
+        #[arg(long, default_value_t = 0)]
+        dummy_lanes: u32,
     },
     /// Measure relay latency, time to first content, makespan and memory on the replicas.
     Bench {
@@ -287,8 +291,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             chunk_delay_ms,
             chunks,
             enable_fault_injection,
+            dummy_lanes,
         } => {
             demo::run(DemoOptions {
+                dummy_lanes,
                 mode: mode.into(),
                 lanes_per_provider,
                 port,
