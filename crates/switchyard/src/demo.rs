@@ -27,6 +27,7 @@ pub fn replica_site(kind: ProviderKind) -> Option<Site> {
         ProviderKind::Glm => Some(Site::Glm),
         ProviderKind::Qwen => Some(Site::Qwen),
         ProviderKind::Mimo => Some(Site::Mimo),
+        ProviderKind::Moonshot => Some(Site::Moonshot),
         ProviderKind::Perplexity => Some(Site::Perplexity),
         _ => None,
     }

@@ -54,6 +54,11 @@ async fn glm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moonshot() {
+    long_chats_reach_the_site_intact(ProviderKind::Moonshot).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qwen() {
     long_chats_reach_the_site_intact(ProviderKind::Qwen).await
 }

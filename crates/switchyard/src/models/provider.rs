@@ -20,7 +20,7 @@ pub enum ProviderKind {
     DeepSeek,
     /// GLM Chat (`chat.z.ai`).
     Glm,
-    /// Moonshot / Kimi (`kimi.ai`): no real-model IDs.
+    /// Moonshot / Kimi (`kimi.ai`): Kimi K3, K3 Swarm, K2.8, Instant.
     Moonshot,
     /// QwenLM (`chat.qwen.ai`).
     Qwen,
@@ -192,12 +192,10 @@ impl ProviderKind {
     }
 
     /// Whether the provider exposes real-model IDs when Universal Model Names is on
-    /// (behavior-spec §3.4): every provider with a UI model picker, so not DeepSeek or Moonshot.
+    /// (behavior-spec §3.4): every provider with a UI model picker, so not DeepSeek. Moonshot's
+    /// picker (Kimi K3, …) gives them too (provider-wire-formats §4.3: `kimi-k3-*`, …).
     pub const fn has_real_models(self) -> bool {
-        !matches!(
-            self,
-            ProviderKind::DeepSeek | ProviderKind::Moonshot | ProviderKind::Dummy
-        )
+        !matches!(self, ProviderKind::DeepSeek | ProviderKind::Dummy)
     }
 
     /// Whether the provider's lanes are pages in Chromium. Only the dummy provider's are not:
@@ -224,7 +222,7 @@ mod tests {
         let table: [(ProviderKind, &str, &str, &str, bool); 8] = [
             (DeepSeek, "deepseek", "DeepSeek", "deepseek", false),
             (Glm, "glm", "GLM Chat", "glm_chat", true),
-            (Moonshot, "moonshot", "Moonshot", "moonshot_kimi", false),
+            (Moonshot, "moonshot", "Moonshot", "moonshot_kimi", true),
             (Qwen, "qwen", "QwenLM", "qwenlm", true),
             (Perplexity, "perplexity", "Perplexity", "perplexity", true),
             (

@@ -91,6 +91,7 @@ mod tests {
             [
                 ProviderKind::DeepSeek,
                 ProviderKind::Glm,
+                ProviderKind::Moonshot,
                 ProviderKind::Qwen,
                 ProviderKind::Perplexity,
                 ProviderKind::Mimo
@@ -106,7 +107,7 @@ mod tests {
         let table: [Row; 8] = [
             (DeepSeek, None, 0, 45, 75, false),
             (Glm, Some("GLM-5.2"), 5, 45, 75, false),
-            (Moonshot, None, 0, 45, 75, false),
+            (Moonshot, Some("Kimi K3"), 4, 45, 75, false),
             (Qwen, Some("Qwen3.5-Plus"), 1, 150, 75, false),
             (Perplexity, Some("Best (Auto)"), 9, 45, 600, true),
             (HuggingChat, None, 0, 150, 75, true),
@@ -151,6 +152,6 @@ mod tests {
             }
             assert!(s.decoder().is_some(), "{kind}");
         }
-        assert!(spec(ProviderKind::Moonshot).decoder().is_none());
+        assert!(spec(ProviderKind::HuggingChat).decoder().is_none());
     }
 }
