@@ -31,6 +31,10 @@ macro_rules! provider_conformance {
                 super::reasoner_streams_thinking_then_the_answer(KIND, LAYER).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn auto_follows_the_thinking_setting() {
+                super::auto_follows_the_thinking_setting(KIND, LAYER).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn chat_non_stream_hides_thinking() {
                 super::chat_non_stream_hides_thinking(KIND, LAYER).await
             }
@@ -168,6 +172,34 @@ async fn reasoner_streams_thinking_then_the_answer(kind: ProviderKind, layer: &s
     assert!(s.error.is_none());
     assert!(s.done);
     h.shutdown().await;
+}
+
+/// `-auto` takes thinking from the provider's `thinking` setting: on, the page turns it on and
+/// the client gets it; off, neither. A site without a toggle (MiMo) always thinks, and its
+/// `-auto` forwards the thinking by `send_thinking` alone (on by default).
+async fn auto_follows_the_thinking_setting(kind: ProviderKind, layer: &str) {
+    let model = format!("{}-auto", kind.prefix());
+    for thinking in [true, false] {
+        let extra = format!("[providers.{}]\nthinking = {thinking}\n", kind.prefix());
+        let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer, &extra]).await;
+        let s = h.stream_chat(&model, "Hi").await;
+        let seen = &h.replica(kind).requests()[0];
+        if site_toggles_thinking(kind) {
+            assert_eq!(seen.thinking, thinking, "thinking = {thinking}");
+        } else {
+            assert!(seen.thinking, "the site thinks either way");
+        }
+        let expected = Expected::for_request(site(kind), seen, Knobs::instant());
+        let content = match expected.reasoning {
+            Some(reasoning) if thinking || !site_toggles_thinking(kind) => {
+                format!("<think>{reasoning}</think>{}", expected.answer)
+            }
+            _ => expected.answer,
+        };
+        assert_eq!(s.content, content, "thinking = {thinking}");
+        assert!(s.done && s.error.is_none(), "thinking = {thinking}");
+        h.shutdown().await;
+    }
 }
 
 async fn chat_non_stream_hides_thinking(kind: ProviderKind, layer: &str) {
