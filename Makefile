@@ -39,7 +39,7 @@ bench: chromium
 bench-readme: bench
 	mkdir -p docs
 	cp target/bench.json docs/bench.json
-	$(CARGO) run --release -p switchyard -- bench --table-from docs/bench.json --readme README.md
+	$(CARGO) run --release -p switchyard -- bench table docs/bench.json --readme README.md
 
 ## The official openai Python client against `switchyard demo`, two models in parallel.
 client-check: chromium

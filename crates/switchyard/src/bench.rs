@@ -56,7 +56,10 @@ use crate::lanes::board::LaneState;
 use crate::models::ProviderKind;
 use report::{machine, median, render};
 
+mod overhead;
 pub mod report;
+
+pub use overhead::run as overhead;
 
 /// Pause between two events of a paced replica stream (the browser notes used 20 ms too).
 const DELAY_MS: u64 = 20;
@@ -155,21 +158,8 @@ pub async fn run(
         seven,
         seven_tee,
     };
-    let figures = render(&machine, sizes, &results, overhead_ms, began.elapsed());
-    let table = report::table(&figures)?;
-    println!("\n{table}");
-    if let Some(path) = json_out {
-        let text = serde_json::to_string_pretty(&figures).unwrap_or_default();
-        tokio::fs::write(&path, text)
-            .await
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    if let Some(path) = out {
-        tokio::fs::write(&path, &table)
-            .await
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    Ok(())
+    let run = render(&machine, sizes, &results, overhead_ms, began.elapsed());
+    report::publish(&run, out.as_deref(), json_out.as_deref()).await
 }
 
 /// Prints the table of a run saved with `--json`, and with `readme` writes it into that file

@@ -63,21 +63,16 @@ enum Command {
     /// Measure relay latency, time to first content, makespan and memory on the replicas.
     Bench {
         /// Write the table here as well as to stdout.
-        #[arg(long)]
+        #[arg(long, global = true)]
         out: Option<PathBuf>,
         /// Write every figure with its conditions as JSON here (keys name their units).
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: Option<PathBuf>,
         /// Fewer samples, for a quick look.
         #[arg(long)]
         quick: bool,
-        /// Measure nothing: print the table of a run saved with `--json`.
-        #[arg(long, value_name = "JSON", conflicts_with_all = ["out", "json", "quick"])]
-        table_from: Option<PathBuf>,
-        /// With `--table-from`: write the table into this file's generated part (between the
-        /// `bench-table` marker lines) instead of printing it.
-        #[arg(long, value_name = "FILE", requires = "table_from")]
-        readme: Option<PathBuf>,
+        #[command(subcommand)]
+        what: Option<BenchWhat>,
     },
     /// Open each configured site and check every page hook its driver relies on (exit 1 if
     /// one is missing).
@@ -123,6 +118,30 @@ enum Command {
     Keys {
         #[command(subcommand)]
         action: KeysAction,
+    },
+}
+
+/// What `switchyard bench` measures instead of its default table.
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Measure nothing: print the table of a run saved with `bench --json`.
+    Table {
+        /// The saved run.
+        json: PathBuf,
+        /// Write the table into this file's generated part (between the `bench-table` marker
+        /// lines) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        readme: Option<PathBuf>,
+    },
+    /// The gateway's own added latency under an open-loop load against dummy lanes (no
+    /// browser), streaming and not.
+    Overhead {
+        /// Request rates to run, one after the other (requests per second).
+        #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+        qps: Vec<u32>,
+        /// Seconds each rate and delivery runs.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
     },
 }
 
@@ -306,12 +325,24 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await
         }
         Command::Bench {
-            table_from: Some(from),
-            readme,
+            what: Some(BenchWhat::Table { json, readme }),
             ..
-        } => switchyard::bench::table_from(&from, readme.as_deref()),
+        } => switchyard::bench::table_from(&json, readme.as_deref()),
         Command::Bench {
-            out, json, quick, ..
+            out,
+            json,
+            what: Some(BenchWhat::Overhead { qps, duration }),
+            ..
+        } => {
+            let duration = std::time::Duration::try_from_secs_f64(duration)
+                .map_err(|e| format!("--duration {duration}: {e}"))?;
+            switchyard::bench::overhead(qps, duration, out, json).await
+        }
+        Command::Bench {
+            out,
+            json,
+            quick,
+            what: None,
         } => switchyard::bench::run(out, json, quick).await,
         Command::Doctor {
             provider,

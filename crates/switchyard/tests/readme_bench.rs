@@ -1,6 +1,6 @@
 //! The README's benchmark table is generated from a saved run (`docs/bench.json`, written by
 //! `make bench-readme`). This checks that the two were not edited apart: the table in the README
-//! is exactly what `switchyard bench --table-from docs/bench.json` prints.
+//! is exactly what `switchyard bench table docs/bench.json` prints.
 
 use std::path::Path;
 
@@ -23,7 +23,7 @@ fn the_readme_shows_the_saved_run() {
     assert!(
         regenerated == readme,
         "README.md's benchmark table differs from {README_RUN}; run `make bench-readme` \
-         (or `switchyard bench --table-from {README_RUN} --readme README.md`) instead of editing it"
+         (or `switchyard bench table {README_RUN} --readme README.md`) instead of editing it"
     );
     // Every figure names its unit in its key, and says how many samples it rests on.
     for figure in run["figures"].as_array().expect("figures") {

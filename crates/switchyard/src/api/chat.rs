@@ -441,7 +441,7 @@ async fn respond(
         clock: LaneClock::default(),
     };
     let failure = job.failure.clone();
-    let timing = Timing::new(arrived, job.clock.clone(), app.stats.clone());
+    let mut timing = Timing::new(arrived, job.clock.clone(), app.stats.clone());
     // The guard exists before the job is submitted: a client gone while the submission is in
     // flight still cancels it.
     let mut guard = CancelGuard {
@@ -451,6 +451,7 @@ async fn respond(
         done: false,
     };
     let queue_timeout = settings.queue_timeout;
+    timing.submitted();
     let admitted = app
         .scheduler
         .submit_within(provider, meta, job, Some(queue_timeout))

@@ -32,11 +32,19 @@ pub struct Arrived(pub Instant);
 #[derive(Debug, Default)]
 pub struct Stats {
     overhead: Mutex<Histogram>,
+    dispatch: Mutex<Histogram>,
 }
 
 impl Stats {
     pub fn record_overhead(&self, d: Duration) {
         self.overhead
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(d);
+    }
+
+    pub fn record_dispatch(&self, d: Duration) {
+        self.dispatch
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .record(d);
@@ -50,10 +58,21 @@ impl Stats {
             .clone()
     }
 
+    /// A copy of the dispatch histogram (submitted to the queue → a lane took it).
+    pub fn dispatch(&self) -> Histogram {
+        self.dispatch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// `GET /api/stats`.
     pub fn to_json(&self) -> Value {
         json!({
             "overhead": self.overhead().summary(),
+            "dispatch": self.dispatch().summary(),
+            "dispatch_note": "per request a lane took: from its submission to the queue to the \
+                lane taking it (the scheduler's hop and the inbox, plus any wait for a free lane)",
             "overhead_note": "per request: total time (from the request head reaching the API \
                 to the answer's last frame) minus lane time (from the lane taking the job to its \
                 last event); includes the wait in the queue",
@@ -64,6 +83,7 @@ impl Stats {
 /// One request's clocks, from arrival to the end of its answer.
 pub struct Timing {
     arrived: Instant,
+    submitted: Option<Instant>,
     lane: LaneClock,
     last_event: Option<Instant>,
     stats: Arc<Stats>,
@@ -74,11 +94,17 @@ impl Timing {
     pub fn new(arrived: Instant, lane: LaneClock, stats: Arc<Stats>) -> Timing {
         Timing {
             arrived,
+            submitted: None,
             lane,
             last_event: None,
             stats,
             recorded: false,
         }
+    }
+
+    /// The request goes to the queue now.
+    pub fn submitted(&mut self) {
+        self.submitted = Some(Instant::now());
     }
 
     /// An event from the lane arrived.
@@ -97,6 +123,10 @@ impl Timing {
         let total = self.arrived.elapsed();
         let lane = last.saturating_duration_since(taken);
         self.stats.record_overhead(total.saturating_sub(lane));
+        if let Some(submitted) = self.submitted {
+            self.stats
+                .record_dispatch(taken.saturating_duration_since(submitted));
+        }
     }
 }
 
@@ -242,8 +272,10 @@ mod tests {
         clock.take();
         let mut t = Timing::new(Instant::now(), clock, stats.clone());
         t.event();
+        t.submitted();
         t.finish();
         t.finish();
         assert_eq!(stats.overhead().count(), 1, "recorded once");
+        assert_eq!(stats.dispatch().count(), 1);
     }
 }

@@ -1,6 +1,7 @@
 //! The bench's report: the machine it ran on, one markdown table, and the notes that say how
 //! each number was taken.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -36,12 +37,12 @@ fn mib(kib: u64) -> f64 {
 
 /// What the table's header says about the machine.
 pub(super) struct Machine {
-    cores: usize,
-    cpu: String,
-    memory: String,
+    pub(super) cores: usize,
+    pub(super) cpu: String,
+    pub(super) memory: String,
     chromium: String,
     /// The 1-minute load average when the bench started (other work skews the numbers).
-    load: String,
+    pub(super) load: String,
 }
 
 pub(super) async fn machine() -> Machine {
@@ -330,19 +331,55 @@ pub(super) fn render(
         ),
         format!("Run time: {:.1} s.", took.as_secs_f64()),
     ];
+    let mut run = run_json(sizes.name, machine, figures.0, &notes, took);
+    run["existing_tool_note"] =
+        "figures of the existing tool were measured separately, not in this run".into();
+    run
+}
+
+/// A run as JSON: its name, when and where it ran, its figures and the notes on how they were
+/// taken. [`table`] renders it.
+pub(super) fn run_json(
+    name: &str,
+    machine: &Machine,
+    figures: Vec<Value>,
+    notes: &[String],
+    took: Duration,
+) -> Value {
     json!({
-        "run": sizes.name,
+        "run": name,
         "measured_at": crate::artifacts::rfc3339(std::time::SystemTime::now()),
         "machine": {
             "cores": machine.cores, "cpu": machine.cpu, "memory": machine.memory,
             "chromium": machine.chromium,
             "load_1m_at_start": machine.load.parse::<f64>().ok(),
         },
-        "existing_tool_note": "figures of the existing tool were measured separately, not in this run",
         "took_s": took.as_secs_f64(),
-        "figures": figures.0,
+        "figures": figures,
         "notes": notes,
     })
+}
+
+/// Prints a run's table and writes the table (`--out`) and the JSON (`--json`) if asked.
+pub(super) async fn publish(
+    run: &Value,
+    out: Option<&Path>,
+    json_out: Option<&Path>,
+) -> Result<(), String> {
+    let table = table(run)?;
+    println!("\n{table}");
+    if let Some(path) = json_out {
+        let text = serde_json::to_string_pretty(run).unwrap_or_default();
+        tokio::fs::write(path, text)
+            .await
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = out {
+        tokio::fs::write(path, &table)
+            .await
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// What the table shows of one figure.
