@@ -38,16 +38,20 @@ pub enum Fault {
     /// event; Qwen: a `data_inspection_failed` error event). Sites without such a reply answer
     /// normally.
     Blocked,
+    /// `upgrade_required`: the account's credits are used up (HuggingChat: HTTP 402 and the
+    /// page's "Upgrade Required"). Sites without credits answer normally.
+    UpgradeRequired,
 }
 
 impl Fault {
     /// Every fault, in a stable order.
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 6] = [
         Fault::RateLimit,
         Fault::Empty,
         Fault::Stall,
         Fault::SlowFirst,
         Fault::Blocked,
+        Fault::UpgradeRequired,
     ];
 
     /// The name used in `replica:fault=NAME` and in `Outcome::Fault(NAME)`.
@@ -58,6 +62,7 @@ impl Fault {
             Fault::Stall => "stall",
             Fault::SlowFirst => "slow_first",
             Fault::Blocked => "blocked",
+            Fault::UpgradeRequired => "upgrade_required",
         }
     }
 

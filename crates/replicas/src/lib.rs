@@ -29,7 +29,7 @@
 //! - [`hooks`]: a page that renamed one of its hooks, as a site redesign would.
 //! - `stream`: paces a scripted SSE body and tracks its end (drop guard).
 //! - `server`: [`ReplicaServer`], the admin endpoints.
-//! - `deepseek`, `glm`, `mimo`, `perplexity`, `qwen`: one folder per site: routes, wire builder, page HTML and JS.
+//! - `deepseek`, `glm`, `huggingchat`, `mimo`, `perplexity`, `qwen`: one folder per site: routes, wire builder, page HTML and JS.
 //!
 //! `cargo run -p switchyard-replicas --example serve -- glm 127.0.0.1:8788` serves one replica
 //! by hand (for a look in a browser, or for out-of-process tools).
@@ -39,6 +39,7 @@ pub mod clock;
 mod deepseek;
 pub mod faults;
 mod glm;
+mod huggingchat;
 pub mod hooks;
 mod ids;
 pub mod knobs;

@@ -35,7 +35,7 @@ use crate::knobs::Knobs;
 use crate::log::{ReceivedRequest, RequestLog};
 use crate::site::Site;
 use crate::stream::Interrupts;
-use crate::{deepseek, glm, mimo, perplexity, qwen};
+use crate::{deepseek, glm, huggingchat, mimo, perplexity, qwen};
 
 /// The name of the session cookie every page load sets.
 const SESSION_COOKIE: &str = "replica_session";
@@ -59,6 +59,7 @@ pub(crate) struct Shared {
     pub mimo: Mutex<mimo::SiteState>,
     /// Perplexity's session, account tier and asks (unused by other sites).
     pub perplexity: Mutex<perplexity::SiteState>,
+    pub huggingchat: Mutex<huggingchat::SiteState>,
     /// Qwen's chats, message ids and account settings (unused by other sites).
     pub qwen: Mutex<qwen::SiteState>,
     /// The page hook this site "renamed", if any (see [`crate::hooks`]).
@@ -79,6 +80,7 @@ impl Shared {
             glm: Mutex::default(),
             mimo: Mutex::default(),
             perplexity: Mutex::default(),
+            huggingchat: Mutex::default(),
             qwen: Mutex::default(),
             hook_change: Mutex::new(None),
             signed_out: std::sync::atomic::AtomicBool::new(false),
@@ -141,6 +143,11 @@ impl ReplicaServer {
             Site::Mimo => mimo::routes(),
             Site::Perplexity => perplexity::routes(),
             Site::Qwen => qwen::routes(),
+            Site::HuggingChat => huggingchat::routes(),
+        };
+        let site_routes = match site.base_path() {
+            "" => site_routes,
+            base => Router::new().nest(base, site_routes.merge(admin_routes())),
         };
         let app = Router::new()
             .merge(site_routes)
@@ -187,9 +194,11 @@ impl ReplicaServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` and the site's base path (HuggingChat's `/chat`), without a
+    /// trailing slash: the base URL a provider's config takes. The admin endpoints answer
+    /// under it too.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}{}", self.addr, self.site.base_path())
     }
 
     /// The value of the session cookie (`replica_session`) this server sets on page loads.

@@ -28,6 +28,7 @@ pub fn replica_site(kind: ProviderKind) -> Option<Site> {
         ProviderKind::Qwen => Some(Site::Qwen),
         ProviderKind::Mimo => Some(Site::Mimo),
         ProviderKind::Perplexity => Some(Site::Perplexity),
+        ProviderKind::HuggingChat => Some(Site::HuggingChat),
         _ => None,
     }
 }

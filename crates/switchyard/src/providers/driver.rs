@@ -179,6 +179,7 @@ impl Driver {
                 DeepThinkEffort::High => "High",
                 DeepThinkEffort::Max => "Max",
             }),
+            "thinking_effort": req.thinking_effort,
             "step_ms": STEP.as_millis() as u64,
         });
         let bound = STEP * 4 + tab.cdp_timeout();
