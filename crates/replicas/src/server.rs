@@ -147,7 +147,9 @@ impl ReplicaServer {
         };
         let site_routes = match site.base_path() {
             "" => site_routes,
-            base => Router::new().nest(base, site_routes.merge(admin_routes())),
+            // The site's routes carry the base path themselves (a nested `/` would not
+            // answer `/chat/`); the admin endpoints answer under it too.
+            base => site_routes.nest(base, admin_routes()),
         };
         let app = Router::new()
             .merge(site_routes)

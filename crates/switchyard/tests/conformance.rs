@@ -885,7 +885,12 @@ async fn perplexity_system_messages_go_to_the_space_instructions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huggingchat_effort_system_prompt_and_upgrade_required() {
     let kind = ProviderKind::HuggingChat;
-    let h = Harness::start_layers(&[kind], Knobs::instant(), &["[api]\naccept_reasoning_effort = true\n"]).await;
+    let h = Harness::start_layers(
+        &[kind],
+        Knobs::instant(),
+        &["[api]\naccept_reasoning_effort = true\n"],
+    )
+    .await;
 
     // A `reasoning_effort` is the composer's thinking effort; thinking shows.
     let resp = h
@@ -900,13 +905,25 @@ async fn huggingchat_effort_system_prompt_and_upgrade_required() {
     let seen = &h.replica(kind).requests()[0];
     assert_eq!(seen.effort.as_deref(), Some("medium"));
     assert!(seen.thinking);
-    assert_eq!(seen.system.as_deref(), Some("Be brief."), "the custom system prompt");
+    assert_eq!(
+        seen.system.as_deref(),
+        Some("Be brief."),
+        "the custom system prompt"
+    );
     assert_eq!(seen.inference_provider.as_deref(), Some("auto"));
     let expected = Expected::for_request(site(kind), seen, Knobs::instant());
-    assert!(expected.answer.contains("effort=medium"), "{}", expected.answer);
+    assert!(
+        expected.answer.contains("effort=medium"),
+        "{}",
+        expected.answer
+    );
     assert_eq!(
         s.content,
-        format!("<think>{}</think>{}", expected.reasoning.unwrap(), expected.answer)
+        format!(
+            "<think>{}</think>{}",
+            expected.reasoning.unwrap(),
+            expected.answer
+        )
     );
 
     // `-chat` is the `default` effort, without thinking; the system prompt is emptied again.
@@ -920,13 +937,22 @@ async fn huggingchat_effort_system_prompt_and_upgrade_required() {
     assert!(!content.contains("<think>"), "{content}");
 
     // Credits used up: HTTP 402 and "Upgrade Required", a clear quota error (429).
-    let s = h.stream_chat("huggingchat-chat", "x replica:fault=upgrade_required").await;
+    let s = h
+        .stream_chat("huggingchat-chat", "x replica:fault=upgrade_required")
+        .await;
     let err = s.error.expect("an error event");
     assert!(err.starts_with("HuggingChat answered HTTP 402"), "{err}");
     assert!(err.contains("Upgrade Required"), "{err}");
-    let (status, body) = h.chat("huggingchat-chat", "y replica:fault=upgrade_required").await;
+    let (status, body) = h
+        .chat("huggingchat-chat", "y replica:fault=upgrade_required")
+        .await;
     assert_eq!(status, 429, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("Upgrade Required"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Upgrade Required")
+    );
     let (status, _) = h.chat("huggingchat-chat", "fine now").await;
     assert_eq!(status, 200);
     h.shutdown().await;
@@ -941,6 +967,9 @@ async fn huggingchat_a_lost_sign_in_is_a_clear_error() {
     h.replica(kind).set_signed_in(false);
     let (status, body) = h.chat("huggingchat-chat", "signed out").await;
     let msg = body["error"]["message"].as_str().unwrap();
-    assert!(msg.starts_with("HuggingChat answered HTTP 401"), "{status} {msg}");
+    assert!(
+        msg.starts_with("HuggingChat answered HTTP 401"),
+        "{status} {msg}"
+    );
     h.shutdown().await;
 }

@@ -6,7 +6,8 @@
 //!   (`page.html`, script `app.js`, routed in the page). Signed in, a page load sets the
 //!   session cookie `hf-chat` (chat-ui's name). Signed out
 //!   (`ReplicaServer::set_signed_in(false)`) it sets none and the page shows "Sign in" and
-//!   "Start chatting"; every API call below answers HTTP 401.
+//!   "Start chatting"; the settings and the message answer HTTP 401 (a guest may still
+//!   create a conversation, as on the site).
 //! - `GET /api/settings`: `{signedIn, models:[{id,name,providers}], activeModel, providers,
 //!   customPrompts}` (the account's model settings; this path is the replica's choice);
 //!   `POST /api/settings` `{activeModel, provider, customPrompt}` activates a model with its
@@ -147,16 +148,21 @@ fn signed_in(app: &AppState, headers: &HeaderMap) -> bool {
     !signed_out(app) && cookie(headers, SESSION_COOKIE).is_some_and(|t| t == token(app))
 }
 
-/// The routes of the HuggingChat replica (the server nests them under `/chat`).
+/// The routes of the HuggingChat replica, under `/chat`.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(page))
-        .route("/conversation/{id}", get(page).post(message))
-        .route("/settings/chat/{*model}", get(page))
-        .route("/static/app.js", get(app_js))
-        .route("/api/settings", get(settings).post(save_settings))
-        .route("/conversation", post(new_conversation))
-        .route("/conversation/{id}/stop-generating", post(stop_generating))
+        .route("/chat", get(page))
+        .route("/chat/", get(page))
+        .route("/chat/conversation/{id}", get(page).post(message))
+        .route("/chat/settings/chat/{*model}", get(page))
+        .route("/chat/static/app.js", get(app_js))
+        .route("/chat/api/settings", get(settings).post(save_settings))
+        .route("/chat/conversation", post(new_conversation))
+        .route(
+            "/chat/conversation/{id}/stop-generating",
+            post(stop_generating),
+        )
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
 }
 
 async fn page(State(app): State<AppState>) -> Response {
@@ -232,7 +238,8 @@ async fn save_settings(State(app): State<AppState>, headers: HeaderMap, body: By
     }
     let mut site = site_state(&app);
     site.active_model = new.active_model.clone();
-    site.providers.insert(new.active_model.clone(), new.provider);
+    site.providers
+        .insert(new.active_model.clone(), new.provider);
     site.prompts.insert(new.active_model, new.custom_prompt);
     Json(settings_json(&site, true)).into_response()
 }
@@ -242,14 +249,7 @@ struct NewConversation {
     model: String,
 }
 
-async fn new_conversation(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if !signed_in(&app, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "You must be logged in");
-    }
+async fn new_conversation(State(app): State<AppState>, body: Bytes) -> Response {
     let Ok(new) = serde_json::from_slice::<NewConversation>(&body) else {
         return error(StatusCode::BAD_REQUEST, "model is required");
     };
@@ -319,7 +319,12 @@ async fn message(
     };
     if !signed_in(&state, &headers) {
         let entry = arriving(String::new(), String::new());
-        return reject(&state, entry, StatusCode::UNAUTHORIZED, "You must be logged in");
+        return reject(
+            &state,
+            entry,
+            StatusCode::UNAUTHORIZED,
+            "You must be logged in",
+        );
     }
     let conversation = site_state(&state)
         .conversations
@@ -327,7 +332,12 @@ async fn message(
         .map(|c| (c.model.clone(), c.system.clone(), c.provider.clone()));
     let Some((model, system, provider)) = conversation else {
         let entry = arriving(String::new(), String::new());
-        return reject(&state, entry, StatusCode::NOT_FOUND, "Conversation not found");
+        return reject(
+            &state,
+            entry,
+            StatusCode::NOT_FOUND,
+            "Conversation not found",
+        );
     };
     let req = match serde_json::from_slice::<MessageBody>(&body) {
         Ok(req) => req,

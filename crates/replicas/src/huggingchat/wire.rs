@@ -72,10 +72,14 @@ pub(crate) fn script(subject: &Subject<'_>, plan: &Plan) -> Script {
         )),
     ];
     if subject.search {
-        steps.push(Step::fixed(line(&json!({"type": "tool", "subtype": "call", "uuid": "exa-1",
-            "call": {"name": "web_search_exa", "parameters": {"query": "replica"}}}))));
-        steps.push(Step::fixed(line(&json!({"type": "tool", "subtype": "result", "uuid": "exa-1",
-            "result": {"status": "success", "outputs": [{"text": SEARCH_RESULT}]}}))));
+        steps.push(Step::fixed(line(
+            &json!({"type": "tool", "subtype": "call", "uuid": "exa-1",
+            "call": {"name": "web_search_exa", "parameters": {"query": "replica"}}}),
+        )));
+        steps.push(Step::fixed(line(
+            &json!({"type": "tool", "subtype": "result", "uuid": "exa-1",
+            "result": {"status": "success", "outputs": [{"text": SEARCH_RESULT}]}}),
+        )));
     }
     let mut head = String::new();
     let reasoning = subject

@@ -724,10 +724,22 @@ mod tests {
         ));
         assert!(!path_matches("https://chat.z.ai/api/v2/chat/other", &paths));
         let one = vec!["/chat/conversation/*".to_owned()];
-        assert!(path_matches("https://huggingface.co/chat/conversation/68ab?x=1", &one));
-        assert!(!path_matches("https://huggingface.co/chat/conversation", &one));
-        assert!(!path_matches("https://huggingface.co/chat/conversation/", &one));
-        assert!(!path_matches("https://huggingface.co/chat/conversation/68ab/stop-generating", &one));
+        assert!(path_matches(
+            "https://huggingface.co/chat/conversation/68ab?x=1",
+            &one
+        ));
+        assert!(!path_matches(
+            "https://huggingface.co/chat/conversation",
+            &one
+        ));
+        assert!(!path_matches(
+            "https://huggingface.co/chat/conversation/",
+            &one
+        ));
+        assert!(!path_matches(
+            "https://huggingface.co/chat/conversation/68ab/stop-generating",
+            &one
+        ));
         assert!(!path_matches(
             "https://chat.z.ai/api/v2/chat/completions/x",
             &paths

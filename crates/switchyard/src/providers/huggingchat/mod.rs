@@ -135,8 +135,16 @@ mod tests {
         let body = br#"{"message":"You have exceeded your monthly included credits."}"#;
         let failure = classify(402, body);
         assert_eq!(failure.kind, FailureKind::QuotaExhausted);
-        assert!(failure.detail.starts_with("Upgrade Required: "), "{}", failure.detail);
-        assert!(failure.detail.ends_with("(You have exceeded your monthly included credits.)."));
+        assert!(
+            failure.detail.starts_with("Upgrade Required: "),
+            "{}",
+            failure.detail
+        );
+        assert!(
+            failure
+                .detail
+                .ends_with("(You have exceeded your monthly included credits.).")
+        );
         assert_eq!(classify(402, b"").kind, FailureKind::QuotaExhausted);
         let limit = switchyard_decode::huggingchat::RATE_LIMITED.as_bytes();
         assert_eq!(classify(200, limit).kind, FailureKind::RateLimited);
