@@ -35,9 +35,8 @@ pub const NO_TEXT: &str = "HuggingChat returned no assistant text: the conversat
                            without an answer. Try again, or open the conversation on the site.";
 
 /// The error shown when the site refused the request for its rate limit or quota.
-pub const RATE_LIMITED: &str = "HuggingChat rate limit hit: the site refused the message (its \
-                                usage limit or quota is reached). Try again later, or add lanes \
-                                with other accounts.";
+pub const RATE_LIMITED: &str = "HuggingChat rate limit hit: the site refused the message. Try \
+                                again later, or add lanes with other accounts.";
 
 /// The error shown when the body ended without a single object.
 pub const EMPTY_STREAM: &str = "HuggingChat returned an empty stream. Try again.";

@@ -936,6 +936,27 @@ async fn huggingchat_effort_system_prompt_and_upgrade_required() {
     let content = body["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(!content.contains("<think>"), "{content}");
 
+    // The request's own inference provider and thinking effort (which wins over the effort
+    // `reasoning_effort` maps to).
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "huggingchat-reasoner", "reasoning_effort": "low",
+                   "huggingchat_thinking_effort": "High", "inference_provider": "novita",
+                   "messages": [{"role": "user", "content": "Where?"}]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let seen = &h.replica(kind).requests()[2];
+    assert_eq!(seen.effort.as_deref(), Some("high"));
+    assert_eq!(seen.inference_provider.as_deref(), Some("novita"));
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(
+        content.contains("effort=high, provider=novita"),
+        "{content}"
+    );
+
     // Credits used up: HTTP 402 and "Upgrade Required", a clear quota error (429).
     let s = h
         .stream_chat("huggingchat-chat", "x replica:fault=upgrade_required")

@@ -180,6 +180,7 @@ impl Driver {
                 DeepThinkEffort::Max => "Max",
             }),
             "thinking_effort": req.thinking_effort,
+            "inference_provider": req.inference_provider,
             "step_ms": STEP.as_millis() as u64,
         });
         let bound = STEP * 4 + tab.cdp_timeout();

@@ -88,6 +88,7 @@ mod tests {
                 ProviderKind::Glm,
                 ProviderKind::Qwen,
                 ProviderKind::Perplexity,
+                ProviderKind::HuggingChat,
                 ProviderKind::Mimo
             ]
         );
