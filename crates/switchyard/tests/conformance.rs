@@ -994,3 +994,43 @@ async fn huggingchat_a_lost_sign_in_is_a_clear_error() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huggingchat_the_model_comes_from_the_sites_live_list() {
+    let kind = ProviderKind::HuggingChat;
+    // Unset, the site's own selection stays (its first model).
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    let (status, body) = h.chat("huggingchat-chat", "Which?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        h.replica(kind).requests()[0].model,
+        "Qwen/Qwen3-235B-A22B-Thinking-2507"
+    );
+    h.shutdown().await;
+
+    // A basename picks the model the site lists under it.
+    let layer = "[providers.huggingchat]\nmodel = \"gpt-oss-120b\"\n";
+    let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer]).await;
+    let (status, body) = h.chat("huggingchat-chat", "Which now?").await;
+    assert_eq!(status, 200, "{body}");
+    let seen = &h.replica(kind).requests()[0];
+    assert_eq!(seen.model, "openai/gpt-oss-120b");
+    let expected = Expected::for_request(site(kind), seen, Knobs::instant());
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        expected.answer.as_str()
+    );
+    h.shutdown().await;
+
+    // One the site does not serve is a clear error.
+    let layer = "[providers.huggingchat]\nmodel = \"no-such-model\"\n";
+    let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer]).await;
+    let (status, body) = h.chat("huggingchat-chat", "And?").await;
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Model `no-such-model` is not available."),
+        "{status} {msg}"
+    );
+    assert!(h.replica(kind).requests().is_empty());
+    h.shutdown().await;
+}

@@ -68,6 +68,7 @@
     let provider = s.providers[chosen.id] || 'auto';
     const panel = el('div', { id: 'settings' });
     const draw = () => {
+      const s = state.settings;
       const prompt = el('textarea', { 'aria-label': 'Custom system prompt', placeholder: 'Custom system prompt', rows: 6 });
       prompt.value = s.customPrompts[chosen.id] || '';
       const providerButton = el('button', {
