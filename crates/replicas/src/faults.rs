@@ -25,10 +25,11 @@ use crate::knobs::Knobs;
 pub enum Fault {
     /// `rate_limit`: DeepSeek and MiMo answer HTTP 429 with their JSON error; GLM answers HTTP
     /// 200 with a single `MODEL_CONCURRENCY_LIMIT` error event; Qwen answers HTTP 200 with its
-    /// bare JSON refusal (`"code":"RateLimited"`).
+    /// bare JSON refusal (`"code":"RateLimited"`); HuggingChat answers HTTP 200 with a `status`
+    /// `error` update ("You are sending too many messages…").
     RateLimit,
-    /// `empty`: DeepSeek sends a snapshot with no fragments, then FINISHED; GLM and MiMo send a
-    /// 200 body with no events at all.
+    /// `empty`: DeepSeek sends a snapshot with no fragments, then FINISHED; GLM, MiMo and
+    /// HuggingChat send a 200 body with no events at all.
     Empty,
     /// `stall`: send the first event(s), then nothing more and never end, until the client goes.
     Stall,

@@ -251,7 +251,8 @@ impl ReplicaServer {
     /// Signs the replica's account in or out, as a session that expires on the site would. Signed
     /// out, MiMo's page sets no sign-in cookies and shows "Log in", and its completion answers
     /// HTTP 401; Perplexity's page sets no session cookie and shows "Sign In", its session API
-    /// answers `{}` and its ask HTTP 401; Qwen's page redirects to `/auth` and its API answers HTTP 401; the other
+    /// answers `{}` and its ask HTTP 401; HuggingChat's page sets no `hf-chat` cookie and shows
+    /// "Sign in", and its settings and message answer HTTP 401; Qwen's page redirects to `/auth` and its API answers HTTP 401; the other
     /// replicas do not model sign-in yet and ignore it.
     pub fn set_signed_in(&self, signed_in: bool) {
         self.shared
