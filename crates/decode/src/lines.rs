@@ -151,6 +151,52 @@ impl SseLine<'_> {
     }
 }
 
+/// The `event:` name of a named-event SSE body as it is read: a name holds for the `data:`
+/// lines up to the blank line that ends the event, and data without a name is a `message`, as
+/// the SSE format says.
+#[derive(Debug, Default, Clone)]
+pub struct NamedSse {
+    event: Option<String>,
+}
+
+/// One payload line of a named-event body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedLine<'a> {
+    /// The name of the event it belongs to (`message` when none was named).
+    pub event: String,
+    /// The `data:` line's payload, or the whole line when it was no SSE field.
+    pub payload: &'a str,
+    /// False for a line that was no SSE field (a refused request's bare JSON, an HTML page).
+    pub is_data: bool,
+}
+
+impl NamedSse {
+    /// Reads one line: a payload comes back with its event's name; blank lines, comments and
+    /// `event:` lines only move the state and give `None`.
+    pub fn line<'a>(&mut self, line: &'a str) -> Option<NamedLine<'a>> {
+        let (payload, is_data) = match SseLine::of(line) {
+            SseLine::Other => {
+                if line.is_empty() {
+                    self.event = None;
+                }
+                return None;
+            }
+            SseLine::Event(name) => {
+                self.event = Some(name.to_owned());
+                return None;
+            }
+            SseLine::Data(payload) => (payload, true),
+            SseLine::Bare(line) => (line, false),
+        };
+        let event = self.event.clone().unwrap_or_else(|| "message".to_owned());
+        Some(NamedLine {
+            event,
+            payload,
+            is_data,
+        })
+    }
+}
+
 /// The payload of an SSE `data:` line (one optional space after the colon removed), or `None`
 /// for any other line (`event:`, `id:`, comments, blank separators).
 pub fn sse_data(line: &str) -> Option<&str> {
@@ -196,6 +242,36 @@ mod tests {
         for bare in ["{\"detail\":\"x\"}", "<html>", "oops: no"] {
             assert_eq!(SseLine::of(bare), SseLine::Bare(bare), "{bare:?}");
         }
+    }
+
+    #[test]
+    fn event_names_last_until_the_blank_line() {
+        let mut sse = NamedSse::default();
+        let lines = [
+            "data: a",
+            "event: usage",
+            ": note",
+            "data: b",
+            "data: c",
+            "",
+            "data: d",
+            "{\"x\":1}",
+        ];
+        let got: Vec<(String, &str, bool)> = (lines.iter())
+            .filter_map(|l| sse.line(l))
+            .map(|n| (n.event, n.payload, n.is_data))
+            .collect();
+        let named = |e: &str, p, d| (e.to_owned(), p, d);
+        assert_eq!(
+            got,
+            vec![
+                named("message", "a", true),
+                named("usage", "b", true),
+                named("usage", "c", true),
+                named("message", "d", true),
+                named("message", "{\"x\":1}", false),
+            ]
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::lines::{LineDecoder, LineState, SseLine};
+use crate::lines::{LineDecoder, LineState, NamedLine, NamedSse};
 use crate::think::{Piece, ThinkSplitter};
 use crate::{FinishReason, Report, StreamEvent, Usage};
 
@@ -60,8 +60,8 @@ impl LineState for State {
 /// The decoding state of one response (opaque; the decoder is [`MimoDecoder`]).
 #[derive(Debug, Default)]
 pub struct State {
-    /// The name of the event being read (`event:` line), until the blank line that ends it.
-    event: Option<String>,
+    /// The name of the event being read.
+    sse: NamedSse,
     /// Whether any event carried JSON; without one the body counts as empty.
     saw_event: bool,
     /// Set when the answer finished or failed; later lines are ignored.
@@ -77,23 +77,17 @@ pub struct State {
 impl State {
     fn on_line(&mut self, line: &str, out: &mut Vec<StreamEvent>) {
         self.report.line();
-        if line.is_empty() {
-            self.event = None;
+        let Some(NamedLine {
+            event: name,
+            payload,
+            is_data,
+        }) = self.sse.line(line)
+        else {
             return;
-        }
+        };
         if self.ended {
             return;
         }
-        let (payload, is_data) = match SseLine::of(line) {
-            SseLine::Other => return,
-            SseLine::Event(name) => {
-                self.event = Some(name.to_owned());
-                return;
-            }
-            SseLine::Data(payload) => (payload, true),
-            SseLine::Bare(line) => (line, false),
-        };
-        let name = self.event.clone().unwrap_or_else(|| "message".to_owned());
         if is_data && name == "finish" {
             // Its payload is not needed (and not always JSON).
             self.saw_event = true;

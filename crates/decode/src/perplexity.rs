@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::glm::missing_suffix;
-use crate::lines::{LineDecoder, LineState, SseLine};
+use crate::lines::{LineDecoder, LineState, NamedLine, NamedSse};
 use crate::{FinishReason, Report, StreamEvent};
 
 /// The error shown when the answer ended without any answer text.
@@ -91,8 +91,8 @@ impl LineState for Thread {
 /// The decoding state of one response (opaque; the decoder is [`PerplexityDecoder`]).
 #[derive(Debug, Default)]
 pub struct Thread {
-    /// The name of the event being read (`event:` line), until the blank line that ends it.
-    event: Option<String>,
+    /// The name of the event being read.
+    sse: NamedSse,
     /// Whether any event arrived; without one the body counts as empty.
     saw_event: bool,
     /// Set when the answer finished or failed; later lines are ignored.
@@ -110,24 +110,17 @@ pub struct Thread {
 impl Thread {
     fn on_line(&mut self, line: &str, out: &mut Vec<StreamEvent>) {
         self.report.line();
-        if line.is_empty() {
-            self.event = None;
+        let Some(NamedLine {
+            event: name,
+            payload,
+            is_data,
+        }) = self.sse.line(line)
+        else {
             return;
-        }
+        };
         if self.ended {
             return;
         }
-        let (payload, is_data) = match SseLine::of(line) {
-            SseLine::Other => return,
-            SseLine::Event(name) => {
-                self.event = Some(name.to_owned());
-                return;
-            }
-            SseLine::Data(payload) => (payload, true),
-            // A refused request may be answered with one bare JSON object instead of SSE.
-            SseLine::Bare(line) => (line, false),
-        };
-        let name = self.event.clone().unwrap_or_else(|| "message".to_owned());
         if is_data {
             self.saw_event = true;
             if name == "end_of_stream" || payload.trim() == "[DONE]" {

@@ -15,6 +15,7 @@ use switchyard_decode::deepseek::DeepSeekDecoder;
 use switchyard_decode::glm::GlmDecoder;
 use switchyard_decode::huggingchat::HuggingChatDecoder;
 use switchyard_decode::mimo::MimoDecoder;
+use switchyard_decode::moonshot::MoonshotDecoder;
 use switchyard_decode::perplexity::PerplexityDecoder;
 use switchyard_decode::qwen::QwenDecoder;
 use switchyard_decode::{Decode, StreamEvent, coalesce};
@@ -60,6 +61,7 @@ fn new_decoder(provider: &str) -> Box<dyn Decode> {
         "glm" => Box::new(GlmDecoder::new()),
         "huggingchat" => Box::new(HuggingChatDecoder::new()),
         "mimo" => Box::new(MimoDecoder::new()),
+        "moonshot" => Box::new(MoonshotDecoder::new()),
         "perplexity" => Box::new(PerplexityDecoder::new()),
         "qwen" => Box::new(QwenDecoder::new()),
         other => panic!("no decoder for {other}"),
@@ -231,4 +233,4 @@ macro_rules! decoder_properties {
     )*};
 }
 
-decoder_properties!(deepseek, glm, huggingchat, mimo, perplexity, qwen);
+decoder_properties!(deepseek, glm, huggingchat, mimo, moonshot, perplexity, qwen);

@@ -197,8 +197,10 @@ data: {"type":"chat:completion","data":{"phase":"done","done":true}}
         let err = provider("gpt").unwrap_err();
         assert!(err.contains("unknown provider `gpt`"), "{err}");
         assert!(err.contains("deepseek, glm, moonshot"), "{err}");
-        let err = provider("kimi").unwrap_err();
-        assert!(err.contains("Moonshot has no decoder"), "{err}");
+        assert_eq!(provider("kimi"), Ok(ProviderKind::Moonshot));
+        assert_eq!(provider("hf"), Ok(ProviderKind::HuggingChat));
+        let err = provider("aistudio").unwrap_err();
+        assert!(err.contains("Google AI Studio has no decoder"), "{err}");
     }
 
     #[test]

@@ -74,6 +74,21 @@ impl SiteReport {
     }
 }
 
+/// The first of `browser.endpoints` that answers (the doctor's pages live in contexts on it).
+async fn connect_any(config: &Config) -> Result<Arc<Chromium>, String> {
+    let mut errors = Vec::new();
+    for endpoint in &config.browser.endpoints {
+        match Chromium::connect(endpoint, config.browser.cdp_timeout).await {
+            Ok(browser) => return Ok(browser),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Err(format!(
+        "no browser endpoint answered: {}",
+        errors.join("; ")
+    ))
+}
+
 /// Whether every hook of every site was found (by some way).
 pub fn healthy(reports: &[SiteReport]) -> bool {
     reports.iter().all(|r| r.missing().next().is_none())
@@ -82,21 +97,28 @@ pub fn healthy(reports: &[SiteReport]) -> bool {
 /// Runs the checks; `Err` only when nothing could be checked (no Chromium, no such provider).
 pub async fn run(config: &Config, opts: &DoctorOptions) -> Result<Vec<SiteReport>, String> {
     let sites = sites(config, opts.provider)?;
-    let executable = find_chromium(config.browser.executable.as_deref())?;
-    let launch = |user_data_dir| LaunchOptions {
+    let remote = !config.browser.endpoints.is_empty();
+    // Remote browsers need no Chromium on this machine.
+    let executable = match remote {
+        true => std::path::PathBuf::new(),
+        false => find_chromium(config.browser.executable.as_deref())?,
+    };
+    let launch = |user_data_dir, proxy| LaunchOptions {
         executable: executable.clone(),
         headless: config.browser.headless,
         user_data_dir,
         cdp_timeout: config.browser.cdp_timeout,
         no_sandbox: config.browser.no_sandbox,
+        proxy,
     };
     let shots = config.data_dir.join("doctor");
     if let Err(e) = std::fs::create_dir_all(&shots) {
         tracing::warn!("cannot create {}: {e}; no screenshots", shots.display());
     }
     let shared = match config.browser.isolation {
+        _ if remote => Some(connect_any(config).await?),
         Isolation::Context => Some(
-            Chromium::launch(&launch(None))
+            Chromium::launch(&launch(None, None))
                 .await
                 .map_err(|e| format!("cannot start Chromium: {e}"))?,
         ),
@@ -110,7 +132,7 @@ pub async fn run(config: &Config, opts: &DoctorOptions) -> Result<Vec<SiteReport
             .join("profiles")
             .join(kind.storage_key())
             .join(format!("lane-{lane}"));
-        let opts_launch = launch(Some(profile));
+        let opts_launch = launch(Some(profile), settings.proxy.clone());
         let shots = shots.clone();
         async move {
             let (browser, owned) = match shared {
@@ -247,7 +269,7 @@ async fn check_site(
     probe: bool,
     shots: &Path,
 ) -> SiteReport {
-    let tab = match browser.new_tab(isolated).await {
+    let tab = match browser.new_tab(isolated, settings.proxy.as_ref()).await {
         Ok(tab) => tab,
         Err(e) => return failed(kind, settings, format!("could not open a page: {e}")),
     };
@@ -279,7 +301,7 @@ async fn page_checks(
 ) {
     // The capture starts before the page loads, as a lane's does (the tee: nothing is replayed).
     let capture = if probe {
-        match tab.capture(None).await {
+        match tab.capture(None, settings.proxy.as_ref()).await {
             Ok(c) => Some(c),
             Err(e) => {
                 checks.push(HookCheck::new(

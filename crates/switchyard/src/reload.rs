@@ -216,6 +216,10 @@ pub fn plan_reload(
         if a.capture != b.capture {
             restart.push(format!("providers.{p}.capture"));
         }
+        // The lane's browser context (or own browser) was created with it.
+        if a.proxy != b.proxy {
+            restart.push(format!("providers.{p}.proxy"));
+        }
     }
     if !restart.is_empty() {
         return Err(Refused::NeedsRestart(restart));
@@ -324,6 +328,8 @@ fn applied_keys(old: &Config, new: &Config) -> Vec<String> {
         text(&old.formatting),
         text(&new.formatting),
     );
+    // The dummy lanes follow the plan's lane diff like any provider's.
+    check("dummy".into(), text(&old.dummy), text(&new.dummy));
     for kind in ProviderKind::ALL {
         let (a, b) = (old.provider(kind), new.provider(kind));
         let p = kind.prefix();

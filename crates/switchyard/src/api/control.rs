@@ -152,6 +152,8 @@ mod tests {
             provider,
             state,
             browser_pid: None,
+            endpoint: None,
+            proxy: None,
             current_request: None,
             requests_served: 0,
             restarts: 0,

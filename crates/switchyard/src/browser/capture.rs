@@ -103,6 +103,8 @@ pub struct Capture {
     /// Counts renderer crashes since the lane started.
     crashes: watch::Receiver<u64>,
     replay: bool,
+    /// The replays' HTTP client (through the lane's proxy, if it has one).
+    client: reqwest::Client,
     /// Numbers the armings, so a late disarm never ends a newer one.
     generations: AtomicU64,
 }
@@ -113,12 +115,14 @@ impl Capture {
         cdp_timeout: Duration,
         crashes: watch::Receiver<u64>,
         replay: bool,
+        client: reqwest::Client,
     ) -> Capture {
         Capture {
             page,
             cdp_timeout,
             crashes,
             replay,
+            client,
             generations: AtomicU64::new(0),
         }
     }
@@ -144,6 +148,7 @@ impl Capture {
             deliveries,
             page: self.page.clone(),
             cdp_timeout: self.cdp_timeout,
+            client: self.client.clone(),
             replay: None,
             stopped: false,
             queued: VecDeque::new(),
@@ -162,6 +167,7 @@ pub struct CaptureStream {
     deliveries: mpsc::UnboundedReceiver<Delivery>,
     page: PageHandle,
     cdp_timeout: Duration,
+    client: reqwest::Client,
     replay: Option<Replay>,
     /// The lane stopped the request: a paused request still on its way is not replayed.
     stopped: bool,
@@ -217,7 +223,13 @@ impl CaptureStream {
 
     fn start_replay(&mut self, paused: EventRequestPaused) {
         let (events, rx) = mpsc::unbounded_channel();
-        let run = super::replay::run(self.page.clone(), self.cdp_timeout, paused, events);
+        let run = super::replay::run(
+            self.client.clone(),
+            self.page.clone(),
+            self.cdp_timeout,
+            paused,
+            events,
+        );
         self.replay = Some(Replay {
             run: run.boxed().fuse(),
             events: rx,
@@ -667,7 +679,13 @@ mod tests {
     async fn a_request_stream_disarms_its_own_arming_when_dropped() {
         let (page, mut commands) = PageHandle::for_test();
         let (_tx, crashes) = watch::channel(0);
-        let capture = Capture::new(page, Duration::from_secs(1), crashes, true);
+        let capture = Capture::new(
+            page,
+            Duration::from_secs(1),
+            crashes,
+            true,
+            reqwest::Client::new(),
+        );
         let first = capture.arm(&["/x"]);
         assert_eq!(generation_of(commands.recv().await), ("arm", 1));
         let second = capture.arm(&["/x"]);
@@ -683,7 +701,13 @@ mod tests {
     async fn a_stopped_stream_never_starts_a_replay_that_arrives_late() {
         let (page, mut commands) = PageHandle::for_test();
         let (_tx, crashes) = watch::channel(0);
-        let capture = Capture::new(page, Duration::from_secs(1), crashes, true);
+        let capture = Capture::new(
+            page,
+            Duration::from_secs(1),
+            crashes,
+            true,
+            reqwest::Client::new(),
+        );
         let mut stream = capture.arm(&["/x"]);
         let Some(Command::Arm { events, .. }) = commands.recv().await else {
             panic!("armed first");

@@ -24,16 +24,26 @@ use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::target::{
     CreateBrowserContextParams, CreateTargetParams,
 };
+use chromiumoxide::handler::HandlerConfig;
 use futures::StreamExt;
 use tokio::sync::{Mutex, watch};
 use tracing::{debug, info, warn};
 
 pub use tab::Tab;
 
+use crate::config::{Endpoint, ProxyUrl};
+
+/// What Chromium's proxy bypass list holds for a proxied lane: `<-loopback>` undoes Chromium's
+/// default of never proxying loopback addresses, so a proxy on a loopback site (a replica, a
+/// local tunnel) sees the site's requests too.
+const PROXY_BYPASS: &str = "<-loopback>";
+
 /// How long Chromium may take to print its websocket address.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a graceful close may take before the process is killed.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long attaching to a remote browser may take (`/json/version` and the websocket).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Flags on top of chromiumoxide's defaults. Keys without leading dashes (chromiumoxide adds
 /// them). See browser-notes.md: the omnibox-popup WebUI renderers cost 3-4x renderer CPU, the
@@ -119,6 +129,9 @@ pub struct LaunchOptions {
     pub cdp_timeout: Duration,
     /// `browser.no_sandbox`: turn Chromium's sandbox off even when not running as root.
     pub no_sandbox: bool,
+    /// `providers.<p>.proxy` of the lane this browser is for (`process` isolation only; a
+    /// shared browser gives each lane's context its own proxy instead).
+    pub proxy: Option<ProxyUrl>,
 }
 
 /// Whether Chromium must run without its sandbox, and why (for the log). Chromium refuses to
@@ -159,6 +172,11 @@ pub struct Chromium {
     /// A throwaway profile directory to remove after the process is gone.
     temp_profile: Option<PathBuf>,
     cdp_timeout: Duration,
+    /// A remote browser switchyard attached to (`browser.endpoints`), as shown: switchyard
+    /// never kills or closes it, it only drops its connection.
+    remote: Option<String>,
+    /// The handler task, ended to drop a remote browser's connection.
+    handler: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 static TEMP_PROFILES: AtomicU64 = AtomicU64::new(0);
@@ -209,8 +227,13 @@ impl Chromium {
         if !opts.headless {
             builder = builder.with_head();
         }
+        if let Some(proxy) = &opts.proxy {
+            builder = builder
+                .arg(("proxy-server", proxy.server().as_str()))
+                .arg(("proxy-bypass-list", PROXY_BYPASS));
+        }
         let config = builder.build().map_err(BrowserError::Launch)?;
-        let (mut browser, mut handler) = Browser::launch(config).await.map_err(|e| {
+        let (mut browser, handler) = Browser::launch(config).await.map_err(|e| {
             let hint = if unsandboxed.is_none() {
                 " If this system cannot run Chromium's sandbox (no unprivileged user namespaces, \
                  or a container), set browser.no_sandbox = true."
@@ -223,21 +246,7 @@ impl Chromium {
             ))
         })?;
         let pid = browser.get_mut_child().and_then(|c| c.as_mut_inner().id());
-        let (closed_tx, closed) = watch::channel(false);
-        crate::tasks::spawn("chromium-handler", async move {
-            while let Some(event) = handler.next().await {
-                if let Err(e) = event {
-                    // A websocket error means the browser is gone; anything else is one bad
-                    // message that chromiumoxide already skipped.
-                    if matches!(e, chromiumoxide::error::CdpError::Ws(_)) {
-                        warn!(?pid, cause = %e, "lost the Chromium connection");
-                        break;
-                    }
-                    debug!(cause = %e, "ignored a CDP message error");
-                }
-            }
-            let _ = closed_tx.send(true);
-        });
+        let (closed, task) = watch_handler(handler, format!("pid {pid:?}"));
         info!(?pid, profile = %profile.display(), "Chromium started");
         Ok(Arc::new(Chromium {
             browser: Mutex::new(browser),
@@ -245,7 +254,60 @@ impl Chromium {
             closed,
             temp_profile,
             cdp_timeout: opts.cdp_timeout,
+            remote: None,
+            handler: std::sync::Mutex::new(Some(task)),
         }))
+    }
+
+    /// Attaches to an already running Chromium (`browser.endpoints`). An `http(s)://` endpoint
+    /// is resolved through its `/json/version` to the browser's websocket.
+    pub async fn connect(
+        endpoint: &Endpoint,
+        cdp_timeout: Duration,
+    ) -> Result<Arc<Chromium>, BrowserError> {
+        let shown = endpoint.shown();
+        let ws = websocket_url(&endpoint.url).await.map_err(|e| {
+            BrowserError::Launch(format!("cannot reach the browser at {shown}: {e}"))
+        })?;
+        let config = HandlerConfig {
+            request_timeout: cdp_timeout,
+            viewport: None,
+            ..HandlerConfig::default()
+        };
+        let (browser, handler) =
+            match tokio::time::timeout(CONNECT_TIMEOUT, Browser::connect_with_config(ws, config))
+                .await
+            {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(e)) => {
+                    return Err(BrowserError::Launch(format!(
+                        "cannot attach to the browser at {shown}: {e}"
+                    )));
+                }
+                Err(_) => {
+                    return Err(BrowserError::Launch(format!(
+                        "the browser at {shown} did not answer within {}s",
+                        CONNECT_TIMEOUT.as_secs()
+                    )));
+                }
+            };
+        let (closed, task) = watch_handler(handler, shown.clone());
+        info!(endpoint = %shown, "attached to a remote browser");
+        Ok(Arc::new(Chromium {
+            browser: Mutex::new(browser),
+            pid: None,
+            closed,
+            temp_profile: None,
+            cdp_timeout,
+            remote: Some(shown),
+            handler: std::sync::Mutex::new(Some(task)),
+        }))
+    }
+
+    /// The endpoint of a remote browser, as shown (credentials redacted); `None` for one
+    /// switchyard launched.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.remote.as_deref()
     }
 
     /// The browser process id.
@@ -260,21 +322,37 @@ impl Chromium {
     }
 
     pub fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        // A dropped sender (the handler task ended or was ended) counts as closed too.
+        *self.closed.borrow() || self.closed.has_changed().is_err()
     }
 
     /// Opens a page for a lane. `isolated` puts it in a fresh browser context (separate cookies
-    /// and storage); otherwise it lives in the default, persistent context.
-    pub async fn new_tab(&self, isolated: bool) -> Result<Tab, BrowserError> {
+    /// and storage) that goes through `proxy` when one is given; otherwise it lives in the
+    /// default, persistent context (whose proxy is the browser's own `--proxy-server`).
+    pub async fn new_tab(
+        &self,
+        isolated: bool,
+        proxy: Option<&ProxyUrl>,
+    ) -> Result<Tab, BrowserError> {
         let t = self.cdp_timeout;
         let browser = self.browser.lock().await;
         let mut params = CreateTargetParams::builder().url("about:blank");
         let mut context = None;
         if isolated {
+            let mut create = CreateBrowserContextParams::builder();
+            if self.remote.is_some() {
+                // Chromium disposes the context if switchyard's connection ends.
+                create = create.dispose_on_detach(true);
+            }
+            if let Some(proxy) = proxy {
+                create = create
+                    .proxy_server(proxy.server())
+                    .proxy_bypass_list(PROXY_BYPASS);
+            }
             let id = timed(
                 "Target.createBrowserContext",
                 t,
-                browser.create_browser_context(CreateBrowserContextParams::default()),
+                browser.create_browser_context(create.build()),
             )
             .await?;
             params = params.browser_context_id(id.clone());
@@ -285,12 +363,28 @@ impl Chromium {
             cause: e,
         })?;
         let page = timed("Target.createTarget", t, browser.new_page(params)).await?;
+        // Chromium takes no credentials in a proxy URL: chromiumoxide answers the proxy's
+        // challenges for this page (`Fetch.authRequired`) with them, and lets every paused
+        // request go on. A replayed request would bypass that, so config refuses replay with
+        // such a proxy.
+        if let Some((username, password)) = proxy.and_then(ProxyUrl::credentials) {
+            let credentials = chromiumoxide::auth::Credentials { username, password };
+            timed("signing in to the proxy", t, page.authenticate(credentials)).await?;
+        }
         Ok(Tab::new(page, t, context))
     }
 
     /// Kills the browser process at once (SIGKILL), for fault injection: what a crash or an
     /// out-of-memory kill does. Its lanes see the connection end and recover.
     pub async fn kill(&self) -> Result<(), BrowserError> {
+        if let Some(endpoint) = &self.remote {
+            return Err(BrowserError::Cdp {
+                what: "killing the browser".to_owned(),
+                cause: format!(
+                    "it is the remote browser at {endpoint}, which switchyard never kills"
+                ),
+            });
+        }
         let mut browser = self.browser.lock().await;
         match timed("killing Chromium", self.cdp_timeout, async {
             browser.kill().await.unwrap_or(Ok(()))
@@ -303,8 +397,20 @@ impl Chromium {
     }
 
     /// Closes the browser gracefully (so a persistent profile is flushed), killing it if that
-    /// takes too long, then removes a throwaway profile.
+    /// takes too long, then removes a throwaway profile. A remote browser is left running:
+    /// only switchyard's connection to it ends.
     pub async fn close(&self) {
+        if self.remote.is_some() {
+            let task = self
+                .handler
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(task) = task {
+                task.abort();
+            }
+            return;
+        }
         let mut browser = self.browser.lock().await;
         if !self.is_closed() {
             match tokio::time::timeout(CLOSE_TIMEOUT, browser.close()).await {
@@ -324,6 +430,74 @@ impl Chromium {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// Runs a browser's chromiumoxide handler in a task of its own; the receiver flips to `true`
+/// when the connection ends.
+fn watch_handler(
+    mut handler: chromiumoxide::Handler,
+    who: String,
+) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
+    let (closed_tx, closed) = watch::channel(false);
+    let task = crate::tasks::spawn("chromium-handler", async move {
+        while let Some(event) = handler.next().await {
+            if let Err(e) = event {
+                // A websocket error means the browser is gone; anything else is one bad
+                // message that chromiumoxide already skipped.
+                if matches!(e, chromiumoxide::error::CdpError::Ws(_)) {
+                    warn!(browser = %who, cause = %e, "lost the Chromium connection");
+                    break;
+                }
+                debug!(cause = %e, "ignored a CDP message error");
+            }
+        }
+        let _ = closed_tx.send(true);
+    });
+    (closed, task)
+}
+
+/// The websocket URL of a DevTools endpoint: a `ws(s)://` URL as it is; an `http(s)://` one
+/// through its `/json/version`, whose `webSocketDebuggerUrl` gets the endpoint's own host and
+/// port (a browser behind a port mapping or a proxy reports the address it sees).
+async fn websocket_url(endpoint: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(endpoint).map_err(|e| e.to_string())?;
+    if matches!(url.scheme(), "ws" | "wss") {
+        return Ok(endpoint.to_owned());
+    }
+    let mut version = url.clone();
+    let path = version.path().trim_end_matches('/').to_owned();
+    if !path.ends_with("/json/version") {
+        version.set_path(&format!("{path}/json/version"));
+    }
+    // No proxy: the endpoint is reached directly.
+    let client = reqwest::Client::builder()
+        .timeout(CONNECT_TIMEOUT)
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let reply: serde_json::Value = client
+        .get(version)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| format!("GET /json/version failed: {}", e.without_url()))?
+        .json()
+        .await
+        .map_err(|e| format!("/json/version is not JSON: {}", e.without_url()))?;
+    let reported = reply
+        .get("webSocketDebuggerUrl")
+        .and_then(|v| v.as_str())
+        .ok_or("/json/version names no webSocketDebuggerUrl")?;
+    let mut ws = reqwest::Url::parse(reported)
+        .map_err(|_| "/json/version names an unusable webSocketDebuggerUrl".to_owned())?;
+    let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+    let _ = ws.set_scheme(scheme);
+    let _ = ws.set_host(url.host_str());
+    let _ = ws.set_port(url.port_or_known_default());
+    if ws.query().is_none() {
+        ws.set_query(url.query());
+    }
+    Ok(ws.to_string())
 }
 
 /// Finds Chromium: the configured path, then `SWITCHYARD_CHROMIUM`, then Debian's binary, then

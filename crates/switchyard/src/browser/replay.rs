@@ -14,7 +14,8 @@
 //! hop for every chunk, which is the floor of the tee capture's latency; the price is that the request
 //! leaves from switchyard's HTTP client rather than from Chromium's network stack.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -29,6 +30,7 @@ use tracing::{debug, warn};
 use super::BrowserError;
 use super::capture::CaptureEvent;
 use super::tab::{Command, PageHandle, await_reply, call};
+use crate::config::ProxyUrl;
 
 /// Headers never copied from the page's request: the client sets them itself, and the body is
 /// asked for uncompressed so every chunk can be decoded the moment it arrives.
@@ -47,18 +49,35 @@ const SKIPPED_RESPONSE_HEADERS: &[&str] = &[
     "connection",
 ];
 
-/// One HTTP client for every replay (it holds the connection pool and TLS roots).
-fn client() -> Result<&'static reqwest::Client, String> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(30))
-                .build()
-                .map_err(|e| format!("cannot build the replay HTTP client: {e}"))
-        })
-        .as_ref()
-        .map_err(Clone::clone)
+/// The HTTP client of the replays: one per proxy (each holds its connection pool and TLS
+/// roots), built once. A lane with `providers.<p>.proxy` sends its replayed request through the
+/// same proxy its browser context uses, so the site sees one address either way.
+pub(super) fn client(proxy: Option<&ProxyUrl>) -> Result<reqwest::Client, String> {
+    static CLIENTS: OnceLock<Mutex<HashMap<Option<String>, reqwest::Client>>> = OnceLock::new();
+    let key = proxy.map(|p| p.with_credentials().to_owned());
+    let mut clients = CLIENTS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(client) = clients.get(&key) {
+        return Ok(client.clone());
+    }
+    let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(30));
+    builder = match proxy {
+        // `Proxy::all` takes the credentials from the URL (Basic for http(s), the SOCKS5
+        // user/password method for socks5) and never logs them; its errors are worded here
+        // without the URL.
+        Some(p) => builder.proxy(
+            reqwest::Proxy::all(p.with_credentials())
+                .map_err(|_| format!("cannot use the proxy {p} for the replay capture"))?,
+        ),
+        None => builder.no_proxy(),
+    };
+    let client = builder
+        .build()
+        .map_err(|e| format!("cannot build the replay HTTP client: {}", e.without_url()))?;
+    clients.insert(key, client.clone());
+    Ok(client)
 }
 
 /// Answers the paused request through the page task (which then knows it is answered).
@@ -89,6 +108,7 @@ where
 /// ended, was stopped, or the lane crashed) drops the upstream connection, and the page task
 /// fails the paused request.
 pub(super) async fn run(
+    client: reqwest::Client,
     page: PageHandle,
     cdp_timeout: Duration,
     paused: EventRequestPaused,
@@ -108,7 +128,7 @@ pub(super) async fn run(
         }
     };
 
-    let request = match build(&page, cdp_timeout, &paused).await {
+    let request = match build(&client, &page, cdp_timeout, &paused).await {
         Ok((r, sent_headers)) => {
             send(CaptureEvent::Sent {
                 url: paused.request.url.clone(),
@@ -204,6 +224,7 @@ pub(super) async fn run(
 /// The page's request as a client request: method, URL, headers, body and cookies; with the
 /// headers it carries (for the capture file, which redacts them).
 async fn build(
+    client: &reqwest::Client,
     page: &PageHandle,
     cdp_timeout: Duration,
     paused: &EventRequestPaused,
@@ -211,7 +232,7 @@ async fn build(
     let req = &paused.request;
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| format!("unusable method {}", req.method))?;
-    let mut builder = client()?.request(method, &req.url);
+    let mut builder = client.request(method, &req.url);
     let mut sent = Vec::new();
     if let Some(headers) = req.headers.inner().as_object() {
         for (name, value) in headers {
@@ -268,6 +289,9 @@ mod tests {
 
     #[test]
     fn the_replay_client_builds_with_tls() {
-        assert!(client().is_ok());
+        assert!(client(None).is_ok());
+        let bad = |k: &str, m: String| crate::config::ConfigError(format!("{k}: {m}"));
+        let proxy = ProxyUrl::parse("socks5://127.0.0.1:1080", "k", &bad).unwrap();
+        assert!(client(Some(&proxy)).is_ok());
     }
 }

@@ -178,8 +178,17 @@ impl Tab {
 
     /// Starts the network capture for this page. Call before navigating so nothing is missed.
     /// With `replay` (endpoint paths), those requests are replayed instead of teed.
-    pub async fn capture(&self, replay: Option<&[&str]>) -> Result<Capture, BrowserError> {
+    /// A replay goes through `proxy`, the lane's proxy.
+    pub async fn capture(
+        &self,
+        replay: Option<&[&str]>,
+        proxy: Option<&crate::config::ProxyUrl>,
+    ) -> Result<Capture, BrowserError> {
         let what = "starting the network capture";
+        let client = super::replay::client(proxy).map_err(|cause| BrowserError::Cdp {
+            what: what.to_owned(),
+            cause,
+        })?;
         let (reply, rx) = oneshot::channel();
         let command = Command::StartCapture {
             replay: replay.map(|paths| paths.iter().map(|p| (*p).to_owned()).collect()),
@@ -195,6 +204,7 @@ impl Tab {
             self.cdp_timeout,
             crashes,
             replay.is_some(),
+            client,
         ))
     }
 

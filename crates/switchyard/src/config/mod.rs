@@ -9,6 +9,7 @@
 //! --config FILE` lays the user's file over the demo's own settings before validation.
 
 mod artifacts;
+mod net;
 pub mod raw;
 mod security;
 
@@ -22,6 +23,7 @@ use crate::shaping::format::{FormatSettings, InjectionPosition, Preset};
 use raw::{RawConfig, RawFormatting, RawInjectionPosition};
 
 pub use artifacts::{CaptureFiles, Failures};
+pub use net::{Endpoint, ProxyUrl, shown_url};
 pub use security::{Access, AdminRoutes, AuthConfig, IpAllowlist};
 
 /// The largest `instances` value a provider accepts (the reference's limit).
@@ -105,7 +107,23 @@ pub struct Config {
     /// The fault-injection endpoints (`POST /api/lanes/{id}/crash`, …). Not a config key: only
     /// `--enable-fault-injection` on `serve` or `demo` (or a test) turns them on.
     pub fault_injection: bool,
+    /// `[dummy]`: the dummy provider's lanes (off unless `lanes` is set).
+    pub dummy: DummyConfig,
 }
+
+/// `[dummy]`: lanes of the dummy provider, which answer by model ID (`dummy-instant`,
+/// `dummy-slow`, `dummy-flaky`, `dummy-error`) with no browser and no site behind them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DummyConfig {
+    /// How many dummy lanes run (in every queue mode); 0: none, and no dummy ID is listed or
+    /// routed.
+    pub lanes: u32,
+    /// Run only the dummy lanes: no site lane, no browser (load runs, fast tests).
+    pub only: bool,
+}
+
+/// The most dummy lanes (`dummy.lanes`).
+pub const MAX_DUMMY_LANES: u32 = 1024;
 
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -138,6 +156,9 @@ pub struct BrowserConfig {
     pub cdp_timeout: Duration,
     /// Start Chromium with `--no-sandbox` even when not running as root.
     pub no_sandbox: bool,
+    /// `browser.endpoints`: attach the lanes to these running Chromiums instead of launching
+    /// one (empty: launch).
+    pub endpoints: Vec<Endpoint>,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +228,8 @@ pub struct ProviderConfig {
     pub models: Vec<String>,
     /// The formatting for this provider: the global table with this provider's keys over it.
     pub formatting: FormatSettings,
+    /// `proxy`: the lane's browser context (or browser) and its replay go through it.
+    pub proxy: Option<ProxyUrl>,
 }
 
 impl ProviderConfig {
@@ -329,12 +352,21 @@ impl Config {
                 format!("{cdp_secs} is out of range; allowed 1..=600"),
             ));
         }
+        let endpoints = net::endpoints(browser.endpoints.as_deref(), &bad)?;
+        if !endpoints.is_empty() && browser.isolation == Some(Isolation::Process) {
+            return Err(bad(
+                "browser.isolation",
+                "`process` launches a Chromium per lane, which browser.endpoints replaces;                  remove one of the two (lanes on endpoints get a browser context each)"
+                    .to_owned(),
+            ));
+        }
         let browser = BrowserConfig {
             executable: browser.executable.map(PathBuf::from),
             headless: browser.headless.unwrap_or(true),
             isolation: browser.isolation.unwrap_or(Isolation::Context),
             cdp_timeout: Duration::from_secs(cdp_secs),
             no_sandbox: browser.no_sandbox.unwrap_or(false),
+            endpoints,
         };
 
         let api = raw.api.unwrap_or_default();
@@ -496,6 +528,22 @@ impl Config {
                 Some(m) => Some(m),
                 None => defaults.default_model.map(str::to_owned),
             };
+            let proxy = match raw.proxy.as_deref() {
+                None | Some("") => None,
+                Some(text) => Some(ProxyUrl::parse(text, &key("proxy"), &bad)?),
+            };
+            let capture = raw.capture.unwrap_or(defaults.capture);
+            if capture == CaptureMode::Replay
+                && proxy.as_ref().is_some_and(|p| p.credentials().is_some())
+            {
+                return Err(bad(
+                    &key("capture"),
+                    "`replay` cannot be used with a proxy that has a user and password: Chromium \
+                     answers the proxy's sign-in for every request of the page, and a replayed \
+                     request would go around it; set capture = \"tee\" for this provider"
+                        .to_owned(),
+                ));
+            }
             let provider_formatting = lay_formatting(
                 raw.formatting.as_ref(),
                 formatting.clone(),
@@ -520,6 +568,7 @@ impl Config {
                     model,
                     models,
                     formatting: provider_formatting,
+                    proxy,
                 },
             );
         }
@@ -528,6 +577,7 @@ impl Config {
         let capture = artifacts::capture_files(raw.capture, &bad)?;
         let failures = artifacts::failures(raw.failures, &data_dir, &bad)?;
         let auth = security::auth(raw.auth, &data_dir)?;
+        let dummy = dummy_config(raw.dummy, &bad)?;
         Ok(Config {
             auth,
             provider,
@@ -541,6 +591,7 @@ impl Config {
             formatting,
             providers,
             fault_injection: false,
+            dummy,
         })
     }
 
@@ -568,7 +619,34 @@ static FALLBACK_PROVIDER: std::sync::LazyLock<ProviderConfig> =
         model: None,
         models: Vec::new(),
         formatting: FormatSettings::default(),
+        proxy: None,
     });
+
+/// Checks `[dummy]`.
+fn dummy_config(
+    raw: Option<raw::RawDummy>,
+    bad: &impl Fn(&str, String) -> ConfigError,
+) -> Result<DummyConfig, ConfigError> {
+    let raw = raw.unwrap_or_default();
+    let lanes = raw.lanes.unwrap_or(0);
+    if !(0..=i64::from(MAX_DUMMY_LANES)).contains(&lanes) {
+        return Err(bad(
+            "dummy.lanes",
+            format!("{lanes} is out of range; allowed 0..={MAX_DUMMY_LANES} (0: no dummy lanes)"),
+        ));
+    }
+    let only = raw.only.unwrap_or(false);
+    if only && lanes == 0 {
+        return Err(bad(
+            "dummy.only",
+            "runs only the dummy lanes, but dummy.lanes is 0; set dummy.lanes = N".to_owned(),
+        ));
+    }
+    Ok(DummyConfig {
+        lanes: lanes as u32,
+        only,
+    })
+}
 
 /// Lays a formatting table over `base`, checking the preset.
 fn lay_formatting(
@@ -773,9 +851,9 @@ mod tests {
     fn providers_accept_aliases_and_refuse_unimplemented_ones() {
         let c = Config::from_toml_str("provider = \"Z.ai\"\n", "x").unwrap();
         assert_eq!(c.provider, ProviderKind::Glm);
-        let e = err("[providers.moonshot]\nenabled = true\n");
+        let e = err("[providers.aistudio]\nenabled = true\n");
         assert!(
-            e.contains("providers.moonshot.enabled: Moonshot is not implemented"),
+            e.contains("providers.aistudio.enabled: Google AI Studio is not implemented"),
             "{e}"
         );
     }
@@ -838,6 +916,39 @@ mod tests {
         assert_eq!(d.provider(ProviderKind::DeepSeek).model, None);
         let e = err("[providers.glm]\nmodel = \"\"\n");
         assert!(e.contains("providers.glm.model: must not be empty"), "{e}");
+    }
+
+    #[test]
+    fn proxies_and_endpoints_are_checked() {
+        let c = Config::from_toml_str(
+            "[providers.mimo]\nproxy = \"http://u:p@127.0.0.1:3128\"\n\
+             [browser]\nendpoints = [\"http://10.0.0.5:9222\", { url = \"ws://h:1/x\", max_lanes = 2 }]\n",
+            "x",
+        )
+        .unwrap();
+        let proxy = c.provider(ProviderKind::Mimo).proxy.as_ref().unwrap();
+        assert_eq!(proxy.server(), "http://127.0.0.1:3128");
+        assert_eq!(c.provider(ProviderKind::Glm).proxy, None);
+        assert_eq!(c.browser.endpoints.len(), 2);
+        assert!(
+            !format!("{c:?}").contains("u:p@"),
+            "Debug hides the password"
+        );
+        let e = err("[providers.glm]\nproxy = \"http://u:secret@h:1\"\n");
+        assert!(
+            e.contains(
+                "providers.glm.capture: `replay` cannot be used with a proxy that has a user"
+            ),
+            "{e}"
+        );
+        assert!(!e.contains("secret"), "{e}");
+        let e = err("[providers.mimo]\nproxy = \"gopher://h:1\"\n");
+        assert!(
+            e.contains("providers.mimo.proxy: `gopher://h:1` has a scheme"),
+            "{e}"
+        );
+        let e = err("[browser]\nisolation = \"process\"\nendpoints = [\"ws://h:1\"]\n");
+        assert!(e.contains("browser.isolation: `process`"), "{e}");
     }
 
     #[test]

@@ -21,6 +21,15 @@ pub struct RawConfig {
     pub capture: Option<RawCaptureFiles>,
     pub failures: Option<RawFailures>,
     pub auth: Option<RawAuth>,
+    pub dummy: Option<RawDummy>,
+}
+
+/// `[dummy]`: lanes of the dummy provider (no browser; for tests and load runs).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDummy {
+    pub lanes: Option<i64>,
+    pub only: Option<bool>,
 }
 
 /// `[auth]`: API keys (see `crate::keys`).
@@ -74,6 +83,9 @@ pub struct RawBrowser {
     pub isolation: Option<super::Isolation>,
     pub cdp_timeout_secs: Option<u64>,
     pub no_sandbox: Option<bool>,
+    /// Already running Chromiums: URL strings or `{ url, max_lanes }` tables (checked in
+    /// `super::net`, which words the errors).
+    pub endpoints: Option<Vec<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,4 +148,5 @@ pub struct RawProvider {
     pub model: Option<String>,
     pub models: Option<Vec<String>>,
     pub formatting: Option<RawFormatting>,
+    pub proxy: Option<String>,
 }

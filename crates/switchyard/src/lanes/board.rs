@@ -64,6 +64,10 @@ pub struct LaneRecord {
     #[serde(flatten)]
     pub state: LaneState,
     pub browser_pid: Option<u32>,
+    /// The remote browser the lane lives on (`browser.endpoints`), credentials redacted.
+    pub endpoint: Option<String>,
+    /// The lane's proxy (`providers.<p>.proxy`), its credentials redacted.
+    pub proxy: Option<String>,
     pub current_request: Option<RequestId>,
     pub requests_served: u64,
     /// How often the lane was brought back (page reloaded, new context, browser relaunched).
@@ -126,6 +130,14 @@ impl Board {
 
     pub fn set_pid(&self, id: &LaneId, pid: Option<u32>) {
         self.with_row(id, |r| r.browser_pid = pid);
+    }
+
+    /// Records the lane's browser: its pid, or the remote endpoint it lives on.
+    pub fn set_browser(&self, id: &LaneId, browser: &crate::browser::Chromium) {
+        self.with_row(id, |r| {
+            r.browser_pid = browser.pid();
+            r.endpoint = browser.endpoint().map(str::to_owned);
+        });
     }
 
     /// Copies the scheduler's lane states onto the board (the scheduler task's job).

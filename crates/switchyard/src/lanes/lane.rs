@@ -127,6 +127,7 @@ impl Lane {
         if self.host.owns_browser() {
             browser.close().await;
         }
+        self.host.release(&self.spec.id);
     }
 
     /// Recovery, the light step: navigates the page again (this also brings back a crashed
@@ -164,8 +165,8 @@ impl Lane {
     /// Recovery, the heavy step: a live browser instead of the current one (the shared browser
     /// another lane relaunched, or a new one), then a page on it.
     pub async fn relaunch(&mut self, board: &Board) -> Result<(), String> {
-        let browser = self.host.replace(&self.browser).await?;
-        board.set_pid(&self.spec.id, browser.pid());
+        let browser = self.host.replace(&self.spec.id, &self.browser).await?;
+        board.set_browser(&self.spec.id, &browser);
         let (tab, capture) = open_page(&browser, &self.host, self.driver, &self.settings).await?;
         // The old page belonged to the dead browser; its page task ends with the connection.
         drop(std::mem::replace(&mut self.capture, capture));
@@ -336,11 +337,11 @@ async fn open_page(
 ) -> Result<(Tab, Capture), String> {
     let isolated = !host.owns_browser();
     let tab = browser
-        .new_tab(isolated)
+        .new_tab(isolated, settings.proxy.as_ref())
         .await
         .map_err(|e| format!("could not open a page: {e}"))?;
     let replay = (settings.capture == CaptureMode::Replay).then(|| driver.stream_paths());
-    match tab.capture(replay).await {
+    match tab.capture(replay, settings.proxy.as_ref()).await {
         Ok(capture) => Ok((tab, capture)),
         Err(e) => {
             tab.close(browser).await;

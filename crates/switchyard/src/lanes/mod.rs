@@ -5,11 +5,17 @@
 //! rest to the scheduler. Each lane then runs in its own task ([`lane::Lane::run`]), which owns
 //! its page.
 //!
+//! Dummy lanes (`[dummy] lanes = N`) have no page: [`dummy::run`] plays a scripted answer for
+//! each job, behind the same inbox and scheduler protocol. No browser starts for them.
+//!
 //! In `context` isolation all lanes share one Chromium, each in its own browser context. In
-//! `process` isolation each lane has its own Chromium and persistent profile directory.
+//! `process` isolation each lane has its own Chromium and persistent profile directory. With
+//! `browser.endpoints` no Chromium is launched: each lane gets a context on one of the remote
+//! browsers, spread by free capacity (`host::RemotePool`).
 
 pub mod board;
 mod breaker;
+mod dummy;
 mod host;
 mod lane;
 pub mod plan;
@@ -33,7 +39,7 @@ use crate::ids::LaneId;
 use crate::models::ProviderKind;
 use crate::scheduler::Scheduler;
 use board::{Board, LaneRecord, LaneState};
-use host::{BrowserHost, SharedBrowser};
+use host::{BrowserHost, RemotePool, SharedBrowser};
 use lane::Lane;
 use plan::{LanePlan, LaneSpec};
 use supervisor::Supervisor;
@@ -55,9 +61,12 @@ pub struct Lanes {
     /// Tasks of lanes a reload removed, still finishing their request.
     retired: Vec<tokio::task::JoinHandle<()>>,
     shared_browser: Option<Arc<SharedBrowser>>,
+    /// `browser.endpoints`: the remote browsers (never closed; only disconnected).
+    remote: Option<Arc<RemotePool>>,
     scheduler: Scheduler,
     /// How lanes launch and open (fixed at start: reload refuses to change them).
     launch: LaunchOptions,
+    isolation: Isolation,
     data_dir: std::path::PathBuf,
     artifacts: Arc<crate::artifacts::Settings>,
 }
@@ -88,6 +97,9 @@ impl Lanes {
         if let Some(browser) = self.shared_browser {
             browser.current().close().await;
         }
+        if let Some(pool) = self.remote {
+            pool.disconnect().await;
+        }
     }
 
     /// Opens the lanes of `specs` (concurrently) with `config`'s provider settings and hands
@@ -98,6 +110,42 @@ impl Lanes {
         config: &Config,
         specs: &[LaneSpec],
     ) -> Vec<(LaneSpec, Result<(), String>)> {
+        let (specs, dummies): (Vec<LaneSpec>, Vec<LaneSpec>) = specs
+            .iter()
+            .cloned()
+            .partition(|s| s.provider.runs_in_browser());
+        let mut outcomes = self.add_in_browser(config, &specs).await;
+        // Dummy lanes come after the sites' (the plan's order), on the board and in routing.
+        outcomes.extend(self.add_dummies(&dummies));
+        outcomes
+    }
+
+    /// [`Lanes::add`] for lanes that are pages in Chromium.
+    async fn add_in_browser(
+        &mut self,
+        config: &Config,
+        specs: &[LaneSpec],
+    ) -> Vec<(LaneSpec, Result<(), String>)> {
+        let mut outcomes = Vec::new();
+        if specs.is_empty() {
+            return outcomes;
+        }
+        if self.shared_browser.is_none()
+            && self.remote.is_none()
+            && self.isolation == Isolation::Context
+        {
+            // The gateway started with dummy lanes only; a reload now adds site lanes.
+            match SharedBrowser::launch(self.launch.clone()).await {
+                Ok(browser) => self.shared_browser = Some(browser),
+                Err(e) => {
+                    warn!("cannot launch Chromium for the new lanes: {e}");
+                    for spec in specs {
+                        outcomes.push((spec.clone(), Err(format!("{}: {e}", spec.label))));
+                    }
+                    return outcomes;
+                }
+            }
+        }
         let board = self.board.clone();
         for spec in specs {
             board.insert(LaneRecord {
@@ -106,6 +154,12 @@ impl Lanes {
                 provider: spec.provider.prefix(),
                 state: LaneState::Starting,
                 browser_pid: None,
+                endpoint: None,
+                proxy: config
+                    .provider(spec.provider)
+                    .proxy
+                    .as_ref()
+                    .map(ToString::to_string),
                 current_request: None,
                 requests_served: 0,
                 restarts: 0,
@@ -117,6 +171,7 @@ impl Lanes {
             let settings = config.provider(spec.provider).clone();
             let artifacts = self.artifacts.clone();
             let shared = self.shared_browser.clone();
+            let remote = self.remote.clone();
             let opts = LaunchOptions {
                 user_data_dir: Some(
                     self.data_dir
@@ -124,20 +179,27 @@ impl Lanes {
                         .join(spec.provider.storage_key())
                         .join(format!("lane-{}", spec.index)),
                 ),
+                proxy: settings.proxy.clone(),
                 ..self.launch.clone()
             };
             let board = board.clone();
             async move {
                 let began = Instant::now();
                 info!(lane = %spec.id, "{}: starting", spec.label);
-                let result = match shared {
-                    Some(shared) => {
+                let result = match (shared, remote) {
+                    (Some(shared), _) => {
                         let browser = shared.current();
-                        board.set_pid(&spec.id, browser.pid());
+                        board.set_browser(&spec.id, &browser);
                         let host = BrowserHost::Shared(shared);
                         Lane::open(spec.clone(), settings, browser, host, artifacts).await
                     }
-                    None => open_with_own_browser(spec, settings, &opts, &board, artifacts).await,
+                    (None, Some(pool)) => {
+                        let host = BrowserHost::Remote(pool);
+                        reopen(spec, &settings, &host, &artifacts, &board).await
+                    }
+                    (None, None) => {
+                        open_with_own_browser(spec, settings, &opts, &board, artifacts).await
+                    }
                 };
                 match &result {
                     Ok(_) => info!(
@@ -153,7 +215,6 @@ impl Lanes {
             }
         }))
         .await;
-        let mut outcomes = Vec::new();
         for (spec, result) in specs.iter().zip(opened) {
             match result {
                 Ok(lane) => {
@@ -180,6 +241,48 @@ impl Lanes {
                 }
                 Err(e) => outcomes.push((spec.clone(), Err(e))),
             }
+        }
+        outcomes
+    }
+
+    /// Starts dummy lanes: no page to open, so each is ready at once.
+    fn add_dummies(&mut self, specs: &[LaneSpec]) -> Vec<(LaneSpec, Result<(), String>)> {
+        let mut outcomes = Vec::new();
+        for spec in specs {
+            self.board.insert(LaneRecord {
+                id: spec.id.clone(),
+                label: spec.label.clone(),
+                provider: spec.provider.prefix(),
+                state: LaneState::Starting,
+                browser_pid: None,
+                endpoint: None,
+                proxy: None,
+                current_request: None,
+                requests_served: 0,
+                restarts: 0,
+                last_error: None,
+                last_failure_bundle: None,
+            });
+            if !self.providers.contains(&spec.provider) {
+                self.providers.push(spec.provider);
+            }
+            let retire = CancellationToken::new();
+            let task = crate::tasks::spawn(
+                "dummy-lane",
+                dummy::run(
+                    spec.clone(),
+                    self.scheduler.clone(),
+                    self.board.clone(),
+                    self.shutdown.clone(),
+                    retire.clone(),
+                ),
+            );
+            self.running.push(Running {
+                spec: spec.clone(),
+                retire,
+                task,
+            });
+            outcomes.push((spec.clone(), Ok(())));
         }
         outcomes
     }
@@ -233,7 +336,16 @@ pub async fn start(
     plan: &LanePlan,
     scheduler: &Scheduler,
 ) -> Result<Lanes, String> {
-    let executable = find_chromium(config.browser.executable.as_deref())?;
+    // Dummy lanes need no browser: with only those, Chromium is neither looked for nor started.
+    let browser_lanes = plan.lanes.iter().any(|l| l.provider.runs_in_browser());
+    let remote = (!config.browser.endpoints.is_empty())
+        .then(|| RemotePool::new(&config.browser.endpoints, config.browser.cdp_timeout));
+    // Remote browsers need no Chromium on this machine.
+    let executable = match remote {
+        Some(_) => std::path::PathBuf::new(),
+        None if browser_lanes => find_chromium(config.browser.executable.as_deref())?,
+        None => find_chromium(config.browser.executable.as_deref()).unwrap_or_default(),
+    };
     let board = scheduler.board().clone();
     let labels: Vec<&str> = plan.lanes.iter().map(|l| l.label.as_str()).collect();
     info!("Starting lanes: {}", labels.join(", "));
@@ -244,10 +356,14 @@ pub async fn start(
         user_data_dir: None,
         cdp_timeout: config.browser.cdp_timeout,
         no_sandbox: config.browser.no_sandbox,
+        // Each lane's own (`process` isolation); the shared browser has none.
+        proxy: None,
     };
-    let shared_browser = match config.browser.isolation {
-        Isolation::Context => Some(SharedBrowser::launch(launch.clone()).await?),
-        Isolation::Process => None,
+    let shared_browser = match (config.browser.isolation, &remote) {
+        (Isolation::Context, None) if browser_lanes => {
+            Some(SharedBrowser::launch(launch.clone()).await?)
+        }
+        _ => None,
     };
     let mut lanes = Lanes {
         board,
@@ -256,8 +372,10 @@ pub async fn start(
         running: Vec::new(),
         retired: Vec::new(),
         shared_browser,
+        remote,
         scheduler: scheduler.clone(),
         launch,
+        isolation: config.browser.isolation,
         data_dir: config.data_dir.clone(),
         artifacts: Arc::new(crate::artifacts::Settings {
             capture: config.capture.clone(),
@@ -269,6 +387,9 @@ pub async fn start(
     if lanes.running.is_empty() {
         if let Some(browser) = &lanes.shared_browser {
             browser.current().close().await;
+        }
+        if let Some(pool) = &lanes.remote {
+            pool.disconnect().await;
         }
         return Err(format!(
             "no provider lanes started. {}",
@@ -368,8 +489,9 @@ async fn reopen(
             }
         }
         BrowserHost::Own(opts) => Chromium::launch(opts).await.map_err(|e| e.to_string())?,
+        BrowserHost::Remote(pool) => pool.acquire(&spec.id).await?,
     };
-    board.set_pid(&spec.id, browser.pid());
+    board.set_browser(&spec.id, &browser);
     let opened = Lane::open(
         spec.clone(),
         settings.clone(),
@@ -378,8 +500,11 @@ async fn reopen(
         artifacts.clone(),
     )
     .await;
-    if opened.is_err() && host.owns_browser() {
-        browser.close().await;
+    if opened.is_err() {
+        if host.owns_browser() {
+            browser.close().await;
+        }
+        host.release(&spec.id);
     }
     opened
 }
@@ -393,7 +518,7 @@ async fn open_with_own_browser(
     artifacts: Arc<crate::artifacts::Settings>,
 ) -> Result<Lane, String> {
     let browser = Chromium::launch(opts).await.map_err(|e| e.to_string())?;
-    board.set_pid(&spec.id, browser.pid());
+    board.set_browser(&spec.id, &browser);
     let host = BrowserHost::Own(opts.clone());
     match Lane::open(spec.clone(), settings, browser.clone(), host, artifacts).await {
         Ok(lane) => Ok(lane),

@@ -94,10 +94,13 @@ enum Step {
 }
 
 impl Step {
-    fn words(self) -> &'static str {
+    /// What the step did; `remote`: the lane lives on `browser.endpoints`, where a relaunch
+    /// attaches to a live endpoint instead.
+    fn words(self, remote: bool) -> &'static str {
         match self {
             Step::Reload => "reloaded its page",
             Step::NewContext => "opened a new browser context",
+            Step::Relaunch if remote => "attached to a remote browser again",
             Step::Relaunch => "relaunched its browser",
         }
     }
@@ -265,6 +268,7 @@ impl Supervisor {
 
     /// Runs one job in a task of its own, then decides what the lane does next.
     async fn serve(&mut self, job: Job) -> bool {
+        job.clock.take();
         let lane = self.lane.clone();
         let id = lane.spec.id.clone();
         if job.cancel.is_cancelled() {
@@ -388,11 +392,13 @@ impl Supervisor {
             match result {
                 Ok(()) => {
                     self.board.restarted(&id);
+                    let remote = self.lane.browser.endpoint();
+                    let words = step.words(remote.is_some());
                     info!(
-                        lane = %id,
-                        "{label} is back: it {} in {:.2}s", step.words(), began.elapsed().as_secs_f64()
+                        lane = %id, endpoint = remote.unwrap_or("-"),
+                        "{label} is back: it {words} in {:.2}s", began.elapsed().as_secs_f64()
                     );
-                    self.lane.note(format!("back: {}", step.words()));
+                    self.lane.note(format!("back: {words}"));
                     self.announce().await;
                     return true;
                 }
