@@ -21,6 +21,15 @@ pub struct RawConfig {
     pub capture: Option<RawCaptureFiles>,
     pub failures: Option<RawFailures>,
     pub auth: Option<RawAuth>,
+    pub accounts: Option<RawAccounts>,
+}
+
+/// `[accounts]`: saved accounts (see `crate::accounts`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccounts {
+    pub key_file: Option<String>,
+    pub prefer_least_used: Option<bool>,
 }
 
 /// `[auth]`: API keys (see `crate::keys`).
