@@ -190,10 +190,7 @@ pub fn run(config: &Config, action: &Action) -> Result<(), String> {
         }
     };
     store.save()?;
-    eprintln!(
-        "{done} in {}. A running gateway uses it from its next start.",
-        path.display()
-    );
+    eprintln!("{done} in {}.", path.display());
     Ok(())
 }
 
