@@ -9,6 +9,7 @@
 //! - [`deepseek`]: DeepSeek's path/operation/value patch stream.
 //! - [`glm`]: GLM Chat's `chat:completion` event stream.
 //! - [`mimo`]: Xiaomi MiMo's named SSE events, thinking inline in `<think>` tags.
+//! - [`moonshot`]: Moonshot / Kimi's Connect streaming envelopes (binary framing, JSON events).
 //! - [`perplexity`]: Perplexity's `event:` SSE, answer blocks rebuilt from JSON Patches.
 //! - [`qwen`]: QwenLM's OpenAI-like `choices[0].delta` event stream with cumulative summaries.
 //!
@@ -26,6 +27,7 @@ pub mod deepseek;
 pub mod glm;
 pub mod lines;
 pub mod mimo;
+pub mod moonshot;
 pub mod perplexity;
 pub mod qwen;
 
@@ -55,6 +57,9 @@ pub enum StreamEvent {
     /// `fragment:MAP`); it was skipped. Yielded once per kind and body, for the log; clients
     /// never see it. [`Report::unknown`] has the counts.
     Unknown(String),
+    /// The site said something worth a log line that is no part of the answer (Kimi's model
+    /// downgrade). Yielded once per kind and body; clients never see it.
+    Notice(String),
 }
 
 /// Why an answer ended, in OpenAI's vocabulary.

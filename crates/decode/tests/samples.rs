@@ -14,6 +14,7 @@ use proptest::test_runner::Config;
 use switchyard_decode::deepseek::DeepSeekDecoder;
 use switchyard_decode::glm::GlmDecoder;
 use switchyard_decode::mimo::MimoDecoder;
+use switchyard_decode::moonshot::MoonshotDecoder;
 use switchyard_decode::perplexity::PerplexityDecoder;
 use switchyard_decode::qwen::QwenDecoder;
 use switchyard_decode::{Decode, StreamEvent, coalesce};
@@ -58,6 +59,7 @@ fn new_decoder(provider: &str) -> Box<dyn Decode> {
         "deepseek" => Box::new(DeepSeekDecoder::new()),
         "glm" => Box::new(GlmDecoder::new()),
         "mimo" => Box::new(MimoDecoder::new()),
+        "moonshot" => Box::new(MoonshotDecoder::new()),
         "perplexity" => Box::new(PerplexityDecoder::new()),
         "qwen" => Box::new(QwenDecoder::new()),
         other => panic!("no decoder for {other}"),
@@ -229,4 +231,4 @@ macro_rules! decoder_properties {
     )*};
 }
 
-decoder_properties!(deepseek, glm, mimo, perplexity, qwen);
+decoder_properties!(deepseek, glm, mimo, moonshot, perplexity, qwen);

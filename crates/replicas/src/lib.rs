@@ -27,9 +27,9 @@
 //! - [`answer`]: the deterministic reasoning and answer text.
 //! - [`log`]: the request log and its change notifications.
 //! - [`hooks`]: a page that renamed one of its hooks, as a site redesign would.
-//! - `stream`: paces a scripted SSE body and tracks its end (drop guard).
+//! - `stream`: paces a scripted streamed body (SSE or binary frames) and tracks its end (drop guard).
 //! - `server`: [`ReplicaServer`], the admin endpoints.
-//! - `deepseek`, `glm`, `mimo`, `perplexity`, `qwen`: one folder per site: routes, wire builder, page HTML and JS.
+//! - `deepseek`, `glm`, `mimo`, `moonshot`, `perplexity`, `qwen`: one folder per site: routes, wire builder, page HTML and JS.
 //!
 //! `cargo run -p switchyard-replicas --example serve -- glm 127.0.0.1:8788` serves one replica
 //! by hand (for a look in a browser, or for out-of-process tools).
@@ -44,6 +44,7 @@ mod ids;
 pub mod knobs;
 pub mod log;
 mod mimo;
+mod moonshot;
 mod perplexity;
 mod qwen;
 mod server;

@@ -35,7 +35,7 @@ use crate::knobs::Knobs;
 use crate::log::{ReceivedRequest, RequestLog};
 use crate::site::Site;
 use crate::stream::Interrupts;
-use crate::{deepseek, glm, mimo, perplexity, qwen};
+use crate::{deepseek, glm, mimo, moonshot, perplexity, qwen};
 
 /// The name of the session cookie every page load sets.
 const SESSION_COOKIE: &str = "replica_session";
@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     pub perplexity: Mutex<perplexity::SiteState>,
     /// Qwen's chats, message ids and account settings (unused by other sites).
     pub qwen: Mutex<qwen::SiteState>,
+    /// Kimi's account token, chats and settings (unused by other sites).
+    pub moonshot: Mutex<moonshot::SiteState>,
     /// The page hook this site "renamed", if any (see [`crate::hooks`]).
     pub hook_change: Mutex<Option<(String, HookChange)>>,
     /// Whether the account's session ended (see [`ReplicaServer::set_signed_in`]).
@@ -80,6 +82,7 @@ impl Shared {
             mimo: Mutex::default(),
             perplexity: Mutex::default(),
             qwen: Mutex::default(),
+            moonshot: Mutex::default(),
             hook_change: Mutex::new(None),
             signed_out: std::sync::atomic::AtomicBool::new(false),
             session: random_hex(),
@@ -141,6 +144,7 @@ impl ReplicaServer {
             Site::Mimo => mimo::routes(),
             Site::Perplexity => perplexity::routes(),
             Site::Qwen => qwen::routes(),
+            Site::Moonshot => moonshot::routes(),
         };
         let app = Router::new()
             .merge(site_routes)
@@ -240,8 +244,9 @@ impl ReplicaServer {
     /// Signs the replica's account in or out, as a session that expires on the site would. Signed
     /// out, MiMo's page sets no sign-in cookies and shows "Log in", and its completion answers
     /// HTTP 401; Perplexity's page sets no session cookie and shows "Sign In", its session API
-    /// answers `{}` and its ask HTTP 401; Qwen's page redirects to `/auth` and its API answers HTTP 401; the other
-    /// replicas do not model sign-in yet and ignore it.
+    /// answers `{}` and its ask HTTP 401; Qwen's page redirects to `/auth` and its API answers
+    /// HTTP 401; Kimi's page sets no access token, shows "Log In" and its login modal, and its
+    /// API answers HTTP 401; the other replicas do not model sign-in yet and ignore it.
     pub fn set_signed_in(&self, signed_in: bool) {
         self.shared
             .signed_out

@@ -15,6 +15,9 @@ pub enum Site {
     Qwen,
     /// aistudio.xiaomimimo.com (Xiaomi MiMo): named-event SSE at `POST /open-apis/bot/chat`.
     Mimo,
+    /// www.kimi.ai (Moonshot / Kimi): Connect streaming envelopes at
+    /// `POST /apiv2/kimi.gateway.chat.v1.ChatService/Chat`.
+    Moonshot,
     /// www.perplexity.ai: `event:` SSE with JSON-Patch answer blocks at
     /// `POST /rest/sse/perplexity_ask`.
     Perplexity,
@@ -22,11 +25,12 @@ pub enum Site {
 
 impl Site {
     /// Every replicated site, in a stable order.
-    pub const ALL: [Site; 5] = [
+    pub const ALL: [Site; 6] = [
         Site::DeepSeek,
         Site::Glm,
         Site::Qwen,
         Site::Mimo,
+        Site::Moonshot,
         Site::Perplexity,
     ];
 
@@ -37,17 +41,19 @@ impl Site {
             Site::Glm => "GLM",
             Site::Qwen => "Qwen",
             Site::Mimo => "MiMo",
+            Site::Moonshot => "Kimi",
             Site::Perplexity => "Perplexity",
         }
     }
 
-    /// Lower-case identifier (`deepseek`, `glm`, `qwen`, `mimo`, `perplexity`), as used in serde and on command lines.
+    /// Lower-case identifier (`deepseek`, `glm`, `qwen`, `mimo`, `moonshot`, `perplexity`), as used in serde and on command lines.
     pub fn slug(self) -> &'static str {
         match self {
             Site::DeepSeek => "deepseek",
             Site::Glm => "glm",
             Site::Qwen => "qwen",
             Site::Mimo => "mimo",
+            Site::Moonshot => "moonshot",
             Site::Perplexity => "perplexity",
         }
     }
@@ -58,7 +64,7 @@ impl Site {
     pub fn summary_thought(self) -> Option<&'static str> {
         match self {
             Site::Qwen => Some(crate::qwen::THOUGHT),
-            Site::DeepSeek | Site::Glm | Site::Mimo | Site::Perplexity => None,
+            Site::DeepSeek | Site::Glm | Site::Mimo | Site::Moonshot | Site::Perplexity => None,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Paces a scripted SSE body and records how it ended.
+//! Paces a scripted streamed body (SSE, or binary frames) and records how it ended.
 //!
 //! A site module turns a request into a [`Script`]: the list of events to send, each rendered
 //! at emission time (so `replica:stamp` carries the real emission time). [`sse_body`] plays it
@@ -22,7 +22,7 @@ use crate::log::RequestLog;
 /// One event of a scripted stream.
 pub(crate) struct Step {
     /// Produces the event's bytes when it is emitted.
-    render: Box<dyn FnOnce() -> String + Send>,
+    render: Box<dyn FnOnce() -> Vec<u8> + Send>,
     /// Whether the event carries one answer piece (counted in `chunks_sent`).
     answer_piece: bool,
 }
@@ -30,8 +30,13 @@ pub(crate) struct Step {
 impl Step {
     /// An event whose text is known now.
     pub(crate) fn fixed(text: String) -> Step {
+        Step::bytes(text.into_bytes())
+    }
+
+    /// An event whose bytes are known now (a binary frame).
+    pub(crate) fn bytes(bytes: Vec<u8>) -> Step {
         Step {
-            render: Box::new(move || text),
+            render: Box::new(move || bytes),
             answer_piece: false,
         }
     }
@@ -40,13 +45,18 @@ impl Step {
     /// message that repeats what the earlier events rendered).
     pub(crate) fn later(render: impl FnOnce() -> String + Send + 'static) -> Step {
         Step {
-            render: Box::new(render),
+            render: Box::new(move || render().into_bytes()),
             answer_piece: false,
         }
     }
 
     /// An event carrying an answer piece, rendered at emission time.
     pub(crate) fn answer(render: impl FnOnce() -> String + Send + 'static) -> Step {
+        Step::answer_bytes(move || render().into_bytes())
+    }
+
+    /// A binary event carrying an answer piece, rendered at emission time.
+    pub(crate) fn answer_bytes(render: impl FnOnce() -> Vec<u8> + Send + 'static) -> Step {
         Step {
             render: Box::new(render),
             answer_piece: true,

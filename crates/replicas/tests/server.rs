@@ -122,6 +122,11 @@ async fn shutdown_ends_a_stalled_stream() {
                 let account = mimo_sign_in(&server).await;
                 mimo_completion(&server, &account, mimo_body("replica:fault=stall", false)).await
             }
+            Site::Moonshot => {
+                let token = kimi_sign_in(&server).await;
+                let body = kimi_body("", "replica:fault=stall", "k3", "standard", false);
+                kimi_completion(&server, &token, &body).await
+            }
             Site::Perplexity => {
                 let cookie = perplexity_sign_in(&server).await;
                 let body = perplexity_body("replica:fault=stall", "best", false);

@@ -56,7 +56,10 @@ use crate::lanes::board::LaneState;
 use crate::models::ProviderKind;
 use report::{machine, median, render};
 
+mod overhead;
 mod report;
+
+pub use overhead::run as overhead;
 
 /// Pause between two events of a paced replica stream (the browser notes used 20 ms too).
 const DELAY_MS: u64 = 20;

@@ -197,8 +197,9 @@ data: {"type":"chat:completion","data":{"phase":"done","done":true}}
         let err = provider("gpt").unwrap_err();
         assert!(err.contains("unknown provider `gpt`"), "{err}");
         assert!(err.contains("deepseek, glm, moonshot"), "{err}");
-        let err = provider("kimi").unwrap_err();
-        assert!(err.contains("Moonshot has no decoder"), "{err}");
+        assert_eq!(provider("kimi"), Ok(ProviderKind::Moonshot));
+        let err = provider("hf").unwrap_err();
+        assert!(err.contains("HuggingChat has no decoder"), "{err}");
     }
 
     #[test]

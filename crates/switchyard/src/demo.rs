@@ -27,6 +27,7 @@ pub fn replica_site(kind: ProviderKind) -> Option<Site> {
         ProviderKind::Glm => Some(Site::Glm),
         ProviderKind::Qwen => Some(Site::Qwen),
         ProviderKind::Mimo => Some(Site::Mimo),
+        ProviderKind::Moonshot => Some(Site::Moonshot),
         ProviderKind::Perplexity => Some(Site::Perplexity),
         _ => None,
     }
@@ -43,6 +44,8 @@ pub struct DemoOptions {
     pub config: Option<PathBuf>,
     /// Serve the fault-injection endpoints (`--enable-fault-injection`).
     pub fault_injection: bool,
+    /// Dummy lanes beside the replicas' (`--dummy-lanes N`, `[dummy] lanes`); 0: none.
+    pub dummy_lanes: u32,
 }
 
 /// The replicas and the gateway of a running demo.
@@ -102,6 +105,9 @@ fn demo_toml(opts: &DemoOptions, replicas: &[(ProviderKind, ReplicaServer)]) -> 
         opts.mode.as_str(),
         opts.port
     );
+    if opts.dummy_lanes > 0 {
+        toml.push_str(&format!("[dummy]\nlanes = {}\n", opts.dummy_lanes));
+    }
     for (kind, server) in replicas {
         toml.push_str(&format!(
             "[providers.{}]\nenabled = true\ninstances = {}\nbase_url = \"{}\"\nsend_thinking = true\n",
@@ -152,6 +158,23 @@ fn print_banner(demo: &Demo) {
         "  model IDs       : {} (also deepseek-expert-*)",
         ids.join(", ")
     );
+    let dummies = demo
+        .gateway
+        .plan
+        .lanes
+        .iter()
+        .filter(|l| !l.provider.runs_in_browser())
+        .count();
+    if dummies > 0 {
+        println!(
+            "  dummy lanes     : {dummies} (no browser): {}",
+            crate::models::legacy_ids(ProviderKind::Dummy)
+                .iter()
+                .map(|b| b.id)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     println!(
         "  replica sites   : {}",
         demo.replicas

@@ -135,6 +135,7 @@ impl Gateway {
             board: board.clone(),
             dry_run: Default::default(),
             guard,
+            stats: Default::default(),
         });
         let stop_server = CancellationToken::new();
         let stop = stop_server.clone();

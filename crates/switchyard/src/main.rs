@@ -55,18 +55,24 @@ enum Command {
         /// on purpose (for trying out recovery).
         #[arg(long)]
         enable_fault_injection: bool,
+        /// Also run N dummy lanes (no browser), answering `dummy-instant`, `dummy-slow`,
+        /// `dummy-flaky` and `dummy-error` (the config's `[dummy] lanes`).
+        #[arg(long, default_value_t = 0)]
+        dummy_lanes: u32,
     },
     /// Measure relay latency, time to first content, makespan and memory on the replicas.
     Bench {
         /// Write the table here as well as to stdout.
-        #[arg(long)]
+        #[arg(long, global = true)]
         out: Option<PathBuf>,
         /// Write every figure with its conditions as JSON here (keys name their units).
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: Option<PathBuf>,
         /// Fewer samples, for a quick look.
         #[arg(long)]
         quick: bool,
+        #[command(subcommand)]
+        what: Option<BenchWhat>,
     },
     /// Open each configured site and check every page hook its driver relies on (exit 1 if
     /// one is missing).
@@ -119,6 +125,21 @@ enum Command {
     Accounts {
         #[command(subcommand)]
         action: switchyard::accounts::cli::Action,
+    },
+}
+
+/// What `switchyard bench` measures instead of its default table.
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// The gateway's own added latency under an open-loop load against dummy lanes (no
+    /// browser), streaming and not.
+    Overhead {
+        /// Request rates to run, one after the other (requests per second).
+        #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+        qps: Vec<u32>,
+        /// Seconds each rate and delivery runs.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
     },
 }
 
@@ -299,8 +320,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             chunk_delay_ms,
             chunks,
             enable_fault_injection,
+            dummy_lanes,
         } => {
             demo::run(DemoOptions {
+                dummy_lanes,
                 mode: mode.into(),
                 lanes_per_provider,
                 port,
@@ -311,7 +334,22 @@ async fn run(cli: Cli) -> Result<(), String> {
             })
             .await
         }
-        Command::Bench { out, json, quick } => switchyard::bench::run(out, json, quick).await,
+        Command::Bench {
+            out,
+            json,
+            what: Some(BenchWhat::Overhead { qps, duration }),
+            ..
+        } => {
+            let duration = std::time::Duration::try_from_secs_f64(duration)
+                .map_err(|e| format!("--duration {duration}: {e}"))?;
+            switchyard::bench::overhead(qps, duration, out, json).await
+        }
+        Command::Bench {
+            out,
+            json,
+            quick,
+            what: None,
+        } => switchyard::bench::run(out, json, quick).await,
         Command::Doctor {
             provider,
             probe,

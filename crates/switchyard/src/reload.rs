@@ -329,6 +329,8 @@ fn applied_keys(old: &Config, new: &Config) -> Vec<String> {
         text(&old.formatting),
         text(&new.formatting),
     );
+    // The dummy lanes follow the plan's lane diff like any provider's.
+    check("dummy".into(), text(&old.dummy), text(&new.dummy));
     for kind in ProviderKind::ALL {
         let (a, b) = (old.provider(kind), new.provider(kind));
         let p = kind.prefix();

@@ -31,6 +31,10 @@ macro_rules! provider_conformance {
                 super::reasoner_streams_thinking_then_the_answer(KIND, LAYER).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn auto_follows_the_thinking_setting() {
+                super::auto_follows_the_thinking_setting(KIND, LAYER).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn chat_non_stream_hides_thinking() {
                 super::chat_non_stream_hides_thinking(KIND, LAYER).await
             }
@@ -89,6 +93,16 @@ provider_conformance!(
     perplexity,
     ProviderKind::Perplexity,
     "[providers.perplexity]\ncapture = \"tee\"\n"
+);
+provider_conformance!(
+    moonshot,
+    ProviderKind::Moonshot,
+    "[providers.moonshot]\ncapture = \"tee\"\n"
+);
+provider_conformance!(
+    moonshot_replay,
+    ProviderKind::Moonshot,
+    "[providers.moonshot]\ncapture = \"replay\"\n"
 );
 provider_conformance!(
     deepseek_replay,
@@ -158,6 +172,34 @@ async fn reasoner_streams_thinking_then_the_answer(kind: ProviderKind, layer: &s
     assert!(s.error.is_none());
     assert!(s.done);
     h.shutdown().await;
+}
+
+/// `-auto` takes thinking from the provider's `thinking` setting: on, the page turns it on and
+/// the client gets it; off, neither. A site without a toggle (MiMo) always thinks, and its
+/// `-auto` forwards the thinking by `send_thinking` alone (on by default).
+async fn auto_follows_the_thinking_setting(kind: ProviderKind, layer: &str) {
+    let model = format!("{}-auto", kind.prefix());
+    for thinking in [true, false] {
+        let extra = format!("[providers.{}]\nthinking = {thinking}\n", kind.prefix());
+        let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer, &extra]).await;
+        let s = h.stream_chat(&model, "Hi").await;
+        let seen = &h.replica(kind).requests()[0];
+        if site_toggles_thinking(kind) {
+            assert_eq!(seen.thinking, thinking, "thinking = {thinking}");
+        } else {
+            assert!(seen.thinking, "the site thinks either way");
+        }
+        let expected = Expected::for_request(site(kind), seen, Knobs::instant());
+        let content = match expected.reasoning {
+            Some(reasoning) if thinking || !site_toggles_thinking(kind) => {
+                format!("<think>{reasoning}</think>{}", expected.answer)
+            }
+            _ => expected.answer,
+        };
+        assert_eq!(s.content, content, "thinking = {thinking}");
+        assert!(s.done && s.error.is_none(), "thinking = {thinking}");
+        h.shutdown().await;
+    }
 }
 
 async fn chat_non_stream_hides_thinking(kind: ProviderKind, layer: &str) {
@@ -270,6 +312,7 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
         ProviderKind::Qwen => "Qwen rate limit hit",
         ProviderKind::Mimo => "Xiaomi MiMo answered HTTP 429 (rate limited",
         ProviderKind::Perplexity => "Perplexity answered HTTP 429 (rate limited",
+        ProviderKind::Moonshot => "Kimi is at capacity: too many people are chatting with Kimi",
         _ => "GLM Chat is currently at capacity",
     };
     assert!(err.starts_with(expected), "{err}");
@@ -285,7 +328,8 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
         ProviderKind::DeepSeek
         | ProviderKind::Qwen
         | ProviderKind::Mimo
-        | ProviderKind::Perplexity => {
+        | ProviderKind::Perplexity
+        | ProviderKind::Moonshot => {
             assert_eq!(
                 (status, &body["error"]["type"]),
                 (429, &json!("rate_limit_error"))
@@ -761,6 +805,213 @@ async fn perplexity_a_long_prompt_reaches_the_site_whole() {
     let seen = &h.replica(kind).requests()[0];
     assert_eq!(seen.prompt, prompt);
     h.shutdown().await;
+}
+
+/// Kimi with its defaults (replay capture) and real-model IDs: the ID picks the site's model,
+/// `-chat` the Standard level (thinking off), `-reasoner` High, `-auto` follows `thinking`; the
+/// first request turned the account's memory off through the site's settings service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moonshot_real_model_ids_effort_levels_and_the_memory_guardrail() {
+    let kind = ProviderKind::Moonshot;
+    let h = Harness::single(
+        kind,
+        Knobs::instant(),
+        "[api]\nuniversal_model_names = true\n[providers.moonshot]\nthinking = true\n",
+    )
+    .await;
+    for model in [
+        "kimi-k3-chat",
+        "kimi-k3-swarm-reasoner",
+        "k2-8-reasoner",
+        "instant-chat",
+        "moonshot-reasoner",
+        "moonshot-auto",
+    ] {
+        let (status, body) = h.chat(model, "hi").await;
+        assert_eq!(status, 200, "{model}: {body}");
+    }
+    let seen: Vec<(String, Option<String>, bool)> = h
+        .replica(kind)
+        .requests()
+        .iter()
+        .map(|r| (r.model.clone(), r.effort.clone(), r.thinking))
+        .collect();
+    let want = |m: &str, e: &str, t| (m.to_owned(), Some(e.to_owned()), t);
+    assert_eq!(
+        seen,
+        [
+            want("k3", "standard", false),
+            want("k3-swarm", "high", true),
+            want("k2.8", "high", true),
+            want("instant", "standard", false),
+            want("k3", "high", true),
+            // `-auto` follows `thinking = true`: a level above Standard.
+            want("k3", "high", true),
+        ]
+    );
+
+    // The account's memory, read as the page reads it (with its access token).
+    let base = h.replica(kind).base_url();
+    let page = reqwest::get(format!("{base}/")).await.unwrap();
+    let token = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("kimi-auth="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let settings: serde_json::Value = h
+        .client
+        .post(format!(
+            "{base}/apiv2/kimi.usersetting.v1.UserSettingService/GetUserSetting"
+        ))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let memory = &settings["userSetting"]["memory"];
+    assert_eq!(memory["useSemanticMemory"], false, "{settings}");
+    assert_eq!(memory["useEpisodicMemory"], false, "{settings}");
+    h.shutdown().await;
+}
+
+/// Kimi's Max level through `reasoning_effort`, and web search turned on and off again (the
+/// site keeps it across chats, so the second request turns it off in the toolkit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moonshot_max_effort_and_search_off_again() {
+    let kind = ProviderKind::Moonshot;
+    let h = Harness::single(
+        kind,
+        Knobs::instant(),
+        "[api]\naccept_reasoning_effort = true\nuniversal_model_names = true\n",
+    )
+    .await;
+    let ask = |model: &str, content: &str, effort: &str| {
+        h.post(
+            "/v1/chat/completions",
+            json!({"model": model, "reasoning_effort": effort,
+                   "messages": [{"role": "user", "content": content}]}),
+        )
+    };
+    let resp = ask("kimi-k3-reasoner", "[[search]] deep", "max").await;
+    assert_eq!(resp.status(), 200);
+    let resp = ask("moonshot-reasoner", "[[nosearch]] again", "high").await;
+    assert_eq!(resp.status(), 200);
+    // Instant has no Max: a clear error, nothing sent.
+    let resp = ask("instant-reasoner", "too deep", "max").await;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_ne!(status, 200, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("offers no Max thinking"), "{msg}");
+    let seen: Vec<(Option<String>, bool)> = h
+        .replica(kind)
+        .requests()
+        .iter()
+        .map(|r| (r.effort.clone(), r.search))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("max".to_owned()), true),
+            (Some("high".to_owned()), false)
+        ]
+    );
+    h.shutdown().await;
+}
+
+/// Kimi's content filter reaches the client as a clear error, streaming or not, with either
+/// capture; its "Too many people are chatting with Kimi right now" is a 429 (the conformance
+/// suite checks it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moonshot_blocked_content_is_a_clear_error() {
+    let kind = ProviderKind::Moonshot;
+    for capture in ["tee", "replay"] {
+        let layer = format!("[providers.moonshot]\ncapture = \"{capture}\"\n");
+        let h = Harness::single(kind, Knobs::instant(), &layer).await;
+        let s = h
+            .stream_chat("moonshot-chat", "x replica:fault=blocked")
+            .await;
+        let err = s.error.expect("blocked content is an error event");
+        assert!(
+            err.starts_with("Kimi blocked this request: its content filter"),
+            "{capture}: {err}"
+        );
+        assert!(s.done && s.finish_reason.is_none() && s.content.is_empty());
+        let (status, body) = h.chat("moonshot-chat", "y replica:fault=blocked").await;
+        assert_eq!(status, 400, "{capture}: {body}");
+        assert_eq!(body["error"]["code"], "content_blocked");
+        let (status, body) = h.chat("moonshot-chat", "fine now").await;
+        assert_eq!(status, 200, "{capture}: {body}");
+        h.shutdown().await;
+    }
+}
+
+/// A Kimi session that ends while the lane is up: the API's HTTP 401 is a clear sign-in error;
+/// signed in again, the lane serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moonshot_a_lost_sign_in_is_a_clear_error() {
+    let kind = ProviderKind::Moonshot;
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    let (status, body) = h.chat("moonshot-chat", "hi").await;
+    assert_eq!(status, 200, "{body}");
+    h.replica(kind).set_signed_in(false);
+    let s = h.stream_chat("moonshot-chat", "hi again").await;
+    let err = s.error.expect("a lost sign-in is an error event");
+    assert!(
+        err.starts_with("Moonshot answered HTTP 401 (the session may have expired; sign in again)"),
+        "{err}"
+    );
+    h.replica(kind).set_signed_in(true);
+    let (status, body) = h.chat("moonshot-chat", "signed in again").await;
+    assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}
+
+/// A Kimi lane that opens on a signed-out site (the login modal, "Log In") does not hang: it
+/// fails to start, saying a sign-in is needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moonshot_a_signed_out_site_is_a_sign_in_error_at_start() {
+    let replica =
+        switchyard_replicas::ReplicaServer::start(site(ProviderKind::Moonshot), Knobs::instant())
+            .await
+            .unwrap();
+    replica.set_signed_in(false);
+    let dir = std::env::temp_dir().join(format!("switchyard-test-kimi-{}", std::process::id()));
+    let toml = format!(
+        "provider = \"moonshot\"\ndata_dir = \"{}\"\n[server]\nport = 0\nshutdown_grace_secs = 2\n\
+         [providers.moonshot]\nbase_url = \"{}\"\n",
+        dir.display(),
+        replica.base_url()
+    );
+    let table = switchyard::config::parse_table(&toml, "test").unwrap();
+    let config = switchyard::config::Config::from_table(table, "test").unwrap();
+    match switchyard::gateway::Gateway::start(config).await {
+        Err(err) => assert!(err.to_string().contains("sign-in"), "{err}"),
+        Ok(gateway) => {
+            let lanes: serde_json::Value =
+                reqwest::get(format!("{}/api/lanes", gateway.base_url()))
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+            let text = lanes.to_string();
+            assert!(
+                text.contains("\"failed\"") && text.contains("sign-in"),
+                "{text}"
+            );
+            gateway.shutdown().await;
+        }
+    }
+    assert!(replica.requests().is_empty(), "nothing was sent");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Perplexity's Spaces mode: leading system messages become the answer instructions of the

@@ -340,10 +340,10 @@ fn bad_providers_and_files_are_refused_with_exit_2() {
         "{}",
         stderr(&out)
     );
-    let out = switchyard(&["decode", "--provider", "moonshot", "-"], Some(b""));
+    let out = switchyard(&["decode", "--provider", "huggingchat", "-"], Some(b""));
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("Moonshot has no decoder in this build"),
+        stderr(&out).contains("HuggingChat has no decoder in this build"),
         "{}",
         stderr(&out)
     );

@@ -387,3 +387,36 @@ async fn mimo_first_run_modals_are_dismissed_and_a_signed_out_site_is_named() {
     assert!(stdout.contains("sign in once"), "{stdout}");
     assert_eq!(replica.requests().len(), 1, "nothing was sent signed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moonshot_first_run_notice_is_dismissed_and_a_signed_out_site_is_named() {
+    let replica = ReplicaServer::start(Site::Moonshot, SLOW).await.unwrap();
+    let (out, stdout) = provider_doctor("moonshot", &replica).await;
+    assert!(out.status.success(), "{stdout}");
+    for hook in [
+        "signed_in",
+        "chat_box",
+        "new_chat",
+        "model_picker",
+        "search",
+        "send",
+        "stop",
+    ] {
+        assert_eq!(
+            status(&stdout, "Moonshot", hook),
+            "found",
+            "{hook}:\n{stdout}"
+        );
+    }
+    assert_eq!(replica.requests().len(), 1, "the probe sent one request");
+
+    replica.set_signed_in(false);
+    let (out, stdout) = provider_doctor("moonshot", &replica).await;
+    assert!(!out.status.success(), "{stdout}");
+    assert_eq!(
+        status(&stdout, "Moonshot", "signed_in"),
+        "MISSING",
+        "{stdout}"
+    );
+    assert_eq!(replica.requests().len(), 1, "nothing was sent signed out");
+}

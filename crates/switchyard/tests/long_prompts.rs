@@ -54,6 +54,26 @@ async fn glm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moonshot() {
+    long_chats_reach_the_site_intact(ProviderKind::Moonshot).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qwen() {
+    long_chats_reach_the_site_intact(ProviderKind::Qwen).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mimo() {
+    long_chats_reach_the_site_intact(ProviderKind::Mimo).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perplexity() {
+    long_chats_reach_the_site_intact(ProviderKind::Perplexity).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_limit_deepseek_takes_the_prompt_as_a_file_and_the_expert_mode_a_413() {
     let ds = ProviderKind::DeepSeek;
     let h = Harness::single(

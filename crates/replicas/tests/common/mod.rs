@@ -45,6 +45,15 @@ pub async fn one_completion(server: &ReplicaServer, prompt: &str) -> String {
             let cookie = perplexity_sign_in(server).await;
             perplexity_ask(server, &cookie, perplexity_body(prompt, "best", false)).await
         }
+        Site::Moonshot => {
+            let token = kimi_sign_in(server).await;
+            kimi_completion(
+                server,
+                &token,
+                &kimi_body("", prompt, "k3", "standard", false),
+            )
+            .await
+        }
     };
     assert_eq!(resp.status(), 200);
     resp.text().await.unwrap()
@@ -99,7 +108,8 @@ pub async fn read_until(resp: &mut reqwest::Response, seen: &mut String, needle:
             .expect("chunk in time")
             .unwrap()
             .unwrap_or_else(|| panic!("body ended before {needle:?}; got {seen:?}"));
-        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+        // Lossy: a binary framing (Kimi's envelopes) has length bytes that are not UTF-8.
+        seen.push_str(&String::from_utf8_lossy(&chunk));
     }
 }
 
@@ -519,4 +529,81 @@ pub async fn perplexity_ask(
         .send()
         .await
         .unwrap()
+}
+
+// === Kimi ===
+
+/// The access token a Kimi page load sets (cookie `kimi-auth`).
+pub async fn kimi_sign_in(server: &ReplicaServer) -> String {
+    let page = client()
+        .get(format!("{}/", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    page.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("kimi-auth="))
+        .and_then(|v| v.split(';').next())
+        .expect("the access token cookie")
+        .to_owned()
+}
+
+/// One Connect envelope: flags, big-endian length, payload.
+pub fn kimi_envelope(flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![flags];
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The body the Kimi page sends: one envelope holding the request JSON.
+pub fn kimi_body(chat_id: &str, prompt: &str, model: &str, effort: &str, search: bool) -> Vec<u8> {
+    let json = json!({
+        "chat_id": chat_id,
+        "model": model,
+        "thinking_effort": effort,
+        "use_search": search,
+        "message": {"role": "user", "blocks": [{"message_id": "", "text": {"content": prompt}}]},
+    });
+    kimi_envelope(0, json.to_string().as_bytes())
+}
+
+/// The completion request with the page's headers.
+pub async fn kimi_completion(
+    server: &ReplicaServer,
+    token: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    client()
+        .post(format!(
+            "{}/apiv2/kimi.gateway.chat.v1.ChatService/Chat",
+            server.base_url()
+        ))
+        .header("content-type", "application/connect+json")
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-msh-device-id", "d1")
+        .header("x-traffic-id", "d1")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The JSON payloads of a body of envelopes, with their flags.
+pub fn kimi_frames(body: &[u8]) -> Vec<(u8, Value)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 5 <= body.len() {
+        let len =
+            u32::from_be_bytes([body[at + 1], body[at + 2], body[at + 3], body[at + 4]]) as usize;
+        let payload = &body[at + 5..at + 5 + len];
+        if len > 0 {
+            out.push((body[at], serde_json::from_slice(payload).unwrap()));
+        }
+        at += 5 + len;
+    }
+    assert_eq!(at, body.len(), "the body is whole envelopes");
+    out
 }

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, State};
@@ -26,6 +26,7 @@ use super::error::ApiError;
 use super::guard::Caller;
 use super::limits::{Gate, Limits};
 use super::sse::{self, Chunks, Frames, PromptTokens};
+use super::stats::{Arrived, Timing};
 use super::tokens;
 use super::wire::{self, ChatRequest, CompletionRequest};
 use crate::config::PartialAnswers;
@@ -33,7 +34,7 @@ use crate::ids::{RequestId, unix_now};
 use crate::models::{ModelChoice, ModelError};
 use crate::providers::{FinishReason, StreamEvent};
 use crate::scheduler::{
-    EVENT_CAPACITY, FailureNote, Job, JobMeta, Scheduler, StopReason, Timeouts,
+    EVENT_CAPACITY, FailureNote, Job, JobMeta, LaneClock, Scheduler, StopReason, Timeouts,
 };
 use crate::shaping::effort::{self, EffortOverride};
 use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
@@ -41,25 +42,30 @@ use crate::shaping::{self, RequestKind, RequestOptions, ShapedRequest};
 pub async fn chat_completions(
     State(app): State<Arc<AppState>>,
     caller: Option<Extension<Caller>>,
+    arrived: Option<Extension<Arrived>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(app, caller, headers, body, RequestKind::Chat).await
+    let arrived = arrived.map_or_else(Instant::now, |a| a.0.0);
+    handle(app, caller, arrived, headers, body, RequestKind::Chat).await
 }
 
 pub async fn completions(
     State(app): State<Arc<AppState>>,
     caller: Option<Extension<Caller>>,
+    arrived: Option<Extension<Arrived>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(app, caller, headers, body, RequestKind::Text).await
+    let arrived = arrived.map_or_else(Instant::now, |a| a.0.0);
+    handle(app, caller, arrived, headers, body, RequestKind::Text).await
 }
 
 /// Both completion routes: read the body, run the request, name its id on the answer.
 async fn handle(
     app: Arc<AppState>,
     caller: Option<Extension<Caller>>,
+    arrived: Instant,
     headers: HeaderMap,
     body: Body,
     kind: RequestKind,
@@ -69,12 +75,27 @@ async fn handle(
     let caller = caller.map(|c| c.0).unwrap_or_default();
     let result = match json_body(&headers, body, limit).await {
         Ok(body) => match kind {
-            RequestKind::Chat => chat(app, &body, caller, id.clone()).await,
-            RequestKind::Text => text(app, &body, caller, id.clone()).await,
+            RequestKind::Chat => chat(app, &body, incoming(caller, &id, arrived)).await,
+            RequestKind::Text => text(app, &body, incoming(caller, &id, arrived)).await,
         },
         Err(e) => Err(e),
     };
     with_request_id(result.unwrap_or_else(IntoResponse::into_response), &id)
+}
+
+/// Who sent a request, its id, and when its head reached the API.
+struct Incoming {
+    caller: Caller,
+    id: RequestId,
+    arrived: Instant,
+}
+
+fn incoming(caller: Caller, id: &RequestId, arrived: Instant) -> Incoming {
+    Incoming {
+        caller,
+        id: id.clone(),
+        arrived,
+    }
 }
 
 /// The response header that names a request's id: the id `/api/queue` shows and the request
@@ -147,12 +168,7 @@ async fn json_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 /// How far past the limit a body is still read (and dropped) so its sender gets the 413.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
-async fn chat(
-    app: Arc<AppState>,
-    body: &[u8],
-    caller: Caller,
-    id: RequestId,
-) -> Result<Response, ApiError> {
+async fn chat(app: Arc<AppState>, body: &[u8], who: Incoming) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
     let req: ChatRequest = wire::from_json(&raw)?;
     let messages = req.chat_messages()?;
@@ -177,18 +193,12 @@ async fn chat(
         shaped,
         count,
         Delivery::of(req.stream, &req.sampling),
-        caller,
-        id,
+        who,
     )
     .await
 }
 
-async fn text(
-    app: Arc<AppState>,
-    body: &[u8],
-    caller: Caller,
-    id: RequestId,
-) -> Result<Response, ApiError> {
+async fn text(app: Arc<AppState>, body: &[u8], who: Incoming) -> Result<Response, ApiError> {
     let raw = wire::parse_json(body)?;
     let req: CompletionRequest = wire::from_json(&raw)?;
     let prompt = req.prompt_text()?;
@@ -213,8 +223,7 @@ async fn text(
         shaped,
         1,
         Delivery::of(req.stream, &req.sampling),
-        caller,
-        id,
+        who,
     )
     .await
 }
@@ -318,8 +327,7 @@ async fn dispatch(
     shaped: ShapedRequest,
     messages: usize,
     delivery: Delivery,
-    caller: Caller,
-    id: RequestId,
+    who: Incoming,
 ) -> Result<Response, ApiError> {
     let config = app.config();
     if config.api.dry_run {
@@ -338,18 +346,18 @@ async fn dispatch(
         .filter(|u| u.applies(&shaped.toggles));
     if size > limit {
         if upload.is_none() {
-            info!(request = %id, "Refusing a {size}-character prompt for {} (limit {limit})", shaped.provider);
+            info!(request = %who.id, "Refusing a {size}-character prompt for {} (limit {limit})", shaped.provider);
             return Err(ApiError::prompt_too_large(shaped.provider, size, limit));
         }
-        info!(request = %id, "A {size}-character prompt for {} (over {limit}) goes as a file", shaped.provider);
+        info!(request = %who.id, "A {size}-character prompt for {} (over {limit}) goes as a file", shaped.provider);
         shaped.toggles.send_as_file = true;
     } else if shaped.toggles.send_as_file && upload.is_none() {
         // The reference's fallback when the site has no file input: the text is typed.
-        info!(request = %id, "{} takes no file here; [[file]] is ignored and the prompt typed", shaped.provider);
+        info!(request = %who.id, "{} takes no file here; [[file]] is ignored and the prompt typed", shaped.provider);
         shaped.toggles.send_as_file = false;
     }
     drop(config);
-    respond(app, shaped, delivery, caller, id).await
+    respond(app, shaped, delivery, who).await
 }
 
 fn streaming(stream: bool) -> &'static str {
@@ -390,9 +398,13 @@ async fn respond(
     app: Arc<AppState>,
     shaped: ShapedRequest,
     delivery: Delivery,
-    caller: Caller,
-    id: RequestId,
+    who: Incoming,
 ) -> Result<Response, ApiError> {
+    let Incoming {
+        caller,
+        id,
+        arrived,
+    } = who;
     let stream = delivery.stream;
     let shaped = Arc::new(shaped);
 
@@ -426,8 +438,10 @@ async fn respond(
             idle: settings.idle_timeout,
         },
         queue_deadline: None,
+        clock: LaneClock::default(),
     };
     let failure = job.failure.clone();
+    let mut timing = Timing::new(arrived, job.clock.clone(), app.stats.clone());
     // The guard exists before the job is submitted: a client gone while the submission is in
     // flight still cancels it.
     let mut guard = CancelGuard {
@@ -437,6 +451,7 @@ async fn respond(
         done: false,
     };
     let queue_timeout = settings.queue_timeout;
+    timing.submitted();
     let admitted = app
         .scheduler
         .submit_within(provider, meta, job, Some(queue_timeout))
@@ -458,11 +473,18 @@ async fn respond(
     if stream {
         let frames =
             Frames::new(chunks).with(delivery.limits, delivery.include_usage, prompt_tokens);
-        Ok(stream_response(frames, events, guard))
+        Ok(stream_response(frames, events, guard, timing))
     } else {
         let gate = Gate::new(delivery.limits);
         let partial = config.api.partial_answers;
-        gather(chunks, gate, prompt_tokens, events, guard, partial, failure).await
+        let answer = Answer {
+            chunks,
+            gate,
+            prompt_tokens,
+            partial,
+            failure,
+        };
+        gather(answer, events, guard, timing).await
     }
 }
 
@@ -477,6 +499,8 @@ struct Streamer {
     queued: bool,
     /// [`QUEUE_NOTE_EVERY`] and [`KEEPALIVE_AFTER`] (shorter in tests).
     quiet: Quiet,
+    /// The overhead clocks; `None` in unit tests.
+    timing: Option<Timing>,
 }
 
 /// How long a stream may be quiet before a comment goes out: while queued, once running.
@@ -499,6 +523,7 @@ fn stream_response(
     frames: Frames,
     events: mpsc::Receiver<StreamEvent>,
     guard: CancelGuard,
+    timing: Timing,
 ) -> Response {
     let state = Streamer {
         pending: frames.opening().into_iter().collect(),
@@ -510,6 +535,7 @@ fn stream_response(
             queued: QUEUE_NOTE_EVERY,
             running: KEEPALIVE_AFTER,
         },
+        timing: Some(timing),
     };
     let body = stream::unfold(state, |mut s| async move {
         let bytes = s.next_frame().await?;
@@ -534,6 +560,9 @@ impl Streamer {
                 return Some(frame);
             }
             if self.frames.is_over() {
+                if let Some(t) = &mut self.timing {
+                    t.finish();
+                }
                 return None;
             }
             let quiet = if self.queued {
@@ -546,6 +575,9 @@ impl Streamer {
                 Err(_) => return Some(self.quiet_note().await),
             };
             self.queued = false;
+            if let Some(t) = &mut self.timing {
+                t.event();
+            }
             // The lane dropped the request without an end: say so, never hang.
             let event = event.unwrap_or_else(|| {
                 StreamEvent::Error("The lane ended the request without an answer.".to_owned())
@@ -571,17 +603,41 @@ impl Streamer {
     }
 }
 
-/// A non-streaming reply: gathers the whole answer (through the request's limits), then
-/// answers once.
-async fn gather(
-    mut chunks: Chunks,
-    mut gate: Gate,
+/// What a non-streaming reply is built with.
+struct Answer {
+    chunks: Chunks,
+    gate: Gate,
     prompt_tokens: PromptTokens,
-    mut events: mpsc::Receiver<StreamEvent>,
-    mut guard: CancelGuard,
     partial: PartialAnswers,
     failure: FailureNote,
+}
+
+/// A non-streaming reply: gathers the whole answer (through the request's limits), then
+/// answers once; the overhead sample ends when the reply is built.
+async fn gather(
+    answer: Answer,
+    events: mpsc::Receiver<StreamEvent>,
+    guard: CancelGuard,
+    mut timing: Timing,
 ) -> Result<Response, ApiError> {
+    let reply = gather_reply(answer, events, guard, &mut timing).await;
+    timing.finish();
+    reply
+}
+
+async fn gather_reply(
+    answer: Answer,
+    mut events: mpsc::Receiver<StreamEvent>,
+    mut guard: CancelGuard,
+    timing: &mut Timing,
+) -> Result<Response, ApiError> {
+    let Answer {
+        mut chunks,
+        mut gate,
+        prompt_tokens,
+        partial,
+        failure,
+    } = answer;
     let mut content = String::new();
     let mut reasoning = String::new();
     let mut site_usage = None;
@@ -590,7 +646,9 @@ async fn gather(
     let mut passed = Vec::new();
     'answer: loop {
         passed.clear();
-        let cut = match events.recv().await {
+        let event = events.recv().await;
+        timing.event();
+        let cut = match event {
             Some(StreamEvent::Usage(u)) => {
                 site_usage = Some(u);
                 continue;
@@ -709,6 +767,7 @@ mod tests {
                 queued: Duration::from_millis(20),
                 running: Duration::from_millis(20),
             },
+            timing: None,
         };
         let text = |b: Option<Bytes>| String::from_utf8(b.unwrap().to_vec()).unwrap();
         assert!(

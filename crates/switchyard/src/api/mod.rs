@@ -19,6 +19,7 @@ mod faults;
 pub mod guard;
 pub mod limits;
 pub mod sse;
+pub mod stats;
 pub mod tokens;
 pub mod wire;
 
@@ -51,6 +52,8 @@ pub struct AppState {
     pub dry_run: dry_run::DryRun,
     /// Who may call; built (and the open-bind rule checked) before the port is bound.
     pub guard: Arc<guard::Guard>,
+    /// The overhead histogram (`GET /api/stats`).
+    pub stats: Arc<stats::Stats>,
 }
 
 impl AppState {
@@ -83,6 +86,7 @@ pub fn app(
         .route("/models", get(models))
         .route("/api/lanes", get(lanes))
         .route("/api/queue", get(queue))
+        .route("/api/stats", get(api_stats))
         .route("/api/dry-run/last", get(dry_run_last))
         .merge(faults::routes())
         .route("/health", get(control::health))
@@ -106,8 +110,11 @@ pub fn app(
 /// The router behind the path normalisation.
 pub type NormalizedRouter = tower::util::MapRequest<Router, fn(Request) -> Request>;
 
-/// Collapses repeated slashes and drops a trailing one.
+/// Collapses repeated slashes and drops a trailing one. Also starts the request's clock
+/// ([`stats::Arrived`]): this is the outermost layer, the first code a request head meets.
 fn normalize_path(mut req: Request) -> Request {
+    req.extensions_mut()
+        .insert(stats::Arrived(std::time::Instant::now()));
     let path = req.uri().path();
     if !(path.contains("//") || (path.len() > 1 && path.ends_with('/'))) {
         return req;
@@ -151,6 +158,10 @@ async fn queue(State(app): State<Arc<AppState>>) -> Response {
     }
 }
 
+async fn api_stats(State(app): State<Arc<AppState>>) -> Response {
+    Json(app.stats.to_json()).into_response()
+}
+
 async fn dry_run_last(State(app): State<Arc<AppState>>) -> Response {
     if !app.config().api.dry_run {
         return ApiError::not_found("Dry Run Mode is off (set api.dry_run = true).")
@@ -164,8 +175,8 @@ async fn dry_run_last(State(app): State<Arc<AppState>>) -> Response {
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let allowed = match uri.path() {
-        "/v1/models" | "/models" | "/api/lanes" | "/api/queue" | "/api/dry-run/last"
-        | "/health" | "/ready" => "GET",
+        "/v1/models" | "/models" | "/api/lanes" | "/api/queue" | "/api/stats"
+        | "/api/dry-run/last" | "/health" | "/ready" => "GET",
         _ => "POST",
     };
     let mut e = ApiError::new(

@@ -298,7 +298,7 @@ impl Frames {
                 out.extend([Chunks::error(message), Bytes::from_static(DONE.as_bytes())]);
                 self.over = true;
             }
-            StreamEvent::Unknown(_) => {}
+            StreamEvent::Unknown(_) | StreamEvent::Notice(_) => {}
             StreamEvent::Text(_) | StreamEvent::Reasoning(_) | StreamEvent::Finished(_) => {
                 let cut = self.gate.push(event.clone(), &mut passed);
                 self.deliver(passed, out);

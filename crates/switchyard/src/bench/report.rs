@@ -36,12 +36,12 @@ fn mib(kib: u64) -> f64 {
 
 /// What the table's header says about the machine.
 pub(super) struct Machine {
-    cores: usize,
-    cpu: String,
-    memory: String,
+    pub(super) cores: usize,
+    pub(super) cpu: String,
+    pub(super) memory: String,
     chromium: String,
     /// The 1-minute load average when the bench started (other work skews the numbers).
-    load: String,
+    pub(super) load: String,
 }
 
 pub(super) async fn machine() -> Machine {

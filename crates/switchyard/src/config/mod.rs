@@ -111,7 +111,23 @@ pub struct Config {
     /// The fault-injection endpoints (`POST /api/lanes/{id}/crash`, …). Not a config key: only
     /// `--enable-fault-injection` on `serve` or `demo` (or a test) turns them on.
     pub fault_injection: bool,
+    /// `[dummy]`: the dummy provider's lanes (off unless `lanes` is set).
+    pub dummy: DummyConfig,
 }
+
+/// `[dummy]`: lanes of the dummy provider, which answer by model ID (`dummy-instant`,
+/// `dummy-slow`, `dummy-flaky`, `dummy-error`) with no browser and no site behind them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DummyConfig {
+    /// How many dummy lanes run (in every queue mode); 0: none, and no dummy ID is listed or
+    /// routed.
+    pub lanes: u32,
+    /// Run only the dummy lanes: no site lane, no browser (load runs, fast tests).
+    pub only: bool,
+}
+
+/// The most dummy lanes (`dummy.lanes`).
+pub const MAX_DUMMY_LANES: u32 = 1024;
 
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -566,6 +582,7 @@ impl Config {
         let failures = artifacts::failures(raw.failures, &data_dir, &bad)?;
         let auth = security::auth(raw.auth, &data_dir)?;
         let accounts = accounts::accounts(raw.accounts, &data_dir, &bad)?;
+        let dummy = dummy_config(raw.dummy, &bad)?;
         Ok(Config {
             auth,
             accounts,
@@ -580,6 +597,7 @@ impl Config {
             formatting,
             providers,
             fault_injection: false,
+            dummy,
         })
     }
 
@@ -609,6 +627,32 @@ static FALLBACK_PROVIDER: std::sync::LazyLock<ProviderConfig> =
         formatting: FormatSettings::default(),
         proxy: None,
     });
+
+/// Checks `[dummy]`.
+fn dummy_config(
+    raw: Option<raw::RawDummy>,
+    bad: &impl Fn(&str, String) -> ConfigError,
+) -> Result<DummyConfig, ConfigError> {
+    let raw = raw.unwrap_or_default();
+    let lanes = raw.lanes.unwrap_or(0);
+    if !(0..=i64::from(MAX_DUMMY_LANES)).contains(&lanes) {
+        return Err(bad(
+            "dummy.lanes",
+            format!("{lanes} is out of range; allowed 0..={MAX_DUMMY_LANES} (0: no dummy lanes)"),
+        ));
+    }
+    let only = raw.only.unwrap_or(false);
+    if only && lanes == 0 {
+        return Err(bad(
+            "dummy.only",
+            "runs only the dummy lanes, but dummy.lanes is 0; set dummy.lanes = N".to_owned(),
+        ));
+    }
+    Ok(DummyConfig {
+        lanes: lanes as u32,
+        only,
+    })
+}
 
 /// Lays a formatting table over `base`, checking the preset.
 fn lay_formatting(
@@ -813,9 +857,9 @@ mod tests {
     fn providers_accept_aliases_and_refuse_unimplemented_ones() {
         let c = Config::from_toml_str("provider = \"Z.ai\"\n", "x").unwrap();
         assert_eq!(c.provider, ProviderKind::Glm);
-        let e = err("[providers.moonshot]\nenabled = true\n");
+        let e = err("[providers.huggingchat]\nenabled = true\n");
         assert!(
-            e.contains("providers.moonshot.enabled: Moonshot is not implemented"),
+            e.contains("providers.huggingchat.enabled: HuggingChat is not implemented"),
             "{e}"
         );
     }

@@ -22,6 +22,15 @@ pub struct RawConfig {
     pub failures: Option<RawFailures>,
     pub auth: Option<RawAuth>,
     pub accounts: Option<RawAccounts>,
+    pub dummy: Option<RawDummy>,
+}
+
+/// `[dummy]`: lanes of the dummy provider (no browser; for tests and load runs).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDummy {
+    pub lanes: Option<i64>,
+    pub only: Option<bool>,
 }
 
 /// `[accounts]`: saved accounts (see `crate::accounts`).

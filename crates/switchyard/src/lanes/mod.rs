@@ -5,6 +5,9 @@
 //! rest to the scheduler. Each lane then runs in its own task ([`lane::Lane::run`]), which owns
 //! its page.
 //!
+//! Dummy lanes (`[dummy] lanes = N`) have no page: [`dummy::run`] plays a scripted answer for
+//! each job, behind the same inbox and scheduler protocol. No browser starts for them.
+//!
 //! In `context` isolation all lanes share one Chromium, each in its own browser context. In
 //! `process` isolation each lane has its own Chromium and persistent profile directory. With
 //! `browser.endpoints` no Chromium is launched: each lane gets a context on one of the remote
@@ -12,6 +15,7 @@
 
 pub mod board;
 mod breaker;
+mod dummy;
 mod host;
 mod lane;
 pub mod plan;
@@ -62,6 +66,7 @@ pub struct Lanes {
     scheduler: Scheduler,
     /// How lanes launch and open (fixed at start: reload refuses to change them).
     launch: LaunchOptions,
+    isolation: Isolation,
     data_dir: std::path::PathBuf,
     artifacts: Arc<crate::artifacts::Settings>,
 }
@@ -105,6 +110,42 @@ impl Lanes {
         config: &Config,
         specs: &[LaneSpec],
     ) -> Vec<(LaneSpec, Result<(), String>)> {
+        let (specs, dummies): (Vec<LaneSpec>, Vec<LaneSpec>) = specs
+            .iter()
+            .cloned()
+            .partition(|s| s.provider.runs_in_browser());
+        let mut outcomes = self.add_in_browser(config, &specs).await;
+        // Dummy lanes come after the sites' (the plan's order), on the board and in routing.
+        outcomes.extend(self.add_dummies(&dummies));
+        outcomes
+    }
+
+    /// [`Lanes::add`] for lanes that are pages in Chromium.
+    async fn add_in_browser(
+        &mut self,
+        config: &Config,
+        specs: &[LaneSpec],
+    ) -> Vec<(LaneSpec, Result<(), String>)> {
+        let mut outcomes = Vec::new();
+        if specs.is_empty() {
+            return outcomes;
+        }
+        if self.shared_browser.is_none()
+            && self.remote.is_none()
+            && self.isolation == Isolation::Context
+        {
+            // The gateway started with dummy lanes only; a reload now adds site lanes.
+            match SharedBrowser::launch(self.launch.clone()).await {
+                Ok(browser) => self.shared_browser = Some(browser),
+                Err(e) => {
+                    warn!("cannot launch Chromium for the new lanes: {e}");
+                    for spec in specs {
+                        outcomes.push((spec.clone(), Err(format!("{}: {e}", spec.label))));
+                    }
+                    return outcomes;
+                }
+            }
+        }
         let board = self.board.clone();
         for spec in specs {
             board.insert(LaneRecord {
@@ -174,7 +215,6 @@ impl Lanes {
             }
         }))
         .await;
-        let mut outcomes = Vec::new();
         for (spec, result) in specs.iter().zip(opened) {
             match result {
                 Ok(lane) => {
@@ -201,6 +241,48 @@ impl Lanes {
                 }
                 Err(e) => outcomes.push((spec.clone(), Err(e))),
             }
+        }
+        outcomes
+    }
+
+    /// Starts dummy lanes: no page to open, so each is ready at once.
+    fn add_dummies(&mut self, specs: &[LaneSpec]) -> Vec<(LaneSpec, Result<(), String>)> {
+        let mut outcomes = Vec::new();
+        for spec in specs {
+            self.board.insert(LaneRecord {
+                id: spec.id.clone(),
+                label: spec.label.clone(),
+                provider: spec.provider.prefix(),
+                state: LaneState::Starting,
+                browser_pid: None,
+                endpoint: None,
+                proxy: None,
+                current_request: None,
+                requests_served: 0,
+                restarts: 0,
+                last_error: None,
+                last_failure_bundle: None,
+            });
+            if !self.providers.contains(&spec.provider) {
+                self.providers.push(spec.provider);
+            }
+            let retire = CancellationToken::new();
+            let task = crate::tasks::spawn(
+                "dummy-lane",
+                dummy::run(
+                    spec.clone(),
+                    self.scheduler.clone(),
+                    self.board.clone(),
+                    self.shutdown.clone(),
+                    retire.clone(),
+                ),
+            );
+            self.running.push(Running {
+                spec: spec.clone(),
+                retire,
+                task,
+            });
+            outcomes.push((spec.clone(), Ok(())));
         }
         outcomes
     }
@@ -254,12 +336,15 @@ pub async fn start(
     plan: &LanePlan,
     scheduler: &Scheduler,
 ) -> Result<Lanes, String> {
+    // Dummy lanes need no browser: with only those, Chromium is neither looked for nor started.
+    let browser_lanes = plan.lanes.iter().any(|l| l.provider.runs_in_browser());
     let remote = (!config.browser.endpoints.is_empty())
         .then(|| RemotePool::new(&config.browser.endpoints, config.browser.cdp_timeout));
     // Remote browsers need no Chromium on this machine.
     let executable = match remote {
         Some(_) => std::path::PathBuf::new(),
-        None => find_chromium(config.browser.executable.as_deref())?,
+        None if browser_lanes => find_chromium(config.browser.executable.as_deref())?,
+        None => find_chromium(config.browser.executable.as_deref()).unwrap_or_default(),
     };
     let board = scheduler.board().clone();
     let labels: Vec<&str> = plan.lanes.iter().map(|l| l.label.as_str()).collect();
@@ -275,9 +360,10 @@ pub async fn start(
         proxy: None,
     };
     let shared_browser = match (config.browser.isolation, &remote) {
-        (_, Some(_)) => None,
-        (Isolation::Context, None) => Some(SharedBrowser::launch(launch.clone()).await?),
-        (Isolation::Process, None) => None,
+        (Isolation::Context, None) if browser_lanes => {
+            Some(SharedBrowser::launch(launch.clone()).await?)
+        }
+        _ => None,
     };
     let mut lanes = Lanes {
         board,
@@ -289,6 +375,7 @@ pub async fn start(
         remote,
         scheduler: scheduler.clone(),
         launch,
+        isolation: config.browser.isolation,
         data_dir: config.data_dir.clone(),
         artifacts: Arc::new(crate::artifacts::Settings {
             capture: config.capture.clone(),

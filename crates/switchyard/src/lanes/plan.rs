@@ -86,7 +86,15 @@ impl LanePlan {
             ));
         }
 
-        let concurrency = if parallel && config.runtime.mode != QueueMode::ProviderLanes {
+        // Dummy lanes come after the sites' in every mode, `dummy.lanes` of them; with
+        // `dummy.only` no site lane runs. They share the queue by the mode's rule: one
+        // generation at a time in `provider_lanes`, else one per lane.
+        let dummies = config.dummy.lanes;
+        if config.dummy.only {
+            selected.clear();
+        }
+        let overlap = parallel || dummies > 0;
+        let concurrency = if overlap && config.runtime.mode != QueueMode::ProviderLanes {
             Concurrency::PerLane
         } else {
             Concurrency::Serial
@@ -110,6 +118,15 @@ impl LanePlan {
             if !parallel {
                 break;
             }
+        }
+        let kind = ProviderKind::Dummy;
+        for index in 1..=dummies {
+            lanes.push(LaneSpec {
+                id: LaneId(format!("{}:{index}", kind.storage_key())),
+                label: format!("{} {index}", kind.display_name()),
+                provider: kind,
+                index,
+            });
         }
         LanePlan {
             lanes,
@@ -185,5 +202,27 @@ mod tests {
         let single = plan("[runtime]\nproviders_in_parallel = true\n");
         assert!(!single.parallel);
         assert_eq!(ids(&single), vec!["deepseek:1"]);
+    }
+
+    #[test]
+    fn dummy_lanes_follow_the_sites_in_every_mode() {
+        let none = plan("");
+        assert!(none.lanes.iter().all(|l| l.provider.runs_in_browser()));
+        let beside = plan("[dummy]\nlanes = 3\n");
+        assert_eq!(
+            ids(&beside),
+            vec!["deepseek:1", "dummy:1", "dummy:2", "dummy:3"]
+        );
+        assert_eq!(beside.lanes[1].label, "Dummy 1");
+        assert_eq!(
+            beside.concurrency,
+            Concurrency::Serial,
+            "provider_lanes: one at a time"
+        );
+        let only = plan(
+            "[runtime]\nmode = \"concurrent_provider_lanes\"\n[dummy]\nlanes = 2\nonly = true\n",
+        );
+        assert_eq!(ids(&only), vec!["dummy:1", "dummy:2"]);
+        assert_eq!(only.concurrency, Concurrency::PerLane);
     }
 }

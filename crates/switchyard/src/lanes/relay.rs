@@ -337,6 +337,10 @@ impl Lane {
                         super::unknown::note(provider, &self.spec.id.0, &kind);
                         continue;
                     }
+                    StreamEvent::Notice(notice) => {
+                        tracing::warn!(%provider, lane = %self.spec.id.0, notice, "the site says");
+                        continue;
+                    }
                 }
                 let _ = job.events.send(event).await;
             }

@@ -268,6 +268,7 @@ impl Supervisor {
 
     /// Runs one job in a task of its own, then decides what the lane does next.
     async fn serve(&mut self, job: Job) -> bool {
+        job.clock.take();
         let lane = self.lane.clone();
         let id = lane.spec.id.clone();
         if job.cancel.is_cancelled() {

@@ -50,7 +50,7 @@ const fn behavior(id: &'static str, mode: Mode, expert: bool) -> BehaviorId {
 
 /// Legacy IDs per provider, in the `/v1/models` order of behavior-spec §3.2: auto, chat,
 /// reasoner (and DeepSeek's Expert trio after its Instant trio).
-const LEGACY_IDS: [(ProviderKind, &[BehaviorId]); 8] = [
+const LEGACY_IDS: [(ProviderKind, &[BehaviorId]); 9] = [
     (
         ProviderKind::DeepSeek,
         &[
@@ -93,6 +93,16 @@ const LEGACY_IDS: [(ProviderKind, &[BehaviorId]); 8] = [
     (
         ProviderKind::Mimo,
         &trio(["mimo-auto", "mimo-chat", "mimo-reasoner"]),
+    ),
+    // The dummy provider's IDs name what its lanes do, not a mode (`providers::dummy`).
+    (
+        ProviderKind::Dummy,
+        &[
+            behavior("dummy-instant", Mode::Chat, false),
+            behavior("dummy-slow", Mode::Chat, false),
+            behavior("dummy-flaky", Mode::Chat, false),
+            behavior("dummy-error", Mode::Chat, false),
+        ],
     ),
 ];
 

@@ -20,7 +20,7 @@ pub enum ProviderKind {
     DeepSeek,
     /// GLM Chat (`chat.z.ai`).
     Glm,
-    /// Moonshot / Kimi (`kimi.ai`): no real-model IDs.
+    /// Moonshot / Kimi (`kimi.ai`): Kimi K3, K3 Swarm, K2.8, Instant.
     Moonshot,
     /// QwenLM (`chat.qwen.ai`).
     Qwen,
@@ -32,6 +32,10 @@ pub enum ProviderKind {
     AiStudio,
     /// Xiaomi MiMo (`aistudio.xiaomimimo.com`).
     Mimo,
+    /// The dummy provider (`[dummy] lanes = N`, `switchyard demo --dummy-lanes N`): lanes with
+    /// no browser and no site behind them, answering by model ID, for tests and load runs. Not
+    /// in [`ProviderKind::ALL`] (that is the sites), not a `provider =` or `[providers.*]` name.
+    Dummy,
 }
 
 impl ProviderKind {
@@ -58,6 +62,7 @@ impl ProviderKind {
             ProviderKind::HuggingChat => "huggingchat",
             ProviderKind::AiStudio => "aistudio",
             ProviderKind::Mimo => "mimo",
+            ProviderKind::Dummy => "dummy",
         }
     }
 
@@ -72,6 +77,7 @@ impl ProviderKind {
             ProviderKind::HuggingChat => "HuggingChat",
             ProviderKind::AiStudio => "Google AI Studio",
             ProviderKind::Mimo => "Xiaomi MiMo",
+            ProviderKind::Dummy => "Dummy",
         }
     }
 
@@ -86,6 +92,7 @@ impl ProviderKind {
             ProviderKind::HuggingChat => "huggingchat",
             ProviderKind::AiStudio => "aistudio",
             ProviderKind::Mimo => "mimo",
+            ProviderKind::Dummy => "dummy",
         }
     }
 
@@ -162,6 +169,7 @@ impl ProviderKind {
                 "xiaomimimo",
                 "aistudio.xiaomimimo.com",
             ],
+            ProviderKind::Dummy => &[],
         }
     }
 
@@ -184,9 +192,16 @@ impl ProviderKind {
     }
 
     /// Whether the provider exposes real-model IDs when Universal Model Names is on
-    /// (behavior-spec §3.4): every provider with a UI model picker, so not DeepSeek or Moonshot.
+    /// (behavior-spec §3.4): every provider with a UI model picker, so not DeepSeek. Moonshot's
+    /// picker (Kimi K3, …) gives them too (provider-wire-formats §4.3: `kimi-k3-*`, …).
     pub const fn has_real_models(self) -> bool {
-        !matches!(self, ProviderKind::DeepSeek | ProviderKind::Moonshot)
+        !matches!(self, ProviderKind::DeepSeek | ProviderKind::Dummy)
+    }
+
+    /// Whether the provider's lanes are pages in Chromium. Only the dummy provider's are not:
+    /// its lanes answer from a script of their own (`lanes::dummy`).
+    pub const fn runs_in_browser(self) -> bool {
+        !matches!(self, ProviderKind::Dummy)
     }
 }
 
@@ -207,7 +222,7 @@ mod tests {
         let table: [(ProviderKind, &str, &str, &str, bool); 8] = [
             (DeepSeek, "deepseek", "DeepSeek", "deepseek", false),
             (Glm, "glm", "GLM Chat", "glm_chat", true),
-            (Moonshot, "moonshot", "Moonshot", "moonshot_kimi", false),
+            (Moonshot, "moonshot", "Moonshot", "moonshot_kimi", true),
             (Qwen, "qwen", "QwenLM", "qwenlm", true),
             (Perplexity, "perplexity", "Perplexity", "perplexity", true),
             (

@@ -349,26 +349,22 @@ fn universal_names_only_with_umm_in_single_mode() {
             ("deepseek-reasoner", Ok(pick(DeepSeek, Reasoner))),
         ],
     );
-    let moonshot = table(&[(Moonshot, &["Kimi K2.6"])], true);
+    let moonshot = table(&[(Moonshot, &["Kimi K3", "K2.8"])], true);
     check(
         &moonshot,
         &[
             ("intenserp-reasoner", Ok(universal(Moonshot, Reasoner))),
             ("moonshot-chat", Ok(pick(Moonshot, Chat))),
+            ("kimi-k3-reasoner", Ok(real(Moonshot, Reasoner, "Kimi K3"))),
+            ("k2-8-chat", Ok(real(Moonshot, Chat, "K2.8"))),
+            ("moonshot-kimi-k3-auto", Ok(real(Moonshot, Auto, "Kimi K3"))),
             (
                 "intenserp-expert-auto",
                 Err(
                     "Unsupported model `intenserp-expert-auto` for provider `Moonshot`. Supported \
-                     IDs: `intenserp-auto`, `intenserp-reasoner`, `intenserp-chat`. \
-                     Provider-prefixed IDs are also still accepted.",
-                ),
-            ),
-            (
-                "kimi-k2-6-auto",
-                Err(
-                    "Unsupported model `kimi-k2-6-auto` for provider `Moonshot`. Supported IDs: \
-                     `intenserp-auto`, `intenserp-reasoner`, `intenserp-chat`. Provider-prefixed \
-                     IDs are also still accepted.",
+                     IDs: `intenserp-auto`, `intenserp-reasoner`, `intenserp-chat`, \
+                     `kimi-k3-auto`, `kimi-k3-reasoner`, `kimi-k3-chat`, `k2-8-auto`, \
+                     `k2-8-reasoner`, `k2-8-chat`. Provider-prefixed IDs are also still accepted.",
                 ),
             ),
         ],
@@ -662,7 +658,7 @@ fn models_listing_order_and_owner() {
     let lanes: &[(ProviderKind, &[&str])] = &[
         (Glm, &["GLM-5.1"]),
         (DeepSeek, &[]),
-        (Moonshot, &["Kimi K2.6"]),
+        (Moonshot, &["Kimi K3"]),
     ];
     assert_eq!(
         listing(&table(lanes, true)),
@@ -682,6 +678,9 @@ fn models_listing_order_and_owner() {
             ("moonshot-auto", "moonshot"),
             ("moonshot-chat", "moonshot"),
             ("moonshot-reasoner", "moonshot"),
+            ("kimi-k3-auto", "moonshot"),
+            ("kimi-k3-reasoner", "moonshot"),
+            ("kimi-k3-chat", "moonshot"),
         ])
     );
     // Same lanes with UMM off: legacy IDs only.

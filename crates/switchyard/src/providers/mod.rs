@@ -12,6 +12,9 @@
 //! runs in lanes when its spec has a driver part ([`ProviderSpec::implemented`]). [`Driver`]
 //! (`driver.rs`) runs a spec's page scripts in a lane's page.
 //!
+//! The dummy provider (`dummy/`) has a spec without a driver, like a site not yet implemented;
+//! its lanes play [`dummy::script`] instead of driving a page (`lanes::dummy`).
+//!
 //! Architecture Invariant: nothing outside `providers/` names a specific provider, except
 //! `ProviderKind` (the catalog, `models/`) and the demo's provider → replica map. Drivers receive a
 //! finished [`ShapedRequest`](crate::shaping::ShapedRequest); they never see chat
@@ -21,6 +24,7 @@ mod aistudio;
 mod deepseek;
 mod doctor;
 mod driver;
+pub mod dummy;
 pub mod failure;
 mod glm;
 mod huggingchat;
@@ -60,6 +64,7 @@ pub fn spec(kind: ProviderKind) -> &'static ProviderSpec {
         ProviderKind::HuggingChat => &huggingchat::SPEC,
         ProviderKind::AiStudio => &aistudio::SPEC,
         ProviderKind::Mimo => &mimo::SPEC,
+        ProviderKind::Dummy => &dummy::SPEC,
     }
 }
 
@@ -86,6 +91,7 @@ mod tests {
             [
                 ProviderKind::DeepSeek,
                 ProviderKind::Glm,
+                ProviderKind::Moonshot,
                 ProviderKind::Qwen,
                 ProviderKind::Perplexity,
                 ProviderKind::Mimo
@@ -101,7 +107,7 @@ mod tests {
         let table: [Row; 8] = [
             (DeepSeek, None, 0, 45, 75, false),
             (Glm, Some("GLM-5.2"), 5, 45, 75, false),
-            (Moonshot, None, 0, 45, 75, false),
+            (Moonshot, Some("Kimi K3"), 4, 45, 75, false),
             (Qwen, Some("Qwen3.5-Plus"), 1, 150, 75, false),
             (Perplexity, Some("Best (Auto)"), 9, 45, 600, true),
             (HuggingChat, None, 0, 150, 75, true),
@@ -146,6 +152,6 @@ mod tests {
             }
             assert!(s.decoder().is_some(), "{kind}");
         }
-        assert!(spec(ProviderKind::Moonshot).decoder().is_none());
+        assert!(spec(ProviderKind::HuggingChat).decoder().is_none());
     }
 }

@@ -57,6 +57,25 @@ pub struct Job {
     /// Set by the scheduler on admission: until when the request may wait for a lane, and the
     /// configured wait. A request a recovering lane hands back keeps it.
     pub queue_deadline: Option<(Instant, Duration)>,
+    /// Set by the lane when it takes the job: where the request's lane time starts (the
+    /// overhead metric, `api::stats`).
+    pub clock: LaneClock,
+}
+
+/// When a lane took a job. Every clone is the same cell; the first mark wins.
+#[derive(Debug, Clone, Default)]
+pub struct LaneClock(Arc<OnceLock<std::time::Instant>>);
+
+impl LaneClock {
+    /// The lane takes the job now.
+    pub fn take(&self) {
+        let _ = self.0.set(std::time::Instant::now());
+    }
+
+    /// When a lane took the job, if one did.
+    pub fn taken(&self) -> Option<std::time::Instant> {
+        self.0.get().copied()
+    }
 }
 
 /// A provider's stream timeouts, for one request.
@@ -819,6 +838,7 @@ mod tests {
                 idle: Duration::from_secs(75),
             },
             queue_deadline: None,
+            clock: LaneClock::default(),
         };
         (job, rx)
     }

@@ -408,7 +408,6 @@ mod tests {
         for (value, mode, ..) in rows() {
             for provider in [
                 ProviderKind::DeepSeek,
-                ProviderKind::Moonshot,
                 ProviderKind::Qwen,
                 ProviderKind::Perplexity,
                 ProviderKind::Mimo,
@@ -463,19 +462,22 @@ mod tests {
     }
 
     #[test]
-    fn glm() {
-        for (value, mode, _, _, deep_think) in rows() {
-            assert_eq!(
-                effort_override(ProviderKind::Glm, value.as_ref()),
-                EffortOverride {
-                    mode,
-                    replaces_thinking_level: false,
-                    thinking: None,
-                    thinking_effort: None,
-                    deep_think,
-                },
-                "{value:?}"
-            );
+    fn glm_and_moonshot() {
+        // GLM's Deep Think effort and Kimi's thinking level map the same way (High or Max).
+        for provider in [ProviderKind::Glm, ProviderKind::Moonshot] {
+            for (value, mode, _, _, deep_think) in rows() {
+                assert_eq!(
+                    effort_override(provider, value.as_ref()),
+                    EffortOverride {
+                        mode,
+                        replaces_thinking_level: false,
+                        thinking: None,
+                        thinking_effort: None,
+                        deep_think,
+                    },
+                    "{provider} {value:?}"
+                );
+            }
         }
     }
 

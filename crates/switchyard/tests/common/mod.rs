@@ -93,7 +93,7 @@ impl Harness {
             // A short shutdown grace: a test that ends with a request still running should not
             // wait the default 10 s for it.
             "provider = \"{}\"\ndata_dir = \"{}\"\n[server]\nport = 0\nshutdown_grace_secs = 2\n",
-            providers[0].prefix(),
+            providers.first().map_or("deepseek", |p| p.prefix()),
             data_dir.0.display()
         );
         for kind in providers {
@@ -140,6 +140,13 @@ impl Harness {
             base,
             _data_dir: data_dir,
         }
+    }
+
+    /// Only `lanes` dummy lanes (`[dummy] only = true`): no replica, no browser; `extra` TOML
+    /// laid over it.
+    pub async fn dummy_only(lanes: u32, extra: &str) -> Harness {
+        let base = format!("[dummy]\nlanes = {lanes}\nonly = true\n");
+        Self::start_with(&[], Knobs::default(), &[&base, extra], false, None).await
     }
 
     /// One provider, one lane, default settings plus `extra`.

@@ -1,0 +1,14 @@
+// Presses Send once it is enabled; returns the look of the control, which turns into Stop
+// while the answer streams (stop.js compares).
+sy.checkTyped(sy.hook('chat_box'), ARGS.prompt_len);
+const send = await sy.until(
+  'the Send control to enable',
+  () => {
+    const c = sy.hook('send');
+    return c && !sy.disabled(c) ? c : null;
+  },
+  ARGS.step_ms,
+);
+const signature = send.innerHTML;
+send.click();
+return signature;
