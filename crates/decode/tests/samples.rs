@@ -13,6 +13,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 use switchyard_decode::deepseek::DeepSeekDecoder;
 use switchyard_decode::glm::GlmDecoder;
+use switchyard_decode::huggingchat::HuggingChatDecoder;
 use switchyard_decode::mimo::MimoDecoder;
 use switchyard_decode::moonshot::MoonshotDecoder;
 use switchyard_decode::perplexity::PerplexityDecoder;
@@ -58,6 +59,7 @@ fn new_decoder(provider: &str) -> Box<dyn Decode> {
     match provider {
         "deepseek" => Box::new(DeepSeekDecoder::new()),
         "glm" => Box::new(GlmDecoder::new()),
+        "huggingchat" => Box::new(HuggingChatDecoder::new()),
         "mimo" => Box::new(MimoDecoder::new()),
         "moonshot" => Box::new(MoonshotDecoder::new()),
         "perplexity" => Box::new(PerplexityDecoder::new()),
@@ -231,4 +233,4 @@ macro_rules! decoder_properties {
     )*};
 }
 
-decoder_properties!(deepseek, glm, mimo, moonshot, perplexity, qwen);
+decoder_properties!(deepseek, glm, huggingchat, mimo, moonshot, perplexity, qwen);

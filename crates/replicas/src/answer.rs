@@ -120,6 +120,11 @@ impl Expected {
             search: request.search,
             prompt: &request.prompt,
         };
+        let echoed = site.echo_model(request);
+        let subject = Subject {
+            model: &echoed,
+            ..subject
+        };
         let plan = Plan::new(knobs, &request.prompt);
         Expected {
             reasoning: (request.thinking && site.streams_thinking()).then(|| {

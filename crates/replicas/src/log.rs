@@ -51,9 +51,14 @@ pub struct ReceivedRequest {
     /// GLM `features.thinking_effort` (`max`, `high`); `None` on DeepSeek and Qwen.
     pub effort: Option<String>,
     /// The site's own system field as the request found it: the instructions of the
-    /// Perplexity Space the ask was made in; `None` outside a Space and on the other sites.
+    /// Perplexity Space the ask was made in, HuggingChat's custom system prompt of the
+    /// conversation's model; `None` outside a Space, without a prompt and on the other sites.
     #[serde(default)]
     pub system: Option<String>,
+    /// The inference provider the request was served by (HuggingChat's per-model setting:
+    /// `auto`, `novita`, …); `None` on the other sites.
+    #[serde(default)]
+    pub inference_provider: Option<String>,
     /// When the request arrived, in µs on [`crate::clock::monotonic_us`].
     pub started_us: u64,
     /// When the stream ended (completed, dropped, stopped, or the fault answer was sent).
@@ -92,6 +97,7 @@ impl ReceivedRequest {
             search: false,
             effort: None,
             system: None,
+            inference_provider: None,
             started_us: now_us(),
             ended_us: None,
             outcome: Outcome::Streaming,

@@ -21,17 +21,21 @@ pub enum Site {
     /// www.perplexity.ai: `event:` SSE with JSON-Patch answer blocks at
     /// `POST /rest/sse/perplexity_ask`.
     Perplexity,
+    /// huggingface.co/chat (HuggingChat): JSON message updates one per line at
+    /// `POST /chat/conversation/<id>`; the app lives under `/chat`.
+    HuggingChat,
 }
 
 impl Site {
     /// Every replicated site, in a stable order.
-    pub const ALL: [Site; 6] = [
+    pub const ALL: [Site; 7] = [
         Site::DeepSeek,
         Site::Glm,
         Site::Qwen,
         Site::Mimo,
         Site::Moonshot,
         Site::Perplexity,
+        Site::HuggingChat,
     ];
 
     /// Display name; also the name echoed in the deterministic answer (`Echo [DeepSeek, …]`).
@@ -43,6 +47,7 @@ impl Site {
             Site::Mimo => "MiMo",
             Site::Moonshot => "Kimi",
             Site::Perplexity => "Perplexity",
+            Site::HuggingChat => "HuggingChat",
         }
     }
 
@@ -55,6 +60,7 @@ impl Site {
             Site::Mimo => "mimo",
             Site::Moonshot => "moonshot",
             Site::Perplexity => "perplexity",
+            Site::HuggingChat => "huggingchat",
         }
     }
 
@@ -64,7 +70,12 @@ impl Site {
     pub fn summary_thought(self) -> Option<&'static str> {
         match self {
             Site::Qwen => Some(crate::qwen::THOUGHT),
-            Site::DeepSeek | Site::Glm | Site::Mimo | Site::Moonshot | Site::Perplexity => None,
+            Site::DeepSeek
+            | Site::Glm
+            | Site::Mimo
+            | Site::Moonshot
+            | Site::Perplexity
+            | Site::HuggingChat => None,
         }
     }
 
@@ -72,6 +83,29 @@ impl Site {
     /// thinking in plan blocks, which never reach a client, so its replies carry none.
     pub fn streams_thinking(self) -> bool {
         self != Site::Perplexity
+    }
+
+    /// Where the app lives on its origin: HuggingChat's under `/chat` (huggingface.co/chat),
+    /// the others at the root. [`crate::ReplicaServer::base_url`] ends with it.
+    pub fn base_path(self) -> &'static str {
+        match self {
+            Site::HuggingChat => "/chat",
+            _ => "",
+        }
+    }
+
+    /// The model as the echo line names it: the logged model, and for HuggingChat also the
+    /// thinking effort and inference provider the request carried
+    /// (`<model>, effort=<e>, provider=<p>`).
+    pub fn echo_model(self, request: &crate::ReceivedRequest) -> String {
+        match self {
+            Site::HuggingChat => crate::huggingchat::echo_model(
+                &request.model,
+                request.effort.as_deref().unwrap_or(""),
+                request.inference_provider.as_deref().unwrap_or(""),
+            ),
+            _ => request.model.clone(),
+        }
     }
 
     /// Inverse of [`Site::slug`].

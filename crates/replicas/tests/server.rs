@@ -132,6 +132,7 @@ async fn shutdown_ends_a_stalled_stream() {
                 let body = perplexity_body("replica:fault=stall", "best", false);
                 perplexity_ask(&server, &cookie, body).await
             }
+            Site::HuggingChat => huggingchat_message(&server, "replica:fault=stall").await,
         };
         let mut seen = String::new();
         read_until(&mut resp, &mut seen, "Echo [").await;

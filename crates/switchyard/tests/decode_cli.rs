@@ -340,10 +340,10 @@ fn bad_providers_and_files_are_refused_with_exit_2() {
         "{}",
         stderr(&out)
     );
-    let out = switchyard(&["decode", "--provider", "huggingchat", "-"], Some(b""));
+    let out = switchyard(&["decode", "--provider", "aistudio", "-"], Some(b""));
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("HuggingChat has no decoder in this build"),
+        stderr(&out).contains("Google AI Studio has no decoder in this build"),
         "{}",
         stderr(&out)
     );

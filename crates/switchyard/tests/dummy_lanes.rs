@@ -462,3 +462,23 @@ async fn a_reload_adds_and_removes_dummy_lanes() {
     assert_eq!(status, 200);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_stream_hears_its_place_in_the_queue() {
+    let h = Harness::dummy_only(1, "").await;
+    let mut running = start_stream(&h, "dummy-slow", "dummy:chunks=1000 dummy:delay_ms=20").await;
+    let running_id = request_id(&running);
+    read_until(&mut running, "chunk 2/1000").await;
+    let mut waiting = start_stream(&h, "dummy-instant", "waits").await;
+    // The queue comment comes every 3 s while the request waits.
+    let seen = read_until(&mut waiting, ": queued 1 of 1").await;
+    assert!(seen.contains(": queued 1 of 1"), "{seen}");
+    let resp = h
+        .post(&format!("/api/requests/{running_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    // Once the lane is free the waiting one runs to its end.
+    let rest = read_until(&mut waiting, "[DONE]").await;
+    assert!(rest.contains("[dummy-instant sha256:"), "{rest}");
+    h.shutdown().await;
+}

@@ -30,6 +30,8 @@ use crate::gateway::Gateway;
 /// Dummy lanes behind the gateway: enough that a lane is free for every request at the rates
 /// measured (each answers in well under a millisecond).
 const LANES: u32 = 64;
+/// The most requests one cell sends (each is kept in memory until the cell ends).
+const MAX_REQUESTS: u64 = 10_000_000;
 /// A request slower than this counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -63,6 +65,15 @@ pub async fn run(
     }
     if duration.is_zero() {
         return Err("--duration must be above 0 seconds".to_owned());
+    }
+    if let Some(most) = qps.iter().max() {
+        if f64::from(*most) * duration.as_secs_f64() > MAX_REQUESTS as f64 {
+            return Err(format!(
+                "--qps {most} for --duration {} s is more than {MAX_REQUESTS} requests a cell; \
+                 shorten the run",
+                duration.as_secs_f64()
+            ));
+        }
     }
     let began = std::time::Instant::now();
     let machine = machine().await;

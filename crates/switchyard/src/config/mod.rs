@@ -857,9 +857,9 @@ mod tests {
     fn providers_accept_aliases_and_refuse_unimplemented_ones() {
         let c = Config::from_toml_str("provider = \"Z.ai\"\n", "x").unwrap();
         assert_eq!(c.provider, ProviderKind::Glm);
-        let e = err("[providers.huggingchat]\nenabled = true\n");
+        let e = err("[providers.aistudio]\nenabled = true\n");
         assert!(
-            e.contains("providers.huggingchat.enabled: HuggingChat is not implemented"),
+            e.contains("providers.aistudio.enabled: Google AI Studio is not implemented"),
             "{e}"
         );
     }

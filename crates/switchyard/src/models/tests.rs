@@ -745,3 +745,32 @@ fn listed_real_model_id_wins_over_a_stopped_providers_legacy_id() {
         ],
     );
 }
+
+#[test]
+fn dummy_ids_route_only_while_dummy_lanes_run() {
+    let ids = ["dummy-instant", "dummy-slow", "dummy-flaky", "dummy-error"];
+    let beside = table(&[(DeepSeek, &[]), (Dummy, &[])], true);
+    let listed: Vec<String> = beside.list().into_iter().map(|m| m.id).collect();
+    assert_eq!(listed[listed.len() - 4..], ids, "after the sites' IDs");
+    for id in ids {
+        assert_eq!(beside.route(id).map(|c| c.provider), Ok(Dummy), "{id}");
+    }
+    assert_eq!(
+        beside.route("deepseek-chat").map(|c| c.provider),
+        Ok(DeepSeek)
+    );
+    // Without dummy lanes: not listed, not routed, in either mode.
+    for running in [&[(DeepSeek, &[][..])][..], &[(DeepSeek, &[]), (Glm, &[])]] {
+        let t = table(running, false);
+        assert!(t.list().iter().all(|m| !m.id.starts_with("dummy")));
+        for id in ids {
+            assert!(t.route(id).is_err(), "{id}");
+        }
+    }
+    assert_eq!(
+        ProviderKind::from_name("dummy"),
+        None,
+        "not a provider name"
+    );
+    assert!(!ProviderKind::ALL.contains(&Dummy));
+}

@@ -179,6 +179,8 @@ impl Driver {
                 DeepThinkEffort::High => "High",
                 DeepThinkEffort::Max => "Max",
             }),
+            "thinking_effort": req.thinking_effort,
+            "inference_provider": req.inference_provider,
             "step_ms": STEP.as_millis() as u64,
         });
         let bound = STEP * 4 + tab.cdp_timeout();

@@ -94,6 +94,7 @@ mod tests {
                 ProviderKind::Moonshot,
                 ProviderKind::Qwen,
                 ProviderKind::Perplexity,
+                ProviderKind::HuggingChat,
                 ProviderKind::Mimo
             ]
         );
@@ -152,6 +153,6 @@ mod tests {
             }
             assert!(s.decoder().is_some(), "{kind}");
         }
-        assert!(spec(ProviderKind::HuggingChat).decoder().is_none());
+        assert!(spec(ProviderKind::AiStudio).decoder().is_none());
     }
 }
