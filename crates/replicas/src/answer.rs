@@ -113,9 +113,10 @@ impl Expected {
     /// prompt applied). With `replica:stamp` the answer's stamped pieces cannot be predicted;
     /// compare only the echo line then.
     pub fn for_request(site: Site, request: &ReceivedRequest, knobs: Knobs) -> Expected {
+        let model = site.echo_model(request);
         let subject = Subject {
             site,
-            model: &request.model,
+            model: &model,
             thinking: request.thinking,
             search: request.search,
             prompt: &request.prompt,

@@ -35,7 +35,7 @@ use crate::knobs::Knobs;
 use crate::log::{ReceivedRequest, RequestLog};
 use crate::site::Site;
 use crate::stream::Interrupts;
-use crate::{deepseek, glm, mimo, moonshot, perplexity, qwen};
+use crate::{aistudio, deepseek, glm, mimo, moonshot, perplexity, qwen};
 
 /// The name of the session cookie every page load sets.
 const SESSION_COOKIE: &str = "replica_session";
@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub qwen: Mutex<qwen::SiteState>,
     /// Kimi's account token, chats and settings (unused by other sites).
     pub moonshot: Mutex<moonshot::SiteState>,
+    /// AI Studio's account session (unused by other sites).
+    pub aistudio: Mutex<aistudio::SiteState>,
     /// The page hook this site "renamed", if any (see [`crate::hooks`]).
     pub hook_change: Mutex<Option<(String, HookChange)>>,
     /// Whether the account's session ended (see [`ReplicaServer::set_signed_in`]).
@@ -83,6 +85,7 @@ impl Shared {
             perplexity: Mutex::default(),
             qwen: Mutex::default(),
             moonshot: Mutex::default(),
+            aistudio: Mutex::default(),
             hook_change: Mutex::new(None),
             signed_out: std::sync::atomic::AtomicBool::new(false),
             session: random_hex(),
@@ -145,6 +148,7 @@ impl ReplicaServer {
             Site::Perplexity => perplexity::routes(),
             Site::Qwen => qwen::routes(),
             Site::Moonshot => moonshot::routes(),
+            Site::AiStudio => aistudio::routes(),
         };
         let app = Router::new()
             .merge(site_routes)

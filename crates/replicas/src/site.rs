@@ -21,17 +21,21 @@ pub enum Site {
     /// www.perplexity.ai: `event:` SSE with JSON-Patch answer blocks at
     /// `POST /rest/sse/perplexity_ask`.
     Perplexity,
+    /// aistudio.google.com (Google AI Studio): the XSSI guard, then nested JSON+protobuf arrays
+    /// at `POST …/MakerSuiteService/GenerateContent`.
+    AiStudio,
 }
 
 impl Site {
     /// Every replicated site, in a stable order.
-    pub const ALL: [Site; 6] = [
+    pub const ALL: [Site; 7] = [
         Site::DeepSeek,
         Site::Glm,
         Site::Qwen,
         Site::Mimo,
         Site::Moonshot,
         Site::Perplexity,
+        Site::AiStudio,
     ];
 
     /// Display name; also the name echoed in the deterministic answer (`Echo [DeepSeek, …]`).
@@ -43,6 +47,7 @@ impl Site {
             Site::Mimo => "MiMo",
             Site::Moonshot => "Kimi",
             Site::Perplexity => "Perplexity",
+            Site::AiStudio => "AI Studio",
         }
     }
 
@@ -55,6 +60,7 @@ impl Site {
             Site::Mimo => "mimo",
             Site::Moonshot => "moonshot",
             Site::Perplexity => "perplexity",
+            Site::AiStudio => "aistudio",
         }
     }
 
@@ -64,7 +70,12 @@ impl Site {
     pub fn summary_thought(self) -> Option<&'static str> {
         match self {
             Site::Qwen => Some(crate::qwen::THOUGHT),
-            Site::DeepSeek | Site::Glm | Site::Mimo | Site::Moonshot | Site::Perplexity => None,
+            Site::DeepSeek
+            | Site::Glm
+            | Site::Mimo
+            | Site::Moonshot
+            | Site::Perplexity
+            | Site::AiStudio => None,
         }
     }
 
@@ -72,6 +83,15 @@ impl Site {
     /// thinking in plan blocks, which never reach a client, so its replies carry none.
     pub fn streams_thinking(self) -> bool {
         self != Site::Perplexity
+    }
+
+    /// The model as the echo line names it for `request`: AI Studio adds the run settings it
+    /// received (level, temperature, top-p, max tokens, system instructions).
+    pub(crate) fn echo_model(self, request: &crate::log::ReceivedRequest) -> String {
+        match self {
+            Site::AiStudio => crate::aistudio::echo_model(request),
+            _ => request.model.clone(),
+        }
     }
 
     /// Inverse of [`Site::slug`].
