@@ -33,8 +33,7 @@ pub const NO_TEXT: &str = "Google AI Studio returned no assistant text: the resp
 
 /// The error shown when the site refused the request for its rate limit or quota.
 pub const RATE_LIMITED: &str = "Google AI Studio rate limit hit: the site refused the request \
-                                (too many requests or quota reached). Try again later, or use \
-                                another account.";
+                                (too many requests). Try again later, or use another account.";
 
 /// The error shown when the site blocked the content (hard censorship).
 pub const BLOCKED: &str = "Google AI Studio blocked this response: content blocked (the model \

@@ -60,10 +60,10 @@ pub fn provider(name: &str) -> Result<ProviderKind, String> {
             known.join(", ")
         ));
     };
-    if providers::spec(kind).decoder().is_some() {
+    if providers::spec(kind).implemented() {
         return Ok(kind);
     }
-    let built: Vec<&str> = providers::decodable().map(|k| k.prefix()).collect();
+    let built: Vec<&str> = providers::implemented().map(|k| k.prefix()).collect();
     Err(format!(
         "{kind} has no decoder in this build yet; decodable: {}",
         built.join(", ")

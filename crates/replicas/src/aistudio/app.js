@@ -34,11 +34,9 @@
     { id: 'gemma-4-26b-a4b-it', label: 'Gemma 4 26B-A4B', family: 'gemma', levels: [], sampling: true },
     { id: 'gemma-4-31b-it', label: 'Gemma 4 31B', family: 'gemma', levels: [], sampling: true },
   ];
-  const temporary = new URLSearchParams(location.search).get('incognito') === 'true';
-  $('.temporary-chat').hidden = !temporary;
-
+  let temporary = false;
   // What the run uses: changed only by the controls' own events.
-  const state = {
+  const DEFAULTS = {
     model: MODELS[1],
     level: 'High',
     prompt: '',
@@ -49,6 +47,7 @@
     url: false,
     system: '',
   };
+  const state = { ...DEFAULTS };
   let inFlight = null;
   let overlay = null;
 
@@ -364,6 +363,23 @@
     if (how === 'class' || how === 'all') CHANGES[hook].class();
   }
 
-  showModel();
-  refreshRun();
+  // A new chat (the start URL, through the app's router): every setting back to its default.
+  function newChat() {
+    if (inFlight) stop();
+    closeOverlay();
+    Object.assign(state, DEFAULTS);
+    temporary = new URLSearchParams(location.search).get('incognito') === 'true';
+    $('.temporary-chat').hidden = !temporary;
+    turns.replaceChildren();
+    composer.value = '';
+    temperature.value = '1';
+    topP.value = '0.95';
+    maxTokens.value = '65536';
+    setSwitch(searchSwitch, false);
+    setSwitch(urlSwitch, false);
+    showModel();
+    refreshRun();
+  }
+  window.addEventListener('popstate', newChat);
+  newChat();
 })();

@@ -75,24 +75,6 @@ pub fn implemented() -> impl Iterator<Item = ProviderKind> {
         .filter(|k| spec(*k).implemented())
 }
 
-/// The decoder of a provider that has no driver in this build yet, so `switchyard decode` reads
-/// its samples before its lanes run. A provider with a driver names its decoder there.
-pub fn decoder_without_driver(kind: ProviderKind) -> Option<fn() -> Box<dyn Decode + Send>> {
-    match kind {
-        ProviderKind::AiStudio => {
-            Some(|| Box::new(switchyard_decode::aistudio::AiStudioDecoder::new()))
-        }
-        _ => None,
-    }
-}
-
-/// The providers `switchyard decode` can read, with or without a driver.
-pub fn decodable() -> impl Iterator<Item = ProviderKind> {
-    ProviderKind::ALL
-        .into_iter()
-        .filter(|k| spec(*k).decoder().is_some())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +94,7 @@ mod tests {
                 ProviderKind::Moonshot,
                 ProviderKind::Qwen,
                 ProviderKind::Perplexity,
+                ProviderKind::AiStudio,
                 ProviderKind::Mimo
             ]
         );

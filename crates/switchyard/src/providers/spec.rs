@@ -125,12 +125,7 @@ impl ProviderSpec {
     }
 
     /// A fresh decoder for one of the site's response bodies, if this build has one.
-    /// A provider whose driver is still to come may have its decoder already
-    /// ([`super::decoder_without_driver`]), for `switchyard decode`.
     pub fn decoder(&self) -> Option<Box<dyn Decode + Send>> {
-        match &self.driver {
-            Some(driver) => Some((driver.decoder)()),
-            None => super::decoder_without_driver(self.kind).map(|new| new()),
-        }
+        self.driver.as_ref().map(|d| (d.decoder)())
     }
 }
