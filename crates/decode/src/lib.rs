@@ -9,6 +9,7 @@
 //! - [`lines`]: incremental UTF-8 + line splitting shared by every SSE-based format.
 //! - [`deepseek`]: DeepSeek's path/operation/value patch stream.
 //! - [`glm`]: GLM Chat's `chat:completion` event stream.
+//! - [`huggingchat`]: HuggingChat's concatenated JSON message updates, thinking inline.
 //! - [`mimo`]: Xiaomi MiMo's named SSE events, thinking inline in `<think>` tags.
 //! - [`moonshot`]: Moonshot / Kimi's Connect streaming envelopes (binary framing, JSON events).
 //! - [`perplexity`]: Perplexity's `event:` SSE, answer blocks rebuilt from JSON Patches.
@@ -27,11 +28,13 @@
 pub mod aistudio;
 pub mod deepseek;
 pub mod glm;
+pub mod huggingchat;
 pub mod lines;
 pub mod mimo;
 pub mod moonshot;
 pub mod perplexity;
 pub mod qwen;
+mod think;
 
 use std::collections::BTreeMap;
 

@@ -14,6 +14,7 @@ use proptest::test_runner::Config;
 use switchyard_decode::aistudio::AiStudioDecoder;
 use switchyard_decode::deepseek::DeepSeekDecoder;
 use switchyard_decode::glm::GlmDecoder;
+use switchyard_decode::huggingchat::HuggingChatDecoder;
 use switchyard_decode::mimo::MimoDecoder;
 use switchyard_decode::moonshot::MoonshotDecoder;
 use switchyard_decode::perplexity::PerplexityDecoder;
@@ -60,6 +61,7 @@ fn new_decoder(provider: &str) -> Box<dyn Decode> {
         "aistudio" => Box::new(AiStudioDecoder::new()),
         "deepseek" => Box::new(DeepSeekDecoder::new()),
         "glm" => Box::new(GlmDecoder::new()),
+        "huggingchat" => Box::new(HuggingChatDecoder::new()),
         "mimo" => Box::new(MimoDecoder::new()),
         "moonshot" => Box::new(MoonshotDecoder::new()),
         "perplexity" => Box::new(PerplexityDecoder::new()),
@@ -233,4 +235,13 @@ macro_rules! decoder_properties {
     )*};
 }
 
-decoder_properties!(aistudio, deepseek, glm, mimo, moonshot, perplexity, qwen);
+decoder_properties!(
+    aistudio,
+    deepseek,
+    glm,
+    huggingchat,
+    mimo,
+    moonshot,
+    perplexity,
+    qwen
+);

@@ -113,13 +113,17 @@ impl Expected {
     /// prompt applied). With `replica:stamp` the answer's stamped pieces cannot be predicted;
     /// compare only the echo line then.
     pub fn for_request(site: Site, request: &ReceivedRequest, knobs: Knobs) -> Expected {
-        let model = site.echo_model(request);
         let subject = Subject {
             site,
-            model: &model,
+            model: &request.model,
             thinking: request.thinking,
             search: request.search,
             prompt: &request.prompt,
+        };
+        let echoed = site.echo_model(request);
+        let subject = Subject {
+            model: &echoed,
+            ..subject
         };
         let plan = Plan::new(knobs, &request.prompt);
         Expected {

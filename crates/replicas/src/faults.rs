@@ -25,10 +25,11 @@ use crate::knobs::Knobs;
 pub enum Fault {
     /// `rate_limit`: DeepSeek and MiMo answer HTTP 429 with their JSON error; GLM answers HTTP
     /// 200 with a single `MODEL_CONCURRENCY_LIMIT` error event; Qwen answers HTTP 200 with its
-    /// bare JSON refusal (`"code":"RateLimited"`).
+    /// bare JSON refusal (`"code":"RateLimited"`); HuggingChat answers HTTP 200 with a `status`
+    /// `error` update ("You are sending too many messages…").
     RateLimit,
-    /// `empty`: DeepSeek sends a snapshot with no fragments, then FINISHED; GLM and MiMo send a
-    /// 200 body with no events at all.
+    /// `empty`: DeepSeek sends a snapshot with no fragments, then FINISHED; GLM, MiMo and
+    /// HuggingChat send a 200 body with no events at all.
     Empty,
     /// `stall`: send the first event(s), then nothing more and never end, until the client goes.
     Stall,
@@ -38,16 +39,20 @@ pub enum Fault {
     /// event; Qwen: a `data_inspection_failed` error event). Sites without such a reply answer
     /// normally.
     Blocked,
+    /// `upgrade_required`: the account's credits are used up (HuggingChat: HTTP 402 and the
+    /// page's "Upgrade Required"). Sites without credits answer normally.
+    UpgradeRequired,
 }
 
 impl Fault {
     /// Every fault, in a stable order.
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 6] = [
         Fault::RateLimit,
         Fault::Empty,
         Fault::Stall,
         Fault::SlowFirst,
         Fault::Blocked,
+        Fault::UpgradeRequired,
     ];
 
     /// The name used in `replica:fault=NAME` and in `Outcome::Fault(NAME)`.
@@ -58,6 +63,7 @@ impl Fault {
             Fault::Stall => "stall",
             Fault::SlowFirst => "slow_first",
             Fault::Blocked => "blocked",
+            Fault::UpgradeRequired => "upgrade_required",
         }
     }
 

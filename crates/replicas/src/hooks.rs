@@ -11,7 +11,7 @@
 //! - MiMo: `chat_box`, `new_chat`, `model_picker`, `search`, `send`.
 //! - Perplexity: `chat_box`, `new_chat`, `send`.
 //! - AI Studio: `chat_box`, `send`.
-//! - Qwen: none yet; its page ignores a change.
+//! - Qwen, HuggingChat: none yet; their pages ignore a change.
 //!
 //! The page reads the change from `<meta name="replica-hook-change" content="HOOK:HOW">`, which
 //! the server fills in when it serves the page.

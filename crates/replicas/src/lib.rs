@@ -29,7 +29,7 @@
 //! - [`hooks`]: a page that renamed one of its hooks, as a site redesign would.
 //! - `stream`: paces a scripted streamed body (SSE or binary frames) and tracks its end (drop guard).
 //! - `server`: [`ReplicaServer`], the admin endpoints.
-//! - `aistudio`, `deepseek`, `glm`, `mimo`, `moonshot`, `perplexity`, `qwen`: one folder per site: routes, wire builder, page HTML and JS.
+//! - `aistudio`, `deepseek`, `glm`, `huggingchat`, `mimo`, `moonshot`, `perplexity`, `qwen`: one folder per site: routes, wire builder, page HTML and JS.
 //!
 //! `cargo run -p switchyard-replicas --example serve -- glm 127.0.0.1:8788` serves one replica
 //! by hand (for a look in a browser, or for out-of-process tools).
@@ -41,6 +41,7 @@ mod deepseek;
 pub mod faults;
 mod glm;
 pub mod hooks;
+mod huggingchat;
 mod ids;
 pub mod knobs;
 pub mod log;

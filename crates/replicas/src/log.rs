@@ -52,10 +52,15 @@ pub struct ReceivedRequest {
     /// `low`, `medium`, `high`; `None` for a model without levels); `None` on DeepSeek and Qwen.
     pub effort: Option<String>,
     /// The site's own system field as the request found it: the instructions of the
-    /// Perplexity Space the ask was made in, AI Studio's System Instructions; `None` outside a
-    /// Space, without instructions and on the other sites.
+    /// Perplexity Space the ask was made in, HuggingChat's custom system prompt of the
+    /// conversation's model, AI Studio's System Instructions; `None` outside a Space, without a
+    /// prompt or instructions and on the other sites.
     #[serde(default)]
     pub system: Option<String>,
+    /// The inference provider the request was served by (HuggingChat's per-model setting:
+    /// `auto`, `novita`, …); `None` on the other sites.
+    #[serde(default)]
+    pub inference_provider: Option<String>,
     /// When the request arrived, in µs on [`crate::clock::monotonic_us`].
     pub started_us: u64,
     /// When the stream ended (completed, dropped, stopped, or the fault answer was sent).
@@ -110,6 +115,7 @@ impl ReceivedRequest {
             search: false,
             effort: None,
             system: None,
+            inference_provider: None,
             started_us: now_us(),
             ended_us: None,
             outcome: Outcome::Streaming,

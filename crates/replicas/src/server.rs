@@ -35,7 +35,7 @@ use crate::knobs::Knobs;
 use crate::log::{ReceivedRequest, RequestLog};
 use crate::site::Site;
 use crate::stream::Interrupts;
-use crate::{aistudio, deepseek, glm, mimo, moonshot, perplexity, qwen};
+use crate::{aistudio, deepseek, glm, huggingchat, mimo, moonshot, perplexity, qwen};
 
 /// The name of the session cookie every page load sets.
 const SESSION_COOKIE: &str = "replica_session";
@@ -59,6 +59,7 @@ pub(crate) struct Shared {
     pub mimo: Mutex<mimo::SiteState>,
     /// Perplexity's session, account tier and asks (unused by other sites).
     pub perplexity: Mutex<perplexity::SiteState>,
+    pub huggingchat: Mutex<huggingchat::SiteState>,
     /// Qwen's chats, message ids and account settings (unused by other sites).
     pub qwen: Mutex<qwen::SiteState>,
     /// Kimi's account token, chats and settings (unused by other sites).
@@ -83,6 +84,7 @@ impl Shared {
             glm: Mutex::default(),
             mimo: Mutex::default(),
             perplexity: Mutex::default(),
+            huggingchat: Mutex::default(),
             qwen: Mutex::default(),
             moonshot: Mutex::default(),
             aistudio: Mutex::default(),
@@ -149,6 +151,13 @@ impl ReplicaServer {
             Site::Qwen => qwen::routes(),
             Site::Moonshot => moonshot::routes(),
             Site::AiStudio => aistudio::routes(),
+            Site::HuggingChat => huggingchat::routes(),
+        };
+        let site_routes = match site.base_path() {
+            "" => site_routes,
+            // The site's routes carry the base path themselves (a nested `/` would not
+            // answer `/chat/`); the admin endpoints answer under it too.
+            base => site_routes.nest(base, admin_routes()),
         };
         let app = Router::new()
             .merge(site_routes)
@@ -195,9 +204,11 @@ impl ReplicaServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` and the site's base path (HuggingChat's `/chat`), without a
+    /// trailing slash: the base URL a provider's config takes. The admin endpoints answer
+    /// under it too.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}{}", self.addr, self.site.base_path())
     }
 
     /// The value of the session cookie (`replica_session`) this server sets on page loads.
@@ -248,9 +259,11 @@ impl ReplicaServer {
     /// Signs the replica's account in or out, as a session that expires on the site would. Signed
     /// out, MiMo's page sets no sign-in cookies and shows "Log in", and its completion answers
     /// HTTP 401; Perplexity's page sets no session cookie and shows "Sign In", its session API
-    /// answers `{}` and its ask HTTP 401; Qwen's page redirects to `/auth` and its API answers
-    /// HTTP 401; Kimi's page sets no access token, shows "Log In" and its login modal, and its
-    /// API answers HTTP 401; the other replicas do not model sign-in yet and ignore it.
+    /// answers `{}` and its ask HTTP 401; HuggingChat's page sets no `hf-chat` cookie and shows
+    /// "Sign in", and its settings and message answer HTTP 401; Qwen's page redirects to `/auth`
+    /// and its API answers HTTP 401; Kimi's page sets no access token, shows "Log In" and its
+    /// login modal, and its API answers HTTP 401; the other replicas do not model sign-in yet
+    /// and ignore it.
     pub fn set_signed_in(&self, signed_in: bool) {
         self.shared
             .signed_out

@@ -21,6 +21,9 @@ pub enum Site {
     /// www.perplexity.ai: `event:` SSE with JSON-Patch answer blocks at
     /// `POST /rest/sse/perplexity_ask`.
     Perplexity,
+    /// huggingface.co/chat (HuggingChat): JSON message updates one per line at
+    /// `POST /chat/conversation/<id>`; the app lives under `/chat`.
+    HuggingChat,
     /// aistudio.google.com (Google AI Studio): the XSSI guard, then nested JSON+protobuf arrays
     /// at `POST …/MakerSuiteService/GenerateContent`.
     AiStudio,
@@ -28,13 +31,14 @@ pub enum Site {
 
 impl Site {
     /// Every replicated site, in a stable order.
-    pub const ALL: [Site; 7] = [
+    pub const ALL: [Site; 8] = [
         Site::DeepSeek,
         Site::Glm,
         Site::Qwen,
         Site::Mimo,
         Site::Moonshot,
         Site::Perplexity,
+        Site::HuggingChat,
         Site::AiStudio,
     ];
 
@@ -47,6 +51,7 @@ impl Site {
             Site::Mimo => "MiMo",
             Site::Moonshot => "Kimi",
             Site::Perplexity => "Perplexity",
+            Site::HuggingChat => "HuggingChat",
             Site::AiStudio => "AI Studio",
         }
     }
@@ -60,6 +65,7 @@ impl Site {
             Site::Mimo => "mimo",
             Site::Moonshot => "moonshot",
             Site::Perplexity => "perplexity",
+            Site::HuggingChat => "huggingchat",
             Site::AiStudio => "aistudio",
         }
     }
@@ -75,6 +81,7 @@ impl Site {
             | Site::Mimo
             | Site::Moonshot
             | Site::Perplexity
+            | Site::HuggingChat
             | Site::AiStudio => None,
         }
     }
@@ -85,10 +92,25 @@ impl Site {
         self != Site::Perplexity
     }
 
-    /// The model as the echo line names it for `request`: AI Studio adds the run settings it
-    /// received (level, temperature, top-p, max tokens, system instructions).
-    pub(crate) fn echo_model(self, request: &crate::log::ReceivedRequest) -> String {
+    /// Where the app lives on its origin: HuggingChat's under `/chat` (huggingface.co/chat),
+    /// the others at the root. [`crate::ReplicaServer::base_url`] ends with it.
+    pub fn base_path(self) -> &'static str {
         match self {
+            Site::HuggingChat => "/chat",
+            _ => "",
+        }
+    }
+
+    /// The model as the echo line names it: the logged model, and for HuggingChat also the
+    /// thinking effort and inference provider the request carried
+    /// (`<model>, effort=<e>, provider=<p>`).
+    pub fn echo_model(self, request: &crate::ReceivedRequest) -> String {
+        match self {
+            Site::HuggingChat => crate::huggingchat::echo_model(
+                &request.model,
+                request.effort.as_deref().unwrap_or(""),
+                request.inference_provider.as_deref().unwrap_or(""),
+            ),
             Site::AiStudio => crate::aistudio::echo_model(request),
             _ => request.model.clone(),
         }

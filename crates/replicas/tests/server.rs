@@ -137,6 +137,7 @@ async fn shutdown_ends_a_stalled_stream() {
                 let body = aistudio_body("replica:fault=stall", "low", false);
                 aistudio_generate(&server, &cookie, &body).await
             }
+            Site::HuggingChat => huggingchat_message(&server, "replica:fault=stall").await,
         };
         let mut seen = String::new();
         read_until(&mut resp, &mut seen, "Echo [").await;

@@ -198,8 +198,8 @@ data: {"type":"chat:completion","data":{"phase":"done","done":true}}
         assert!(err.contains("unknown provider `gpt`"), "{err}");
         assert!(err.contains("deepseek, glm, moonshot"), "{err}");
         assert_eq!(provider("kimi"), Ok(ProviderKind::Moonshot));
-        let err = provider("hf").unwrap_err();
-        assert!(err.contains("HuggingChat has no decoder"), "{err}");
+        assert_eq!(provider("hf"), Ok(ProviderKind::HuggingChat));
+        assert_eq!(provider("ai studio"), Ok(ProviderKind::AiStudio));
     }
 
     #[test]

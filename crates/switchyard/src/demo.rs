@@ -30,6 +30,7 @@ pub fn replica_site(kind: ProviderKind) -> Option<Site> {
         ProviderKind::Moonshot => Some(Site::Moonshot),
         ProviderKind::Perplexity => Some(Site::Perplexity),
         ProviderKind::AiStudio => Some(Site::AiStudio),
+        ProviderKind::HuggingChat => Some(Site::HuggingChat),
         _ => None,
     }
 }

@@ -487,6 +487,7 @@ fn probe_request(kind: ProviderKind, settings: &ProviderConfig) -> ShapedRequest
         real_model: settings.model.clone(),
         deep_think_effort: None,
         thinking_effort: None,
+        inference_provider: None,
         thinking_level: None,
         sampling: Sampling::default(),
     }

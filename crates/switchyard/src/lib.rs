@@ -2,6 +2,7 @@
 //! real Chromium pages ("lanes").
 //!
 //! # Layout
+//! - [`accounts`]: saved accounts: the encrypted store, the account choice, `switchyard accounts`.
 //! - [`api`]: HTTP, OpenAI wire types, SSE, inspection endpoints.
 //! - [`artifacts`]: capture files and failure bundles (what a lane saves to disk).
 //! - [`models`]: model-ID catalog and routing table (pure).
@@ -21,6 +22,7 @@
 //!
 //! See ARCHITECTURE.md for how a request flows through these.
 
+pub mod accounts;
 pub mod api;
 pub mod artifacts;
 pub mod bench;

@@ -119,6 +119,13 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Manage the saved accounts, encrypted in `<data_dir>/accounts/accounts.enc` under a key
+    /// from SWITCHYARD_PASSPHRASE or `accounts.key_file`. Passwords are prompted for (or read
+    /// as one line of stdin), never taken from the command line.
+    Accounts {
+        #[command(subcommand)]
+        action: switchyard::accounts::cli::Action,
+    },
 }
 
 /// What `switchyard bench` measures instead of its default table.
@@ -196,6 +203,18 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("switchyard keys: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(Command::Accounts { action }) = &cli.command {
+        init_tracing("warn", true);
+        return match load_config(cli.config.clone())
+            .and_then(|config| switchyard::accounts::cli::run(&config, action))
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("switchyard accounts: {e}");
                 ExitCode::FAILURE
             }
         };
@@ -350,7 +369,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Err("some page hooks are missing (see above)".to_owned())
             }
         }
-        Command::Decode { .. } | Command::Keys { .. } => {
+        Command::Decode { .. } | Command::Keys { .. } | Command::Accounts { .. } => {
             Err("this command runs without the async runtime".to_owned())
         }
     }

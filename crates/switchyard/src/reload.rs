@@ -12,7 +12,7 @@
 //!   queued requests with a message saying so);
 //! - settings read per request (toggle defaults, timeouts, queue timeouts, formatting, model
 //!   lists, `api.*` that shape answers) apply to the next request;
-//! - settings that need a restart (`server.*`, `browser.*`, `data_dir`, `[auth]`, `[capture]`,
+//! - settings that need a restart (`server.*`, `browser.*`, `data_dir`, `[auth]`, `[accounts]`, `[capture]`,
 //!   `[failures]`, `api.max_body_bytes`, `api.dry_run`, `api.cors_origins`, a running
 //!   provider's `base_url` or `capture`) refuse the whole reload with the list of them:
 //!   nothing is half-applied. The queue's concurrency (serial in `provider_lanes` or with a
@@ -268,6 +268,7 @@ fn restart_keys(old: &Config, new: &Config) -> Vec<String> {
     check("browser", text(&old.browser), text(&new.browser));
     check("data_dir", text(&old.data_dir), text(&new.data_dir));
     check("auth", text(&old.auth), text(&new.auth));
+    check("accounts", text(&old.accounts), text(&new.accounts));
     check("capture", text(&old.capture), text(&new.capture));
     check("failures", text(&old.failures), text(&new.failures));
     check(

@@ -106,6 +106,9 @@ pub struct ShapedRequest {
     pub deep_think_effort: Option<DeepThinkEffort>,
     /// The Thinking Effort for this request, where the site has that setting.
     pub thinking_effort: Option<String>,
+    /// The inference provider that serves this request's model, where the site lets one be
+    /// picked (`None`: leave the site's choice).
+    pub inference_provider: Option<String>,
     /// The Thinking Level (suffix, effort or `[[rN]]` macro), where the site has levels.
     pub thinking_level: Option<ThinkingOverride>,
     pub sampling: Sampling,
@@ -133,6 +136,17 @@ pub struct RequestOptions<'a> {
     pub sampling: Sampling,
     /// The `reasoning_effort` outcome, when efforts are accepted for this provider.
     pub effort: Option<&'a EffortOverride>,
+    /// The request's own fields for the site's controls, used where the site has them.
+    pub fields: SiteFields<'a>,
+}
+
+/// Settings a request names for one site's own controls, beside the OpenAI fields
+/// (behavior-spec §2.3): `inference_provider` (or `<prefix>_inference_provider`, which wins)
+/// and `<prefix>_thinking_effort`, which wins over the effort `reasoning_effort` mapped to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SiteFields<'a> {
+    pub inference_provider: Option<&'a str>,
+    pub thinking_effort: Option<&'a str>,
 }
 
 /// Shapes a chat request.
@@ -232,7 +246,12 @@ fn base(
             .clone()
             .or_else(|| settings.model.map(str::to_owned)),
         deep_think_effort: options.effort.and_then(|e| e.deep_think),
-        thinking_effort: options.effort.and_then(|e| e.thinking_effort.clone()),
+        thinking_effort: options
+            .fields
+            .thinking_effort
+            .map(str::to_owned)
+            .or_else(|| options.effort.and_then(|e| e.thinking_effort.clone())),
+        inference_provider: options.fields.inference_provider.map(str::to_owned),
         thinking_level,
         sampling: options.sampling,
     }
@@ -266,6 +285,7 @@ mod tests {
                 ProviderKind::Glm,
                 ProviderKind::AiStudio,
                 ProviderKind::Perplexity,
+                ProviderKind::HuggingChat,
             ]
             .map(|k| ProviderModels::with_labels(k, crate::providers::spec(k).site.models)),
             false,
@@ -280,6 +300,7 @@ mod tests {
             client_model: model,
             sampling: Sampling::default(),
             effort: None,
+            fields: SiteFields::default(),
         }
     }
 
@@ -432,6 +453,34 @@ mod tests {
             },
         );
         assert_eq!((r.mode, r.toggles.thinking), (Mode::Chat, false));
+    }
+
+    #[test]
+    fn a_requests_own_site_fields_reach_the_driver_and_its_thinking_effort_wins() {
+        let f = FormatSettings::default();
+        let effort = effort::effort_override(ProviderKind::HuggingChat, Some(&json!("min")));
+        let shaped = |fields| {
+            shape_chat(
+                vec![msg("user", "x", None)],
+                &route("huggingchat-chat"),
+                &settings(&f),
+                RequestOptions {
+                    effort: Some(&effort),
+                    fields,
+                    ..opts("huggingchat-chat")
+                },
+            )
+        };
+        let r = shaped(SiteFields::default());
+        assert_eq!(r.mode, Mode::Reasoner);
+        assert_eq!(r.thinking_effort.as_deref(), Some("low"));
+        assert_eq!(r.inference_provider, None);
+        let r = shaped(SiteFields {
+            inference_provider: Some("novita"),
+            thinking_effort: Some("high"),
+        });
+        assert_eq!(r.thinking_effort.as_deref(), Some("high"));
+        assert_eq!(r.inference_provider.as_deref(), Some("novita"));
     }
 
     #[test]

@@ -94,6 +94,12 @@ provider_conformance!(
     ProviderKind::Perplexity,
     "[providers.perplexity]\ncapture = \"tee\"\n"
 );
+// HuggingChat is tee only too (the reference has no replay for it).
+provider_conformance!(
+    huggingchat,
+    ProviderKind::HuggingChat,
+    "[providers.huggingchat]\ncapture = \"tee\"\n"
+);
 provider_conformance!(
     moonshot,
     ProviderKind::Moonshot,
@@ -323,6 +329,7 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
         ProviderKind::Qwen => "Qwen rate limit hit",
         ProviderKind::Mimo => "Xiaomi MiMo answered HTTP 429 (rate limited",
         ProviderKind::Perplexity => "Perplexity answered HTTP 429 (rate limited",
+        ProviderKind::HuggingChat => "HuggingChat rate limit hit",
         ProviderKind::Moonshot => "Kimi is at capacity: too many people are chatting with Kimi",
         ProviderKind::AiStudio => "Google AI Studio rate limit hit",
         _ => "GLM Chat is currently at capacity",
@@ -342,6 +349,7 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
         | ProviderKind::Mimo
         | ProviderKind::Perplexity
         | ProviderKind::Moonshot
+        | ProviderKind::HuggingChat
         | ProviderKind::AiStudio => {
             assert_eq!(
                 (status, &body["error"]["type"]),
@@ -1250,5 +1258,158 @@ async fn aistudio_models_blocked_content_and_paid_gemini_2_5() {
     assert_eq!(h.replica(ProviderKind::AiStudio).requests().len(), 2);
     let (status, body) = h.chat("aistudio-gemini-3-flash-chat", "fine").await;
     assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huggingchat_effort_system_prompt_and_upgrade_required() {
+    let kind = ProviderKind::HuggingChat;
+    let h = Harness::start_layers(
+        &[kind],
+        Knobs::instant(),
+        &["[api]\naccept_reasoning_effort = true\n"],
+    )
+    .await;
+
+    // A `reasoning_effort` is the composer's thinking effort; thinking shows.
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "huggingchat-auto", "stream": true, "reasoning_effort": "medium",
+                   "messages": [{"role": "system", "content": "Be brief."},
+                                {"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    let s = parse_sse(&resp.text().await.unwrap());
+    let seen = &h.replica(kind).requests()[0];
+    assert_eq!(seen.effort.as_deref(), Some("medium"));
+    assert!(seen.thinking);
+    assert_eq!(
+        seen.system.as_deref(),
+        Some("Be brief."),
+        "the custom system prompt"
+    );
+    assert_eq!(seen.inference_provider.as_deref(), Some("auto"));
+    let expected = Expected::for_request(site(kind), seen, Knobs::instant());
+    assert!(
+        expected.answer.contains("effort=medium"),
+        "{}",
+        expected.answer
+    );
+    assert_eq!(
+        s.content,
+        format!(
+            "<think>{}</think>{}",
+            expected.reasoning.unwrap(),
+            expected.answer
+        )
+    );
+
+    // `-chat` is the `default` effort, without thinking; the system prompt is emptied again.
+    let (status, body) = h.chat("huggingchat-chat", "Plain").await;
+    assert_eq!(status, 200, "{body}");
+    let seen = &h.replica(kind).requests()[1];
+    assert_eq!(seen.effort.as_deref(), Some("default"));
+    assert!(!seen.thinking);
+    assert_eq!(seen.system, None);
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(!content.contains("<think>"), "{content}");
+
+    // The request's own inference provider and thinking effort (which wins over the effort
+    // `reasoning_effort` maps to).
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "huggingchat-reasoner", "reasoning_effort": "low",
+                   "huggingchat_thinking_effort": "High", "inference_provider": "novita",
+                   "messages": [{"role": "user", "content": "Where?"}]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let seen = &h.replica(kind).requests()[2];
+    assert_eq!(seen.effort.as_deref(), Some("high"));
+    assert_eq!(seen.inference_provider.as_deref(), Some("novita"));
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(
+        content.contains("effort=high, provider=novita"),
+        "{content}"
+    );
+
+    // Credits used up: HTTP 402 and "Upgrade Required", a clear quota error (429).
+    let s = h
+        .stream_chat("huggingchat-chat", "x replica:fault=upgrade_required")
+        .await;
+    let err = s.error.expect("an error event");
+    assert!(err.starts_with("HuggingChat answered HTTP 402"), "{err}");
+    assert!(err.contains("Upgrade Required"), "{err}");
+    let (status, body) = h
+        .chat("huggingchat-chat", "y replica:fault=upgrade_required")
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Upgrade Required")
+    );
+    let (status, _) = h.chat("huggingchat-chat", "fine now").await;
+    assert_eq!(status, 200);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huggingchat_a_lost_sign_in_is_a_clear_error() {
+    let kind = ProviderKind::HuggingChat;
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    let (status, _) = h.chat("huggingchat-chat", "signed in").await;
+    assert_eq!(status, 200);
+    h.replica(kind).set_signed_in(false);
+    let (status, body) = h.chat("huggingchat-chat", "signed out").await;
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("HuggingChat answered HTTP 401"),
+        "{status} {msg}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huggingchat_the_model_comes_from_the_sites_live_list() {
+    let kind = ProviderKind::HuggingChat;
+    // Unset, the site's own selection stays (its first model).
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    let (status, body) = h.chat("huggingchat-chat", "Which?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        h.replica(kind).requests()[0].model,
+        "Qwen/Qwen3-235B-A22B-Thinking-2507"
+    );
+    h.shutdown().await;
+
+    // A basename picks the model the site lists under it.
+    let layer = "[providers.huggingchat]\nmodel = \"gpt-oss-120b\"\n";
+    let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer]).await;
+    let (status, body) = h.chat("huggingchat-chat", "Which now?").await;
+    assert_eq!(status, 200, "{body}");
+    let seen = &h.replica(kind).requests()[0];
+    assert_eq!(seen.model, "openai/gpt-oss-120b");
+    let expected = Expected::for_request(site(kind), seen, Knobs::instant());
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        expected.answer.as_str()
+    );
+    h.shutdown().await;
+
+    // One the site does not serve is a clear error.
+    let layer = "[providers.huggingchat]\nmodel = \"no-such-model\"\n";
+    let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer]).await;
+    let (status, body) = h.chat("huggingchat-chat", "And?").await;
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Model `no-such-model` is not available."),
+        "{status} {msg}"
+    );
+    assert!(h.replica(kind).requests().is_empty());
     h.shutdown().await;
 }

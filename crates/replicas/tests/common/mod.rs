@@ -45,6 +45,7 @@ pub async fn one_completion(server: &ReplicaServer, prompt: &str) -> String {
             let cookie = perplexity_sign_in(server).await;
             perplexity_ask(server, &cookie, perplexity_body(prompt, "best", false)).await
         }
+        Site::HuggingChat => huggingchat_message(server, prompt).await,
         Site::Moonshot => {
             let token = kimi_sign_in(server).await;
             kimi_completion(
@@ -659,6 +660,46 @@ pub async fn aistudio_generate(
         .header("cookie", cookie)
         .header("content-type", "application/json+protobuf")
         .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+// === HuggingChat ===
+
+/// Signs in to the HuggingChat replica, creates a conversation and sends one message (effort
+/// `default`, no tools); the message response.
+pub async fn huggingchat_message(server: &ReplicaServer, prompt: &str) -> reqwest::Response {
+    let page = client()
+        .get(format!("{}/", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    let cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|pair| pair.starts_with("hf-chat="))
+        .expect("the session cookie");
+    let created: Value = client()
+        .post(format!("{}/conversation", server.base_url()))
+        .header("cookie", &cookie)
+        .json(&json!({"model": "openai/gpt-oss-120b"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["conversationId"].as_str().unwrap();
+    client()
+        .post(format!("{}/conversation/{id}", server.base_url()))
+        .header("cookie", &cookie)
+        .json(
+            &json!({"inputs": prompt, "id": fresh_uuid(), "is_retry": false,
+                      "is_continue": false, "tools": [], "effort": "default"}),
+        )
         .send()
         .await
         .unwrap()

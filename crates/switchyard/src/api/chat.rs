@@ -235,6 +235,10 @@ struct Routed {
     choice: ModelChoice,
     /// Set when efforts count for the routed provider.
     effort: Option<EffortOverride>,
+    /// `<prefix>_inference_provider`, else `inference_provider` (behavior-spec §2.3).
+    inference_provider: Option<String>,
+    /// `<prefix>_thinking_effort`, normalised as an effort is; wins over the effort's.
+    thinking_effort: Option<String>,
 }
 
 impl Routed {
@@ -250,10 +254,25 @@ impl Routed {
             .api
             .accepts_effort(choice.provider)
             .then(|| effort::effort_override(choice.provider, effort::requested_effort(raw)));
+        let prefix = choice.provider.prefix();
+        let text = |key: &str| {
+            raw.get(key)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let inference_provider =
+            text(&format!("{prefix}_inference_provider")).or_else(|| text("inference_provider"));
+        let thinking_effort = text(&format!("{prefix}_thinking_effort"))
+            .map(|v| effort::normalize_effort(Some(&Value::String(v))))
+            .filter(|v| !v.is_empty());
         Ok(Routed {
             model,
             choice,
             effort,
+            inference_provider,
+            thinking_effort,
         })
     }
 
@@ -262,6 +281,10 @@ impl Routed {
             client_model: &self.model,
             sampling,
             effort: self.effort.as_ref(),
+            fields: shaping::SiteFields {
+                inference_provider: self.inference_provider.as_deref(),
+                thinking_effort: self.thinking_effort.as_deref(),
+            },
         }
     }
 }

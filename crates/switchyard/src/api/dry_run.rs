@@ -49,6 +49,7 @@ impl DryRun {
                     DeepThinkEffort::Max => "max",
                 }),
                 "thinking_effort": shaped.thinking_effort,
+                "inference_provider": shaped.inference_provider,
                 "thinking_level": shaped.thinking_level.map(|l| l.suffix()),
             },
         });

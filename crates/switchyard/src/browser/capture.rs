@@ -642,14 +642,25 @@ fn decode(b64: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// Whether the URL's path (query and fragment ignored) is one of `paths`.
+/// Whether the URL's path (query and fragment ignored) is one of `paths`, or ends with one. A
+/// `*` segment in a path stands for exactly one non-empty segment (`/chat/conversation/*`
+/// matches `/chat/conversation/<id>`, not `/chat/conversation` or `…/<id>/stop`).
 pub fn path_matches(url: &str, paths: &[String]) -> bool {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
     let path = path.split(['?', '#']).next().unwrap_or(path);
-    paths
-        .iter()
-        .any(|p| p == path || path.ends_with(p.as_str()))
+    paths.iter().any(|p| {
+        if !p.split('/').any(|segment| segment == "*") {
+            return p == path || path.ends_with(p.as_str());
+        }
+        let want: Vec<&str> = p.trim_start_matches('/').split('/').collect();
+        let have: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        have.len() >= want.len()
+            && have[have.len() - want.len()..]
+                .iter()
+                .zip(&want)
+                .all(|(h, w)| if *w == "*" { !h.is_empty() } else { h == w })
+    })
 }
 
 #[cfg(test)]
@@ -736,6 +747,23 @@ mod tests {
             &paths
         ));
         assert!(!path_matches("https://chat.z.ai/api/v2/chat/other", &paths));
+        let one = vec!["/chat/conversation/*".to_owned()];
+        assert!(path_matches(
+            "https://huggingface.co/chat/conversation/68ab?x=1",
+            &one
+        ));
+        assert!(!path_matches(
+            "https://huggingface.co/chat/conversation",
+            &one
+        ));
+        assert!(!path_matches(
+            "https://huggingface.co/chat/conversation/",
+            &one
+        ));
+        assert!(!path_matches(
+            "https://huggingface.co/chat/conversation/68ab/stop-generating",
+            &one
+        ));
         assert!(!path_matches(
             "https://chat.z.ai/api/v2/chat/completions/x",
             &paths

@@ -8,6 +8,7 @@
 //! Files can be laid over each other at the TOML level ([`merge_tables`]): `switchyard demo
 //! --config FILE` lays the user's file over the demo's own settings before validation.
 
+mod accounts;
 mod artifacts;
 mod net;
 pub mod raw;
@@ -22,6 +23,7 @@ use crate::providers;
 use crate::shaping::format::{FormatSettings, InjectionPosition, Preset};
 use raw::{RawConfig, RawFormatting, RawInjectionPosition};
 
+pub use accounts::AccountsConfig;
 pub use artifacts::{CaptureFiles, Failures};
 pub use net::{Endpoint, ProxyUrl, shown_url};
 pub use security::{Access, AdminRoutes, AuthConfig, IpAllowlist};
@@ -104,6 +106,8 @@ pub struct Config {
     pub failures: Failures,
     /// `[auth]`: API keys.
     pub auth: AuthConfig,
+    /// `[accounts]`: the saved accounts' store and choice.
+    pub accounts: AccountsConfig,
     /// The fault-injection endpoints (`POST /api/lanes/{id}/crash`, …). Not a config key: only
     /// `--enable-fault-injection` on `serve` or `demo` (or a test) turns them on.
     pub fault_injection: bool,
@@ -577,9 +581,11 @@ impl Config {
         let capture = artifacts::capture_files(raw.capture, &bad)?;
         let failures = artifacts::failures(raw.failures, &data_dir, &bad)?;
         let auth = security::auth(raw.auth, &data_dir)?;
+        let accounts = accounts::accounts(raw.accounts, &data_dir, &bad)?;
         let dummy = dummy_config(raw.dummy, &bad)?;
         Ok(Config {
             auth,
+            accounts,
             provider,
             data_dir,
             capture,
@@ -851,11 +857,11 @@ mod tests {
     fn providers_accept_aliases_and_refuse_unimplemented_ones() {
         let c = Config::from_toml_str("provider = \"Z.ai\"\n", "x").unwrap();
         assert_eq!(c.provider, ProviderKind::Glm);
-        let e = err("[providers.huggingchat]\nenabled = true\n");
-        assert!(
-            e.contains("providers.huggingchat.enabled: HuggingChat is not implemented"),
-            "{e}"
-        );
+        // Every site of the reference has a driver now, so none is refused as unimplemented.
+        let c = Config::from_toml_str("[providers.aistudio]\nenabled = true\n", "x").unwrap();
+        assert!(c.provider(ProviderKind::AiStudio).enabled);
+        let e = err("[providers.dummy]\nenabled = true\n");
+        assert!(e.contains("unknown field `dummy`"), "{e}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub struct RawConfig {
     pub capture: Option<RawCaptureFiles>,
     pub failures: Option<RawFailures>,
     pub auth: Option<RawAuth>,
+    pub accounts: Option<RawAccounts>,
     pub dummy: Option<RawDummy>,
 }
 
@@ -30,6 +31,14 @@ pub struct RawConfig {
 pub struct RawDummy {
     pub lanes: Option<i64>,
     pub only: Option<bool>,
+}
+
+/// `[accounts]`: saved accounts (see `crate::accounts`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccounts {
+    pub key_file: Option<String>,
+    pub prefer_least_used: Option<bool>,
 }
 
 /// `[auth]`: API keys (see `crate::keys`).

@@ -186,6 +186,8 @@ impl Driver {
             "top_p": req.sampling.top_p,
             "max_tokens": req.sampling.max_tokens,
             "url_context": req.toggles.url_context,
+            "thinking_effort": req.thinking_effort,
+            "inference_provider": req.inference_provider,
             "step_ms": STEP.as_millis() as u64,
         });
         let bound = STEP * 4 + tab.cdp_timeout();

@@ -823,6 +823,7 @@ mod tests {
             client_model: "deepseek-chat",
             sampling: Sampling::default(),
             effort: None,
+            fields: Default::default(),
         };
         let request = crate::shaping::shape_text("hi", &choice, &settings, options);
         let (events, rx) = mpsc::channel(8);

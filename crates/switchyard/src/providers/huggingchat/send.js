@@ -1,0 +1,12 @@
+// Presses Send once the chat box holds the prompt and the button is enabled.
+sy.checkTyped(sy.hook('chat_box'), ARGS.prompt_len);
+const send = await sy.until(
+  'the Send button to enable',
+  () => {
+    const b = sy.hook('send');
+    return b && !sy.disabled(b) ? b : null;
+  },
+  ARGS.step_ms,
+);
+send.click();
+return '';
