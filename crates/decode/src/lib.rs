@@ -5,6 +5,7 @@
 //! [`StreamEvent`]s: reasoning text, answer text, usage, the end of the answer, or a site error.
 //!
 //! # Layout
+//! - [`aistudio`]: Google AI Studio's XSSI-guarded nested JSON+protobuf arrays, read incrementally.
 //! - [`lines`]: incremental UTF-8 + line splitting shared by every SSE-based format.
 //! - [`deepseek`]: DeepSeek's path/operation/value patch stream.
 //! - [`glm`]: GLM Chat's `chat:completion` event stream.
@@ -24,6 +25,7 @@
 //! [`StreamEvent::Unknown`] (the lane logs it) and [`Decode::report`] counts every occurrence,
 //! with the lines that did not parse and whether the body reached the site's end marker.
 
+pub mod aistudio;
 pub mod deepseek;
 pub mod glm;
 pub mod huggingchat;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
+use switchyard_decode::aistudio::AiStudioDecoder;
 use switchyard_decode::deepseek::DeepSeekDecoder;
 use switchyard_decode::glm::GlmDecoder;
 use switchyard_decode::huggingchat::HuggingChatDecoder;
@@ -57,6 +58,7 @@ fn samples(provider: &str) -> Vec<Sample> {
 
 fn new_decoder(provider: &str) -> Box<dyn Decode> {
     match provider {
+        "aistudio" => Box::new(AiStudioDecoder::new()),
         "deepseek" => Box::new(DeepSeekDecoder::new()),
         "glm" => Box::new(GlmDecoder::new()),
         "huggingchat" => Box::new(HuggingChatDecoder::new()),
@@ -233,4 +235,13 @@ macro_rules! decoder_properties {
     )*};
 }
 
-decoder_properties!(deepseek, glm, huggingchat, mimo, moonshot, perplexity, qwen);
+decoder_properties!(
+    aistudio,
+    deepseek,
+    glm,
+    huggingchat,
+    mimo,
+    moonshot,
+    perplexity,
+    qwen
+);

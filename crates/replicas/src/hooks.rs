@@ -10,6 +10,7 @@
 //! - GLM: `chat_box`, `new_chat`, `model_picker`, `deep_think`, `search`, `send`.
 //! - MiMo: `chat_box`, `new_chat`, `model_picker`, `search`, `send`.
 //! - Perplexity: `chat_box`, `new_chat`, `send`.
+//! - AI Studio: `chat_box`, `send`.
 //! - Qwen, HuggingChat: none yet; their pages ignore a change.
 //!
 //! The page reads the change from `<meta name="replica-hook-change" content="HOOK:HOW">`, which

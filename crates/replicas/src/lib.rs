@@ -29,11 +29,12 @@
 //! - [`hooks`]: a page that renamed one of its hooks, as a site redesign would.
 //! - `stream`: paces a scripted streamed body (SSE or binary frames) and tracks its end (drop guard).
 //! - `server`: [`ReplicaServer`], the admin endpoints.
-//! - `deepseek`, `glm`, `huggingchat`, `mimo`, `moonshot`, `perplexity`, `qwen`: one folder per site: routes, wire builder, page HTML and JS.
+//! - `aistudio`, `deepseek`, `glm`, `huggingchat`, `mimo`, `moonshot`, `perplexity`, `qwen`: one folder per site: routes, wire builder, page HTML and JS.
 //!
 //! `cargo run -p switchyard-replicas --example serve -- glm 127.0.0.1:8788` serves one replica
 //! by hand (for a look in a browser, or for out-of-process tools).
 
+mod aistudio;
 pub mod answer;
 pub mod clock;
 mod deepseek;
@@ -55,6 +56,6 @@ mod stream;
 pub use answer::Expected;
 pub use hooks::HookChange;
 pub use knobs::Knobs;
-pub use log::{Outcome, ReceivedFile, ReceivedRequest};
+pub use log::{Outcome, ReceivedFile, ReceivedRequest, ReceivedSettings};
 pub use server::ReplicaServer;
 pub use site::Site;

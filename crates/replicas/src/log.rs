@@ -48,11 +48,13 @@ pub struct ReceivedRequest {
     /// DeepSeek `search_enabled` / GLM `features.web_search` / Qwen `chat_type` `search` / MiMo
     /// `modelConfig.webSearchStatus` `enabled` / Perplexity `sources` holding `web`.
     pub search: bool,
-    /// GLM `features.thinking_effort` (`max`, `high`); `None` on DeepSeek and Qwen.
+    /// GLM `features.thinking_effort` (`max`, `high`); AI Studio's Thinking Level (`minimal`,
+    /// `low`, `medium`, `high`; `None` for a model without levels); `None` on DeepSeek and Qwen.
     pub effort: Option<String>,
     /// The site's own system field as the request found it: the instructions of the
     /// Perplexity Space the ask was made in, HuggingChat's custom system prompt of the
-    /// conversation's model; `None` outside a Space, without a prompt and on the other sites.
+    /// conversation's model, AI Studio's System Instructions; `None` outside a Space, without a
+    /// prompt or instructions and on the other sites.
     #[serde(default)]
     pub system: Option<String>,
     /// The inference provider the request was served by (HuggingChat's per-model setting:
@@ -76,6 +78,22 @@ pub struct ReceivedRequest {
     /// uploaded), in order.
     #[serde(default)]
     pub files: Vec<ReceivedFile>,
+    /// The run settings AI Studio received (the only site with them); `None` elsewhere.
+    #[serde(default)]
+    pub settings: Option<ReceivedSettings>,
+}
+
+/// The run settings of one AI Studio request, as its body held them. Numbers are kept as the
+/// body wrote them (`0.7`, `1`), so the entry stays comparable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedSettings {
+    pub temperature: Option<String>,
+    pub top_p: Option<String>,
+    pub max_tokens: Option<u64>,
+    /// URL context ("Browse the url context") on.
+    pub url_context: bool,
+    /// A temporary chat (`?incognito=true`): nothing saved.
+    pub temporary: bool,
 }
 
 /// A file a page uploaded and a message referred to.
@@ -105,6 +123,7 @@ impl ReceivedRequest {
             stop_called: false,
             accept_encoding: None,
             files: Vec::new(),
+            settings: None,
         }
     }
 }

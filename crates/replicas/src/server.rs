@@ -35,7 +35,7 @@ use crate::knobs::Knobs;
 use crate::log::{ReceivedRequest, RequestLog};
 use crate::site::Site;
 use crate::stream::Interrupts;
-use crate::{deepseek, glm, huggingchat, mimo, moonshot, perplexity, qwen};
+use crate::{aistudio, deepseek, glm, huggingchat, mimo, moonshot, perplexity, qwen};
 
 /// The name of the session cookie every page load sets.
 const SESSION_COOKIE: &str = "replica_session";
@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     pub qwen: Mutex<qwen::SiteState>,
     /// Kimi's account token, chats and settings (unused by other sites).
     pub moonshot: Mutex<moonshot::SiteState>,
+    /// AI Studio's account session (unused by other sites).
+    pub aistudio: Mutex<aistudio::SiteState>,
     /// The page hook this site "renamed", if any (see [`crate::hooks`]).
     pub hook_change: Mutex<Option<(String, HookChange)>>,
     /// Whether the account's session ended (see [`ReplicaServer::set_signed_in`]).
@@ -85,6 +87,7 @@ impl Shared {
             huggingchat: Mutex::default(),
             qwen: Mutex::default(),
             moonshot: Mutex::default(),
+            aistudio: Mutex::default(),
             hook_change: Mutex::new(None),
             signed_out: std::sync::atomic::AtomicBool::new(false),
             session: random_hex(),
@@ -147,6 +150,7 @@ impl ReplicaServer {
             Site::Perplexity => perplexity::routes(),
             Site::Qwen => qwen::routes(),
             Site::Moonshot => moonshot::routes(),
+            Site::AiStudio => aistudio::routes(),
             Site::HuggingChat => huggingchat::routes(),
         };
         let site_routes = match site.base_path() {

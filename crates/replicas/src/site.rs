@@ -24,11 +24,14 @@ pub enum Site {
     /// huggingface.co/chat (HuggingChat): JSON message updates one per line at
     /// `POST /chat/conversation/<id>`; the app lives under `/chat`.
     HuggingChat,
+    /// aistudio.google.com (Google AI Studio): the XSSI guard, then nested JSON+protobuf arrays
+    /// at `POST …/MakerSuiteService/GenerateContent`.
+    AiStudio,
 }
 
 impl Site {
     /// Every replicated site, in a stable order.
-    pub const ALL: [Site; 7] = [
+    pub const ALL: [Site; 8] = [
         Site::DeepSeek,
         Site::Glm,
         Site::Qwen,
@@ -36,6 +39,7 @@ impl Site {
         Site::Moonshot,
         Site::Perplexity,
         Site::HuggingChat,
+        Site::AiStudio,
     ];
 
     /// Display name; also the name echoed in the deterministic answer (`Echo [DeepSeek, …]`).
@@ -48,6 +52,7 @@ impl Site {
             Site::Moonshot => "Kimi",
             Site::Perplexity => "Perplexity",
             Site::HuggingChat => "HuggingChat",
+            Site::AiStudio => "AI Studio",
         }
     }
 
@@ -61,6 +66,7 @@ impl Site {
             Site::Moonshot => "moonshot",
             Site::Perplexity => "perplexity",
             Site::HuggingChat => "huggingchat",
+            Site::AiStudio => "aistudio",
         }
     }
 
@@ -75,7 +81,8 @@ impl Site {
             | Site::Mimo
             | Site::Moonshot
             | Site::Perplexity
-            | Site::HuggingChat => None,
+            | Site::HuggingChat
+            | Site::AiStudio => None,
         }
     }
 
@@ -104,6 +111,7 @@ impl Site {
                 request.effort.as_deref().unwrap_or(""),
                 request.inference_provider.as_deref().unwrap_or(""),
             ),
+            Site::AiStudio => crate::aistudio::echo_model(request),
             _ => request.model.clone(),
         }
     }

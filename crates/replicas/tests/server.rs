@@ -132,6 +132,11 @@ async fn shutdown_ends_a_stalled_stream() {
                 let body = perplexity_body("replica:fault=stall", "best", false);
                 perplexity_ask(&server, &cookie, body).await
             }
+            Site::AiStudio => {
+                let cookie = aistudio_sign_in(&server).await;
+                let body = aistudio_body("replica:fault=stall", "low", false);
+                aistudio_generate(&server, &cookie, &body).await
+            }
             Site::HuggingChat => huggingchat_message(&server, "replica:fault=stall").await,
         };
         let mut seen = String::new();

@@ -199,8 +199,7 @@ data: {"type":"chat:completion","data":{"phase":"done","done":true}}
         assert!(err.contains("deepseek, glm, moonshot"), "{err}");
         assert_eq!(provider("kimi"), Ok(ProviderKind::Moonshot));
         assert_eq!(provider("hf"), Ok(ProviderKind::HuggingChat));
-        let err = provider("aistudio").unwrap_err();
-        assert!(err.contains("Google AI Studio has no decoder"), "{err}");
+        assert_eq!(provider("ai studio"), Ok(ProviderKind::AiStudio));
     }
 
     #[test]

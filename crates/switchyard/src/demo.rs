@@ -29,6 +29,7 @@ pub fn replica_site(kind: ProviderKind) -> Option<Site> {
         ProviderKind::Mimo => Some(Site::Mimo),
         ProviderKind::Moonshot => Some(Site::Moonshot),
         ProviderKind::Perplexity => Some(Site::Perplexity),
+        ProviderKind::AiStudio => Some(Site::AiStudio),
         ProviderKind::HuggingChat => Some(Site::HuggingChat),
         _ => None,
     }

@@ -110,6 +110,17 @@ provider_conformance!(
     ProviderKind::Moonshot,
     "[providers.moonshot]\ncapture = \"replay\"\n"
 );
+// Google AI Studio: replay is the reference's default, tee its optional capture.
+provider_conformance!(
+    aistudio,
+    ProviderKind::AiStudio,
+    "[providers.aistudio]\ncapture = \"tee\"\n"
+);
+provider_conformance!(
+    aistudio_replay,
+    ProviderKind::AiStudio,
+    "[providers.aistudio]\ncapture = \"replay\"\n"
+);
 provider_conformance!(
     deepseek_replay,
     ProviderKind::DeepSeek,
@@ -320,6 +331,7 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
         ProviderKind::Perplexity => "Perplexity answered HTTP 429 (rate limited",
         ProviderKind::HuggingChat => "HuggingChat rate limit hit",
         ProviderKind::Moonshot => "Kimi is at capacity: too many people are chatting with Kimi",
+        ProviderKind::AiStudio => "Google AI Studio rate limit hit",
         _ => "GLM Chat is currently at capacity",
     };
     assert!(err.starts_with(expected), "{err}");
@@ -337,7 +349,8 @@ async fn site_faults_become_errors_and_the_lane_serves_on(kind: ProviderKind, la
         | ProviderKind::Mimo
         | ProviderKind::Perplexity
         | ProviderKind::Moonshot
-        | ProviderKind::HuggingChat => {
+        | ProviderKind::HuggingChat
+        | ProviderKind::AiStudio => {
             assert_eq!(
                 (status, &body["error"]["type"]),
                 (429, &json!("rate_limit_error"))
@@ -1130,6 +1143,121 @@ async fn perplexity_system_messages_go_to_the_space_instructions() {
     let seen = &h.replica(kind).requests()[0];
     assert_eq!(seen.system, None);
     assert!(seen.prompt.contains("Answer in one word."), "{seen:?}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aistudio_sampling_settings_and_system_instructions_reach_the_site() {
+    let h = Harness::single(ProviderKind::AiStudio, Knobs::instant(), "").await;
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "aistudio-reasoner", "temperature": 0.3, "top_p": 0.8,
+                   "max_tokens": 256,
+                   "messages": [{"role": "system", "content": "Be brief."},
+                                {"role": "user", "content": "[[url]] hi"}]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let seen = &h.replica(ProviderKind::AiStudio).requests()[0];
+    let settings = seen.settings.clone().unwrap();
+    assert_eq!(settings.temperature.as_deref(), Some("0.3"));
+    assert_eq!(settings.top_p.as_deref(), Some("0.8"));
+    assert_eq!(settings.max_tokens, Some(256));
+    assert!(settings.url_context, "[[url]] turns URL context on");
+    assert!(settings.temporary, "a temporary (incognito) chat");
+    assert_eq!(seen.system.as_deref(), Some("Be brief."));
+    assert_eq!(seen.effort.as_deref(), Some("high"));
+    assert!(seen.thinking);
+    let expected = Expected::for_request(site(ProviderKind::AiStudio), seen, Knobs::instant());
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(content.ends_with(&expected.answer), "{content}");
+    assert!(
+        expected
+            .answer
+            .contains("temperature=0.3, top_p=0.8, max_tokens=256"),
+        "{}",
+        expected.answer
+    );
+
+    // Without them the site's defaults stay, and a new chat resets what the last one set.
+    let (status, _) = h.chat("aistudio-chat", "plain").await;
+    assert_eq!(status, 200);
+    let seen = &h.replica(ProviderKind::AiStudio).requests()[1];
+    let settings = seen.settings.clone().unwrap();
+    assert_eq!(settings.temperature.as_deref(), Some("1"));
+    assert_eq!(settings.max_tokens, Some(65536));
+    assert!(!settings.url_context);
+    assert_eq!(seen.system, None);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aistudio_thinking_levels_from_suffixes_tiers_and_macros() {
+    let h = Harness::single(ProviderKind::AiStudio, Knobs::instant(), "").await;
+    // Gemini 3.1 Pro offers Low, Medium, High: Minimal is read as its lowest, Low; tiers spread
+    // over the three; -chat and [[r0]] take the lowest and think not.
+    let cases = [
+        ("aistudio-reasoner-medium", "a", "medium", true),
+        ("aistudio-reasoner-minimal", "b", "low", false),
+        ("aistudio-chat", "c", "low", false),
+        ("aistudio-reasoner-r1", "d", "low", false),
+        ("aistudio-reasoner", "[[r3]] e", "medium", true),
+        ("aistudio-reasoner-r4", "f", "high", true),
+        ("aistudio-reasoner", "[[r0]] g", "low", false),
+    ];
+    for (i, (model, prompt, level, thinking)) in cases.into_iter().enumerate() {
+        let (status, body) = h.chat(model, prompt).await;
+        assert_eq!(status, 200, "{model}: {body}");
+        let seen = &h.replica(ProviderKind::AiStudio).requests()[i];
+        assert_eq!(seen.effort.as_deref(), Some(level), "{model} {prompt}");
+        assert_eq!(seen.thinking, thinking, "{model} {prompt}");
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aistudio_models_blocked_content_and_paid_gemini_2_5() {
+    let h = Harness::single(
+        ProviderKind::AiStudio,
+        Knobs::instant(),
+        "[api]\nuniversal_model_names = true\n",
+    )
+    .await;
+    // 3.1 Flash Lite has no temperature or top-p: the request's are left out, max tokens kept.
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "aistudio-gemini-3-1-flash-lite-reasoner", "temperature": 0.5,
+                   "max_tokens": 100, "messages": [{"role": "user", "content": "lite"}]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let seen = &h.replica(ProviderKind::AiStudio).requests()[0];
+    assert_eq!(seen.model, "gemini-3.1-flash-lite");
+    let settings = seen.settings.clone().unwrap();
+    assert_eq!(
+        (settings.temperature, settings.max_tokens),
+        (None, Some(100))
+    );
+    assert_eq!(seen.effort.as_deref(), Some("high"));
+
+    let s = h
+        .stream_chat("aistudio-gemini-3-flash-chat", "x replica:fault=blocked")
+        .await;
+    let err = s.error.expect("blocked content is an error event");
+    assert!(
+        err.starts_with("Google AI Studio blocked this response"),
+        "{err}"
+    );
+    let (status, body) = h.chat("aistudio-gemini-2-5-pro-chat", "paid?").await;
+    assert_ne!(status, 200, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("paid model"), "{msg}");
+    assert_eq!(h.replica(ProviderKind::AiStudio).requests().len(), 2);
+    let (status, body) = h.chat("aistudio-gemini-3-flash-chat", "fine").await;
+    assert_eq!(status, 200, "{body}");
     h.shutdown().await;
 }
 

@@ -254,8 +254,8 @@ async fn dry_run_answers_418_shows_the_shaped_prompt_and_starts_no_browser() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_model_labels_get_provider_prefixes_and_the_bare_id_is_refused() {
-    // Dry Run Mode needs no browser or site, so it can run providers whose drivers are not
-    // built yet: AI Studio and Perplexity both offer "Gemini 3.1 Pro".
+    // Dry Run Mode needs no browser or site: AI Studio and Perplexity both offer
+    // "Gemini 3.1 Pro".
     let config = switchyard::config::Config::from_toml_str(
         "provider = \"aistudio\"\n[server]\nport = 0\n[runtime]\nproviders_in_parallel = true\n\
          [api]\ndry_run = true\nuniversal_model_names = true\n\

@@ -55,6 +55,10 @@ pub async fn one_completion(server: &ReplicaServer, prompt: &str) -> String {
             )
             .await
         }
+        Site::AiStudio => {
+            let cookie = aistudio_sign_in(server).await;
+            aistudio_generate(server, &cookie, &aistudio_body(prompt, "low", false)).await
+        }
     };
     assert_eq!(resp.status(), 200);
     resp.text().await.unwrap()
@@ -607,6 +611,58 @@ pub fn kimi_frames(body: &[u8]) -> Vec<(u8, Value)> {
     }
     assert_eq!(at, body.len(), "the body is whole envelopes");
     out
+}
+
+/// The AI Studio session cookie (`AISTUDIO_SID=…`) a page load sets.
+pub async fn aistudio_sign_in(server: &ReplicaServer) -> String {
+    let page = client()
+        .get(format!(
+            "{}/prompts/new_chat?incognito=true",
+            server.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    page.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|pair| pair.starts_with("AISTUDIO_SID="))
+        .expect("the session cookie")
+}
+
+/// A `GenerateContent` body for Gemini 3.1 Pro at `level` (`low` does not think), the site's
+/// default run settings, no system instructions, a temporary chat.
+pub fn aistudio_body(prompt: &str, level: &str, search: bool) -> Value {
+    json!([
+        "models/gemini-3.1-pro-preview",
+        [[[[null, prompt]], "user"]],
+        null,
+        [null, null, null, 65536, 1, 0.95],
+        null,
+        [u8::from(search), 0],
+        level,
+        fresh_uuid(),
+        1
+    ])
+}
+
+pub async fn aistudio_generate(
+    server: &ReplicaServer,
+    cookie: &str,
+    body: &Value,
+) -> reqwest::Response {
+    client()
+        .post(format!(
+            "{}/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService/GenerateContent",
+            server.base_url()
+        ))
+        .header("cookie", cookie)
+        .header("content-type", "application/json+protobuf")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
 }
 
 // === HuggingChat ===

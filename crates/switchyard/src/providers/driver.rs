@@ -179,6 +179,13 @@ impl Driver {
                 DeepThinkEffort::High => "High",
                 DeepThinkEffort::Max => "Max",
             }),
+            // Where the site has them (AI Studio): the Thinking Level suffix (`high`, `r3`),
+            // the request's sampling settings and URL context.
+            "thinking_level": req.thinking_level.map(|l| l.suffix()),
+            "temperature": req.sampling.temperature,
+            "top_p": req.sampling.top_p,
+            "max_tokens": req.sampling.max_tokens,
+            "url_context": req.toggles.url_context,
             "thinking_effort": req.thinking_effort,
             "inference_provider": req.inference_provider,
             "step_ms": STEP.as_millis() as u64,

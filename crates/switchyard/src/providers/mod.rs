@@ -95,6 +95,7 @@ mod tests {
                 ProviderKind::Qwen,
                 ProviderKind::Perplexity,
                 ProviderKind::HuggingChat,
+                ProviderKind::AiStudio,
                 ProviderKind::Mimo
             ]
         );
@@ -153,6 +154,6 @@ mod tests {
             }
             assert!(s.decoder().is_some(), "{kind}");
         }
-        assert!(spec(ProviderKind::AiStudio).decoder().is_none());
+        assert!(spec(ProviderKind::Dummy).decoder().is_none());
     }
 }

@@ -1,8 +1,38 @@
-//! Google AI Studio (aistudio.google.com): site defaults, `reasoning_effort` mapping and its own
-//! macros; no driver in this build yet, so it runs in Dry Run Mode only.
+//! Google AI Studio (aistudio.google.com): site defaults, `reasoning_effort` mapping, its own
+//! macros, page scripts and stream endpoint.
 //!
 //! Answers can take long to start (180 s); leading system messages go to its System
-//! Instructions.
+//! Instructions (`button.system-instructions-card`: a `switchyard-<hex>` title, the text, wait
+//! for `div.saving-status.visible`, close with `[data-test-close-button]`).
+//!
+//! Per request (`prepare.js`, hooks in `hooks.js`, provider-wire-formats §8): a new temporary
+//! chat is the start URL `/prompts/new_chat?incognito=true` again (through the app's router);
+//! the model through `button.model-selector-card` → `[data-test-id='model-carousel-in-selector']`
+//! → family "All" → `button[id='model-carousel-row-models/<id>']` (read back from
+//! `span[data-test-id='model-name']`); Gemini 2.5 is paid on the site and refused, as the
+//! reference does without "Assume Paid Model Access". The Thinking Level
+//! (`mat-select[aria-label='Thinking Level'|'Thinking Effort']` → `div[role=listbox] mat-option`):
+//! thinking off (`-chat`, `[[r0]]`, `-auto` without thinking) is the model's lowest level; a
+//! named suffix picks that level or the nearest above it the model has (3.1 Pro starts at Low);
+//! a tier `rN` (N ≥ 1) picks level `round((N-1)·(n-1)/3)` of the model's n levels; otherwise
+//! High, the site's default. The request's `temperature` and `top_p`
+//! (`div[data-test-id='temperatureSliderContainer'] input`, the input under
+//! `div[mattooltip='Probability threshold for top-p sampling']`) and `max_tokens`
+//! (`input[aria-label='Maximum output tokens']`, after "Expand or collapse advanced settings")
+//! are set only when the request has them (a model without the setting is noted once); the
+//! switches "Grounding with Google Search" and "Browse the url context" follow `search` and
+//! `[[url]]` (state from `mdc-switch--selected|checked` or `aria-checked`; a disabled switch, as
+//! Gemma's forced Search, is noted). Run is `button[mattooltipclass='run-button-tooltip']` (or
+//! `[data-test-id='run-button-tooltip'] button`, `button[name='run-button']`), which says Stop
+//! while a run streams.
+//!
+//! The answer streams from `POST …/$rpc/google.internal.alkali.applications.makersuite.v1.
+//! MakerSuiteService/GenerateContent` (a Google API host on the site; only the path is
+//! matched), decoded by `switchyard_decode::aistudio`. Replay is the reference's default; tee
+//! also works. Not done yet: the reference's blocked-response nudges (up to three "Continue."
+//! messages after a blocked turn; here a blocked answer is a clear error), CAARS, the
+//! once-per-session safety sliders, human-looking pointer moves, and an "assume paid access"
+//! setting for Gemini 2.5.
 //!
 //! `reasoning_effort` ([`thinking_level`]): the model's thinking suffix is dropped. ``, `auto`,
 //! `none`, `off`, `false`, `0`, `no`, `disable`, `disabled` → Chat with no level; anything else →
@@ -19,7 +49,7 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{ProviderSpec, RequestSwitches, SiteDefaults};
+use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
 use crate::config::CaptureMode;
 use crate::models::{Mode, ProviderKind, ThinkingLevel, ThinkingOverride, ThinkingTier};
 use crate::shaping::effort::{self, EffortOverride};
@@ -55,8 +85,23 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         thinking_toggle: true,
     },
     classify: classify_http,
-    driver: None,
+    driver: Some(DriverSpec {
+        stream_paths: &[STREAM_PATH],
+        scripts: Scripts {
+            hooks: include_str!("hooks.js"),
+            ready: include_str!("ready.js"),
+            prepare: include_str!("prepare.js"),
+            send: include_str!("send.js"),
+            stop: include_str!("stop.js"),
+        },
+        replay: true,
+        decoder: || Box::new(switchyard_decode::aistudio::AiStudioDecoder::new()),
+    }),
 };
+
+/// The completion request's path (on the site a Google API host; only the path is matched).
+const STREAM_PATH: &str =
+    "/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService/GenerateContent";
 
 /// AI Studio's own macros, looked up before the shared set.
 pub const MACROS: MacroTable = &[
