@@ -79,6 +79,11 @@ async fn huggingchat() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aistudio() {
+    long_chats_reach_the_site_intact(ProviderKind::AiStudio).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_limit_deepseek_takes_the_prompt_as_a_file_and_the_expert_mode_a_413() {
     let ds = ProviderKind::DeepSeek;
     let h = Harness::single(
