@@ -191,6 +191,31 @@ async fn reasoner_streams_thinking_then_the_answer(kind: ProviderKind, layer: &s
     h.shutdown().await;
 }
 
+/// A session that ends while the lane is up: the site's HTTP 401 is a clear sign-in error,
+/// streaming and not; signed in again, the lane serves on.
+async fn a_lost_sign_in_is_a_clear_error(kind: ProviderKind) {
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    let model = format!("{}-chat", kind.prefix());
+    // A chat first, so the page holds a chat box when the session ends.
+    let (status, body) = h.chat(&model, "hi").await;
+    assert_eq!(status, 200, "{body}");
+    h.replica(kind).set_signed_in(false);
+    let expected = format!(
+        "{} answered HTTP 401 (the session may have expired; sign in again)",
+        kind.display_name()
+    );
+    let s = h.stream_chat(&model, "hi again").await;
+    let err = s.error.expect("a lost sign-in is an error event");
+    assert!(err.starts_with(&expected), "{err}");
+    let (_, body) = h.chat(&model, "and once more").await;
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with(&expected), "{msg}");
+    h.replica(kind).set_signed_in(true);
+    let (status, body) = h.chat(&model, "signed in again").await;
+    assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}
+
 /// `-auto` takes thinking from the provider's `thinking` setting: on, the page turns it on and
 /// the client gets it; off, neither. A site without a toggle (MiMo) always thinks, and its
 /// `-auto` forwards the thinking by `send_thinking` alone (on by default).
@@ -524,20 +549,7 @@ async fn deepseek_expert_ids_pick_the_expert_model_type() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mimo_a_lost_sign_in_is_a_clear_error() {
-    let h = Harness::single(ProviderKind::Mimo, Knobs::instant(), "").await;
-    h.replica(ProviderKind::Mimo).set_signed_in(false);
-    let s = h.stream_chat("mimo-chat", "hi").await;
-    let err = s.error.expect("a lost sign-in is an error event");
-    assert!(
-        err.starts_with(
-            "Xiaomi MiMo answered HTTP 401 (the session may have expired; sign in again)"
-        ),
-        "{err}"
-    );
-    h.replica(ProviderKind::Mimo).set_signed_in(true);
-    let (status, body) = h.chat("mimo-chat", "signed in again").await;
-    assert_eq!(status, 200, "{body}");
-    h.shutdown().await;
+    a_lost_sign_in_is_a_clear_error(ProviderKind::Mimo).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -667,26 +679,9 @@ async fn qwen_blocked_content_is_a_clear_error() {
     }
 }
 
-/// A Qwen session that ends while the lane is up: the completion's HTTP 401 is a clear
-/// sign-in error; signed in again, the lane serves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qwen_a_lost_sign_in_is_a_clear_error() {
-    let kind = ProviderKind::Qwen;
-    let h = Harness::single(kind, Knobs::instant(), "").await;
-    // A chat first, so the page holds a chat box when the session ends.
-    let (status, body) = h.chat("qwen-chat", "hi").await;
-    assert_eq!(status, 200, "{body}");
-    h.replica(kind).set_signed_in(false);
-    let s = h.stream_chat("qwen-chat", "hi again").await;
-    let err = s.error.expect("a lost sign-in is an error event");
-    assert!(
-        err.starts_with("QwenLM answered HTTP 401 (the session may have expired; sign in again)"),
-        "{err}"
-    );
-    h.replica(kind).set_signed_in(true);
-    let (status, body) = h.chat("qwen-chat", "signed in again").await;
-    assert_eq!(status, 200, "{body}");
-    h.shutdown().await;
+    a_lost_sign_in_is_a_clear_error(ProviderKind::Qwen).await
 }
 
 /// Perplexity's sources, web results and plans (where its thinking lives) never reach the
@@ -779,25 +774,9 @@ async fn perplexity_models_on_paid_tiers_and_none_on_free() {
     h.shutdown().await;
 }
 
-/// A Perplexity session that ends while the lane is up: the ask's HTTP 401 is a clear sign-in
-/// error; signed in again, the lane serves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn perplexity_a_lost_sign_in_is_a_clear_error() {
-    let kind = ProviderKind::Perplexity;
-    let h = Harness::single(kind, Knobs::instant(), "").await;
-    h.replica(kind).set_signed_in(false);
-    let s = h.stream_chat("perplexity-chat", "hi").await;
-    let err = s.error.expect("a lost sign-in is an error event");
-    assert!(
-        err.starts_with(
-            "Perplexity answered HTTP 401 (the session may have expired; sign in again)"
-        ),
-        "{err}"
-    );
-    h.replica(kind).set_signed_in(true);
-    let (status, body) = h.chat("perplexity-chat", "signed in again").await;
-    assert_eq!(status, 200, "{body}");
-    h.shutdown().await;
+    a_lost_sign_in_is_a_clear_error(ProviderKind::Perplexity).await
 }
 
 /// A long prompt goes into Perplexity's rich-text composer in one step (one `<p>` per line,
@@ -974,25 +953,9 @@ async fn moonshot_blocked_content_is_a_clear_error() {
     }
 }
 
-/// A Kimi session that ends while the lane is up: the API's HTTP 401 is a clear sign-in error;
-/// signed in again, the lane serves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moonshot_a_lost_sign_in_is_a_clear_error() {
-    let kind = ProviderKind::Moonshot;
-    let h = Harness::single(kind, Knobs::instant(), "").await;
-    let (status, body) = h.chat("moonshot-chat", "hi").await;
-    assert_eq!(status, 200, "{body}");
-    h.replica(kind).set_signed_in(false);
-    let s = h.stream_chat("moonshot-chat", "hi again").await;
-    let err = s.error.expect("a lost sign-in is an error event");
-    assert!(
-        err.starts_with("Moonshot answered HTTP 401 (the session may have expired; sign in again)"),
-        "{err}"
-    );
-    h.replica(kind).set_signed_in(true);
-    let (status, body) = h.chat("moonshot-chat", "signed in again").await;
-    assert_eq!(status, 200, "{body}");
-    h.shutdown().await;
+    a_lost_sign_in_is_a_clear_error(ProviderKind::Moonshot).await
 }
 
 /// A Kimi lane that opens on a signed-out site (the login modal, "Log In") does not hang: it
@@ -1360,18 +1323,7 @@ async fn huggingchat_effort_system_prompt_and_upgrade_required() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huggingchat_a_lost_sign_in_is_a_clear_error() {
-    let kind = ProviderKind::HuggingChat;
-    let h = Harness::single(kind, Knobs::instant(), "").await;
-    let (status, _) = h.chat("huggingchat-chat", "signed in").await;
-    assert_eq!(status, 200);
-    h.replica(kind).set_signed_in(false);
-    let (status, body) = h.chat("huggingchat-chat", "signed out").await;
-    let msg = body["error"]["message"].as_str().unwrap();
-    assert!(
-        msg.starts_with("HuggingChat answered HTTP 401"),
-        "{status} {msg}"
-    );
-    h.shutdown().await;
+    a_lost_sign_in_is_a_clear_error(ProviderKind::HuggingChat).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
