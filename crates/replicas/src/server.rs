@@ -387,3 +387,15 @@ async fn set_knobs(State(state): State<AppState>, body: Bytes) -> Response {
             .into_response(),
     }
 }
+
+/// The value of the request's cookie `name`, from every `Cookie` header it carries.
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}

@@ -50,7 +50,7 @@ use crate::answer::Subject;
 use crate::faults::Plan;
 use crate::ids;
 use crate::log::{Outcome, ReceivedRequest, ReceivedSettings};
-use crate::server::AppState;
+use crate::server::{AppState, cookie};
 use crate::site::Site;
 use crate::stream::sse_body;
 
@@ -228,18 +228,6 @@ fn signed_out(app: &AppState) -> bool {
     app.shared
         .signed_out
         .load(std::sync::atomic::Ordering::SeqCst)
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
 }
 
 fn signed_in(app: &AppState, headers: &HeaderMap) -> bool {

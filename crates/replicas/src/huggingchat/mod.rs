@@ -45,7 +45,7 @@ use crate::answer::Subject;
 use crate::faults::{Fault, Plan};
 use crate::ids;
 use crate::log::{Outcome, ReceivedRequest};
-use crate::server::AppState;
+use crate::server::{AppState, cookie};
 use crate::site::Site;
 use crate::stream::{sse_body, sse_response};
 
@@ -131,17 +131,6 @@ fn token(app: &AppState) -> String {
         .token
         .get_or_insert_with(|| ids::hex(32))
         .clone()
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
 }
 
 fn signed_in(app: &AppState, headers: &HeaderMap) -> bool {

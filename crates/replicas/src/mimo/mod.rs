@@ -133,14 +133,7 @@ async fn app_js() -> Response {
 
 /// The value of cookie `name` in the request's `Cookie` headers, quotes removed.
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim_matches('"').to_owned())
+    crate::server::cookie(headers, name).map(|v| v.trim_matches('"').to_owned())
 }
 
 /// A MiMo error answer: `{"code":<status>,"msg":…}`.
