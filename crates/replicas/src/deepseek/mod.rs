@@ -38,6 +38,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::accounts;
 use crate::answer::Subject;
 use crate::faults::{Fault, Plan};
 use crate::ids;
@@ -68,16 +69,49 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(COMPLETION_PATH, post(completion))
         .route("/api/v0/chat/stop_stream", post(stop_stream))
         .route("/api/v0/file/upload_file", post(upload_file))
+        .route("/sign_in", get(sign_in_page))
+        .route("/api/v0/users/login", post(login))
 }
 
-async fn page(State(app): State<AppState>) -> Html<String> {
+const SIGN_IN_PAGE: &str = include_str!("sign_in.html");
+
+async fn sign_in_page() -> Html<&'static str> {
+    Html(SIGN_IN_PAGE)
+}
+
+/// The sign-in form's post: a right pair gets a session cookie.
+async fn login(State(app): State<AppState>, body: Bytes) -> Response {
+    let Ok(form) = serde_json::from_slice::<accounts::SignInBody>(&body) else {
+        return error(StatusCode::BAD_REQUEST, 40001, "invalid request body");
+    };
+    match app.shared.accounts().sign_in(&form.email, &form.password) {
+        Some(token) => (
+            [(header::SET_COOKIE, accounts::session_cookie(&token))],
+            ok(serde_json::json!({"user": {"email": form.email.trim()}})),
+        )
+            .into_response(),
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            40003,
+            "Incorrect email or password",
+        ),
+    }
+}
+
+async fn page(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if matches!(
+        accounts::access(&app.shared.accounts(), &headers),
+        accounts::Access::Denied
+    ) {
+        return axum::response::Redirect::to("/sign_in").into_response();
+    }
     let change = app
         .shared
         .hook_change
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    Html(crate::hooks::page(PAGE, change.as_ref()))
+    Html(crate::hooks::page(PAGE, change.as_ref())).into_response()
 }
 
 async fn app_js() -> Response {
@@ -264,6 +298,15 @@ async fn completion(State(state): State<AppState>, headers: HeaderMap, body: Byt
     entry.thinking = req.thinking_enabled;
     entry.search = req.search_enabled;
     let session = req.chat_session_id;
+    match accounts::access(&state.shared.accounts(), &headers) {
+        accounts::Access::Open => {}
+        accounts::Access::Account(email) => entry.account = Some(email),
+        accounts::Access::Denied => {
+            entry.outcome = Outcome::Fault("rejected: signed out".into());
+            state.shared.log.open(entry, session);
+            return error(StatusCode::UNAUTHORIZED, 40003, "Authorization Failed");
+        }
+    }
     let files: Option<Vec<_>> = {
         let state = deepseek_state(&state);
         req.ref_file_ids
