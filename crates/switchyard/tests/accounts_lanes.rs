@@ -21,9 +21,10 @@ use common::{DEADLINE, TempDir};
 use serde_json::{Value, json};
 use switchyard::accounts::{Keys, Secret, Store};
 use switchyard::config::Config;
+use switchyard::demo::replica_site;
 use switchyard::gateway::Gateway;
 use switchyard::models::ProviderKind;
-use switchyard_replicas::{Knobs, ReceivedRequest, ReplicaServer, Site};
+use switchyard_replicas::{Knobs, ReceivedRequest, ReplicaServer};
 
 /// Every log line of this test process, to check the start-up lines.
 fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
@@ -61,6 +62,7 @@ fn logged() -> String {
 
 /// A data dir with a key file and a store of DeepSeek accounts `(email, password, pinned)`.
 struct Setup {
+    kind: ProviderKind,
     dir: TempDir,
     key: PathBuf,
     replica: ReplicaServer,
@@ -68,6 +70,10 @@ struct Setup {
 
 impl Setup {
     async fn new(rows: &[(&str, &str, bool)]) -> Setup {
+        Self::of(ProviderKind::DeepSeek, rows).await
+    }
+
+    async fn of(kind: ProviderKind, rows: &[(&str, &str, bool)]) -> Setup {
         logs();
         let dir = TempDir(std::env::temp_dir().join(format!(
             "switchyard-accounts-{}-{}",
@@ -80,36 +86,35 @@ impl Setup {
         let mut store = Store::open(&store_path(&dir.0), &keys(&key)).unwrap();
         for (email, password, pinned) in rows {
             store
-                .add(
-                    ProviderKind::DeepSeek,
-                    email,
-                    Some(Secret::new((*password).to_owned())),
-                )
+                .add(kind, email, Some(Secret::new((*password).to_owned())))
                 .unwrap();
             if *pinned {
-                store
-                    .set_pinned(ProviderKind::DeepSeek, email, true)
-                    .unwrap();
+                store.set_pinned(kind, email, true).unwrap();
             }
         }
         store.save().unwrap();
-        let replica = ReplicaServer::start(Site::DeepSeek, Knobs::instant())
-            .await
-            .unwrap();
-        Setup { dir, key, replica }
+        let site = replica_site(kind).unwrap();
+        let replica = ReplicaServer::start(site, Knobs::instant()).await.unwrap();
+        Setup {
+            kind,
+            dir,
+            key,
+            replica,
+        }
     }
 
     async fn gateway(&self, isolation: &str, instances: u32) -> Gateway {
         let toml = format!(
-            "provider = \"deepseek\"\ndata_dir = \"{}\"\n\
+            "provider = \"{p}\"\ndata_dir = \"{}\"\n\
              [server]\nport = 0\nshutdown_grace_secs = 2\n\
              [browser]\nisolation = \"{isolation}\"\n\
              [runtime]\nproviders_in_parallel = true\nmode = \"full_parallel_lanes\"\n\
-             [providers.deepseek]\nbase_url = \"{}\"\ninstances = {instances}\n\
+             [providers.{p}]\nbase_url = \"{}\"\ninstances = {instances}\n\
              [accounts]\nkey_file = \"{}\"\n",
             self.dir.0.display(),
             self.replica.base_url(),
-            self.key.display()
+            self.key.display(),
+            p = self.kind.prefix(),
         );
         Gateway::start(Config::from_toml_str(&toml, "test").unwrap())
             .await
@@ -135,10 +140,11 @@ async fn lanes(gw: &Gateway) -> Vec<Value> {
     v["lanes"].as_array().unwrap().clone()
 }
 
-async fn chat(gw: &Gateway, text: &str) -> Value {
+async fn chat(gw: &Gateway, kind: ProviderKind, text: &str) -> Value {
+    let model = format!("{}-chat", kind.prefix());
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/chat/completions", gw.base_url()))
-        .json(&json!({"model": "deepseek-chat", "messages": [{"role": "user", "content": text}]}))
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": text}]}))
         .send()
         .await
         .unwrap();
@@ -171,11 +177,14 @@ async fn accounts_of(replica: &ReplicaServer, tag: &str, n: usize) -> BTreeSet<S
 /// Three instances asked, two accounts saved: two lanes, the reference's warning, the pinned
 /// account on lane 1 (logged `[PINNED]`), each lane signed in by the form with its own account,
 /// and after a restart both lanes serve again without a second sign-in.
-async fn capped_pinned_signed_in_and_restarted(isolation: &str) {
-    let s = Setup::new(&[
-        ("bee@example.com", "pw-bee", false),
-        ("Ant@Example.com", "pw-ant", true),
-    ])
+async fn capped_pinned_signed_in_and_restarted(kind: ProviderKind, isolation: &str) {
+    let s = Setup::of(
+        kind,
+        &[
+            ("bee@example.com", "pw-bee", false),
+            ("Ant@Example.com", "pw-ant", true),
+        ],
+    )
     .await;
     s.replica.add_account("ant@example.com", "pw-ant");
     s.replica.add_account("bee@example.com", "pw-bee");
@@ -183,31 +192,38 @@ async fn capped_pinned_signed_in_and_restarted(isolation: &str) {
     let gw = s.gateway(isolation, 3).await;
     let rows = lanes(&gw).await;
     let ids: Vec<&str> = rows.iter().map(|l| l["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["deepseek:1", "deepseek:2"], "{rows:#?}");
+    let key = kind.storage_key();
+    assert_eq!(ids, [format!("{key}:1"), format!("{key}:2")], "{rows:#?}");
+    let name = kind.display_name();
     assert_eq!(rows[0]["account"], "Ant@Example.com", "pinned on lane 1");
     assert_eq!(rows[1]["account"], "bee@example.com");
     let log = logged();
     assert!(
-        log.contains(
-            "Full Parallelization: DeepSeek requested 3 instances, but only 2 saved account(s) \
-             are available. Launching 2."
-        ),
+        log.contains(&format!(
+            "Full Parallelization: {name} requested 3 instances, but only 2 saved \
+                 account(s) are available. Launching 2."
+        )),
         "{log}"
     );
     assert!(
-        log.contains("DeepSeek 1: startup profile -> Ant@Example.com [PINNED]"),
+        log.contains(&format!(
+            "{name} 1: startup profile -> Ant@Example.com [PINNED]"
+        )),
         "{log}"
     );
     assert!(
-        log.contains("DeepSeek 2: startup profile -> bee@example.com\n")
-            || log.contains("DeepSeek 2: startup profile -> bee@example.com "),
+        log.contains(&format!("{name} 2: startup profile -> bee@example.com\n"))
+            || log.contains(&format!("{name} 2: startup profile -> bee@example.com ")),
         "{log}"
     );
     assert_eq!(s.replica.sign_ins("ant@example.com"), 1);
     assert_eq!(s.replica.sign_ins("bee@example.com"), 1);
 
     // Two requests at once: one per lane, each under its own account.
-    let (a, b) = tokio::join!(chat(&gw, "first run one"), chat(&gw, "first run two"));
+    let (a, b) = tokio::join!(
+        chat(&gw, s.kind, "first run one"),
+        chat(&gw, s.kind, "first run two")
+    );
     for reply in [&a, &b] {
         assert!(
             reply["choices"][0]["message"]["content"]
@@ -233,7 +249,7 @@ async fn capped_pinned_signed_in_and_restarted(isolation: &str) {
         );
     }
     let store = Store::open(&store_path(&s.dir.0), &keys(&s.key)).unwrap();
-    let rows = store.accounts(ProviderKind::DeepSeek);
+    let rows = store.accounts(kind);
     assert!(rows.iter().all(|r| r.last_used_ms.is_some()), "{rows:?}");
     if isolation == "context" {
         assert!(rows.iter().all(|r| r.session.is_some()), "{rows:?}");
@@ -245,7 +261,10 @@ async fn capped_pinned_signed_in_and_restarted(isolation: &str) {
     let rows = lanes(&gw).await;
     assert_eq!(rows.len(), 2, "{rows:#?}");
     assert_eq!(rows[0]["account"], "Ant@Example.com");
-    let (a, b) = tokio::join!(chat(&gw, "second run one"), chat(&gw, "second run two"));
+    let (a, b) = tokio::join!(
+        chat(&gw, s.kind, "second run one"),
+        chat(&gw, s.kind, "second run two")
+    );
     assert!(a["choices"][0]["message"]["content"].is_string(), "{a}");
     assert!(b["choices"][0]["message"]["content"].is_string(), "{b}");
     let seen = accounts_of(&s.replica, "second run", 2).await;
@@ -266,12 +285,17 @@ async fn capped_pinned_signed_in_and_restarted(isolation: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_isolation_caps_pins_signs_in_and_restores_the_session() {
-    capped_pinned_signed_in_and_restarted("context").await;
+    capped_pinned_signed_in_and_restarted(ProviderKind::DeepSeek, "context").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glm_lanes_sign_in_on_the_auth_page_and_stay_signed_in() {
+    capped_pinned_signed_in_and_restarted(ProviderKind::Glm, "context").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_isolation_caps_pins_signs_in_and_keeps_the_profile() {
-    capped_pinned_signed_in_and_restarted("process").await;
+    capped_pinned_signed_in_and_restarted(ProviderKind::DeepSeek, "process").await;
 }
 
 /// A saved password the site refuses: the lane fails to start with the site's message and what

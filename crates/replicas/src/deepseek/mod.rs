@@ -13,6 +13,11 @@
 //!   which only a page that reads the stream knows); then marks the session's latest request
 //!   `stop_called` and ends its stream. Anything less is refused with HTTP 400.
 //! - `POST /api/v0/chat_session/delete`: accepted, no effect.
+//! - `GET /sign_in`, `POST /api/v0/users/login` `{"email","password"}`: the sign-in form and its
+//!   post (a right pair gets the `replica_account` session cookie). Once an account is
+//!   registered ([`crate::ReplicaServer::add_account`]), the app page redirects to `/sign_in`
+//!   and the completion answers HTTP 401 without a session of a registered account (see
+//!   [`crate::accounts`]).
 //! - `POST /api/v0/file/upload_file`: a file the page attached (the body is the file, its
 //!   name in `x-file-name`, URI-encoded; the site sends multipart, which only the page sees).
 //!   Answers its id; a completion names it in `ref_file_ids`, which must name files this
@@ -303,6 +308,7 @@ async fn completion(State(state): State<AppState>, headers: HeaderMap, body: Byt
         accounts::Access::Account(email) => entry.account = Some(email),
         accounts::Access::Denied => {
             entry.outcome = Outcome::Fault("rejected: signed out".into());
+            entry.ended_us = Some(entry.started_us);
             state.shared.log.open(entry, session);
             return error(StatusCode::UNAUTHORIZED, 40003, "Authorization Failed");
         }
