@@ -41,6 +41,8 @@ pub enum NoSpare {
 pub struct Pool {
     inner: Mutex<Inner>,
     prefer_least_used: bool,
+    /// `accounts.retry_with_another_account`.
+    retry: bool,
 }
 
 struct Inner {
@@ -72,7 +74,14 @@ impl Pool {
                 }
             }
         };
-        Pool::new(store, Some(keys), unreadable, config.prefer_least_used)
+        let mut pool = Pool::new(store, Some(keys), unreadable, config.prefer_least_used);
+        pool.retry = config.retry_with_another_account;
+        pool
+    }
+
+    /// Whether a request that fails early is tried again on another account.
+    pub fn retries(&self) -> bool {
+        self.retry
     }
 
     /// A pool over an open store (tests), or none.
@@ -95,6 +104,7 @@ impl Pool {
                 rng: fastrand::Rng::new(),
             }),
             prefer_least_used,
+            retry: false,
         }
     }
 

@@ -20,6 +20,7 @@ mod host;
 mod lane;
 pub mod plan;
 mod relay;
+pub mod rotation;
 mod session;
 mod signin;
 pub mod supervisor;
