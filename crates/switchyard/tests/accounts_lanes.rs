@@ -168,6 +168,14 @@ fn content(reply: &Value) -> &str {
         .unwrap_or_default()
 }
 
+async fn switch(gw: &Gateway, lane: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/lanes/{lane}/switch-account", gw.base_url()))
+        .send()
+        .await
+        .unwrap()
+}
+
 const ROTATE: &str = "retry_with_another_account = true";
 
 /// The accounts the replica saw on completed requests whose prompt contains `tag`.
@@ -460,6 +468,19 @@ async fn with_no_spare_the_lane_goes_offline_and_its_sibling_serves() {
     s.replica.rate_limit_account("ant@example.com", true);
     let gw = s.gateway_with("context", 2, ROTATE).await;
 
+    // Switch Account by hand with no spare: refused, the lane keeps its account.
+    let resp = switch(&gw, "deepseek:2").await;
+    assert_eq!(resp.status(), 409);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no spare saved account")),
+        "{body}"
+    );
+    assert_eq!(switch(&gw, "deepseek:9").await.status(), 404);
+    assert_eq!(lanes(&gw).await[1]["account"], "bee@example.com");
+
     let (a, b) = tokio::join!(
         try_chat(&gw, s.kind, "no spare one"),
         try_chat(&gw, s.kind, "no spare two")
@@ -496,6 +517,54 @@ async fn with_no_spare_the_lane_goes_offline_and_its_sibling_serves() {
     }
     let seen = accounts_of(&s.replica, "after", 2).await;
     assert_eq!(seen, BTreeSet::from(["bee@example.com".to_owned()]));
+    gw.shutdown().await;
+    s.replica.shutdown().await;
+}
+
+/// `POST /api/lanes/{id}/switch-account`: the lane moves to the spare account (never a
+/// sibling's), restarts, signs in with it and serves under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_account_by_hand_moves_a_lane_to_the_spare() {
+    let s = Setup::new(&[
+        ("ant@example.com", "pw-ant", true),
+        ("bee@example.com", "pw-bee", false),
+        ("cat@example.com", "pw-cat", false),
+    ])
+    .await;
+    for (email, pw) in [
+        ("ant@example.com", "pw-ant"),
+        ("bee@example.com", "pw-bee"),
+        ("cat@example.com", "pw-cat"),
+    ] {
+        s.replica.add_account(email, pw);
+    }
+    let gw = s.gateway("context", 2).await;
+    let before = lanes(&gw).await;
+    let sibling = before[1]["account"].as_str().unwrap().to_owned();
+    let resp = switch(&gw, "deepseek:1").await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let now = body["account"].as_str().unwrap().to_owned();
+    assert!(now != "ant@example.com" && now != sibling, "{body}");
+    let after = lanes(&gw).await;
+    assert_eq!(after[0]["account"], now.as_str());
+    assert_eq!(after[1]["account"], sibling.as_str());
+    assert_eq!(s.replica.sign_ins(&now), 1);
+    // Lane 2 now switches to the account lane 1 gave up.
+    let resp = switch(&gw, "deepseek:2").await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["account"], "ant@example.com");
+    let (a, b) = tokio::join!(
+        chat(&gw, s.kind, "switched one"),
+        chat(&gw, s.kind, "switched two")
+    );
+    assert!(!content(&a).is_empty() && !content(&b).is_empty());
+    let seen = accounts_of(&s.replica, "switched", 2).await;
+    assert_eq!(
+        seen,
+        BTreeSet::from(["ant@example.com".to_owned(), now.clone()])
+    );
     gw.shutdown().await;
     s.replica.shutdown().await;
 }

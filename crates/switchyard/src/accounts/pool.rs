@@ -149,6 +149,22 @@ impl Pool {
         inner.hold(lane, pick).ok_or(NoSpare::NoneFree)
     }
 
+    /// Whether [`Pool::rotate`] would find an account for `lane` now.
+    pub fn has_spare(&self, lane: &LaneId, provider: ProviderKind) -> bool {
+        let mut inner = self.lock();
+        let own = inner.held.get(lane).map(|h| h.id.clone());
+        inner
+            .pick(
+                provider,
+                Some(own.as_ref().unwrap_or(&AccountId {
+                    provider,
+                    key: String::new(),
+                })),
+                self.prefer_least_used,
+            )
+            .is_some()
+    }
+
     /// The account `lane` holds.
     pub fn held(&self, lane: &LaneId) -> Option<Held> {
         self.lock().held.get(lane).cloned()

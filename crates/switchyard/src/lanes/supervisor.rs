@@ -68,6 +68,9 @@ pub enum Fault {
     PanicSupervisor,
     /// Hang the page's renderer in an endless script (the watchdog finds it).
     Hang,
+    /// Not a fault: move the lane to a spare saved account and restart it there (`POST
+    /// /api/lanes/{id}/switch-account`, always on). Carried out only while the lane is idle.
+    SwitchAccount,
 }
 
 /// A fault request and where its answer goes.
@@ -79,6 +82,8 @@ pub struct Control {
 /// What woke an idle lane.
 enum Next {
     Job(Job),
+    /// Switch Account by hand; the answer goes to the reply.
+    Switch(oneshot::Sender<Result<String, String>>),
     Broken(Cause, String),
     Shutdown,
     /// A config reload removed the lane.
@@ -197,6 +202,7 @@ impl Supervisor {
             let keep_going = match self.idle().await {
                 Next::Shutdown | Next::Retire => false,
                 Next::Job(job) => self.serve(job).await,
+                Next::Switch(reply) => self.switch_by_hand(reply).await,
                 Next::Broken(cause, why) => self.recover(cause, why).await,
             };
             if !keep_going {
@@ -252,7 +258,12 @@ impl Supervisor {
                     };
                     return Next::Broken(Cause::Page, why.to_owned());
                 }
-                Some(c) = self.control.recv() => inject(&lane, c, &mut self.panic_next).await,
+                Some(c) = self.control.recv() => {
+                    if matches!(c.fault, Fault::SwitchAccount) {
+                        return Next::Switch(c.reply);
+                    }
+                    inject(&lane, c, &mut self.panic_next).await;
+                }
                 job = self.inbox.recv() => match job {
                     Some(job) => return Next::Job(job),
                     None => return Next::Shutdown,
@@ -414,6 +425,43 @@ impl Supervisor {
                 warn!(lane = %lane.spec.id, "{why}");
                 board.set_failure(&lane.spec.id, &why, None);
                 Err(Some(why))
+            }
+        }
+    }
+
+    /// Switch Account by hand (behavior-spec §7.5: the same rotation). With no spare the lane
+    /// keeps its account and serves on; a lane that does not come back recovers.
+    async fn switch_by_hand(&mut self, reply: oneshot::Sender<Result<String, String>>) -> bool {
+        let id = self.lane.spec.id.clone();
+        if !self.lane.accounts.has_spare(&id, self.lane.spec.provider) {
+            let _ = reply.send(Err(format!(
+                "no spare saved account for {id}: every other selectable {} account is held by \
+                 another lane (or there is none); `switchyard accounts add` one and restart",
+                self.lane.spec.provider
+            )));
+            return true;
+        }
+        self.step_aside("switching accounts by hand".to_owned())
+            .await;
+        match self.switch_account("a manual Switch Account").await {
+            Ok(()) => {
+                let email = self
+                    .lane
+                    .accounts
+                    .held(&id)
+                    .map(|h| h.email)
+                    .unwrap_or_default();
+                let _ = reply.send(Ok(email));
+                self.announce().await;
+                true
+            }
+            Err(None) => {
+                let _ = reply.send(Err(super::rotation::NO_SPARE.to_owned()));
+                self.offline_for_good().await
+            }
+            Err(Some(why)) => {
+                let _ = reply.send(Err(why.clone()));
+                self.recover(Cause::Page, why).await
             }
         }
     }
@@ -614,6 +662,9 @@ async fn inject(lane: &Lane, control: Control, panic_next: &mut bool) {
             *panic_next = true;
             Ok(format!("the next request on {id} panics"))
         }
+        Fault::SwitchAccount => Err(format!(
+            "{id} is running a request; switch its account once it is ready again"
+        )),
         Fault::PanicSupervisor => {
             let _ = control
                 .reply
