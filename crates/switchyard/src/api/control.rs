@@ -144,6 +144,51 @@ fn serving(state: &LaneState) -> bool {
     matches!(state, LaneState::Ready | LaneState::Busy)
 }
 
+/// How long a lane may take to switch its account (a restart and a sign-in).
+const SWITCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `POST /api/lanes/{id}/switch-account`.
+pub async fn switch_account(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    use crate::lanes::supervisor::{Control, Fault};
+    let lane = crate::ids::LaneId(id);
+    let Some(channel) = app.board.control(&lane) else {
+        return ApiError::not_found(format!(
+            "No running lane {lane}. GET /api/lanes lists the lanes."
+        ))
+        .into_response();
+    };
+    let conflict = |message: String| {
+        ApiError::new(StatusCode::CONFLICT, "invalid_request_error", message).into_response()
+    };
+    let (reply, rx) = tokio::sync::oneshot::channel();
+    let control = Control {
+        fault: Fault::SwitchAccount,
+        reply,
+    };
+    if channel.send(control).await.is_err() {
+        return conflict(format!(
+            "Lane {lane} is not running (shutting down or offline); nothing was done."
+        ));
+    }
+    match tokio::time::timeout(SWITCH_TIMEOUT, rx).await {
+        Ok(Ok(Ok(email))) => {
+            tracing::info!(lane = %lane, "Switch Account: {lane} now holds {email}");
+            Json(json!({"lane": lane.0, "account": email})).into_response()
+        }
+        Ok(Ok(Err(e))) => conflict(format!("Could not switch the account of {lane}: {e}")),
+        Ok(Err(_)) => conflict(format!("Lane {lane} stopped before it switched accounts.")),
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            format!(
+                "Lane {lane} did not switch within {}s (it may be busy or recovering); try again.",
+                SWITCH_TIMEOUT.as_secs()
+            ),
+        )
+        .into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,50 +248,5 @@ mod tests {
         let (providers, not_ready) = readiness(&rows);
         assert!(not_ready.is_empty());
         assert_eq!(providers.len(), 1);
-    }
-}
-
-/// How long a lane may take to switch its account (a restart and a sign-in).
-const SWITCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// `POST /api/lanes/{id}/switch-account`.
-pub async fn switch_account(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    use crate::lanes::supervisor::{Control, Fault};
-    let lane = crate::ids::LaneId(id);
-    let Some(channel) = app.board.control(&lane) else {
-        return ApiError::not_found(format!(
-            "No running lane {lane}. GET /api/lanes lists the lanes."
-        ))
-        .into_response();
-    };
-    let conflict = |message: String| {
-        ApiError::new(StatusCode::CONFLICT, "invalid_request_error", message).into_response()
-    };
-    let (reply, rx) = tokio::sync::oneshot::channel();
-    let control = Control {
-        fault: Fault::SwitchAccount,
-        reply,
-    };
-    if channel.send(control).await.is_err() {
-        return conflict(format!(
-            "Lane {lane} is not running (shutting down or offline); nothing was done."
-        ));
-    }
-    match tokio::time::timeout(SWITCH_TIMEOUT, rx).await {
-        Ok(Ok(Ok(email))) => {
-            tracing::info!(lane = %lane, "Switch Account: {lane} now holds {email}");
-            Json(json!({"lane": lane.0, "account": email})).into_response()
-        }
-        Ok(Ok(Err(e))) => conflict(format!("Could not switch the account of {lane}: {e}")),
-        Ok(Err(_)) => conflict(format!("Lane {lane} stopped before it switched accounts.")),
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            format!(
-                "Lane {lane} did not switch within {}s (it may be busy or recovering); try again.",
-                SWITCH_TIMEOUT.as_secs()
-            ),
-        )
-        .into_response(),
     }
 }
