@@ -112,6 +112,12 @@ impl Pool {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether a store file was found (readable or not).
+    pub fn has_store(&self) -> bool {
+        let inner = self.lock();
+        inner.store.is_some() || inner.unreadable.is_some()
+    }
+
     /// How many of the provider's saved accounts can back a lane; `Err` when the store could
     /// not be read.
     pub fn selectable(&self, provider: ProviderKind) -> Result<usize, String> {
