@@ -114,6 +114,31 @@ impl Guard {
         })
     }
 
+    /// Checks a key a person types into the dashboard's sign-in form: it must be in the key
+    /// file and may use the admin routes. `Ok(None)` when keys are off (nothing to check).
+    pub fn admin_key(&self, token: &str) -> Result<Option<String>, String> {
+        let Some(keys) = &self.keys else {
+            return Ok(None);
+        };
+        match keys.find(token) {
+            None => {
+                warn!("Refused a dashboard sign-in with a key that is not in the key file.");
+                Err("That key is not in the key file.".to_owned())
+            }
+            Some((name, admin)) => {
+                if self.admin_routes == AdminRoutes::AdminKeys && !admin {
+                    warn!("Refused a dashboard sign-in with the non-admin key `{name}`.");
+                    Err(format!(
+                        "The API key `{name}` is not an admin key (auth.admin_routes = \
+                         \"admin_keys\"); use one made by `switchyard keys add NAME --admin`."
+                    ))
+                } else {
+                    Ok(Some(name))
+                }
+            }
+        }
+    }
+
     /// Whether the `Host` header's name is one this gateway answers to.
     fn host_allowed(&self, host: &str) -> bool {
         let name = host_name(host);
@@ -234,16 +259,45 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut req: Request, next: Next
 
     if let Some(keys) = &guard.keys
         && !OPEN_PATHS.contains(&req.uri().path())
+        && !crate::dashboard::is_sign_in_path(req.uri().path())
     {
-        let inspect = req.uri().path().starts_with("/api/");
-        let Some(token) = presented_key(headers) else {
+        let path = req.uri().path();
+        let inspect = path.starts_with("/api/") || crate::dashboard::is_admin_path(path);
+        // A person signed in to the dashboard presents the key in its cookie; it counts for
+        // the admin routes only, so a page elsewhere cannot spend it on /v1 (SECURITY.md).
+        let token = presented_key(headers)
+            .or_else(|| inspect.then(|| crate::dashboard::cookie_key(headers)).flatten());
+        let sign_in = crate::dashboard::wants_sign_in(path, headers);
+        let Some(token) = token else {
+            if sign_in {
+                return crate::dashboard::sign_in_page(
+                    StatusCode::UNAUTHORIZED,
+                    "Sign in with an API key that may use the admin routes.",
+                );
+            }
             return with_cors(&guard, origin.as_ref(), unauthorized("Missing API key"));
         };
         let Some((name, admin)) = keys.find(token) else {
             warn!("Refused a request with an API key that is not in the key file.");
+            if sign_in {
+                return crate::dashboard::sign_in_page(
+                    StatusCode::UNAUTHORIZED,
+                    "That key is not (or no longer) in the key file; sign in again.",
+                );
+            }
             return with_cors(&guard, origin.as_ref(), unauthorized("Invalid API key"));
         };
         if inspect && guard.admin_routes == AdminRoutes::AdminKeys && !admin {
+            if sign_in {
+                return crate::dashboard::sign_in_page(
+                    StatusCode::FORBIDDEN,
+                    &format!(
+                        "The API key `{name}` is not an admin key (auth.admin_routes = \
+                         \"admin_keys\"); sign in with one made by `switchyard keys add NAME \
+                         --admin`."
+                    ),
+                );
+            }
             return with_cors(
                 &guard,
                 origin.as_ref(),

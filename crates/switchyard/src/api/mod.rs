@@ -54,6 +54,11 @@ pub struct AppState {
     pub guard: Arc<guard::Guard>,
     /// The overhead histogram (`GET /api/stats`).
     pub stats: Arc<stats::Stats>,
+    /// The last finished requests, for the dashboard (`crate::dashboard::recent`).
+    pub recent: Arc<crate::dashboard::recent::Recent>,
+    /// Cancelled when the gateway stops: long-lived streams (the dashboard's events and live
+    /// views) end, so the server's graceful stop need not wait for them.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -95,6 +100,7 @@ pub fn app(
         .route("/api/queue/stop", post(control::stop_running))
         .route("/api/queue/clear", post(control::clear_pending))
         .route("/api/config/reload", post(control::reload))
+        .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

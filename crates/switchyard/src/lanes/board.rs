@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::supervisor::Control;
 
@@ -84,12 +84,29 @@ pub struct Board {
     rows: Arc<Mutex<Vec<LaneRecord>>>,
     /// Each running lane's fault-injection handle (its supervisor's control channel).
     controls: Arc<Mutex<HashMap<LaneId, mpsc::Sender<Control>>>>,
+    /// Counts the board's changes (every write, including the scheduler's copy after each
+    /// queue change); the dashboard's event stream waits on it instead of polling.
+    changed: Arc<watch::Sender<u64>>,
+    /// Each running lane's page as a screencast source (the dashboard's live view), set by
+    /// its supervisor whenever the lane comes up on a page.
+    screens: Arc<Mutex<HashMap<LaneId, crate::browser::Screen>>>,
 }
 
 impl Board {
     fn rows(&self) -> MutexGuard<'_, Vec<LaneRecord>> {
         // A panic while holding this lock cannot leave a row half-written in a harmful way.
         self.rows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Says that the board (or the queue behind it) changed.
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that sees every change of the board and of the queue (the scheduler copies
+    /// its lane table onto the board after each queue change).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// Registers the control channel of a lane's supervisor.
@@ -109,6 +126,23 @@ impl Board {
             .cloned()
     }
 
+    /// Records the page a lane now runs on, for its live view.
+    pub fn set_screen(&self, id: &LaneId, screen: crate::browser::Screen) {
+        self.screens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), screen);
+    }
+
+    /// The lane's page as a screencast source, if it runs on one.
+    pub fn screen(&self, id: &LaneId) -> Option<crate::browser::Screen> {
+        self.screens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
     /// Adds a row, or replaces the row with the same id.
     pub fn insert(&self, record: LaneRecord) {
         let mut rows = self.rows();
@@ -116,12 +150,15 @@ impl Board {
             Some(row) => *row = record,
             None => rows.push(record),
         }
+        drop(rows);
+        self.bump();
     }
 
     fn with_row(&self, id: &LaneId, f: impl FnOnce(&mut LaneRecord)) {
         if let Some(r) = self.rows().iter_mut().find(|r| &r.id == id) {
             f(r);
         }
+        self.bump();
     }
 
     pub fn set_state(&self, id: &LaneId, state: LaneState) {
@@ -158,6 +195,8 @@ impl Board {
             row.current_request = view.current_request.clone();
             row.requests_served = view.requests_served;
         }
+        drop(rows);
+        self.bump();
     }
 
     /// Counts one recovery of the lane.
@@ -180,6 +219,11 @@ impl Board {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
+        self.screens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        self.bump();
     }
 
     /// All rows, in start order.
