@@ -144,7 +144,9 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// No framing (the buttons cancel requests), scripts only from the gateway itself.
+/// No framing (the buttons cancel requests), scripts only from the gateway itself. The
+/// referrer policy is `same-origin`, not `no-referrer`: under `no-referrer` Chromium sends
+/// `Origin: null` with a form post, which the guard refuses.
 fn secure_headers(h: &mut HeaderMap) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -158,7 +160,7 @@ fn secure_headers(h: &mut HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
 }
 
 fn asset(body: &'static str, kind: &'static str) -> Response {
@@ -315,6 +317,8 @@ async fn config_apply(State(app): State<Arc<AppState>>, Json(edit): Json<Edit>) 
     match settings::apply(&app.reloader, &edit.text).await {
         Ok(changes) => {
             info!("Settings applied from the dashboard.");
+            // The page's snapshot carries settings too (the live view switch): send it again.
+            app.board.touch();
             Json(json!({ "reloaded": true, "changes": changes })).into_response()
         }
         Err(refused) => ApiError::reload_refused(&refused).into_response(),

@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn the_ring_keeps_the_newest_rows() {
         let recent = Arc::new(Recent::default());
-        let mut seen = recent.changes();
+        let seen = recent.changes();
         for i in 0..RECENT_CAPACITY + 5 {
             drop(tracker(&recent, &i.to_string()));
         }

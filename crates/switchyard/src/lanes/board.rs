@@ -103,6 +103,12 @@ impl Board {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Says that something the board's readers show beside it changed (the dashboard's
+    /// settings after a reload that kept every lane), so they look again.
+    pub fn touch(&self) {
+        self.bump();
+    }
+
     /// A receiver that sees every change of the board and of the queue (the scheduler copies
     /// its lane table onto the board after each queue change).
     pub fn changes(&self) -> watch::Receiver<u64> {
