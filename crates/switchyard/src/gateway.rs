@@ -139,6 +139,7 @@ impl Gateway {
             stats: Default::default(),
             recent: Default::default(),
             shutdown: stop_server.clone(),
+            live_views: Default::default(),
         });
         let stop = stop_server.clone();
         let server = crate::tasks::spawn("http-server", async move {

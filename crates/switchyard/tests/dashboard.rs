@@ -74,15 +74,24 @@ impl Viewer {
                 tokio::time::Instant::now() < until,
                 "timed out waiting in the dashboard for {what}; page: {:?}",
                 self.tab
-                    .eval("the page's text", "document.body.innerText", Duration::from_secs(5))
+                    .eval(
+                        "the page's text",
+                        "document.body.innerText",
+                        Duration::from_secs(5)
+                    )
                     .await
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// Saves what the page shows as `target/dashboard-screens/<name>.png`.
-    async fn shot(&self, name: &str) {
+    /// Scrolls `selector` into view and saves what the page shows as
+    /// `target/dashboard-screens/<name>.png`.
+    async fn shot(&self, name: &str, selector: &str) {
+        self.js(&format!(
+            "document.querySelector('{selector}').scrollIntoView(), true"
+        ))
+        .await;
         let png = self.tab.screenshot(Duration::from_secs(10)).await.unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/dashboard-screens");
@@ -135,7 +144,8 @@ impl Stream {
     async fn end(mut self) -> common::Streamed {
         tokio::time::timeout(DEADLINE, async {
             while let Some(bytes) = self.body.next().await {
-                self.seen.push_str(&String::from_utf8_lossy(&bytes.unwrap()));
+                self.seen
+                    .push_str(&String::from_utf8_lossy(&bytes.unwrap()));
             }
         })
         .await
@@ -204,9 +214,12 @@ async fn the_dashboard_shows_lanes_cancels_applies_settings_and_opens_a_failure_
             .await;
         assert_eq!(provider, lane["provider"], "{id}");
     }
-    page.wait("the event stream is live", "document.querySelector('#conn').textContent === 'live'")
-        .await;
-    page.shot("lanes").await;
+    page.wait(
+        "the event stream is live",
+        "document.querySelector('#conn').textContent === 'live'",
+    )
+    .await;
+    page.shot("lanes", "#lanes-section").await;
 
     // A running request shows in the queue; its Cancel button stops it and its client hears so.
     let mut running = Stream::start(&client, &base, "deepseek-chat", "Tell me a long story").await;
@@ -219,12 +232,32 @@ async fn the_dashboard_shows_lanes_cancels_applies_settings_and_opens_a_failure_
     )
     .await;
     let model = page
-        .js(&format!("document.querySelector('{row} td:nth-child(4)').textContent"))
+        .js(&format!(
+            "document.querySelector('{row} td:nth-child(4)').textContent"
+        ))
         .await;
     assert_eq!(model, "deepseek-chat");
-    page.shot("queue").await;
-    page.js(&format!("document.querySelector('{row} button.cancel').click(), true"))
-        .await;
+    page.shot("queue", "#queue-section").await;
+    // The live view is off under load: the lane runs this request.
+    let ds = lanes.iter().find(|l| l["provider"] == "deepseek").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = client
+        .get(format!("{base}/api/lanes/{ds}/screencast"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(
+        refused["error"]["code"], "screencast_under_load",
+        "{refused}"
+    );
+    page.js(&format!(
+        "document.querySelector('{row} button.cancel').click(), true"
+    ))
+    .await;
     let s = running.end().await;
     assert_eq!(
         s.error,
@@ -247,13 +280,6 @@ async fn the_dashboard_shows_lanes_cancels_applies_settings_and_opens_a_failure_
     .await;
 
     // A lane's live view shows its page; closing it stops the screencast.
-    let ds = lanes
-        .iter()
-        .find(|l| l["provider"] == "deepseek")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     page.wait(
         "the DeepSeek lane ready again",
         &format!(
@@ -271,8 +297,20 @@ async fn the_dashboard_shows_lanes_cancels_applies_settings_and_opens_a_failure_
          document.querySelector('#live-frame').naturalWidth > 0",
     )
     .await;
-    page.shot("live-view").await;
-    page.js("document.querySelector('#live-close').click(), true").await;
+    page.wait(
+        "the open live view counted",
+        "document.querySelector('#live-count').textContent.startsWith('1 live view')",
+    )
+    .await;
+    page.shot("live-view", "#live-view").await;
+    page.js("document.querySelector('#live-close').click(), true")
+        .await;
+    // Closing the view drops its stream: the gateway stops the screencast and says so.
+    page.wait(
+        "no live view open",
+        "snap.live_views === 0 && document.querySelector('#live-count').textContent === ''",
+    )
+    .await;
 
     // A setting edited in the page applies without a restart: DeepSeek's idle timeout, which
     // the next stalled answer then shows.
@@ -301,7 +339,7 @@ async fn the_dashboard_shows_lanes_cancels_applies_settings_and_opens_a_failure_
         preview.as_str().unwrap().contains("providers.deepseek"),
         "{preview}"
     );
-    page.shot("settings-preview").await;
+    page.shot("settings-preview", "#settings-result").await;
     page.js("document.querySelector('#settings-apply').click(), true")
         .await;
     let applied = page
@@ -311,8 +349,11 @@ async fn the_dashboard_shows_lanes_cancels_applies_settings_and_opens_a_failure_
              document.querySelector('#settings-result').textContent",
         )
         .await;
-    assert!(applied.as_str().unwrap().contains("without a restart"), "{applied}");
-    page.shot("settings-applied").await;
+    assert!(
+        applied.as_str().unwrap().contains("without a restart"),
+        "{applied}"
+    );
+    page.shot("settings-applied", "#settings-result").await;
     let written = std::fs::read_to_string(&layer).unwrap();
     assert!(written.contains("idle_timeout_secs = 1"), "{written}");
     let after = get_json(&client, &format!("{base}/api/lanes")).await["lanes"]
@@ -332,8 +373,11 @@ async fn the_dashboard_shows_lanes_cancels_applies_settings_and_opens_a_failure_
         "{s:?}"
     );
     let bundle = format!("#lanes tr[data-lane=\"{ds}\"] button.bundle");
-    page.wait("the lane's bundle button", &format!("document.querySelector('{bundle}')"))
-        .await;
+    page.wait(
+        "the lane's bundle button",
+        &format!("document.querySelector('{bundle}')"),
+    )
+    .await;
     // The bundle is written off the lane's task; wait until its screenshot is on disk.
     let until = tokio::time::Instant::now() + DEADLINE;
     loop {
@@ -346,7 +390,11 @@ async fn the_dashboard_shows_lanes_cancels_applies_settings_and_opens_a_failure_
             assert_eq!(resp.headers()["content-type"], "image/png");
             break;
         }
-        assert!(tokio::time::Instant::now() < until, "no screenshot: {}", resp.status());
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no screenshot: {}",
+            resp.status()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     page.js(&format!("document.querySelector('{bundle}').click(), true"))
@@ -362,7 +410,7 @@ async fn the_dashboard_shows_lanes_cancels_applies_settings_and_opens_a_failure_
         "document.querySelector('#bundle-meta').textContent.includes('screenshot.png')",
     )
     .await;
-    page.shot("failure-bundle").await;
+    page.shot("failure-bundle", "#bundle-view").await;
 
     page.close().await;
     demo.shutdown().await;
@@ -406,7 +454,13 @@ async fn with_keys_on_the_dashboard_asks_for_the_admin_key() {
         assert_eq!(get(path, None).await.unwrap().status(), 401, "{path}");
     }
     assert_eq!(get("/", Some(&laptop)).await.unwrap().status(), 403);
-    assert_eq!(get("/metrics", Some("sy-not-a-key")).await.unwrap().status(), 401);
+    assert_eq!(
+        get("/metrics", Some("sy-not-a-key"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     let resp = get("/", Some(&ops)).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("id=\"lanes\""));
@@ -414,8 +468,9 @@ async fn with_keys_on_the_dashboard_asks_for_the_admin_key() {
     // A person signs in with the admin key through the form; the page's own same-origin
     // requests then pass with the cookie.
     let page = Viewer::open(&h.url("/")).await;
-    page.wait("the sign-in form", "document.querySelector('#key')").await;
-    page.shot("sign-in").await;
+    page.wait("the sign-in form", "document.querySelector('#key')")
+        .await;
+    page.shot("sign-in", "body").await;
     page.js(&format!(
         "document.querySelector('#key').value = '{laptop}'; document.querySelector('form').submit(), true"
     ))

@@ -265,8 +265,11 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut req: Request, next: Next
         let inspect = path.starts_with("/api/") || crate::dashboard::is_admin_path(path);
         // A person signed in to the dashboard presents the key in its cookie; it counts for
         // the admin routes only, so a page elsewhere cannot spend it on /v1 (SECURITY.md).
-        let token = presented_key(headers)
-            .or_else(|| inspect.then(|| crate::dashboard::cookie_key(headers)).flatten());
+        let token = presented_key(headers).or_else(|| {
+            inspect
+                .then(|| crate::dashboard::cookie_key(headers))
+                .flatten()
+        });
         let sign_in = crate::dashboard::wants_sign_in(path, headers);
         let Some(token) = token else {
             if sign_in {

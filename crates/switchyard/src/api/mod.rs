@@ -59,6 +59,8 @@ pub struct AppState {
     /// Cancelled when the gateway stops: long-lived streams (the dashboard's events and live
     /// views) end, so the server's graceful stop need not wait for them.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// How many lane live views are open (`crate::dashboard::screencast`).
+    pub live_views: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl AppState {

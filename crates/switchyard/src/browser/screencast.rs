@@ -75,9 +75,8 @@ impl Screen {
         let (frames_tx, frames) = mpsc::channel(FRAME_BUFFER);
         let (stop, stop_rx) = oneshot::channel();
         let (started_tx, started) = oneshot::channel();
-        let call: Call = Box::new(move |page: Page| {
-            Box::pin(run(page, t, frames_tx, stop_rx, started_tx))
-        });
+        let call: Call =
+            Box::new(move |page: Page| Box::pin(run(page, t, frames_tx, stop_rx, started_tx)));
         if !self.page.send(Command::Call(call)) {
             return Err(BrowserError::Cdp {
                 what: what.to_owned(),
@@ -126,7 +125,12 @@ async fn run(
     }
     if started.send(Ok(())).is_err() {
         // The viewer gave up waiting; stop at once.
-        let _ = timed("Page.stopScreencast", t, page.execute(StopScreencastParams::default())).await;
+        let _ = timed(
+            "Page.stopScreencast",
+            t,
+            page.execute(StopScreencastParams::default()),
+        )
+        .await;
         return;
     }
     let mut last: Option<tokio::time::Instant> = None;
@@ -140,7 +144,9 @@ async fn run(
                 None => break,
             },
         };
-        if let Ok(jpeg) = base64::engine::general_purpose::STANDARD.decode(AsRef::<str>::as_ref(&frame.data)) {
+        if let Ok(jpeg) =
+            base64::engine::general_purpose::STANDARD.decode(AsRef::<str>::as_ref(&frame.data))
+        {
             // A full buffer means the viewer is behind: this frame is dropped.
             let _ = frames.try_send(jpeg);
         }
@@ -159,5 +165,10 @@ async fn run(
             break;
         }
     }
-    let _ = timed("Page.stopScreencast", t, page.execute(StopScreencastParams::default())).await;
+    let _ = timed(
+        "Page.stopScreencast",
+        t,
+        page.execute(StopScreencastParams::default()),
+    )
+    .await;
 }

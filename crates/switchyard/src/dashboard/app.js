@@ -312,6 +312,7 @@ $("#live-close").addEventListener("click", () => {
 // === the event stream ===
 
 function render() {
+  $("#live-count").textContent = snap.live_views ? `${snap.live_views} live view(s) open` : "";
   renderLanes();
   renderQueue();
   renderRecent();

@@ -83,7 +83,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/config/preview", post(config_preview))
         .route("/api/config/apply", post(config_apply))
         .route("/api/lanes/{id}/failure", get(failure_bundle))
-        .route("/api/lanes/{id}/failure/screenshot", get(failure_screenshot))
+        .route(
+            "/api/lanes/{id}/failure/screenshot",
+            get(failure_screenshot),
+        )
         .route("/api/lanes/{id}/screencast", get(screencast::stream))
 }
 
@@ -160,7 +163,10 @@ fn secure_headers(h: &mut HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
 }
 
 fn asset(body: &'static str, kind: &'static str) -> Response {
@@ -284,6 +290,7 @@ async fn snapshot(app: &AppState) -> Option<serde_json::Value> {
         "queue": { "running": queue.running, "pending": queue.pending },
         "recent": app.recent.list(),
         "screencast": config.dashboard.screencast,
+        "live_views": app.live_views.load(std::sync::atomic::Ordering::Relaxed),
     }))
 }
 
@@ -401,7 +408,10 @@ mod tests {
         );
         assert_eq!(cookie_key(&h), Some("sy-abc"));
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("switchyard_admin="));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("switchyard_admin="),
+        );
         assert_eq!(cookie_key(&h), None);
         assert_eq!(cookie_key(&HeaderMap::new()), None);
     }

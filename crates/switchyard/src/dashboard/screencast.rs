@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -56,13 +57,23 @@ fn refused(code: &'static str, message: String) -> Response {
     e.into_response()
 }
 
-/// What the relay keeps between frames.
+/// What the relay keeps between frames. Dropped when the viewer goes (hyper drops the body):
+/// its [`Screencast`] then stops the screencast in the page.
 struct Relay {
     app: Arc<AppState>,
     id: LaneId,
     cast: Screencast,
     board: tokio::sync::watch::Receiver<u64>,
     over: bool,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.app.live_views.fetch_sub(1, Ordering::Relaxed);
+        info!(lane = %self.id, "Live view closed; its screencast stops.");
+        // The dashboard shows how many live views are open.
+        self.app.board.touch();
+    }
 }
 
 /// `GET /api/lanes/{id}/screencast`.
@@ -98,6 +109,8 @@ pub async fn stream(State(app): State<Arc<AppState>>, Path(id): Path<String>) ->
         }
     };
     info!(lane = %id, "Live view opened from the dashboard.");
+    app.live_views.fetch_add(1, Ordering::Relaxed);
+    app.board.touch();
     let relay = Relay {
         board: app.board.changes(),
         app,
@@ -107,7 +120,6 @@ pub async fn stream(State(app): State<Arc<AppState>>, Path(id): Path<String>) ->
     };
     let body = stream::unfold(relay, |mut r| async move {
         if r.over {
-            info!(lane = %r.id, "Live view closed.");
             return None;
         }
         loop {

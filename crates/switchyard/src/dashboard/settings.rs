@@ -141,7 +141,11 @@ pub async fn preview(reloader: &Reloader, text: &str) -> Result<Preview, Refused
     plan(reloader, &source, &edited).await
 }
 
-async fn plan(reloader: &Reloader, source: &Source, edited: &toml::Table) -> Result<Preview, Refused> {
+async fn plan(
+    reloader: &Reloader,
+    source: &Source,
+    edited: &toml::Table,
+) -> Result<Preview, Refused> {
     let mut new = validate(source, edited)?;
     let old = reloader.live.config();
     new.fault_injection = old.fault_injection;
@@ -164,9 +168,8 @@ pub async fn apply(reloader: &Reloader, text: &str) -> Result<Changes, Refused> 
     let (edited, source) = candidate(reloader, text)?;
     plan(reloader, &source, &edited).await?;
     match &source.file {
-        Some(path) => write_atomically(path, &edited).map_err(|e| {
-            Refused::Conflict(format!("cannot write {}: {e}", path.display()))
-        })?,
+        Some(path) => write_atomically(path, &edited)
+            .map_err(|e| Refused::Conflict(format!("cannot write {}: {e}", path.display())))?,
         None => {
             let mut base = source.base.clone().unwrap_or_default();
             config::merge_tables(&mut base, edited);
@@ -241,10 +244,8 @@ fn redact(v: &mut toml::Value) {
 /// at the same place.
 fn restore(edited: &mut toml::Value, old: &toml::Value) {
     match (edited, old) {
-        (toml::Value::String(e), toml::Value::String(o)) => {
-            if e != o && *e == redacted(o) {
-                e.clone_from(o);
-            }
+        (toml::Value::String(e), toml::Value::String(o)) if e != o && *e == redacted(o) => {
+            e.clone_from(o);
         }
         (toml::Value::Array(e), toml::Value::Array(o)) => {
             for (e, o) in e.iter_mut().zip(o) {
