@@ -7,8 +7,11 @@
 //! All of it happens before a body is read or a lane is asked, and every refusal is in OpenAI's
 //! error shape. The matched key's name travels on as a [`Caller`] request extension.
 //!
-//! `/health` and `/ready` need no key, so probes work; the IP, `Host` and `Origin` checks still
-//! apply to them. SECURITY.md explains the threat model behind each check.
+//! `/health` and `/ready` need no key, so probes work, and neither do the dashboard's sign-in
+//! routes; the IP, `Host` and `Origin` checks still apply to them. The dashboard (`/`,
+//! `/dashboard/*`) is an admin route like `/api/*`, and for those routes only the key may also
+//! come in the dashboard's `HttpOnly` sign-in cookie; a browser asking for `/` without a key
+//! gets the sign-in form (401). SECURITY.md explains the threat model behind each check.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -3,7 +3,8 @@
 //! Routes: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models` (also without
 //! the `/v1` prefix, for base URLs pasted without it), and for tools and tests `GET /api/lanes`,
 //! `GET /api/queue` and `GET /api/dry-run/last`; the probes `GET /health` and `GET /ready` and
-//! the request controls are in `control`. Paths are normalised first (`//` collapsed, a
+//! the request controls are in `control`; the dashboard (`/` and its routes) is
+//! `crate::dashboard`, merged into the same router. Paths are normalised first (`//` collapsed, a
 //! trailing `/` dropped), because a base URL typed with a trailing slash makes SillyTavern ask
 //! for `/v1//chat/completions`. Every error, also 404, 405, 413 and 415, is in OpenAI's shape.
 //! Every request passes [`guard`] first (IP allowlist, `Host`, `Origin`/CORS, API key).
@@ -184,7 +185,8 @@ async fn dry_run_last(State(app): State<Arc<AppState>>) -> Response {
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let allowed = match uri.path() {
         "/v1/models" | "/models" | "/api/lanes" | "/api/queue" | "/api/stats"
-        | "/api/dry-run/last" | "/health" | "/ready" => "GET",
+        | "/api/dry-run/last" | "/health" | "/ready" | "/" | "/api/events" | "/api/recent"
+        | "/api/config" => "GET",
         _ => "POST",
     };
     let mut e = ApiError::new(
