@@ -356,6 +356,11 @@ async fn the_dashboard_shows_lanes_cancels_applies_settings_and_opens_a_failure_
     page.shot("settings-applied", "#settings-result").await;
     let written = std::fs::read_to_string(&layer).unwrap();
     assert!(written.contains("idle_timeout_secs = 1"), "{written}");
+    // The file over the demo holds what differs from the demo's own settings: its own keys and
+    // the edit, never the replicas' addresses (they change every start).
+    assert!(written.contains("shutdown_grace_secs = 2"), "{written}");
+    assert!(!written.contains("base_url"), "{written}");
+    assert!(dir.0.join("demo.toml.bak").exists());
     let after = get_json(&client, &format!("{base}/api/lanes")).await["lanes"]
         .as_array()
         .unwrap()
@@ -511,4 +516,187 @@ async fn with_keys_on_the_dashboard_asks_for_the_admin_key() {
     assert_eq!(foreign.status(), 403);
     page.close().await;
     h.shutdown().await;
+}
+
+/// Reads SSE `event: snapshot` frames from the dashboard's event stream until one satisfies
+/// `pred`.
+async fn next_snapshot(
+    body: &mut futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buf: &mut String,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                if let Some(data) = frame.strip_prefix("event: snapshot\ndata: ") {
+                    let v: Value = serde_json::from_str(data.trim_end()).unwrap();
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+            }
+            let bytes = body.next().await.expect("more events").unwrap();
+            buf.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no snapshot with {what}; last frames: {buf}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_pushed_on_change_and_settings_apply_in_memory_without_a_file() {
+    let dir = common::TempDir(std::env::temp_dir().join(format!(
+        "switchyard-test-dashboard-mem-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    )));
+    // Settings with no file under them, as `switchyard demo` without --config has.
+    let base = switchyard::config::parse_table(
+        &format!(
+            "data_dir = \"{}\"\n[server]\nport = 0\nshutdown_grace_secs = 2\n\
+             [dummy]\nlanes = 1\nonly = true\n",
+            dir.0.display()
+        ),
+        "test settings",
+    )
+    .unwrap();
+    let source = switchyard::reload::Source {
+        base: Some(base),
+        file: None,
+    };
+    let gateway = switchyard::gateway::Gateway::start_from(source.load().unwrap(), Some(source))
+        .await
+        .unwrap();
+    let base = gateway.base_url();
+    let client = reqwest::Client::new();
+
+    // The event stream sends a snapshot at once, and another when a request has finished.
+    let resp = client
+        .get(format!("{base}/api/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut events = resp.bytes_stream().boxed();
+    let mut buf = String::new();
+    let first = next_snapshot(&mut events, &mut buf, "lanes", |v| {
+        v["lanes"].as_array().is_some_and(|l| l.len() == 1)
+    })
+    .await;
+    let lane = first["lanes"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(first["recent"], json!([]));
+    let resp = client
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&json!({"model": "dummy-instant", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body = resp.bytes().await.unwrap();
+    let pushed = next_snapshot(&mut events, &mut buf, "the finished request", |v| {
+        v["recent"].as_array().is_some_and(|r| !r.is_empty())
+    })
+    .await;
+    let row = &pushed["recent"][0];
+    assert_eq!(row["id"], id.as_str());
+    assert_eq!(row["provider"], "dummy");
+    assert_eq!(row["model"], "dummy-instant");
+    assert_eq!(row["outcome"], "ok");
+    assert_eq!(row["bytes"], body.len());
+    assert!(row["first_content_ms"].is_u64(), "{row}");
+    assert!(row["duration_ms"].is_u64(), "{row}");
+
+    // No file to write: the page says so, and Apply changes the running settings in memory.
+    let view = get_json(&client, &format!("{base}/api/config")).await;
+    assert_eq!(view["editable"], true);
+    assert_eq!(view["file"], Value::Null);
+    assert!(
+        view["note"].as_str().unwrap().contains("in memory"),
+        "{view}"
+    );
+    let text = view["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("[dummy]"), "{text}");
+    // A restart-only change is refused whole, naming the setting.
+    let restart = text.replace("shutdown_grace_secs = 2", "shutdown_grace_secs = 3");
+    let resp = client
+        .post(format!("{base}/api/config/preview"))
+        .json(&json!({ "text": restart }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let refusal: Value = resp.json().await.unwrap();
+    assert_eq!(refusal["error"]["code"], "needs_restart");
+    assert!(
+        refusal["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("server"),
+        "{refusal}"
+    );
+    let bad = client
+        .post(format!("{base}/api/config/apply"))
+        .json(&json!({ "text": format!("{text}\n[dashboard]\nscreencast = 3\n") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let edited = format!("{text}\n[dashboard]\nscreencast = false\n");
+    let preview: Value = client
+        .post(format!("{base}/api/config/preview"))
+        .json(&json!({ "text": edited }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        preview["preview"]["settings_applied"],
+        json!(["dashboard.screencast"]),
+        "{preview}"
+    );
+    assert_eq!(preview["preview"]["lanes_kept"], json!([lane]), "{preview}");
+    // Preview changed nothing yet: the live view is still allowed (a dummy lane has no page).
+    let resp = client
+        .get(format!("{base}/api/lanes/{lane}/screencast"))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "no_page", "{v}");
+    let resp = client
+        .post(format!("{base}/api/config/apply"))
+        .json(&json!({ "text": edited }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let applied: Value = resp.json().await.unwrap();
+    assert_eq!(applied["changes"]["lanes_kept"], json!([lane]), "{applied}");
+    next_snapshot(&mut events, &mut buf, "the live view off", |v| {
+        v["screencast"] == false
+    })
+    .await;
+    // A reload re-reads the settings kept in memory: the change stays.
+    let reload = client
+        .post(format!("{base}/api/config/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status(), 200);
+    let v: Value = client
+        .get(format!("{base}/api/lanes/{lane}/screencast"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["error"]["code"], "screencast_off", "{v}");
+    drop(events);
+    gateway.shutdown().await;
 }

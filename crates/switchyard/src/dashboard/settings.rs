@@ -84,8 +84,9 @@ pub fn view(reloader: &Reloader) -> View {
     let text = toml::to_string_pretty(&shown).unwrap_or_default();
     let note = match &source.file {
         Some(path) if source.base.is_some() => format!(
-            "Apply writes these settings to {} (laid over the demo's own; the old file is kept \
-             as .bak, comments are not kept) and reloads.",
+            "Apply writes what differs from the demo's own settings to {} (the old file is kept \
+             as .bak, comments are not kept) and reloads; a key deleted here comes back from \
+             the demo's settings.",
             path.display()
         ),
         Some(path) => format!(
@@ -168,7 +169,7 @@ pub async fn apply(reloader: &Reloader, text: &str) -> Result<Changes, Refused> 
     let (edited, source) = candidate(reloader, text)?;
     plan(reloader, &source, &edited).await?;
     match &source.file {
-        Some(path) => write_atomically(path, &edited)
+        Some(path) => write_atomically(path, &file_table(&source, edited))
             .map_err(|e| Refused::Conflict(format!("cannot write {}: {e}", path.display())))?,
         None => {
             let mut base = source.base.clone().unwrap_or_default();
@@ -180,6 +181,36 @@ pub async fn apply(reloader: &Reloader, text: &str) -> Result<Changes, Refused> 
         }
     }
     reloader.reload().await
+}
+
+/// What the file must hold so that the base with the file over it is the edit: for the demo,
+/// only what differs from its own settings (its replicas' addresses change every start, so they
+/// must not be pinned in the file); without a base, the whole edit.
+fn file_table(source: &Source, edited: toml::Table) -> toml::Table {
+    match &source.base {
+        Some(base) => difference(edited, base),
+        None => edited,
+    }
+}
+
+/// The keys of `edited` whose values differ from `base`'s, tables compared key by key.
+fn difference(edited: toml::Table, base: &toml::Table) -> toml::Table {
+    let mut out = toml::Table::new();
+    for (key, value) in edited {
+        match (value, base.get(&key)) {
+            (toml::Value::Table(e), Some(toml::Value::Table(b))) => {
+                let d = difference(e, b);
+                if !d.is_empty() {
+                    out.insert(key, toml::Value::Table(d));
+                }
+            }
+            (value, Some(b)) if &value == b => {}
+            (value, _) => {
+                out.insert(key, value);
+            }
+        }
+    }
+    out
 }
 
 /// Replaces `path` with `table` as TOML by a rename; the old file stays as `<path>.bak`.
@@ -266,6 +297,23 @@ fn restore(edited: &mut toml::Value, old: &toml::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_over_the_demo_holds_only_what_differs() {
+        let base: toml::Table = toml::from_str(
+            "provider = \"deepseek\"\n[providers.deepseek]\nbase_url = \"http://127.0.0.1:4100\"\n\
+             instances = 1\n[server]\nport = 0\n",
+        )
+        .unwrap();
+        let edited: toml::Table = toml::from_str(
+            "provider = \"deepseek\"\ndata_dir = \"/tmp/x\"\n[providers.deepseek]\n\
+             base_url = \"http://127.0.0.1:4100\"\ninstances = 2\n[server]\nport = 0\n",
+        )
+        .unwrap();
+        let want: toml::Table =
+            toml::from_str("data_dir = \"/tmp/x\"\n[providers.deepseek]\ninstances = 2\n").unwrap();
+        assert_eq!(difference(edited, &base), want);
+    }
 
     #[test]
     fn credentials_are_hidden_and_come_back_when_left_as_shown() {
