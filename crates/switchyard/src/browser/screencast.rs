@@ -83,7 +83,8 @@ impl Screen {
                 cause: "the page is closed".to_owned(),
             });
         }
-        super::tab::await_reply(what, t, started).await?;
+        // Two bounded calls come before the answer: the listener and the start.
+        super::tab::await_reply(what, t * 2, started).await?;
         Ok(Screencast {
             frames,
             _stop: stop,
