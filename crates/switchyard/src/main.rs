@@ -23,6 +23,16 @@ struct Cli {
     /// The config file (default: ./switchyard.toml if it exists).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// How log lines are written: `text` (coloured only on a terminal) or `json` (one object a
+    /// line, for log collectors).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +122,17 @@ enum Command {
         /// (`stream_options.include_usage`).
         #[arg(long)]
         include_usage: bool,
+    },
+    /// Print a running gateway's lanes and queue as tables (from GET /api/lanes and
+    /// /api/queue).
+    Status {
+        /// The gateway's address (default: http://127.0.0.1:<server.port> of the config).
+        #[arg(long)]
+        url: Option<String>,
+        /// An API key, when the gateway requires one (default: the SWITCHYARD_API_KEY
+        /// environment variable).
+        #[arg(long)]
+        key: Option<String>,
     },
     /// Manage API keys; only their hashes are kept (`auth.keys_file`, default
     /// `<data_dir>/keys.toml`). A running gateway that requires keys sees changes at once.
@@ -217,7 +238,7 @@ fn main() -> ExitCode {
         };
     }
     if let Some(Command::Accounts { action }) = &cli.command {
-        init_tracing("warn", true);
+        init_tracing("warn", true, cli.log_format);
         return match load_config(cli.config.clone())
             .and_then(|config| switchyard::accounts::cli::run(&config, action))
         {
@@ -253,7 +274,17 @@ fn main() -> ExitCode {
     let quiet = matches!(cli.command, Some(Command::Bench { .. }));
     // Doctor prints its report on stdout; its log goes to stderr.
     let doctor = matches!(cli.command, Some(Command::Doctor { .. }));
-    init_tracing(if quiet || doctor { "warn" } else { "info" }, doctor);
+    // Status prints its tables on stdout; only warnings go to stderr.
+    let status = matches!(cli.command, Some(Command::Status { .. }));
+    init_tracing(
+        if quiet || doctor || status {
+            "warn"
+        } else {
+            "info"
+        },
+        doctor || status,
+        cli.log_format,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -309,10 +340,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                     return Ok(());
                 }
             };
-            println!(
+            let serving = format!(
                 "switchyard is serving the OpenAI API at {}/v1",
                 gateway.base_url()
             );
+            // In JSON mode stdout holds only log objects.
+            match cli.log_format {
+                LogFormat::Text => println!("{serving}"),
+                LogFormat::Json => tracing::info!(url = %gateway.base_url(), "{serving}"),
+            }
             let signal =
                 switchyard::signals::serve_until_stopped(&mut signals, &mut hangups, &gateway)
                     .await;
@@ -381,6 +417,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             } else {
                 Err("some page hooks are missing (see above)".to_owned())
             }
+        }
+        Command::Status { url, key } => {
+            let url = match url {
+                Some(url) => url,
+                None => {
+                    let config = load_config(cli.config)?;
+                    format!("http://127.0.0.1:{}", config.server.port)
+                }
+            };
+            let key = key.or_else(|| {
+                std::env::var(switchyard::status::KEY_ENV)
+                    .ok()
+                    .filter(|k| !k.trim().is_empty())
+            });
+            let status = switchyard::status::fetch(&url, key.as_deref()).await?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            print!("{}", switchyard::status::render(&status, now));
+            Ok(())
         }
         Command::Decode { .. } | Command::Keys { .. } | Command::Accounts { .. } => {
             Err("this command runs without the async runtime".to_owned())
@@ -514,17 +570,31 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, String> {
     }
 }
 
-fn init_tracing(level: &str, to_stderr: bool) {
+/// The log: to stdout (the gateway) or stderr (commands whose stdout is their output), in
+/// colour only when that stream is a terminal, or as JSON lines with `--log-format json`.
+fn init_tracing(level: &str, to_stderr: bool, format: LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| {
         EnvFilter::new(format!("{level},chromiumoxide=error,tungstenite=warn"))
     });
+    let terminal = if to_stderr {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    };
+    let writer = if to_stderr {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)
+    } else {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout)
+    };
     let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
-    if to_stderr {
-        log.with_writer(std::io::stderr).init();
-    } else {
-        log.init();
+        .with_target(false)
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => log.with_ansi(terminal).init(),
+        // One JSON object a line: timestamp, level, message and the event's other fields.
+        LogFormat::Json => log.json().flatten_event(true).with_ansi(false).init(),
     }
 }
