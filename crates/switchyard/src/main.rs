@@ -178,7 +178,7 @@ enum KeysAction {
     /// Make a new random key and print it, this once only.
     Add {
         name: String,
-        /// May use /api/* when `auth.admin_routes = "admin_keys"`.
+        /// May use /api/*, / and /metrics when `auth.admin_routes = "admin_keys"`.
         #[arg(long)]
         admin: bool,
     },
