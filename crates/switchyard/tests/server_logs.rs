@@ -164,12 +164,18 @@ async fn piped_logs_have_no_colour_and_no_secret_and_status_prints_the_tables() 
     let replica = ReplicaServer::start(Site::DeepSeek, Knobs::default())
         .await
         .unwrap();
-    // The DeepSeek lane goes through a proxy with a password that nothing listens behind: its
-    // start fails, and the failure is logged.
+    // The DeepSeek lane goes through a proxy with a password that nothing listens behind (a
+    // port just freed; Chromium refuses low ports like 9 before trying): its start fails, and
+    // the failure is logged.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = format!(
         "provider = \"deepseek\"\ndata_dir = \"{}\"\n[server]\nport = 0\nshutdown_grace_secs = 2\n\
          [providers.deepseek]\nbase_url = \"{}\"\ncapture = \"tee\"\n\
-         proxy = \"http://sy-user:{PROXY_SECRET}@127.0.0.1:9\"\n[dummy]\nlanes = 1\n",
+         proxy = \"http://sy-user:{PROXY_SECRET}@127.0.0.1:{dead}\"\n[dummy]\nlanes = 1\n",
         dir.0.join("data").display(),
         replica.base_url()
     );
@@ -257,6 +263,7 @@ async fn piped_logs_have_no_colour_and_no_secret_and_status_prints_the_tables() 
             .cloned()
             .unwrap();
         if ds["state"] != "starting" {
+            assert_eq!(ds["state"], "failed", "{ds}");
             break;
         }
         assert!(
@@ -303,6 +310,10 @@ async fn piped_logs_have_no_colour_and_no_secret_and_status_prints_the_tables() 
     assert!(
         out.iter().any(|l| l.contains("API keys are required")),
         "the log was captured: {out:?}"
+    );
+    assert!(
+        out.iter().any(|l| l.contains("DeepSeek failed to start")),
+        "the proxied lane's failure was logged: {out:?}"
     );
     assert!(
         !all.contains("\x1b["),
