@@ -126,7 +126,8 @@ enum Command {
     /// Print a running gateway's lanes and queue as tables (from GET /api/lanes and
     /// /api/queue).
     Status {
-        /// The gateway's address (default: http://127.0.0.1:<server.port> of the config).
+        /// The gateway's address (default: server.host and server.port of the config, on
+        /// loopback for 0.0.0.0 or ::).
         #[arg(long)]
         url: Option<String>,
         /// An API key, when the gateway requires one (default: the SWITCHYARD_API_KEY
@@ -422,8 +423,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             let url = match url {
                 Some(url) => url,
                 None => {
+                    // The config's address; a wildcard bind is reached on loopback.
                     let config = load_config(cli.config)?;
-                    format!("http://127.0.0.1:{}", config.server.port)
+                    let host = match config.server.host {
+                        ip if ip.is_unspecified() && ip.is_ipv6() => {
+                            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+                        }
+                        ip if ip.is_unspecified() => {
+                            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+                        }
+                        ip => ip,
+                    };
+                    let addr = std::net::SocketAddr::new(host, config.server.port);
+                    format!("http://{addr}")
                 }
             };
             let key = key.or_else(|| {

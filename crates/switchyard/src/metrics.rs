@@ -18,10 +18,11 @@
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -103,10 +104,23 @@ struct ResultLabels {
     result: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct StateLabels {
-    provider: &'static str,
-    state: &'static str,
+/// Gauges read at a scrape, written in the order given (a `Family` would write hash order).
+#[derive(Debug)]
+struct Now {
+    name: &'static str,
+    help: &'static str,
+    samples: Vec<(Vec<(&'static str, &'static str)>, i64)>,
+}
+
+impl Collector for Now {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut metric =
+            encoder.encode_descriptor(self.name, self.help, None, MetricType::Gauge)?;
+        for (labels, value) in &self.samples {
+            metric.encode_family(labels)?.encode_gauge(value)?;
+        }
+        Ok(())
+    }
 }
 
 type Histograms = Family<ProviderLabel, Histogram, fn() -> Histogram>;
@@ -313,7 +327,7 @@ fn registry(lanes: &[LaneRecord], queue: Option<&Snapshot>) -> Registry {
     );
     r.register(
         "switchyard_lane_crashes",
-        "Lanes that broke and had to recover, by cause (page, hung, browser, panic)",
+        "Lanes that broke and had to recover, by cause (page, hung, browser)",
         m.lane_crashes.clone(),
     );
     r.register(
@@ -332,60 +346,69 @@ fn registry(lanes: &[LaneRecord], queue: Option<&Snapshot>) -> Registry {
         m.account_rotations.clone(),
     );
 
-    let states: Family<StateLabels, Gauge> = Family::default();
+    // Lanes per state: every state of every provider with a lane, zeros too, in a fixed order.
+    let mut states: Vec<((&'static str, usize), i64)> = Vec::new();
     for lane in lanes {
-        for state in LANE_STATES {
-            let g = states.get_or_create(&StateLabels {
-                provider: lane.provider,
-                state,
-            });
-            if lane.state.name() == state {
-                g.inc();
-            }
+        for (i, state) in LANE_STATES.iter().enumerate() {
+            let key = (lane.provider, i);
+            add(&mut states, key, i64::from(lane.state.name() == *state));
         }
     }
-    r.register(
-        "switchyard_lanes",
-        "Lanes in each state now, by provider",
-        states,
-    );
+    states.sort_by_key(|(k, _)| *k);
+    r.register_collector(Box::new(Now {
+        name: "switchyard_lanes",
+        help: "Lanes in each state now, by provider",
+        samples: states
+            .into_iter()
+            .map(|((provider, i), n)| (vec![("provider", provider), ("state", LANE_STATES[i])], n))
+            .collect(),
+    }));
     if let Some(queue) = queue {
-        let depth: Family<ProviderLabel, Gauge> = Family::default();
-        let running: Family<ProviderLabel, Gauge> = Family::default();
+        // A zero for every provider with a lane in the scheduler, so its graph starts at 0.
+        let mut depth: Vec<(&'static str, i64)> = Vec::new();
+        let mut running: Vec<(&'static str, i64)> = Vec::new();
         for lane in &queue.lanes {
-            let p = ProviderLabel {
-                provider: lane.provider,
-            };
-            // A zero for every provider with a lane, so its graph starts at 0.
-            let _ = depth.get_or_create(&p);
-            let _ = running.get_or_create(&p);
+            add(&mut depth, lane.provider, 0);
+            add(&mut running, lane.provider, 0);
         }
         for req in &queue.pending {
-            depth
-                .get_or_create(&ProviderLabel {
-                    provider: req.provider,
-                })
-                .inc();
+            add(&mut depth, req.provider, 1);
         }
         for req in &queue.running {
-            running
-                .get_or_create(&ProviderLabel {
-                    provider: req.provider,
-                })
-                .inc();
+            add(&mut running, req.provider, 1);
         }
-        r.register(
-            "switchyard_queue_depth",
-            "Requests waiting in each provider's queue now",
-            depth,
-        );
-        r.register(
-            "switchyard_requests_running",
-            "Requests a lane runs now, by provider",
-            running,
-        );
+        for (name, help, mut list) in [
+            (
+                "switchyard_queue_depth",
+                "Requests waiting in each provider's queue now",
+                depth,
+            ),
+            (
+                "switchyard_requests_running",
+                "Requests a lane runs now, by provider",
+                running,
+            ),
+        ] {
+            list.sort();
+            r.register_collector(Box::new(Now {
+                name,
+                help,
+                samples: list
+                    .into_iter()
+                    .map(|(provider, n)| (vec![("provider", provider)], n))
+                    .collect(),
+            }));
+        }
     }
     r
+}
+
+/// Adds `n` to the entry of `key`, which starts at 0.
+fn add<K: PartialEq>(list: &mut Vec<(K, i64)>, key: K, n: i64) {
+    match list.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, v)) => *v += n,
+        None => list.push((key, n)),
+    }
 }
 
 /// OpenMetrics text of the metrics now.
@@ -432,6 +455,7 @@ fn to_prometheus_text(openmetrics: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lanes::board::LaneState;
 
     #[test]
     fn counters_take_their_total_name_in_the_classic_format() {
@@ -476,6 +500,51 @@ mod tests {
         assert_eq!(count("completed"), done + 1, "the first end wins");
         assert_eq!(count("cancelled"), gone + 1);
         assert_eq!(count("failed"), failed + 1);
+    }
+
+    fn lane(id: &str, provider: &'static str, state: LaneState) -> LaneRecord {
+        LaneRecord {
+            id: crate::ids::LaneId(id.to_owned()),
+            label: id.to_owned(),
+            provider,
+            state,
+            browser_pid: None,
+            endpoint: None,
+            proxy: None,
+            current_request: None,
+            requests_served: 0,
+            restarts: 0,
+            last_error: None,
+            last_failure_bundle: None,
+        }
+    }
+
+    #[test]
+    fn lane_gauges_cover_every_state_of_each_provider_in_order() {
+        let lanes = [
+            lane("glm:1", "glm", LaneState::Busy),
+            lane("deepseek:1", "deepseek", LaneState::Ready),
+            lane("glm:2", "glm", LaneState::Busy),
+        ];
+        let text = render(&lanes, None);
+        let samples: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("switchyard_lanes{"))
+            .collect();
+        assert_eq!(samples.len(), 2 * LANE_STATES.len(), "{text}");
+        assert_eq!(
+            samples[0],
+            "switchyard_lanes{provider=\"deepseek\",state=\"starting\"} 0"
+        );
+        assert_eq!(
+            samples[1],
+            "switchyard_lanes{provider=\"deepseek\",state=\"ready\"} 1"
+        );
+        assert_eq!(
+            samples[LANE_STATES.len() + 2],
+            "switchyard_lanes{provider=\"glm\",state=\"busy\"} 2"
+        );
+        assert!(text.contains("# TYPE switchyard_lanes gauge"), "{text}");
     }
 
     #[test]
