@@ -583,7 +583,8 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, String> {
 }
 
 /// The log: to stdout (the gateway) or stderr (commands whose stdout is their output), in
-/// colour only when that stream is a terminal, or as JSON lines with `--log-format json`.
+/// colour only when that stream is a terminal and `NO_COLOR` is unset, or as JSON lines with
+/// `--log-format json`.
 fn init_tracing(level: &str, to_stderr: bool, format: LogFormat) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
@@ -595,6 +596,8 @@ fn init_tracing(level: &str, to_stderr: bool, format: LogFormat) {
     } else {
         std::io::stdout().is_terminal()
     };
+    // NO_COLOR, the common convention, turns colour off on a terminal too.
+    let colour = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let writer = if to_stderr {
         tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)
     } else {
@@ -605,7 +608,7 @@ fn init_tracing(level: &str, to_stderr: bool, format: LogFormat) {
         .with_target(false)
         .with_writer(writer);
     match format {
-        LogFormat::Text => log.with_ansi(terminal).init(),
+        LogFormat::Text => log.with_ansi(colour).init(),
         // One JSON object a line: timestamp, level, message and the event's other fields.
         LogFormat::Json => log.json().flatten_event(true).with_ansi(false).init(),
     }
