@@ -8,10 +8,11 @@
 //! error shape. The matched key's name travels on as a [`Caller`] request extension.
 //!
 //! `/health` and `/ready` need no key, so probes work, and neither do the dashboard's sign-in
-//! routes; the IP, `Host` and `Origin` checks still apply to them. The dashboard (`/`,
-//! `/dashboard/*`) is an admin route like `/api/*`, and for those routes only the key may also
-//! come in the dashboard's `HttpOnly` sign-in cookie; a browser asking for `/` without a key
-//! gets the sign-in form (401). SECURITY.md explains the threat model behind each check.
+//! routes; the IP, `Host` and `Origin` checks still apply to them. The operator routes
+//! (`/api/*`, `/metrics`, and the dashboard: `/` and `/dashboard/*`) take only admin keys under
+//! `auth.admin_routes = "admin_keys"`; for them only, the key may also come in the dashboard's
+//! `HttpOnly` sign-in cookie, and a browser asking for `/` without a key gets the sign-in form
+//! (401). SECURITY.md explains the threat model behind each check.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -28,6 +29,15 @@ use crate::keys::KeyRing;
 
 /// Routes that answer without a key: liveness and readiness probes.
 const OPEN_PATHS: &[&str] = &["/health", "/ready"];
+
+/// The operator routes besides `/api/*`: the dashboard at `/` and the Prometheus metrics.
+/// With `auth.admin_routes = "admin_keys"` they, like `/api/*`, take only admin keys.
+const ADMIN_PATHS: &[&str] = &["/", "/metrics"];
+
+/// Whether `path` is an operator route (see [`ADMIN_PATHS`]).
+pub fn is_admin_path(path: &str) -> bool {
+    path.starts_with("/api/") || ADMIN_PATHS.contains(&path)
+}
 
 /// Who called, as the guard found out: set on every request that passed it.
 #[derive(Debug, Clone, Default)]
@@ -265,7 +275,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut req: Request, next: Next
         && !crate::dashboard::is_sign_in_path(req.uri().path())
     {
         let path = req.uri().path();
-        let inspect = path.starts_with("/api/") || crate::dashboard::is_admin_path(path);
+        let inspect = is_admin_path(path) || crate::dashboard::is_admin_path(path);
         // A person signed in to the dashboard presents the key in its cookie; it counts for
         // the admin routes only, so a page elsewhere cannot spend it on /v1 (SECURITY.md).
         let token = presented_key(headers).or_else(|| {
@@ -445,6 +455,22 @@ mod tests {
             cors_origins: origins.iter().map(|s| s.to_string()).collect(),
             keys: None,
             admin_routes: AdminRoutes::SameKeys,
+        }
+    }
+
+    #[test]
+    fn operator_routes_are_api_the_dashboard_and_metrics() {
+        for admin in ["/", "/metrics", "/api/lanes", "/api/queue/stop"] {
+            assert!(is_admin_path(admin), "{admin}");
+        }
+        for open in [
+            "/v1/models",
+            "/v1/chat/completions",
+            "/models",
+            "/metrics2",
+            "/apix",
+        ] {
+            assert!(!is_admin_path(open), "{open}");
         }
     }
 

@@ -77,7 +77,7 @@ function renderLanes() {
     return el("tr", { "data-lane": l.id },
       el("td", {}, l.label || l.id, el("div", { class: "muted" }, l.id)),
       el("td", {}, l.provider),
-      el("td", {}, l.account ? (l.account.email || l.account.name || JSON.stringify(l.account)) : "–"),
+      el("td", {}, l.account || "manual"),
       el("td", {}, el("span", { class: "state state-" + l.state }, l.state), reason),
       el("td", {}, l.current_request || "–"),
       el("td", { class: "num" }, l.requests_served),
