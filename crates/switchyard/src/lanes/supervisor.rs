@@ -512,7 +512,7 @@ impl Supervisor {
                 Cause::Page => "page",
                 Cause::Hung => "hung",
                 Cause::Browser => "browser",
-                Cause::Site | Cause::Request => "site",
+                Cause::Site | Cause::Request | Cause::Account => "site",
             },
         );
         self.lane.note(format!("recovering: {why}"));
