@@ -270,6 +270,12 @@ impl ReplicaServer {
             .store(!signed_in, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Makes AI Studio pages loaded from now on drop `incognito=true` from the URL of their
+    /// first new chat, as a redirect on the site can (AI Studio only; the others ignore it).
+    pub fn set_drops_incognito(&self, on: bool) {
+        aistudio::set_drops_incognito(&self.shared, on);
+    }
+
     /// Sets the subscription tier of the replica's account (`free`, `pro`, `max`; Perplexity
     /// only, where it decides which model controls the page shows and which models an ask may
     /// name; `pro` until set). Pages loaded from now on see it.

@@ -380,7 +380,7 @@ async fn probe_checks(
         return;
     }
     let mut events = capture.arm(driver.stream_paths());
-    let sent = match driver.send(tab, &req).await {
+    let sent = match driver.send(tab, &req, settings.humanize_mouse).await {
         Ok(sent) => sent,
         Err(e) => {
             drop(events);

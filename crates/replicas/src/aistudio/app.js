@@ -35,6 +35,22 @@
     { id: 'gemma-4-31b-it', label: 'Gemma 4 31B', family: 'gemma', levels: [], sampling: true },
   ];
   let temporary = false;
+  // The chat so far, oldest first: { role: 'user' | 'model', text }.
+  let chat = [];
+  // Trusted pointer moves (their times), and how the last Run click came.
+  const moves = [];
+  let runClick = null;
+  document.addEventListener(
+    'mousemove',
+    (event) => {
+      if (!event.isTrusted) return;
+      moves.push(event.timeStamp);
+      while (moves.length > 500) moves.shift();
+    },
+    true,
+  );
+  const dropsIncognito = $('meta[name=replica-drops-incognito]').content === 'yes';
+  let dropped = false;
   // What the run uses: changed only by the controls' own events.
   const DEFAULTS = {
     model: MODELS[1],
@@ -230,7 +246,12 @@
     run.setAttribute('aria-label', 'Stop');
     run.disabled = false;
   }
-  run.addEventListener('click', () => (inFlight ? stop() : send()));
+  run.addEventListener('click', (event) => {
+    if (inFlight) return stop();
+    const since = event.timeStamp - 2000;
+    runClick = [event.isTrusted ? 1 : 0, moves.filter((t) => t >= since).length];
+    send();
+  });
 
   const turn = (role, text) => {
     const div = document.createElement('div');
@@ -242,10 +263,12 @@
 
   function body(id) {
     const m = state.model;
-    const content = (text) => [[[null, text]], 'user'];
+    const content = (text, role = 'user') => [[[null, text]], role];
+    const click = runClick;
+    runClick = null;
     return [
       'models/' + m.id,
-      [content(state.prompt)],
+      [...chat.map((t) => content(t.text, t.role)), content(state.prompt)],
       null,
       [null, null, null, state.maxTokens, m.sampling ? state.temperature : null, m.sampling ? state.topP : null],
       state.system.trim() ? content(state.system) : null,
@@ -253,6 +276,7 @@
       m.levels.length ? state.level.toLowerCase() : null,
       id,
       temporary ? 1 : 0,
+      click,
     ];
   }
 
@@ -262,6 +286,7 @@
     const controller = new AbortController();
     inFlight = { id, controller };
     const payload = body(id);
+    chat.push({ role: 'user', text: state.prompt });
     turn('user', state.prompt);
     composer.value = '';
     state.prompt = '';
@@ -281,7 +306,7 @@
         reply.textContent = text || 'HTTP ' + resp.status;
         return;
       }
-      render(reply, text);
+      chat.push(render(reply, text));
     } catch (err) {
       if (err.name !== 'AbortError') {
         reply.classList.add('error-message');
@@ -295,15 +320,41 @@
     }
   }
 
-  // The whole answer: thought parts (index 12 == 1) and text parts.
+  // The model turn's edit button (shown on hover): an editor in the turn; Ctrl+Enter saves.
+  function editable(reply, entry) {
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.className = 'toggle-edit-button';
+    edit.setAttribute('aria-label', 'Edit');
+    edit.hidden = true;
+    reply.addEventListener('mouseover', () => (edit.hidden = false));
+    reply.addEventListener('mouseleave', () => (edit.hidden = true));
+    edit.addEventListener('click', () => {
+      const editor = document.createElement('textarea');
+      editor.value = entry.text;
+      editor.addEventListener('keydown', (event) => {
+        if (event.key !== 'Enter' || !(event.ctrlKey || event.metaKey)) return;
+        event.preventDefault();
+        entry.text = editor.value;
+        reply.replaceChildren(entry.text, edit);
+        edit.hidden = true;
+      });
+      reply.replaceChildren(editor);
+      editor.focus();
+    });
+    reply.append(edit);
+  }
+
+  // The whole answer: thought parts (index 12 == 1) and text parts. Returns the chat entry.
   function render(reply, text) {
     let events = [];
+    const entry = { role: 'model', text: '' };
     try {
       events = JSON.parse(text.replace(/^\s*\)\]\}'/, '') || '[[]]')[0] || [];
     } catch (err) {
       reply.classList.add('error-message');
       reply.textContent = 'Something went wrong.';
-      return;
+      return entry;
     }
     let thoughts = '';
     let answer = '';
@@ -330,6 +381,9 @@
       reply.append(t);
     }
     reply.append(answer);
+    entry.text = answer;
+    editable(reply, entry);
+    return entry;
   }
 
   function stop() {
@@ -368,6 +422,13 @@
     if (inFlight) stop();
     closeOverlay();
     Object.assign(state, DEFAULTS);
+    chat = [];
+    runClick = null;
+    if (dropsIncognito && !dropped && /incognito=true/.test(location.search)) {
+      // A redirect that loses the parameter (once per page).
+      dropped = true;
+      history.replaceState(null, '', location.pathname);
+    }
     temporary = new URLSearchParams(location.search).get('incognito') === 'true';
     $('.temporary-chat').hidden = !temporary;
     turns.replaceChildren();

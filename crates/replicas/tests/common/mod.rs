@@ -643,7 +643,8 @@ pub fn aistudio_body(prompt: &str, level: &str, search: bool) -> Value {
         [u8::from(search), 0],
         level,
         fresh_uuid(),
-        1
+        1,
+        null
     ])
 }
 

@@ -39,7 +39,7 @@ use crate::models::ProviderKind;
 pub use doctor::{HookCheck, HookStatus};
 pub use driver::{Driver, DriverError, SendState, StopHints};
 pub use failure::{FailureKind, SiteFailure};
-pub use spec::{DriverSpec, FileUpload, ProviderSpec};
+pub use spec::{DriverSpec, FileUpload, Nudge, ProviderSpec, SiteOptions};
 pub use switchyard_decode::{Decode, FinishReason, StreamEvent, Usage};
 
 /// The provider that runs when the configuration names none.
@@ -66,6 +66,80 @@ pub fn spec(kind: ProviderKind) -> &'static ProviderSpec {
         ProviderKind::Mimo => &mimo::SPEC,
         ProviderKind::Dummy => &dummy::SPEC,
     }
+}
+
+/// One model of a site's live model list, as its driver read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveModel {
+    /// The site's id (`openai/gpt-oss-120b`).
+    pub id: String,
+    /// The name it shows.
+    pub name: String,
+}
+
+impl LiveModel {
+    /// Whether a configured or requested model names this one: its id, the id's last part, or
+    /// its name (the reference's matching).
+    pub fn matches(&self, wanted: &str) -> bool {
+        let wanted = wanted.trim();
+        self.id == wanted || self.id.rsplit('/').next() == Some(wanted) || self.name == wanted
+    }
+}
+
+/// The live model lists drivers reported ([`SiteOptions::live_models`]), per provider: the
+/// union over its lanes, kept for the process (the reference caches the list after sign-in).
+static LIVE_MODELS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<ProviderKind, Vec<LiveModel>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Records the model list a lane of `kind` read from its site.
+pub fn report_live_models(kind: ProviderKind, models: Vec<LiveModel>) {
+    let mut all = LIVE_MODELS.lock().unwrap_or_else(|e| e.into_inner());
+    let known = all.entry(kind).or_default();
+    let before = known.len();
+    for model in models {
+        if !known.contains(&model) {
+            known.push(model);
+        }
+    }
+    if known.len() != before {
+        tracing::info!(provider = %kind, models = known.len(), "the site's live model list is known");
+    }
+}
+
+/// The live model list of `kind`, once a lane has read it.
+pub fn live_models(kind: ProviderKind) -> Option<Vec<LiveModel>> {
+    let all = LIVE_MODELS.lock().unwrap_or_else(|e| e.into_inner());
+    all.get(&kind).filter(|m| !m.is_empty()).cloned()
+}
+
+/// Why a request for `model` (the site label or id it selects) on `kind` is refused before it
+/// is queued: a paid model without `assume_paid_model_access`, or a model the site's live list
+/// does not have. `None`: it may go.
+pub fn refuse_model(
+    kind: ProviderKind,
+    model: Option<&str>,
+    settings: &crate::config::ProviderConfig,
+) -> Option<String> {
+    let model = model?;
+    let options = &spec(kind).site.options;
+    if !settings.assume_paid_model_access && options.paid_models.contains(&model) {
+        return Some(format!(
+            "{model} is a paid model on {kind}, and this gateway does not assume paid access;              set providers.{}.assume_paid_model_access = true if the account pays, or pick              another model (GET /v1/models).",
+            kind.prefix()
+        ));
+    }
+    if options.live_models {
+        let list = live_models(kind)?;
+        if !list.iter().any(|m| m.matches(model)) {
+            let ids: Vec<String> = list.iter().map(|m| format!("`{}`", m.id)).collect();
+            return Some(format!(
+                "Model `{model}` is not available on {kind}. The site serves {}.",
+                ids.join(", ")
+            ));
+        }
+    }
+    None
 }
 
 /// The providers whose driver is in this build, in the fixed lane order.

@@ -49,7 +49,9 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
+use super::spec::{
+    DriverSpec, Nudge, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions,
+};
 use crate::config::CaptureMode;
 use crate::models::{Mode, ProviderKind, ThinkingLevel, ThinkingOverride, ThinkingTier};
 use crate::shaping::effort::{self, EffortOverride};
@@ -76,6 +78,15 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             "Gemma 4 31B",
         ],
         default_model: Some("Gemini 3.1 Pro"),
+        options: SiteOptions {
+            paid_models: &[
+                "Gemini 2.5 Pro",
+                "Gemini 2.5 Flash",
+                "Gemini 2.5 Flash Lite",
+            ],
+            live_models: false,
+            humanize_mouse: Some(true),
+        },
     },
     requests: RequestSwitches {
         effort: effort_override,
@@ -96,6 +107,12 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         },
         replay: true,
         decoder: || Box::new(switchyard_decode::aistudio::AiStudioDecoder::new()),
+        nudge: Some(Nudge {
+            script: include_str!("nudge.js"),
+            replacement: ".",
+            text: "Continue.",
+            most: 3,
+        }),
     }),
 };
 

@@ -1,5 +1,5 @@
 // Opens a new temporary chat (the start URL `/prompts/new_chat?incognito=true`, through the
-// app's router), picks the model, its Thinking Level, the request's temperature / top-p / max
+// app's router; `incognito=true` is added back when a redirect drops it), picks the model, its Thinking Level, the request's temperature / top-p / max
 // output tokens, Search grounding and URL context, the System Instructions, and focuses the
 // empty composer. Returns { focused, note }: `note` names a setting the model has not (once per
 // page and setting). Hooks: hooks.js.
@@ -12,24 +12,25 @@ const noteOnce = (key, text) => {
     notes.push(text);
   }
 };
-if (ARGS.model && /^Gemini 2\.5/i.test(ARGS.model)) {
-  throw new Error(
-    `${ARGS.model} is a paid model on Google AI Studio, and this lane does not assume paid ` +
-      'access; pick a Gemini 3 model (for example aistudio-gemini-3-1-pro-auto)',
-  );
-}
+// (Paid models are refused before the request is queued, unless the lane assumes paid access.)
 
-// A new chat: every setting starts from the site's defaults.
-history.pushState(null, '', '/prompts/new_chat?incognito=true');
+// A new chat: every setting starts from the site's defaults. The site may redirect and drop
+// `incognito=true` (a temporary chat saves nothing); the reference adds it back.
+const TEMPORARY = '/prompts/new_chat?incognito=true';
+const temporary = () => new URLSearchParams(location.search).get('incognito') === 'true';
+history.pushState(null, '', TEMPORARY);
 dispatchEvent(new PopStateEvent('popstate'));
-const box = await sy.until(
-  'an empty composer in a new temporary chat',
-  () => {
-    const b = sy.hook('chat_box');
-    return b && b.value === '' && !sy.first('.chat-turn-container') ? b : null;
-  },
-  ARGS.step_ms,
-);
+const fresh = () => {
+  const b = sy.hook('chat_box');
+  return b && b.value === '' && !sy.first('.chat-turn-container') ? b : null;
+};
+let box = await sy.until('an empty composer in a new chat', fresh, ARGS.step_ms);
+if (!temporary()) {
+  history.replaceState(null, '', location.pathname + '?incognito=true');
+  dispatchEvent(new PopStateEvent('popstate'));
+  box = await sy.until('an empty composer in a new temporary chat', () => temporary() && fresh(), ARGS.step_ms);
+  noteOnce('incognito', 'the site dropped incognito=true on a new chat; it was added back');
+}
 
 // The model: the selector card → the carousel → family "All" → the model's row.
 const nameOf = () => {

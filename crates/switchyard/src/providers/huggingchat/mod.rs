@@ -41,7 +41,7 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::{FailureKind, SiteFailure, classify_http};
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
+use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
 use crate::config::CaptureMode;
 use crate::models::{Mode, ProviderKind};
 use crate::shaping::effort::{self, EffortOverride};
@@ -57,6 +57,10 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         file_upload: None,
         models: &[],
         default_model: None,
+        options: SiteOptions {
+            live_models: true,
+            ..SiteOptions::NONE
+        },
     },
     requests: RequestSwitches {
         effort: effort_override,
@@ -77,6 +81,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         },
         replay: false,
         decoder: || Box::new(switchyard_decode::huggingchat::HuggingChatDecoder::new()),
+        nudge: None,
     }),
 };
 
