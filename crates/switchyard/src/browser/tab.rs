@@ -448,3 +448,55 @@ impl Tab {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pointer_path_bends_and_lands_on_its_target() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for (from, to) in [
+            ((10.0, 10.0), (600.0, 420.0)),
+            ((300.0, 300.0), (300.0, 300.0)),
+        ] {
+            let path = pointer_path(from, to, &mut rng);
+            assert!((8..=30).contains(&path.len()), "{}", path.len());
+            assert_eq!(path.last(), Some(&to));
+            let distance = ((to.0 - from.0).powi(2) + (to.1 - from.1).powi(2)).sqrt();
+            // Every point stays near the segment: at most the bend (a fifth) plus jitter.
+            for (x, y) in &path {
+                let off = if distance > 0.0 {
+                    ((to.0 - from.0) * (from.1 - y) - (from.0 - x) * (to.1 - from.1)).abs()
+                        / distance
+                } else {
+                    ((x - from.0).powi(2) + (y - from.1).powi(2)).sqrt()
+                };
+                assert!(off <= distance * 0.2 + 2.0, "{off} off the line");
+            }
+        }
+        // Long moves take more steps than short ones.
+        let short = pointer_path((0.0, 0.0), (50.0, 0.0), &mut rng).len();
+        let long = pointer_path((0.0, 0.0), (900.0, 0.0), &mut rng).len();
+        assert!(long > short, "{long} vs {short}");
+    }
+
+    #[test]
+    fn presses_land_in_the_middle_half_of_the_box() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let rect = Rect {
+            x: 100.0,
+            y: 50.0,
+            width: 80.0,
+            height: 20.0,
+        };
+        let points: Vec<_> = (0..50).map(|_| press_point(rect, &mut rng)).collect();
+        for (x, y) in &points {
+            assert!(
+                (120.0..=160.0).contains(x) && (55.0..=65.0).contains(y),
+                "{x},{y}"
+            );
+        }
+        assert!(points.windows(2).any(|w| w[0] != w[1]), "the points vary");
+    }
+}

@@ -809,6 +809,38 @@ mod tests {
     }
 
     #[test]
+    fn site_only_settings_default_as_the_reference_and_are_refused_elsewhere() {
+        let c = Config::from_toml_str("", "x.toml").unwrap();
+        let studio = c.provider(ProviderKind::AiStudio);
+        assert!(studio.humanize_mouse && studio.blocked_response_handling);
+        assert!(!studio.assume_paid_model_access);
+        let glm = c.provider(ProviderKind::Glm);
+        assert!(!glm.humanize_mouse && !glm.blocked_response_handling);
+        let c = Config::from_toml_str(
+            "[providers.aistudio]\nhumanize_mouse = false\nblocked_response_handling = false\n\
+             assume_paid_model_access = true\n",
+            "x.toml",
+        )
+        .unwrap();
+        let studio = c.provider(ProviderKind::AiStudio);
+        assert!(!studio.humanize_mouse && !studio.blocked_response_handling);
+        assert!(studio.assume_paid_model_access);
+        for key in [
+            "humanize_mouse",
+            "blocked_response_handling",
+            "assume_paid_model_access",
+        ] {
+            assert_eq!(
+                err(&format!("[providers.glm]\n{key} = true\n")),
+                format!(
+                    "switchyard.toml: providers.glm.{key}: GLM Chat has no such setting; \
+                     remove the key"
+                )
+            );
+        }
+    }
+
+    #[test]
     fn defaults_follow_the_reference() {
         let c = Config::from_toml_str("", "x.toml").unwrap();
         assert_eq!(c.provider, ProviderKind::DeepSeek);

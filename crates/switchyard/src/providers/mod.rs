@@ -210,6 +210,40 @@ mod tests {
     }
 
     #[test]
+    fn paid_models_and_models_off_the_live_list_are_refused() {
+        let config = crate::config::Config::from_toml_str("", "x.toml").unwrap();
+        let studio = config.provider(ProviderKind::AiStudio);
+        let why = refuse_model(ProviderKind::AiStudio, Some("Gemini 2.5 Pro"), studio);
+        assert!(why.is_some_and(|w| w.contains("assume_paid_model_access")));
+        assert_eq!(
+            refuse_model(ProviderKind::AiStudio, Some("Gemini 3.1 Pro"), studio),
+            None
+        );
+        let mut paid = studio.clone();
+        paid.assume_paid_model_access = true;
+        assert_eq!(
+            refuse_model(ProviderKind::AiStudio, Some("Gemini 2.5 Pro"), &paid),
+            None
+        );
+        // A live list is checked once known: by id, basename or name.
+        let hf = config.provider(ProviderKind::HuggingChat);
+        assert_eq!(refuse_model(ProviderKind::HuggingChat, Some("x"), hf), None);
+        report_live_models(
+            ProviderKind::HuggingChat,
+            vec![LiveModel {
+                id: "openai/gpt-oss-120b".into(),
+                name: "gpt-oss 120B".into(),
+            }],
+        );
+        for ok in ["openai/gpt-oss-120b", "gpt-oss-120b", "gpt-oss 120B"] {
+            assert_eq!(refuse_model(ProviderKind::HuggingChat, Some(ok), hf), None);
+        }
+        let why = refuse_model(ProviderKind::HuggingChat, Some("nope"), hf).unwrap();
+        assert!(why.contains("`openai/gpt-oss-120b`"), "{why}");
+        assert_eq!(refuse_model(ProviderKind::HuggingChat, None, hf), None);
+    }
+
+    #[test]
     fn drivers_have_stream_paths_scripts_and_a_decoder() {
         for kind in implemented() {
             let s = spec(kind);
