@@ -101,6 +101,9 @@ pub struct ReceivedSettings {
     /// How Run was pressed; `None` without a click (Ctrl+Enter).
     #[serde(default)]
     pub run_click: Option<RunClick>,
+    /// The safety filter thresholds, one per category in the page's order (0 = block none).
+    #[serde(default)]
+    pub safety: Vec<u64>,
 }
 
 /// How the page saw the click on AI Studio's Run button.

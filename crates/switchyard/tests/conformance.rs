@@ -1423,11 +1423,12 @@ async fn aistudio_blocked_answers_are_nudged_up_to_three_times() {
     assert_eq!(seen[2].prompt, "Continue.");
     let expected = Expected::for_request(site(kind), &seen[2], Knobs::instant());
     assert_eq!(s.content, expected.answer);
-    // Every run went to a temporary chat, and Run was pressed by the pointer: a trusted click
-    // after trusted pointer moves.
+    // Every run went to a temporary chat with every safety filter at its minimum, and Run
+    // was pressed by the pointer: a trusted click after trusted pointer moves.
     for run in &seen {
         let settings = run.settings.clone().unwrap();
         assert!(settings.temporary);
+        assert_eq!(settings.safety, [0, 0, 0, 0]);
         let click = settings.run_click.expect("Run was clicked");
         assert!(click.trusted && click.moves >= 8, "{click:?}");
     }

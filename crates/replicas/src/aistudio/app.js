@@ -20,6 +20,12 @@
   const searchSwitch = $("button[aria-label='Grounding with Google Search']");
   const urlSwitch = $("button[aria-label='Browse the url context']");
   const systemCard = $('button.system-instructions-card');
+  const safetyButton = $('div.safety-settings button');
+  // Safety filter thresholds per category (0 = block none … 4 = block most), kept for the
+  // session like the site's run settings (a new chat keeps them); read only from the range
+  // inputs' own input/change events.
+  const SAFETY = ['Harassment', 'Hate', 'Sexually Explicit', 'Dangerous Content'];
+  const safety = SAFETY.map(() => 2);
   const RPC = '/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService/';
 
   const ALL = ['Minimal', 'Low', 'Medium', 'High'];
@@ -201,6 +207,35 @@
     document.body.append(overlay);
   });
 
+  safetyButton.addEventListener('click', () => {
+    closeOverlay();
+    overlay = document.createElement('div');
+    overlay.className = 'panel run-safety-settings';
+    SAFETY.forEach((name, i) => {
+      const row = document.createElement('label');
+      row.textContent = name + ' ';
+      const range = document.createElement('input');
+      range.type = 'range';
+      range.min = '0';
+      range.max = '4';
+      range.step = '1';
+      range.value = String(safety[i]);
+      range.setAttribute('aria-label', name);
+      const read = () => (safety[i] = Number(range.value));
+      range.addEventListener('input', read);
+      range.addEventListener('change', read);
+      row.append(range);
+      overlay.append(row);
+    });
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.setAttribute('aria-label', 'Close run settings');
+    close.textContent = 'Close';
+    close.addEventListener('click', closeOverlay);
+    overlay.append(close);
+    document.body.append(overlay);
+  });
+
   systemCard.addEventListener('click', () => {
     closeOverlay();
     overlay = document.createElement('div');
@@ -269,7 +304,7 @@
     return [
       'models/' + m.id,
       [...chat.map((t) => content(t.text, t.role)), content(state.prompt)],
-      null,
+      SAFETY.map((name, i) => [name, safety[i]]),
       [null, null, null, state.maxTokens, m.sampling ? state.temperature : null, m.sampling ? state.topP : null],
       state.system.trim() ? content(state.system) : null,
       [state.search ? 1 : 0, state.url ? 1 : 0],

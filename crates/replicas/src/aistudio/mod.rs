@@ -12,7 +12,7 @@
 //!   ```text
 //!   [ "models/<id>",                                  0 model
 //!     [[[[null,"<prompt>"]],"user"]],                 1 contents
-//!     null,                                           2 safety settings (unused)
+//!     [["<category>",<threshold 0–4>], …],          2 safety settings (0 = block none)
 //!     [null,null,null,<max tokens>,<temperature>,<top p>],  3 generation config
 //!     [[[null,"<system instructions>"]],"user"] | null,     4 system instruction
 //!     [<search 0|1>,<url context 0|1>],               5 tools
@@ -418,6 +418,19 @@ pub(crate) fn parse_run(body: &[u8]) -> Result<Run, String> {
     if prompt.trim().is_empty() {
         return Err("the prompt has no text".into());
     }
+    let mut safety = Vec::new();
+    for setting in fields[2]
+        .as_array()
+        .ok_or("field 2 (safety settings) must be a list")?
+    {
+        match (
+            setting.get(0).and_then(Value::as_str),
+            setting.get(1).and_then(Value::as_u64),
+        ) {
+            (Some(_), Some(threshold @ 0..=4)) => safety.push(threshold),
+            _ => return Err("a safety setting must be [\"<category>\", 0–4]".into()),
+        }
+    }
     let config = fields[3]
         .as_array()
         .ok_or("field 3 (generation config) must be a list")?;
@@ -503,6 +516,7 @@ pub(crate) fn parse_run(body: &[u8]) -> Result<Run, String> {
             temporary,
             nudges,
             run_click,
+            safety,
         },
         search,
         level,
@@ -610,7 +624,7 @@ mod tests {
         json!([
             format!("models/{model}"),
             [[[[null, "hi"]], "user"]],
-            null,
+            [["Hate", 0], ["Dangerous Content", 4]],
             config,
             [[[null, "Be brief."]], "user"],
             tools,
@@ -694,6 +708,7 @@ mod tests {
             })
         );
         assert_eq!((run.settings.nudges, run.first_prompt.as_str()), (0, "hi"));
+        assert_eq!(run.settings.safety, [0, 4]);
         assert!(
             !BLOCKED_TEXT.is_empty()
                 && !QUOTA_TEXT.is_empty()
