@@ -1387,6 +1387,46 @@ async fn huggingchat_the_model_comes_from_the_sites_live_list() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huggingchat_live_models_are_listed_and_routed_with_universal_model_names() {
+    let kind = ProviderKind::HuggingChat;
+    let h = Harness::single(
+        kind,
+        Knobs::instant(),
+        "[api]\nuniversal_model_names = true\n",
+    )
+    .await;
+    let ids = |models: serde_json::Value| -> Vec<String> {
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Before a lane has read the site's list, only the Universal Model Names.
+    let before = ids(h.get_json("/v1/models").await);
+    assert!(
+        !before.iter().any(|id| id.starts_with("gpt-oss")),
+        "{before:?}"
+    );
+    let (status, body) = h.chat("intenserp-chat", "Which?").await;
+    assert_eq!(status, 200, "{body}");
+    // The list the lane read: every site model as real-model IDs.
+    let after = ids(h.get_json("/v1/models").await);
+    for id in [
+        "gpt-oss-120b-auto",
+        "gpt-oss-120b-reasoner",
+        "deepseek-v3-1-chat",
+    ] {
+        assert!(after.iter().any(|a| a == id), "{id} in {after:?}");
+    }
+    let (status, body) = h.chat("gpt-oss-120b-chat", "Which now?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(h.replica(kind).requests()[1].model, "openai/gpt-oss-120b");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huggingchat_an_explicit_thinking_effort_holds_on_chat_too() {
     let kind = ProviderKind::HuggingChat;
     let h = Harness::single(kind, Knobs::instant(), "").await;

@@ -103,8 +103,31 @@ pub fn report_live_models(kind: ProviderKind, models: Vec<LiveModel>) {
         }
     }
     if known.len() != before {
+        LIVE_GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(provider = %kind, models = known.len(), "the site's live model list is known");
     }
+}
+
+/// Grows whenever a live model list gains a model (the routing table is built again).
+static LIVE_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times the live model lists have changed so far.
+pub fn live_models_generation() -> u64 {
+    LIVE_GENERATION.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The model labels a running provider offers for real-model IDs: its configured `models`,
+/// or, where the site's list is read live and none are configured, the names on that list once
+/// a lane has read it.
+pub fn model_labels(kind: ProviderKind, configured: &[String]) -> Vec<String> {
+    if configured.is_empty() && spec(kind).site.options.live_models {
+        return live_models(kind)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+    }
+    configured.to_vec()
 }
 
 /// The live model list of `kind`, once a lane has read it.
