@@ -29,7 +29,7 @@ use futures::StreamExt;
 use tokio::sync::{Mutex, watch};
 use tracing::{debug, info, warn};
 
-pub use tab::{Rect, Tab};
+pub use tab::{Rect, SavedCookie, Tab};
 
 use crate::config::{Endpoint, ProxyUrl};
 
