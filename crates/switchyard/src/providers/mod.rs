@@ -235,6 +235,45 @@ mod tests {
     }
 
     #[test]
+    fn site_options_belong_to_their_sites() {
+        for kind in ProviderKind::ALL {
+            let o = &spec(kind).site.options;
+            assert_eq!(
+                o.passwordless_sign_in,
+                kind == ProviderKind::Perplexity,
+                "{kind}"
+            );
+            assert_eq!(
+                o.username_sign_in,
+                kind == ProviderKind::HuggingChat,
+                "{kind}"
+            );
+            assert_eq!(o.live_models, kind == ProviderKind::HuggingChat, "{kind}");
+            assert_eq!(
+                o.humanize_mouse.is_some(),
+                kind == ProviderKind::AiStudio,
+                "{kind}"
+            );
+            assert_eq!(
+                !o.paid_models.is_empty(),
+                kind == ProviderKind::AiStudio,
+                "{kind}"
+            );
+            let nudges = spec(kind)
+                .driver
+                .as_ref()
+                .is_some_and(|d| d.nudge.is_some());
+            assert_eq!(nudges, kind == ProviderKind::AiStudio, "{kind}");
+            // Paid models are models the site offers.
+            assert!(
+                o.paid_models
+                    .iter()
+                    .all(|m| spec(kind).site.models.contains(m))
+            );
+        }
+    }
+
+    #[test]
     fn paid_models_and_models_off_the_live_list_are_refused() {
         let config = crate::config::Config::from_toml_str("", "x.toml").unwrap();
         let studio = config.provider(ProviderKind::AiStudio);

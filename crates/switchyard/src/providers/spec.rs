@@ -69,6 +69,10 @@ pub struct SiteOptions {
     /// The default of `humanize_mouse` (the reference's "Humanize Mouse Movements"), where the
     /// driver's Send can use the pointer; `None`: the site has no such setting.
     pub humanize_mouse: Option<bool>,
+    /// The site signs in with an emailed code, so a saved account has no password.
+    pub passwordless_sign_in: bool,
+    /// The site's sign-in takes a username as well as an email address.
+    pub username_sign_in: bool,
 }
 
 impl SiteOptions {
@@ -77,6 +81,8 @@ impl SiteOptions {
         paid_models: &[],
         live_models: false,
         humanize_mouse: None,
+        passwordless_sign_in: false,
+        username_sign_in: false,
     };
 }
 

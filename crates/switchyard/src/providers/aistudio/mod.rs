@@ -86,6 +86,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             ],
             live_models: false,
             humanize_mouse: Some(true),
+            ..SiteOptions::NONE
         },
     },
     requests: RequestSwitches {

@@ -59,6 +59,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         default_model: None,
         options: SiteOptions {
             live_models: true,
+            username_sign_in: true,
             ..SiteOptions::NONE
         },
     },

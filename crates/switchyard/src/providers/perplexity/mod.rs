@@ -61,7 +61,10 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             "Nemotron 3 Super",
         ],
         default_model: Some("Best (Auto)"),
-        options: SiteOptions::NONE,
+        options: SiteOptions {
+            passwordless_sign_in: true,
+            ..SiteOptions::NONE
+        },
     },
     requests: RequestSwitches {
         effort: effort::generic,
