@@ -136,7 +136,9 @@ impl Pool {
         let Some(pick) = inner.pick(provider, own.as_ref(), self.prefer_least_used) else {
             return Err(NoSpare::NoneFree);
         };
-        inner.hold(lane, pick).ok_or(NoSpare::NoneFree)
+        let held = inner.hold(lane, pick).ok_or(NoSpare::NoneFree)?;
+        crate::metrics::account_rotated(provider);
+        Ok(held)
     }
 
     /// The account `lane` holds.
