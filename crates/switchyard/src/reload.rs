@@ -109,6 +109,13 @@ impl Source {
 
     /// Reads and validates the configuration again (the base with the file laid over it).
     pub fn load(&self) -> Result<Config, ConfigError> {
+        let (table, name) = self.table()?;
+        Config::from_table(table, &name)
+    }
+
+    /// The settings as one TOML table (the base with the file laid over it), unvalidated, and
+    /// the name errors use for it.
+    pub fn table(&self) -> Result<(toml::Table, String), ConfigError> {
         let mut table = self.base.clone().unwrap_or_default();
         let mut name = "defaults".to_owned();
         if let Some(path) = &self.file {
@@ -123,7 +130,7 @@ impl Source {
         } else if self.base.is_some() {
             name = "demo settings".to_owned();
         }
-        Config::from_table(table, &name)
+        Ok((table, name))
     }
 }
 
@@ -352,6 +359,11 @@ fn applied_keys(old: &Config, new: &Config) -> Vec<String> {
     );
     // The dummy lanes follow the plan's lane diff like any provider's.
     check("dummy".into(), text(&old.dummy), text(&new.dummy));
+    check(
+        "dashboard.screencast".into(),
+        text(&old.dashboard.screencast),
+        text(&new.dashboard.screencast),
+    );
     for kind in ProviderKind::ALL {
         let (a, b) = (old.provider(kind), new.provider(kind));
         let p = kind.prefix();

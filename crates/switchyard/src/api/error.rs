@@ -26,11 +26,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub(super) fn new(
-        status: StatusCode,
-        kind: &'static str,
-        message: impl Into<String>,
-    ) -> ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
@@ -38,6 +34,24 @@ impl ApiError {
             param: None,
             code: None,
             retry_after: None,
+        }
+    }
+
+    /// A refused config change: 400 `invalid_config`, 409 `needs_restart` or `reload_conflict`.
+    pub fn reload_refused(refused: &crate::reload::Refused) -> ApiError {
+        use crate::reload::Refused;
+        let (status, code) = match refused {
+            Refused::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
+            Refused::NeedsRestart(_) => (StatusCode::CONFLICT, "needs_restart"),
+            Refused::Conflict(_) => (StatusCode::CONFLICT, "reload_conflict"),
+        };
+        ApiError {
+            code: Some(code),
+            ..Self::new(
+                status,
+                "invalid_request_error",
+                format!("Config reload refused; the running config stays: {refused}"),
+            )
         }
     }
 

@@ -12,6 +12,7 @@
 pub mod capture;
 pub mod procs;
 mod replay;
+mod screencast;
 mod tab;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -29,6 +30,7 @@ use futures::StreamExt;
 use tokio::sync::{Mutex, watch};
 use tracing::{debug, info, warn};
 
+pub use screencast::{Screen, Screencast};
 pub use tab::{Rect, SavedCookie, Tab};
 
 use crate::config::{Endpoint, ProxyUrl};

@@ -240,6 +240,11 @@ impl Tab {
         }
     }
 
+    /// A handle that can start a screencast of this page (the dashboard's live view).
+    pub fn screen(&self) -> super::Screen {
+        super::Screen::new(self.page.clone(), self.cdp_timeout)
+    }
+
     /// The default bound for one CDP call.
     pub fn cdp_timeout(&self) -> Duration {
         self.cdp_timeout

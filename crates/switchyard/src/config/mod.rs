@@ -113,6 +113,16 @@ pub struct Config {
     pub fault_injection: bool,
     /// `[dummy]`: the dummy provider's lanes (off unless `lanes` is set).
     pub dummy: DummyConfig,
+    /// `[dashboard]`: the web dashboard at `/`.
+    pub dashboard: DashboardConfig,
+}
+
+/// `[dashboard]`: the web dashboard's settings (read per request; a reload applies them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DashboardConfig {
+    /// Whether a lane's live view (a throttled screencast of its page) may be opened; even
+    /// when on, it is refused while the lane runs a request or requests wait in the queue.
+    pub screencast: bool,
 }
 
 /// `[dummy]`: lanes of the dummy provider, which answer by model ID (`dummy-instant`,
@@ -631,6 +641,13 @@ impl Config {
             providers,
             fault_injection: false,
             dummy,
+            dashboard: DashboardConfig {
+                screencast: raw
+                    .dashboard
+                    .as_ref()
+                    .and_then(|d| d.screencast)
+                    .unwrap_or(true),
+            },
         })
     }
 

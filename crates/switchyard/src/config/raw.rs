@@ -23,6 +23,14 @@ pub struct RawConfig {
     pub auth: Option<RawAuth>,
     pub accounts: Option<RawAccounts>,
     pub dummy: Option<RawDummy>,
+    pub dashboard: Option<RawDashboard>,
+}
+
+/// `[dashboard]`: the web dashboard at `/`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDashboard {
+    pub screencast: Option<bool>,
 }
 
 /// `[dummy]`: lanes of the dummy provider (no browser; for tests and load runs).
