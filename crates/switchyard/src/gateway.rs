@@ -225,12 +225,12 @@ impl Gateway {
     }
 }
 
-/// The routing table for the providers that run.
-fn routing_for(config: &Config, providers: &[ProviderKind]) -> Option<RoutingTable> {
+/// The routing table for the providers that run (with the live model lists read so far).
+pub(crate) fn routing_for(config: &Config, providers: &[ProviderKind]) -> Option<RoutingTable> {
     RoutingTable::new(
         providers.iter().map(|p| ProviderModels {
             provider: *p,
-            real_model_labels: config.provider(*p).models.clone(),
+            real_model_labels: crate::providers::model_labels(*p, &config.provider(*p).models),
         }),
         config.api.universal_model_names,
     )

@@ -34,12 +34,16 @@ use crate::models::{ProviderKind, RoutingTable};
 /// The configuration and routing table requests read, swapped whole by a reload.
 pub struct Live {
     current: RwLock<(Arc<Config>, Arc<RoutingTable>)>,
+    /// The live model lists' generation the routing table was built with
+    /// ([`crate::providers::live_models_generation`]).
+    live: std::sync::atomic::AtomicU64,
 }
 
 impl Live {
     pub fn new(config: Config, routing: RoutingTable) -> Live {
         Live {
             current: RwLock::new((Arc::new(config), Arc::new(routing))),
+            live: std::sync::atomic::AtomicU64::new(crate::providers::live_models_generation()),
         }
     }
 
@@ -52,8 +56,25 @@ impl Live {
             .clone()
     }
 
-    /// The routing table now.
+    /// The routing table now. A site's live model list that changed since the table was
+    /// built (a lane read it) builds it again first.
     pub fn routing(&self) -> Arc<RoutingTable> {
+        use std::sync::atomic::Ordering;
+        let generation = crate::providers::live_models_generation();
+        if self.live.swap(generation, Ordering::SeqCst) != generation {
+            let (config, routing) = self
+                .current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Some(fresh) = crate::gateway::routing_for(&config, routing.providers()) {
+                let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+                // Unless a reload swapped in a new configuration meanwhile.
+                if Arc::ptr_eq(&current.0, &config) {
+                    current.1 = Arc::new(fresh);
+                }
+            }
+        }
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())

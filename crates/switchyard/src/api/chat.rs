@@ -358,6 +358,16 @@ async fn dispatch(
     if config.api.dry_run {
         return Err(app.dry_run.capture(raw, &shaped, messages));
     }
+    // A model the site does not serve here (paid, or not on its live list): a 400 now rather
+    // than a failure in the page.
+    if let Some(why) = crate::providers::refuse_model(
+        shaped.provider,
+        shaped.real_model.as_deref(),
+        config.provider(shaped.provider),
+    ) {
+        info!(request = %who.id, "Refusing the request for {}: {why}", shaped.provider);
+        return Err(ApiError::model_unavailable(why));
+    }
     // Over the site's prompt size: sent as a file where the site takes one, else refused
     // before it is queued. `[[file]]` asks for the file at any size.
     let mut shaped = shaped;

@@ -150,6 +150,7 @@ impl ApiError {
                 code: Some("content_blocked"),
                 ..Self::bad_request(message)
             },
+            Some(FailureClass::ModelNotFound) => Self::model_unavailable(message),
             Some(FailureClass::Site) => ApiError {
                 code,
                 ..Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
@@ -160,6 +161,16 @@ impl ApiError {
                 ..Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
             },
             Some(FailureClass::Gateway) | None => Self::internal(message),
+        }
+    }
+
+    /// 400 `model_not_found`: the site does not serve the model the request selects (a paid
+    /// model without paid access, or one its live list lacks).
+    pub fn model_unavailable(message: String) -> ApiError {
+        ApiError {
+            param: Some("model"),
+            code: Some("model_not_found"),
+            ..Self::bad_request(message)
         }
     }
 

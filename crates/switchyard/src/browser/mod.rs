@@ -31,7 +31,7 @@ use tokio::sync::{Mutex, watch};
 use tracing::{debug, info, warn};
 
 pub use screencast::{Screen, Screencast};
-pub use tab::{SavedCookie, Tab};
+pub use tab::{Rect, SavedCookie, Tab};
 
 use crate::config::{Endpoint, ProxyUrl};
 

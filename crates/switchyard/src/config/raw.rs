@@ -168,4 +168,7 @@ pub struct RawProvider {
     pub models: Option<Vec<String>>,
     pub formatting: Option<RawFormatting>,
     pub proxy: Option<String>,
+    pub assume_paid_model_access: Option<bool>,
+    pub humanize_mouse: Option<bool>,
+    pub blocked_response_handling: Option<bool>,
 }
