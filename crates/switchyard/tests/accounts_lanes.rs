@@ -264,6 +264,10 @@ async fn capped_pinned_signed_in_and_restarted(kind: ProviderKind, isolation: &s
         BTreeSet::from(["ant@example.com".to_owned(), "bee@example.com".to_owned()])
     );
     gw.shutdown().await;
+    // Each lane's own Chromium exited by itself after `Browser.close` (writing its profile's
+    // cookies) rather than being killed on a deadline.
+    let log = logged();
+    assert!(!log.contains("killing it"), "{log}");
 
     // The store now holds the last use (and, in context isolation, the sessions), sealed.
     let bytes = std::fs::read(store_path(&s.dir.0)).unwrap();

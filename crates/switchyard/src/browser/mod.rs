@@ -42,8 +42,13 @@ const PROXY_BYPASS: &str = "<-loopback>";
 
 /// How long Chromium may take to print its websocket address.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a graceful close may take before the process is killed.
+/// How long Chromium may take to answer `Browser.close`.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the process may take to exit after `Browser.close` before it is killed. Chromium
+/// writes a persistent profile's cookie store on its way out, and a kill before that loses the
+/// session a lane signed in with; on a loaded machine that write takes seconds, so the bound is
+/// generous (it only runs out for a hung browser).
+const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long attaching to a remote browser may take (`/json/version` and the websocket).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -414,19 +419,30 @@ impl Chromium {
             return;
         }
         let mut browser = self.browser.lock().await;
+        let mut asked = false;
         if !self.is_closed() {
             match tokio::time::timeout(CLOSE_TIMEOUT, browser.close()).await {
-                Ok(Ok(_)) => {}
-                _ => {
-                    warn!(pid = ?self.pid, "Chromium did not close in time; killing it");
+                Ok(Ok(_)) => asked = true,
+                Ok(Err(e)) => {
+                    warn!(pid = ?self.pid, cause = %e, "Chromium refused Browser.close; waiting for it to exit");
+                }
+                Err(_) => {
+                    warn!(pid = ?self.pid, "Chromium did not answer Browser.close in time; waiting for it to exit");
                 }
             }
         }
-        if tokio::time::timeout(CLOSE_TIMEOUT, browser.wait())
-            .await
-            .is_err()
-        {
+        // Only a closed (exited) process has written its profile: wait for the exit, so the
+        // next launch on this profile finds the cookies (and no second Chromium holds it).
+        let bound = if asked { EXIT_TIMEOUT } else { CLOSE_TIMEOUT };
+        if tokio::time::timeout(bound, browser.wait()).await.is_err() {
+            warn!(
+                pid = ?self.pid,
+                "Chromium did not exit within {}s of closing; killing it (its profile may miss \
+                 the latest sign-in, and the lane signs in again on its next start)",
+                bound.as_secs()
+            );
             let _ = browser.kill().await;
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, browser.wait()).await;
         }
         if let Some(dir) = &self.temp_profile {
             let _ = std::fs::remove_dir_all(dir);

@@ -231,8 +231,14 @@ impl Supervisor {
         }
         match Arc::try_unwrap(self.lane) {
             Ok(lane) => lane.close().await,
-            Err(_) => {
-                warn!(lane = %id, "the lane's page is still in use at shutdown; leaving it to the browser")
+            Err(lane) => {
+                warn!(lane = %id, "the lane's page is still in use at shutdown; leaving it to the browser");
+                // A lane's own browser still closes gracefully: dropped, it would be killed
+                // before writing its profile (the account's cookies), and a restart would find
+                // the profile signed out or still held by the old process.
+                if lane.host.owns_browser() {
+                    lane.browser.close().await;
+                }
             }
         }
         if self.retire.is_cancelled() && !self.shutdown.is_cancelled() {
