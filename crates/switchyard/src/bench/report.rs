@@ -382,9 +382,12 @@ pub(super) fn render(
                 measure: "peak memory (PSS)",
                 setup,
                 cell: format!(
-                    "{:.0} MiB (Chromium {browser:.0}, of it {} renderers {:.0}; switchyard {own:.0})",
+                    "{:.0} MiB (Chromium {browser:.0} with {} at {:.0}; switchyard {own:.0})",
                     browser + own,
-                    peak.renderers,
+                    match peak.renderers {
+                        1 => "1 renderer".to_owned(),
+                        n => format!("{n} renderers"),
+                    },
                     mib(peak.renderer_kib)
                 ),
                 existing_tool: reference,
@@ -523,7 +526,10 @@ pub(super) fn render(
              Chromium process tree (renderers: processes with `--type=renderer`) plus this \
              process, which also holds the replica sites and the bench client; sampled every {} \
              ms from the moment the gateway is ready through the setup's runs, largest total \
-             kept. Per added lane = (the {total}-lane peak − the 1-lane peak) / {}. Sampling \
+             kept. PSS counts each process's share of the Chromium binary's mapped pages too, \
+             so a lone renderer carries all of the renderers' share, and other Chromiums on the \
+             machine (other programs, tests) lower every figure a little. Per added lane = (the \
+             {total}-lane peak − the 1-lane peak) / {}. Sampling \
              took {:.1} ms of CPU per sample on average (the costliest setup), taken from the \
              runs being measured.",
             MEMORY_EVERY.as_millis(),

@@ -84,10 +84,13 @@ pub struct TreePss {
     pub renderers: usize,
 }
 
-/// Whether a process is a Chromium renderer (its command line has `--type=renderer`).
+/// Whether a process is a Chromium renderer (its command line has `--type=renderer`). Chromium
+/// rewrites its process title, so the arguments may be one space-separated string.
 fn is_renderer(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|cmd| cmd.split(|b| *b == 0).any(|arg| arg == b"--type=renderer"))
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
+        cmd.split(|b| *b == 0 || *b == b' ')
+            .any(|arg| arg == b"--type=renderer")
+    })
 }
 
 #[cfg(test)]
