@@ -34,6 +34,7 @@
 //! `cargo run -p switchyard-replicas --example serve -- glm 127.0.0.1:8788` serves one replica
 //! by hand (for a look in a browser, or for out-of-process tools).
 
+mod accounts;
 mod aistudio;
 pub mod answer;
 pub mod clock;

@@ -81,6 +81,10 @@ pub struct ReceivedRequest {
     /// The run settings AI Studio received (the only site with them); `None` elsewhere.
     #[serde(default)]
     pub settings: Option<ReceivedSettings>,
+    /// The registered account (lowercased email) whose session cookie the request carried;
+    /// `None` on a site with no registered account (see `ReplicaServer::add_account`).
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 /// The run settings of one AI Studio request, as its body held them. Numbers are kept as the
@@ -123,6 +127,7 @@ impl ReceivedRequest {
             stop_called: false,
             accept_encoding: None,
             files: Vec::new(),
+            account: None,
             settings: None,
         }
     }

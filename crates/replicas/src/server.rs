@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub signed_out: std::sync::atomic::AtomicBool,
     /// The value of the session cookie this server sets on page loads.
     session: String,
+    /// Registered accounts and their sessions (see [`crate::accounts`]).
+    pub accounts: Mutex<crate::accounts::Accounts>,
 }
 
 impl Shared {
@@ -91,7 +93,13 @@ impl Shared {
             hook_change: Mutex::new(None),
             signed_out: std::sync::atomic::AtomicBool::new(false),
             session: random_hex(),
+            accounts: Mutex::default(),
         }
+    }
+
+    /// The registered accounts.
+    pub(crate) fn accounts(&self) -> std::sync::MutexGuard<'_, crate::accounts::Accounts> {
+        self.accounts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The knobs now.
@@ -270,6 +278,24 @@ impl ReplicaServer {
             .store(!signed_in, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Registers an account the site's sign-in form accepts (see [`crate::accounts`]). From
+    /// the first one on, DeepSeek's and GLM's pages ask for a sign-in and their completion
+    /// refuses a request without a session cookie the replica issued; each accepted request
+    /// names its account in [`ReceivedRequest::account`].
+    pub fn add_account(&self, email: &str, password: &str) {
+        self.shared.accounts().add(email, password);
+    }
+
+    /// How often `email` signed in through the form so far.
+    pub fn sign_ins(&self, email: &str) -> u32 {
+        self.shared.accounts().sign_ins(email)
+    }
+
+    /// Ends every account session, as the site expiring them would.
+    pub fn end_account_sessions(&self) {
+        self.shared.accounts().end_sessions();
+    }
+
     /// Sets the subscription tier of the replica's account (`free`, `pro`, `max`; Perplexity
     /// only, where it decides which model controls the page shows and which models an ask may
     /// name; `pro` until set). Pages loaded from now on see it.
@@ -341,7 +367,7 @@ async fn set_session_cookie(State(state): State<AppState>, mut response: Respons
 }
 
 /// 32 random hex characters (std's per-process random hasher keys; no extra dependency).
-fn random_hex() -> String {
+pub(crate) fn random_hex() -> String {
     let mut out = String::new();
     for i in 0..2u8 {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

@@ -75,7 +75,17 @@ impl Gateway {
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
 
-        let plan = LanePlan::from_config(&config);
+        // Saved accounts decide how many full-parallel lanes there are (a dry run starts none).
+        let accounts = Arc::new(if config.api.dry_run {
+            crate::accounts::Pool::from_store(None, false)
+        } else {
+            crate::accounts::Pool::open(&config.accounts)
+        });
+        let plan = if config.api.dry_run {
+            LanePlan::from_config(&config)
+        } else {
+            LanePlan::with_accounts(&config, &|k| accounts.selectable(k))
+        };
         for note in &plan.notes {
             warn!("{note}");
         }
@@ -104,7 +114,7 @@ impl Gateway {
             }
             (None, providers)
         } else {
-            let lanes = lanes::start(&config, &plan, &scheduler).await?;
+            let lanes = lanes::start(&config, &plan, &scheduler, accounts.clone()).await?;
             let providers = lanes.providers.clone();
             (Some(lanes), providers)
         };
@@ -239,7 +249,8 @@ impl Reloader {
     async fn apply(&self) -> Result<Changes, Refused> {
         let Some(source) = &self.source else {
             return Err(Refused::Conflict(
-                "this gateway was not started from a config file, so there is nothing to                  re-read"
+                "this gateway was not started from a config file, so there is nothing to \
+                 re-read"
                     .to_owned(),
             ));
         };

@@ -8,6 +8,7 @@
 //! - [`models`]: model-ID catalog and routing table (pure).
 //! - [`shaping`]: chat messages to one prompt and the site switches (pure).
 //! - [`scheduler`]: queues, the three queue modes, lane choice, cancellation.
+//! - [`metrics`]: the Prometheus metrics of `GET /metrics`.
 //! - [`lanes`]: lane plan, start-up, the lane task and its relay.
 //! - [`browser`]: Chromium via chromiumoxide: launch, contexts, timed CDP, capture.
 //! - [`providers`]: one folder and spec per provider site (defaults, switches, driver), and
@@ -19,6 +20,7 @@
 //! - [`demo`] and [`bench`]: the `switchyard demo` and `switchyard bench` commands.
 //! - [`decode_cmd`]: `switchyard decode`, a captured body printed as the client's SSE.
 //! - [`doctor`]: `switchyard doctor`, which checks every page hook of each configured site.
+//! - [`status`]: `switchyard status`, a running gateway's lanes and queue as tables.
 //!
 //! See ARCHITECTURE.md for how a request flows through these.
 
@@ -35,10 +37,12 @@ pub mod gateway;
 pub mod ids;
 pub mod keys;
 pub mod lanes;
+pub mod metrics;
 pub mod models;
 pub mod providers;
 pub mod reload;
 pub mod scheduler;
 pub mod shaping;
 pub mod signals;
+pub mod status;
 pub mod tasks;

@@ -23,6 +23,16 @@ struct Cli {
     /// The config file (default: ./switchyard.toml if it exists).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// How log lines are written: `text` (coloured only on a terminal) or `json` (one object a
+    /// line, for log collectors).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -113,6 +123,18 @@ enum Command {
         #[arg(long)]
         include_usage: bool,
     },
+    /// Print a running gateway's lanes and queue as tables (from GET /api/lanes and
+    /// /api/queue).
+    Status {
+        /// The gateway's address (default: server.host and server.port of the config, on
+        /// loopback for 0.0.0.0 or ::).
+        #[arg(long)]
+        url: Option<String>,
+        /// An API key, when the gateway requires one (default: the SWITCHYARD_API_KEY
+        /// environment variable).
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Manage API keys; only their hashes are kept (`auth.keys_file`, default
     /// `<data_dir>/keys.toml`). A running gateway that requires keys sees changes at once.
     Keys {
@@ -157,7 +179,7 @@ enum KeysAction {
     /// Make a new random key and print it, this once only.
     Add {
         name: String,
-        /// May use /api/* when `auth.admin_routes = "admin_keys"`.
+        /// May use /api/*, / and /metrics when `auth.admin_routes = "admin_keys"`.
         #[arg(long)]
         admin: bool,
     },
@@ -217,7 +239,7 @@ fn main() -> ExitCode {
         };
     }
     if let Some(Command::Accounts { action }) = &cli.command {
-        init_tracing("warn", true);
+        init_tracing("warn", true, cli.log_format);
         return match load_config(cli.config.clone())
             .and_then(|config| switchyard::accounts::cli::run(&config, action))
         {
@@ -253,7 +275,17 @@ fn main() -> ExitCode {
     let quiet = matches!(cli.command, Some(Command::Bench { .. }));
     // Doctor prints its report on stdout; its log goes to stderr.
     let doctor = matches!(cli.command, Some(Command::Doctor { .. }));
-    init_tracing(if quiet || doctor { "warn" } else { "info" }, doctor);
+    // Status prints its tables on stdout; only warnings go to stderr.
+    let status = matches!(cli.command, Some(Command::Status { .. }));
+    init_tracing(
+        if quiet || doctor || status {
+            "warn"
+        } else {
+            "info"
+        },
+        doctor || status,
+        cli.log_format,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -309,10 +341,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                     return Ok(());
                 }
             };
-            println!(
+            let serving = format!(
                 "switchyard is serving the OpenAI API at {}/v1",
                 gateway.base_url()
             );
+            // In JSON mode stdout holds only log objects.
+            match cli.log_format {
+                LogFormat::Text => println!("{serving}"),
+                LogFormat::Json => tracing::info!(url = %gateway.base_url(), "{serving}"),
+            }
             let signal =
                 switchyard::signals::serve_until_stopped(&mut signals, &mut hangups, &gateway)
                     .await;
@@ -381,6 +418,37 @@ async fn run(cli: Cli) -> Result<(), String> {
             } else {
                 Err("some page hooks are missing (see above)".to_owned())
             }
+        }
+        Command::Status { url, key } => {
+            let url = match url {
+                Some(url) => url,
+                None => {
+                    // The config's address; a wildcard bind is reached on loopback.
+                    let config = load_config(cli.config)?;
+                    let host = match config.server.host {
+                        ip if ip.is_unspecified() && ip.is_ipv6() => {
+                            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+                        }
+                        ip if ip.is_unspecified() => {
+                            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+                        }
+                        ip => ip,
+                    };
+                    let addr = std::net::SocketAddr::new(host, config.server.port);
+                    format!("http://{addr}")
+                }
+            };
+            let key = key.or_else(|| {
+                std::env::var(switchyard::status::KEY_ENV)
+                    .ok()
+                    .filter(|k| !k.trim().is_empty())
+            });
+            let status = switchyard::status::fetch(&url, key.as_deref()).await?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            print!("{}", switchyard::status::render(&status, now));
+            Ok(())
         }
         Command::Decode { .. } | Command::Keys { .. } | Command::Accounts { .. } => {
             Err("this command runs without the async runtime".to_owned())
@@ -514,17 +582,34 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, String> {
     }
 }
 
-fn init_tracing(level: &str, to_stderr: bool) {
+/// The log: to stdout (the gateway) or stderr (commands whose stdout is their output), in
+/// colour only when that stream is a terminal and `NO_COLOR` is unset, or as JSON lines with
+/// `--log-format json`.
+fn init_tracing(level: &str, to_stderr: bool, format: LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| {
         EnvFilter::new(format!("{level},chromiumoxide=error,tungstenite=warn"))
     });
+    let terminal = if to_stderr {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    };
+    // NO_COLOR, the common convention, turns colour off on a terminal too.
+    let colour = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let writer = if to_stderr {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)
+    } else {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout)
+    };
     let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
-    if to_stderr {
-        log.with_writer(std::io::stderr).init();
-    } else {
-        log.init();
+        .with_target(false)
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => log.with_ansi(colour).init(),
+        // One JSON object a line: timestamp, level, message and the event's other fields.
+        LogFormat::Json => log.json().flatten_event(true).with_ansi(false).init(),
     }
 }

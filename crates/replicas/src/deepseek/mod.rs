@@ -13,6 +13,11 @@
 //!   which only a page that reads the stream knows); then marks the session's latest request
 //!   `stop_called` and ends its stream. Anything less is refused with HTTP 400.
 //! - `POST /api/v0/chat_session/delete`: accepted, no effect.
+//! - `GET /sign_in`, `POST /api/v0/users/login` `{"email","password"}`: the sign-in form and its
+//!   post (a right pair gets the `replica_account` session cookie). Once an account is
+//!   registered ([`crate::ReplicaServer::add_account`]), the app page redirects to `/sign_in`
+//!   and the completion answers HTTP 401 without a session of a registered account (see
+//!   [`crate::accounts`]).
 //! - `POST /api/v0/file/upload_file`: a file the page attached (the body is the file, its
 //!   name in `x-file-name`, URI-encoded; the site sends multipart, which only the page sees).
 //!   Answers its id; a completion names it in `ref_file_ids`, which must name files this
@@ -38,6 +43,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::accounts;
 use crate::answer::Subject;
 use crate::faults::{Fault, Plan};
 use crate::ids;
@@ -68,16 +74,49 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(COMPLETION_PATH, post(completion))
         .route("/api/v0/chat/stop_stream", post(stop_stream))
         .route("/api/v0/file/upload_file", post(upload_file))
+        .route("/sign_in", get(sign_in_page))
+        .route("/api/v0/users/login", post(login))
 }
 
-async fn page(State(app): State<AppState>) -> Html<String> {
+const SIGN_IN_PAGE: &str = include_str!("sign_in.html");
+
+async fn sign_in_page() -> Html<&'static str> {
+    Html(SIGN_IN_PAGE)
+}
+
+/// The sign-in form's post: a right pair gets a session cookie.
+async fn login(State(app): State<AppState>, body: Bytes) -> Response {
+    let Ok(form) = serde_json::from_slice::<accounts::SignInBody>(&body) else {
+        return error(StatusCode::BAD_REQUEST, 40001, "invalid request body");
+    };
+    match app.shared.accounts().sign_in(&form.email, &form.password) {
+        Some(token) => (
+            [(header::SET_COOKIE, accounts::session_cookie(&token))],
+            ok(serde_json::json!({"user": {"email": form.email.trim()}})),
+        )
+            .into_response(),
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            40003,
+            "Incorrect email or password",
+        ),
+    }
+}
+
+async fn page(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if matches!(
+        accounts::access(&app.shared.accounts(), &headers),
+        accounts::Access::Denied
+    ) {
+        return axum::response::Redirect::to("/sign_in").into_response();
+    }
     let change = app
         .shared
         .hook_change
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    Html(crate::hooks::page(PAGE, change.as_ref()))
+    Html(crate::hooks::page(PAGE, change.as_ref())).into_response()
 }
 
 async fn app_js() -> Response {
@@ -264,6 +303,16 @@ async fn completion(State(state): State<AppState>, headers: HeaderMap, body: Byt
     entry.thinking = req.thinking_enabled;
     entry.search = req.search_enabled;
     let session = req.chat_session_id;
+    match accounts::access(&state.shared.accounts(), &headers) {
+        accounts::Access::Open => {}
+        accounts::Access::Account(email) => entry.account = Some(email),
+        accounts::Access::Denied => {
+            entry.outcome = Outcome::Fault("rejected: signed out".into());
+            entry.ended_us = Some(entry.started_us);
+            state.shared.log.open(entry, session);
+            return error(StatusCode::UNAUTHORIZED, 40003, "Authorization Failed");
+        }
+    }
     let files: Option<Vec<_>> = {
         let state = deepseek_state(&state);
         req.ref_file_ids

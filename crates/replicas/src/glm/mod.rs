@@ -11,6 +11,11 @@
 //!   reference only says the driver clicks `div[aria-label='Stop']`. A chat it never created
 //!   gets HTTP 404.
 //! - `DELETE /api/v1/chats/{id}`: accepted, no effect.
+//! - `GET /auth`, `POST /api/v1/auths/signin` `{"email","password"}`: the sign-in page and its
+//!   post (a right pair gets the `replica_account` session cookie). Once an account is
+//!   registered ([`crate::ReplicaServer::add_account`]), the app page without a session shows
+//!   a "Sign in" button (no redirect, as on the site) and the completion answers HTTP 401 (see
+//!   [`crate::accounts`]).
 
 mod wire;
 
@@ -25,6 +30,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::accounts;
 use crate::answer::Subject;
 use crate::faults::Plan;
 use crate::ids;
@@ -49,9 +55,43 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/chats/{id}", delete(delete_chat))
         .route("/api/v1/chats/{id}/stop", post(stop_chat))
         .route(COMPLETION_PATH, post(completion))
+        .route("/auth", get(|| async { Html(AUTH_PAGE) }))
+        .route("/api/v1/auths/signin", post(sign_in))
 }
 
-async fn page(State(app): State<AppState>) -> Html<String> {
+const AUTH_PAGE: &str = include_str!("auth.html");
+const SIGNED_OUT_PAGE: &str = include_str!("signed_out.html");
+
+/// The sign-in page's post: a right pair gets a session cookie.
+async fn sign_in(State(app): State<AppState>, body: Bytes) -> Response {
+    let Ok(form) = serde_json::from_slice::<accounts::SignInBody>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"detail": "invalid body"})),
+        )
+            .into_response();
+    };
+    match app.shared.accounts().sign_in(&form.email, &form.password) {
+        Some(token) => (
+            [(header::SET_COOKIE, accounts::session_cookie(&token))],
+            Json(json!({"email": form.email.trim(), "token_type": "Bearer"})),
+        )
+            .into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"detail": "Incorrect email or password"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn page(State(app): State<AppState>, headers: axum::http::HeaderMap) -> Html<String> {
+    if matches!(
+        accounts::access(&app.shared.accounts(), &headers),
+        accounts::Access::Denied
+    ) {
+        return Html(SIGNED_OUT_PAGE.to_owned());
+    }
     let change = app
         .shared
         .hook_change
@@ -195,6 +235,20 @@ async fn completion(
     entry.thinking = req.features.enable_thinking;
     entry.search = req.features.web_search;
     entry.effort = req.features.thinking_effort;
+    match accounts::access(&state.shared.accounts(), &headers) {
+        accounts::Access::Open => {}
+        accounts::Access::Account(email) => entry.account = Some(email),
+        accounts::Access::Denied => {
+            entry.outcome = Outcome::Fault("rejected: signed out".into());
+            entry.ended_us = Some(entry.started_us);
+            state.shared.log.open(entry, None);
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"detail": "Not authenticated"})),
+            )
+                .into_response();
+        }
+    }
     let refused = {
         let mut site = glm_state(&state);
         match (&req.chat_id, &req.id) {

@@ -15,6 +15,7 @@
 //! context's session), so nothing else writes the file while it runs.
 
 pub mod cli;
+mod pool;
 mod rules;
 mod seal;
 pub mod select;
@@ -29,6 +30,7 @@ use zeroize::Zeroize;
 
 use crate::models::ProviderKind;
 
+pub use pool::{Held, NoSpare, Pool};
 pub use seal::{KdfParams, Keys};
 pub use store::Store;
 

@@ -31,6 +31,7 @@ use super::tokens;
 use super::wire::{self, ChatRequest, CompletionRequest};
 use crate::config::PartialAnswers;
 use crate::ids::{RequestId, unix_now};
+use crate::metrics::{self, Outcome, RequestMetrics};
 use crate::models::{ModelChoice, ModelError};
 use crate::providers::{FinishReason, StreamEvent};
 use crate::scheduler::{
@@ -370,6 +371,7 @@ async fn dispatch(
     if size > limit {
         if upload.is_none() {
             info!(request = %who.id, "Refusing a {size}-character prompt for {} (limit {limit})", shaped.provider);
+            metrics::request_ended(shaped.provider, &shaped.client_model, Outcome::Rejected);
             return Err(ApiError::prompt_too_large(shaped.provider, size, limit));
         }
         info!(request = %who.id, "A {size}-character prompt for {} (over {limit}) goes as a file", shaped.provider);
@@ -464,7 +466,8 @@ async fn respond(
         clock: LaneClock::default(),
     };
     let failure = job.failure.clone();
-    let mut timing = Timing::new(arrived, job.clock.clone(), app.stats.clone());
+    let mut timing = Timing::new(arrived, job.clock.clone(), app.stats.clone())
+        .with_metrics(RequestMetrics::new(provider, &model, arrived));
     // The guard exists before the job is submitted: a client gone while the submission is in
     // flight still cancels it.
     let mut guard = CancelGuard {
@@ -481,6 +484,7 @@ async fn respond(
         .await;
     if !matches!(admitted, Ok(Ok(()))) {
         guard.done = true;
+        timing.ended(Outcome::Rejected);
     }
     match admitted {
         Err(_) => return Err(ApiError::shutting_down()),
@@ -599,7 +603,7 @@ impl Streamer {
             };
             self.queued = false;
             if let Some(t) = &mut self.timing {
-                t.event();
+                t.event(event.as_ref());
             }
             // The lane dropped the request without an end: say so, never hang.
             let event = event.unwrap_or_else(|| {
@@ -607,6 +611,9 @@ impl Streamer {
             });
             if let Some(reason) = self.frames.event(&event, &mut self.pending) {
                 self.guard.stop_site(reason);
+                if let Some(t) = &mut self.timing {
+                    t.ended(Outcome::Completed);
+                }
             }
             if self.frames.is_over() {
                 self.guard.done = true;
@@ -670,7 +677,7 @@ async fn gather_reply(
     'answer: loop {
         passed.clear();
         let event = events.recv().await;
-        timing.event();
+        timing.event(event.as_ref());
         let cut = match event {
             Some(StreamEvent::Usage(u)) => {
                 site_usage = Some(u);
@@ -703,6 +710,7 @@ async fn gather_reply(
         }
         if let Some(reason) = cut {
             guard.stop_site(reason);
+            timing.ended(Outcome::Completed);
             finish = reason;
             break;
         }

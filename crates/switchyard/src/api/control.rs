@@ -154,6 +154,7 @@ mod tests {
             browser_pid: None,
             endpoint: None,
             proxy: None,
+            account: None,
             current_request: None,
             requests_served: 0,
             restarts: 0,

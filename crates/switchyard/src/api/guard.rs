@@ -8,7 +8,8 @@
 //! error shape. The matched key's name travels on as a [`Caller`] request extension.
 //!
 //! `/health` and `/ready` need no key, so probes work; the IP, `Host` and `Origin` checks still
-//! apply to them. SECURITY.md explains the threat model behind each check.
+//! apply to them. The operator routes (`/api/*`, `/` and `/metrics`) take only admin keys under
+//! `auth.admin_routes = "admin_keys"`. SECURITY.md explains the threat model behind each check.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -25,6 +26,15 @@ use crate::keys::KeyRing;
 
 /// Routes that answer without a key: liveness and readiness probes.
 const OPEN_PATHS: &[&str] = &["/health", "/ready"];
+
+/// The operator routes besides `/api/*`: the dashboard at `/` and the Prometheus metrics.
+/// With `auth.admin_routes = "admin_keys"` they, like `/api/*`, take only admin keys.
+const ADMIN_PATHS: &[&str] = &["/", "/metrics"];
+
+/// Whether `path` is an operator route (see [`ADMIN_PATHS`]).
+pub fn is_admin_path(path: &str) -> bool {
+    path.starts_with("/api/") || ADMIN_PATHS.contains(&path)
+}
 
 /// Who called, as the guard found out: set on every request that passed it.
 #[derive(Debug, Clone, Default)]
@@ -235,7 +245,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut req: Request, next: Next
     if let Some(keys) = &guard.keys
         && !OPEN_PATHS.contains(&req.uri().path())
     {
-        let inspect = req.uri().path().starts_with("/api/");
+        let inspect = is_admin_path(req.uri().path());
         let Some(token) = presented_key(headers) else {
             return with_cors(&guard, origin.as_ref(), unauthorized("Missing API key"));
         };
@@ -385,6 +395,22 @@ mod tests {
             cors_origins: origins.iter().map(|s| s.to_string()).collect(),
             keys: None,
             admin_routes: AdminRoutes::SameKeys,
+        }
+    }
+
+    #[test]
+    fn operator_routes_are_api_the_dashboard_and_metrics() {
+        for admin in ["/", "/metrics", "/api/lanes", "/api/queue/stop"] {
+            assert!(is_admin_path(admin), "{admin}");
+        }
+        for open in [
+            "/v1/models",
+            "/v1/chat/completions",
+            "/models",
+            "/metrics2",
+            "/apix",
+        ] {
+            assert!(!is_admin_path(open), "{open}");
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Routes: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models` (also without
 //! the `/v1` prefix, for base URLs pasted without it), and for tools and tests `GET /api/lanes`,
-//! `GET /api/queue` and `GET /api/dry-run/last`; the probes `GET /health` and `GET /ready` and
+//! `GET /api/queue`, `GET /api/dry-run/last` and `GET /metrics` (Prometheus, [`crate::metrics`]);
+//! the probes `GET /health` and `GET /ready` and
 //! the request controls are in `control`. Paths are normalised first (`//` collapsed, a
 //! trailing `/` dropped), because a base URL typed with a trailing slash makes SillyTavern ask
 //! for `/v1//chat/completions`. Every error, also 404, 405, 413 and 415, is in OpenAI's shape.
@@ -87,6 +88,7 @@ pub fn app(
         .route("/api/lanes", get(lanes))
         .route("/api/queue", get(queue))
         .route("/api/stats", get(api_stats))
+        .route("/metrics", get(metrics))
         .route("/api/dry-run/last", get(dry_run_last))
         .merge(faults::routes())
         .route("/health", get(control::health))
@@ -162,6 +164,30 @@ async fn api_stats(State(app): State<Arc<AppState>>) -> Response {
     Json(app.stats.to_json()).into_response()
 }
 
+/// `GET /metrics`: the classic Prometheus text, or OpenMetrics when the scraper asks for it
+/// (Prometheus does, in its `Accept`).
+async fn metrics(State(app): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
+    let queue = app.scheduler.snapshot().await.ok();
+    let lanes = app.board.snapshot();
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let (body, kind) = if openmetrics {
+        (
+            crate::metrics::render_openmetrics(&lanes, queue.as_ref()),
+            crate::metrics::OPENMETRICS_CONTENT_TYPE,
+        )
+    } else {
+        (
+            crate::metrics::render(&lanes, queue.as_ref()),
+            crate::metrics::TEXT_CONTENT_TYPE,
+        )
+    };
+    ([(header::CONTENT_TYPE, kind)], body).into_response()
+}
+
 async fn dry_run_last(State(app): State<Arc<AppState>>) -> Response {
     if !app.config().api.dry_run {
         return ApiError::not_found("Dry Run Mode is off (set api.dry_run = true).")
@@ -176,7 +202,7 @@ async fn dry_run_last(State(app): State<Arc<AppState>>) -> Response {
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let allowed = match uri.path() {
         "/v1/models" | "/models" | "/api/lanes" | "/api/queue" | "/api/stats"
-        | "/api/dry-run/last" | "/health" | "/ready" => "GET",
+        | "/api/dry-run/last" | "/health" | "/ready" | "/metrics" => "GET",
         _ => "POST",
     };
     let mut e = ApiError::new(

@@ -14,14 +14,16 @@
 //!
 //! So the overhead holds parsing, the guard, routing, shaping, admission, the wait in the queue
 //! (zero only while a lane is free), the dispatch to the lane, and the closing frames. Samples
-//! go into a fixed-bucket [`Histogram`] (log-linear, 1/16 relative precision) to be exported
-//! once `/metrics` exists.
+//! go into a fixed-bucket [`Histogram`] (log-linear, 1/16 relative precision). The same samples,
+//! with the lane time and the first content, go to `/metrics` ([`crate::metrics`]) by provider.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::metrics::{Outcome, RequestMetrics};
+use crate::providers::StreamEvent;
 use crate::scheduler::LaneClock;
 
 /// When the request's head reached the API (a request extension set before routing).
@@ -88,6 +90,9 @@ pub struct Timing {
     last_event: Option<Instant>,
     stats: Arc<Stats>,
     recorded: bool,
+    /// The same request's `/metrics` figures (its outcome is counted when `Timing` drops);
+    /// `None` in unit tests.
+    metrics: Option<RequestMetrics>,
 }
 
 impl Timing {
@@ -99,6 +104,20 @@ impl Timing {
             last_event: None,
             stats,
             recorded: false,
+            metrics: None,
+        }
+    }
+
+    /// Also feeds the request's `/metrics` figures.
+    pub fn with_metrics(mut self, metrics: RequestMetrics) -> Timing {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// How the request ended, where no event says so (a refusal, an error reply).
+    pub fn ended(&mut self, outcome: Outcome) {
+        if let Some(m) = &mut self.metrics {
+            m.ended(outcome);
         }
     }
 
@@ -107,9 +126,12 @@ impl Timing {
         self.submitted = Some(Instant::now());
     }
 
-    /// An event from the lane arrived.
-    pub fn event(&mut self) {
+    /// An event from the lane arrived (`None`: the lane dropped the request without an end).
+    pub fn event(&mut self, event: Option<&StreamEvent>) {
         self.last_event = Some(Instant::now());
+        if let Some(m) = &mut self.metrics {
+            m.event(event);
+        }
     }
 
     /// The answer's end: records the overhead once, if a lane took the request.
@@ -122,10 +144,16 @@ impl Timing {
         };
         let total = self.arrived.elapsed();
         let lane = last.saturating_duration_since(taken);
-        self.stats.record_overhead(total.saturating_sub(lane));
-        if let Some(submitted) = self.submitted {
-            self.stats
-                .record_dispatch(taken.saturating_duration_since(submitted));
+        let overhead = total.saturating_sub(lane);
+        self.stats.record_overhead(overhead);
+        let dispatch = self
+            .submitted
+            .map(|submitted| taken.saturating_duration_since(submitted));
+        if let Some(dispatch) = dispatch {
+            self.stats.record_dispatch(dispatch);
+        }
+        if let Some(m) = &self.metrics {
+            m.timed(dispatch, lane, overhead);
         }
     }
 }
@@ -265,13 +293,13 @@ mod tests {
     fn a_request_no_lane_took_leaves_no_sample() {
         let stats = Arc::new(Stats::default());
         let mut t = Timing::new(Instant::now(), LaneClock::default(), stats.clone());
-        t.event();
+        t.event(None);
         t.finish();
         assert_eq!(stats.overhead().count(), 0);
         let clock = LaneClock::default();
         clock.take();
         let mut t = Timing::new(Instant::now(), clock, stats.clone());
-        t.event();
+        t.event(None);
         t.submitted();
         t.finish();
         t.finish();

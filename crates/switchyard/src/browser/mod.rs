@@ -29,7 +29,7 @@ use futures::StreamExt;
 use tokio::sync::{Mutex, watch};
 use tracing::{debug, info, warn};
 
-pub use tab::Tab;
+pub use tab::{SavedCookie, Tab};
 
 use crate::config::{Endpoint, ProxyUrl};
 

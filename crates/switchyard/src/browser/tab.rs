@@ -152,6 +152,20 @@ pub(super) async fn await_reply<T>(
 }
 
 /// A lane's page.
+/// One cookie of a page's context, as saved and restored (values are secrets to the caller).
+#[derive(Clone)]
+pub struct SavedCookie {
+    pub name: String,
+    pub value: String,
+    pub domain: String,
+    pub path: String,
+    /// Unix seconds; `None` for a session cookie.
+    pub expires: Option<f64>,
+    pub http_only: bool,
+    pub secure: bool,
+    pub same_site: Option<String>,
+}
+
 pub struct Tab {
     page: PageHandle,
     cdp_timeout: Duration,
@@ -253,6 +267,73 @@ impl Tab {
             });
         }
         Ok(resp.result.value.clone().unwrap_or_default())
+    }
+
+    /// The cookies the page's context sends to `url` (for saving a signed-in session).
+    pub async fn cookies(&self, url: &str) -> Result<Vec<SavedCookie>, BrowserError> {
+        use chromiumoxide::cdp::browser_protocol::network::GetCookiesParams;
+        let params = GetCookiesParams::builder()
+            .urls(vec![url.to_owned()])
+            .build();
+        let resp = self
+            .page
+            .exec("Network.getCookies", self.cdp_timeout, params)
+            .await?;
+        Ok(resp
+            .cookies
+            .iter()
+            .map(|c| SavedCookie {
+                name: c.name.clone(),
+                value: c.value.clone(),
+                domain: c.domain.clone(),
+                path: c.path.clone(),
+                expires: (!c.session).then_some(c.expires),
+                http_only: c.http_only,
+                secure: c.secure,
+                same_site: c.same_site.as_ref().map(|s| s.as_ref().to_owned()),
+            })
+            .collect())
+    }
+
+    /// Puts cookies into the page's context (restoring a saved session before navigating).
+    pub async fn set_cookies(&self, cookies: &[SavedCookie]) -> Result<(), BrowserError> {
+        use chromiumoxide::cdp::browser_protocol::network::{
+            CookieParam, CookieSameSite, SetCookiesParams, TimeSinceEpoch,
+        };
+        let list: Vec<CookieParam> = cookies
+            .iter()
+            .filter_map(|c| {
+                let mut b = CookieParam::builder()
+                    .name(c.name.clone())
+                    .value(c.value.clone())
+                    .domain(c.domain.clone())
+                    .path(c.path.clone())
+                    .http_only(c.http_only)
+                    .secure(c.secure);
+                if let Some(at) = c.expires {
+                    b = b.expires(TimeSinceEpoch::new(at));
+                }
+                if let Some(s) = c
+                    .same_site
+                    .as_deref()
+                    .and_then(|s| s.parse::<CookieSameSite>().ok())
+                {
+                    b = b.same_site(s);
+                }
+                b.build().ok()
+            })
+            .collect();
+        if list.is_empty() {
+            return Ok(());
+        }
+        self.page
+            .exec(
+                "Network.setCookies",
+                self.cdp_timeout,
+                SetCookiesParams::new(list),
+            )
+            .await
+            .map(|_| ())
     }
 
     /// Types text at the focused element as one trusted input event (`Input.insertText`), which

@@ -17,6 +17,14 @@ pub struct AccountsConfig {
     /// `accounts.prefer_least_used`: never-used accounts first, then the oldest last use
     /// (else random); the pinned account always comes first.
     pub prefer_least_used: bool,
+    /// `accounts.auto_login`: a lane that is not full-parallel takes a saved account (pinned,
+    /// else by `prefer_least_used`) and fills the site's sign-in form with it when the site
+    /// asks. Off: such a lane has no account (`manual`). Full-parallel lanes always hold one.
+    pub auto_login: bool,
+    /// `accounts.retry_with_another_account`: a request whose first attempt fails early (no
+    /// meaningful text yet, not a non-retryable failure) moves its lane to a spare account and
+    /// is tried once more.
+    pub retry_with_another_account: bool,
 }
 
 pub(super) fn accounts(
@@ -39,6 +47,8 @@ pub(super) fn accounts(
         store: data_dir.join("accounts").join(crate::accounts::STORE_FILE),
         key_file,
         prefer_least_used: raw.prefer_least_used.unwrap_or(false),
+        auto_login: raw.auto_login.unwrap_or(false),
+        retry_with_another_account: raw.retry_with_another_account.unwrap_or(false),
     })
 }
 

@@ -39,6 +39,8 @@ pub struct RawDummy {
 pub struct RawAccounts {
     pub key_file: Option<String>,
     pub prefer_least_used: Option<bool>,
+    pub auto_login: Option<bool>,
+    pub retry_with_another_account: Option<bool>,
 }
 
 /// `[auth]`: API keys (see `crate::keys`).

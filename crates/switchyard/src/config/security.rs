@@ -11,7 +11,8 @@ use serde::Deserialize;
 use super::ConfigError;
 use super::raw::{RawAuth, RawServer};
 
-/// Who may use `/api/*` (the inspection and control routes) when API keys are required.
+/// Who may use the operator routes (`/api/*`, the inspection and control routes; `/`, the
+/// dashboard; `/metrics`) when API keys are required.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdminRoutes {

@@ -68,6 +68,8 @@ pub struct LaneRecord {
     pub endpoint: Option<String>,
     /// The lane's proxy (`providers.<p>.proxy`), its credentials redacted.
     pub proxy: Option<String>,
+    /// The email of the saved account the lane holds; `None` for a manual lane.
+    pub account: Option<String>,
     pub current_request: Option<RequestId>,
     pub requests_served: u64,
     /// How often the lane was brought back (page reloaded, new context, browser relaunched).
@@ -133,6 +135,11 @@ impl Board {
     }
 
     /// Records the lane's browser: its pid, or the remote endpoint it lives on.
+    /// The saved account the lane holds now (`None`: manual).
+    pub fn set_account(&self, id: &LaneId, email: Option<&str>) {
+        self.with_row(id, |r| r.account = email.map(str::to_owned));
+    }
+
     pub fn set_browser(&self, id: &LaneId, browser: &crate::browser::Chromium) {
         self.with_row(id, |r| {
             r.browser_pid = browser.pid();

@@ -15,6 +15,7 @@ use super::board::Board;
 use super::host::BrowserHost;
 use super::plan::LaneSpec;
 use super::relay::Outcome;
+use crate::accounts::Pool;
 use crate::artifacts::files::{Bundle, bundle_dir, capture_paths, save_bundle, save_capture};
 use crate::artifacts::{LaneLog, Settings as ArtifactSettings, Tape};
 use crate::browser::capture::Capture;
@@ -60,6 +61,8 @@ pub struct Lane {
     pub artifacts: Arc<ArtifactSettings>,
     /// The lane's own recent log lines, for its failure bundles.
     pub log: LaneLog,
+    /// The saved accounts; the lane's own one (if any) is `accounts.held(&spec.id)`.
+    pub accounts: Arc<Pool>,
 }
 
 impl Lane {
@@ -70,6 +73,7 @@ impl Lane {
         browser: Arc<Chromium>,
         host: BrowserHost,
         artifacts: Arc<ArtifactSettings>,
+        accounts: Arc<Pool>,
     ) -> Result<Lane, String> {
         let Some(driver) = Driver::of(spec.provider) else {
             return Err(format!("{} has no driver in this build", spec.provider));
@@ -85,6 +89,7 @@ impl Lane {
             host,
             artifacts,
             log: LaneLog::default(),
+            accounts,
         };
         if let Err(e) = lane.load().await {
             // The caller closes a browser it launched for this lane; only the page goes here.
@@ -104,17 +109,21 @@ impl Lane {
     /// Navigates to the site and waits for its chat UI.
     async fn load(&self) -> Result<(), String> {
         let url = self.driver.start_url(&self.settings.base_url);
+        super::session::restore_cookies(self, &self.tab).await;
         self.tab
             .goto(&url, NAV_TIMEOUT)
             .await
             .map_err(|e| format!("could not load {url}: {e}"))?;
-        self.driver
-            .wait_ready(&self.tab, READY_TIMEOUT)
-            .await
-            .map_err(|e| match e {
-                DriverError::SignInRequired => format!("{url}: {e}"),
-                e => format!("{url} did not become ready: {e}"),
-            })
+        if super::session::restore_storage(self).await {
+            self.tab
+                .goto(&url, NAV_TIMEOUT)
+                .await
+                .map_err(|e| format!("could not load {url}: {e}"))?;
+        }
+        match self.driver.wait_ready(&self.tab, READY_TIMEOUT).await {
+            Err(DriverError::SignInRequired) => super::signin::sign_in(self, &url).await,
+            other => other.map_err(|e| format!("{url} did not become ready: {e}")),
+        }
     }
 
     /// Closes the page (and the browser, if the lane owns it).
@@ -186,6 +195,7 @@ impl Lane {
             "Processing queued request {} ({}) for {}...",
             job.id, job.request.client_model, self.spec.label
         ));
+        super::session::mark_used(self).await;
         let (outcome, mut tape) = {
             let run = self.run_job(job);
             tokio::pin!(run);
@@ -238,6 +248,7 @@ impl Lane {
                 board.set_failure(id, msg, shown);
             }
         }
+        super::session::save(self).await;
         outcome
     }
 

@@ -20,6 +20,8 @@ mod host;
 mod lane;
 pub mod plan;
 mod relay;
+mod session;
+mod signin;
 pub mod supervisor;
 mod unknown;
 
@@ -33,6 +35,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::accounts::Pool;
 use crate::browser::{Chromium, LaunchOptions, find_chromium};
 use crate::config::{Config, Isolation};
 use crate::ids::LaneId;
@@ -69,6 +72,10 @@ pub struct Lanes {
     isolation: Isolation,
     data_dir: std::path::PathBuf,
     artifacts: Arc<crate::artifacts::Settings>,
+    /// The saved accounts: which lane holds which (see `crate::accounts::Pool`).
+    pub accounts: Arc<Pool>,
+    /// The start plan's account caps: a reload never adds a lane above them.
+    caps: Vec<(ProviderKind, u32)>,
 }
 
 /// One running lane.
@@ -147,6 +154,19 @@ impl Lanes {
             }
         }
         let board = self.board.clone();
+        let specs: Vec<LaneSpec> = specs
+            .iter()
+            .filter(|spec| {
+                let cap = self.caps.iter().find(|(k, _)| *k == spec.provider);
+                let over = cap.is_some_and(|&(_, n)| spec.index > n);
+                if over {
+                    warn!(lane = %spec.id, "{}: not started: the saved accounts allow only {} lane(s) (accounts change with a restart)", spec.label, cap.map_or(0, |c| c.1));
+                }
+                !over
+            })
+            .cloned()
+            .collect();
+        let specs = specs.as_slice();
         for spec in specs {
             board.insert(LaneRecord {
                 id: spec.id.clone(),
@@ -160,6 +180,7 @@ impl Lanes {
                     .proxy
                     .as_ref()
                     .map(ToString::to_string),
+                account: None,
                 current_request: None,
                 requests_served: 0,
                 restarts: 0,
@@ -167,8 +188,33 @@ impl Lanes {
                 last_failure_bundle: None,
             });
         }
-        let opened = join_all(specs.iter().map(|spec| {
+        // Accounts are handed out one lane at a time in plan order, so the pinned one lands on
+        // the provider's first lane.
+        let mut profiles = Vec::new();
+        for spec in specs {
+            let held = (spec.backed || config.accounts.auto_login)
+                .then(|| self.accounts.assign(&spec.id, spec.provider))
+                .flatten();
+            if spec.backed && held.is_none() {
+                warn!(lane = %spec.id, "{}: no free saved account; it starts as a manual lane", spec.label);
+            }
+            info!(
+                lane = %spec.id,
+                "{}: startup profile -> {}{}",
+                spec.label,
+                held.as_ref().map_or("manual", |h| h.email.as_str()),
+                if held.as_ref().is_some_and(|h| h.pinned) { " [PINNED]" } else { "" }
+            );
+            board.set_account(&spec.id, held.as_ref().map(|h| h.email.as_str()));
+            // `process` isolation: the account's own profile (`manual` lanes one per lane).
+            profiles.push(match &held {
+                Some(h) => h.profile.clone(),
+                None => format!("lane-{}", spec.index),
+            });
+        }
+        let opened = join_all(specs.iter().zip(profiles).map(|(spec, profile)| {
             let settings = config.provider(spec.provider).clone();
+            let accounts = self.accounts.clone();
             let artifacts = self.artifacts.clone();
             let shared = self.shared_browser.clone();
             let remote = self.remote.clone();
@@ -177,7 +223,7 @@ impl Lanes {
                     self.data_dir
                         .join("profiles")
                         .join(spec.provider.storage_key())
-                        .join(format!("lane-{}", spec.index)),
+                        .join(profile),
                 ),
                 proxy: settings.proxy.clone(),
                 ..self.launch.clone()
@@ -191,14 +237,16 @@ impl Lanes {
                         let browser = shared.current();
                         board.set_browser(&spec.id, &browser);
                         let host = BrowserHost::Shared(shared);
-                        Lane::open(spec.clone(), settings, browser, host, artifacts).await
+                        Lane::open(spec.clone(), settings, browser, host, artifacts, accounts.clone())
+                            .await
                     }
                     (None, Some(pool)) => {
                         let host = BrowserHost::Remote(pool);
-                        reopen(spec, &settings, &host, &artifacts, &board).await
+                        reopen(spec, &settings, &host, &artifacts, &board, &accounts).await
                     }
                     (None, None) => {
-                        open_with_own_browser(spec, settings, &opts, &board, artifacts).await
+                        open_with_own_browser(spec, settings, &opts, &board, artifacts, accounts.clone())
+                            .await
                     }
                 };
                 match &result {
@@ -209,6 +257,7 @@ impl Lanes {
                     Err(e) => {
                         warn!(lane = %spec.id, "{} failed to start and will be disabled: {e}", spec.label);
                         board.set_state(&spec.id, LaneState::Failed(e.clone()));
+                        accounts.release(&spec.id);
                     }
                 }
                 result.map_err(|e| format!("{}: {e}", spec.label))
@@ -257,6 +306,7 @@ impl Lanes {
                 browser_pid: None,
                 endpoint: None,
                 proxy: None,
+                account: None,
                 current_request: None,
                 requests_served: 0,
                 restarts: 0,
@@ -297,6 +347,7 @@ impl Lanes {
                 Some(at) => {
                     let lane = self.running.remove(at);
                     self.scheduler.retire(id.clone(), reason.to_owned()).await;
+                    self.accounts.release(id);
                     lane.retire.cancel();
                     self.retired.push(lane.task);
                 }
@@ -335,6 +386,7 @@ pub async fn start(
     config: &Config,
     plan: &LanePlan,
     scheduler: &Scheduler,
+    accounts: Arc<Pool>,
 ) -> Result<Lanes, String> {
     // Dummy lanes need no browser: with only those, Chromium is neither looked for nor started.
     let browser_lanes = plan.lanes.iter().any(|l| l.provider.runs_in_browser());
@@ -381,6 +433,8 @@ pub async fn start(
             capture: config.capture.clone(),
             failures: config.failures.clone(),
         }),
+        accounts,
+        caps: plan.caps.clone(),
     };
     let outcomes = lanes.add(config, &plan.lanes).await;
     let failures: Vec<String> = outcomes.into_iter().filter_map(|(_, r)| r.err()).collect();
@@ -424,6 +478,7 @@ async fn keep_lane(
     let settings = lane.settings.clone();
     let host = lane.host.clone();
     let artifacts = lane.artifacts.clone();
+    let accounts = lane.accounts.clone();
     let mut lane = lane;
     loop {
         let (control_tx, control) = mpsc::channel(CONTROL_CAPACITY);
@@ -455,7 +510,7 @@ async fn keep_lane(
                 }
                 () = tokio::time::sleep(supervisor::backoff(attempt)) => {}
             }
-            match reopen(&spec, &settings, &host, &artifacts, &board).await {
+            match reopen(&spec, &settings, &host, &artifacts, &board, &accounts).await {
                 Ok(lane) => {
                     board.restarted(&spec.id);
                     info!(lane = %spec.id, "{} is open again", spec.label);
@@ -478,6 +533,7 @@ async fn reopen(
     host: &BrowserHost,
     artifacts: &Arc<crate::artifacts::Settings>,
     board: &Board,
+    accounts: &Arc<Pool>,
 ) -> Result<Lane, String> {
     let browser = match host {
         BrowserHost::Shared(shared) => {
@@ -498,6 +554,7 @@ async fn reopen(
         browser.clone(),
         host.clone(),
         artifacts.clone(),
+        accounts.clone(),
     )
     .await;
     if opened.is_err() {
@@ -516,11 +573,21 @@ async fn open_with_own_browser(
     opts: &LaunchOptions,
     board: &Board,
     artifacts: Arc<crate::artifacts::Settings>,
+    accounts: Arc<Pool>,
 ) -> Result<Lane, String> {
     let browser = Chromium::launch(opts).await.map_err(|e| e.to_string())?;
     board.set_browser(&spec.id, &browser);
     let host = BrowserHost::Own(opts.clone());
-    match Lane::open(spec.clone(), settings, browser.clone(), host, artifacts).await {
+    match Lane::open(
+        spec.clone(),
+        settings,
+        browser.clone(),
+        host,
+        artifacts,
+        accounts,
+    )
+    .await
+    {
         Ok(lane) => Ok(lane),
         Err(e) => {
             browser.close().await;

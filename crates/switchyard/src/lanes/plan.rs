@@ -20,6 +20,10 @@ pub struct LaneSpec {
     pub provider: ProviderKind,
     /// 1-based position among the provider's lanes.
     pub index: u32,
+    /// A full-parallel instance: it holds a saved account for life whatever
+    /// `accounts.auto_login` says (behavior-spec §6.3). Other lanes take one only with
+    /// `auto_login` on (§7.4).
+    pub backed: bool,
 }
 
 /// The lanes and how the queue shares them.
@@ -31,11 +35,36 @@ pub struct LanePlan {
     pub parallel: bool,
     /// Things worth a log line (settings that had no effect).
     pub notes: Vec<String>,
+    /// Providers whose lane count the saved accounts capped, with the count started: a reload
+    /// never adds lanes above it (accounts change only with a restart).
+    pub caps: Vec<(ProviderKind, u32)>,
 }
 
+/// What the saved accounts allow a provider, for [`LanePlan::with_accounts`]: how many
+/// selectable accounts it has, or why the store could not be read.
+pub type AccountCount = Result<usize, String>;
+
 impl LanePlan {
+    /// The plan without looking at saved accounts (a reload compares against it; the caps of
+    /// the start stay in force).
     pub fn from_config(config: &Config) -> LanePlan {
+        Self::build(config, &|_| None)
+    }
+
+    /// The plan at start-up: in `full_parallel_lanes` a provider asked for more than one
+    /// instance gets `min(instances, selectable accounts)` lanes, each holding its own account;
+    /// with no account (or an unreadable store) one normal manual lane. The reference's
+    /// warnings (behavior-spec §6.2) go into `notes`.
+    pub fn with_accounts(
+        config: &Config,
+        accounts: &dyn Fn(ProviderKind) -> AccountCount,
+    ) -> LanePlan {
+        Self::build(config, &|k| Some(accounts(k)))
+    }
+
+    fn build(config: &Config, accounts: &dyn Fn(ProviderKind) -> Option<AccountCount>) -> LanePlan {
         let mut notes = Vec::new();
+        let mut caps = Vec::new();
         let master = config.runtime.providers_in_parallel;
         let full = master && config.runtime.mode == QueueMode::FullParallelLanes;
 
@@ -62,13 +91,58 @@ impl LanePlan {
             }
         }
 
-        let count = |k: ProviderKind| {
-            if full {
+        // Full-parallel instance counts, capped by the saved accounts where they are known.
+        let mut desired: Vec<(ProviderKind, u32, bool)> = Vec::new();
+        for &k in &selected {
+            let asked = if full {
                 config.provider(k).instances
             } else {
                 1
+            };
+            if asked <= 1 {
+                desired.push((k, asked, false));
+                continue;
             }
+            let p = k.display_name();
+            let (n, backed) = match accounts(k) {
+                None => (asked, true),
+                Some(Err(why)) => {
+                    notes.push(format!(
+                        "Full Parallelization: {p}: the saved accounts could not be read ({why}), \
+                         so it will use one normal manual lane."
+                    ));
+                    (1, false)
+                }
+                Some(Ok(0)) => {
+                    notes.push(format!(
+                        "Full Parallelization: {p} has no saved accounts, so it will use one \
+                         normal manual lane."
+                    ));
+                    (1, false)
+                }
+                Some(Ok(s)) => {
+                    let e = asked.min(u32::try_from(s).unwrap_or(u32::MAX));
+                    if e < asked {
+                        notes.push(format!(
+                            "Full Parallelization: {p} requested {asked} instances, but only {s} \
+                             saved account(s) are available. Launching {e}."
+                        ));
+                    }
+                    (e, true)
+                }
+            };
+            if n < asked {
+                caps.push((k, n));
+            }
+            desired.push((k, n, backed));
+        }
+        let count = |k: ProviderKind| {
+            desired
+                .iter()
+                .find(|(d, ..)| *d == k)
+                .map_or(1, |&(_, n, _)| n)
         };
+        let backed = |k: ProviderKind| desired.iter().any(|&(d, _, b)| d == k && b);
         let total: u32 = selected.iter().map(|k| count(*k)).sum();
         let parallel = master && (selected.len() >= 2 || (full && total >= 2));
         if master && !parallel {
@@ -113,6 +187,7 @@ impl LanePlan {
                     },
                     provider: kind,
                     index,
+                    backed: parallel && backed(kind),
                 });
             }
             if !parallel {
@@ -126,6 +201,7 @@ impl LanePlan {
                 label: format!("{} {index}", kind.display_name()),
                 provider: kind,
                 index,
+                backed: false,
             });
         }
         LanePlan {
@@ -133,6 +209,7 @@ impl LanePlan {
             concurrency,
             parallel,
             notes,
+            caps,
         }
     }
 }
@@ -224,5 +301,54 @@ mod tests {
         );
         assert_eq!(ids(&only), vec!["dummy:1", "dummy:2"]);
         assert_eq!(only.concurrency, Concurrency::PerLane);
+    }
+
+    #[test]
+    fn saved_accounts_cap_full_parallel_instances_with_the_references_warnings() {
+        let config = Config::from_toml_str(
+            "[runtime]\nproviders_in_parallel = true\nmode = \"full_parallel_lanes\"\n\
+             [providers.deepseek]\ninstances = 3\n[providers.glm]\nenabled = true\n\
+             instances = 2\n[providers.qwen]\nenabled = true\ninstances = 4\n",
+            "t",
+        )
+        .unwrap();
+        let p = LanePlan::with_accounts(&config, &|k| match k {
+            ProviderKind::DeepSeek => Ok(2),
+            ProviderKind::Glm => Ok(0),
+            _ => Err("wrong passphrase".into()),
+        });
+        assert_eq!(
+            ids(&p),
+            vec!["deepseek:1", "deepseek:2", "glm_chat:1", "qwenlm:1"]
+        );
+        assert!(p.lanes[0].backed && p.lanes[1].backed);
+        assert!(!p.lanes[2].backed && !p.lanes[3].backed, "manual lanes");
+        assert_eq!(p.lanes[2].label, "GLM Chat");
+        assert!(p.notes.contains(
+            &"Full Parallelization: DeepSeek requested 3 instances, but only 2 saved account(s) \
+              are available. Launching 2."
+                .to_owned()
+        ), "{:?}", p.notes);
+        assert!(
+            p.notes.contains(
+                &"Full Parallelization: GLM Chat has no saved accounts, so it will use one normal \
+              manual lane."
+                    .to_owned()
+            ),
+            "{:?}",
+            p.notes
+        );
+        assert!(p.notes.iter().any(|n| n.contains("wrong passphrase")));
+        assert_eq!(
+            p.caps,
+            vec![
+                (ProviderKind::DeepSeek, 2),
+                (ProviderKind::Glm, 1),
+                (ProviderKind::Qwen, 1)
+            ]
+        );
+        let enough = LanePlan::with_accounts(&config, &|_| Ok(5));
+        assert_eq!(enough.lanes.len(), 9);
+        assert!(enough.caps.is_empty() && enough.lanes.iter().all(|l| l.backed));
     }
 }

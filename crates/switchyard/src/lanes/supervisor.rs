@@ -31,6 +31,7 @@ use super::board::Board;
 use super::breaker::{Breaker, Policy, Verdict};
 use super::lane::Lane;
 use super::relay::{Cause, Outcome};
+use crate::metrics;
 use crate::providers::StreamEvent;
 use crate::scheduler::{Job, Scheduler};
 
@@ -94,6 +95,15 @@ enum Step {
 }
 
 impl Step {
+    /// The step's name in `/metrics` (`switchyard_lane_restarts_total{step}`).
+    fn name(self) -> &'static str {
+        match self {
+            Step::Reload => "reload",
+            Step::NewContext => "new_context",
+            Step::Relaunch => "relaunch",
+        }
+    }
+
     /// What the step did; `remote`: the lane lives on `browser.endpoints`, where a relaunch
     /// attaches to a live endpoint instead.
     fn words(self, remote: bool) -> &'static str {
@@ -365,6 +375,16 @@ impl Supervisor {
         let id = self.lane.spec.id.clone();
         let label = self.lane.spec.label.clone();
         warn!(lane = %id, cause = %why, "{label} is recovering");
+        let provider = self.lane.spec.provider;
+        metrics::lane_crashed(
+            provider,
+            match cause {
+                Cause::Page => "page",
+                Cause::Hung => "hung",
+                Cause::Browser => "browser",
+                Cause::Site | Cause::Request => "site",
+            },
+        );
         self.lane.note(format!("recovering: {why}"));
         self.step_aside(why.clone()).await;
         let began = Instant::now();
@@ -392,6 +412,8 @@ impl Supervisor {
             match result {
                 Ok(()) => {
                     self.board.restarted(&id);
+                    metrics::lane_recovery_attempt(provider, true);
+                    metrics::lane_restarted(provider, step.name());
                     let remote = self.lane.browser.endpoint();
                     let words = step.words(remote.is_some());
                     info!(
@@ -403,6 +425,7 @@ impl Supervisor {
                     return true;
                 }
                 Err(e) => {
+                    metrics::lane_recovery_attempt(provider, false);
                     attempt += 1;
                     let next = backoff(attempt);
                     warn!(
@@ -465,10 +488,13 @@ impl Supervisor {
                 Ok(()) => {
                     info!(lane = %id, "{label} is half-open: its next request is the probe");
                     self.board.restarted(&id);
+                    metrics::lane_recovery_attempt(self.lane.spec.provider, true);
+                    metrics::lane_restarted(self.lane.spec.provider, step.name());
                     self.announce().await;
                     return true;
                 }
                 Err(e) => {
+                    metrics::lane_recovery_attempt(self.lane.spec.provider, false);
                     cooldown = self.breaker.probe_failed();
                     warn!(lane = %id, cause = %e, "{label}'s probe failed; benched for {}s", cooldown.as_secs());
                     self.board

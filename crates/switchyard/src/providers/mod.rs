@@ -32,6 +32,7 @@ mod mimo;
 mod moonshot;
 mod perplexity;
 mod qwen;
+mod signin;
 pub mod spec;
 
 use crate::models::ProviderKind;
@@ -39,6 +40,7 @@ use crate::models::ProviderKind;
 pub use doctor::{HookCheck, HookStatus};
 pub use driver::{Driver, DriverError, SendState, StopHints};
 pub use failure::{FailureKind, SiteFailure};
+pub use signin::SignInOutcome;
 pub use spec::{DriverSpec, FileUpload, ProviderSpec};
 pub use switchyard_decode::{Decode, FinishReason, StreamEvent, Usage};
 

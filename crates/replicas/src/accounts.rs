@@ -1,0 +1,107 @@
+//! Accounts of a replica site: a sign-in form and a cookie session, as strict as the sites'.
+//!
+//! A replica has no accounts until a test (or `switchyard demo`) registers one with
+//! [`crate::ReplicaServer::add_account`]; until then the sites that model accounts behave as
+//! before (an anonymous, always signed-in page). Once one is registered, DeepSeek's and GLM's
+//! pages ask for a sign-in unless the request carries an account session cookie
+//! (`replica_account`) that the replica issued for a registered account; the sign-in form
+//! posts the email and password, and a right pair gets a fresh session cookie. The completion
+//! refuses a request without a valid session, and every accepted request names its account in
+//! [`crate::ReceivedRequest::account`], so a test can assert which account a lane used.
+
+use std::collections::HashMap;
+
+use axum::http::HeaderMap;
+
+use crate::server::cookie;
+
+/// The cookie that carries a signed-in account's session.
+pub(crate) const ACCOUNT_COOKIE: &str = "replica_account";
+
+/// The registered accounts and the sessions issued to them.
+#[derive(Default)]
+pub(crate) struct Accounts {
+    /// Lowercased email → password.
+    users: HashMap<String, String>,
+    /// Session token → lowercased email.
+    sessions: HashMap<String, String>,
+    /// Sign-ins that succeeded, per lowercased email.
+    sign_ins: HashMap<String, u32>,
+}
+
+impl Accounts {
+    /// Registers an account (or changes its password).
+    pub(crate) fn add(&mut self, email: &str, password: &str) {
+        self.users
+            .insert(email.trim().to_lowercase(), password.to_owned());
+    }
+
+    /// Whether the site asks for a sign-in: once any account is registered.
+    pub(crate) fn required(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    /// Checks a sign-in; a right pair gets a new session token.
+    pub(crate) fn sign_in(&mut self, email: &str, password: &str) -> Option<String> {
+        let key = email.trim().to_lowercase();
+        if self.users.get(&key).is_none_or(|p| p != password) {
+            return None;
+        }
+        let token = crate::server::random_hex();
+        self.sessions.insert(token.clone(), key.clone());
+        *self.sign_ins.entry(key).or_default() += 1;
+        Some(token)
+    }
+
+    /// The account whose session the request's cookie carries, if the replica issued it.
+    pub(crate) fn of(&self, headers: &HeaderMap) -> Option<String> {
+        let token = cookie(headers, ACCOUNT_COOKIE)?;
+        self.sessions.get(&token).cloned()
+    }
+
+    /// How often the account signed in through the form.
+    pub(crate) fn sign_ins(&self, email: &str) -> u32 {
+        self.sign_ins
+            .get(&email.trim().to_lowercase())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Ends every session (as the site expiring them would).
+    pub(crate) fn end_sessions(&mut self) {
+        self.sessions.clear();
+    }
+}
+
+/// The state of a request as far as accounts go.
+pub(crate) enum Access {
+    /// No account is registered: the site is open.
+    Open,
+    /// A valid session of this account (lowercased email).
+    Account(String),
+    /// Accounts are registered and the request carries no valid session.
+    Denied,
+}
+
+/// Reads the request's account session.
+pub(crate) fn access(accounts: &Accounts, headers: &HeaderMap) -> Access {
+    if !accounts.required() {
+        return Access::Open;
+    }
+    match accounts.of(headers) {
+        Some(email) => Access::Account(email),
+        None => Access::Denied,
+    }
+}
+
+/// The `Set-Cookie` value of a new session.
+pub(crate) fn session_cookie(token: &str) -> String {
+    format!("{ACCOUNT_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000")
+}
+
+/// The sign-in form's body: `{"email": …, "password": …}`.
+#[derive(serde::Deserialize)]
+pub(crate) struct SignInBody {
+    pub email: String,
+    pub password: String,
+}
