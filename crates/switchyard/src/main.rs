@@ -177,6 +177,9 @@ enum BenchWhat {
         #[arg(long)]
         compare_litellm: bool,
     },
+    /// Relay latency (tee capture) and memory with the replicas' light pages and with pages as
+    /// heavy as the real sites'.
+    Heavy,
     /// Many short requests through real lanes: memory after warm-up and its growth per 1,000
     /// requests.
     Soak {
@@ -433,6 +436,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }),
             ..
         } => switchyard::bench::soak(requests, lanes, heavy, out, json).await,
+        Command::Bench {
+            out,
+            json,
+            what: Some(BenchWhat::Heavy),
+            ..
+        } => switchyard::bench::heavy(out, json).await,
         Command::Bench {
             out,
             json,

@@ -9,6 +9,7 @@
 //! of those samples, in MiB per 1,000 requests, and the growth from the first sample to the
 //! last; the issue's goal is flat within 5 % from 1,000 to 10,000 requests. Nothing is asserted.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use switchyard_replicas::{Knobs, ReplicaServer};
 use tokio::time::Instant;
 
 use super::report::{self, Machine, machine};
+use crate::accounts::{Keys, Secret, Store};
 use crate::browser::procs;
 use crate::config::{self, Config};
 use crate::demo::{BENCH_PRIMARY, replica_site};
@@ -24,7 +26,7 @@ use crate::gateway::Gateway;
 use crate::lanes::board::LaneState;
 
 /// Requests before the first memory sample.
-const WARM_UP: usize = 200;
+const WARM_UP: usize = 500;
 /// Requests between two memory samples.
 const SAMPLE_EVERY: usize = 250;
 /// Answer pieces of each soak request (a short answer).
@@ -73,18 +75,38 @@ pub async fn run(
         .await
         .map_err(|e| format!("cannot start the {BENCH_PRIMARY} replica: {e}"))?;
     replica.set_heavy(heavy);
+    // Full-parallel lanes of one provider need one saved account each: a throwaway store of
+    // `lanes` accounts the replica knows.
+    let data_dir = std::env::temp_dir().join(format!(
+        "switchyard-bench-soak-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    ));
+    let key_file = match seed_accounts(&data_dir, &replica, lanes) {
+        Ok(k) => k,
+        Err(e) => {
+            replica.shutdown().await;
+            let _ = std::fs::remove_dir_all(&data_dir);
+            return Err(e);
+        }
+    };
     let toml = format!(
-        "provider = \"{p}\"\n[server]\nport = 0\n[browser]\nisolation = \"context\"\n\
-         [auth]\nrequire_key = false\n[runtime]\nproviders_in_parallel = true\n\
-         mode = \"full_parallel_lanes\"\n[providers.{p}]\nenabled = true\ninstances = {lanes}\n\
-         base_url = \"{}\"\n",
+        "provider = \"{p}\"\ndata_dir = \"{}\"\n[server]\nport = 0\n\
+         [browser]\nisolation = \"context\"\n[auth]\nrequire_key = false\n\
+         [runtime]\nproviders_in_parallel = true\nmode = \"full_parallel_lanes\"\n\
+         [providers.{p}]\nenabled = true\ninstances = {lanes}\nbase_url = \"{}\"\n\
+         [accounts]\nkey_file = \"{}\"\n",
+        data_dir.display(),
         replica.base_url(),
+        key_file.display(),
         p = BENCH_PRIMARY.prefix(),
     );
-    let gateway = match start_gateway(&toml).await {
+    let started = start_gateway(&toml, lanes).await;
+    let gateway = match started {
         Ok(g) => g,
         Err(e) => {
             replica.shutdown().await;
+            let _ = std::fs::remove_dir_all(&data_dir);
             return Err(e);
         }
     };
@@ -92,6 +114,7 @@ pub async fn run(
     let replica_log = replica.requests().len();
     gateway.shutdown().await;
     replica.shutdown().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
     let (samples, took_s) = result?;
     let run = render(
         &machine,
@@ -106,9 +129,48 @@ pub async fn run(
     report::publish(&run, out.as_deref(), json_out.as_deref()).await
 }
 
-async fn start_gateway(toml: &str) -> Result<Gateway, String> {
+/// Writes a key file and an account store of `lanes` accounts under `data_dir`, and registers
+/// them with the replica; returns the key file.
+fn seed_accounts(
+    data_dir: &std::path::Path,
+    replica: &ReplicaServer,
+    lanes: u32,
+) -> Result<PathBuf, String> {
+    let fail = |e: &dyn std::fmt::Display| format!("cannot seed the soak's accounts: {e}");
+    std::fs::create_dir_all(data_dir).map_err(|e| fail(&e))?;
+    let key_file = data_dir.join("accounts.key");
+    let key: Vec<u8> = (0..32).map(|_| fastrand::u8(..)).collect();
+    // Only this user may read a key file (the gateway warns otherwise).
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&key_file)
+        .map_err(|e| fail(&e))?;
+    std::io::Write::write_all(&mut file, &key).map_err(|e| fail(&e))?;
+    let keys = Keys::new(None, Some(key_file.clone()));
+    let path = data_dir.join("accounts").join("accounts.enc");
+    let mut store = Store::open(&path, &keys).map_err(|e| fail(&e))?;
+    for i in 1..=lanes {
+        let (email, password) = (format!("soak{i}@example.com"), format!("pw-soak-{i}"));
+        replica.add_account(&email, &password);
+        (store.add(BENCH_PRIMARY, &email, Some(Secret::new(password)))).map_err(|e| fail(&e))?;
+    }
+    store.save().map_err(|e| fail(&e))?;
+    Ok(key_file)
+}
+
+async fn start_gateway(toml: &str, lanes: u32) -> Result<Gateway, String> {
     let table = config::parse_table(toml, "bench settings")?;
     let gateway = Gateway::start(Config::from_table(table, "bench settings")?).await?;
+    let rows = gateway.board.snapshot();
+    if rows.len() != lanes as usize {
+        gateway.shutdown().await;
+        return Err(format!(
+            "the gateway started {} lanes, not {lanes}; the soak needs them all",
+            rows.len()
+        ));
+    }
     let failed: Vec<String> = (gateway.board.snapshot().into_iter())
         .filter_map(|row| match row.state {
             LaneState::Failed(why) => Some(format!("{}: {why}", row.label)),
