@@ -43,6 +43,11 @@ pub(super) struct Sample {
     pub(super) browser_kib: u64,
     /// PSS of this process, KiB.
     pub(super) own_kib: u64,
+    /// Anonymous memory (heaps, not file pages) of the Chromium tree, KiB. Unlike PSS it does
+    /// not move when other processes on the machine map the same binary, so it shows growth.
+    pub(super) browser_anon_kib: u64,
+    /// Anonymous memory of this process, KiB.
+    pub(super) own_anon_kib: u64,
 }
 
 /// Runs the soak and prints (and writes) its table and figures.
@@ -256,17 +261,40 @@ async fn one(
 
 /// Reads memory on the blocking pool (a tree's `smaps_rollup` takes tens of ms).
 async fn sample(browser_pid: u32, requests: usize) -> Sample {
-    tokio::task::spawn_blocking(move || Sample {
-        requests,
-        browser_kib: procs::tree_pss_kib(browser_pid),
-        own_kib: procs::pss_kib(std::process::id()),
+    tokio::task::spawn_blocking(move || {
+        let me = std::process::id();
+        Sample {
+            requests,
+            browser_kib: procs::tree_pss_kib(browser_pid),
+            own_kib: procs::pss_kib(me),
+            browser_anon_kib: procs::tree(browser_pid).into_iter().map(anon_kib).sum(),
+            own_anon_kib: anon_kib(me),
+        }
     })
     .await
     .unwrap_or(Sample {
         requests,
         browser_kib: 0,
         own_kib: 0,
+        browser_anon_kib: 0,
+        own_anon_kib: 0,
     })
+}
+
+/// `Anonymous:` of one process's `smaps_rollup` in KiB, or 0 if it is gone or unreadable.
+fn anon_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|text| smaps_field(&text, "Anonymous:"))
+        .unwrap_or(0)
+}
+
+/// The KiB value of one `smaps_rollup` field.
+pub(super) fn smaps_field(text: &str, field: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// The least-squares slope of `(requests, kib)` points in MiB per 1,000 requests; `None` for
@@ -323,6 +351,8 @@ fn render(
     };
     let browser = series(|s| s.browser_kib);
     let own = series(|s| s.own_kib);
+    let browser_anon = series(|s| s.browser_anon_kib);
+    let own_anon = series(|s| s.own_anon_kib);
     let mib = |kib: u64| kib as f64 / 1024.0;
     let mut figures = Vec::new();
     let mut row = |key: &str, measure: String, value: Option<f64>, cell: String| {
@@ -334,7 +364,13 @@ fn render(
     };
     for (name, key, points) in [
         ("Chromium tree PSS", "browser", &browser),
+        (
+            "Chromium tree anonymous memory",
+            "browser_anon",
+            &browser_anon,
+        ),
         ("gateway process PSS", "own", &own),
+        ("gateway process anonymous memory", "own_anon", &own_anon),
     ] {
         let (first, last) = (points.first().map(|p| p.1), points.last().map(|p| p.1));
         row(
@@ -366,23 +402,31 @@ fn render(
     }
     let series_json: Vec<Value> = samples
         .iter()
-        .map(|s| json!({"requests": s.requests, "browser_mib": mib(s.browser_kib), "own_mib": mib(s.own_kib)}))
+        .map(|s| {
+            json!({"requests": s.requests, "browser_mib": mib(s.browser_kib),
+                   "own_mib": mib(s.own_kib), "browser_anon_mib": mib(s.browser_anon_kib),
+                   "own_anon_mib": mib(s.own_anon_kib)})
+        })
         .collect();
     let notes = [
         "Memory is PSS (shared pages split between the processes sharing them), read from \
          /proc/<pid>/smaps_rollup: the Chromium tree (browser, GPU, utility and renderer \
          processes) and this one process, which holds the gateway, the replica site and the \
-         client."
+         client. PSS also moves when other processes on the machine map the same binaries \
+         (other Chromiums split its shared pages), so the anonymous rows (heaps and other \
+         private, non-file memory, `Anonymous:`) are the ones that show growth."
             .to_owned(),
         format!(
-            "Samples (requests: Chromium MiB / own MiB): {}.",
+            "Samples (requests: Chromium PSS / anonymous, own PSS / anonymous, MiB): {}.",
             samples
                 .iter()
                 .map(|s| format!(
-                    "{}: {:.1} / {:.1}",
+                    "{}: {:.1} / {:.1}, {:.1} / {:.1}",
                     s.requests,
                     mib(s.browser_kib),
-                    mib(s.own_kib)
+                    mib(s.browser_anon_kib),
+                    mib(s.own_kib),
+                    mib(s.own_anon_kib)
                 ))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -411,6 +455,13 @@ mod tests {
         assert_eq!(slope_mib_per_1000(&[(5, 1), (5, 2)]), None);
         let flat = slope_mib_per_1000(&[(0, 7), (1, 7), (2, 7)]).unwrap();
         assert_eq!(flat, 0.0);
+    }
+
+    #[test]
+    fn smaps_fields_are_read_in_kib() {
+        let text = "Rss:  100 kB\nPss:   60 kB\nAnonymous:   42 kB\n";
+        assert_eq!(smaps_field(text, "Anonymous:"), Some(42));
+        assert_eq!(smaps_field(text, "Swap:"), None);
     }
 
     #[test]

@@ -285,10 +285,10 @@ impl Streams {
         replay: Option<&[String]>,
     ) -> Result<Streams, BrowserError> {
         // chromiumoxide enables the Network domain with Chromium's default buffers: each page
-        // then keeps every response body and upload of its lifetime (up to 200 MB) for a
-        // `getResponseBody` that may never come. A lane's page never navigates away, so that
-        // store only grows (about 20 KiB a request). Enabling it again with small buffers
-        // bounds it; only a body that ended before `streamResourceContent` is read from it.
+        // then keeps the response bodies it receives (until a buffer of the order of 100 MB is
+        // full) for a `getResponseBody` that may never come, and a lane's page never navigates
+        // away. Enabling it again with small buffers bounds that store; only a body that ended
+        // before `streamResourceContent` is read from it.
         let buffers = network::EnableParams::builder()
             .max_total_buffer_size(NETWORK_BUFFER_TOTAL)
             .max_resource_buffer_size(NETWORK_BUFFER_RESOURCE)
