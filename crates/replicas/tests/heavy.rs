@@ -1,5 +1,7 @@
 //! Heavy pages: the script tag on every HTML page while the knob is on, and the script itself.
 
+#![allow(clippy::unwrap_used, reason = "a failed request fails the test")]
+
 use switchyard_replicas::{Knobs, ReplicaServer, Site};
 
 async fn get(server: &ReplicaServer, path: &str) -> (String, String) {

@@ -250,7 +250,7 @@ async fn send(client: &reqwest::Client, url: &str, body: &Arc<String>) -> bool {
     let sent = client
         .post(url)
         .header("content-type", "application/json")
-        .header("authorization", "Bearer sk-bench")
+        .header("authorization", format!("Bearer {}", master_key()))
         .body(body.as_str().to_owned())
         .send()
         .await;
@@ -263,13 +263,25 @@ async fn send(client: &reqwest::Client, url: &str, body: &Arc<String>) -> bool {
 // === LiteLLM ===
 
 /// The LiteLLM proxy configuration: one model, answered by an OpenAI-compatible server at
-/// `api_base`.
-pub(super) fn litellm_config(model: &str, api_base: &str) -> String {
+/// `api_base`, and the key clients must send (LiteLLM refuses to start without one).
+pub(super) fn litellm_config(model: &str, api_base: &str, master_key: &str) -> String {
     format!(
         "model_list:\n  - model_name: {model}\n    litellm_params:\n      model: openai/{model}\n      \
          api_base: {api_base}\n      api_key: sk-none\nlitellm_settings:\n  drop_params: true\n  \
-         telemetry: false\n  request_timeout: 30\n"
+         telemetry: false\n  request_timeout: 30\ngeneral_settings:\n  master_key: {master_key}\n"
     )
+}
+
+/// The proxy's master key for this run: random, so no other local user can guess it while the
+/// proxy listens. Every bench request carries it (the gateway, which requires none, ignores it).
+fn master_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let hex: String = (0..32)
+            .map(|_| format!("{:02x}", fastrand::u8(..)))
+            .collect();
+        format!("sk-{hex}")
+    })
 }
 
 /// The venv LiteLLM is installed into.
@@ -311,7 +323,7 @@ impl LiteLlmProxy {
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let dir = tempfile_dir::Dir(dir);
         let config = dir.0.join("config.yaml");
-        std::fs::write(&config, litellm_config(MODEL, api_base))
+        std::fs::write(&config, litellm_config(MODEL, api_base, master_key()))
             .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
         let port = free_port()?;
         let log = std::fs::File::create(dir.0.join("litellm.log"))
@@ -598,13 +610,13 @@ mod tests {
 
     #[test]
     fn the_config_points_an_openai_model_at_the_gateway() {
-        let yaml = litellm_config("dummy-instant", "http://127.0.0.1:4000/v1");
+        let yaml = litellm_config("dummy-instant", "http://127.0.0.1:4000/v1", "sk-k");
         assert_eq!(
             yaml,
             "model_list:\n  - model_name: dummy-instant\n    litellm_params:\n      \
              model: openai/dummy-instant\n      api_base: http://127.0.0.1:4000/v1\n      \
              api_key: sk-none\nlitellm_settings:\n  drop_params: true\n  telemetry: false\n  \
-             request_timeout: 30\n"
+             request_timeout: 30\ngeneral_settings:\n  master_key: sk-k\n"
         );
     }
 

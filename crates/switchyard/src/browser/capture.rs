@@ -51,7 +51,7 @@ use chromiumoxide::cdp::browser_protocol::fetch::{
 };
 use chromiumoxide::cdp::browser_protocol::inspector::EventTargetCrashed;
 use chromiumoxide::cdp::browser_protocol::network::{
-    self, ErrorReason, EventDataReceived, EventLoadingFailed, EventLoadingFinished,
+    ErrorReason, EventDataReceived, EventLoadingFailed, EventLoadingFinished,
     EventRequestWillBeSent, EventResponseReceived, GetResponseBodyParams, RequestId,
     StreamResourceContentParams,
 };
@@ -262,11 +262,6 @@ impl Drop for CaptureStream {
     }
 }
 
-/// What a page's Network domain may keep of response bodies, in all and of one body (bytes).
-/// The one body is the most a tee capture can read whole (`Network.getResponseBody`).
-const NETWORK_BUFFER_TOTAL: i64 = 4 << 20;
-const NETWORK_BUFFER_RESOURCE: i64 = 4 << 20;
-
 struct Streams {
     sent: chromiumoxide::listeners::EventStream<EventRequestWillBeSent>,
     response: chromiumoxide::listeners::EventStream<EventResponseReceived>,
@@ -284,16 +279,6 @@ impl Streams {
         t: Duration,
         replay: Option<&[String]>,
     ) -> Result<Streams, BrowserError> {
-        // chromiumoxide enables the Network domain with Chromium's default buffers: each page
-        // then keeps the response bodies it receives (until a buffer of the order of 100 MB is
-        // full) for a `getResponseBody` that may never come, and a lane's page never navigates
-        // away. Enabling it again with small buffers bounds that store; only a body that ended
-        // before `streamResourceContent` is read from it.
-        let buffers = network::EnableParams::builder()
-            .max_total_buffer_size(NETWORK_BUFFER_TOTAL)
-            .max_resource_buffer_size(NETWORK_BUFFER_RESOURCE)
-            .build();
-        timed("Network.enable", t, page.execute(buffers)).await?;
         let paused = match replay {
             None => None,
             Some(paths) => {
