@@ -10,6 +10,7 @@
 //! | `replica:first_delay_ms=N` | N ms before the first body byte |
 //! | `replica:stamp` | answer pieces after the first carry ` «t=<µs at emission>»` (the process's monotonic clock, `clock::monotonic_us`) |
 //! | `replica:fault=NAME` | one of [`Fault`]'s names |
+//! | `replica:blocks=N` | AI Studio: the chat's first N runs come back blocked (a run is counted by the "Continue." nudges before it) |
 //!
 //! A token may sit anywhere, even inside punctuation (`(replica:chunks=3)`); a number is read up
 //! to its first non-digit. Unknown keys, unknown fault names and unreadable numbers are ignored
@@ -86,6 +87,8 @@ pub struct Directives {
     pub stamp: bool,
     /// `replica:fault=NAME`; the last one wins.
     pub fault: Option<Fault>,
+    /// `replica:blocks=N`.
+    pub blocks: Option<u64>,
 }
 
 /// The marker that starts a directive.
@@ -134,6 +137,10 @@ impl Directives {
                 None => tracing::warn!(?value, "replica: unreadable first_delay_ms directive"),
             },
             "stamp" => self.stamp = true,
+            "blocks" => match number() {
+                Some(n) => self.blocks = Some(n),
+                None => tracing::warn!(?value, "replica: unreadable blocks directive"),
+            },
             "fault" => match value.and_then(Fault::from_name) {
                 Some(fault) => self.fault = Some(fault),
                 None => tracing::warn!(?value, "replica: unknown fault directive"),
@@ -156,6 +163,8 @@ pub struct Plan {
     pub stamp: bool,
     /// The injected fault, if any.
     pub fault: Option<Fault>,
+    /// How many runs of the chat come back blocked (`replica:blocks=N`; 0 without it).
+    pub blocks: u64,
 }
 
 impl Plan {
@@ -168,6 +177,7 @@ impl Plan {
             first_delay: Duration::from_millis(d.first_delay_ms.unwrap_or(knobs.first_delay_ms)),
             stamp: d.stamp,
             fault: d.fault,
+            blocks: d.blocks.unwrap_or(0),
         }
     }
 }
@@ -180,7 +190,7 @@ mod tests {
     fn parses_every_directive() {
         let d = Directives::parse(
             "hi replica:chunks=3 replica:delay_ms=5, (replica:first_delay_ms=70) \
-             replica:stamp replica:fault=stall.",
+             replica:stamp replica:fault=stall. replica:blocks=2",
         );
         assert_eq!(
             d,
@@ -190,6 +200,7 @@ mod tests {
                 first_delay_ms: Some(70),
                 stamp: true,
                 fault: Some(Fault::Stall),
+                blocks: Some(2),
             }
         );
     }

@@ -59,6 +59,6 @@ mod stream;
 pub use answer::Expected;
 pub use hooks::HookChange;
 pub use knobs::Knobs;
-pub use log::{Outcome, ReceivedFile, ReceivedRequest, ReceivedSettings};
+pub use log::{Outcome, ReceivedFile, ReceivedRequest, ReceivedSettings, RunClick};
 pub use server::ReplicaServer;
 pub use site::Site;

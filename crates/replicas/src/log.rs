@@ -98,6 +98,25 @@ pub struct ReceivedSettings {
     pub url_context: bool,
     /// A temporary chat (`?incognito=true`): nothing saved.
     pub temporary: bool,
+    /// Blocked-Response Handling nudges in the chat before this run (a model turn `.` then
+    /// the user turn `Continue.`).
+    #[serde(default)]
+    pub nudges: u64,
+    /// How Run was pressed; `None` without a click (Ctrl+Enter).
+    #[serde(default)]
+    pub run_click: Option<RunClick>,
+    /// The safety filter thresholds, one per category in the page's order (0 = block none).
+    #[serde(default)]
+    pub safety: Vec<u64>,
+}
+
+/// How the page saw the click on AI Studio's Run button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunClick {
+    /// The click was a trusted event (real input, not `element.click()`).
+    pub trusted: bool,
+    /// Trusted pointer moves in the two seconds before it.
+    pub moves: u64,
 }
 
 /// A file a page uploaded and a message referred to.

@@ -296,6 +296,12 @@ impl ReplicaServer {
             .store(!signed_in, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Makes AI Studio pages loaded from now on drop `incognito=true` from the URL of their
+    /// first new chat, as a redirect on the site can (AI Studio only; the others ignore it).
+    pub fn set_drops_incognito(&self, on: bool) {
+        aistudio::set_drops_incognito(&self.shared, on);
+    }
+
     /// Registers an account the site's sign-in form accepts (see [`crate::accounts`]). From
     /// the first one on, DeepSeek's and GLM's pages ask for a sign-in and their completion
     /// refuses a request without a session cookie the replica issued; each accepted request

@@ -201,6 +201,42 @@ async fn faults_rate_limit_blocked_and_empty() {
 }
 
 #[tokio::test]
+async fn blocks_n_runs_then_answers_and_counts_the_nudges() {
+    let server = start(Site::AiStudio, fast(2)).await;
+    let cookie = aistudio_sign_in(&server).await;
+    let first = "x replica:blocks=2";
+    let mut body = aistudio_body(first, "low", false);
+    let nudged = |body: &mut Value| {
+        let turns = body[1].as_array_mut().unwrap();
+        turns.push(json!([[[null, "."]], "model"]));
+        turns.push(json!([[[null, "Continue."]], "user"]));
+    };
+    let mut raws = Vec::new();
+    for _ in 0..3 {
+        raws.push(
+            aistudio_generate(&server, &cookie, &body)
+                .await
+                .text()
+                .await
+                .unwrap(),
+        );
+        nudged(&mut body);
+    }
+    assert!(raws[0].contains("Content blocked") && parts(&raws[0]).1.is_empty());
+    assert!(raws[1].contains("Content blocked"), "{}", raws[1]);
+    assert!(!raws[2].contains("Content blocked"), "{}", raws[2]);
+    assert!(!parts(&raws[2]).1.is_empty(), "the third run answers");
+    let seen = server.requests();
+    let nudges: Vec<u64> = seen
+        .iter()
+        .map(|r| r.settings.as_ref().unwrap().nudges)
+        .collect();
+    assert_eq!(nudges, [0, 1, 2]);
+    assert_eq!(seen[2].prompt, "Continue.");
+    assert_eq!(seen[1].outcome, Outcome::Fault("blocked".into()));
+}
+
+#[tokio::test]
 async fn stop_generation_ends_the_run() {
     let server = start(Site::AiStudio, fast(1)).await;
     let cookie = aistudio_sign_in(&server).await;

@@ -56,7 +56,7 @@ pub fn provider(name: &str) -> Result<ProviderKind, String> {
     let Some(kind) = ProviderKind::from_name(name) else {
         let known: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.prefix()).collect();
         return Err(format!(
-            "unknown provider `{name}`; use a model prefix ({}) or an alias such as `z.ai`",
+            "unknown provider `{name}`; use a model prefix ({}) or a provider's display name or alias",
             known.join(", ")
         ));
     };

@@ -216,7 +216,7 @@ pub fn provider(name: &str) -> Result<ProviderKind, String> {
     ProviderKind::from_name(name).ok_or_else(|| {
         let known: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.prefix()).collect();
         format!(
-            "unknown provider `{name}`; use a model prefix ({}) or an alias such as `z.ai`",
+            "unknown provider `{name}`; use a model prefix ({}) or a provider's display name or alias",
             known.join(", ")
         )
     })
@@ -380,7 +380,7 @@ async fn probe_checks(
         return;
     }
     let mut events = capture.arm(driver.stream_paths());
-    let sent = match driver.send(tab, &req).await {
+    let sent = match driver.send(tab, &req, settings.humanize_mouse).await {
         Ok(sent) => sent,
         Err(e) => {
             drop(events);

@@ -134,10 +134,11 @@ impl Gateway {
         let live = Arc::new(Live::new(config, routing));
         let reloader = Arc::new(Reloader {
             live: live.clone(),
-            source,
+            source: std::sync::Mutex::new(source),
             scheduler: scheduler.clone(),
             lanes: tokio::sync::Mutex::new(lanes),
         });
+        let stop_server = CancellationToken::new();
         let state = Arc::new(AppState {
             live,
             reloader: reloader.clone(),
@@ -146,8 +147,10 @@ impl Gateway {
             dry_run: Default::default(),
             guard,
             stats: Default::default(),
+            recent: Default::default(),
+            shutdown: stop_server.clone(),
+            live_views: Default::default(),
         });
-        let stop_server = CancellationToken::new();
         let stop = stop_server.clone();
         let server = crate::tasks::spawn("http-server", async move {
             let served = axum::serve(listener, api::app(state))
@@ -211,12 +214,12 @@ impl Gateway {
     }
 }
 
-/// The routing table for the providers that run.
-fn routing_for(config: &Config, providers: &[ProviderKind]) -> Option<RoutingTable> {
+/// The routing table for the providers that run (with the live model lists read so far).
+pub(crate) fn routing_for(config: &Config, providers: &[ProviderKind]) -> Option<RoutingTable> {
     RoutingTable::new(
         providers.iter().map(|p| ProviderModels {
             provider: *p,
-            real_model_labels: config.provider(*p).models.clone(),
+            real_model_labels: crate::providers::model_labels(*p, &config.provider(*p).models),
         }),
         config.api.universal_model_names,
     )
@@ -224,12 +227,13 @@ fn routing_for(config: &Config, providers: &[ProviderKind]) -> Option<RoutingTab
 
 /// The running lanes and the configuration they run with, changed only by a reload.
 pub struct Reloader {
-    live: Arc<Live>,
+    pub(crate) live: Arc<Live>,
     /// Where the configuration came from; `None`: started from a value, nothing to re-read.
-    source: Option<Source>,
+    /// The dashboard replaces it when it applies settings in memory (no file to write).
+    pub(crate) source: std::sync::Mutex<Option<Source>>,
     scheduler: Scheduler,
     /// The lanes (none in Dry Run Mode). The lock also makes reloads one at a time.
-    lanes: tokio::sync::Mutex<Option<Lanes>>,
+    pub(crate) lanes: tokio::sync::Mutex<Option<Lanes>>,
 }
 
 impl Reloader {
@@ -247,7 +251,12 @@ impl Reloader {
     }
 
     async fn apply(&self) -> Result<Changes, Refused> {
-        let Some(source) = &self.source else {
+        let source = self
+            .source
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(source) = source else {
             return Err(Refused::Conflict(
                 "this gateway was not started from a config file, so there is nothing to \
                  re-read"

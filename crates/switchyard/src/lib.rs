@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`accounts`]: saved accounts: the encrypted store, the account choice, `switchyard accounts`.
 //! - [`api`]: HTTP, OpenAI wire types, SSE, inspection endpoints.
+//! - [`dashboard`]: the web dashboard at `/` (lanes, queue, settings, recent requests, live
+//!   lane view), its event stream and its routes.
 //! - [`artifacts`]: capture files and failure bundles (what a lane saves to disk).
 //! - [`models`]: model-ID catalog and routing table (pure).
 //! - [`shaping`]: chat messages to one prompt and the site switches (pure).
@@ -30,6 +32,7 @@ pub mod artifacts;
 pub mod bench;
 pub mod browser;
 pub mod config;
+pub mod dashboard;
 pub mod decode_cmd;
 pub mod demo;
 pub mod doctor;

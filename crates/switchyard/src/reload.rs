@@ -34,12 +34,16 @@ use crate::models::{ProviderKind, RoutingTable};
 /// The configuration and routing table requests read, swapped whole by a reload.
 pub struct Live {
     current: RwLock<(Arc<Config>, Arc<RoutingTable>)>,
+    /// The live model lists' generation the routing table was built with
+    /// ([`crate::providers::live_models_generation`]).
+    live: std::sync::atomic::AtomicU64,
 }
 
 impl Live {
     pub fn new(config: Config, routing: RoutingTable) -> Live {
         Live {
             current: RwLock::new((Arc::new(config), Arc::new(routing))),
+            live: std::sync::atomic::AtomicU64::new(crate::providers::live_models_generation()),
         }
     }
 
@@ -52,8 +56,25 @@ impl Live {
             .clone()
     }
 
-    /// The routing table now.
+    /// The routing table now. A site's live model list that changed since the table was
+    /// built (a lane read it) builds it again first.
     pub fn routing(&self) -> Arc<RoutingTable> {
+        use std::sync::atomic::Ordering;
+        let generation = crate::providers::live_models_generation();
+        if self.live.swap(generation, Ordering::SeqCst) != generation {
+            let (config, routing) = self
+                .current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Some(fresh) = crate::gateway::routing_for(&config, routing.providers()) {
+                let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+                // Unless a reload swapped in a new configuration meanwhile.
+                if Arc::ptr_eq(&current.0, &config) {
+                    current.1 = Arc::new(fresh);
+                }
+            }
+        }
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -88,6 +109,13 @@ impl Source {
 
     /// Reads and validates the configuration again (the base with the file laid over it).
     pub fn load(&self) -> Result<Config, ConfigError> {
+        let (table, name) = self.table()?;
+        Config::from_table(table, &name)
+    }
+
+    /// The settings as one TOML table (the base with the file laid over it), unvalidated, and
+    /// the name errors use for it.
+    pub fn table(&self) -> Result<(toml::Table, String), ConfigError> {
         let mut table = self.base.clone().unwrap_or_default();
         let mut name = "defaults".to_owned();
         if let Some(path) = &self.file {
@@ -102,7 +130,7 @@ impl Source {
         } else if self.base.is_some() {
             name = "demo settings".to_owned();
         }
-        Config::from_table(table, &name)
+        Ok((table, name))
     }
 }
 
@@ -331,6 +359,11 @@ fn applied_keys(old: &Config, new: &Config) -> Vec<String> {
     );
     // The dummy lanes follow the plan's lane diff like any provider's.
     check("dummy".into(), text(&old.dummy), text(&new.dummy));
+    check(
+        "dashboard.screencast".into(),
+        text(&old.dashboard.screencast),
+        text(&new.dashboard.screencast),
+    );
     for kind in ProviderKind::ALL {
         let (a, b) = (old.provider(kind), new.provider(kind));
         let p = kind.prefix();

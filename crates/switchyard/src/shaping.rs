@@ -250,7 +250,14 @@ fn base(
             .fields
             .thinking_effort
             .map(str::to_owned)
-            .or_else(|| options.effort.and_then(|e| e.thinking_effort.clone())),
+            // The effort `reasoning_effort` mapped to goes only with thinking on (a macro may
+            // have turned it off); the request's own field holds either way.
+            .or_else(|| {
+                options
+                    .effort
+                    .filter(|_| thinking)
+                    .and_then(|e| e.thinking_effort.clone())
+            }),
         inference_provider: options.fields.inference_provider.map(str::to_owned),
         thinking_level,
         sampling: options.sampling,

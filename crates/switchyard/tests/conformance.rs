@@ -1214,10 +1214,13 @@ async fn aistudio_models_blocked_content_and_paid_gemini_2_5() {
         err.starts_with("Google AI Studio blocked this response"),
         "{err}"
     );
+    // Gemini 2.5 is paid: a 400 before it is queued, unless the lane assumes paid access.
     let (status, body) = h.chat("aistudio-gemini-2-5-pro-chat", "paid?").await;
-    assert_ne!(status, 200, "{body}");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "model_not_found");
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("paid model"), "{msg}");
+    assert!(msg.contains("assume_paid_model_access"), "{msg}");
     assert_eq!(h.replica(ProviderKind::AiStudio).requests().len(), 2);
     let (status, body) = h.chat("aistudio-gemini-3-flash-chat", "fine").await;
     assert_eq!(status, 200, "{body}");
@@ -1353,15 +1356,174 @@ async fn huggingchat_the_model_comes_from_the_sites_live_list() {
     );
     h.shutdown().await;
 
-    // One the site does not serve is a clear error.
+    // One the site does not serve is a 400 `model_not_found`: found in the page while the
+    // site's list is not known yet (a fresh process), then before it is queued.
     let layer = "[providers.huggingchat]\nmodel = \"no-such-model\"\n";
     let h = Harness::start_layers(&[kind], Knobs::instant(), &[layer]).await;
-    let (status, body) = h.chat("huggingchat-chat", "And?").await;
+    for _ in 0..2 {
+        let (status, body) = h.chat("huggingchat-chat", "And?").await;
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (400, &json!("model_not_found")),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("Model `no-such-model` is not available"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("openai/gpt-oss-120b"),
+            "names what the site serves: {msg}"
+        );
+    }
+    assert!(h.replica(kind).requests().is_empty());
+    let lanes = h.get_json("/api/lanes").await;
+    assert_eq!(
+        lanes["lanes"][0]["restarts"], 0,
+        "a request error, not a broken page: {lanes}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huggingchat_live_models_are_listed_and_routed_with_universal_model_names() {
+    let kind = ProviderKind::HuggingChat;
+    let h = Harness::single(
+        kind,
+        Knobs::instant(),
+        "[api]\nuniversal_model_names = true\n",
+    )
+    .await;
+    let ids = |models: serde_json::Value| -> Vec<String> {
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Before a lane has read the site's list, only the Universal Model Names.
+    let before = ids(h.get_json("/v1/models").await);
+    assert!(
+        !before.iter().any(|id| id.starts_with("gpt-oss")),
+        "{before:?}"
+    );
+    let (status, body) = h.chat("intenserp-chat", "Which?").await;
+    assert_eq!(status, 200, "{body}");
+    // The list the lane read: every site model as real-model IDs.
+    let after = ids(h.get_json("/v1/models").await);
+    for id in [
+        "gpt-oss-120b-auto",
+        "gpt-oss-120b-reasoner",
+        "deepseek-v3-1-chat",
+    ] {
+        assert!(after.iter().any(|a| a == id), "{id} in {after:?}");
+    }
+    let (status, body) = h.chat("gpt-oss-120b-chat", "Which now?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(h.replica(kind).requests()[1].model, "openai/gpt-oss-120b");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huggingchat_an_explicit_thinking_effort_holds_on_chat_too() {
+    let kind = ProviderKind::HuggingChat;
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    let resp = h
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "huggingchat-chat", "huggingchat_thinking_effort": "low",
+                   "messages": [{"role": "user", "content": "Effort?"}]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let seen = &h.replica(kind).requests()[0];
+    assert_eq!(seen.effort.as_deref(), Some("low"));
+    // `-chat` still forwards no thinking.
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(!content.contains("<think>"), "{content}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aistudio_blocked_answers_are_nudged_up_to_three_times() {
+    let kind = ProviderKind::AiStudio;
+    let h = Harness::single(kind, Knobs::instant(), "").await;
+    // Blocked twice, then answered: two "Continue." nudges; the client sees only the answer.
+    let s = h.stream_chat("aistudio-chat", "a replica:blocks=2").await;
+    assert!(s.error.is_none(), "{:?}", s.error);
+    let seen = h.replica(kind).requests();
+    let nudges: Vec<u64> = seen
+        .iter()
+        .map(|r| r.settings.as_ref().unwrap().nudges)
+        .collect();
+    assert_eq!(nudges, [0, 1, 2]);
+    assert_eq!(seen[2].prompt, "Continue.");
+    let expected = Expected::for_request(site(kind), &seen[2], Knobs::instant());
+    assert_eq!(s.content, expected.answer);
+    // Every run went to a temporary chat with every safety filter at its minimum, and Run
+    // was pressed by the pointer: a trusted click after trusted pointer moves.
+    for run in &seen {
+        let settings = run.settings.clone().unwrap();
+        assert!(settings.temporary);
+        assert_eq!(settings.safety, [0, 0, 0, 0]);
+        let click = settings.run_click.expect("Run was clicked");
+        assert!(click.trusted && click.moves >= 8, "{click:?}");
+    }
+
+    // Blocked four times: three nudges, then the clear error.
+    let (status, body) = h.chat("aistudio-chat", "b replica:blocks=4").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "content_blocked");
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(
-        msg.contains("Model `no-such-model` is not available."),
-        "{status} {msg}"
+        msg.starts_with("Google AI Studio blocked this response"),
+        "{msg}"
     );
-    assert!(h.replica(kind).requests().is_empty());
+    let seen = h.replica(kind).requests();
+    assert_eq!(seen.len(), 3 + 4);
+    assert_eq!(seen[6].settings.as_ref().unwrap().nudges, 3);
+    let (status, _) = h.chat("aistudio-chat", "fine").await;
+    assert_eq!(status, 200);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aistudio_without_humanize_or_nudges_and_incognito_added_back() {
+    let kind = ProviderKind::AiStudio;
+    let layer = "[providers.aistudio]\nhumanize_mouse = false\nblocked_response_handling = false\n\
+                 assume_paid_model_access = true\n[api]\nuniversal_model_names = true\n";
+    let h = Harness::start_with_faults(&[kind], Knobs::instant(), layer).await;
+    // The page's next load drops `incognito=true` on its first new chat; the driver adds it
+    // back. (A crash makes the lane load the page again.)
+    h.replica(kind).set_drops_incognito(true);
+    let resp = h
+        .client
+        .post(h.url("/api/lanes/aistudio:1/crash"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    h.wait_lanes("the lane is back", |l| {
+        l[0]["state"] == "ready" && l[0]["restarts"] == 1
+    })
+    .await;
+    // Gemini 2.5 with paid access assumed.
+    let (status, body) = h
+        .chat("aistudio-gemini-2-5-flash-chat", "a replica:blocks=1")
+        .await;
+    // Without Blocked-Response Handling a block is the error at once.
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "content_blocked");
+    let seen = h.replica(kind).requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].model, "gemini-2.5-flash");
+    let settings = seen[0].settings.clone().unwrap();
+    assert!(settings.temporary, "incognito=true was added back");
+    // Run was pressed by `element.click()`: not a trusted event.
+    let click = settings.run_click.expect("Run was clicked");
+    assert!(!click.trusted, "{click:?}");
     h.shutdown().await;
 }

@@ -292,6 +292,28 @@ fn a_truncated_body_prints_the_decoded_part_and_exits_1() {
 }
 
 #[test]
+fn an_ai_studio_body_cut_inside_a_nested_array_prints_what_decoded_and_exits_1() {
+    let body =
+        std::fs::read_to_string(samples_dir().join("aistudio").join("thinking.body")).unwrap();
+    // Cut inside the answer event's part, six arrays deep.
+    let cut = body.find("2 + 2 = ").unwrap() + 3;
+    let out = switchyard(
+        &["decode", "--provider", "aistudio", "-"],
+        Some(&body.as_bytes()[..cut]),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let sse = stdout(&out);
+    assert!(
+        joined(&sse, "content").ends_with("Simple arithmetic: 4."),
+        "{sse}"
+    );
+    assert!(!sse.contains("2 + 2 =") && !sse.contains("[DONE]"), "{sse}");
+    let err = stderr(&out);
+    assert!(err.contains("truncated"), "{err}");
+    assert!(err.contains("closing `]` of the outer array"), "{err}");
+}
+
+#[test]
 fn a_malformed_body_prints_what_decoded_names_the_line_and_exits_1() {
     let body = std::fs::read_to_string(samples_dir().join("glm/thinking.body")).unwrap();
     let broken = body.replacen(

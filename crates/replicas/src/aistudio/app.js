@@ -20,6 +20,12 @@
   const searchSwitch = $("button[aria-label='Grounding with Google Search']");
   const urlSwitch = $("button[aria-label='Browse the url context']");
   const systemCard = $('button.system-instructions-card');
+  const safetyButton = $('div.safety-settings button');
+  // Safety filter thresholds per category (0 = block none … 4 = block most), kept for the
+  // session like the site's run settings (a new chat keeps them); read only from the range
+  // inputs' own input/change events.
+  const SAFETY = ['Harassment', 'Hate', 'Sexually Explicit', 'Dangerous Content'];
+  const safety = SAFETY.map(() => 2);
   const RPC = '/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService/';
 
   const ALL = ['Minimal', 'Low', 'Medium', 'High'];
@@ -35,6 +41,22 @@
     { id: 'gemma-4-31b-it', label: 'Gemma 4 31B', family: 'gemma', levels: [], sampling: true },
   ];
   let temporary = false;
+  // The chat so far, oldest first: { role: 'user' | 'model', text }.
+  let chat = [];
+  // Trusted pointer moves (their times), and how the last Run click came.
+  const moves = [];
+  let runClick = null;
+  document.addEventListener(
+    'mousemove',
+    (event) => {
+      if (!event.isTrusted) return;
+      moves.push(event.timeStamp);
+      while (moves.length > 500) moves.shift();
+    },
+    true,
+  );
+  const dropsIncognito = $('meta[name=replica-drops-incognito]').content === 'yes';
+  let dropped = false;
   // What the run uses: changed only by the controls' own events.
   const DEFAULTS = {
     model: MODELS[1],
@@ -185,6 +207,35 @@
     document.body.append(overlay);
   });
 
+  safetyButton.addEventListener('click', () => {
+    closeOverlay();
+    overlay = document.createElement('div');
+    overlay.className = 'panel run-safety-settings';
+    SAFETY.forEach((name, i) => {
+      const row = document.createElement('label');
+      row.textContent = name + ' ';
+      const range = document.createElement('input');
+      range.type = 'range';
+      range.min = '0';
+      range.max = '4';
+      range.step = '1';
+      range.value = String(safety[i]);
+      range.setAttribute('aria-label', name);
+      const read = () => (safety[i] = Number(range.value));
+      range.addEventListener('input', read);
+      range.addEventListener('change', read);
+      row.append(range);
+      overlay.append(row);
+    });
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.setAttribute('aria-label', 'Close run settings');
+    close.textContent = 'Close';
+    close.addEventListener('click', closeOverlay);
+    overlay.append(close);
+    document.body.append(overlay);
+  });
+
   systemCard.addEventListener('click', () => {
     closeOverlay();
     overlay = document.createElement('div');
@@ -230,7 +281,12 @@
     run.setAttribute('aria-label', 'Stop');
     run.disabled = false;
   }
-  run.addEventListener('click', () => (inFlight ? stop() : send()));
+  run.addEventListener('click', (event) => {
+    if (inFlight) return stop();
+    const since = event.timeStamp - 2000;
+    runClick = [event.isTrusted ? 1 : 0, moves.filter((t) => t >= since).length];
+    send();
+  });
 
   const turn = (role, text) => {
     const div = document.createElement('div');
@@ -242,17 +298,20 @@
 
   function body(id) {
     const m = state.model;
-    const content = (text) => [[[null, text]], 'user'];
+    const content = (text, role = 'user') => [[[null, text]], role];
+    const click = runClick;
+    runClick = null;
     return [
       'models/' + m.id,
-      [content(state.prompt)],
-      null,
+      [...chat.map((t) => content(t.text, t.role)), content(state.prompt)],
+      SAFETY.map((name, i) => [name, safety[i]]),
       [null, null, null, state.maxTokens, m.sampling ? state.temperature : null, m.sampling ? state.topP : null],
       state.system.trim() ? content(state.system) : null,
       [state.search ? 1 : 0, state.url ? 1 : 0],
       m.levels.length ? state.level.toLowerCase() : null,
       id,
       temporary ? 1 : 0,
+      click,
     ];
   }
 
@@ -262,6 +321,7 @@
     const controller = new AbortController();
     inFlight = { id, controller };
     const payload = body(id);
+    chat.push({ role: 'user', text: state.prompt });
     turn('user', state.prompt);
     composer.value = '';
     state.prompt = '';
@@ -281,7 +341,7 @@
         reply.textContent = text || 'HTTP ' + resp.status;
         return;
       }
-      render(reply, text);
+      chat.push(render(reply, text));
     } catch (err) {
       if (err.name !== 'AbortError') {
         reply.classList.add('error-message');
@@ -295,15 +355,41 @@
     }
   }
 
-  // The whole answer: thought parts (index 12 == 1) and text parts.
+  // The model turn's edit button (shown on hover): an editor in the turn; Ctrl+Enter saves.
+  function editable(reply, entry) {
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.className = 'toggle-edit-button';
+    edit.setAttribute('aria-label', 'Edit');
+    edit.hidden = true;
+    reply.addEventListener('mouseover', () => (edit.hidden = false));
+    reply.addEventListener('mouseleave', () => (edit.hidden = true));
+    edit.addEventListener('click', () => {
+      const editor = document.createElement('textarea');
+      editor.value = entry.text;
+      editor.addEventListener('keydown', (event) => {
+        if (event.key !== 'Enter' || !(event.ctrlKey || event.metaKey)) return;
+        event.preventDefault();
+        entry.text = editor.value;
+        reply.replaceChildren(entry.text, edit);
+        edit.hidden = true;
+      });
+      reply.replaceChildren(editor);
+      editor.focus();
+    });
+    reply.append(edit);
+  }
+
+  // The whole answer: thought parts (index 12 == 1) and text parts. Returns the chat entry.
   function render(reply, text) {
     let events = [];
+    const entry = { role: 'model', text: '' };
     try {
       events = JSON.parse(text.replace(/^\s*\)\]\}'/, '') || '[[]]')[0] || [];
     } catch (err) {
       reply.classList.add('error-message');
       reply.textContent = 'Something went wrong.';
-      return;
+      return entry;
     }
     let thoughts = '';
     let answer = '';
@@ -330,6 +416,9 @@
       reply.append(t);
     }
     reply.append(answer);
+    entry.text = answer;
+    editable(reply, entry);
+    return entry;
   }
 
   function stop() {
@@ -368,6 +457,13 @@
     if (inFlight) stop();
     closeOverlay();
     Object.assign(state, DEFAULTS);
+    chat = [];
+    runClick = null;
+    if (dropsIncognito && !dropped && /incognito=true/.test(location.search)) {
+      // A redirect that loses the parameter (once per page).
+      dropped = true;
+      history.replaceState(null, '', location.pathname);
+    }
     temporary = new URLSearchParams(location.search).get('incognito') === 'true';
     $('.temporary-chat').hidden = !temporary;
     turns.replaceChildren();

@@ -12,14 +12,21 @@
 //!   ```text
 //!   [ "models/<id>",                                  0 model
 //!     [[[[null,"<prompt>"]],"user"]],                 1 contents
-//!     null,                                           2 safety settings (unused)
+//!     [["<category>",<threshold 0–4>], …],          2 safety settings (0 = block none)
 //!     [null,null,null,<max tokens>,<temperature>,<top p>],  3 generation config
 //!     [[[null,"<system instructions>"]],"user"] | null,     4 system instruction
 //!     [<search 0|1>,<url context 0|1>],               5 tools
 //!     "minimal"|"low"|"medium"|"high" | null,         6 thinking level
 //!     "<request id>",                                 7 names the run for Stop
-//!     <temporary chat 0|1> ]                          8 `?incognito=true` on the page
+//!     <temporary chat 0|1>,                           8 `?incognito=true` on the page
+//!     [<trusted 0|1>, <pointer moves>] | null ]       9 how Run was pressed (none: Ctrl+Enter)
 //!   ```
+//!   Contents hold the whole chat, oldest first (user and model turns); the prompt is the last
+//!   user turn. A model turn `.` followed by the user turn `Continue.` is one nudge of the
+//!   reference's Blocked-Response Handling; the entry's `settings.nudges` counts them. Field 9
+//!   stands in for the site's automation signals: whether the Run click was a trusted event
+//!   and how many trusted pointer moves came in the two seconds before it (the entry's
+//!   `settings.run_click`).
 //!   Strict as the site: HTTP 401 unless the cookie is the account's; HTTP 400 unless the
 //!   content type is `application/json+protobuf`, the model is one the picker offers, the
 //!   level is one that model offers (none for the Gemma models), temperature is within 0–2,
@@ -30,6 +37,11 @@
 //!   in Stop mode; marks that run `stop_called` and ends its stream. **This path is the
 //!   replica's choice, not a known endpoint of the real site**: the reference only says the
 //!   driver clicks Stop.
+//!
+//! A model turn has an edit button (`button.toggle-edit-button`, shown on hover) that opens
+//! an editor in the turn; Ctrl+Enter saves it. With [`crate::ReplicaServer::set_drops_incognito`]
+//! the page's first new chat drops `incognito=true` from its URL (a redirect the reference
+//! answers by adding it back).
 //!
 //! Thinking: the replica thinks (streams thought parts) when the level is above the model's
 //! lowest (the site's "thinking off" is its lowest level: `-chat`); Gemini 2.5 Pro always
@@ -49,7 +61,7 @@ use serde_json::{Value, json};
 use crate::answer::Subject;
 use crate::faults::Plan;
 use crate::ids;
-use crate::log::{Outcome, ReceivedRequest, ReceivedSettings};
+use crate::log::{Outcome, ReceivedRequest, ReceivedSettings, RunClick};
 use crate::server::{AppState, cookie};
 use crate::site::Site;
 use crate::stream::sse_body;
@@ -65,7 +77,7 @@ const STOP_PATH: &str =
 const SESSION_COOKIE: &str = "AISTUDIO_SID";
 
 /// The request body's fields, by index (documentation and tests).
-pub(crate) const REQUEST_FIELDS: [&str; 9] = [
+pub(crate) const REQUEST_FIELDS: [&str; 10] = [
     "model",
     "contents",
     "safety_settings",
@@ -75,6 +87,7 @@ pub(crate) const REQUEST_FIELDS: [&str; 9] = [
     "thinking_level",
     "request_id",
     "incognito",
+    "pointer",
 ];
 
 /// One model of the picker: id, label, Thinking Levels (lowest first), whether it has
@@ -212,6 +225,17 @@ pub(crate) fn routes() -> Router<AppState> {
 pub(crate) struct SiteState {
     /// The account's session token, made on first use.
     token: Option<String>,
+    /// The page's first new chat drops `incognito=true` (a redirect).
+    drops_incognito: bool,
+}
+
+/// Sets whether pages loaded from now on drop `incognito=true` on their first new chat.
+pub(crate) fn set_drops_incognito(shared: &crate::server::Shared, on: bool) {
+    shared
+        .aistudio
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drops_incognito = on;
 }
 
 fn token(app: &AppState) -> String {
@@ -241,7 +265,21 @@ async fn page(State(app): State<AppState>) -> Response {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let page = crate::hooks::page(PAGE, change.as_ref());
+    let drops = app
+        .shared
+        .aistudio
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drops_incognito;
+    let page = crate::hooks::page(PAGE, change.as_ref()).replacen(
+        r#"<meta name="replica-drops-incognito" content="no">"#,
+        if drops {
+            r#"<meta name="replica-drops-incognito" content="yes">"#
+        } else {
+            r#"<meta name="replica-drops-incognito" content="no">"#
+        },
+        1,
+    );
     if signed_out(&app) {
         let page = page.replacen(
             r#"<meta name="replica-signed-in" content="yes">"#,
@@ -310,6 +348,8 @@ pub(crate) struct Run {
     pub search: bool,
     pub level: Option<String>,
     pub id: String,
+    /// The chat's first user turn (whose directives plan every run of the chat).
+    pub first_prompt: String,
 }
 
 /// A JSON number as the body wrote it, if it is one within `0..=max`.
@@ -358,8 +398,38 @@ pub(crate) fn parse_run(body: &[u8]) -> Result<Run, String> {
         .filter(|c| c.get(1).and_then(Value::as_str) == Some("user"))
         .and_then(text_of)
         .ok_or("the last content must be a user turn with text")?;
+    let mut turns = Vec::new();
+    for content in contents {
+        let role = content.get(1).and_then(Value::as_str);
+        let text = text_of(content).unwrap_or_default();
+        match role {
+            Some(role @ ("user" | "model")) => turns.push((role, text)),
+            _ => return Err("every content must be a user or model turn".into()),
+        }
+    }
+    let first_prompt = turns
+        .iter()
+        .find(|(role, _)| *role == "user")
+        .map_or(prompt, |(_, text)| *text);
+    let nudges = turns
+        .windows(2)
+        .filter(|w| w[0] == ("model", ".") && w[1] == ("user", "Continue."))
+        .count() as u64;
     if prompt.trim().is_empty() {
         return Err("the prompt has no text".into());
+    }
+    let mut safety = Vec::new();
+    for setting in fields[2]
+        .as_array()
+        .ok_or("field 2 (safety settings) must be a list")?
+    {
+        match (
+            setting.get(0).and_then(Value::as_str),
+            setting.get(1).and_then(Value::as_u64),
+        ) {
+            (Some(_), Some(threshold @ 0..=4)) => safety.push(threshold),
+            _ => return Err("a safety setting must be [\"<category>\", 0–4]".into()),
+        }
     }
     let config = fields[3]
         .as_array()
@@ -419,9 +489,24 @@ pub(crate) fn parse_run(body: &[u8]) -> Result<Run, String> {
         Some(flag @ 0..=1) => flag == 1,
         _ => return Err("field 8 (temporary chat) must be 0 or 1".into()),
     };
+    let run_click = match &fields[9] {
+        Value::Null => None,
+        Value::Array(click) => match (
+            click.first().and_then(Value::as_i64),
+            click.get(1).and_then(Value::as_u64),
+        ) {
+            (Some(trusted @ 0..=1), Some(moves)) => Some(RunClick {
+                trusted: trusted == 1,
+                moves,
+            }),
+            _ => return Err("field 9 (pointer) must be [0|1, moves]".into()),
+        },
+        _ => return Err("field 9 (pointer) must be a list or null".into()),
+    };
     Ok(Run {
         model: model_id.to_owned(),
         prompt: prompt.to_owned(),
+        first_prompt: first_prompt.to_owned(),
         system,
         settings: ReceivedSettings {
             temperature,
@@ -429,6 +514,9 @@ pub(crate) fn parse_run(body: &[u8]) -> Result<Run, String> {
             max_tokens,
             url_context,
             temporary,
+            nudges,
+            run_click,
+            safety,
         },
         search,
         level,
@@ -481,22 +569,30 @@ async fn generate(State(app): State<AppState>, headers: HeaderMap, body: Bytes) 
     entry.system = run.system.clone();
     entry.settings = Some(run.settings.clone());
 
-    let plan = Plan::new(app.shared.knobs(), &entry.prompt);
-    if let Some(fault) = plan.fault {
+    // Every run of the chat follows the directives of its first prompt.
+    let plan = Plan::new(app.shared.knobs(), &run.first_prompt);
+    let blocked = plan.blocks > run.settings.nudges;
+    if blocked {
+        entry.outcome = Outcome::Fault("blocked".into());
+    } else if let Some(fault) = plan.fault {
         entry.outcome = Outcome::Fault(fault.name().into());
     }
     let echo = echo_model(&entry);
-    let script = wire::script(
-        &Subject {
-            site: Site::AiStudio,
-            model: &echo,
-            thinking: entry.thinking,
-            search: entry.search,
-            prompt: &entry.prompt,
-        },
-        &plan,
-        run.settings.url_context,
-    );
+    let script = if blocked {
+        wire::blocked_run()
+    } else {
+        wire::script(
+            &Subject {
+                site: Site::AiStudio,
+                model: &echo,
+                thinking: entry.thinking,
+                search: entry.search,
+                prompt: &entry.prompt,
+            },
+            &plan,
+            run.settings.url_context,
+        )
+    };
     let (seq, stop) = app.shared.log.open(entry, Some(run.id));
     let log = app.shared.log.clone();
     let mut response = Response::new(sse_body(
@@ -528,13 +624,14 @@ mod tests {
         json!([
             format!("models/{model}"),
             [[[[null, "hi"]], "user"]],
-            null,
+            [["Hate", 0], ["Dangerous Content", 4]],
             config,
             [[[null, "Be brief."]], "user"],
             tools,
             level,
             "run-1",
-            1
+            1,
+            [1, 12]
         ])
         .to_string()
         .into_bytes()
@@ -601,8 +698,17 @@ mod tests {
             .is_err()
         );
         assert!(parse_run(b"{}").is_err());
-        assert_eq!(REQUEST_FIELDS.len(), 9);
+        assert_eq!(REQUEST_FIELDS.len(), 10);
         assert!(run.settings.temporary);
+        assert_eq!(
+            run.settings.run_click,
+            Some(RunClick {
+                trusted: true,
+                moves: 12
+            })
+        );
+        assert_eq!((run.settings.nudges, run.first_prompt.as_str()), (0, "hi"));
+        assert_eq!(run.settings.safety, [0, 4]);
         assert!(
             !BLOCKED_TEXT.is_empty()
                 && !QUOTA_TEXT.is_empty()

@@ -18,7 +18,8 @@
 //!
 //! Faults: `rate_limit` answers HTTP 200 with one event carrying Google's quota error
 //! ([`QUOTA_TEXT`]); `blocked` one answer piece, then a candidate whose finish message says
-//! "Content blocked" ([`BLOCKED_TEXT`]); `empty` a body without a single byte.
+//! "Content blocked" ([`BLOCKED_TEXT`]); `empty` a body without a single byte. A run that
+//! `replica:blocks=N` blocks ([`blocked_run`]) has only the blocked candidate, no text.
 
 use serde_json::{Value, json};
 
@@ -64,6 +65,20 @@ fn grounding(search: bool, url_context: bool) -> Option<Value> {
         ]));
     }
     (!sources.is_empty()).then(|| json!([sources]))
+}
+
+/// A run the content filter blocks before any text (`replica:blocks=N`): only the blocked
+/// candidate's finish message.
+pub(crate) fn blocked_run() -> Script {
+    let blocked = json!([[[null, 8, null, null, BLOCKED_TEXT]]]).to_string();
+    Script {
+        steps: vec![
+            Step::fixed(")]}'\n[[".to_owned()),
+            Step::fixed(blocked),
+            Step::fixed("\n]]".to_owned()),
+        ],
+        hold_after: None,
+    }
 }
 
 /// The body for one run: the normal stream or a fault shape.

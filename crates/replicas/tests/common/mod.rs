@@ -637,13 +637,14 @@ pub fn aistudio_body(prompt: &str, level: &str, search: bool) -> Value {
     json!([
         "models/gemini-3.1-pro-preview",
         [[[[null, prompt]], "user"]],
-        null,
+        [["Harassment", 2], ["Hate", 2]],
         [null, null, null, 65536, 1, 0.95],
         null,
         [u8::from(search), 0],
         level,
         fresh_uuid(),
-        1
+        1,
+        null
     ])
 }
 

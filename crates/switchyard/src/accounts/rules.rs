@@ -14,7 +14,18 @@ pub const ONE_ENABLED: &str = "At least one saved account must stay enabled.";
 
 /// Whether `provider` signs in without a password (an emailed code).
 pub fn password_free(provider: ProviderKind) -> bool {
-    provider == ProviderKind::Perplexity
+    crate::providers::spec(provider)
+        .site
+        .options
+        .passwordless_sign_in
+}
+
+/// Whether `provider`'s sign-in takes a username as well as an email address.
+fn takes_username(provider: ProviderKind) -> bool {
+    crate::providers::spec(provider)
+        .site
+        .options
+        .username_sign_in
 }
 
 /// A disabled row loses its pin (the reference's rule), then every rule is checked.
@@ -49,7 +60,7 @@ pub fn check(provider: ProviderKind, rows: &[Account]) -> Result<(), AccountsErr
         if !valid_identity(provider, email) {
             return refuse(
                 n,
-                if provider == ProviderKind::HuggingChat {
+                if takes_username(provider) {
                     format!("`{email}` is not a valid email address or a username without spaces.")
                 } else {
                     format!("`{email}` is not a valid email address.")
@@ -90,7 +101,7 @@ fn valid_identity(provider: ProviderKind, text: &str) -> bool {
     if text.len() > 254 || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return false;
     }
-    if provider == ProviderKind::HuggingChat && !text.contains('@') {
+    if takes_username(provider) && !text.contains('@') {
         return true;
     }
     let Some((local, domain)) = text.split_once('@') else {

@@ -30,6 +30,7 @@ use super::stats::{Arrived, Timing};
 use super::tokens;
 use super::wire::{self, ChatRequest, CompletionRequest};
 use crate::config::PartialAnswers;
+use crate::dashboard::recent::Tracker;
 use crate::ids::{RequestId, unix_now};
 use crate::metrics::{self, Outcome, RequestMetrics};
 use crate::models::{ModelChoice, ModelError};
@@ -357,6 +358,16 @@ async fn dispatch(
     if config.api.dry_run {
         return Err(app.dry_run.capture(raw, &shaped, messages));
     }
+    // A model the site does not serve here (paid, or not on its live list): a 400 now rather
+    // than a failure in the page.
+    if let Some(why) = crate::providers::refuse_model(
+        shaped.provider,
+        shaped.real_model.as_deref(),
+        config.provider(shaped.provider),
+    ) {
+        info!(request = %who.id, "Refusing the request for {}: {why}", shaped.provider);
+        return Err(ApiError::model_unavailable(why));
+    }
     // Over the site's prompt size: sent as a file where the site takes one, else refused
     // before it is queued. `[[file]]` asks for the file at any size.
     let mut shaped = shaped;
@@ -449,8 +460,9 @@ async fn respond(
             RequestKind::Text => "text",
         },
         queued_at: unix_now(),
-        key_name: caller.key_name,
+        key_name: caller.key_name.clone(),
     };
+    let meta_key = caller.key_name;
     let job = Job {
         id: id.clone(),
         request: shaped.clone(),
@@ -491,6 +503,16 @@ async fn respond(
         Ok(Err(rejection)) => return Err(ApiError::rejected(rejection, provider.display_name())),
         Ok(Ok(())) => {}
     }
+    // The dashboard's row for this request; recorded when the answer ends or is dropped.
+    let tracker = Tracker::new(
+        app.recent.clone(),
+        arrived,
+        id.0.clone(),
+        provider.prefix(),
+        model.clone(),
+        meta_key,
+        stream,
+    );
     let chunks = Chunks::new(&id.0, unix_now(), &model, kind, config.api.reasoning_format);
     // What was typed into the site, counted only if usage is needed and the site gave none.
     let typed = shaped.clone();
@@ -500,7 +522,7 @@ async fn respond(
     if stream {
         let frames =
             Frames::new(chunks).with(delivery.limits, delivery.include_usage, prompt_tokens);
-        Ok(stream_response(frames, events, guard, timing))
+        Ok(stream_response(frames, events, guard, timing, tracker))
     } else {
         let gate = Gate::new(delivery.limits);
         let partial = config.api.partial_answers;
@@ -511,7 +533,7 @@ async fn respond(
             partial,
             failure,
         };
-        gather(answer, events, guard, timing).await
+        gather(answer, events, guard, timing, tracker).await
     }
 }
 
@@ -528,6 +550,8 @@ struct Streamer {
     quiet: Quiet,
     /// The overhead clocks; `None` in unit tests.
     timing: Option<Timing>,
+    /// The dashboard's recent-requests row; `None` in unit tests.
+    tracker: Option<Tracker>,
 }
 
 /// How long a stream may be quiet before a comment goes out: while queued, once running.
@@ -551,6 +575,7 @@ fn stream_response(
     events: mpsc::Receiver<StreamEvent>,
     guard: CancelGuard,
     timing: Timing,
+    tracker: Tracker,
 ) -> Response {
     let state = Streamer {
         pending: frames.opening().into_iter().collect(),
@@ -563,9 +588,13 @@ fn stream_response(
             running: KEEPALIVE_AFTER,
         },
         timing: Some(timing),
+        tracker: Some(tracker),
     };
     let body = stream::unfold(state, |mut s| async move {
         let bytes = s.next_frame().await?;
+        if let Some(t) = &mut s.tracker {
+            t.sent(bytes.len());
+        }
         Some((Ok::<_, Infallible>(bytes), s))
     });
     let mut resp = Response::new(Body::from_stream(body));
@@ -590,6 +619,9 @@ impl Streamer {
                 if let Some(t) = &mut self.timing {
                     t.finish();
                 }
+                if let Some(t) = &mut self.tracker {
+                    t.ok();
+                }
                 return None;
             }
             let quiet = if self.queued {
@@ -609,6 +641,13 @@ impl Streamer {
             let event = event.unwrap_or_else(|| {
                 StreamEvent::Error("The lane ended the request without an answer.".to_owned())
             });
+            if let Some(t) = &mut self.tracker {
+                match &event {
+                    StreamEvent::Error(message) => t.error(message),
+                    StreamEvent::Text(_) | StreamEvent::Reasoning(_) => t.content(),
+                    _ => {}
+                }
+            }
             if let Some(reason) = self.frames.event(&event, &mut self.pending) {
                 self.guard.stop_site(reason);
                 if let Some(t) = &mut self.timing {
@@ -649,9 +688,18 @@ async fn gather(
     events: mpsc::Receiver<StreamEvent>,
     guard: CancelGuard,
     mut timing: Timing,
+    mut tracker: Tracker,
 ) -> Result<Response, ApiError> {
-    let reply = gather_reply(answer, events, guard, &mut timing).await;
+    let reply = gather_reply(answer, events, guard, &mut timing, &mut tracker).await;
     timing.finish();
+    match &reply {
+        Ok(resp) => {
+            let size = axum::body::HttpBody::size_hint(resp.body()).exact();
+            tracker.sent(usize::try_from(size.unwrap_or(0)).unwrap_or(usize::MAX));
+            tracker.ok();
+        }
+        Err(e) => tracker.error(&e.message),
+    }
     reply
 }
 
@@ -660,6 +708,7 @@ async fn gather_reply(
     mut events: mpsc::Receiver<StreamEvent>,
     mut guard: CancelGuard,
     timing: &mut Timing,
+    tracker: &mut Tracker,
 ) -> Result<Response, ApiError> {
     let Answer {
         mut chunks,
@@ -702,6 +751,7 @@ async fn gather_reply(
                     break 'answer;
                 }
                 piece => {
+                    tracker.content();
                     let (c, r) = chunks.split(piece);
                     content.push_str(&c);
                     reasoning.push_str(&r);
@@ -799,6 +849,7 @@ mod tests {
                 running: Duration::from_millis(20),
             },
             timing: None,
+            tracker: None,
         };
         let text = |b: Option<Bytes>| String::from_utf8(b.unwrap().to_vec()).unwrap();
         assert!(

@@ -84,23 +84,9 @@ pub async fn clear_pending(State(app): State<Arc<AppState>>) -> Response {
 
 /// `POST /api/config/reload`.
 pub async fn reload(State(app): State<Arc<AppState>>) -> Response {
-    use crate::reload::Refused;
     match app.reloader.reload().await {
         Ok(changes) => Json(json!({"reloaded": true, "changes": changes})).into_response(),
-        Err(refused) => {
-            let (status, code) = match &refused {
-                Refused::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
-                Refused::NeedsRestart(_) => (StatusCode::CONFLICT, "needs_restart"),
-                Refused::Conflict(_) => (StatusCode::CONFLICT, "reload_conflict"),
-            };
-            let mut e = ApiError::new(
-                status,
-                "invalid_request_error",
-                format!("Config reload refused; the running config stays: {refused}"),
-            );
-            e.code = Some(code);
-            e.into_response()
-        }
+        Err(refused) => ApiError::reload_refused(&refused).into_response(),
     }
 }
 

@@ -26,11 +26,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub(super) fn new(
-        status: StatusCode,
-        kind: &'static str,
-        message: impl Into<String>,
-    ) -> ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
@@ -38,6 +34,24 @@ impl ApiError {
             param: None,
             code: None,
             retry_after: None,
+        }
+    }
+
+    /// A refused config change: 400 `invalid_config`, 409 `needs_restart` or `reload_conflict`.
+    pub fn reload_refused(refused: &crate::reload::Refused) -> ApiError {
+        use crate::reload::Refused;
+        let (status, code) = match refused {
+            Refused::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
+            Refused::NeedsRestart(_) => (StatusCode::CONFLICT, "needs_restart"),
+            Refused::Conflict(_) => (StatusCode::CONFLICT, "reload_conflict"),
+        };
+        ApiError {
+            code: Some(code),
+            ..Self::new(
+                status,
+                "invalid_request_error",
+                format!("Config reload refused; the running config stays: {refused}"),
+            )
         }
     }
 
@@ -136,6 +150,7 @@ impl ApiError {
                 code: Some("content_blocked"),
                 ..Self::bad_request(message)
             },
+            Some(FailureClass::ModelNotFound) => Self::model_unavailable(message),
             Some(FailureClass::Site) => ApiError {
                 code,
                 ..Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
@@ -146,6 +161,16 @@ impl ApiError {
                 ..Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
             },
             Some(FailureClass::Gateway) | None => Self::internal(message),
+        }
+    }
+
+    /// 400 `model_not_found`: the site does not serve the model the request selects (a paid
+    /// model without paid access, or one its live list lacks).
+    pub fn model_unavailable(message: String) -> ApiError {
+        ApiError {
+            param: Some("model"),
+            code: Some("model_not_found"),
+            ..Self::bad_request(message)
         }
     }
 

@@ -7,9 +7,12 @@
 //! All of it happens before a body is read or a lane is asked, and every refusal is in OpenAI's
 //! error shape. The matched key's name travels on as a [`Caller`] request extension.
 //!
-//! `/health` and `/ready` need no key, so probes work; the IP, `Host` and `Origin` checks still
-//! apply to them. The operator routes (`/api/*`, `/` and `/metrics`) take only admin keys under
-//! `auth.admin_routes = "admin_keys"`. SECURITY.md explains the threat model behind each check.
+//! `/health` and `/ready` need no key, so probes work, and neither do the dashboard's sign-in
+//! routes; the IP, `Host` and `Origin` checks still apply to them. The operator routes
+//! (`/api/*`, `/metrics`, and the dashboard: `/` and `/dashboard/*`) take only admin keys under
+//! `auth.admin_routes = "admin_keys"`; for them only, the key may also come in the dashboard's
+//! `HttpOnly` sign-in cookie, and a browser asking for `/` without a key gets the sign-in form
+//! (401). SECURITY.md explains the threat model behind each check.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -122,6 +125,31 @@ impl Guard {
             keys,
             admin_routes: auth.admin_routes,
         })
+    }
+
+    /// Checks a key a person types into the dashboard's sign-in form: it must be in the key
+    /// file and may use the admin routes. `Ok(None)` when keys are off (nothing to check).
+    pub fn admin_key(&self, token: &str) -> Result<Option<String>, String> {
+        let Some(keys) = &self.keys else {
+            return Ok(None);
+        };
+        match keys.find(token) {
+            None => {
+                warn!("Refused a dashboard sign-in with a key that is not in the key file.");
+                Err("That key is not in the key file.".to_owned())
+            }
+            Some((name, admin)) => {
+                if self.admin_routes == AdminRoutes::AdminKeys && !admin {
+                    warn!("Refused a dashboard sign-in with the non-admin key `{name}`.");
+                    Err(format!(
+                        "The API key `{name}` is not an admin key (auth.admin_routes = \
+                         \"admin_keys\"); use one made by `switchyard keys add NAME --admin`."
+                    ))
+                } else {
+                    Ok(Some(name))
+                }
+            }
+        }
     }
 
     /// Whether the `Host` header's name is one this gateway answers to.
@@ -244,16 +272,48 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut req: Request, next: Next
 
     if let Some(keys) = &guard.keys
         && !OPEN_PATHS.contains(&req.uri().path())
+        && !crate::dashboard::is_sign_in_path(req.uri().path())
     {
-        let inspect = is_admin_path(req.uri().path());
-        let Some(token) = presented_key(headers) else {
+        let path = req.uri().path();
+        let inspect = is_admin_path(path) || crate::dashboard::is_admin_path(path);
+        // A person signed in to the dashboard presents the key in its cookie; it counts for
+        // the admin routes only, so a page elsewhere cannot spend it on /v1 (SECURITY.md).
+        let token = presented_key(headers).or_else(|| {
+            inspect
+                .then(|| crate::dashboard::cookie_key(headers))
+                .flatten()
+        });
+        let sign_in = crate::dashboard::wants_sign_in(path, headers);
+        let Some(token) = token else {
+            if sign_in {
+                return crate::dashboard::sign_in_page(
+                    StatusCode::UNAUTHORIZED,
+                    "Sign in with an API key that may use the admin routes.",
+                );
+            }
             return with_cors(&guard, origin.as_ref(), unauthorized("Missing API key"));
         };
         let Some((name, admin)) = keys.find(token) else {
             warn!("Refused a request with an API key that is not in the key file.");
+            if sign_in {
+                return crate::dashboard::sign_in_page(
+                    StatusCode::UNAUTHORIZED,
+                    "That key is not (or no longer) in the key file; sign in again.",
+                );
+            }
             return with_cors(&guard, origin.as_ref(), unauthorized("Invalid API key"));
         };
         if inspect && guard.admin_routes == AdminRoutes::AdminKeys && !admin {
+            if sign_in {
+                return crate::dashboard::sign_in_page(
+                    StatusCode::FORBIDDEN,
+                    &format!(
+                        "The API key `{name}` is not an admin key (auth.admin_routes = \
+                         \"admin_keys\"); sign in with one made by `switchyard keys add NAME \
+                         --admin`."
+                    ),
+                );
+            }
             return with_cors(
                 &guard,
                 origin.as_ref(),

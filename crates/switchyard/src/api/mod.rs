@@ -3,8 +3,9 @@
 //! Routes: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models` (also without
 //! the `/v1` prefix, for base URLs pasted without it), and for tools and tests `GET /api/lanes`,
 //! `GET /api/queue`, `GET /api/dry-run/last` and `GET /metrics` (Prometheus, [`crate::metrics`]);
-//! the probes `GET /health` and `GET /ready` and
-//! the request controls are in `control`. Paths are normalised first (`//` collapsed, a
+//! the probes `GET /health` and `GET /ready` and the request controls are in `control`; the
+//! dashboard (`/` and its routes) is `crate::dashboard`, merged into the same router. Paths
+//! are normalised first (`//` collapsed, a
 //! trailing `/` dropped), because a base URL typed with a trailing slash makes SillyTavern ask
 //! for `/v1//chat/completions`. Every error, also 404, 405, 413 and 415, is in OpenAI's shape.
 //! Every request passes [`guard`] first (IP allowlist, `Host`, `Origin`/CORS, API key).
@@ -55,6 +56,13 @@ pub struct AppState {
     pub guard: Arc<guard::Guard>,
     /// The overhead histogram (`GET /api/stats`).
     pub stats: Arc<stats::Stats>,
+    /// The last finished requests, for the dashboard (`crate::dashboard::recent`).
+    pub recent: Arc<crate::dashboard::recent::Recent>,
+    /// Cancelled when the gateway stops: long-lived streams (the dashboard's events and live
+    /// views) end, so the server's graceful stop need not wait for them.
+    pub shutdown: tokio_util::sync::CancellationToken,
+    /// How many lane live views are open (`crate::dashboard::screencast`).
+    pub live_views: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl AppState {
@@ -97,6 +105,7 @@ pub fn app(
         .route("/api/queue/stop", post(control::stop_running))
         .route("/api/queue/clear", post(control::clear_pending))
         .route("/api/config/reload", post(control::reload))
+        .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -202,7 +211,8 @@ async fn dry_run_last(State(app): State<Arc<AppState>>) -> Response {
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let allowed = match uri.path() {
         "/v1/models" | "/models" | "/api/lanes" | "/api/queue" | "/api/stats"
-        | "/api/dry-run/last" | "/health" | "/ready" | "/metrics" => "GET",
+        | "/api/dry-run/last" | "/health" | "/ready" | "/metrics" | "/" | "/api/events"
+        | "/api/recent" | "/api/config" => "GET",
         _ => "POST",
     };
     let mut e = ApiError::new(

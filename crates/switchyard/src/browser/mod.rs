@@ -12,6 +12,7 @@
 pub mod capture;
 pub mod procs;
 mod replay;
+mod screencast;
 mod tab;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -29,7 +30,8 @@ use futures::StreamExt;
 use tokio::sync::{Mutex, watch};
 use tracing::{debug, info, warn};
 
-pub use tab::{SavedCookie, Tab};
+pub use screencast::{Screen, Screencast};
+pub use tab::{Rect, SavedCookie, Tab};
 
 use crate::config::{Endpoint, ProxyUrl};
 

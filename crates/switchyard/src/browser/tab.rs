@@ -21,7 +21,9 @@ use std::time::Duration;
 use base64::Engine;
 use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
-use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
+use chromiumoxide::cdp::browser_protocol::input::{
+    DispatchMouseEventParams, DispatchMouseEventType, InsertTextParams, MouseButton,
+};
 use chromiumoxide::cdp::browser_protocol::page::{
     CaptureScreenshotFormat, CaptureScreenshotParams, CrashParams, NavigateParams,
 };
@@ -171,6 +173,58 @@ pub struct Tab {
     cdp_timeout: Duration,
     /// The browser context the page lives in, when it has its own.
     context: Option<BrowserContextId>,
+    /// Where the pointer was left (CSS pixels of the viewport), for the next path.
+    pointer: std::sync::Mutex<(f64, f64)>,
+}
+
+/// A box on the page, in CSS pixels of the viewport (`getBoundingClientRect`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rect {
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// A human-looking pointer path from `from` to `to`: a bent curve (a quadratic Bézier whose
+/// control point sits off the straight line), eased in and out, with a little jitter, ending
+/// exactly on `to`. One point per step, `to` last.
+pub fn pointer_path(from: (f64, f64), to: (f64, f64), rng: &mut fastrand::Rng) -> Vec<(f64, f64)> {
+    let (dx, dy) = (to.0 - from.0, to.1 - from.1);
+    let distance = (dx * dx + dy * dy).sqrt();
+    let steps = (8.0 + distance / 40.0).clamp(8.0, 30.0) as usize;
+    // The bend: up to a fifth of the distance, to either side.
+    let bend = (rng.f64() - 0.5) * 0.4 * distance;
+    let (nx, ny) = if distance > 0.0 {
+        (-dy / distance, dx / distance)
+    } else {
+        (0.0, 0.0)
+    };
+    let control = (from.0 + dx / 2.0 + nx * bend, from.1 + dy / 2.0 + ny * bend);
+    (1..=steps)
+        .map(|i| {
+            if i == steps {
+                return to;
+            }
+            let t = i as f64 / steps as f64;
+            // Ease in and out: slow start, fast middle, slow landing.
+            let t = t * t * (3.0 - 2.0 * t);
+            let u = 1.0 - t;
+            let mut jitter = || (rng.f64() - 0.5) * 1.5;
+            (
+                u * u * from.0 + 2.0 * u * t * control.0 + t * t * to.0 + jitter(),
+                u * u * from.1 + 2.0 * u * t * control.1 + t * t * to.1 + jitter(),
+            )
+        })
+        .collect()
+}
+
+/// A point to press inside `rect`: varied, within its middle half (never on its edge).
+pub fn press_point(rect: Rect, rng: &mut fastrand::Rng) -> (f64, f64) {
+    (
+        rect.x + rect.width * (0.25 + 0.5 * rng.f64()),
+        rect.y + rect.height * (0.25 + 0.5 * rng.f64()),
+    )
 }
 
 impl Tab {
@@ -182,7 +236,13 @@ impl Tab {
             page: PageHandle { commands },
             cdp_timeout,
             context,
+            pointer: std::sync::Mutex::new((12.0, 12.0)),
         }
+    }
+
+    /// A handle that can start a screencast of this page (the dashboard's live view).
+    pub fn screen(&self) -> super::Screen {
+        super::Screen::new(self.page.clone(), self.cdp_timeout)
     }
 
     /// The default bound for one CDP call.
@@ -347,6 +407,56 @@ impl Tab {
             .map(|_| ())
     }
 
+    /// Clicks inside `rect` the way a person's mouse does: the pointer moves there from where
+    /// it was along a bent path (`Input.dispatchMouseEvent` moves with short pauses), rests a
+    /// moment, then presses and releases the left button at a varied point of the box. The
+    /// page sees trusted `mousemove`, `mousedown`, `mouseup` and `click` events. Each event is
+    /// one bounded CDP call.
+    pub async fn human_click(&self, rect: Rect) -> Result<(), BrowserError> {
+        let mut rng = fastrand::Rng::new();
+        let from = *self.pointer.lock().unwrap_or_else(|e| e.into_inner());
+        let to = press_point(rect, &mut rng);
+        let mouse = |kind: DispatchMouseEventType, (x, y): (f64, f64)| {
+            let mut params = DispatchMouseEventParams::new(kind.clone(), x, y);
+            if kind != DispatchMouseEventType::MouseMoved {
+                params.button = Some(MouseButton::Left);
+                params.buttons = Some(1);
+                params.click_count = Some(1);
+            }
+            params
+        };
+        for point in pointer_path(from, to, &mut rng) {
+            self.page
+                .exec(
+                    "Input.dispatchMouseEvent (move)",
+                    self.cdp_timeout,
+                    mouse(DispatchMouseEventType::MouseMoved, point),
+                )
+                .await?;
+            *self.pointer.lock().unwrap_or_else(|e| e.into_inner()) = point;
+            tokio::time::sleep(Duration::from_millis(rng.u64(6..=16))).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(40..=120))).await;
+        self.page
+            .exec(
+                "Input.dispatchMouseEvent (press)",
+                self.cdp_timeout,
+                mouse(DispatchMouseEventType::MousePressed, to),
+            )
+            .await?;
+        tokio::time::sleep(Duration::from_millis(rng.u64(50..=110))).await;
+        let mut release = mouse(DispatchMouseEventType::MouseReleased, to);
+        release.buttons = Some(0);
+        self.page
+            .exec(
+                "Input.dispatchMouseEvent (release)",
+                self.cdp_timeout,
+                release,
+            )
+            .await
+            .map(|_| ())
+    }
+
     /// The page as a PNG (`Page.captureScreenshot`), for a failure bundle.
     pub async fn screenshot(&self, timeout: Duration) -> Result<Vec<u8>, BrowserError> {
         let params = CaptureScreenshotParams::builder()
@@ -422,5 +532,57 @@ impl Tab {
             )
             .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pointer_path_bends_and_lands_on_its_target() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for (from, to) in [
+            ((10.0, 10.0), (600.0, 420.0)),
+            ((300.0, 300.0), (300.0, 300.0)),
+        ] {
+            let path = pointer_path(from, to, &mut rng);
+            assert!((8..=30).contains(&path.len()), "{}", path.len());
+            assert_eq!(path.last(), Some(&to));
+            let distance = ((to.0 - from.0).powi(2) + (to.1 - from.1).powi(2)).sqrt();
+            // Every point stays near the segment: at most the bend (a fifth) plus jitter.
+            for (x, y) in &path {
+                let off = if distance > 0.0 {
+                    ((to.0 - from.0) * (from.1 - y) - (from.0 - x) * (to.1 - from.1)).abs()
+                        / distance
+                } else {
+                    ((x - from.0).powi(2) + (y - from.1).powi(2)).sqrt()
+                };
+                assert!(off <= distance * 0.2 + 2.0, "{off} off the line");
+            }
+        }
+        // Long moves take more steps than short ones.
+        let short = pointer_path((0.0, 0.0), (50.0, 0.0), &mut rng).len();
+        let long = pointer_path((0.0, 0.0), (900.0, 0.0), &mut rng).len();
+        assert!(long > short, "{long} vs {short}");
+    }
+
+    #[test]
+    fn presses_land_in_the_middle_half_of_the_box() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let rect = Rect {
+            x: 100.0,
+            y: 50.0,
+            width: 80.0,
+            height: 20.0,
+        };
+        let points: Vec<_> = (0..50).map(|_| press_point(rect, &mut rng)).collect();
+        for (x, y) in &points {
+            assert!(
+                (120.0..=160.0).contains(x) && (55.0..=65.0).contains(y),
+                "{x},{y}"
+            );
+        }
+        assert!(points.windows(2).any(|w| w[0] != w[1]), "the points vary");
     }
 }

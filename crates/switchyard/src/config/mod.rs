@@ -113,6 +113,16 @@ pub struct Config {
     pub fault_injection: bool,
     /// `[dummy]`: the dummy provider's lanes (off unless `lanes` is set).
     pub dummy: DummyConfig,
+    /// `[dashboard]`: the web dashboard at `/`.
+    pub dashboard: DashboardConfig,
+}
+
+/// `[dashboard]`: the web dashboard's settings (read per request; a reload applies them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DashboardConfig {
+    /// Whether a lane's live view (a throttled screencast of its page) may be opened; even
+    /// when on, it is refused while the lane runs a request or requests wait in the queue.
+    pub screencast: bool,
 }
 
 /// `[dummy]`: lanes of the dummy provider, which answer by model ID (`dummy-instant`,
@@ -234,6 +244,12 @@ pub struct ProviderConfig {
     pub formatting: FormatSettings,
     /// `proxy`: the lane's browser context (or browser) and its replay go through it.
     pub proxy: Option<ProxyUrl>,
+    /// `assume_paid_model_access`: the site's paid models are allowed (the account pays).
+    pub assume_paid_model_access: bool,
+    /// `humanize_mouse`: Send moves the pointer to the control and presses it there.
+    pub humanize_mouse: bool,
+    /// `blocked_response_handling`: a blocked or empty answer gets the site's nudges.
+    pub blocked_response_handling: bool,
 }
 
 impl ProviderConfig {
@@ -548,6 +564,28 @@ impl Config {
                         .to_owned(),
                 ));
             }
+            // Settings only some sites have: set on another site, they are an error.
+            let options = &spec.site.options;
+            let only_where = |field: &str, has: bool| {
+                if has {
+                    Ok(())
+                } else {
+                    Err(bad(
+                        &key(field),
+                        format!("{kind} has no such setting; remove the key"),
+                    ))
+                }
+            };
+            if raw.assume_paid_model_access.is_some() {
+                only_where("assume_paid_model_access", !options.paid_models.is_empty())?;
+            }
+            if raw.humanize_mouse.is_some() {
+                only_where("humanize_mouse", options.humanize_mouse.is_some())?;
+            }
+            let nudges = spec.driver.as_ref().is_some_and(|d| d.nudge.is_some());
+            if raw.blocked_response_handling.is_some() {
+                only_where("blocked_response_handling", nudges)?;
+            }
             let provider_formatting = lay_formatting(
                 raw.formatting.as_ref(),
                 formatting.clone(),
@@ -573,6 +611,11 @@ impl Config {
                     models,
                     formatting: provider_formatting,
                     proxy,
+                    assume_paid_model_access: raw.assume_paid_model_access.unwrap_or(false),
+                    humanize_mouse: raw
+                        .humanize_mouse
+                        .unwrap_or(options.humanize_mouse.unwrap_or(false)),
+                    blocked_response_handling: raw.blocked_response_handling.unwrap_or(nudges),
                 },
             );
         }
@@ -598,6 +641,13 @@ impl Config {
             providers,
             fault_injection: false,
             dummy,
+            dashboard: DashboardConfig {
+                screencast: raw
+                    .dashboard
+                    .as_ref()
+                    .and_then(|d| d.screencast)
+                    .unwrap_or(true),
+            },
         })
     }
 
@@ -626,6 +676,9 @@ static FALLBACK_PROVIDER: std::sync::LazyLock<ProviderConfig> =
         models: Vec::new(),
         formatting: FormatSettings::default(),
         proxy: None,
+        assume_paid_model_access: false,
+        humanize_mouse: false,
+        blocked_response_handling: false,
     });
 
 /// Checks `[dummy]`.
@@ -770,6 +823,38 @@ mod tests {
         );
         let c = Config::from_toml_str("[providers.perplexity]\ncapture = \"tee\"\n", "x.toml");
         assert!(c.is_ok());
+    }
+
+    #[test]
+    fn site_only_settings_default_as_the_reference_and_are_refused_elsewhere() {
+        let c = Config::from_toml_str("", "x.toml").unwrap();
+        let studio = c.provider(ProviderKind::AiStudio);
+        assert!(studio.humanize_mouse && studio.blocked_response_handling);
+        assert!(!studio.assume_paid_model_access);
+        let glm = c.provider(ProviderKind::Glm);
+        assert!(!glm.humanize_mouse && !glm.blocked_response_handling);
+        let c = Config::from_toml_str(
+            "[providers.aistudio]\nhumanize_mouse = false\nblocked_response_handling = false\n\
+             assume_paid_model_access = true\n",
+            "x.toml",
+        )
+        .unwrap();
+        let studio = c.provider(ProviderKind::AiStudio);
+        assert!(!studio.humanize_mouse && !studio.blocked_response_handling);
+        assert!(studio.assume_paid_model_access);
+        for key in [
+            "humanize_mouse",
+            "blocked_response_handling",
+            "assume_paid_model_access",
+        ] {
+            assert_eq!(
+                err(&format!("[providers.glm]\n{key} = true\n")),
+                format!(
+                    "switchyard.toml: providers.glm.{key}: GLM Chat has no such setting; \
+                     remove the key"
+                )
+            );
+        }
     }
 
     #[test]

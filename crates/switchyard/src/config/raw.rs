@@ -23,6 +23,14 @@ pub struct RawConfig {
     pub auth: Option<RawAuth>,
     pub accounts: Option<RawAccounts>,
     pub dummy: Option<RawDummy>,
+    pub dashboard: Option<RawDashboard>,
+}
+
+/// `[dashboard]`: the web dashboard at `/`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDashboard {
+    pub screencast: Option<bool>,
 }
 
 /// `[dummy]`: lanes of the dummy provider (no browser; for tests and load runs).
@@ -160,4 +168,7 @@ pub struct RawProvider {
     pub models: Option<Vec<String>>,
     pub formatting: Option<RawFormatting>,
     pub proxy: Option<String>,
+    pub assume_paid_model_access: Option<bool>,
+    pub humanize_mouse: Option<bool>,
+    pub blocked_response_handling: Option<bool>,
 }

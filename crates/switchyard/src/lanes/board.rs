@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::supervisor::Control;
 
@@ -86,12 +86,35 @@ pub struct Board {
     rows: Arc<Mutex<Vec<LaneRecord>>>,
     /// Each running lane's fault-injection handle (its supervisor's control channel).
     controls: Arc<Mutex<HashMap<LaneId, mpsc::Sender<Control>>>>,
+    /// Counts the board's changes (every write, including the scheduler's copy after each
+    /// queue change); the dashboard's event stream waits on it instead of polling.
+    changed: Arc<watch::Sender<u64>>,
+    /// Each running lane's page as a screencast source (the dashboard's live view), set by
+    /// its supervisor whenever the lane comes up on a page.
+    screens: Arc<Mutex<HashMap<LaneId, crate::browser::Screen>>>,
 }
 
 impl Board {
     fn rows(&self) -> MutexGuard<'_, Vec<LaneRecord>> {
         // A panic while holding this lock cannot leave a row half-written in a harmful way.
         self.rows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Says that the board (or the queue behind it) changed.
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Says that something the board's readers show beside it changed (the dashboard's
+    /// settings after a reload that kept every lane), so they look again.
+    pub fn touch(&self) {
+        self.bump();
+    }
+
+    /// A receiver that sees every change of the board and of the queue (the scheduler copies
+    /// its lane table onto the board after each queue change).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// Registers the control channel of a lane's supervisor.
@@ -111,6 +134,23 @@ impl Board {
             .cloned()
     }
 
+    /// Records the page a lane now runs on, for its live view.
+    pub fn set_screen(&self, id: &LaneId, screen: crate::browser::Screen) {
+        self.screens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), screen);
+    }
+
+    /// The lane's page as a screencast source, if it runs on one.
+    pub fn screen(&self, id: &LaneId) -> Option<crate::browser::Screen> {
+        self.screens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
     /// Adds a row, or replaces the row with the same id.
     pub fn insert(&self, record: LaneRecord) {
         let mut rows = self.rows();
@@ -118,12 +158,15 @@ impl Board {
             Some(row) => *row = record,
             None => rows.push(record),
         }
+        drop(rows);
+        self.bump();
     }
 
     fn with_row(&self, id: &LaneId, f: impl FnOnce(&mut LaneRecord)) {
         if let Some(r) = self.rows().iter_mut().find(|r| &r.id == id) {
             f(r);
         }
+        self.bump();
     }
 
     pub fn set_state(&self, id: &LaneId, state: LaneState) {
@@ -134,12 +177,12 @@ impl Board {
         self.with_row(id, |r| r.browser_pid = pid);
     }
 
-    /// Records the lane's browser: its pid, or the remote endpoint it lives on.
     /// The saved account the lane holds now (`None`: manual).
     pub fn set_account(&self, id: &LaneId, email: Option<&str>) {
         self.with_row(id, |r| r.account = email.map(str::to_owned));
     }
 
+    /// Records the lane's browser: its pid, or the remote endpoint it lives on.
     pub fn set_browser(&self, id: &LaneId, browser: &crate::browser::Chromium) {
         self.with_row(id, |r| {
             r.browser_pid = browser.pid();
@@ -165,6 +208,8 @@ impl Board {
             row.current_request = view.current_request.clone();
             row.requests_served = view.requests_served;
         }
+        drop(rows);
+        self.bump();
     }
 
     /// Counts one recovery of the lane.
@@ -187,6 +232,11 @@ impl Board {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
+        self.screens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        self.bump();
     }
 
     /// All rows, in start order.

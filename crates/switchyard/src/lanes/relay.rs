@@ -31,6 +31,13 @@ pub enum Outcome {
     Failed(String, Cause),
 }
 
+/// How one captured answer ended: the request's outcome, or (with Blocked-Response Handling)
+/// a blocked or empty answer of which the client saw nothing, to nudge.
+enum Relayed {
+    Done(Outcome),
+    Blocked(String),
+}
+
 /// What a failure says about the lane, for its supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
@@ -107,6 +114,10 @@ impl Lane {
             let cause = match e {
                 DriverError::Browser(_) => Cause::Page,
                 DriverError::SignInRequired | DriverError::NotEnglish(_) => Cause::Site,
+                DriverError::ModelUnavailable(_) => {
+                    job.failure.set(FailureClass::ModelNotFound);
+                    Cause::Request
+                }
             };
             Outcome::Failed(
                 format!("{provider} ({}): could not {step}: {e}.", self.spec.label),
@@ -145,16 +156,57 @@ impl Lane {
         let sent = tokio::select! {
             biased;
             () = self.crashed_since(crashes_before) => return crashed(),
-            r = self.driver.send(&self.tab, req) => match r {
+            r = self.driver.send(&self.tab, req, self.settings.humanize_mouse) => match r {
                 Ok(sent) => sent,
                 Err(e) => return failed("send the prompt", e),
             },
         };
         let mut events = Captured { events, tape };
-        self.relay(job, &mut events, &sent).await
+        // Blocked-Response Handling: a blocked or empty answer the client saw nothing of is
+        // nudged (the site's nudge text as a new message) up to the site's limit.
+        let nudge = self
+            .driver
+            .nudge_spec()
+            .filter(|_| self.settings.blocked_response_handling);
+        let mut sent = sent;
+        let mut nudges = 0;
+        loop {
+            let can_nudge = nudge.is_some_and(|n| nudges < n.most);
+            let why = match self.relay(job, &mut events, &sent, can_nudge).await {
+                Relayed::Done(outcome) => return outcome,
+                Relayed::Blocked(why) => why,
+            };
+            nudges += 1;
+            self.note(format!(
+                "{why}; nudging the site ({nudges} of at most {})",
+                nudge.map_or(0, |n| n.most)
+            ));
+            tracing::info!(lane = %self.spec.id, request = %job.id, nudges, "{provider}: {why}; sending a nudge");
+            // The next answer is a new capture; the blocked one is over.
+            drop(std::mem::replace(
+                &mut events.events,
+                self.capture.arm(self.driver.stream_paths()),
+            ));
+            sent = tokio::select! {
+                biased;
+                _ = job.cancel.cancelled() => return Outcome::Cancelled { stopped: false },
+                () = self.crashed_since(crashes_before) => return crashed(),
+                r = self.driver.nudge(&self.tab, self.settings.humanize_mouse) => match r {
+                    Ok(sent) => sent,
+                    Err(e) => return failed("nudge the site after a blocked answer", e),
+                },
+            };
+        }
     }
 
-    async fn relay(&self, job: &Job, events: &mut Captured<'_>, sent: &SendState) -> Outcome {
+    async fn relay(
+        &self,
+        job: &Job,
+        events: &mut Captured<'_>,
+        sent: &SendState,
+        can_nudge: bool,
+    ) -> Relayed {
+        use Relayed::Done;
         let provider = self.spec.provider;
         // Read per request: a config reload changes them without restarting the lane.
         let timeouts = job.timeouts;
@@ -188,16 +240,16 @@ impl Lane {
                     });
                     let hints = hints(&*decoder, &sent_headers);
                     let stopped = self.stop_in_page(sent, events, hints.as_ref()).await;
-                    return Outcome::Cancelled { stopped };
+                    return Done(Outcome::Cancelled { stopped });
                 }
                 _ = self.browser.closed() => {
-                    return Outcome::Failed(
+                    return Done(Outcome::Failed(
                         format!(
                             "{provider} ({}): the browser went away mid-answer.",
                             self.spec.label
                         ),
                         Cause::Browser,
-                    );
+                    ));
                 }
                 event = timeout_at(deadline, events.recv()) => event,
             };
@@ -223,16 +275,16 @@ impl Lane {
                         )
                     };
                     // A stalled page is reloaded before the next request.
-                    return Outcome::Failed(message, Cause::Page);
+                    return Done(Outcome::Failed(message, Cause::Page));
                 }
                 Ok(None) => {
-                    return Outcome::Failed(
+                    return Done(Outcome::Failed(
                         format!(
                             "{provider} ({}): lost the browser connection mid-answer.",
                             self.spec.label
                         ),
                         Cause::Page,
-                    );
+                    ));
                 }
                 Ok(Some(event)) => event,
             };
@@ -267,10 +319,10 @@ impl Lane {
                 CaptureEvent::Failed { error, canceled } => {
                     self.note(format!("the site's request failed: {error}"));
                     if !(canceled && got_data) {
-                        return Outcome::Failed(
+                        return Done(Outcome::Failed(
                             format!("{provider}: the site's completion request failed ({error})."),
                             Cause::Site,
-                        );
+                        ));
                     }
                     // The page aborted a request that had already delivered data: treat what
                     // came as the whole answer (the reference's ERR_ABORTED rule).
@@ -278,13 +330,13 @@ impl Lane {
                 }
                 CaptureEvent::Crashed => {
                     self.note("the page crashed");
-                    return Outcome::Failed(
+                    return Done(Outcome::Failed(
                         format!(
                             "{provider} ({}): the page crashed mid-answer; the lane is reloading it.",
                             self.spec.label
                         ),
                         Cause::Page,
-                    );
+                    ));
                 }
             };
             if body_done {
@@ -295,7 +347,10 @@ impl Lane {
                         crate::providers::FailureKind::ContentBlocked => Cause::Request,
                         _ => Cause::Site,
                     };
-                    return Outcome::Failed(failure.message(provider.display_name()), cause);
+                    return Done(Outcome::Failed(
+                        failure.message(provider.display_name()),
+                        cause,
+                    ));
                 }
                 decoder.finish(&mut decoded);
             }
@@ -304,11 +359,17 @@ impl Lane {
                     StreamEvent::Reasoning(_) if !send_thinking => continue,
                     StreamEvent::Text(_) | StreamEvent::Reasoning(_) => answered = true,
                     StreamEvent::Finished(_) => {
+                        if !answered && can_nudge {
+                            if !body_done {
+                                wait_for_end(events).await;
+                            }
+                            return Relayed::Blocked("the answer came back empty".to_owned());
+                        }
                         if !answered {
-                            return Outcome::Failed(
+                            return Done(Outcome::Failed(
                                 empty_reply(provider.display_name()),
                                 Cause::Site,
-                            );
+                            ));
                         }
                         // The client has its answer now; the lane waits for the site's body to
                         // end, so the next request's "New chat" never cuts this one's tail.
@@ -316,13 +377,23 @@ impl Lane {
                         if !body_done {
                             wait_for_end(events).await;
                         }
-                        return Outcome::Completed;
+                        return Done(Outcome::Completed);
                     }
                     StreamEvent::Error(msg) => {
                         self.note(format!("the site reported an error in its stream: {msg}"));
+                        let kind = self.driver.classify_failure(200, msg.as_bytes()).kind;
+                        if kind == crate::providers::FailureKind::ContentBlocked
+                            && !answered
+                            && can_nudge
+                        {
+                            // The blocked run ends by itself; the page shows the blocked turn.
+                            if !body_done {
+                                wait_for_end(events).await;
+                            }
+                            return Relayed::Blocked("the answer came back blocked".to_owned());
+                        }
                         let hints = hints(&*decoder, &sent_headers);
                         let _ = self.stop_in_page(sent, events, hints.as_ref()).await;
-                        let kind = self.driver.classify_failure(200, msg.as_bytes()).kind;
                         job.failure.set(class_of(kind));
                         // A refused prompt (a content filter's answer in the stream) is the
                         // request's failure, not the site's.
@@ -330,7 +401,7 @@ impl Lane {
                             crate::providers::FailureKind::ContentBlocked => Cause::Request,
                             _ => Cause::Site,
                         };
-                        return Outcome::Failed(msg, cause);
+                        return Done(Outcome::Failed(msg, cause));
                     }
                     StreamEvent::Usage(_) => {}
                     StreamEvent::Unknown(kind) => {
@@ -345,15 +416,21 @@ impl Lane {
                 let _ = job.events.send(event).await;
             }
             if body_done {
+                if !answered && can_nudge {
+                    return Relayed::Blocked("the answer came back empty".to_owned());
+                }
                 if !answered {
-                    return Outcome::Failed(empty_reply(provider.display_name()), Cause::Site);
+                    return Done(Outcome::Failed(
+                        empty_reply(provider.display_name()),
+                        Cause::Site,
+                    ));
                 }
                 // The body ended without the site's end marker; what came is the answer.
                 let _ = job
                     .events
                     .send(StreamEvent::Finished(crate::providers::FinishReason::Stop))
                     .await;
-                return Outcome::Completed;
+                return Done(Outcome::Completed);
             }
         }
     }

@@ -236,6 +236,8 @@ impl Supervisor {
 
     async fn announce(&self) {
         let spec = &self.lane.spec;
+        // The page may be a new one after a recovery; the live view follows it.
+        self.board.set_screen(&spec.id, self.lane.tab.screen());
         self.scheduler
             .lane_up(spec.id.clone(), spec.provider, self.inbox_tx.clone())
             .await;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::failure::SiteFailure;
 use super::spec::{DriverSpec, Scripts};
-use crate::browser::{BrowserError, Tab};
+use crate::browser::{BrowserError, Rect, Tab};
 use crate::models::ProviderKind;
 use crate::shaping::{DeepThinkEffort, ShapedRequest};
 use switchyard_decode::Decode;
@@ -33,6 +33,8 @@ pub enum DriverError {
     SignInRequired,
     /// The site's UI is not in English, which the selectors need.
     NotEnglish(String),
+    /// The site does not serve the model the request selects (its own words).
+    ModelUnavailable(String),
     /// A page step failed.
     Browser(BrowserError),
 }
@@ -49,6 +51,7 @@ impl std::fmt::Display for DriverError {
                 "UI language is not English (en-US) (detected: {lang}). Switch the site's \
                  language to English"
             ),
+            DriverError::ModelUnavailable(why) => f.write_str(why),
             DriverError::Browser(e) => e.fmt(f),
         }
     }
@@ -198,10 +201,35 @@ impl Driver {
                 bound,
             )
             .await?;
-        // `true`, or `{ focused, note }` when the script has something to say (once).
+        // `true`, or `{ focused, note, models, unavailable }` when the script has something
+        // to say: a remark (once), the site's live model list, a model it does not serve.
         let focused = prepared == serde_json::Value::Bool(true) || prepared["focused"] == true;
         if let Some(note) = prepared["note"].as_str() {
             tracing::info!(provider = %self.provider, "{note}");
+        }
+        if let Some(models) = prepared["models"].as_array() {
+            let models = models
+                .iter()
+                .filter_map(|m| {
+                    Some(super::LiveModel {
+                        id: m["id"].as_str()?.to_owned(),
+                        name: m["name"].as_str().unwrap_or_default().to_owned(),
+                    })
+                })
+                .collect();
+            super::report_live_models(self.provider, models);
+        }
+        if let Some(wanted) = prepared["unavailable"].as_str() {
+            let served: Vec<String> = super::live_models(self.provider)
+                .unwrap_or_default()
+                .iter()
+                .map(|m| format!("`{}`", m.id))
+                .collect();
+            return Err(DriverError::ModelUnavailable(format!(
+                "Model `{wanted}` is not available on {}. The site serves {}.",
+                self.provider,
+                served.join(", ")
+            )));
         }
         if !focused {
             return Err(DriverError::Browser(BrowserError::Script {
@@ -248,28 +276,100 @@ impl Driver {
         Ok(())
     }
 
-    /// Presses Send.
-    pub async fn send(self, tab: &Tab, req: &ShapedRequest) -> Result<SendState, DriverError> {
+    /// Presses Send. With `pointer` (`humanize_mouse`, where the site has it) the send script
+    /// answers the boxes to click instead of clicking, and the pointer clicks them.
+    pub async fn send(
+        self,
+        tab: &Tab,
+        req: &ShapedRequest,
+        pointer: bool,
+    ) -> Result<SendState, DriverError> {
         // Beside a prompt file, Send enables once the upload is done.
         let step = if self.upload_for(req).is_some() {
             FILE_UPLOAD_TIMEOUT
         } else {
             STEP
         };
+        let typed = self.typed(req).encode_utf16().count();
+        self.press_send(tab, typed, step, pointer).await
+    }
+
+    async fn press_send(
+        self,
+        tab: &Tab,
+        typed: usize,
+        step: Duration,
+        pointer: bool,
+    ) -> Result<SendState, DriverError> {
         let args = json!({
-            "prompt_len": self.typed(req).encode_utf16().count(),
+            "prompt_len": typed,
             "step_ms": step.as_millis() as u64,
+            "pointer": pointer,
         });
-        let sig = tab
+        let sent = tab
             .eval(
                 "pressing Send",
                 &self.script(self.scripts().send, &args),
                 step + tab.cdp_timeout(),
             )
             .await?;
+        // `"<signature>"`, or `{ signature, clicks: [[x, y, width, height], …] }` to click in
+        // order with the pointer.
+        if let Some(clicks) = sent["clicks"].as_array() {
+            for click in clicks {
+                let n = |i: usize| click[i].as_f64().unwrap_or_default();
+                let rect = Rect {
+                    x: n(0),
+                    y: n(1),
+                    width: n(2),
+                    height: n(3),
+                };
+                if rect.width <= 0.0 || rect.height <= 0.0 {
+                    return Err(DriverError::Browser(BrowserError::Script {
+                        what: "pressing Send".into(),
+                        cause: "the control to click has no size on the page".into(),
+                    }));
+                }
+                tab.human_click(rect).await?;
+            }
+        }
+        let signature = sent.as_str().or_else(|| sent["signature"].as_str());
         Ok(SendState {
-            signature: sig.as_str().unwrap_or_default().to_owned(),
+            signature: signature.unwrap_or_default().to_owned(),
         })
+    }
+
+    /// The site's Blocked-Response Handling, if it has it.
+    pub fn nudge_spec(self) -> Option<&'static super::Nudge> {
+        self.spec.nudge.as_ref()
+    }
+
+    /// One nudge after a blocked or empty answer: the page script replaces the blocked turn,
+    /// the nudge text is typed into the empty composer, and Send is pressed.
+    pub async fn nudge(self, tab: &Tab, pointer: bool) -> Result<SendState, DriverError> {
+        let Some(nudge) = self.nudge_spec() else {
+            return Err(DriverError::Browser(BrowserError::Script {
+                what: "nudging the site".into(),
+                cause: "this site has no Blocked-Response Handling".into(),
+            }));
+        };
+        let args = json!({ "replacement": nudge.replacement, "step_ms": STEP.as_millis() as u64 });
+        let focused = tab
+            .eval(
+                "replacing the blocked turn",
+                &self.script(nudge.script, &args),
+                STEP * 3 + tab.cdp_timeout(),
+            )
+            .await?;
+        if focused != serde_json::Value::Bool(true) {
+            return Err(DriverError::Browser(BrowserError::Script {
+                what: "replacing the blocked turn".into(),
+                cause: "the chat box did not take the focus".into(),
+            }));
+        }
+        tab.insert_text(nudge.text).await?;
+        self.press_send(tab, nudge.text.encode_utf16().count(), STEP, pointer)
+            .await
     }
 
     /// Presses the site's Stop control if it shows (and, given `hints`, tells the site to stop

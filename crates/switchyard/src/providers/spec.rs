@@ -52,6 +52,38 @@ pub struct SiteDefaults {
     /// The label selected by default, or `None` when there is no picker or the default keeps
     /// the site's own selection. Always one of [`SiteDefaults::models`].
     pub default_model: Option<&'static str>,
+    /// The site-specific settings the reference has for this site.
+    pub options: SiteOptions,
+}
+
+/// Settings the reference has for one site only (each empty where the site has none); the
+/// config refuses a key the site does not have.
+#[derive(Debug)]
+pub struct SiteOptions {
+    /// Model labels the site serves only to paid accounts: refused with a 400 before queueing
+    /// unless `assume_paid_model_access` (the reference's "Assume Paid Model Access").
+    pub paid_models: &'static [&'static str],
+    /// The driver reads the site's model list live (after sign-in) and reports it
+    /// ([`super::live_models`]); a model not on it is a 400 before queueing.
+    pub live_models: bool,
+    /// The default of `humanize_mouse` (the reference's "Humanize Mouse Movements"), where the
+    /// driver's Send can use the pointer; `None`: the site has no such setting.
+    pub humanize_mouse: Option<bool>,
+    /// The site signs in with an emailed code, so a saved account has no password.
+    pub passwordless_sign_in: bool,
+    /// The site's sign-in takes a username as well as an email address.
+    pub username_sign_in: bool,
+}
+
+impl SiteOptions {
+    /// A site with none of these settings.
+    pub const NONE: SiteOptions = SiteOptions {
+        paid_models: &[],
+        live_models: false,
+        humanize_mouse: None,
+        passwordless_sign_in: false,
+        username_sign_in: false,
+    };
 }
 
 /// The site's send-as-file mode: the prompt goes as an uploaded `prompt.txt` (reference:
@@ -104,6 +136,24 @@ pub struct DriverSpec {
     pub replay: bool,
     /// A fresh decoder for one response body (`switchyard_decode`).
     pub decoder: fn() -> Box<dyn Decode + Send>,
+    /// The reference's Blocked-Response Handling, where the site has it: what to do when an
+    /// answer comes back blocked or empty before any of it reached the client.
+    pub nudge: Option<Nudge>,
+}
+
+/// Blocked-Response Handling (provider-wire-formats §8.5): the blocked turn is replaced by
+/// [`Nudge::replacement`] and [`Nudge::text`] is sent as a new user message, at most
+/// [`Nudge::most`] times; then the block is the request's clear error.
+#[derive(Debug)]
+pub struct Nudge {
+    /// The page script that replaces the blocked turn and focuses the empty composer.
+    pub script: &'static str,
+    /// The text that replaces the blocked turn.
+    pub replacement: &'static str,
+    /// The new user message.
+    pub text: &'static str,
+    /// The most nudges one request gets.
+    pub most: u32,
 }
 
 /// The page scripts of one driver (`ready.js`, `prepare.js`, `send.js`, `stop.js`), and its hook

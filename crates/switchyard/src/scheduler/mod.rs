@@ -97,6 +97,9 @@ pub enum FailureClass {
     /// The site's content filter refused the request: 400, as OpenAI answers a content-policy
     /// refusal (sending it again will not help).
     Blocked,
+    /// The site does not serve the model the request selects (found only in the page, before
+    /// the site's list was known): 400 `model_not_found`.
+    ModelNotFound,
     /// The site answered with a failure of another kind: 502.
     Site,
     /// The gateway's side failed (page, browser, lane): 500.

@@ -9,8 +9,11 @@
 //! chat is the start URL `/prompts/new_chat?incognito=true` again (through the app's router);
 //! the model through `button.model-selector-card` → `[data-test-id='model-carousel-in-selector']`
 //! → family "All" → `button[id='model-carousel-row-models/<id>']` (read back from
-//! `span[data-test-id='model-name']`); Gemini 2.5 is paid on the site and refused, as the
-//! reference does without "Assume Paid Model Access". The Thinking Level
+//! `span[data-test-id='model-name']`); Gemini 2.5 is paid on the site ([`SiteOptions::paid_models`])
+//! and refused before queueing, as the reference does without "Assume Paid Model Access"
+//! (`assume_paid_model_access`). A redirect that drops `incognito=true` gets it added back. Once
+//! per page every safety filter (`div.safety-settings button` → `div.run-safety-settings
+//! input[type=range]`) goes to its minimum. The Thinking Level
 //! (`mat-select[aria-label='Thinking Level'|'Thinking Effort']` → `div[role=listbox] mat-option`):
 //! thinking off (`-chat`, `[[r0]]`, `-auto` without thinking) is the model's lowest level; a
 //! named suffix picks that level or the nearest above it the model has (3.1 Pro starts at Low);
@@ -29,10 +32,13 @@
 //! The answer streams from `POST …/$rpc/google.internal.alkali.applications.makersuite.v1.
 //! MakerSuiteService/GenerateContent` (a Google API host on the site; only the path is
 //! matched), decoded by `switchyard_decode::aistudio`. Replay is the reference's default; tee
-//! also works. Not done yet: the reference's blocked-response nudges (up to three "Continue."
-//! messages after a blocked turn; here a blocked answer is a clear error), CAARS, the
-//! once-per-session safety sliders, human-looking pointer moves, and an "assume paid access"
-//! setting for Gemini 2.5.
+//! also works. With `humanize_mouse` (on, the reference's default) the composer and Run are
+//! clicked by the pointer (`send.js` answers their boxes). Blocked-Response Handling
+//! (`blocked_response_handling`, [`Nudge`]): a blocked or empty answer the client saw nothing
+//! of gets its turn replaced with `.` (hover, `button.toggle-edit-button`, the value setter,
+//! Ctrl+Enter: `nudge.js`) and `Continue.` sent, up to three times. Not done: CAARS (the
+//! "savior" model prelude), Preflight, Regenerate, the ToS and copyright dialogs, clearing
+//! `aistudio_all_system_instructions`, and Gemini 2.5's thinking-budget toggles.
 //!
 //! `reasoning_effort` ([`thinking_level`]): the model's thinking suffix is dropped. ``, `auto`,
 //! `none`, `off`, `false`, `0`, `no`, `disable`, `disabled` → Chat with no level; anything else →
@@ -49,7 +55,9 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
+use super::spec::{
+    DriverSpec, Nudge, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions,
+};
 use crate::config::CaptureMode;
 use crate::models::{Mode, ProviderKind, ThinkingLevel, ThinkingOverride, ThinkingTier};
 use crate::shaping::effort::{self, EffortOverride};
@@ -76,6 +84,16 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             "Gemma 4 31B",
         ],
         default_model: Some("Gemini 3.1 Pro"),
+        options: SiteOptions {
+            paid_models: &[
+                "Gemini 2.5 Pro",
+                "Gemini 2.5 Flash",
+                "Gemini 2.5 Flash Lite",
+            ],
+            live_models: false,
+            humanize_mouse: Some(true),
+            ..SiteOptions::NONE
+        },
     },
     requests: RequestSwitches {
         effort: effort_override,
@@ -96,6 +114,12 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         },
         replay: true,
         decoder: || Box::new(switchyard_decode::aistudio::AiStudioDecoder::new()),
+        nudge: Some(Nudge {
+            script: include_str!("nudge.js"),
+            replacement: ".",
+            text: "Continue.",
+            most: 3,
+        }),
     }),
 };
 

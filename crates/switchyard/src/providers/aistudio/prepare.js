@@ -1,8 +1,9 @@
 // Opens a new temporary chat (the start URL `/prompts/new_chat?incognito=true`, through the
-// app's router), picks the model, its Thinking Level, the request's temperature / top-p / max
-// output tokens, Search grounding and URL context, the System Instructions, and focuses the
-// empty composer. Returns { focused, note }: `note` names a setting the model has not (once per
-// page and setting). Hooks: hooks.js.
+// app's router; `incognito=true` is added back when a redirect drops it), picks the model, its
+// Thinking Level, the request's temperature / top-p / max output tokens, the safety filters
+// (once per page, to their minimum), Search grounding and URL context, the System
+// Instructions, and focuses the empty composer. Returns { focused, note }: `note` names a
+// setting the model has not (once per page and setting). Hooks: hooks.js.
 const LEVELS = ['minimal', 'low', 'medium', 'high'];
 const notes = [];
 const noteOnce = (key, text) => {
@@ -12,24 +13,25 @@ const noteOnce = (key, text) => {
     notes.push(text);
   }
 };
-if (ARGS.model && /^Gemini 2\.5/i.test(ARGS.model)) {
-  throw new Error(
-    `${ARGS.model} is a paid model on Google AI Studio, and this lane does not assume paid ` +
-      'access; pick a Gemini 3 model (for example aistudio-gemini-3-1-pro-auto)',
-  );
-}
+// (Paid models are refused before the request is queued, unless the lane assumes paid access.)
 
-// A new chat: every setting starts from the site's defaults.
-history.pushState(null, '', '/prompts/new_chat?incognito=true');
+// A new chat: every setting starts from the site's defaults. The site may redirect and drop
+// `incognito=true` (a temporary chat saves nothing); the reference adds it back.
+const TEMPORARY = '/prompts/new_chat?incognito=true';
+const temporary = () => new URLSearchParams(location.search).get('incognito') === 'true';
+history.pushState(null, '', TEMPORARY);
 dispatchEvent(new PopStateEvent('popstate'));
-const box = await sy.until(
-  'an empty composer in a new temporary chat',
-  () => {
-    const b = sy.hook('chat_box');
-    return b && b.value === '' && !sy.first('.chat-turn-container') ? b : null;
-  },
-  ARGS.step_ms,
-);
+const fresh = () => {
+  const b = sy.hook('chat_box');
+  return b && b.value === '' && !sy.first('.chat-turn-container') ? b : null;
+};
+let box = await sy.until('an empty composer in a new chat', fresh, ARGS.step_ms);
+if (!temporary()) {
+  history.replaceState(null, '', location.pathname + '?incognito=true');
+  dispatchEvent(new PopStateEvent('popstate'));
+  box = await sy.until('an empty composer in a new temporary chat', () => temporary() && fresh(), ARGS.step_ms);
+  noteOnce('incognito', 'the site dropped incognito=true on a new chat; it was added back');
+}
 
 // The model: the selector card → the carousel → family "All" → the model's row.
 const nameOf = () => {
@@ -129,6 +131,44 @@ if (ARGS.max_tokens != null) {
     );
   }
   await setNumber('the maximum output tokens', input, ARGS.max_tokens);
+}
+
+// Once per page (the reference: once per session): every safety filter to its minimum, in
+// the run settings' safety panel (value setter, pointer/mouse events, input/change).
+if (!window.__switchyardSafety) {
+  let button = sy.first('div.safety-settings button');
+  if (!button) {
+    const expand = sy.first("button[aria-label='Expand or collapse advanced settings']");
+    if (expand) {
+      expand.click();
+      button = await sy.until('the safety settings button', () => sy.first('div.safety-settings button'), ARGS.step_ms);
+    }
+  }
+  if (button) {
+    button.click();
+    const ranges = await sy.until('the safety settings', () => {
+      const found = sy.all("div.run-safety-settings input[type=range]").filter(sy.visible);
+      return found.length ? found : null;
+    }, ARGS.step_ms);
+    const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
+    for (const range of ranges) {
+      const min = range.min || '0';
+      if (range.value === min) continue;
+      for (const type of ['pointerdown', 'mousedown']) range.dispatchEvent(new MouseEvent(type, { bubbles: true }));
+      setter.call(range, min);
+      range.dispatchEvent(new Event('input', { bubbles: true }));
+      range.dispatchEvent(new Event('change', { bubbles: true }));
+      for (const type of ['pointerup', 'mouseup']) range.dispatchEvent(new MouseEvent(type, { bubbles: true }));
+    }
+    await sy.until('the safety filters to read their minimum', () => ranges.every((r) => r.value === (r.min || '0')), ARGS.step_ms);
+    const close = sy.first("div.run-safety-settings button[aria-label*='lose']") || sy.first('[data-test-close-button]');
+    if (close) close.click();
+    else document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
+    await sy.until('the safety panel to close', () => !sy.first('div.run-safety-settings'), ARGS.step_ms);
+    window.__switchyardSafety = true;
+  } else {
+    noteOnce('safety', 'the run settings have no safety settings; the site keeps its filters');
+  }
 }
 
 // Search grounding and URL context (Gemma grounds always and has no URL context).

@@ -8,7 +8,9 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{DriverSpec, FileUpload, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
+use super::spec::{
+    DriverSpec, FileUpload, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions,
+};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -28,6 +30,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         }),
         models: &[],
         default_model: None,
+        options: SiteOptions::NONE,
     },
     requests: RequestSwitches {
         effort: effort::generic,
@@ -49,5 +52,6 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         },
         replay: true,
         decoder: || Box::new(switchyard_decode::deepseek::DeepSeekDecoder::new()),
+        nudge: None,
     }),
 };

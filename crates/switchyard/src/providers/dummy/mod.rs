@@ -22,7 +22,7 @@ use switchyard_decode::{FinishReason, StreamEvent};
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{ProviderSpec, RequestSwitches, SiteDefaults};
+use super::spec::{ProviderSpec, RequestSwitches, SiteDefaults, SiteOptions};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -38,6 +38,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         file_upload: None,
         models: &[],
         default_model: None,
+        options: SiteOptions::NONE,
     },
     requests: RequestSwitches {
         effort: effort::generic,

@@ -12,7 +12,7 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
+use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort::{self, DeepThinkEffort, EffortOverride};
@@ -34,6 +34,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             "GLM-4.7",
         ],
         default_model: Some("GLM-5.2"),
+        options: SiteOptions::NONE,
     },
     requests: RequestSwitches {
         effort: effort_override,
@@ -54,6 +55,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         },
         replay: true,
         decoder: || Box::new(switchyard_decode::glm::GlmDecoder::new()),
+        nudge: None,
     }),
 };
 

@@ -10,12 +10,15 @@
 //! system prompt must change (and once per tab, to read the model list), the model settings
 //! behind the composer's "Model:" link (`a[href*='/settings/chat/']`): the live model list is
 //! read from its `button[data-model-id]`s and kept for the tab (sessionStorage), the model is
-//! picked by id or basename (one the site does not serve is "Model `M` is not available."),
+//! picked by id or basename (one the site does not serve is [`super::DriverError::ModelUnavailable`],
+//! a 400; the list goes to the driver, which keeps it for routing:
+//! [`super::SiteOptions::live_models`]),
 //! the inference provider from `button[aria-label='Select inference provider']` (items
 //! `[data-value]`; `auto` leaves it), the custom system prompt set to the request's system text
 //! (or emptied), and `button[name='Activate model']` pressed, confirmed by the settings
-//! heading. Then the thinking effort ("Select thinking effort", shown as "Effort: X"):
-//! `default` (off) with thinking off, else the request's effort or `auto`; and web search as
+//! heading. Then the thinking effort ("Select thinking effort", shown as "Effort: X"): the
+//! request's own `huggingchat_thinking_effort` (on `-chat` too), else `default` (off) with
+//! thinking off and the mapped effort or `auto` with it on; and web search as
 //! the Web Search (Exa) MCP server (attachment menu → second submenu; off through "Disable
 //! all MCP servers"). The prompt goes in through the shared path.
 //!
@@ -41,7 +44,7 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::{FailureKind, SiteFailure, classify_http};
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
+use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
 use crate::config::CaptureMode;
 use crate::models::{Mode, ProviderKind};
 use crate::shaping::effort::{self, EffortOverride};
@@ -57,6 +60,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         file_upload: None,
         models: &[],
         default_model: None,
+        options: SiteOptions {
+            live_models: true,
+            username_sign_in: true,
+            ..SiteOptions::NONE
+        },
     },
     requests: RequestSwitches {
         effort: effort_override,
@@ -77,6 +85,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         },
         replay: false,
         decoder: || Box::new(switchyard_decode::huggingchat::HuggingChatDecoder::new()),
+        nudge: None,
     }),
 };
 

@@ -11,6 +11,8 @@ await sy.until('a new chat', () => {
 }, STEP);
 
 const notes = [];
+// The live model list, when this request read it (the driver keeps it for routing).
+let models;
 const linkModel = () => {
   const link = sy.hook('model_settings');
   return link ? link.textContent.replace('Model:', '').trim() : '';
@@ -31,12 +33,16 @@ if (needModel || needProvider || needSystem || !sessionStorage.getItem(MODELS_KE
     const b = sy.all('button[data-model-id]').filter(sy.visible);
     return b.length ? b : null;
   }, STEP);
-  const models = buttons.map((b) => ({ id: b.getAttribute('data-model-id'), name: b.textContent.trim() }));
+  models = buttons.map((b) => ({ id: b.getAttribute('data-model-id'), name: b.textContent.trim() }));
   sessionStorage.setItem(MODELS_KEY, JSON.stringify(models));
   let target = buttons.find((b) => b.getAttribute('aria-selected') === 'true') || buttons[0];
   if (wanted) {
     const i = models.findIndex((m) => sameModel(m.id, m.name));
-    if (i < 0) throw new Error(`Model \`${wanted}\` is not available.`);
+    if (i < 0) {
+      // Not served here: a request error, with the list the driver keeps.
+      press(sy.hook('new_chat'));
+      return { focused: false, models, unavailable: wanted };
+    }
     target = buttons[i];
   }
   press(target);
@@ -73,8 +79,10 @@ if (needModel || needProvider || needSystem || !sessionStorage.getItem(MODELS_KE
   sessionStorage.setItem(SYSTEM_KEY, JSON.stringify({ model: name, system }));
 }
 
-// Thinking effort: `default` is off; on, the request's effort or `auto`.
-const effort = ARGS.thinking ? ARGS.thinking_effort || 'auto' : 'default';
+// Thinking effort: the request's own (`huggingchat_thinking_effort` holds on `-chat` too: the
+// reference applies per-request overrides after the mode), else `auto` with thinking on and
+// `default` (off) without.
+const effort = ARGS.thinking_effort || (ARGS.thinking ? 'auto' : 'default');
 const effortButton = sy.hook('effort');
 if (effortButton) {
   if (!effortButton.textContent.includes(`Effort: ${effort}`)) {
@@ -118,8 +126,9 @@ if (ARGS.search && !exaOn()) {
 const box = sy.hook('chat_box');
 box.focus();
 const focused = document.activeElement === box;
+let note;
 if (notes.length && !sessionStorage.getItem('switchyard-huggingchat-noted')) {
   sessionStorage.setItem('switchyard-huggingchat-noted', '1');
-  return { focused, note: notes.join('; ') };
+  note = notes.join('; ');
 }
-return focused;
+return note || models ? { focused, note, models } : focused;

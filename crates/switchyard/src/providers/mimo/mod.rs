@@ -20,7 +20,7 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
+use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -36,6 +36,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         file_upload: None,
         models: &["MiMo-V2.5-Pro", "MiMo-V2.5"],
         default_model: Some("MiMo-V2.5-Pro"),
+        options: SiteOptions::NONE,
     },
     requests: RequestSwitches {
         effort: effort::generic,
@@ -56,5 +57,6 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         },
         replay: true,
         decoder: || Box::new(switchyard_decode::mimo::MimoDecoder::new()),
+        nudge: None,
     }),
 };

@@ -36,7 +36,7 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::{FailureKind, SiteFailure, classify_http};
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
+use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort::{self, DeepThinkEffort, EffortOverride};
@@ -52,6 +52,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         file_upload: None,
         models: &["Kimi K3", "Kimi K3 Swarm", "K2.8", "Instant"],
         default_model: Some("Kimi K3"),
+        options: SiteOptions::NONE,
     },
     requests: RequestSwitches {
         effort: effort_override,
@@ -75,6 +76,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             stop: include_str!("stop.js"),
         },
         decoder: || Box::new(switchyard_decode::moonshot::MoonshotDecoder::new()),
+        nudge: None,
     }),
 };
 

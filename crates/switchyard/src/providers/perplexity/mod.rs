@@ -35,7 +35,7 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
+use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -61,6 +61,10 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             "Nemotron 3 Super",
         ],
         default_model: Some("Best (Auto)"),
+        options: SiteOptions {
+            passwordless_sign_in: true,
+            ..SiteOptions::NONE
+        },
     },
     requests: RequestSwitches {
         effort: effort::generic,
@@ -81,6 +85,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         },
         replay: false,
         decoder: || Box::new(switchyard_decode::perplexity::PerplexityDecoder::new()),
+        nudge: None,
     }),
 };
 

@@ -27,7 +27,7 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::{FailureKind, SiteFailure, classify_http};
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults};
+use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -43,6 +43,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         file_upload: None,
         models: &["Qwen3.5-Plus"],
         default_model: Some("Qwen3.5-Plus"),
+        options: SiteOptions::NONE,
     },
     requests: RequestSwitches {
         effort: effort::generic,
@@ -63,6 +64,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         },
         replay: true,
         decoder: || Box::new(switchyard_decode::qwen::QwenDecoder::new()),
+        nudge: None,
     }),
 };
 
