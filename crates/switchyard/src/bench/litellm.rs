@@ -6,8 +6,9 @@
 //! configured with one `openai/`-style model whose `api_base` is the gateway's `/v1`, and
 //! started as `litellm --config … --port …` on loopback. For each rate and delivery the load
 //! runs first direct, then through LiteLLM:
-//! - **switchyard's added latency**: the gateway's own overhead histogram (`GET /api/stats`)
-//!   over the direct run (total minus lane time);
+//! - **switchyard's added latency**: the gateway's own overhead histogram (`GET /api/stats`,
+//!   total minus lane time) after the direct run; it cannot be reset, so it holds every request
+//!   since the gateway started, the earlier cells' and LiteLLM's (which reach the same gateway);
 //! - **LiteLLM's added latency**: client latency through LiteLLM minus client latency direct, at
 //!   the same percentile (what putting LiteLLM in the path costs);
 //! - **the ratio** of the two at p50 (the issue's target: ours ≥ 10× below LiteLLM's).
@@ -53,7 +54,7 @@ struct Cell {
     qps: u32,
     stream: bool,
     direct: Load,
-    /// The gateway's overhead histogram over the direct run: p50, p99 (ms).
+    /// The gateway's overhead histogram after the direct run: p50, p99 (ms).
     ours_p50_ms: Option<f64>,
     ours_p99_ms: Option<f64>,
     via: Option<Load>,
@@ -161,7 +162,8 @@ async fn direct_only(
     Ok((cells, LiteLlm::Skipped(why)))
 }
 
-/// The direct run of one cell, with the gateway's overhead over exactly that run.
+/// The direct run of one cell, with the gateway's overhead histogram after it (which holds
+/// every request since the gateway started, LiteLLM's earlier ones included).
 async fn direct_cell(
     client: &reqwest::Client,
     base: &str,
@@ -171,9 +173,6 @@ async fn direct_cell(
 ) -> Cell {
     let url = format!("{base}/v1/chat/completions");
     warm(client, &url, stream).await;
-    let stats_url = format!("{base}/api/stats?reset=true");
-    // Read (and where supported clear) the histogram first, so the figures cover this run.
-    let _ = client.get(&stats_url).send().await;
     let direct = load(client, &url, qps, stream, duration).await;
     let stats: Value = match client.get(format!("{base}/api/stats")).send().await {
         Ok(r) => r.json().await.unwrap_or(Value::Null),
@@ -584,8 +583,9 @@ fn render(
          scheduled moment; one gateway with dummy lanes serves both paths; the LiteLLM run of a \
          cell follows its direct run."
             .to_owned(),
-        "switchyard's added latency is its own overhead histogram over the direct run (total \
-         minus lane time). LiteLLM's is client latency through it minus client latency direct, \
+        "switchyard's added latency is its own overhead histogram (total minus lane time) read \
+         after the cell's direct run; it holds every request since the gateway started, \
+         including the earlier cells' and those LiteLLM forwarded to it. LiteLLM's is client latency through it minus client latency direct, \
          at the same percentile: everything LiteLLM adds, including its queueing when it cannot \
          keep up with the rate (see its achieved QPS and failures)."
             .to_owned(),
