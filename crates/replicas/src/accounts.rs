@@ -27,6 +27,8 @@ pub(crate) struct Accounts {
     sessions: HashMap<String, String>,
     /// Sign-ins that succeeded, per lowercased email.
     sign_ins: HashMap<String, u32>,
+    /// Accounts whose every completion is answered as rate limited.
+    limited: std::collections::HashSet<String>,
 }
 
 impl Accounts {
@@ -65,6 +67,21 @@ impl Accounts {
             .get(&email.trim().to_lowercase())
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Makes every completion of the account answer as rate limited (or not).
+    pub(crate) fn set_limited(&mut self, email: &str, limited: bool) {
+        let key = email.trim().to_lowercase();
+        if limited {
+            self.limited.insert(key);
+        } else {
+            self.limited.remove(&key);
+        }
+    }
+
+    /// Whether the account is rate limited.
+    pub(crate) fn is_limited(&self, email: &str) -> bool {
+        self.limited.contains(&email.trim().to_lowercase())
     }
 
     /// Ends every session (as the site expiring them would).

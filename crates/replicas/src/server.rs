@@ -315,6 +315,12 @@ impl ReplicaServer {
         self.shared.accounts().sign_ins(email)
     }
 
+    /// Makes the site answer every completion of `email` as rate limited (DeepSeek: HTTP 429,
+    /// as `replica:fault=rate_limit`), or stops doing so.
+    pub fn rate_limit_account(&self, email: &str, limited: bool) {
+        self.shared.accounts().set_limited(email, limited);
+    }
+
     /// Ends every account session, as the site expiring them would.
     pub fn end_account_sessions(&self) {
         self.shared.accounts().end_sessions();

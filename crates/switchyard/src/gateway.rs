@@ -81,8 +81,19 @@ impl Gateway {
         } else {
             crate::accounts::Pool::open(&config.accounts)
         });
-        let plan = if config.api.dry_run {
-            LanePlan::from_config(&config)
+        // Without any saved-accounts store, full-parallel instances start as manual lanes
+        // (sites that need no sign-in, such as the replicas); with one, the accounts cap them.
+        let plan = if config.api.dry_run || !accounts.has_store() {
+            let plan = LanePlan::from_config(&config);
+            if !config.api.dry_run && plan.lanes.iter().any(|l| l.backed) {
+                info!(
+                    "Full Parallelization: no saved accounts ({} does not exist), so every \
+                     instance starts as a manual lane; `switchyard accounts add` gives each its \
+                     own account",
+                    config.accounts.store.display()
+                );
+            }
+            plan
         } else {
             LanePlan::with_accounts(&config, &|k| accounts.selectable(k))
         };

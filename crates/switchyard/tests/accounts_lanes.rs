@@ -104,13 +104,18 @@ impl Setup {
     }
 
     async fn gateway(&self, isolation: &str, instances: u32) -> Gateway {
+        self.gateway_with(isolation, instances, "").await
+    }
+
+    /// [`Setup::gateway`] with more `[accounts]` keys.
+    async fn gateway_with(&self, isolation: &str, instances: u32, accounts: &str) -> Gateway {
         let toml = format!(
             "provider = \"{p}\"\ndata_dir = \"{}\"\n\
              [server]\nport = 0\nshutdown_grace_secs = 2\n\
              [browser]\nisolation = \"{isolation}\"\n\
              [runtime]\nproviders_in_parallel = true\nmode = \"full_parallel_lanes\"\n\
              [providers.{p}]\nbase_url = \"{}\"\ninstances = {instances}\n\
-             [accounts]\nkey_file = \"{}\"\n",
+             [accounts]\nkey_file = \"{}\"\n{accounts}\n",
             self.dir.0.display(),
             self.replica.base_url(),
             self.key.display(),
@@ -141,6 +146,12 @@ async fn lanes(gw: &Gateway) -> Vec<Value> {
 }
 
 async fn chat(gw: &Gateway, kind: ProviderKind, text: &str) -> Value {
+    let (status, body) = try_chat(gw, kind, text).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn try_chat(gw: &Gateway, kind: ProviderKind, text: &str) -> (u16, Value) {
     let model = format!("{}-chat", kind.prefix());
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/chat/completions", gw.base_url()))
@@ -148,9 +159,24 @@ async fn chat(gw: &Gateway, kind: ProviderKind, text: &str) -> Value {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
+    (resp.status().as_u16(), resp.json().await.unwrap())
 }
+
+fn content(reply: &Value) -> &str {
+    reply["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+async fn switch(gw: &Gateway, lane: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/lanes/{lane}/switch-account", gw.base_url()))
+        .send()
+        .await
+        .unwrap()
+}
+
+const ROTATE: &str = "retry_with_another_account = true";
 
 /// The accounts the replica saw on completed requests whose prompt contains `tag`.
 async fn accounts_of(replica: &ReplicaServer, tag: &str, n: usize) -> BTreeSet<String> {
@@ -330,5 +356,215 @@ async fn a_refused_password_names_the_account_and_the_fix() {
         "{toml_err}"
     );
     assert_eq!(s.replica.sign_ins("ant@example.com"), 0);
+    s.replica.shutdown().await;
+}
+
+/// A lane whose account the site rate-limits moves to the spare account (never a sibling's),
+/// restarts on it, signs in, and the client gets its answer; the two lanes still hold two
+/// different accounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_lane_rotates_to_the_spare_account_and_answers() {
+    rotates_to_the_spare("context").await;
+}
+
+/// The same with a Chromium per lane: the lane relaunches on the spare account's own profile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_isolation_rotation_relaunches_on_the_spares_profile() {
+    rotates_to_the_spare("process").await;
+}
+
+async fn rotates_to_the_spare(isolation: &str) {
+    let s = Setup::new(&[
+        ("ant@example.com", "pw-ant", true),
+        ("bee@example.com", "pw-bee", false),
+        ("cat@example.com", "pw-cat", false),
+    ])
+    .await;
+    for (email, pw) in [
+        ("ant@example.com", "pw-ant"),
+        ("bee@example.com", "pw-bee"),
+        ("cat@example.com", "pw-cat"),
+    ] {
+        s.replica.add_account(email, pw);
+    }
+    s.replica.rate_limit_account("ant@example.com", true);
+    let gw = s.gateway_with(isolation, 2, ROTATE).await;
+    let before = lanes(&gw).await;
+    assert_eq!(before[0]["account"], "ant@example.com", "pinned on lane 1");
+    let sibling = before[1]["account"].as_str().unwrap().to_owned();
+
+    // One request per lane: lane 1's is refused as rate limited, moves, and is answered.
+    let (a, b) = tokio::join!(
+        try_chat(&gw, s.kind, "rotation one"),
+        try_chat(&gw, s.kind, "rotation two")
+    );
+    for (status, body) in [&a, &b] {
+        assert_eq!(*status, 200, "{body}");
+        assert!(!content(body).is_empty(), "{body}");
+    }
+    let after = lanes(&gw).await;
+    let held: Vec<&str> = after
+        .iter()
+        .map(|l| l["account"].as_str().unwrap())
+        .collect();
+    assert_eq!(held[1], sibling, "the sibling kept its account");
+    assert_ne!(held[0], held[1], "two lanes never hold one account");
+    assert!(
+        held[0] != "ant@example.com" && held[0] != sibling,
+        "lane 1 took the spare: {held:?}"
+    );
+    let log = s.replica.requests();
+    assert!(
+        log.iter()
+            .any(|r| r.account.as_deref() == Some("ant@example.com")
+                && r.outcome == switchyard_replicas::Outcome::Fault("rate_limit".into())),
+        "{log:#?}"
+    );
+    assert_eq!(
+        accounts_of(&s.replica, "rotation", 2)
+            .await
+            .into_iter()
+            .filter(|a| a != "ant@example.com")
+            .count(),
+        2,
+        "both answers came from the two other accounts"
+    );
+    assert_eq!(s.replica.sign_ins(held[0]), 1, "the spare signed in once");
+    let logged = logged();
+    assert!(
+        logged.contains("Account rotation: switching accounts due to: DeepSeek answered HTTP 429"),
+        "{logged}"
+    );
+    // Lane 1 serves again on its new account.
+    let again = chat(&gw, s.kind, "rotation three").await;
+    assert!(!content(&again).is_empty());
+    if isolation == "process" {
+        let spare = switchyard::accounts::Account {
+            email: held[0].to_owned(),
+            ..Default::default()
+        };
+        let profile = s.dir.0.join("profiles/deepseek").join(spare.profile_name());
+        assert!(
+            profile.is_dir(),
+            "the spare's own profile: {}",
+            profile.display()
+        );
+    }
+    gw.shutdown().await;
+    s.replica.shutdown().await;
+}
+
+/// No spare account: the rate-limited lane's client gets the site's failure, that lane goes
+/// offline with the reference's message, and its sibling keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_spare_the_lane_goes_offline_and_its_sibling_serves() {
+    let s = Setup::new(&[
+        ("ant@example.com", "pw-ant", true),
+        ("bee@example.com", "pw-bee", false),
+    ])
+    .await;
+    s.replica.add_account("ant@example.com", "pw-ant");
+    s.replica.add_account("bee@example.com", "pw-bee");
+    s.replica.rate_limit_account("ant@example.com", true);
+    let gw = s.gateway_with("context", 2, ROTATE).await;
+
+    // Switch Account by hand with no spare: refused, the lane keeps its account.
+    let resp = switch(&gw, "deepseek:2").await;
+    assert_eq!(resp.status(), 409);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no spare saved account")),
+        "{body}"
+    );
+    assert_eq!(switch(&gw, "deepseek:9").await.status(), 404);
+    assert_eq!(lanes(&gw).await[1]["account"], "bee@example.com");
+
+    let (a, b) = tokio::join!(
+        try_chat(&gw, s.kind, "no spare one"),
+        try_chat(&gw, s.kind, "no spare two")
+    );
+    let (ok, failed): (Vec<_>, Vec<_>) = [a, b].into_iter().partition(|(st, _)| *st == 200);
+    assert_eq!(ok.len(), 1, "{ok:?} {failed:?}");
+    assert_eq!(failed[0].0, 429, "{failed:?}");
+    assert!(
+        failed[0].1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("429")),
+        "{failed:?}"
+    );
+    let until = tokio::time::Instant::now() + DEADLINE;
+    let rows = loop {
+        let rows = lanes(&gw).await;
+        if rows[0]["state"] == "offline" {
+            break rows;
+        }
+        assert!(tokio::time::Instant::now() < until, "{rows:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        rows[0]["reason"],
+        "Account rotation: no spare account available; this instance will stay offline until \
+         the next service restart."
+    );
+    assert!(rows[0]["account"].is_null(), "{rows:#?}");
+    assert_eq!(rows[1]["account"], "bee@example.com");
+    assert_eq!(rows[1]["state"], "ready");
+    for n in 0..2 {
+        let reply = chat(&gw, s.kind, &format!("after {n}")).await;
+        assert!(!content(&reply).is_empty());
+    }
+    let seen = accounts_of(&s.replica, "after", 2).await;
+    assert_eq!(seen, BTreeSet::from(["bee@example.com".to_owned()]));
+    gw.shutdown().await;
+    s.replica.shutdown().await;
+}
+
+/// `POST /api/lanes/{id}/switch-account`: the lane moves to the spare account (never a
+/// sibling's), restarts, signs in with it and serves under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_account_by_hand_moves_a_lane_to_the_spare() {
+    let s = Setup::new(&[
+        ("ant@example.com", "pw-ant", true),
+        ("bee@example.com", "pw-bee", false),
+        ("cat@example.com", "pw-cat", false),
+    ])
+    .await;
+    for (email, pw) in [
+        ("ant@example.com", "pw-ant"),
+        ("bee@example.com", "pw-bee"),
+        ("cat@example.com", "pw-cat"),
+    ] {
+        s.replica.add_account(email, pw);
+    }
+    let gw = s.gateway("context", 2).await;
+    let before = lanes(&gw).await;
+    let sibling = before[1]["account"].as_str().unwrap().to_owned();
+    let resp = switch(&gw, "deepseek:1").await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let now = body["account"].as_str().unwrap().to_owned();
+    assert!(now != "ant@example.com" && now != sibling, "{body}");
+    let after = lanes(&gw).await;
+    assert_eq!(after[0]["account"], now.as_str());
+    assert_eq!(after[1]["account"], sibling.as_str());
+    assert_eq!(s.replica.sign_ins(&now), 1);
+    // Lane 2 now switches to the account lane 1 gave up.
+    let resp = switch(&gw, "deepseek:2").await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["account"], "ant@example.com");
+    let (a, b) = tokio::join!(
+        chat(&gw, s.kind, "switched one"),
+        chat(&gw, s.kind, "switched two")
+    );
+    assert!(!content(&a).is_empty() && !content(&b).is_empty());
+    let seen = accounts_of(&s.replica, "switched", 2).await;
+    assert_eq!(
+        seen,
+        BTreeSet::from(["ant@example.com".to_owned(), now.clone()])
+    );
+    gw.shutdown().await;
     s.replica.shutdown().await;
 }

@@ -352,7 +352,14 @@ async fn completion(State(state): State<AppState>, headers: HeaderMap, body: Byt
     if let Some(fault) = plan.fault {
         entry.outcome = Outcome::Fault(fault.name().into());
     }
-    if plan.fault == Some(Fault::RateLimit) {
+    let limited = entry
+        .account
+        .as_ref()
+        .is_some_and(|a| state.shared.accounts().is_limited(a));
+    if limited {
+        entry.outcome = Outcome::Fault(Fault::RateLimit.name().into());
+    }
+    if plan.fault == Some(Fault::RateLimit) || limited {
         entry.ended_us = Some(entry.started_us);
         state.shared.log.open(entry, session);
         return error(

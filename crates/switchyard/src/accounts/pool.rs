@@ -41,6 +41,8 @@ pub enum NoSpare {
 pub struct Pool {
     inner: Mutex<Inner>,
     prefer_least_used: bool,
+    /// `accounts.retry_with_another_account`.
+    retry: bool,
 }
 
 struct Inner {
@@ -72,7 +74,14 @@ impl Pool {
                 }
             }
         };
-        Pool::new(store, Some(keys), unreadable, config.prefer_least_used)
+        let mut pool = Pool::new(store, Some(keys), unreadable, config.prefer_least_used);
+        pool.retry = config.retry_with_another_account;
+        pool
+    }
+
+    /// Whether a request that fails early is tried again on another account.
+    pub fn retries(&self) -> bool {
+        self.retry
     }
 
     /// A pool over an open store (tests), or none.
@@ -95,11 +104,18 @@ impl Pool {
                 rng: fastrand::Rng::new(),
             }),
             prefer_least_used,
+            retry: false,
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a store file was found (readable or not).
+    pub fn has_store(&self) -> bool {
+        let inner = self.lock();
+        inner.store.is_some() || inner.unreadable.is_some()
     }
 
     /// How many of the provider's saved accounts can back a lane; `Err` when the store could
@@ -139,6 +155,22 @@ impl Pool {
         let held = inner.hold(lane, pick).ok_or(NoSpare::NoneFree)?;
         crate::metrics::account_rotated(provider);
         Ok(held)
+    }
+
+    /// Whether [`Pool::rotate`] would find an account for `lane` now.
+    pub fn has_spare(&self, lane: &LaneId, provider: ProviderKind) -> bool {
+        let mut inner = self.lock();
+        let own = inner.held.get(lane).map(|h| h.id.clone());
+        inner
+            .pick(
+                provider,
+                Some(own.as_ref().unwrap_or(&AccountId {
+                    provider,
+                    key: String::new(),
+                })),
+                self.prefer_least_used,
+            )
+            .is_some()
     }
 
     /// The account `lane` holds.

@@ -12,6 +12,10 @@
 //! - `POST /api/config/reload`: reads the config file again and applies the difference (the
 //!   same as SIGHUP; see `crate::reload`): 200 with what changed, 400 for a file with an error,
 //!   409 for a change only a restart can apply. Either refusal changes nothing.
+//! - `POST /api/lanes/{id}/switch-account`: Switch Account by hand (the rotation of
+//!   `accounts.retry_with_another_account`): the idle lane moves to a spare saved account no
+//!   other lane holds and restarts on it; 200 with the new account, 409 when the lane is busy
+//!   or no spare account exists (the lane keeps its account), 404 for an unknown lane.
 //!
 //! Request ids are the `x-request-id` header of every answer and the `id`s of `/api/queue`.
 
@@ -124,6 +128,51 @@ fn readiness(rows: &[LaneRecord]) -> (Vec<serde_json::Value>, Vec<&'static str>)
 /// A lane that takes requests: idle and ready, or serving one.
 fn serving(state: &LaneState) -> bool {
     matches!(state, LaneState::Ready | LaneState::Busy)
+}
+
+/// How long a lane may take to switch its account (a restart and a sign-in).
+const SWITCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `POST /api/lanes/{id}/switch-account`.
+pub async fn switch_account(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    use crate::lanes::supervisor::{Control, Fault};
+    let lane = crate::ids::LaneId(id);
+    let Some(channel) = app.board.control(&lane) else {
+        return ApiError::not_found(format!(
+            "No running lane {lane}. GET /api/lanes lists the lanes."
+        ))
+        .into_response();
+    };
+    let conflict = |message: String| {
+        ApiError::new(StatusCode::CONFLICT, "invalid_request_error", message).into_response()
+    };
+    let (reply, rx) = tokio::sync::oneshot::channel();
+    let control = Control {
+        fault: Fault::SwitchAccount,
+        reply,
+    };
+    if channel.send(control).await.is_err() {
+        return conflict(format!(
+            "Lane {lane} is not running (shutting down or offline); nothing was done."
+        ));
+    }
+    match tokio::time::timeout(SWITCH_TIMEOUT, rx).await {
+        Ok(Ok(Ok(email))) => {
+            tracing::info!(lane = %lane, "Switch Account: {lane} now holds {email}");
+            Json(json!({"lane": lane.0, "account": email})).into_response()
+        }
+        Ok(Ok(Err(e))) => conflict(format!("Could not switch the account of {lane}: {e}")),
+        Ok(Err(_)) => conflict(format!("Lane {lane} stopped before it switched accounts.")),
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            format!(
+                "Lane {lane} did not switch within {}s (it may be busy or recovering); try again.",
+                SWITCH_TIMEOUT.as_secs()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 #[cfg(test)]

@@ -105,6 +105,10 @@ pub fn app(
         .route("/api/queue/stop", post(control::stop_running))
         .route("/api/queue/clear", post(control::clear_pending))
         .route("/api/config/reload", post(control::reload))
+        .route(
+            "/api/lanes/{id}/switch-account",
+            post(control::switch_account),
+        )
         .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

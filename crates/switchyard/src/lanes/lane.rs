@@ -63,6 +63,8 @@ pub struct Lane {
     pub log: LaneLog,
     /// The saved accounts; the lane's own one (if any) is `accounts.held(&spec.id)`.
     pub accounts: Arc<Pool>,
+    /// The running request's attempt, for Retry With Another Account.
+    pub attempt: super::rotation::Attempt,
 }
 
 impl Lane {
@@ -90,6 +92,7 @@ impl Lane {
             artifacts,
             log: LaneLog::default(),
             accounts,
+            attempt: Default::default(),
         };
         if let Err(e) = lane.load().await {
             // The caller closes a browser it launched for this lane; only the page goes here.

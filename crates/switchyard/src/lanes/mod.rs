@@ -20,6 +20,7 @@ mod host;
 mod lane;
 pub mod plan;
 mod relay;
+pub mod rotation;
 mod session;
 mod signin;
 pub mod supervisor;
@@ -195,7 +196,7 @@ impl Lanes {
             let held = (spec.backed || config.accounts.auto_login)
                 .then(|| self.accounts.assign(&spec.id, spec.provider))
                 .flatten();
-            if spec.backed && held.is_none() {
+            if spec.backed && held.is_none() && self.accounts.has_store() {
                 warn!(lane = %spec.id, "{}: no free saved account; it starts as a manual lane", spec.label);
             }
             info!(

@@ -54,6 +54,10 @@ pub enum Cause {
     Site,
     /// The site refused this request's content: not the lane's fault.
     Request,
+    /// An early site failure another saved account may not meet (`super::rotation`): the
+    /// client has not seen it; the supervisor moves the lane to a spare account and runs the
+    /// request again.
+    Account,
 }
 
 impl Cause {
@@ -95,11 +99,16 @@ impl Lane {
     pub(super) async fn run_job(&self, job: &Job) -> (Outcome, Tape) {
         let mut tape = Tape::new(self.artifacts.capture.dir.is_some());
         let outcome = self.try_run(job, &mut tape).await;
+        if let Outcome::Failed(msg, Cause::Site) = &outcome {
+            if self.attempt.retries(msg) {
+                return (Outcome::Failed(msg.clone(), Cause::Account), tape);
+            }
+        }
         if let Outcome::Failed(msg, cause) = &outcome {
             // The failure sites that know better (timeouts, the site's own answers) set the
             // class first; the rest follows from the cause.
             job.failure.set(match cause {
-                Cause::Site | Cause::Request => FailureClass::Site,
+                Cause::Site | Cause::Request | Cause::Account => FailureClass::Site,
                 Cause::Page | Cause::Hung | Cause::Browser => FailureClass::Gateway,
             });
             let _ = job.events.send(StreamEvent::Error(msg.clone())).await;
@@ -357,7 +366,10 @@ impl Lane {
             for event in decoded.drain(..) {
                 match event {
                     StreamEvent::Reasoning(_) if !send_thinking => continue,
-                    StreamEvent::Text(_) | StreamEvent::Reasoning(_) => answered = true,
+                    StreamEvent::Text(_) | StreamEvent::Reasoning(_) => {
+                        answered = true;
+                        self.attempt.answered();
+                    }
                     StreamEvent::Finished(_) => {
                         if !answered && can_nudge {
                             if !body_done {

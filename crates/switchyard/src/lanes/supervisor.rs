@@ -69,6 +69,9 @@ pub enum Fault {
     PanicSupervisor,
     /// Hang the page's renderer in an endless script (the watchdog finds it).
     Hang,
+    /// Not a fault: move the lane to a spare saved account and restart it there (`POST
+    /// /api/lanes/{id}/switch-account`, always on). Carried out only while the lane is idle.
+    SwitchAccount,
 }
 
 /// A fault request and where its answer goes.
@@ -80,6 +83,8 @@ pub struct Control {
 /// What woke an idle lane.
 enum Next {
     Job(Job),
+    /// Switch Account by hand; the answer goes to the reply.
+    Switch(oneshot::Sender<Result<String, String>>),
     Broken(Cause, String),
     Shutdown,
     /// A config reload removed the lane.
@@ -207,6 +212,7 @@ impl Supervisor {
             let keep_going = match self.idle().await {
                 Next::Shutdown | Next::Retire => false,
                 Next::Job(job) => self.serve(job).await,
+                Next::Switch(reply) => self.switch_by_hand(reply).await,
                 Next::Broken(cause, why) => self.recover(cause, why).await,
             };
             if !keep_going {
@@ -264,7 +270,12 @@ impl Supervisor {
                     };
                     return Next::Broken(Cause::Page, why.to_owned());
                 }
-                Some(c) = self.control.recv() => inject(&lane, c, &mut self.panic_next).await,
+                Some(c) = self.control.recv() => {
+                    if matches!(c.fault, Fault::SwitchAccount) {
+                        return Next::Switch(c.reply);
+                    }
+                    inject(&lane, c, &mut self.panic_next).await;
+                }
                 job = self.inbox.recv() => match job {
                     Some(job) => return Next::Job(job),
                     None => return Next::Shutdown,
@@ -295,39 +306,42 @@ impl Supervisor {
         }
         // The supervisor's own handle on the client: a panicking job still gets its error.
         let events = job.events.clone();
-        let (done, outcome) = oneshot::channel();
-        let panic_now = std::mem::take(&mut self.panic_next);
-        let task = {
-            let lane = lane.clone();
-            let board = self.board.clone();
-            let shutdown = self.shutdown.clone();
-            crate::tasks::spawn("lane-request", async move {
-                if panic_now {
-                    injected_panic();
+        let mut job = job;
+        let mut lane = lane;
+        let mut first = true;
+        let outcome = loop {
+            // Retry With Another Account: only a first attempt on a lane with an account.
+            lane.attempt
+                .begin(first && lane.accounts.retries() && lane.accounts.held(&id).is_some());
+            let (outcome, back) = self.attempt(&lane, job).await;
+            match (outcome, back) {
+                (Outcome::Failed(msg, super::relay::Cause::Account), Some(again)) => {
+                    drop(lane);
+                    match self.switch_account(&msg).await {
+                        Ok(()) => {
+                            lane = self.lane.clone();
+                            job = again;
+                            first = false;
+                        }
+                        Err(Some(broken)) => {
+                            // The lane did not come back on its new account: the client hears
+                            // the first failure, the lane recovers as after a broken page.
+                            let _ = again.events.send(StreamEvent::Error(msg)).await;
+                            drop(again);
+                            drop(events);
+                            return self.recover(Cause::Page, broken).await;
+                        }
+                        Err(None) => {
+                            // No spare account: the client hears the first failure and the
+                            // lane stays offline; its siblings keep serving.
+                            let _ = again.events.send(StreamEvent::Error(msg)).await;
+                            drop(again);
+                            drop(events);
+                            return self.offline_for_good().await;
+                        }
+                    }
                 }
-                let outcome = lane.handle(&job, &board, &shutdown).await;
-                drop(job);
-                let _ = done.send(outcome);
-            })
-        };
-        tokio::pin!(task);
-        loop {
-            tokio::select! {
-                _ = &mut task => break,
-                Some(c) = self.control.recv() => inject(&lane, c, &mut self.panic_next).await,
-            }
-        }
-        let outcome = match outcome.await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                let msg = format!(
-                    "{} ({}): the lane hit an internal error (a bug; see the log) and is restarting. Try again.",
-                    lane.spec.provider, lane.spec.label
-                );
-                error!(lane = %id, "the request's task panicked; failing the request and recovering the lane");
-                let _ = events.send(StreamEvent::Error(msg.clone())).await;
-                self.board.set_failure(&id, &msg, None);
-                Outcome::Failed(msg, Cause::Page)
+                (outcome, _) => break outcome,
             }
         };
         drop(events);
@@ -340,6 +354,7 @@ impl Supervisor {
         let verdict = match &outcome {
             Outcome::Completed => self.breaker.record(Instant::now(), true),
             Outcome::Failed(_, Cause::Request) | Outcome::Cancelled { .. } => Verdict::Serving,
+            // A failed retry on a new account is the site's answer like any other.
             Outcome::Failed(..) => self.breaker.record(Instant::now(), false),
         };
         match (verdict, outcome) {
@@ -359,6 +374,119 @@ impl Supervisor {
                 true
             }
         }
+    }
+
+    /// Runs one attempt of a job in a task of its own; gives the job back unless the task
+    /// panicked (the panic's error has reached the client then).
+    async fn attempt(&mut self, lane: &Arc<Lane>, job: Job) -> (Outcome, Option<Job>) {
+        let id = lane.spec.id.clone();
+        let events = job.events.clone();
+        let (done, outcome) = oneshot::channel();
+        let panic_now = std::mem::take(&mut self.panic_next);
+        let task = {
+            let lane = lane.clone();
+            let board = self.board.clone();
+            let shutdown = self.shutdown.clone();
+            crate::tasks::spawn("lane-request", async move {
+                if panic_now {
+                    injected_panic();
+                }
+                let outcome = lane.handle(&job, &board, &shutdown).await;
+                let _ = done.send((outcome, job));
+            })
+        };
+        tokio::pin!(task);
+        loop {
+            tokio::select! {
+                _ = &mut task => break,
+                Some(c) = self.control.recv() => inject(lane, c, &mut self.panic_next).await,
+            }
+        }
+        match outcome.await {
+            Ok((outcome, job)) => (outcome, Some(job)),
+            Err(_) => {
+                let msg = format!(
+                    "{} ({}): the lane hit an internal error (a bug; see the log) and is restarting. Try again.",
+                    lane.spec.provider, lane.spec.label
+                );
+                error!(lane = %id, "the request's task panicked; failing the request and recovering the lane");
+                let _ = events.send(StreamEvent::Error(msg.clone())).await;
+                self.board.set_failure(&id, &msg, None);
+                (Outcome::Failed(msg, Cause::Page), None)
+            }
+        }
+    }
+
+    /// Moves the lane to a spare account and restarts it there (`super::rotation`). `Err(None)`:
+    /// no account is free; `Err(Some(why))`: the restart failed.
+    async fn switch_account(&mut self, reason: &str) -> Result<(), Option<String>> {
+        let board = self.board.clone();
+        let Some(lane) = Arc::get_mut(&mut self.lane) else {
+            let why = "the lane's page is still in use; cannot switch accounts (a bug)";
+            error!(lane = %self.lane.spec.id, "{why}");
+            return Err(Some(why.to_owned()));
+        };
+        let result = super::rotation::switch(lane, &board, reason).await;
+        self.crashes = lane.capture.crashes();
+        self.crashes.mark_unchanged();
+        match result {
+            Ok(_) => Ok(()),
+            Err(super::rotation::SwitchError::NoSpare) => Err(None),
+            Err(super::rotation::SwitchError::Restart(e)) => {
+                let why = format!("restarting on the new account failed: {e}");
+                warn!(lane = %lane.spec.id, "{why}");
+                board.set_failure(&lane.spec.id, &why, None);
+                Err(Some(why))
+            }
+        }
+    }
+
+    /// Switch Account by hand (behavior-spec §7.5: the same rotation). With no spare the lane
+    /// keeps its account and serves on; a lane that does not come back recovers.
+    async fn switch_by_hand(&mut self, reply: oneshot::Sender<Result<String, String>>) -> bool {
+        let id = self.lane.spec.id.clone();
+        if !self.lane.accounts.has_spare(&id, self.lane.spec.provider) {
+            let _ = reply.send(Err(format!(
+                "no spare saved account for {id}: every other selectable {} account is held by \
+                 another lane (or there is none); `switchyard accounts add` one and restart",
+                self.lane.spec.provider
+            )));
+            return true;
+        }
+        self.step_aside("switching accounts by hand".to_owned())
+            .await;
+        match self.switch_account("a manual Switch Account").await {
+            Ok(()) => {
+                let email = self
+                    .lane
+                    .accounts
+                    .held(&id)
+                    .map(|h| h.email)
+                    .unwrap_or_default();
+                let _ = reply.send(Ok(email));
+                self.announce().await;
+                true
+            }
+            Err(None) => {
+                let _ = reply.send(Err(super::rotation::NO_SPARE.to_owned()));
+                self.offline_for_good().await
+            }
+            Err(Some(why)) => {
+                let _ = reply.send(Err(why.clone()));
+                self.recover(Cause::Page, why).await
+            }
+        }
+    }
+
+    /// No spare account: the lane goes offline until the next restart (its inbox goes back to
+    /// the queue) and its supervisor ends, closing the page.
+    async fn offline_for_good(&mut self) -> bool {
+        let id = self.lane.spec.id.clone();
+        self.step_aside(super::rotation::NO_SPARE.to_owned()).await;
+        self.scheduler
+            .lane_offline(id, super::rotation::NO_SPARE.to_owned())
+            .await;
+        false
     }
 
     /// Tells the scheduler the lane is recovering, then hands back what sat in its inbox.
@@ -384,7 +512,7 @@ impl Supervisor {
                 Cause::Page => "page",
                 Cause::Hung => "hung",
                 Cause::Browser => "browser",
-                Cause::Site | Cause::Request => "site",
+                Cause::Site | Cause::Request | Cause::Account => "site",
             },
         );
         self.lane.note(format!("recovering: {why}"));
@@ -562,6 +690,9 @@ async fn inject(lane: &Lane, control: Control, panic_next: &mut bool) {
             *panic_next = true;
             Ok(format!("the next request on {id} panics"))
         }
+        Fault::SwitchAccount => Err(format!(
+            "{id} is running a request; switch its account once it is ready again"
+        )),
         Fault::PanicSupervisor => {
             let _ = control
                 .reply
