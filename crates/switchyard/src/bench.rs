@@ -66,10 +66,16 @@ use crate::lanes::board::LaneState;
 use crate::models::ProviderKind;
 use report::{machine, median, render};
 
+mod heavy;
+mod litellm;
 mod overhead;
 pub mod report;
+mod soak;
 
+pub use heavy::run as heavy;
+pub use litellm::run as litellm;
 pub use overhead::run as overhead;
+pub use soak::run as soak;
 
 /// Pause between two events of a paced replica stream (the browser notes used 20 ms too).
 const DELAY_MS: u64 = 20;
