@@ -26,6 +26,7 @@
 //! - [`faults`]: per-request directives parsed from the prompt, and the fault list.
 //! - [`answer`]: the deterministic reasoning and answer text.
 //! - [`log`]: the request log and its change notifications.
+//! - `heavy`: pages as heavy as the real sites' ([`ReplicaServer::set_heavy`]).
 //! - [`hooks`]: a page that renamed one of its hooks, as a site redesign would.
 //! - `stream`: paces a scripted streamed body (SSE or binary frames) and tracks its end (drop guard).
 //! - `server`: [`ReplicaServer`], the admin endpoints.
@@ -41,6 +42,7 @@ pub mod clock;
 mod deepseek;
 pub mod faults;
 mod glm;
+mod heavy;
 pub mod hooks;
 mod huggingchat;
 mod ids;

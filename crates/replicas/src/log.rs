@@ -170,10 +170,15 @@ struct Entry {
     stop: watch::Sender<bool>,
 }
 
+/// The most entries a log keeps: the oldest is forgotten when a new one would pass it, so a
+/// replica serving a long soak does not grow without bound. Far more than any test sends to one
+/// replica; `seq` keeps counting, so a test can still tell how many arrived.
+pub const MAX_ENTRIES: usize = 2_000;
+
 #[derive(Default)]
 struct State {
     next_seq: u64,
-    entries: Vec<Entry>,
+    entries: std::collections::VecDeque<Entry>,
 }
 
 struct Inner {
@@ -213,7 +218,13 @@ impl RequestLog {
     fn with_entry(&self, seq: u64, f: impl FnOnce(&mut Entry)) {
         {
             let mut state = self.lock();
-            if let Some(entry) = state.entries.iter_mut().find(|e| e.request.seq == seq) {
+            // Newest first: the entry a stream updates is nearly always among the last.
+            if let Some(entry) = state
+                .entries
+                .iter_mut()
+                .rev()
+                .find(|e| e.request.seq == seq)
+            {
                 f(entry);
             }
         }
@@ -231,7 +242,10 @@ impl RequestLog {
             let mut state = self.lock();
             state.next_seq += 1;
             request.seq = state.next_seq;
-            state.entries.push(Entry {
+            if state.entries.len() >= MAX_ENTRIES {
+                state.entries.pop_front();
+            }
+            state.entries.push_back(Entry {
                 request,
                 session,
                 stop,
@@ -384,5 +398,17 @@ mod tests {
         assert!(log.snapshot().is_empty());
         let (c, _) = log.open(request("c"), None);
         assert_eq!(c, 3, "sequence numbers keep growing across reset");
+    }
+
+    #[test]
+    fn the_log_keeps_only_the_newest_entries() {
+        let log = RequestLog::default();
+        for i in 0..MAX_ENTRIES + 3 {
+            log.open(request(&format!("p{i}")), None);
+        }
+        let snap = log.snapshot();
+        assert_eq!(snap.len(), MAX_ENTRIES);
+        assert_eq!(snap[0].seq, 4, "the three oldest are forgotten");
+        assert_eq!(snap.last().map(|r| r.seq), Some(MAX_ENTRIES as u64 + 3));
     }
 }

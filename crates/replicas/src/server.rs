@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     session: String,
     /// Registered accounts and their sessions (see [`crate::accounts`]).
     pub accounts: Mutex<crate::accounts::Accounts>,
+    /// Pages load the heavy script (see [`crate::heavy`]).
+    heavy: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -94,7 +96,13 @@ impl Shared {
             signed_out: std::sync::atomic::AtomicBool::new(false),
             session: random_hex(),
             accounts: Mutex::default(),
+            heavy: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether pages load the heavy script.
+    pub(crate) fn heavy(&self) -> bool {
+        self.heavy.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The registered accounts.
@@ -173,6 +181,10 @@ impl ReplicaServer {
                 state.clone(),
                 set_session_cookie,
             ))
+            .layer(axum::middleware::map_response_with_state(
+                state.clone(),
+                crate::heavy::inject,
+            ))
             .merge(admin_routes())
             .with_state(state);
         let (stop_accepting, stop_rx) = oneshot::channel::<()>();
@@ -242,6 +254,12 @@ impl ReplicaServer {
     /// Forgets the request log.
     pub fn reset(&self) {
         self.shared.log.reset();
+    }
+
+    /// Makes every page served from now on as heavy as the real site's (megabytes of script,
+    /// a retained heap, a re-render per streamed piece; see [`crate::heavy`]), or light again.
+    pub fn set_heavy(&self, on: bool) {
+        (self.shared.heavy).store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The knobs now.
@@ -396,6 +414,7 @@ fn admin_routes() -> Router<AppState> {
         .route("/__replica/requests", get(list_requests))
         .route("/__replica/reset", post(reset))
         .route("/__replica/knobs", get(get_knobs).post(set_knobs))
+        .route("/__replica/heavy.js", get(crate::heavy::serve))
 }
 
 async fn list_requests(State(state): State<AppState>) -> Json<Vec<ReceivedRequest>> {

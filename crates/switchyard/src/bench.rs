@@ -7,13 +7,17 @@
 //! process), so a timestamp a site writes into a chunk can be compared with the time the client
 //! reads that chunk, and no clock step can bend the figure.
 //!
-//! Two setups run one after the other, each with both capture modes (`replay`, the default for
-//! the first providers, and `tee`). Each is started fresh and shut down after its runs:
-//! - **1 lane**: the single-provider configuration, [`BENCH_PRIMARY`], one lane.
-//! - **7 lanes**: `full_parallel_lanes` with 4 [`BENCH_PRIMARY`] and 3 [`BENCH_SECONDARY`] lanes
-//!   in one Chromium.
+//! The setups run one after the other; each is started fresh and shut down after its runs:
+//! - **1 lane**: the single-provider configuration, [`BENCH_PRIMARY`], one lane, with each
+//!   capture mode (`replay`, the default for most providers, and `tee`).
+//! - **8 lanes**: `full_parallel_lanes` with one lane per provider that has a replica (all eight)
+//!   in one Chromium, streaming at once: once with the replay capture wherever the provider
+//!   offers it (the others tee), once with the tee capture everywhere.
+//! - **makespan**: [`MAKESPAN_LANES`] lanes of [`BENCH_PRIMARY`] in one Chromium.
+//! - **overhead**: the gateway alone against dummy lanes (no browser) at [`OVERHEAD_QPS`], the
+//!   `switchyard bench overhead` harness with a shorter duration.
 //!
-//! The two providers come from the demo's replica map (`demo::BENCH_PRIMARY`, `BENCH_SECONDARY`);
+//! The providers come from the demo's replica map (`demo::BENCH_PRIMARY`, `replica_site`);
 //! nothing here names a provider.
 //!
 //! What is measured:
@@ -30,7 +34,13 @@
 //!   the ideal of a scheduler that knew every length and against a FIFO replay of the same
 //!   requests; [`makespan_run`] defines both.
 //! - **Peak memory**: PSS of the Chromium process tree plus this process, sampled while a setup
-//!   runs; the maximum is kept.
+//!   runs; the maximum is kept, with the renderers' share.
+//! - **Cancel → lane free**: the client drops a streaming answer mid-stream; time until the
+//!   board shows the lane ready again (the site's Stop pressed, the stream ended).
+//! - **Turnaround**: a lane's finished request → its next (queued) request arrives at the site,
+//!   both from the replica's log.
+//! - **Overhead and dispatch**: the gateway's own histograms (`GET /api/stats`), at fixed
+//!   open-loop rates against dummy lanes, and dispatch also on the 8 real lanes.
 //!
 //! Nothing is asserted. The command prints one markdown table and writes it to `--out` if given,
 //! and every figure with its setup and samples as JSON to `--json` (keys name their units);
@@ -50,30 +60,41 @@ use tracing::info;
 
 use crate::browser::procs;
 use crate::config::{self, CaptureMode, Config};
-use crate::demo::{BENCH_PRIMARY, BENCH_SECONDARY, replica_site};
+use crate::demo::{BENCH_PRIMARY, replica_site};
 use crate::gateway::Gateway;
 use crate::lanes::board::LaneState;
 use crate::models::ProviderKind;
 use report::{machine, median, render};
 
+mod heavy;
+mod litellm;
 mod overhead;
 pub mod report;
+mod soak;
 
+pub use heavy::run as heavy;
+pub use litellm::run as litellm;
 pub use overhead::run as overhead;
+pub use soak::run as soak;
 
 /// Pause between two events of a paced replica stream (the browser notes used 20 ms too).
 const DELAY_MS: u64 = 20;
 /// Stamped answer pieces per latency request (plus the unstamped echo piece).
 const STAMPS: usize = 100;
-/// Lanes of the 7-lane setup.
-const PRIMARY_LANES: u32 = 4;
-const SECONDARY_LANES: u32 = 3;
+/// Lanes of the makespan setup.
+const MAKESPAN_LANES: u32 = 4;
+/// Open-loop rates of the overhead rows.
+const OVERHEAD_QPS: [u32; 2] = [1_000, 5_000];
+/// Longest wait for a cancelled lane to be free again before the bench gives up.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the board is read while waiting for a cancelled lane.
+const CANCEL_POLL: Duration = Duration::from_millis(1);
 /// Answer pieces of the makespan requests, in the order they are sent: 3 long, 9 short.
 const MAKESPAN_CHUNKS: [usize; 12] = [100, 20, 20, 20, 100, 20, 20, 20, 100, 20, 20, 20];
 /// Idle time before each time-to-first-content request, so each one finds its lane idle.
 const IDLE_PAUSE: Duration = Duration::from_millis(200);
 /// How often memory is sampled. Reading `smaps_rollup` costs about 5 ms of CPU per Chromium
-/// process (60 ms for the 7-lane tree), so sampling faster would skew the latency numbers.
+/// process (about 80 ms for the 8-lane tree), so sampling faster would skew the latency numbers.
 const MEMORY_EVERY: Duration = Duration::from_secs(1);
 /// Longest any single request may take before the bench gives up with an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -92,6 +113,10 @@ struct Sizes {
     makespan_runs: usize,
     /// Requests per prompt size for the prompt-entry rows.
     prompt_entry: usize,
+    /// Cancels and turnarounds on the lone lane.
+    cancels: usize,
+    /// Length of each overhead cell.
+    overhead: Duration,
 }
 
 const QUICK: Sizes = Sizes {
@@ -101,6 +126,8 @@ const QUICK: Sizes = Sizes {
     rounds: 1,
     makespan_runs: 1,
     prompt_entry: 1,
+    cancels: 3,
+    overhead: Duration::from_secs(1),
 };
 const FULL: Sizes = Sizes {
     name: "full",
@@ -109,6 +136,8 @@ const FULL: Sizes = Sizes {
     rounds: 3,
     makespan_runs: 3,
     prompt_entry: 3,
+    cancels: 10,
+    overhead: Duration::from_secs(3),
 };
 
 /// Runs the benchmark.
@@ -120,43 +149,59 @@ pub async fn run(
     let began = Instant::now();
     let sizes = if quick { QUICK } else { FULL };
     let machine = machine().await;
-    // The default capture (replay) gets every measurement; the tee capture gets the latency and
-    // first-content ones for comparison.
+    // Both captures get every 1-lane measurement, the makespan runs only the default capture.
+    let single = |capture| [Group::new(BENCH_PRIMARY, 1, capture)];
     info!("bench: 1 lane ({} run)", sizes.name);
-    let single = [(BENCH_PRIMARY, 1)];
-    let one = measure(&single, CaptureMode::Replay, async |rig| {
+    let one = measure(&single(CaptureMode::Replay), async |rig| {
         one_lane(rig, sizes).await
     })
     .await?;
     info!("bench: 1 lane, tee capture ({} run)", sizes.name);
-    let (one_tee, _) = measure(&single, CaptureMode::Tee, async |rig| {
+    let one_tee = measure(&single(CaptureMode::Tee), async |rig| {
         one_lane(rig, sizes).await
     })
     .await?;
-    info!("bench: 7 lanes ({} run)", sizes.name);
+    info!("bench: 8 lanes ({} run)", sizes.name);
+    let eight = measure(&all_providers(CaptureMode::Replay), async |rig| {
+        eight_lanes(rig, sizes).await
+    })
+    .await?;
+    info!("bench: 8 lanes, tee capture ({} run)", sizes.name);
+    let eight_tee = measure(&all_providers(CaptureMode::Tee), async |rig| {
+        eight_lanes(rig, sizes).await
+    })
+    .await?;
+    info!("bench: makespan ({} run)", sizes.name);
     let overhead_ms = median(&one.0.overhead_ms).unwrap_or(0.0);
-    let lanes = [
-        (BENCH_PRIMARY, PRIMARY_LANES),
-        (BENCH_SECONDARY, SECONDARY_LANES),
-    ];
-    let seven = measure(&lanes, CaptureMode::Replay, async |rig| {
-        seven_lanes(rig, sizes, overhead_ms).await
+    let makespan_lanes = [Group::new(
+        BENCH_PRIMARY,
+        MAKESPAN_LANES,
+        CaptureMode::Replay,
+    )];
+    let (makespans, _) = measure(&makespan_lanes, async |rig| {
+        let mut runs = Vec::new();
+        // One request per lane first: never-used lanes are picked first, so every lane is warm.
+        let warm = std::iter::repeat_n(chat_id(BENCH_PRIMARY), MAKESPAN_LANES as usize);
+        all_ok(join_all(warm.map(|m| async move { rig.stream(&m, WARM_UP).await })).await)?;
+        for run in 0..sizes.makespan_runs {
+            tokio::time::sleep(IDLE_PAUSE).await;
+            runs.push(makespan_run(rig, run, overhead_ms).await?);
+        }
+        Ok(runs)
     })
     .await?;
-    info!("bench: 7 lanes, tee capture ({} run)", sizes.name);
-    let relay_only = Sizes {
-        makespan_runs: 0,
-        ..sizes
-    };
-    let (seven_tee, _) = measure(&lanes, CaptureMode::Tee, async |rig| {
-        seven_lanes(rig, relay_only, overhead_ms).await
-    })
-    .await?;
+    let mut overhead = Vec::new();
+    for qps in OVERHEAD_QPS {
+        info!("bench: overhead at {qps} QPS ({} run)", sizes.name);
+        overhead.push(overhead::cell(qps, true, sizes.overhead).await?);
+    }
     let results = Results {
         one,
         one_tee,
-        seven,
-        seven_tee,
+        eight,
+        eight_tee,
+        makespans,
+        overhead,
     };
     let run = render(&machine, sizes, &results, overhead_ms, began.elapsed());
     report::publish(&run, out.as_deref(), json_out.as_deref()).await
@@ -196,11 +241,54 @@ struct Results {
     /// 1 lane, replay capture (the default), with its memory peak.
     one: (OneLane, Peak),
     /// 1 lane, tee capture.
-    one_tee: OneLane,
-    /// 7 lanes, replay capture, with makespans and its memory peak.
-    seven: (SevenLanes, Peak),
-    /// 7 lanes, tee capture (relay latency only).
-    seven_tee: SevenLanes,
+    one_tee: (OneLane, Peak),
+    /// 8 lanes, replay capture where the provider offers it.
+    eight: (EightLanes, Peak),
+    /// 8 lanes, tee capture everywhere.
+    eight_tee: (EightLanes, Peak),
+    /// The makespan runs on [`MAKESPAN_LANES`] lanes.
+    makespans: Vec<Makespan>,
+    /// One streaming cell per [`OVERHEAD_QPS`] rate.
+    overhead: Vec<overhead::Cell>,
+}
+
+/// Lanes of one provider in a setup.
+#[derive(Clone, Copy)]
+struct Group {
+    kind: ProviderKind,
+    count: u32,
+    capture: CaptureMode,
+}
+
+impl Group {
+    /// `count` lanes of `kind` with `capture`, or the tee capture where the provider offers
+    /// only that one.
+    fn new(kind: ProviderKind, count: u32, capture: CaptureMode) -> Group {
+        let replay = (crate::providers::spec(kind).driver.as_ref()).is_some_and(|d| d.replay);
+        let capture = if replay { capture } else { CaptureMode::Tee };
+        Group {
+            kind,
+            count,
+            capture,
+        }
+    }
+}
+
+/// One lane of every provider that has a replica site, [`BENCH_PRIMARY`] first.
+fn all_providers(capture: CaptureMode) -> Vec<Group> {
+    let mut kinds = vec![BENCH_PRIMARY];
+    kinds.extend((ProviderKind::ALL.into_iter()).filter(|k| *k != BENCH_PRIMARY));
+    (kinds.into_iter())
+        .filter(|k| replica_site(*k).is_some())
+        .map(|k| Group::new(k, 1, capture))
+        .collect()
+}
+
+fn capture_name(capture: CaptureMode) -> &'static str {
+    match capture {
+        CaptureMode::Tee => "tee",
+        CaptureMode::Replay => "replay",
+    }
 }
 
 // === setups ===
@@ -212,30 +300,37 @@ struct Rig {
     replicas: Vec<(ProviderKind, ReplicaServer)>,
     client: reqwest::Client,
     base: String,
+    /// The lanes it was started with.
+    groups: Vec<Group>,
 }
 
 impl Rig {
     /// Starts one replica per provider and a gateway with the given lanes per provider. The first
     /// provider is the current one; more than one lane in total means `full_parallel_lanes`.
-    async fn start(lanes: &[(ProviderKind, u32)], capture: CaptureMode) -> Result<Rig, String> {
+    async fn start(lanes: &[Group]) -> Result<Rig, String> {
         let knobs = Knobs {
             delay_ms: DELAY_MS,
             ..Knobs::default()
         };
-        let current = lanes.first().map_or(BENCH_PRIMARY, |(k, _)| *k);
+        let current = lanes.first().map_or(BENCH_PRIMARY, |g| g.kind);
         // The bench's client sends no key: its sites are replicas, so keys in data_dir stay off.
         let mut toml = format!(
             "provider = \"{}\"\n[server]\nport = 0\n[browser]\nisolation = \"context\"\n\
              [auth]\nrequire_key = false\n",
             current.prefix()
         );
-        if lanes.iter().map(|(_, n)| n).sum::<u32>() > 1 {
+        if lanes.iter().map(|g| g.count).sum::<u32>() > 1 {
             toml.push_str(
                 "[runtime]\nproviders_in_parallel = true\nmode = \"full_parallel_lanes\"\n",
             );
         }
         let mut replicas = Vec::new();
-        for &(kind, count) in lanes {
+        for &Group {
+            kind,
+            count,
+            capture,
+        } in lanes
+        {
             let site = replica_site(kind).ok_or_else(|| format!("{kind} has no replica site"))?;
             let server = ReplicaServer::start(site, knobs)
                 .await
@@ -245,10 +340,7 @@ impl Rig {
                  capture = \"{}\"\n",
                 kind.prefix(),
                 server.base_url(),
-                match capture {
-                    CaptureMode::Tee => "tee",
-                    CaptureMode::Replay => "replay",
-                }
+                capture_name(capture)
             ));
             replicas.push((kind, server));
         }
@@ -260,6 +352,7 @@ impl Rig {
             replicas,
             client: reqwest::Client::new(),
             base,
+            groups: lanes.to_vec(),
         };
         let failed: Vec<String> = (rig.gateway.board.snapshot().into_iter())
             .filter_map(|row| match row.state {
@@ -275,6 +368,13 @@ impl Rig {
             ));
         }
         Ok(rig)
+    }
+
+    /// The capture the lanes of `kind` use in this rig.
+    fn capture_of(&self, kind: ProviderKind) -> CaptureMode {
+        (self.groups.iter())
+            .find(|g| g.kind == kind)
+            .map_or(CaptureMode::Replay, |g| g.capture)
     }
 
     fn replica(&self, kind: ProviderKind) -> Result<&ReplicaServer, String> {
@@ -369,11 +469,10 @@ impl Rig {
 /// Starts a rig, runs `work` on it while sampling memory, and shuts the rig down whatever
 /// happened.
 async fn measure<T>(
-    lanes: &[(ProviderKind, u32)],
-    capture: CaptureMode,
+    lanes: &[Group],
     work: impl AsyncFnOnce(&Rig) -> Result<T, String>,
 ) -> Result<(T, Peak), String> {
-    let rig = Rig::start(lanes, capture).await?;
+    let rig = Rig::start(lanes).await?;
     let result = match rig.gateway.browser_pid() {
         Some(pid) => {
             let (out, peak) = with_memory_peak(pid, work(&rig)).await;
@@ -400,6 +499,10 @@ struct OneLane {
     relay_ms: Vec<f64>,
     /// Per [`PROMPT_SIZES`] entry: send → the site received a prompt of that many characters.
     prompt_entry_ms: Vec<(usize, Vec<f64>)>,
+    /// The client dropped a streaming answer → the board shows the lane ready.
+    cancel_ms: Vec<f64>,
+    /// The site ended a request → the lane's next (queued) request arrived at the site.
+    turnaround_ms: Vec<f64>,
 }
 
 /// Prompt sizes, in characters, for the prompt-entry rows (a long SillyTavern chat is tens of
@@ -448,30 +551,120 @@ async fn one_lane(rig: &Rig, sizes: Sizes) -> Result<OneLane, String> {
         }
         out.prompt_entry_ms.push((size, times));
     }
+    for i in 0..sizes.cancels {
+        tokio::time::sleep(IDLE_PAUSE).await;
+        out.cancel_ms.push(cancel_once(rig, model, i).await?);
+        tokio::time::sleep(IDLE_PAUSE).await;
+        out.turnaround_ms
+            .push(turnaround_once(rig, model, i).await?);
+    }
     Ok(out)
 }
 
-/// What the 7-lane setup measured.
-struct SevenLanes {
-    /// Stamp → receive, per stamped answer piece, every lane streaming.
-    relay_ms: Vec<f64>,
-    makespans: Vec<Makespan>,
+/// Starts a long streaming answer, drops it at its first content (the client goes away) and
+/// times until every lane of the rig is ready again: the lane saw the cancel, pressed the site's
+/// Stop, waited for the site's stream to end and told the scheduler. Read from the board, which
+/// the scheduler writes, every [`CANCEL_POLL`].
+async fn cancel_once(rig: &Rig, model: &str, i: usize) -> Result<f64, String> {
+    let prompt = format!("bench [cancel-{i}] replica:chunks=1000 replica:delay_ms={DELAY_MS}");
+    let body = json!({"model": model, "stream": true,
+                      "messages": [{"role": "user", "content": prompt}]});
+    let url = format!("{}/v1/chat/completions", rig.base);
+    let read_to_content = async {
+        let resp = (rig.client.post(url).json(&body).send().await)
+            .map_err(|e| format!("{model}: the request failed: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("{model}: HTTP {}", resp.status()));
+        }
+        let mut events = SseBuffer::default();
+        let mut stream = resp.bytes_stream();
+        while let Some(bytes) = stream.next().await {
+            let bytes = bytes.map_err(|e| format!("{model}: the stream broke: {e}"))?;
+            for data in events.push(&bytes) {
+                if data != "[DONE]" && !delta_content(&data)?.is_empty() {
+                    return Ok(stream);
+                }
+            }
+        }
+        Err(format!(
+            "{model}: the answer to cancel ended before any content"
+        ))
+    };
+    let stream = tokio::time::timeout(REQUEST_TIMEOUT, read_to_content)
+        .await
+        .map_err(|_| format!("{model}: no content to cancel within {REQUEST_TIMEOUT:?}"))??;
+    let dropped = Instant::now();
+    drop(stream);
+    loop {
+        let rows = rig.gateway.board.snapshot();
+        if rows
+            .iter()
+            .all(|r| r.state == LaneState::Ready && r.current_request.is_none())
+        {
+            return Ok(dropped.elapsed().as_secs_f64() * 1000.0);
+        }
+        if dropped.elapsed() > CANCEL_TIMEOUT {
+            return Err(format!(
+                "{model}: the lane was not free {} s after its client went away",
+                CANCEL_TIMEOUT.as_secs()
+            ));
+        }
+        tokio::time::sleep(CANCEL_POLL).await;
+    }
 }
 
-/// The model of each lane of the 7-lane setup, one request per lane.
-fn lane_models() -> Vec<String> {
-    let (primary, secondary) = (chat_id(BENCH_PRIMARY), chat_id(BENCH_SECONDARY));
-    std::iter::repeat_n(primary, PRIMARY_LANES as usize)
-        .chain(std::iter::repeat_n(secondary, SECONDARY_LANES as usize))
-        .collect()
+/// Sends a paced request, and once the site has it a second one that must queue behind it on
+/// the lone lane; returns the site's end of the first → the site's arrival of the second (the
+/// lane's finish, the scheduler's hand-over, new chat, toggles, prompt and Send).
+async fn turnaround_once(rig: &Rig, model: &str, i: usize) -> Result<f64, String> {
+    let (first, second) = (format!("[turn-{i}-a]"), format!("[turn-{i}-b]"));
+    let first_prompt = format!("bench {first} replica:chunks=10 replica:delay_ms={DELAY_MS}");
+    let second_prompt = format!("bench {second} replica:chunks=1 replica:delay_ms=0");
+    let replica = rig.replica(BENCH_PRIMARY)?;
+    let queue_second = async {
+        (replica.wait_for(
+            |log| log.iter().any(|r| r.prompt.contains(first.as_str())),
+            REQUEST_TIMEOUT,
+        ))
+        .await
+        .map_err(|_| format!("the site never saw {first}"))?;
+        rig.stream(model, &second_prompt).await
+    };
+    let (a, b) = futures::join!(rig.stream(model, &first_prompt), queue_second);
+    a?;
+    b?;
+    let log = rig.site_log(BENCH_PRIMARY, &[first, second]).await?;
+    match log.as_slice() {
+        [a, b] => Ok(ms_between(a.ended_us.unwrap_or(a.started_us), b.started_us)),
+        _ => Err("the replica log lost a turnaround request".into()),
+    }
 }
 
-async fn seven_lanes(rig: &Rig, sizes: Sizes, overhead_ms: f64) -> Result<SevenLanes, String> {
-    let models = lane_models();
-    // One request per lane first: free lanes that never served are picked first, so every
-    // lane is warm before the measured rounds.
+/// What the 8-lane setup measured.
+struct EightLanes {
+    /// Stamp → receive, per stamped answer piece, every lane streaming, by provider with the
+    /// capture its lane used.
+    relay_ms: Vec<(ProviderKind, CaptureMode, Vec<f64>)>,
+    /// The gateway's dispatch histogram (`GET /api/stats`) after the runs.
+    dispatch: Value,
+}
+
+impl EightLanes {
+    fn all_relay_ms(&self) -> Vec<f64> {
+        (self.relay_ms.iter())
+            .flat_map(|(_, _, v)| v.iter().copied())
+            .collect()
+    }
+}
+
+async fn eight_lanes(rig: &Rig, sizes: Sizes) -> Result<EightLanes, String> {
+    let lanes: Vec<(ProviderKind, CaptureMode)> = (rig.replicas.iter())
+        .map(|(kind, _)| (*kind, rig.capture_of(*kind)))
+        .collect();
+    let models: Vec<String> = lanes.iter().map(|(k, _)| chat_id(*k)).collect();
     all_ok(join_all(models.iter().map(|m| rig.stream(m, WARM_UP))).await)?;
-    let mut relay_ms = Vec::new();
+    let mut relay_ms: Vec<(ProviderKind, CaptureMode, Vec<f64>)> =
+        lanes.iter().map(|(k, c)| (*k, *c, Vec::new())).collect();
     for round in 0..sizes.rounds {
         // Let every lane report itself free, so each round's requests start together.
         tokio::time::sleep(IDLE_PAUSE).await;
@@ -480,16 +673,18 @@ async fn seven_lanes(rig: &Rig, sizes: Sizes, overhead_ms: f64) -> Result<SevenL
             .collect();
         let traces =
             all_ok(join_all(models.iter().zip(&prompts).map(|(m, p)| rig.stream(m, p))).await)?;
-        relay_ms.extend(traces.into_iter().flat_map(|t| t.relay_ms));
+        for (slot, trace) in relay_ms.iter_mut().zip(traces) {
+            slot.2.extend(trace.relay_ms);
+        }
     }
-    let mut makespans = Vec::new();
-    for run in 0..sizes.makespan_runs {
-        tokio::time::sleep(IDLE_PAUSE).await;
-        makespans.push(makespan_run(rig, run, overhead_ms).await?);
-    }
-    Ok(SevenLanes {
+    let stats_url = format!("{}/api/stats", rig.base);
+    let stats: Value = match rig.client.get(stats_url).send().await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    };
+    Ok(EightLanes {
         relay_ms,
-        makespans,
+        dispatch: stats["dispatch"].clone(),
     })
 }
 
@@ -506,7 +701,7 @@ struct Makespan {
     site_order: String,
 }
 
-/// Sends the [`MAKESPAN_CHUNKS`] requests together to the [`BENCH_PRIMARY`] lanes and times them until
+/// Sends the [`MAKESPAN_CHUNKS`] requests together to the [`MAKESPAN_LANES`] lanes and times them until
 /// the last one finished. With dᵢ = request i's time at the site (arrival → end of its stream,
 /// from the replica's log) plus `overhead_ms`, the per-request lane overhead measured on the lone
 /// lane, the ideal over N lanes is `max(Σ dᵢ / N, max dᵢ)`: no schedule finishes sooner unless
@@ -538,11 +733,11 @@ async fn makespan_run(rig: &Rig, run: usize, overhead_ms: f64) -> Result<Makespa
     requests.sort_by_key(|(arrival, _, _)| *arrival);
     let durations: Vec<f64> = requests.iter().map(|(_, _, d)| *d).collect();
     let longest = durations.iter().copied().fold(0.0, f64::max);
-    let spread = durations.iter().sum::<f64>() / f64::from(PRIMARY_LANES);
+    let spread = durations.iter().sum::<f64>() / f64::from(MAKESPAN_LANES);
     Ok(Makespan {
         measured_s,
         ideal_s: spread.max(longest) / 1000.0,
-        fifo_s: fifo_makespan(&durations, PRIMARY_LANES as usize) / 1000.0,
+        fifo_s: fifo_makespan(&durations, MAKESPAN_LANES as usize) / 1000.0,
         site_order: requests.iter().map(|(_, c, _)| size_letter(*c)).collect(),
     })
 }
@@ -585,6 +780,9 @@ fn all_ok<T>(results: Vec<Result<T, String>>) -> Result<Vec<T>, String> {
 struct Peak {
     /// PSS of the Chromium process tree at the peak, in KiB.
     browser_kib: u64,
+    /// Of `browser_kib`, the renderer processes', and how many there were.
+    renderer_kib: u64,
+    renderers: usize,
     /// PSS of this process (gateway, replica sites, bench client) at the peak, in KiB.
     own_kib: u64,
     samples: usize,
@@ -605,15 +803,17 @@ async fn with_memory_peak<T>(browser_pid: u32, work: impl Future<Output = T>) ->
             let sample = tokio::task::spawn_blocking(move || {
                 let before = thread_cpu_ticks();
                 let own = procs::pss_kib(std::process::id());
-                let browser = procs::tree_pss_kib(browser_pid);
+                let browser = procs::tree_pss_split(browser_pid);
                 (browser, own, thread_cpu_ticks().saturating_sub(before))
             })
             .await;
-            if let Ok((browser_kib, own_kib, ticks)) = sample {
+            if let Ok((browser, own_kib, ticks)) = sample {
                 peak.samples += 1;
                 peak.sampling_cpu += TICK * u32::try_from(ticks).unwrap_or(u32::MAX);
-                if browser_kib + own_kib > peak.browser_kib + peak.own_kib {
-                    peak.browser_kib = browser_kib;
+                if browser.total_kib + own_kib > peak.browser_kib + peak.own_kib {
+                    peak.browser_kib = browser.total_kib;
+                    peak.renderer_kib = browser.renderer_kib;
+                    peak.renderers = browser.renderers;
                     peak.own_kib = own_kib;
                 }
             }

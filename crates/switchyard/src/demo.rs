@@ -15,10 +15,9 @@ use crate::gateway::Gateway;
 use crate::models::ProviderKind;
 use crate::reload::Source;
 
-/// The provider the bench's 1-lane setup and makespan runs use, and the one it lays beside it in
-/// the 7-lane setup. Kept with the replica map so the bench names no provider itself.
+/// The provider the bench's 1-lane setup and makespan runs use (its 8-lane setup takes every
+/// provider of [`replica_site`]). Kept with the replica map so the bench names no provider itself.
 pub const BENCH_PRIMARY: ProviderKind = ProviderKind::DeepSeek;
-pub const BENCH_SECONDARY: ProviderKind = ProviderKind::Glm;
 
 /// The replica site standing in for a provider, if there is one.
 pub fn replica_site(kind: ProviderKind) -> Option<Site> {

@@ -171,6 +171,28 @@ enum BenchWhat {
         /// Seconds each rate and delivery runs.
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
+        /// Also drive the same load through LiteLLM's proxy (installed from PyPI into
+        /// target/litellm-venv on first use) in front of the same dummy lanes, and report its
+        /// added latency against switchyard's.
+        #[arg(long)]
+        compare_litellm: bool,
+    },
+    /// Relay latency (tee capture) and memory with the replicas' light pages and with pages as
+    /// heavy as the real sites'.
+    Heavy,
+    /// Many short requests through real lanes: memory after warm-up and its growth per 1,000
+    /// requests.
+    Soak {
+        /// Requests to send in all.
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+        /// Lanes of the bench provider, and requests in flight at once.
+        #[arg(long, default_value_t = 4)]
+        lanes: u32,
+        /// Serve pages as heavy as the real sites' (megabytes of script, a retained heap, a
+        /// re-render of the whole answer per streamed piece).
+        #[arg(long)]
+        heavy: bool,
     },
 }
 
@@ -387,13 +409,39 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Bench {
             out,
             json,
-            what: Some(BenchWhat::Overhead { qps, duration }),
+            what:
+                Some(BenchWhat::Overhead {
+                    qps,
+                    duration,
+                    compare_litellm,
+                }),
             ..
         } => {
             let duration = std::time::Duration::try_from_secs_f64(duration)
                 .map_err(|e| format!("--duration {duration}: {e}"))?;
-            switchyard::bench::overhead(qps, duration, out, json).await
+            if compare_litellm {
+                switchyard::bench::litellm(qps, duration, out, json).await
+            } else {
+                switchyard::bench::overhead(qps, duration, out, json).await
+            }
         }
+        Command::Bench {
+            out,
+            json,
+            what:
+                Some(BenchWhat::Soak {
+                    requests,
+                    lanes,
+                    heavy,
+                }),
+            ..
+        } => switchyard::bench::soak(requests, lanes, heavy, out, json).await,
+        Command::Bench {
+            out,
+            json,
+            what: Some(BenchWhat::Heavy),
+            ..
+        } => switchyard::bench::heavy(out, json).await,
         Command::Bench {
             out,
             json,

@@ -11,7 +11,7 @@
 //! keeps the algorithm name and the shape but hashes with SHA-256, which the page has built in
 //! (`crypto.subtle`), so its `app.js` solves the challenge as the site's script does: by search.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -43,8 +43,15 @@ struct Issued {
 #[derive(Default)]
 pub(crate) struct Challenges {
     open: HashMap<String, Issued>,
-    used: HashSet<String>,
+    /// Redeemed challenges with their expiry (ms): once expired, a reuse is refused as expired
+    /// anyway, so [`Challenges::forget_expired`] drops them and the set stays bounded.
+    used: HashMap<String, u64>,
+    /// Redemptions since the last [`Challenges::forget_expired`].
+    since_sweep: usize,
 }
+
+/// Redemptions between two sweeps of expired challenges.
+const SWEEP_EVERY: usize = 256;
 
 /// The decoded `x-ds-pow-response` header.
 #[derive(Deserialize)]
@@ -64,6 +71,15 @@ pub(crate) fn hash(salt: &str, expire_at: u64, answer: u64) -> String {
 }
 
 impl Challenges {
+    /// Drops the challenges, open or redeemed, that expired before `now_ms`: an answer to one is
+    /// refused whatever the sets say (an unknown challenge), so remembering them only grows
+    /// memory over a long run.
+    fn forget_expired(&mut self, now_ms: u64) {
+        self.open.retain(|_, issued| issued.expire_at >= now_ms);
+        self.used.retain(|_, expire_at| *expire_at >= now_ms);
+        self.since_sweep = 0;
+    }
+
     /// Issues a challenge for `target_path`; returns the `challenge` object of the answer.
     pub(crate) fn issue(&mut self, target_path: &str) -> Value {
         let salt = ids::hex(20);
@@ -109,13 +125,17 @@ impl Challenges {
             ));
         }
         let Some(issued) = self.open.remove(&answer.challenge) else {
-            return Err(if self.used.contains(&answer.challenge) {
+            return Err(if self.used.contains_key(&answer.challenge) {
                 format!("{HEADER} reuses a challenge that was already redeemed")
             } else {
                 format!("{HEADER} names a challenge this server did not issue")
             });
         };
-        self.used.insert(answer.challenge.clone());
+        self.used.insert(answer.challenge.clone(), issued.expire_at);
+        self.since_sweep += 1;
+        if self.since_sweep >= SWEEP_EVERY {
+            self.forget_expired(ids::now_us() / 1000);
+        }
         if issued.target_path != path || answer.target_path != path {
             return Err(format!(
                 "{HEADER} is for {}, not {path}",
@@ -169,6 +189,18 @@ mod tests {
         assert_eq!(c.redeem(Some(h.as_bytes()), PATH), Ok(()));
         let again = c.redeem(Some(h.as_bytes()), PATH).unwrap_err();
         assert!(again.contains("already redeemed"), "{again}");
+    }
+
+    #[test]
+    fn expired_challenges_are_forgotten() {
+        let mut c = Challenges::default();
+        let issued = c.issue(PATH);
+        let expire_at = issued["expire_at"].as_u64().unwrap();
+        c.forget_expired(expire_at);
+        assert_eq!(c.open.len(), 1, "not yet expired");
+        c.used.insert("old".into(), expire_at - 1);
+        c.forget_expired(expire_at + 1);
+        assert!(c.open.is_empty() && c.used.is_empty());
     }
 
     #[test]

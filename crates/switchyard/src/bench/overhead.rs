@@ -29,28 +29,28 @@ use crate::gateway::Gateway;
 
 /// Dummy lanes behind the gateway: enough that a lane is free for every request at the rates
 /// measured (each answers in well under a millisecond).
-const LANES: u32 = 64;
+pub(super) const LANES: u32 = 64;
 /// The most requests one cell sends (each is kept in memory until the cell ends).
 const MAX_REQUESTS: u64 = 10_000_000;
 /// A request slower than this counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One measured cell.
-struct Cell {
-    qps: u32,
-    stream: bool,
-    duration: Duration,
+pub(super) struct Cell {
+    pub(super) qps: u32,
+    pub(super) stream: bool,
+    pub(super) duration: Duration,
     /// Client latency per request, ms.
     latency_ms: Vec<f64>,
-    failed: usize,
+    pub(super) failed: usize,
     /// The failed requests by status (`429`, …; `error`: no answer).
     refusals: std::collections::BTreeMap<String, usize>,
     /// Largest delay between a request's scheduled and actual send, ms.
     max_late_ms: f64,
     /// Completed requests per second of the run.
-    achieved_qps: f64,
-    /// `GET /api/stats` after the run.
-    stats: Value,
+    pub(super) achieved_qps: f64,
+    /// `GET /api/stats` after the run, with `measured_samples` and `warm_up_samples`.
+    pub(super) stats: Value,
 }
 
 /// Runs the overhead bench and prints (and writes) its table and figures.
@@ -105,7 +105,9 @@ async fn start_gateway() -> Result<(Gateway, std::path::PathBuf), String> {
     Ok((gateway, data_dir))
 }
 
-async fn cell(qps: u32, stream: bool, duration: Duration) -> Result<Cell, String> {
+/// Measures one cell: `qps` requests a second for `duration` against a fresh gateway with
+/// [`LANES`] dummy lanes. `switchyard bench` calls it too, with a shorter duration.
+pub(super) async fn cell(qps: u32, stream: bool, duration: Duration) -> Result<Cell, String> {
     let (gateway, data_dir) = start_gateway().await?;
     let url = format!("{}/v1/chat/completions", gateway.base_url());
     let client = reqwest::Client::builder()

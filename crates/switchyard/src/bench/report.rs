@@ -7,11 +7,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{
-    DELAY_MS, IDLE_PAUSE, MAKESPAN_CHUNKS, MEMORY_EVERY, Makespan, PRIMARY_LANES, Results,
-    SECONDARY_LANES, STAMPS, Sizes, size_letter,
+    CANCEL_POLL, DELAY_MS, IDLE_PAUSE, MAKESPAN_CHUNKS, MAKESPAN_LANES, MEMORY_EVERY, Makespan,
+    Peak, Results, STAMPS, Sizes, capture_name, overhead, size_letter,
 };
 use crate::browser::find_chromium;
-use crate::demo::{BENCH_PRIMARY, BENCH_SECONDARY};
+use crate::config::CaptureMode;
+use crate::demo::BENCH_PRIMARY;
 
 /// The existing tool's figures (IntenseRP Next v2 against the same replica as the 1-lane setup), measured
 /// separately on this project's machine kind, never in a run of this bench.
@@ -100,34 +101,64 @@ pub(super) fn render(
     took: Duration,
 ) -> Value {
     let mut figures = Figures::default();
-    let (p, q) = (BENCH_PRIMARY.display_name(), BENCH_SECONDARY.display_name());
+    let p = BENCH_PRIMARY.display_name();
     let pid = BENCH_PRIMARY.prefix();
     let (one, one_peak) = &results.one;
-    let (seven, seven_peak) = &results.seven;
+    let (one_tee, one_tee_peak) = &results.one_tee;
+    let (eight, eight_peak) = &results.eight;
+    let (eight_tee, eight_tee_peak) = &results.eight_tee;
     let ms = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2} ms"));
 
-    let total = PRIMARY_LANES + SECONDARY_LANES;
-    let all =
-        format!("{total} lanes streaming at once ({PRIMARY_LANES} {p} + {SECONDARY_LANES} {q})");
-    let relay = [
+    let total = eight.relay_ms.len();
+    let providers: Vec<&str> = (eight.relay_ms.iter())
+        .map(|(k, _, _)| k.display_name())
+        .collect();
+    let replayed: Vec<&str> = (eight.relay_ms.iter())
+        .filter(|(_, c, _)| *c == CaptureMode::Replay)
+        .map(|(k, _, _)| k.display_name())
+        .collect();
+    let teed: Vec<&str> = (eight.relay_ms.iter())
+        .filter(|(_, c, _)| *c == CaptureMode::Tee)
+        .map(|(k, _, _)| k.display_name())
+        .collect();
+    let all = format!("{total} lanes streaming at once (one per provider)");
+    let mixed = format!(
+        "{all}, replay capture ({}; tee for {}, which offer only it)",
+        replayed.len(),
+        if teed.is_empty() {
+            "none".to_owned()
+        } else {
+            teed.join(", ")
+        }
+    );
+    let one_relay = [
         (
             format!("1 lane streaming alone ({p}), replay capture"),
-            &one.relay_ms,
+            one.relay_ms.clone(),
+            Vec::new(),
             true,
         ),
         (
             format!("1 lane streaming alone ({p}), tee capture"),
-            &results.one_tee.relay_ms,
+            one_tee.relay_ms.clone(),
+            Vec::new(),
             true,
         ),
-        (format!("{all}, replay capture"), &seven.relay_ms, false),
-        (
-            format!("{all}, tee capture"),
-            &results.seven_tee.relay_ms,
-            false,
-        ),
     ];
-    for (setup, values, alone) in relay {
+    let eight_relay =
+        [(mixed, eight), (format!("{all}, tee capture"), eight_tee)].map(|(setup, run)| {
+            let by_provider: Vec<Value> = (run.relay_ms.iter())
+                .map(|(kind, capture, v)| {
+                    json!({
+                        "provider": kind.prefix(), "capture": capture_name(*capture),
+                        "p50_ms": percentile(v, 50.0), "p99_ms": percentile(v, 99.0),
+                        "samples": v.len(),
+                    })
+                })
+                .collect();
+            (setup, run.all_relay_ms(), by_provider, false)
+        });
+    for (setup, values, by_provider, alone) in one_relay.into_iter().chain(eight_relay) {
         for p in [50.0, 99.0] {
             let negative = values.iter().filter(|v| **v < 0.0).count();
             let reference = if alone && p == 50.0 {
@@ -135,23 +166,27 @@ pub(super) fn render(
             } else {
                 "—"
             };
+            let mut data = json!({
+                "key": format!("relay_p{p}_ms"), "value": percentile(&values, p),
+                "samples": values.len(), "negative_samples": negative,
+            });
+            if !by_provider.is_empty() {
+                data["by_provider"] = Value::from(by_provider.clone());
+            }
             figures.add(
                 Row {
                     measure: &format!("relay latency per chunk, p{p}"),
                     setup: &setup,
-                    cell: ms(percentile(values, p)),
+                    cell: ms(percentile(&values, p)),
                     existing_tool: reference,
                     samples: format!("{} chunks, {negative} negative", values.len()),
                 },
-                json!({
-                    "key": format!("relay_p{p}_ms"), "value": percentile(values, p),
-                    "samples": values.len(), "negative_samples": negative,
-                }),
+                data,
             );
         }
     }
 
-    for (capture, lane) in [("replay", one), ("tee", &results.one_tee)] {
+    for (capture, lane) in [("replay", one), ("tee", one_tee)] {
         let first = median(&lane.first_content_ms).map(|v| v / 1e3);
         figures.add(
             Row {
@@ -186,13 +221,105 @@ pub(super) fn render(
         );
     }
 
+    for (capture, lane) in [("replay", one), ("tee", one_tee)] {
+        let setup = format!("1 lane ({p}), {capture} capture");
+        for (measure, key, values, pct) in [
+            (
+                "cancel (client goes away) → lane free, p99",
+                "cancel_p99_ms",
+                &lane.cancel_ms,
+                99.0,
+            ),
+            (
+                "turnaround (site ended → next request at the site), p50",
+                "turnaround_p50_ms",
+                &lane.turnaround_ms,
+                50.0,
+            ),
+        ] {
+            figures.add(
+                Row {
+                    measure,
+                    setup: &setup,
+                    cell: ms(percentile(values, pct)),
+                    existing_tool: "—",
+                    samples: format!("{} requests", values.len()),
+                },
+                json!({
+                    "key": key, "capture": capture, "value": percentile(values, pct),
+                    "samples": values.len(),
+                }),
+            );
+        }
+    }
+
+    for cell in &results.overhead {
+        let setup = format!(
+            "{} QPS open loop for {} s, streaming, {} dummy lanes",
+            cell.qps,
+            cell.duration.as_secs_f64(),
+            overhead::LANES
+        );
+        let measured = cell.stats["measured_samples"].as_u64().unwrap_or(0);
+        let note = format!(
+            "{measured} requests, {} failed, {:.0} QPS achieved",
+            cell.failed, cell.achieved_qps
+        );
+        for (measure, key, hist, pct) in [
+            ("overhead, p50", "overhead_p50_ms", "overhead", "p50_ms"),
+            ("overhead, p99", "overhead_p99_ms", "overhead", "p99_ms"),
+            (
+                "dispatch (queued → lane took it), p99",
+                "dispatch_p99_ms",
+                "dispatch",
+                "p99_ms",
+            ),
+        ] {
+            let value = cell.stats[hist][pct].as_f64();
+            figures.add(
+                Row {
+                    measure,
+                    setup: &setup,
+                    cell: value.map_or("n/a".to_owned(), |v| format!("{v:.3} ms")),
+                    existing_tool: "—",
+                    samples: note.clone(),
+                },
+                json!({
+                    "key": key, "value": value, "qps": cell.qps, "stream": cell.stream,
+                    "samples": measured, "failed": cell.failed,
+                    "achieved_qps": cell.achieved_qps,
+                }),
+            );
+        }
+    }
+    for (setup, run) in [
+        (
+            format!("{total} real lanes, replay capture where offered"),
+            eight,
+        ),
+        (format!("{total} real lanes, tee capture"), eight_tee),
+    ] {
+        let value = run.dispatch["p99_ms"].as_f64();
+        let count = run.dispatch["count"].as_u64().unwrap_or(0);
+        figures.add(
+            Row {
+                measure: "dispatch (queued → lane took it), p99",
+                setup: &setup,
+                cell: value.map_or("n/a".to_owned(), |v| format!("{v:.3} ms")),
+                existing_tool: "—",
+                samples: format!("{count} requests"),
+            },
+            json!({"key": "dispatch_p99_ms", "value": value, "samples": count}),
+        );
+    }
+
     let long = MAKESPAN_CHUNKS
         .iter()
         .filter(|c| size_letter(**c) == 'L')
         .count();
     let short = MAKESPAN_CHUNKS.len() - long;
     let setup = format!(
-        "{long} long + {short} short requests on {PRIMARY_LANES} {p} lanes, replay capture"
+        "{long} long + {short} short requests on {MAKESPAN_LANES} {p} lanes, replay capture"
     );
     for (measure, fifo) in [
         ("makespan / ideal", false),
@@ -200,7 +327,7 @@ pub(super) fn render(
     ] {
         let bound = |m: &Makespan| if fifo { m.fifo_s } else { m.ideal_s };
         let ratio = |m: &Makespan| m.measured_s / bound(m);
-        let mut runs = seven.makespans.clone();
+        let mut runs = results.makespans.clone();
         runs.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
         let median_run = runs.get(runs.len() / 2);
         let cell = median_run.map_or("n/a".to_owned(), |m| {
@@ -234,22 +361,34 @@ pub(super) fn render(
         );
     }
 
-    for (setup, peak, reference) in [
+    let peaks = [
         (
-            "1 lane, replay capture",
+            format!("1 lane ({p}), replay capture"),
             one_peak,
             REFERENCE_MEMORY_ONE_LANE,
         ),
-        (&*format!("{total} lanes, replay capture"), seven_peak, "—"),
-    ] {
+        (format!("1 lane ({p}), tee capture"), one_tee_peak, "—"),
+        (
+            format!("{total} lanes, replay capture where offered"),
+            eight_peak,
+            "—",
+        ),
+        (format!("{total} lanes, tee capture"), eight_tee_peak, "—"),
+    ];
+    for (setup, peak, reference) in &peaks {
         let (browser, own) = (mib(peak.browser_kib), mib(peak.own_kib));
         figures.add(
             Row {
                 measure: "peak memory (PSS)",
                 setup,
                 cell: format!(
-                    "{:.0} MiB (Chromium {browser:.0} + switchyard {own:.0})",
-                    browser + own
+                    "{:.0} MiB (Chromium {browser:.0} with {} at {:.0}; switchyard {own:.0})",
+                    browser + own,
+                    match peak.renderers {
+                        1 => "1 renderer".to_owned(),
+                        n => format!("{n} renderers"),
+                    },
+                    mib(peak.renderer_kib)
                 ),
                 existing_tool: reference,
                 samples: format!("{} samples", peak.samples),
@@ -257,13 +396,48 @@ pub(super) fn render(
             json!({
                 "key": "peak_pss_mib", "value": browser + own,
                 "chromium_pss_mib": browser, "switchyard_pss_mib": own,
+                "renderer_pss_mib": mib(peak.renderer_kib), "renderers": peak.renderers,
                 "samples": peak.samples,
+            }),
+        );
+    }
+    // Per lane: what each lane past the first adds, and the whole Chromium spread over the lanes.
+    let lanes = total.max(1) as f64;
+    for (setup, single, many) in [
+        (
+            format!("{total} lanes vs 1, replay capture where offered"),
+            one_peak,
+            eight_peak,
+        ),
+        (
+            format!("{total} lanes vs 1, tee capture"),
+            one_tee_peak,
+            eight_tee_peak,
+        ),
+    ] {
+        let whole = |p: &Peak| mib(p.browser_kib + p.own_kib);
+        let added = (whole(many) - whole(single)) / (lanes - 1.0).max(1.0);
+        figures.add(
+            Row {
+                measure: "memory (PSS) per lane",
+                setup: &setup,
+                cell: format!(
+                    "{added:.0} MiB per added lane; {:.0} MiB per lane on average",
+                    whole(many) / lanes
+                ),
+                existing_tool: "—",
+                samples: format!("{} + {} samples", single.samples, many.samples),
+            },
+            json!({
+                "key": "pss_per_added_lane_mib", "value": added,
+                "average_per_lane_mib": whole(many) / lanes,
+                "samples": single.samples + many.samples,
             }),
         );
     }
 
     let sent_order: String = MAKESPAN_CHUNKS.iter().map(|c| size_letter(*c)).collect();
-    let site_orders: Vec<&str> = (seven.makespans.iter())
+    let site_orders: Vec<&str> = (results.makespans.iter())
         .map(|m| m.site_order.as_str())
         .collect();
     let site_orders = site_orders.join(", ");
@@ -282,6 +456,19 @@ pub(super) fn render(
              once\": each round sends one request to every lane together."
         ),
         format!(
+            "The {total}-lane setup is one lane per provider ({}) in one Chromium, \
+             `full_parallel_lanes`, each in its own browser context. Its replay run uses the \
+             replay capture for {} and the tee capture for {}; its tee run tees everywhere. \
+             Each figure's JSON has the percentiles per provider (`by_provider`).",
+            providers.join(", "),
+            replayed.join(", "),
+            if teed.is_empty() {
+                "none".to_owned()
+            } else {
+                teed.join(", ")
+            }
+        ),
+        format!(
             "Time to first content: client send → first SSE chunk with non-empty \
              `delta.content`, `{pid}-chat` on a warm lane left idle for {} ms, the replica \
              answering with no pacing delay. Of it, send → the site receives the request (new \
@@ -295,15 +482,38 @@ pub(super) fn render(
          above) and Send. The difference to the smallest row is what the prompt's size costs."
             .to_owned(),
         format!(
+            "Cancel: a streaming `{pid}-chat` answer of 1000 pieces {DELAY_MS} ms apart is \
+             dropped by the client at its first content; the time from the drop until the \
+             board (which the scheduler writes) shows the lane ready with no request, polled \
+             every {} ms. It covers the disconnect reaching the handler, the lane pressing the \
+             site's Stop, the site's stream ending and the hand-back to the scheduler. \
+             Turnaround: a request of 10 pieces, and once the site has it a second one that \
+             queues behind it; the site's end of the first → the site's arrival of the second, \
+             both from the replica's log (the lane's finish, the hand-over, new chat, toggles, \
+             prompt and Send).",
+            CANCEL_POLL.as_millis()
+        ),
+        format!(
+            "Overhead and dispatch at fixed rates: the `switchyard bench overhead` harness \
+             (open loop, {} dummy lanes, no browser, streaming `dummy-instant`) for {} s a \
+             rate; the gateway's own histograms (GET /api/stats): overhead = request head → \
+             last frame minus lane time, dispatch = submitted to the queue → a lane took it. \
+             Dispatch on real lanes is the same histogram after the {total}-lane runs (its \
+             rounds send one request per lane together, so none waits for a lane). \
+             `switchyard bench overhead` has the full grid.",
+            overhead::LANES,
+            sizes.overhead.as_secs_f64()
+        ),
+        format!(
             "Makespan: {} `{pid}-chat` requests (L = {} and S = {} answer pieces, \
-             {DELAY_MS} ms apart) sent together, listed as {sent_order}, to the \
-             {PRIMARY_LANES} {p} lanes of the {total}-lane setup ({q} lanes idle); makespan = \
+             {DELAY_MS} ms apart) sent together, listed as {sent_order}, to \
+             {MAKESPAN_LANES} {p} lanes in one Chromium; makespan = \
              first send → last `[DONE]`. Which request reaches the queue first is up to the race \
              between the connections; the site saw them start as {site_orders} (one per run). \
              With dᵢ = request i's time at the site (arrival → end of stream, from the replica's \
              log) + o, where o = {overhead_ms:.1} ms is the per-request lane overhead measured on \
              the lone lane (p50 of send → site arrival plus site end → `[DONE]`): ideal = \
-             max(Σ dᵢ / {PRIMARY_LANES}, max dᵢ), the bound for a scheduler that knew every \
+             max(Σ dᵢ / {MAKESPAN_LANES}, max dᵢ), the bound for a scheduler that knew every \
              length; FIFO replay = the same dᵢ run in the site's start order, each on the first \
              free lane, i.e. perfect dispatch without knowing lengths. Each cell is the median \
              run.",
@@ -313,14 +523,20 @@ pub(super) fn render(
         ),
         format!(
             "Peak memory: PSS (shared pages split between the processes sharing them) of the \
-             Chromium process tree plus this process, which also holds the replica sites and the \
-             bench client; sampled every {} ms from the moment the gateway is ready through the \
-             setup's runs, largest total kept. Sampling took {:.1} ms of CPU per sample on average \
-             (the costlier setup), taken from the runs being measured.",
+             Chromium process tree (renderers: processes with `--type=renderer`) plus this \
+             process, which also holds the replica sites and the bench client; sampled every {} \
+             ms from the moment the gateway is ready through the setup's runs, largest total \
+             kept. PSS counts each process's share of the Chromium binary's mapped pages too, \
+             so a lone renderer carries all of the renderers' share, and other Chromiums on the \
+             machine (other programs, tests) lower every figure a little. Per added lane = (the \
+             {total}-lane peak − the 1-lane peak) / {}. Sampling \
+             took {:.1} ms of CPU per sample on average (the costliest setup), taken from the \
+             runs being measured.",
             MEMORY_EVERY.as_millis(),
-            [one_peak, seven_peak]
-                .map(|p| p.sampling_cpu.as_secs_f64() * 1e3 / p.samples.max(1) as f64)
-                .into_iter()
+            total.saturating_sub(1).max(1),
+            peaks
+                .iter()
+                .map(|(_, p, _)| p.sampling_cpu.as_secs_f64() * 1e3 / p.samples.max(1) as f64)
                 .fold(0.0, f64::max)
         ),
         format!(
@@ -329,6 +545,9 @@ pub(super) fn render(
              lane, measured separately on this project's machine kind against the same {p} \
              replica; not measured in this run."
         ),
+        "Targets (reported, not asserted): overhead p99 ≤ 0.5 ms at 5000 QPS; tee relay p99 ≤ \
+         5 ms with 8 lanes; 8 providers ≤ 500 MiB PSS; turnaround ≤ 50 ms p50."
+            .to_owned(),
         format!("Run time: {:.1} s.", took.as_secs_f64()),
     ];
     let mut run = run_json(sizes.name, machine, figures.0, &notes, took);

@@ -18,12 +18,12 @@ mod tab;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::target::{
-    CreateBrowserContextParams, CreateTargetParams,
+    CloseTargetParams, CreateBrowserContextParams, CreateTargetParams, GetTargetsParams, TargetId,
 };
 use chromiumoxide::handler::HandlerConfig;
 use futures::StreamExt;
@@ -141,6 +141,35 @@ pub struct LaunchOptions {
     pub proxy: Option<ProxyUrl>,
 }
 
+/// Closes the page Chromium opens at launch (headless shows its new-tab page), once the first
+/// lane page (`ours`) exists, so the browser never has none: every other page then is the start
+/// page, since `new_tab` holds the browser's lock. It holds a renderer of its own and the new-tab
+/// page's browser-side state (about 80 MiB PSS together) that no lane uses. A failure only costs
+/// that memory, so it is logged at debug.
+async fn close_start_pages(browser: &Browser, ours: &TargetId, t: Duration) {
+    let targets = match timed(
+        "Target.getTargets",
+        t,
+        browser.execute(GetTargetsParams::default()),
+    )
+    .await
+    {
+        Ok(r) => r.result.target_infos,
+        Err(e) => {
+            debug!(cause = %e, "could not list the browser's pages to close its start page");
+            return;
+        }
+    };
+    for target in targets {
+        if target.r#type == "page" && &target.target_id != ours {
+            let close = CloseTargetParams::new(target.target_id);
+            if let Err(e) = timed("Target.closeTarget", t, browser.execute(close)).await {
+                debug!(cause = %e, "could not close Chromium's start page");
+            }
+        }
+    }
+}
+
 /// Whether Chromium must run without its sandbox, and why (for the log). Chromium refuses to
 /// start sandboxed as root, so root always runs it without; otherwise only the user's
 /// `browser.no_sandbox = true` turns the sandbox off.
@@ -184,6 +213,9 @@ pub struct Chromium {
     remote: Option<String>,
     /// The handler task, ended to drop a remote browser's connection.
     handler: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Chromium's own start page is still to be closed (a launched browser, until its first
+    /// lane page is open).
+    start_page: AtomicBool,
 }
 
 static TEMP_PROFILES: AtomicU64 = AtomicU64::new(0);
@@ -263,6 +295,7 @@ impl Chromium {
             cdp_timeout: opts.cdp_timeout,
             remote: None,
             handler: std::sync::Mutex::new(Some(task)),
+            start_page: AtomicBool::new(true),
         }))
     }
 
@@ -308,6 +341,8 @@ impl Chromium {
             cdp_timeout,
             remote: Some(shown),
             handler: std::sync::Mutex::new(Some(task)),
+            // Another program's browser: its pages are not switchyard's to close.
+            start_page: AtomicBool::new(false),
         }))
     }
 
@@ -377,6 +412,9 @@ impl Chromium {
         if let Some((username, password)) = proxy.and_then(ProxyUrl::credentials) {
             let credentials = chromiumoxide::auth::Credentials { username, password };
             timed("signing in to the proxy", t, page.authenticate(credentials)).await?;
+        }
+        if self.start_page.swap(false, Ordering::Relaxed) {
+            close_start_pages(&browser, page.target_id(), t).await;
         }
         Ok(Tab::new(page, t, context))
     }

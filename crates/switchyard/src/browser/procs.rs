@@ -61,6 +61,38 @@ pub fn tree_pss_kib(root: u32) -> u64 {
     tree(root).into_iter().map(pss_kib).sum()
 }
 
+/// PSS of a Chromium process tree split by process kind: the whole tree, and of it the
+/// renderers (`--type=renderer`, one or more per browser context or site) with their count.
+pub fn tree_pss_split(root: u32) -> TreePss {
+    let mut out = TreePss::default();
+    for pid in tree(root) {
+        let pss = pss_kib(pid);
+        out.total_kib += pss;
+        if is_renderer(pid) {
+            out.renderer_kib += pss;
+            out.renderers += 1;
+        }
+    }
+    out
+}
+
+/// What [`tree_pss_split`] read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TreePss {
+    pub total_kib: u64,
+    pub renderer_kib: u64,
+    pub renderers: usize,
+}
+
+/// Whether a process is a Chromium renderer (its command line has `--type=renderer`). Chromium
+/// rewrites its process title, so the arguments may be one space-separated string.
+fn is_renderer(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
+        cmd.split(|b| *b == 0 || *b == b' ')
+            .any(|arg| arg == b"--type=renderer")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
