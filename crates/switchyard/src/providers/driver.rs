@@ -85,7 +85,7 @@ pub struct StopHints {
 #[derive(Debug, Clone, Copy)]
 pub struct Driver {
     provider: ProviderKind,
-    spec: &'static DriverSpec,
+    pub(super) spec: &'static DriverSpec,
 }
 
 impl Driver {

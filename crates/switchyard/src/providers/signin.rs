@@ -1,8 +1,8 @@
 //! Automatic sign-in: fills a provider's sign-in form with a saved account (behavior-spec §7.4,
 //! provider-wire-formats §2.1, §3.1).
 //!
-//! Only the providers whose reference fills the form have a script here; the others sign in by
-//! hand (`switchyard login`). A script fills the form and submits it, then waits for the form's
+//! Each provider that fills its form names the script and page in its own spec
+//! ([`super::spec::SignInForm`]); the others sign in by hand (`switchyard login`). A script fills the form and submits it, then waits for the form's
 //! error; on success the page navigates to the chat, which ends the script's context, and the
 //! lane's ready check decides.
 
@@ -12,28 +12,6 @@ use serde_json::json;
 
 use super::Driver;
 use crate::browser::Tab;
-use crate::models::ProviderKind;
-
-/// The sign-in script of a provider, and the page it runs on (a path under the base URL;
-/// `None`: the page the site redirected to).
-struct SignIn {
-    script: &'static str,
-    page: Option<&'static str>,
-}
-
-fn of(kind: ProviderKind) -> Option<SignIn> {
-    match kind {
-        ProviderKind::DeepSeek => Some(SignIn {
-            script: include_str!("deepseek/signin.js"),
-            page: None,
-        }),
-        ProviderKind::Glm => Some(SignIn {
-            script: include_str!("glm/signin.js"),
-            page: Some("/auth"),
-        }),
-        _ => None,
-    }
-}
 
 /// What the sign-in attempt found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +25,13 @@ pub enum SignInOutcome {
 }
 
 impl Driver {
+    fn sign_in_form(self) -> Option<&'static super::spec::SignInForm> {
+        self.spec.sign_in.as_ref()
+    }
+
     /// Whether this provider signs in by filling its form.
     pub fn fills_sign_in(self) -> bool {
-        of(self.provider()).is_some()
+        self.sign_in_form().is_some()
     }
 
     /// Fills and submits the site's sign-in form with `email` and `password`. The password
@@ -62,7 +44,7 @@ impl Driver {
         password: &str,
         timeout: Duration,
     ) -> Result<SignInOutcome, String> {
-        let Some(how) = of(self.provider()) else {
+        let Some(how) = self.sign_in_form() else {
             return Ok(SignInOutcome::Unsupported);
         };
         if let Some(page) = how.page {

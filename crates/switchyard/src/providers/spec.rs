@@ -139,6 +139,19 @@ pub struct DriverSpec {
     /// The reference's Blocked-Response Handling, where the site has it: what to do when an
     /// answer comes back blocked or empty before any of it reached the client.
     pub nudge: Option<Nudge>,
+    /// Automatic sign-in with a saved account, where the reference fills the site's form
+    /// (behavior-spec §7.4); `None`: the site is signed in by hand (`switchyard login`).
+    pub sign_in: Option<SignInForm>,
+}
+
+/// A site's sign-in form: the script that fills and submits it with `email` and `password`
+/// (answering `{state: "refused", message}` or `{state: "no_form"}`, or leaving the page on
+/// success), and the page it runs on.
+#[derive(Debug)]
+pub struct SignInForm {
+    pub script: &'static str,
+    /// A path under the base URL to open first; `None`: the page the site redirected to.
+    pub page: Option<&'static str>,
 }
 
 /// Blocked-Response Handling (provider-wire-formats §8.5): the blocked turn is replaced by

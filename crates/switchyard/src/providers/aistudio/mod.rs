@@ -120,6 +120,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             text: "Continue.",
             most: 3,
         }),
+        sign_in: None,
     }),
 };
 

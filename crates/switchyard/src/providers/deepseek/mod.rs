@@ -9,7 +9,8 @@
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
 use super::spec::{
-    DriverSpec, FileUpload, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions,
+    DriverSpec, FileUpload, ProviderSpec, RequestSwitches, Scripts, SignInForm, SiteDefaults,
+    SiteOptions,
 };
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
@@ -53,5 +54,10 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         replay: true,
         decoder: || Box::new(switchyard_decode::deepseek::DeepSeekDecoder::new()),
         nudge: None,
+        // The form is on the page the site redirects a signed-out visitor to.
+        sign_in: Some(SignInForm {
+            script: include_str!("signin.js"),
+            page: None,
+        }),
     }),
 };

@@ -12,7 +12,9 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
+use super::spec::{
+    DriverSpec, ProviderSpec, RequestSwitches, Scripts, SignInForm, SiteDefaults, SiteOptions,
+};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort::{self, DeepThinkEffort, EffortOverride};
@@ -56,6 +58,10 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         replay: true,
         decoder: || Box::new(switchyard_decode::glm::GlmDecoder::new()),
         nudge: None,
+        sign_in: Some(SignInForm {
+            script: include_str!("signin.js"),
+            page: Some("/auth"),
+        }),
     }),
 };
 

@@ -86,6 +86,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         replay: false,
         decoder: || Box::new(switchyard_decode::huggingchat::HuggingChatDecoder::new()),
         nudge: None,
+        sign_in: None,
     }),
 };
 

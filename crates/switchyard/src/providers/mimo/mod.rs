@@ -58,5 +58,6 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         replay: true,
         decoder: || Box::new(switchyard_decode::mimo::MimoDecoder::new()),
         nudge: None,
+        sign_in: None,
     }),
 };

@@ -77,6 +77,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         },
         decoder: || Box::new(switchyard_decode::moonshot::MoonshotDecoder::new()),
         nudge: None,
+        sign_in: None,
     }),
 };
 

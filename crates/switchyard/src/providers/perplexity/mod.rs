@@ -86,6 +86,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         replay: false,
         decoder: || Box::new(switchyard_decode::perplexity::PerplexityDecoder::new()),
         nudge: None,
+        sign_in: None,
     }),
 };
 

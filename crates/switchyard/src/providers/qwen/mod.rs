@@ -65,6 +65,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         replay: true,
         decoder: || Box::new(switchyard_decode::qwen::QwenDecoder::new()),
         nudge: None,
+        sign_in: None,
     }),
 };
 
