@@ -205,6 +205,8 @@ pub enum ErrorKind {
     Changed,
     /// Reading or writing failed.
     Io,
+    /// Another process holds the store's write lock; nothing was written.
+    Locked,
 }
 
 impl AccountsError {

@@ -6,7 +6,10 @@
 //! leaves either the old file or the new one, never a mix; a leftover temporary file is never
 //! read. [`Store::save`] refuses to write when the file changed on disk since it was read
 //! (another `switchyard accounts` call, or the gateway stamping last use), so no change is lost
-//! silently.
+//! silently. A write holds an exclusive lock on `<store>.lock` (`fs4`'s `try_lock`, an advisory
+//! `flock`) from that check to the rename, so two switchyard processes never write the
+//! store at once; the lock file names the holder's pid, and a writer that cannot get the lock
+//! within [`LOCK_WAIT`] is refused with that pid and the lock file's path.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -267,6 +270,7 @@ impl Store {
     /// Writes the store atomically (see the module docs). Refused, writing nothing, when the
     /// file changed on disk since it was read.
     pub fn save(&mut self) -> Result<(), AccountsError> {
+        let _lock = lock(&self.path)?;
         if stamp(&self.path) != self.stamp {
             return Err(AccountsError::new(
                 ErrorKind::Changed,
@@ -362,6 +366,79 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// How long a write waits for another process's write to finish before it is refused.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The lock file of a store: `<store>.lock` beside it.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+/// Takes the store's write lock (released when the file is dropped), polling up to
+/// [`LOCK_WAIT`] while another process holds it; then refused, naming the holder.
+fn lock(path: &Path) -> Result<std::fs::File, AccountsError> {
+    let at = lock_path(path);
+    let io = |e: std::io::Error| {
+        AccountsError::new(
+            ErrorKind::Io,
+            format!("{}: cannot open the store's lock file: {e}", at.display()),
+        )
+    };
+    if let Some(dir) = at.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&at)
+        .map_err(io)?;
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => break,
+            Err(fs4::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            Err(fs4::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&at).unwrap_or_default();
+                let holder = holder.trim();
+                let who = if holder.is_empty() {
+                    "another process".to_owned()
+                } else {
+                    format!("process {holder}")
+                };
+                return Err(AccountsError::new(
+                    ErrorKind::Locked,
+                    format!(
+                        "{}: {who} is writing the accounts store (it holds {} for more than \
+                         {}s); nothing was written. Wait for it, or stop that process, and \
+                         run the command again",
+                        path.display(),
+                        at.display(),
+                        LOCK_WAIT.as_secs()
+                    ),
+                ));
+            }
+            Err(fs4::TryLockError::Error(e)) => return Err(io(e)),
+        }
+    }
+    // The holder's pid, for the message another writer shows.
+    let _ = file
+        .set_len(0)
+        .and_then(|()| write!(file, "{}", std::process::id()))
+        .and_then(|()| file.flush());
+    Ok(file)
 }
 
 fn stamp(path: &Path) -> Option<Stamp> {
@@ -535,6 +612,51 @@ mod tests {
             "{e}"
         );
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_write_while_another_process_holds_the_lock_is_refused_and_names_it() {
+        let path = temp("locked");
+        let mut store = Store::open_with(&path, &keys("k"), CHEAP).unwrap();
+        store.add(ProviderKind::Qwen, "a@x.io", pw("p")).unwrap();
+        store.save().unwrap();
+        // Another process's writer: an open file description holding the lock, its pid inside.
+        let other = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(lock_path(&path))
+            .unwrap();
+        fs4::FileExt::lock(&other).unwrap();
+        std::fs::write(lock_path(&path), "4242").unwrap();
+        store.add(ProviderKind::Qwen, "b@x.io", pw("q")).unwrap();
+        let err = store.save().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Locked, "{}", err.message());
+        assert!(
+            err.message().contains("process 4242")
+                && err
+                    .message()
+                    .contains(&lock_path(&path).display().to_string()),
+            "{}",
+            err.message()
+        );
+        assert_eq!(
+            Store::open(&path, &keys("k"))
+                .unwrap()
+                .accounts(ProviderKind::Qwen)
+                .len(),
+            1,
+            "nothing was written"
+        );
+        fs4::FileExt::unlock(&other).unwrap();
+        store.save().unwrap();
+        assert_eq!(
+            Store::open(&path, &keys("k"))
+                .unwrap()
+                .accounts(ProviderKind::Qwen)
+                .len(),
+            2
+        );
+        cleanup(&path);
     }
 
     #[test]
