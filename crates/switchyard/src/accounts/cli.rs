@@ -1,4 +1,4 @@
-//! `switchyard accounts`: list, add, edit, remove, pin, unpin, disable, enable.
+//! `switchyard accounts`: list, add, edit, remove, pin, unpin, disable, enable, rekey.
 //!
 //! Passwords never come from the command line (it shows in `ps` and the shell history): a
 //! prompt without echo when stdin is a terminal (asked twice), else one line of stdin, so
@@ -72,7 +72,18 @@ pub enum Action {
         provider: String,
         email: String,
     },
+    /// Re-encrypt the store under a new key, atomically: the current key opens it (as for the
+    /// other commands), the new passphrase comes from `SWITCHYARD_NEW_PASSPHRASE`, a prompt
+    /// (asked twice) or one line of stdin, never the command line; or `--new-key-file`.
+    Rekey {
+        /// Seal with this key file (32 random bytes) instead of a new passphrase.
+        #[arg(long)]
+        new_key_file: Option<std::path::PathBuf>,
+    },
 }
+
+/// Where `accounts rekey` reads the new passphrase first.
+pub const NEW_PASSPHRASE_ENV: &str = "SWITCHYARD_NEW_PASSPHRASE";
 
 /// Runs one subcommand against the configured store.
 pub fn run(config: &Config, action: &Action) -> Result<(), String> {
@@ -95,8 +106,31 @@ pub fn run(config: &Config, action: &Action) -> Result<(), String> {
         list(&store, only);
         return Ok(());
     }
+    if let Action::Rekey { new_key_file } = action {
+        if !Store::exists(path) {
+            return Err(format!(
+                "{}: there is no accounts store to re-encrypt yet",
+                path.display()
+            ));
+        }
+        let mut store = Store::open(path, &keys())?;
+        let new = match new_key_file {
+            Some(file) => Keys::new(None, Some(file.clone())),
+            None => match std::env::var(NEW_PASSPHRASE_ENV) {
+                Ok(p) if !p.is_empty() => Keys::new(Some(Secret::new(p)), None),
+                _ => Keys::new(Some(read_password("New passphrase: ")?), None),
+            },
+        };
+        store.rekey(&new)?;
+        eprintln!(
+            "Re-encrypted {} under the new key; give the gateway and `switchyard accounts` the \
+             new passphrase or key file from now on.",
+            path.display()
+        );
+        return Ok(());
+    }
     let (provider, email) = match action {
-        Action::List { .. } => return Ok(()),
+        Action::List { .. } | Action::Rekey { .. } => return Ok(()),
         Action::Add { provider, email }
         | Action::Edit {
             provider, email, ..
@@ -110,7 +144,7 @@ pub fn run(config: &Config, action: &Action) -> Result<(), String> {
     // The key is checked before a password is asked for: a wrong passphrase stops here.
     let mut store = Store::open(path, &keys())?;
     let done = match action {
-        Action::List { .. } => return Ok(()),
+        Action::List { .. } | Action::Rekey { .. } => return Ok(()),
         Action::Add { .. } => {
             let password = if rules::password_free(provider) {
                 None

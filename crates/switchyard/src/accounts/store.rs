@@ -267,6 +267,25 @@ impl Store {
         Ok(())
     }
 
+    /// Re-encrypts the store under `keys` (a new passphrase or key file) and writes it
+    /// atomically: until the rename the old file, under the old key, is the store.
+    pub fn rekey(&mut self, keys: &Keys) -> Result<(), AccountsError> {
+        self.rekey_with(keys, KdfParams::DEFAULT)
+    }
+
+    pub(crate) fn rekey_with(
+        &mut self,
+        keys: &Keys,
+        params: KdfParams,
+    ) -> Result<(), AccountsError> {
+        let old = std::mem::replace(&mut self.sealer, Sealer::create(keys, params)?);
+        if let Err(e) = self.save() {
+            self.sealer = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Writes the store atomically (see the module docs). Refused, writing nothing, when the
     /// file changed on disk since it was read.
     pub fn save(&mut self) -> Result<(), AccountsError> {
@@ -651,6 +670,31 @@ mod tests {
         store.save().unwrap();
         assert_eq!(
             Store::open(&path, &keys("k"))
+                .unwrap()
+                .accounts(ProviderKind::Qwen)
+                .len(),
+            2
+        );
+        cleanup(&path);
+    }
+
+    #[test]
+    fn rekey_seals_under_the_new_key_only() {
+        let path = temp("rekey");
+        let mut store = Store::open_with(&path, &keys("old"), CHEAP).unwrap();
+        store.add(ProviderKind::Qwen, "a@x.io", pw("p")).unwrap();
+        store.save().unwrap();
+        store.rekey_with(&keys("new"), CHEAP).unwrap();
+        assert!(
+            Store::open(&path, &keys("old")).is_err(),
+            "the old key no longer opens it"
+        );
+        let mut again = Store::open(&path, &keys("new")).unwrap();
+        assert_eq!(again.accounts(ProviderKind::Qwen)[0].email, "a@x.io");
+        again.add(ProviderKind::Qwen, "b@x.io", pw("q")).unwrap();
+        again.save().unwrap();
+        assert_eq!(
+            Store::open(&path, &keys("new"))
                 .unwrap()
                 .accounts(ProviderKind::Qwen)
                 .len(),
