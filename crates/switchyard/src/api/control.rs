@@ -181,21 +181,7 @@ mod tests {
     use crate::ids::LaneId;
 
     fn row(id: &str, provider: &'static str, state: LaneState) -> LaneRecord {
-        LaneRecord {
-            id: LaneId(id.to_owned()),
-            label: id.to_owned(),
-            provider,
-            state,
-            browser_pid: None,
-            endpoint: None,
-            proxy: None,
-            account: None,
-            current_request: None,
-            requests_served: 0,
-            restarts: 0,
-            last_error: None,
-            last_failure_bundle: None,
-        }
+        LaneRecord::new(LaneId(id.to_owned()), id.to_owned(), provider, state)
     }
 
     #[test]

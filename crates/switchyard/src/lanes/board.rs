@@ -80,6 +80,27 @@ pub struct LaneRecord {
     pub last_failure_bundle: Option<String>,
 }
 
+impl LaneRecord {
+    /// A lane's first row: its identity and state, no browser, request or history yet.
+    pub fn new(id: LaneId, label: String, provider: &'static str, state: LaneState) -> LaneRecord {
+        LaneRecord {
+            id,
+            label,
+            provider,
+            state,
+            browser_pid: None,
+            endpoint: None,
+            proxy: None,
+            account: None,
+            current_request: None,
+            requests_served: 0,
+            restarts: 0,
+            last_error: None,
+            last_failure_bundle: None,
+        }
+    }
+}
+
 /// Shared lane board. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Board {

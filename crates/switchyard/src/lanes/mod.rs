@@ -170,23 +170,17 @@ impl Lanes {
         let specs = specs.as_slice();
         for spec in specs {
             board.insert(LaneRecord {
-                id: spec.id.clone(),
-                label: spec.label.clone(),
-                provider: spec.provider.prefix(),
-                state: LaneState::Starting,
-                browser_pid: None,
-                endpoint: None,
                 proxy: config
                     .provider(spec.provider)
                     .proxy
                     .as_ref()
                     .map(ToString::to_string),
-                account: None,
-                current_request: None,
-                requests_served: 0,
-                restarts: 0,
-                last_error: None,
-                last_failure_bundle: None,
+                ..LaneRecord::new(
+                    spec.id.clone(),
+                    spec.label.clone(),
+                    spec.provider.prefix(),
+                    LaneState::Starting,
+                )
             });
         }
         // Accounts are handed out one lane at a time in plan order, so the pinned one lands on
@@ -299,21 +293,12 @@ impl Lanes {
     fn add_dummies(&mut self, specs: &[LaneSpec]) -> Vec<(LaneSpec, Result<(), String>)> {
         let mut outcomes = Vec::new();
         for spec in specs {
-            self.board.insert(LaneRecord {
-                id: spec.id.clone(),
-                label: spec.label.clone(),
-                provider: spec.provider.prefix(),
-                state: LaneState::Starting,
-                browser_pid: None,
-                endpoint: None,
-                proxy: None,
-                account: None,
-                current_request: None,
-                requests_served: 0,
-                restarts: 0,
-                last_error: None,
-                last_failure_bundle: None,
-            });
+            self.board.insert(LaneRecord::new(
+                spec.id.clone(),
+                spec.label.clone(),
+                spec.provider.prefix(),
+                LaneState::Starting,
+            ));
             if !self.providers.contains(&spec.provider) {
                 self.providers.push(spec.provider);
             }

@@ -224,21 +224,12 @@ mod tests {
     }
 
     fn lane(id: &str, provider: &'static str, state: LaneState) -> LaneRecord {
-        LaneRecord {
-            id: crate::ids::LaneId(id.to_owned()),
-            label: id.to_owned(),
+        LaneRecord::new(
+            crate::ids::LaneId(id.to_owned()),
+            id.to_owned(),
             provider,
             state,
-            browser_pid: None,
-            endpoint: None,
-            proxy: None,
-            account: None,
-            current_request: None,
-            requests_served: 0,
-            restarts: 0,
-            last_error: None,
-            last_failure_bundle: None,
-        }
+        )
     }
 
     #[test]
