@@ -75,12 +75,7 @@ impl Setup {
 
     async fn of(kind: ProviderKind, rows: &[(&str, &str, bool)]) -> Setup {
         logs();
-        let dir = TempDir(std::env::temp_dir().join(format!(
-            "switchyard-accounts-{}-{}",
-            std::process::id(),
-            fastrand::u32(..)
-        )));
-        std::fs::create_dir_all(&dir.0).unwrap();
+        let dir = TempDir::new("accounts");
         let key = dir.0.join("accounts.key");
         std::fs::write(&key, (0..32).map(|_| fastrand::u8(..)).collect::<Vec<u8>>()).unwrap();
         let mut store = Store::open(&store_path(&dir.0), &keys(&key)).unwrap();

@@ -21,11 +21,7 @@ use switchyard_replicas::Knobs;
 
 /// A directory for the test's capture files, removed on drop.
 fn capture_dir() -> common::TempDir {
-    common::TempDir(std::env::temp_dir().join(format!(
-        "switchyard-captures-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )))
+    common::TempDir::new("captures")
 }
 
 /// Waits until `dir` holds a file that `pred` accepts (files are written by a task after the

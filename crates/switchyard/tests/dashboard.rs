@@ -160,12 +160,7 @@ async fn get_json(client: &reqwest::Client, url: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_lanes_cancels_applies_settings_and_opens_a_failure_screenshot() {
-    let dir = common::TempDir(std::env::temp_dir().join(format!(
-        "switchyard-test-dashboard-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )));
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = common::TempDir::new("dashboard");
     let layer = dir.0.join("demo.toml");
     std::fs::write(
         &layer,
@@ -423,12 +418,7 @@ async fn the_dashboard_shows_lanes_cancels_applies_settings_and_opens_a_failure_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keys_on_the_dashboard_asks_for_the_admin_key() {
-    let dir = common::TempDir(std::env::temp_dir().join(format!(
-        "switchyard-test-dashboard-keys-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )));
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = common::TempDir::new("dashboard-keys");
     let keys_file = dir.0.join("keys.toml");
     let laptop = switchyard::keys::add(&keys_file, "laptop", false).unwrap();
     let ops = switchyard::keys::add(&keys_file, "ops", true).unwrap();
@@ -547,11 +537,7 @@ async fn next_snapshot(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_pushed_on_change_and_settings_apply_in_memory_without_a_file() {
-    let dir = common::TempDir(std::env::temp_dir().join(format!(
-        "switchyard-test-dashboard-mem-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )));
+    let dir = common::TempDir::new("dashboard-mem");
     // Settings with no file under them, as `switchyard demo` without --config has.
     let base = switchyard::config::parse_table(
         &format!(

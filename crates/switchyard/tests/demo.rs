@@ -17,12 +17,7 @@ use switchyard::models::ProviderKind;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_streams_from_every_demo_provider_at_once() {
-    let dir = common::TempDir(std::env::temp_dir().join(format!(
-        "switchyard-test-demo-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )));
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = common::TempDir::new("demo");
     let layer = dir.0.join("demo.toml");
     std::fs::write(
         &layer,

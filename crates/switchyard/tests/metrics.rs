@@ -323,11 +323,7 @@ async fn openmetrics_is_served_to_a_scraper_that_asks_for_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keys_on_metrics_and_the_dashboard_need_the_admin_key() {
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "switchyard-metrics-keys-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )));
+    let dir = TempDir::new("metrics-keys");
     let keys_file = dir.0.join("keys.toml");
     let user = switchyard::keys::add(&keys_file, "laptop", false).unwrap();
     let admin = switchyard::keys::add(&keys_file, "ops", true).unwrap();

@@ -152,11 +152,7 @@ async fn mimo_goes_through_the_proxy(capture: &str, credentials: Option<&str>, i
         Some(c) => format!("http://{c}@127.0.0.1:{}", proxy.port),
         None => format!("http://127.0.0.1:{}", proxy.port),
     };
-    let captures = common::TempDir(std::env::temp_dir().join(format!(
-        "switchyard-proxy-captures-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )));
+    let captures = common::TempDir::new("proxy-captures");
     let config = format!(
         "[runtime]\nproviders_in_parallel = true\nmode = \"concurrent_provider_lanes\"\n\
          [providers.mimo]\ncapture = \"{capture}\"\nproxy = \"{url}\"\n\

@@ -263,12 +263,7 @@ async fn doctor_checks_the_sites_in_a_remote_browser_and_leaves_it_running() {
         switchyard_replicas::ReplicaServer::start(switchyard_replicas::Site::Glm, Knobs::default())
             .await
             .unwrap();
-    let dir = common::TempDir(std::env::temp_dir().join(format!(
-        "switchyard-remote-doctor-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )));
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = common::TempDir::new("remote-doctor");
     let config = dir.0.join("switchyard.toml");
     std::fs::write(
         &config,

@@ -28,16 +28,6 @@ const PASSPHRASE: &str = "passphrase-Kx93m";
 const ACCOUNT_SECRET: &str = "account-pw-Vt27c";
 const WRONG_KEY: &str = "sy-not-a-key-Wm55r";
 
-fn temp_dir(name: &str) -> TempDir {
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "switchyard-{name}-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )));
-    std::fs::create_dir_all(&dir.0).unwrap();
-    dir
-}
-
 /// Runs the binary to its end.
 async fn run(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
@@ -160,7 +150,7 @@ impl Served {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn piped_logs_have_no_colour_and_no_secret_and_status_prints_the_tables() {
-    let dir = temp_dir("logs");
+    let dir = TempDir::new("logs");
     let replica = ReplicaServer::start(Site::DeepSeek, Knobs::default())
         .await
         .unwrap();
@@ -338,7 +328,7 @@ async fn piped_logs_have_no_colour_and_no_secret_and_status_prints_the_tables() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_says_when_the_gateway_cannot_be_reached() {
-    let dir = temp_dir("status");
+    let dir = TempDir::new("status");
     let out = run(&dir.0, &["status", "--url", "http://127.0.0.1:9"], &[], "").await;
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -351,7 +341,7 @@ async fn status_says_when_the_gateway_cannot_be_reached() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_a_line_with_level_and_message() {
-    let dir = temp_dir("json-logs");
+    let dir = TempDir::new("json-logs");
     let config = format!(
         "data_dir = \"{}\"\n[server]\nport = 0\nshutdown_grace_secs = 2\n[dummy]\nlanes = 1\nonly = true\n",
         dir.0.join("data").display()

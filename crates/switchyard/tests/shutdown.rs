@@ -189,11 +189,7 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_live_streams_cleans_up_and_exits_zero() {
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "switchyard-sigterm-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )));
+    let dir = TempDir::new("sigterm");
     let tmp = dir.0.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     let (replica, config) = long_answers(&dir.0, 1).await;
@@ -263,11 +259,7 @@ async fn sigterm_ends_live_streams_cleans_up_and_exits_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_config_file_and_keeps_serving() {
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "switchyard-sighup-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )));
+    let dir = TempDir::new("sighup");
     let tmp = dir.0.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     let (replica, config) = long_answers(&dir.0, 1).await;
@@ -348,11 +340,7 @@ async fn sighup_reloads_the_config_file_and_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_exits_at_once() {
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "switchyard-sigterm2-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )));
+    let dir = TempDir::new("sigterm2");
     let tmp = dir.0.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     // A grace far longer than the test's deadline: only the second signal can end it in time.
@@ -382,11 +370,7 @@ async fn a_second_signal_exits_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_start_up_lets_the_start_finish_then_cleans_up() {
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "switchyard-sigterm3-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    )));
+    let dir = TempDir::new("sigterm3");
     let tmp = dir.0.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     let (replica, config) = long_answers(&dir.0, 1).await;

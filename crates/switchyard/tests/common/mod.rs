@@ -30,6 +30,19 @@ pub struct Harness {
 /// A directory removed on drop.
 pub struct TempDir(pub std::path::PathBuf);
 
+impl TempDir {
+    /// Creates `switchyard-test-<name>-<pid>-<random>` under the system's temp directory.
+    pub fn new(name: &str) -> TempDir {
+        let dir = TempDir(std::env::temp_dir().join(format!(
+            "switchyard-test-{name}-{}-{}",
+            std::process::id(),
+            fastrand::u32(..)
+        )));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        dir
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
