@@ -314,8 +314,14 @@ pub(super) fn render(
     }
 
     for (setup, run) in [
-        (format!("1 lane per provider ({total}), replay capture where offered"), eight),
-        (format!("1 lane per provider ({total}), tee capture"), eight_tee),
+        (
+            format!("1 lane per provider ({total}), replay capture where offered"),
+            eight,
+        ),
+        (
+            format!("1 lane per provider ({total}), tee capture"),
+            eight_tee,
+        ),
     ] {
         let every: Vec<f64> = (run.turnaround_ms.iter())
             .flat_map(|(_, _, v)| v.iter().copied())
@@ -339,7 +345,10 @@ pub(super) fn render(
                 existing_tool: "—",
                 samples: match slowest {
                     Some((name, v)) => {
-                        format!("{} requests; slowest provider {name} {v:.2} ms", every.len())
+                        format!(
+                            "{} requests; slowest provider {name} {v:.2} ms",
+                            every.len()
+                        )
                     }
                     None => format!("{} requests", every.len()),
                 },
