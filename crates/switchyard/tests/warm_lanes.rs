@@ -103,14 +103,15 @@ async fn after_an_answer_the_next_chat_is_prepared_and_a_request_gets_its_own_to
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_queued_behind_an_answer_waits_for_the_preparation_and_runs() {
+async fn queued_requests_and_requests_during_the_preparation_get_their_own_chats() {
     let h = Harness::single(KIND, Knobs::instant(), "").await;
     let first = h.chat(
         "deepseek-chat",
         "warm [q1] replica:chunks=10 replica:delay_ms=20",
     );
     let second = async {
-        // Queued once the site has the first: it reaches the lane as the preparation starts.
+        // Queued once the site has the first: the lane takes it as the first ends, and
+        // prepares its chat with its own settings.
         h.wait_replica(KIND, "the first request", |log| {
             log.iter().any(|r| r.prompt.contains("[q1]"))
         })
@@ -128,7 +129,21 @@ async fn a_request_queued_behind_an_answer_waits_for_the_preparation_and_runs() 
     assert!(!q1.thinking && q2.thinking, "each with its own toggles");
     let content = b2["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(content.contains("[q2]"), "{content}");
-    wait_lane(&h, "prepared after both", prepared).await;
+
+    // A request sent the moment the lane is seen preparing reaches it while it prepares (or
+    // just after): it waits for the preparation, then gets its own toggles.
+    let third = async {
+        wait_lane(&h, "preparing (or prepared) after the second", |r| {
+            matches!(r.next_chat, NextChat::Preparing | NextChat::Prepared)
+        })
+        .await;
+        h.chat("deepseek-chat", "warm [q3] [[search]]").await
+    };
+    let (s3, b3) = third.await;
+    assert_eq!(s3, 200, "{b3}");
+    let q3 = seen(&h, "[q3]").await;
+    assert!(!q3.thinking && q3.search, "{q3:?}");
+    wait_lane(&h, "prepared after all three", prepared).await;
     h.shutdown().await;
 }
 

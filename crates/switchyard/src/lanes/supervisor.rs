@@ -269,6 +269,16 @@ impl Supervisor {
     async fn idle(&mut self) -> Next {
         let lane = self.lane.clone();
         let id = lane.spec.id.clone();
+        // A job the scheduler handed over with the end of the last one (a queue) is in the
+        // inbox already: it prepares its own chat, in one script with its own settings.
+        let calm = !(self.shutdown.is_cancelled()
+            || self.retire.is_cancelled()
+            || self.crashes.has_changed().unwrap_or(true));
+        if calm {
+            if let Ok(job) = self.inbox.try_recv() {
+                return Next::Job(job);
+            }
+        }
         let setup = lane.warm.to_prepare();
         let preparing = setup.is_some();
         if preparing {

@@ -167,10 +167,9 @@ impl Lane {
         match self.driver.prepare_chat(&self.tab, &setup, false).await {
             Ok(()) => {
                 self.warm.prepared(setup);
-                self.note(format!(
-                    "the next chat is prepared ({} ms)",
-                    began.elapsed().as_millis()
-                ));
+                let ms = began.elapsed().as_millis();
+                tracing::debug!(lane = %self.spec.id, ms, "the next chat is prepared");
+                self.note(format!("the next chat is prepared ({ms} ms)"));
                 Ok(true)
             }
             Err(DriverError::ModelUnavailable(why)) => {
