@@ -44,7 +44,9 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::{FailureKind, SiteFailure, classify_http};
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
+use super::spec::{
+    DriverSpec, ProviderSpec, RequestSwitches, Scripts, SignInForm, SiteDefaults, SiteOptions,
+};
 use crate::config::CaptureMode;
 use crate::models::{Mode, ProviderKind};
 use crate::shaping::effort::{self, EffortOverride};
@@ -86,7 +88,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         replay: false,
         decoder: || Box::new(switchyard_decode::huggingchat::HuggingChatDecoder::new()),
         nudge: None,
-        sign_in: None,
+        // `/chat/login` sends the browser on to the Hugging Face login page.
+        sign_in: Some(SignInForm {
+            script: include_str!("signin.js"),
+            page: Some("/login"),
+        }),
     }),
 };
 

@@ -20,7 +20,9 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
+use super::spec::{
+    DriverSpec, ProviderSpec, RequestSwitches, Scripts, SignInForm, SiteDefaults, SiteOptions,
+};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -58,6 +60,10 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         replay: true,
         decoder: || Box::new(switchyard_decode::mimo::MimoDecoder::new()),
         nudge: None,
-        sign_in: None,
+        // The form is on the Xiaomi Account page the app redirects a signed-out visitor to.
+        sign_in: Some(SignInForm {
+            script: include_str!("signin.js"),
+            page: None,
+        }),
     }),
 };

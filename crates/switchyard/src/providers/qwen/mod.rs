@@ -27,7 +27,9 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::{FailureKind, SiteFailure, classify_http};
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
+use super::spec::{
+    DriverSpec, ProviderSpec, RequestSwitches, Scripts, SignInForm, SiteDefaults, SiteOptions,
+};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -65,7 +67,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         replay: true,
         decoder: || Box::new(switchyard_decode::qwen::QwenDecoder::new()),
         nudge: None,
-        sign_in: None,
+        // The reference goes to /auth (where the site also sends a visitor without `token`).
+        sign_in: Some(SignInForm {
+            script: include_str!("signin.js"),
+            page: Some("/auth"),
+        }),
     }),
 };
 
