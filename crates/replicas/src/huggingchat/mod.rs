@@ -27,6 +27,17 @@
 //!   with the site's credits text (the page shows "Upgrade Required").
 //! - `POST /conversation/<id>/stop-generating`: the site's Stop; marks the conversation's
 //!   latest message `stop_called` and ends its stream (HTTP 404 for an unknown conversation).
+//! - `GET /login`: redirects to the Hugging Face login, `/login?next=/chat/` at the root (on
+//!   the site through its OAuth flow).
+//!
+//! At the root: `GET /login` and `POST /login` (a form: `username`, which is a username or an
+//! email, `password`, `next`), the Hugging Face login page (`login.html`). Once an account is
+//! registered ([`crate::ReplicaServer::add_account`]), a page load sets no `hf-chat` cookie:
+//! only a right pair on this form does (then it goes on to `next`; a wrong pair gets the form
+//! again with "Invalid username or password.", HTTP 401). The settings name the user (the page
+//! shows its avatar link, `/api/users/<name>/avatar?redirect=true`), the message names its
+//! account ([`crate::ReceivedRequest::account`]) and refuses a request without the session
+//! (HTTP 401), and a rate-limited account gets the site's rate-limit status in the stream.
 
 mod wire;
 

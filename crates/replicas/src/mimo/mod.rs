@@ -17,6 +17,19 @@
 //!   not a known endpoint of the real site**: the reference only says the driver clicks the
 //!   site's Stop. A conversation with no request gets HTTP 404.
 //!
+//! - `GET /fe/service/login/password?sid=…&callback=…`: the Xiaomi Account password login
+//!   (`login.html`; account.xiaomi.com on the site, served here so the app can redirect to it),
+//!   posting to `POST /pass/serviceLoginAuth2` (a form: `user`, `password`, `callback`), which
+//!   answers Xiaomi's `&&&START&&&`-prefixed JSON: code 0 with the callback's `location`
+//!   (`…/sts?ticket=<session>`), or code 70016 "Incorrect account or password".
+//! - `GET /sts?ticket=<session>`: the service's callback; sets `userId` and the pass token
+//!   `xiaomichatbot_ph` of the session's account and opens the app.
+//!
+//! Once an account is registered ([`crate::ReplicaServer::add_account`]), the app page without
+//! a session redirects to the login, and a completion needs the pass token of a session with
+//! the same account's `userId` (HTTP 401 otherwise); it names its account
+//! ([`crate::ReceivedRequest::account`]), and a rate-limited account gets HTTP 429.
+//!
 //! First-run modals, as the reference meets them: an announcement (close button), a cookie
 //! banner ("Decline all") and a user agreement (a checkbox that enables Confirm). The chat box
 //! takes no input until the agreement is confirmed.

@@ -2,9 +2,17 @@
 //!
 //! Routes:
 //! - `GET /`, `GET /c/{id}` (also `/c/new-chat`): the app page (`page.html`, script `app.js`).
-//! - `GET /auth`: the sign-in page (`.qwenchat-auth-pc-input-items`). Signed out
+//! - `GET /auth`: the sign-in page (`auth.html`: `.qwenchat-auth-pc-input-items` with the email
+//!   and password, `button.qwenchat-auth-pc-submit-button`). Signed out
 //!   ([`crate::ReplicaServer::set_signed_in`]), the app page redirects there, as the site does
-//!   without its `token` cookie, and every `/api/v2/…` call answers HTTP 401.
+//!   without its `token` cookie, and the chat calls answer HTTP 401.
+//! - `POST /api/v1/auths/signin` `{"email","password"}`: a registered pair
+//!   ([`crate::ReplicaServer::add_account`]) gets the `HttpOnly` session cookie `token`; a wrong
+//!   one HTTP 400 with the site's message. Once an account is registered, the site is signed
+//!   out without a `token` the replica issued: the page redirects to `/auth`, the settings, new
+//!   chat and completion answer HTTP 401, and each completion names its account
+//!   ([`crate::ReceivedRequest::account`]); a rate-limited account gets the `RateLimited`
+//!   refusal.
 //! - `GET /api/v2/users/user/settings`: `{"success":true,"data":{"ui":{…},"memory":{…}}}`. As on
 //!   a fresh account, `ui.largeTextAsFile` starts on: the page then turns a long pasted prompt
 //!   into a file attachment and empties the chat box. `POST /api/v2/users/user/settings/update`

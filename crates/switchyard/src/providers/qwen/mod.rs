@@ -6,7 +6,10 @@
 //! (first-chunk timeout 150 s).
 //!
 //! Page: sign-in is the `/auth` page with its email and password form (the session is an
-//! `HttpOnly` cookie `token`, which a page script cannot read, so the page tells). A first-run
+//! `HttpOnly` cookie `token`, which a page script cannot read, so the page tells). With a saved
+//! account the lane opens `/auth` and `signin.js` fills `.qwenchat-auth-pc-input-items` (its
+//! first non-password input, the email, and the password) and presses
+//! `button.qwenchat-auth-pc-submit-button`; the site's toast is a refused sign-in. A first-run
 //! dialog is closed. Before each new chat (at most every 15 s) the account guardrails the
 //! reference applies are forced off through the site's own settings endpoints, one
 //! `POST /api/v2/users/user/settings/update` per key: `ui.largeTextAsFile` (else a long prompt
