@@ -53,8 +53,9 @@ if (resp) {
   const page = new DOMParser().parseFromString(html, 'text/html');
   const refused = page.querySelector('input[name=password]') && errorText(page);
   if (refused) return { state: 'refused', message: refused };
-  location.href = resp.url;
-  return { state: 'submitted' };
+  // Where the site sent the browser; the navigation ends this script (answering now would let
+  // the ready check meet the login form before the page leaves it).
+  location.assign(resp.url);
 }
 const outcome = await sy.until(
   'the sign-in to finish',
