@@ -29,6 +29,9 @@ pub(crate) struct Accounts {
     sign_ins: HashMap<String, u32>,
     /// Accounts whose every completion is answered as rate limited.
     limited: std::collections::HashSet<String>,
+    /// Accounts whose Google sign-in asks for a second step after the password (a phone
+    /// confirmation; see [`crate::google_signin`]).
+    second_step: std::collections::HashSet<String>,
 }
 
 impl Accounts {
@@ -45,14 +48,52 @@ impl Accounts {
 
     /// Checks a sign-in; a right pair gets a new session token.
     pub(crate) fn sign_in(&mut self, email: &str, password: &str) -> Option<String> {
-        let key = email.trim().to_lowercase();
-        if self.users.get(&key).is_none_or(|p| p != password) {
+        if !self.check(email, password) {
             return None;
         }
+        Some(self.open_session(email))
+    }
+
+    /// Whether `email` is a registered account.
+    pub(crate) fn known(&self, email: &str) -> bool {
+        self.users.contains_key(&email.trim().to_lowercase())
+    }
+
+    /// Whether the password is the account's.
+    pub(crate) fn check(&self, email: &str, password: &str) -> bool {
+        self.users
+            .get(&email.trim().to_lowercase())
+            .is_some_and(|p| p == password)
+    }
+
+    /// A new session of a registered account whose password was checked elsewhere (Google's
+    /// sign-in pages), counted as a sign-in.
+    pub(crate) fn open_session(&mut self, email: &str) -> String {
+        let key = email.trim().to_lowercase();
         let token = crate::server::random_hex();
         self.sessions.insert(token.clone(), key.clone());
         *self.sign_ins.entry(key).or_default() += 1;
-        Some(token)
+        token
+    }
+
+    /// The account a session token belongs to (a token sent as a bearer header).
+    pub(crate) fn of_token(&self, token: &str) -> Option<String> {
+        self.sessions.get(token).cloned()
+    }
+
+    /// Makes the account's Google sign-in ask for a phone confirmation after the password.
+    pub(crate) fn set_second_step(&mut self, email: &str, on: bool) {
+        let key = email.trim().to_lowercase();
+        if on {
+            self.second_step.insert(key);
+        } else {
+            self.second_step.remove(&key);
+        }
+    }
+
+    /// Whether the account's Google sign-in asks for a second step.
+    pub(crate) fn needs_second_step(&self, email: &str) -> bool {
+        self.second_step.contains(&email.trim().to_lowercase())
     }
 
     /// The account whose session the request's cookie carries, if the replica issued it.
