@@ -109,7 +109,11 @@ fn start(app: &AppState, flow: Flow) -> Response {
 }
 
 fn bad_request(why: &str) -> Response {
-    (StatusCode::BAD_REQUEST, Html(page("Error", &format!("<p>{}</p>", escape(why))))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Html(page("Error", &format!("<p>{}</p>", escape(why)))),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -223,7 +227,12 @@ async fn identifier_post(
         return bad_request("this sign-in expired; start again");
     };
     if email.is_empty() {
-        let html = identifier_html(&q.tl, &client_name(flow), "", "Enter an email or phone number");
+        let html = identifier_html(
+            &q.tl,
+            &client_name(flow),
+            "",
+            "Enter an email or phone number",
+        );
         return Html(html).into_response();
     }
     if !known {
@@ -273,11 +282,7 @@ async fn password_post(
     Query(q): Query<FlowQuery>,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let Some(email) = flows(&app)
-        .flows
-        .get(&q.tl)
-        .and_then(|f| f.email.clone())
-    else {
+    let Some(email) = flows(&app).flows.get(&q.tl).and_then(|f| f.email.clone()) else {
         return bad_request("this sign-in expired; start again");
     };
     let (right, second_step) = {
@@ -380,7 +385,11 @@ async fn consent_post(State(app): State<AppState>, Query(q): Query<FlowQuery>) -
     };
     let code = random_hex();
     flows.codes.insert(code.clone(), email);
-    let sep = if oauth.redirect_uri.contains('?') { '&' } else { '?' };
+    let sep = if oauth.redirect_uri.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
     Redirect::to(&format!(
         "{}{sep}code={code}&state={}",
         oauth.redirect_uri,
@@ -440,7 +449,10 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_returned_to() {
-        assert_eq!(local_path("/prompts/new_chat?incognito=true").as_deref(), Some("/prompts/new_chat?incognito=true"));
+        assert_eq!(
+            local_path("/prompts/new_chat?incognito=true").as_deref(),
+            Some("/prompts/new_chat?incognito=true")
+        );
         assert!(local_path("//evil.example/").is_none());
         assert!(local_path("https://evil.example/").is_none());
         assert_eq!(percent_encode("/a?b=c d"), "%2Fa%3Fb%3Dc%20d");

@@ -65,7 +65,9 @@ if (seen === 'error') return { state: 'refused', message: errorText() };
 if (seen === 'consent') {
   await pause(200);
   consentButton().click();
-  return { state: 'consented' };
+  // The page goes on (this context ends), or shows why not.
+  const message = await sy.until('Google to take the consent', errorText, ARGS.step_ms).catch(() => null);
+  return message ? { state: 'refused', message } : { state: 'stuck', message: 'the consent page took no click' };
 }
 
 // Fill the field, pause, press Enter; the page goes on (this context ends) or shows an error.

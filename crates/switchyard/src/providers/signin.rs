@@ -106,7 +106,9 @@ impl Driver {
             .await;
         if let Some(flow) = &how.flow {
             let value = result.map_err(|e| format!("opening the sign-in failed: {e}"))?;
-            return self.walk_flow(tab, browser, flow, &value, email, password).await;
+            return self
+                .walk_flow(tab, browser, flow, &value, email, password)
+                .await;
         }
         match result {
             Ok(value) => match value["state"].as_str() {
@@ -209,7 +211,20 @@ impl Driver {
                 return Ok(None);
             }
             let bound = STEP * 3 + pages.cdp_timeout();
-            match pages.eval("a step of the sign-in", &script, bound).await {
+            let step_done = pages.eval("a step of the sign-in", &script, bound);
+            // A call into a popup that closes meanwhile gets no answer: watch for the close.
+            let result = if popup {
+                tokio::select! {
+                    result = step_done => result,
+                    () = closed(browser, pages) => {
+                        tracing::debug!(step, "the {name} sign-in popup closed itself");
+                        return Ok(None);
+                    }
+                }
+            } else {
+                step_done.await
+            };
+            match result {
                 Ok(value) => {
                     let message = value["message"].as_str().unwrap_or_default().to_owned();
                     match value["state"].as_str() {
@@ -261,6 +276,17 @@ impl Driver {
                     tokio::time::sleep(RETURN_POLL).await;
                 }
             }
+        }
+    }
+}
+
+/// Resolves once `tab`'s page is gone (looked at every [`RETURN_POLL`]; a failed look counts
+/// as still open).
+async fn closed(browser: &Chromium, tab: &Tab) {
+    loop {
+        tokio::time::sleep(RETURN_POLL).await;
+        if let Ok(false) = browser.is_open(tab).await {
+            return;
         }
     }
 }
