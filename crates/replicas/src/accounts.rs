@@ -2,10 +2,13 @@
 //!
 //! A replica has no accounts until a test (or `switchyard demo`) registers one with
 //! [`crate::ReplicaServer::add_account`]; until then the sites that model accounts behave as
-//! before (an anonymous, always signed-in page). Once one is registered, DeepSeek's and GLM's
-//! pages ask for a sign-in unless the request carries an account session cookie
-//! (`replica_account`) that the replica issued for a registered account; the sign-in form
-//! posts the email and password, and a right pair gets a fresh session cookie. The completion
+//! before (an anonymous, always signed-in page). Once one is registered, DeepSeek's, GLM's,
+//! Kimi's and AI Studio's pages ask for a sign-in unless the request carries an account session
+//! cookie (`replica_account`) that the replica issued for a registered account; the sign-in form
+//! posts the email and password, and a right pair gets a fresh session cookie. Kimi and AI
+//! Studio sign in through Google's pages instead ([`crate::google_signin`]), which check the
+//! password and open the session ([`Accounts::open_session`]); Kimi's page also sends the
+//! session token as its bearer token. The completion
 //! refuses a request without a valid session, and every accepted request names its account in
 //! [`crate::ReceivedRequest::account`], so a test can assert which account a lane used.
 
