@@ -321,6 +321,11 @@ impl ReplicaServer {
         self.shared.accounts().set_second_step(email, on);
     }
 
+    /// How often a sign-in page was served (on sites that count them: DeepSeek).
+    pub fn sign_in_page_views(&self) -> u32 {
+        self.shared.accounts().sign_in_views()
+    }
+
     /// How often `email` signed in through the form so far.
     pub fn sign_ins(&self, email: &str) -> u32 {
         self.shared.accounts().sign_ins(email)
