@@ -306,10 +306,11 @@ impl ReplicaServer {
     }
 
     /// Registers an account the site's sign-in form accepts (see [`crate::accounts`]). From
-    /// the first one on, DeepSeek's, GLM's, Kimi's and AI Studio's pages ask for a sign-in
-    /// (Kimi and AI Studio through Google's pages, [`crate::google_signin`]) and their completion
-    /// refuses a request without a session cookie the replica issued; each accepted request
-    /// names its account in [`ReceivedRequest::account`].
+    /// the first one on, DeepSeek's, GLM's, Qwen's, HuggingChat's (a username or an email),
+    /// MiMo's, Kimi's and AI Studio's pages ask for a sign-in (Kimi and AI Studio through
+    /// Google's pages, [`crate::google_signin`]) and their completion refuses a request
+    /// without a session cookie the replica issued; each accepted request names its account
+    /// in [`ReceivedRequest::account`].
     pub fn add_account(&self, email: &str, password: &str) {
         self.shared.accounts().add(email, password);
     }
@@ -331,8 +332,9 @@ impl ReplicaServer {
         self.shared.accounts().sign_ins(email)
     }
 
-    /// Makes the site answer every completion of `email` as rate limited (DeepSeek: HTTP 429,
-    /// as `replica:fault=rate_limit`), or stops doing so.
+    /// Makes the site answer every completion of `email` as rate limited (as
+    /// `replica:fault=rate_limit` does: DeepSeek and MiMo HTTP 429, Qwen its `RateLimited`
+    /// refusal, HuggingChat its rate-limit status in the stream), or stops doing so.
     pub fn rate_limit_account(&self, email: &str, limited: bool) {
         self.shared.accounts().set_limited(email, limited);
     }
