@@ -9,6 +9,8 @@
 //! - `POST /__replica/reset`: forgets the log.
 //! - `GET /__replica/knobs`, `POST /__replica/knobs` (JSON [`Knobs`], missing fields default):
 //!   read or replace the knobs.
+//! - `GET /__replica/mailbox/{email}`: `{"code": "123456"}`, the sign-in code last emailed to
+//!   that account and still unused (Perplexity), or HTTP 404.
 //!
 //! Like the real sites, every page load sets a session cookie (`replica_session`, `HttpOnly`),
 //! with a value random per server ([`ReplicaServer::session_cookie`]). The browser then sends it
@@ -310,6 +312,12 @@ impl ReplicaServer {
         self.shared.accounts().add(email, password);
     }
 
+    /// The sign-in code the site last emailed to `email` and that is still unused (Perplexity's
+    /// code sign-in; the "mailbox" a test reads, as a person reads their email).
+    pub fn sign_in_code(&self, email: &str) -> Option<String> {
+        self.shared.accounts().last_code(email)
+    }
+
     /// How often `email` signed in through the form so far.
     pub fn sign_ins(&self, email: &str) -> u32 {
         self.shared.accounts().sign_ins(email)
@@ -415,6 +423,21 @@ fn admin_routes() -> Router<AppState> {
         .route("/__replica/reset", post(reset))
         .route("/__replica/knobs", get(get_knobs).post(set_knobs))
         .route("/__replica/heavy.js", get(crate::heavy::serve))
+        .route("/__replica/mailbox/{email}", get(mailbox))
+}
+
+async fn mailbox(
+    State(state): State<AppState>,
+    axum::extract::Path(email): axum::extract::Path<String>,
+) -> Response {
+    match state.shared.accounts().last_code(&email) {
+        Some(code) => Json(serde_json::json!({ "code": code })).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": "no unused code for this email" })),
+        )
+            .into_response(),
+    }
 }
 
 async fn list_requests(State(state): State<AppState>) -> Json<Vec<ReceivedRequest>> {

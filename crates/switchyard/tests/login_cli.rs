@@ -36,6 +36,7 @@ struct Setup {
     config: PathBuf,
     replica: ReplicaServer,
     isolation: &'static str,
+    auto_login: bool,
 }
 
 impl Setup {
@@ -52,6 +53,7 @@ impl Setup {
             config,
             replica,
             isolation,
+            auto_login: false,
         };
         std::fs::write(&s.config, s.toml()).unwrap();
         s
@@ -64,11 +66,12 @@ impl Setup {
              [browser]\nisolation = \"{}\"\n\
              [runtime]\nproviders_in_parallel = true\nmode = \"full_parallel_lanes\"\n\
              [providers.{p}]\nbase_url = \"{}\"\ninstances = 2\n\
-             [accounts]\nkey_file = \"{}\"\nauto_login = false\n",
+             [accounts]\nkey_file = \"{}\"\nauto_login = {}\n",
             self.dir.0.display(),
             self.isolation,
             self.replica.base_url(),
             self.key.display(),
+            self.auto_login,
             p = self.kind.prefix(),
         )
     }
@@ -309,10 +312,106 @@ fn without_a_display_login_says_how_to_get_one() {
     assert!(!dir.0.join("switchyard-data").exists(), "nothing was made");
 }
 
-#[allow(dead_code, reason = "used by the Perplexity test")]
 async fn write_line(child: &mut tokio::process::Child, line: &str) {
     let stdin = child.stdin.as_mut().unwrap();
     stdin.write_all(line.as_bytes()).await.unwrap();
     stdin.write_all(b"\n").await.unwrap();
     stdin.flush().await.unwrap();
+}
+
+/// Waits for the replica to email a code to `email` (the login's output if it ends first).
+async fn code_in_mailbox(
+    replica: &ReplicaServer,
+    email: &str,
+    child: tokio::process::Child,
+) -> (String, tokio::process::Child) {
+    let deadline = tokio::time::Instant::now() + LOGIN_DEADLINE;
+    let mut child = child;
+    loop {
+        if let Some(code) = replica.sign_in_code(email) {
+            return (code, child);
+        }
+        let ended = child.try_wait().unwrap().is_some();
+        if ended || tokio::time::Instant::now() >= deadline {
+            let _ = child.start_kill();
+            let out = child.wait_with_output().await.unwrap();
+            panic!(
+                "no sign-in code was emailed to {email}: {}\n{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Perplexity signs in by an emailed code: the login types the email, reads the code from
+/// stdin (a wrong one first, which the site refuses and the login asks again), saves the
+/// account (it had none: Perplexity needs no password) with its session, and a lane of the
+/// next start is signed in by it. Once the site ends the session, a lane says it needs
+/// `switchyard login` instead of starting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perplexity_login_reads_the_emailed_code_from_stdin() {
+    let mut s = Setup::new(ProviderKind::Perplexity, Site::Perplexity, "context").await;
+    s.auto_login = true;
+    std::fs::write(&s.config, s.toml()).unwrap();
+    s.replica.add_account("pat@example.com", "");
+
+    let (code, mut child) =
+        code_in_mailbox(&s.replica, "pat@example.com", s.login("Pat@Example.com")).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    write_line(&mut child, wrong).await;
+    // The refused code is not used up; the right one still works.
+    write_line(&mut child, &code).await;
+    let out = finish(child).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("Enter the 6-digit code emailed to Pat@Example.com"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("The site refused the code: Invalid code"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("Signed in to Perplexity as Pat@Example.com")
+            && stdout.contains("the account was added"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&code) && !stderr.contains(&format!("`{code}`")));
+    assert_eq!(s.replica.sign_ins("pat@example.com"), 1);
+    let rows = s.store().accounts(s.kind).to_vec();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].password.is_none());
+    let session = rows[0].session.clone().expect("the session");
+    assert!(
+        session
+            .cookies
+            .iter()
+            .any(|c| c.name == "__Secure-next-auth.session-token" && c.secure),
+        "{session:?}"
+    );
+
+    let gw = s.gateway().await;
+    let lanes = lanes(&gw).await;
+    assert_eq!(lanes[0]["account"], "Pat@Example.com", "{lanes:#?}");
+    assert_eq!(
+        ask(&gw, &s, "after the code").await.as_deref(),
+        Some("pat@example.com")
+    );
+    assert_eq!(s.replica.sign_ins("pat@example.com"), 1);
+    gw.shutdown().await;
+
+    // The site ends the session: the lane cannot sign in by itself and says what to run.
+    s.replica.end_account_sessions();
+    let e = Gateway::start(Config::from_toml_str(&s.toml(), "test").unwrap())
+        .await
+        .err()
+        .expect("no lane can start signed out");
+    assert!(
+        e.contains("switchyard login --provider perplexity --account Pat@Example.com"),
+        "{e}"
+    );
+    s.replica.shutdown().await;
 }
