@@ -8,6 +8,10 @@
 //! posts the email and password, and a right pair gets a fresh session cookie. The completion
 //! refuses a request without a valid session, and every accepted request names its account in
 //! [`crate::ReceivedRequest::account`], so a test can assert which account a lane used.
+//! DeepSeek's page also keeps the API token in local storage (`userToken`), as the site does:
+//! its completion wants the same account's token as `authorization: Bearer`, and its page goes
+//! to the sign-in page at once when the token is missing, so a lane restored without its local
+//! storage shows up as a sign-in page view ([`crate::ReplicaServer::sign_in_page_views`]).
 
 use std::collections::HashMap;
 
@@ -32,6 +36,8 @@ pub(crate) struct Accounts {
     /// Sites that sign in by an emailed code (Perplexity): per lowercased email, the attempts
     /// so far and the code last sent (the "mailbox").
     codes: HashMap<String, (u32, String)>,
+    /// How often a sign-in page was served.
+    sign_in_views: u32,
 }
 
 impl Accounts {
@@ -126,6 +132,27 @@ impl Accounts {
     /// Whether the account is rate limited.
     pub(crate) fn is_limited(&self, email: &str) -> bool {
         self.limited.contains(&email.trim().to_lowercase())
+    }
+
+    /// The account whose session token the request carries as `authorization: Bearer <token>`
+    /// (sites that keep their API token in the page's local storage).
+    pub(crate) fn of_bearer(&self, headers: &HeaderMap) -> Option<String> {
+        let value = headers
+            .get(axum::http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?;
+        let token = value.strip_prefix("Bearer ")?.trim();
+        self.sessions.get(token).cloned()
+    }
+
+    /// Counts a served sign-in page.
+    pub(crate) fn viewed_sign_in(&mut self) {
+        self.sign_in_views += 1;
+    }
+
+    /// How often a sign-in page was served.
+    pub(crate) fn sign_in_views(&self) -> u32 {
+        self.sign_in_views
     }
 
     /// Ends every session (as the site expiring them would).

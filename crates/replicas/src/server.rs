@@ -306,8 +306,9 @@ impl ReplicaServer {
 
     /// Registers an account the site's sign-in form accepts (see [`crate::accounts`]). From
     /// the first one on, DeepSeek's and GLM's pages ask for a sign-in and their completion
-    /// refuses a request without a session cookie the replica issued; each accepted request
-    /// names its account in [`ReceivedRequest::account`].
+    /// refuses a request without a session cookie the replica issued (Perplexity's likewise,
+    /// signing in by an emailed code, the password unused; see [`ReplicaServer::sign_in_code`]);
+    /// each accepted request names its account in [`ReceivedRequest::account`].
     pub fn add_account(&self, email: &str, password: &str) {
         self.shared.accounts().add(email, password);
     }
@@ -316,6 +317,11 @@ impl ReplicaServer {
     /// code sign-in; the "mailbox" a test reads, as a person reads their email).
     pub fn sign_in_code(&self, email: &str) -> Option<String> {
         self.shared.accounts().last_code(email)
+    }
+
+    /// How often a sign-in page was served (on sites that count them: DeepSeek).
+    pub fn sign_in_page_views(&self) -> u32 {
+        self.shared.accounts().sign_in_views()
     }
 
     /// How often `email` signed in through the form so far.
