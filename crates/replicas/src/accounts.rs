@@ -201,3 +201,29 @@ pub(crate) struct SignInBody {
     pub email: String,
     pub password: String,
 }
+
+// === Sites whose session cookie has its own name (Qwen, HuggingChat, MiMo) ===
+
+impl Accounts {
+    /// The account (lowercased email or username) of a session token the replica issued.
+    pub(crate) fn session(&self, token: &str) -> Option<String> {
+        self.sessions.get(token).cloned()
+    }
+}
+
+/// [`access`] for a site whose session rides in its own cookie `name` (Qwen's `token`,
+/// HuggingChat's `hf-chat`, MiMo's `xiaomichatbot_ph`; quotes around the value are dropped, as
+/// the sites quote some of theirs). An empty value is no session.
+pub(crate) fn access_by_cookie(accounts: &Accounts, headers: &HeaderMap, name: &str) -> Access {
+    if !accounts.required() {
+        return Access::Open;
+    }
+    let token = cookie(headers, name).map(|t| t.trim_matches('"').to_owned());
+    match token
+        .filter(|t| !t.is_empty())
+        .and_then(|t| accounts.session(&t))
+    {
+        Some(account) => Access::Account(account),
+        None => Access::Denied,
+    }
+}
