@@ -329,7 +329,7 @@ async fn sign_in(
             }
             Err(DriverError::SignInRequired) if !started => {
                 started = true;
-                let by_hand = start_sign_in(&tab, driver, base, email, saved).await?;
+                let by_hand = start_sign_in(&tab, browser, driver, base, email, saved).await?;
                 if by_hand && headless {
                     return Err(format!(
                         "{url} asks for a sign-in, and a headless login can only use a saved \
@@ -367,6 +367,7 @@ async fn sign_in(
 /// rest is left to the user in the window.
 async fn start_sign_in(
     tab: &Tab,
+    browser: &Chromium,
     driver: Driver,
     base: &str,
     email: Option<&str>,
@@ -385,7 +386,7 @@ async fn start_sign_in(
         };
         eprintln!("{label}: filling the sign-in form as {email}...");
         return match driver
-            .sign_in(tab, base, email, password.expose(), STEP)
+            .sign_in(tab, browser, base, email, password.expose(), STEP)
             .await
         {
             Ok(SignInOutcome::Submitted) => {
@@ -400,6 +401,10 @@ async fn start_sign_in(
                  (`switchyard accounts edit --provider {} {email}`)",
                 driver.provider().prefix()
             )),
+            Ok(SignInOutcome::Manual(why)) => {
+                eprintln!("{label}: {why}; finish signing in as {email} in the browser window.");
+                Ok(true)
+            }
             Ok(SignInOutcome::Unsupported) => Ok(true),
             Err(e) => {
                 warn!("filling the sign-in form failed: {e}");
@@ -417,7 +422,7 @@ async fn start_sign_in(
                     "the site refused to send a code to {email}: {message}"
                 ));
             }
-            SignInOutcome::Unsupported => return Ok(true),
+            SignInOutcome::Unsupported | SignInOutcome::Manual(_) => return Ok(true),
         }
         loop {
             let code = read_code(email).await?;
