@@ -17,6 +17,9 @@ const GUARDS = [
 ];
 const GUARD_KEY = 'switchyard-qwen-guardrails';
 const lastGuard = Number(sessionStorage.getItem(GUARD_KEY) || 0);
+// Whether a guardrail was turned off just now: the page still holds the old settings until a
+// new chat reads them again.
+let changed = false;
 if (Date.now() - lastGuard > 15000) {
   let settings = null;
   try {
@@ -35,6 +38,7 @@ if (Date.now() - lastGuard > 15000) {
       body: JSON.stringify({ [group]: { [key]: false } }),
     });
     if (!resp.ok) throw new Error(`turning Qwen's ${group}.${key} off failed: HTTP ${resp.status}`);
+    changed = true;
   }
   sessionStorage.setItem(GUARD_KEY, String(Date.now()));
 }
@@ -45,10 +49,33 @@ const emptyBox = () => {
   const t = sy.hook('chat_box');
   return t && t.value === '' ? t : null;
 };
-if (!(ARGS.fresh && emptyBox())) {
+if (changed || !(ARGS.fresh && emptyBox())) {
   const newChat = sy.hook('new_chat');
   if (!newChat) throw new Error('the "New Chat" entry was not found');
+  // After a guardrail change, the new chat's read of the settings must have landed before the
+  // prompt is typed (else a long prompt still becomes a file). Seen by a resource observer (the
+  // timing buffer may be full); a site that does not read them again costs a short wait, once.
+  const reread = changed
+    ? new Promise((resolve) => {
+        const observer = new PerformanceObserver((list) => {
+          if (list.getEntries().some((e) => /\/api\/v2\/users\/user\/settings(\?|$)/.test(e.name))) {
+            observer.disconnect();
+            resolve(true);
+          }
+        });
+        observer.observe({ type: 'resource' });
+        setTimeout(() => {
+          observer.disconnect();
+          resolve(false);
+        }, Math.min(ARGS.step_ms, 2000));
+      })
+    : null;
   newChat.click();
+  if (reread && (await reread)) {
+    // The page parses the answer in a task or two after the response ended.
+    await new Promise((r) => setTimeout(r, 0));
+    await new Promise((r) => setTimeout(r, 0));
+  }
 }
 const box = await sy.until('an empty chat box after "New Chat"', emptyBox, ARGS.step_ms);
 
