@@ -8,6 +8,10 @@
 //! posts the email and password, and a right pair gets a fresh session cookie. The completion
 //! refuses a request without a valid session, and every accepted request names its account in
 //! [`crate::ReceivedRequest::account`], so a test can assert which account a lane used.
+//! DeepSeek's page also keeps the API token in local storage (`userToken`), as the site does:
+//! its completion wants the same account's token as `authorization: Bearer`, and its page goes
+//! to the sign-in page at once when the token is missing, so a lane restored without its local
+//! storage shows up as a sign-in page view ([`crate::ReplicaServer::sign_in_page_views`]).
 
 use std::collections::HashMap;
 
@@ -29,6 +33,8 @@ pub(crate) struct Accounts {
     sign_ins: HashMap<String, u32>,
     /// Accounts whose every completion is answered as rate limited.
     limited: std::collections::HashSet<String>,
+    /// How often a sign-in page was served.
+    sign_in_views: u32,
 }
 
 impl Accounts {
@@ -84,6 +90,27 @@ impl Accounts {
         self.limited.contains(&email.trim().to_lowercase())
     }
 
+    /// The account whose session token the request carries as `authorization: Bearer <token>`
+    /// (sites that keep their API token in the page's local storage).
+    pub(crate) fn of_bearer(&self, headers: &HeaderMap) -> Option<String> {
+        let value = headers
+            .get(axum::http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?;
+        let token = value.strip_prefix("Bearer ")?.trim();
+        self.sessions.get(token).cloned()
+    }
+
+    /// Counts a served sign-in page.
+    pub(crate) fn viewed_sign_in(&mut self) {
+        self.sign_in_views += 1;
+    }
+
+    /// How often a sign-in page was served.
+    pub(crate) fn sign_in_views(&self) -> u32 {
+        self.sign_in_views
+    }
+
     /// Ends every session (as the site expiring them would).
     pub(crate) fn end_sessions(&mut self) {
         self.sessions.clear();
@@ -121,4 +148,30 @@ pub(crate) fn session_cookie(token: &str) -> String {
 pub(crate) struct SignInBody {
     pub email: String,
     pub password: String,
+}
+
+// === Sites whose session cookie has its own name (Qwen, HuggingChat, MiMo) ===
+
+impl Accounts {
+    /// The account (lowercased email or username) of a session token the replica issued.
+    pub(crate) fn session(&self, token: &str) -> Option<String> {
+        self.sessions.get(token).cloned()
+    }
+}
+
+/// [`access`] for a site whose session rides in its own cookie `name` (Qwen's `token`,
+/// HuggingChat's `hf-chat`, MiMo's `xiaomichatbot_ph`; quotes around the value are dropped, as
+/// the sites quote some of theirs). An empty value is no session.
+pub(crate) fn access_by_cookie(accounts: &Accounts, headers: &HeaderMap, name: &str) -> Access {
+    if !accounts.required() {
+        return Access::Open;
+    }
+    let token = cookie(headers, name).map(|t| t.trim_matches('"').to_owned());
+    match token
+        .filter(|t| !t.is_empty())
+        .and_then(|t| accounts.session(&t))
+    {
+        Some(account) => Access::Account(account),
+        None => Access::Denied,
+    }
 }

@@ -303,11 +303,17 @@ impl ReplicaServer {
     }
 
     /// Registers an account the site's sign-in form accepts (see [`crate::accounts`]). From
-    /// the first one on, DeepSeek's and GLM's pages ask for a sign-in and their completion
-    /// refuses a request without a session cookie the replica issued; each accepted request
-    /// names its account in [`ReceivedRequest::account`].
+    /// the first one on, DeepSeek's, GLM's, Qwen's, HuggingChat's (a username or an email) and
+    /// MiMo's pages ask for a sign-in and their completion refuses a request without a session
+    /// cookie the replica issued; each accepted request names its account in
+    /// [`ReceivedRequest::account`].
     pub fn add_account(&self, email: &str, password: &str) {
         self.shared.accounts().add(email, password);
+    }
+
+    /// How often a sign-in page was served (on sites that count them: DeepSeek).
+    pub fn sign_in_page_views(&self) -> u32 {
+        self.shared.accounts().sign_in_views()
     }
 
     /// How often `email` signed in through the form so far.
@@ -315,8 +321,9 @@ impl ReplicaServer {
         self.shared.accounts().sign_ins(email)
     }
 
-    /// Makes the site answer every completion of `email` as rate limited (DeepSeek: HTTP 429,
-    /// as `replica:fault=rate_limit`), or stops doing so.
+    /// Makes the site answer every completion of `email` as rate limited (as
+    /// `replica:fault=rate_limit` does: DeepSeek and MiMo HTTP 429, Qwen its `RateLimited`
+    /// refusal, HuggingChat its rate-limit status in the stream), or stops doing so.
     pub fn rate_limit_account(&self, email: &str, limited: bool) {
         self.shared.accounts().set_limited(email, limited);
     }

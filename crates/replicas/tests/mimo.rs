@@ -280,3 +280,85 @@ async fn a_signed_out_account_sees_log_in_and_is_refused() {
     let resp = mimo_completion(&server, &account, mimo_body("x", false)).await;
     assert_eq!(resp.status(), 200);
 }
+
+/// With an account registered, a signed-out visitor is sent to the Xiaomi Account login with
+/// the service's callback; a wrong pair answers code 70016, a right one the callback with a
+/// ticket, which sets `userId` and the pass token. The completion then names the account, is
+/// refused without `userId`, and a rate-limited account gets HTTP 429.
+#[tokio::test]
+async fn with_an_account_the_xiaomi_login_and_its_callback_make_the_session() {
+    let server = start(Site::Mimo, fast(1)).await;
+    server.add_account("ant@example.com", "pw-ant");
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = plain
+        .get(format!("{}/", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.status().is_redirection(), "{}", page.status());
+    let to = page.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with("/fe/service/login/password?") && to.contains("callback=http%3A%2F%2F"),
+        "{to}"
+    );
+    let login = get_text(&server, &to).await;
+    assert!(login.contains(r#"name="account""#) && login.contains(r#"name="password""#));
+
+    let post = |password: &'static str| {
+        plain
+            .post(format!("{}/pass/serviceLoginAuth2", server.base_url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "user=ant%40example.com&password={password}&callback=http%3A%2F%2F127.0.0.1%2Fsts"
+            ))
+            .send()
+    };
+    let answer = |text: String| -> Value {
+        serde_json::from_str(text.strip_prefix("&&&START&&&").expect("Xiaomi's prefix")).unwrap()
+    };
+    let wrong = answer(post("nope").await.unwrap().text().await.unwrap());
+    assert_eq!(wrong["code"], 70016, "{wrong}");
+    let right = answer(post("pw-ant").await.unwrap().text().await.unwrap());
+    assert_eq!(right["code"], 0, "{right}");
+    let location = right["location"].as_str().unwrap();
+    let ticket = location
+        .strip_prefix("http://127.0.0.1/sts?ticket=")
+        .unwrap();
+    let sts = plain
+        .get(format!("{}/sts?ticket={ticket}", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(sts.status().is_redirection());
+    let pairs: Vec<String> = sts
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    let account = MimoAccount {
+        cookie: pairs.join("; "),
+        ph: ticket.to_owned(),
+    };
+    assert!(account.cookie.contains("userId="), "{pairs:?}");
+
+    let resp = mimo_completion(&server, &account, mimo_body("signed in", false)).await;
+    assert_eq!(resp.status(), 200);
+    let log = server.requests();
+    assert_eq!(
+        log.last().unwrap().account.as_deref(),
+        Some("ant@example.com")
+    );
+    let no_user = MimoAccount {
+        cookie: format!("xiaomichatbot_ph=\"{ticket}\""),
+        ph: ticket.to_owned(),
+    };
+    let resp = mimo_completion(&server, &no_user, mimo_body("no user id", false)).await;
+    assert_eq!(resp.status(), 401);
+    server.rate_limit_account("ant@example.com", true);
+    let resp = mimo_completion(&server, &account, mimo_body("limited", false)).await;
+    assert_eq!(resp.status(), 429);
+}

@@ -330,3 +330,87 @@ async fn signed_out_the_page_is_the_sign_in_and_the_api_refuses() {
     let resp = qwen_completion(&server, &chat, qwen_body(&chat, "hi", false, false)).await;
     assert_eq!(resp.status(), 200);
 }
+
+/// With an account registered the site is signed out without its `token` cookie: the page
+/// goes to /auth and the API answers 401. A wrong pair gets the site's message, a right one
+/// the cookie, under which the completion names the account; a rate-limited account gets the
+/// site's refusal.
+#[tokio::test]
+async fn with_an_account_the_token_cookie_is_the_session() {
+    // The `Set-Cookie` pair (`name=value`) of a response, if it sets `name`.
+    let set_cookie = |resp: &reqwest::Response, name: &str| {
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .find(|pair| pair.starts_with(&format!("{name}=")))
+    };
+    let server = start(Site::Qwen, fast(1)).await;
+    server.add_account("ant@example.com", "pw-ant");
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = plain
+        .get(format!("{}/", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.status().is_redirection(), "{}", page.status());
+    assert_eq!(page.headers()["location"], "/auth");
+    let new = post_json(&server, "/api/v2/chats/new", json!({})).await;
+    assert_eq!(new.status(), 401);
+
+    let wrong = json!({"email": "ant@example.com", "password": "nope"});
+    let wrong = post_json(&server, "/api/v1/auths/signin", wrong).await;
+    assert_eq!(wrong.status(), 400);
+    assert!(set_cookie(&wrong, "token").is_none());
+    let body: Value = wrong.json().await.unwrap();
+    assert!(
+        body["data"]["details"]
+            .as_str()
+            .unwrap()
+            .contains("incorrect"),
+        "{body}"
+    );
+    let right = json!({"email": " Ant@Example.com", "password": "pw-ant"});
+    let right = post_json(&server, "/api/v1/auths/signin", right).await;
+    assert_eq!(right.status(), 200);
+    let cookie = set_cookie(&right, "token").expect("the token cookie");
+    assert_eq!(server.sign_ins("ant@example.com"), 1);
+
+    let created: Value = client()
+        .post(format!("{}/api/v2/chats/new", server.base_url()))
+        .header("cookie", &cookie)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chat = created["data"]["id"].as_str().unwrap().to_owned();
+    let bx = [
+        ("bx-ua", "231!x"),
+        ("bx-umidtoken", "T2gA"),
+        ("bx-v", "2.5.31"),
+    ];
+    let resp = qwen_completion(&server, &chat, qwen_body(&chat, "no cookie", false, false)).await;
+    assert_eq!(resp.status(), 401, "no session, no answer");
+    let with_cookie = [&bx[..], &[("cookie", cookie.as_str())]].concat();
+    let body = qwen_body(&chat, "signed in", false, false);
+    let resp = qwen_completion_with(&server, &chat, body, &with_cookie).await;
+    assert_eq!(resp.status(), 200);
+    assert!(!qwen_answer(&resp.text().await.unwrap()).is_empty());
+    let log = server.requests();
+    assert_eq!(
+        log.last().unwrap().account.as_deref(),
+        Some("ant@example.com")
+    );
+
+    server.rate_limit_account("ant@example.com", true);
+    let body = qwen_body(&chat, "limited", false, false);
+    let resp = qwen_completion_with(&server, &chat, body, &with_cookie).await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["data"]["code"], "RateLimited", "{body}");
+}

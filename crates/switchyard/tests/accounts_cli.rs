@@ -321,3 +321,58 @@ fn a_key_file_outside_the_data_dir_works_without_a_passphrase() {
         "{err}"
     );
 }
+
+#[test]
+fn rekey_moves_the_store_to_a_new_passphrase_then_to_a_key_file() {
+    let s = Setup::new("rekey", "");
+    // Nothing to re-encrypt yet: said, and no file made.
+    let err = failed(&s.run(Some(PASS), &["rekey"], ""));
+    assert!(
+        err.contains("there is no accounts store to re-encrypt yet"),
+        "{err}"
+    );
+    assert!(!s.store().exists());
+
+    ok(&s.run(
+        Some(PASS),
+        &["add", "--provider", "deepseek", "kept@example.com"],
+        "kept-pw\n",
+    ));
+    let before = std::fs::read(s.store()).unwrap();
+
+    // The new passphrase as one line of stdin (no terminal), never the command line.
+    let (_, said) = ok(&s.run(Some(PASS), &["rekey"], "a new passphrase\n"));
+    assert!(said.contains("Re-encrypted"), "{said}");
+    let after = std::fs::read(s.store()).unwrap();
+    assert_ne!(after, before, "sealed again under the new key");
+    assert!(!contains(&after, "kept@example.com") && !contains(&after, "kept-pw"));
+    let err = failed(&s.run(Some(PASS), &["list"], ""));
+    assert!(
+        err.contains("is not the one this store was sealed with"),
+        "{err}"
+    );
+    let (list, _) = ok(&s.run(Some("a new passphrase"), &["list"], ""));
+    assert!(list.contains("kept@example.com"), "{list}");
+
+    // Then to a key file, which the config names from then on.
+    let key_file = s.dir.join("new.key");
+    std::fs::write(&key_file, [7u8; 32]).unwrap();
+    let key_arg = key_file.display().to_string();
+    ok(&s.run(
+        Some("a new passphrase"),
+        &["rekey", "--new-key-file", &key_arg],
+        "",
+    ));
+    let err = failed(&s.run(Some("a new passphrase"), &["list"], ""));
+    assert!(err.contains("sealed with a key file"), "{err}");
+    std::fs::write(
+        &s.config,
+        format!(
+            "data_dir = \"{}\"\n[accounts]\nkey_file = \"{key_arg}\"\n",
+            s.dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let (list, _) = ok(&s.run(None, &["list"], ""));
+    assert!(list.contains("kept@example.com"), "{list}");
+}

@@ -281,7 +281,9 @@ async fn capped_pinned_signed_in_and_restarted(kind: ProviderKind, isolation: &s
     }
 
     // A restart: the lanes come up signed in (the replica checks the cookie) with no new
-    // sign-in, each on the same account as before.
+    // sign-in, each on the same account as before. Where the site keeps its token in local
+    // storage (DeepSeek), the first page already had it: no sign-in page was shown.
+    let views = s.replica.sign_in_page_views();
     let gw = s.gateway(isolation, 3).await;
     let rows = lanes(&gw).await;
     assert_eq!(rows.len(), 2, "{rows:#?}");
@@ -303,6 +305,11 @@ async fn capped_pinned_signed_in_and_restarted(kind: ProviderKind, isolation: &s
         s.replica.sign_ins("bee@example.com"),
         1,
         "no second sign-in"
+    );
+    assert_eq!(
+        s.replica.sign_in_page_views(),
+        views,
+        "a restored lane went by the sign-in page"
     );
     gw.shutdown().await;
     s.replica.shutdown().await;

@@ -59,7 +59,7 @@
       refreshControl();
       const resp = await fetch('/api/v0/file/upload_file', {
         method: 'POST',
-        headers: { 'x-file-name': encodeURIComponent(file.name) },
+        headers: { 'x-file-name': encodeURIComponent(file.name), ...auth() },
         body: file,
       });
       const body = await resp.json();
@@ -122,10 +122,20 @@
 
   // === send flow ===
 
+  // The API token the sign-in left in local storage, sent with every API call as the site does.
+  const auth = () => {
+    try {
+      const token = JSON.parse(localStorage.getItem('userToken') || 'null');
+      return token && token.value ? { authorization: 'Bearer ' + token.value } : {};
+    } catch (e) {
+      return {};
+    }
+  };
+
   async function postJson(path, body) {
     const resp = await fetch(path, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth() },
       body: JSON.stringify(body),
     });
     return resp.json();
@@ -206,6 +216,7 @@
         method: 'POST',
         headers: {
           'content-type': 'application/json',
+          ...auth(),
           'x-ds-pow-response': await powHeader(pow.data.biz_data.challenge),
         },
         body: JSON.stringify({

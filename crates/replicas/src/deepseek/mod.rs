@@ -80,9 +80,15 @@ pub(crate) fn routes() -> Router<AppState> {
 
 const SIGN_IN_PAGE: &str = include_str!("sign_in.html");
 
-async fn sign_in_page() -> Html<&'static str> {
+async fn sign_in_page(State(app): State<AppState>) -> Html<&'static str> {
+    app.shared.accounts().viewed_sign_in();
     Html(SIGN_IN_PAGE)
 }
+
+/// The site's gate, first thing in the page's head once accounts are registered: the app keeps
+/// its API token in local storage (`userToken`, `{"value": …}`), and without one it goes to the
+/// sign-in page before the rest of the page is even parsed.
+const TOKEN_GATE: &str = "<script>(() => { let t = null; try { t = JSON.parse(localStorage.getItem('userToken') || 'null'); } catch (e) {} if (!t || !t.value) { window.stop(); location.replace('/sign_in'); } })();</script>";
 
 /// The sign-in form's post: a right pair gets a session cookie.
 async fn login(State(app): State<AppState>, body: Bytes) -> Response {
@@ -92,7 +98,7 @@ async fn login(State(app): State<AppState>, body: Bytes) -> Response {
     match app.shared.accounts().sign_in(&form.email, &form.password) {
         Some(token) => (
             [(header::SET_COOKIE, accounts::session_cookie(&token))],
-            ok(serde_json::json!({"user": {"email": form.email.trim()}})),
+            ok(serde_json::json!({"user": {"email": form.email.trim(), "token": token}})),
         )
             .into_response(),
         None => error(
@@ -116,7 +122,11 @@ async fn page(State(app): State<AppState>, headers: HeaderMap) -> Response {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    Html(crate::hooks::page(PAGE, change.as_ref())).into_response()
+    let page = crate::hooks::page(PAGE, change.as_ref());
+    if app.shared.accounts().required() {
+        return Html(page.replacen("<head>", &format!("<head>{TOKEN_GATE}"), 1)).into_response();
+    }
+    Html(page).into_response()
 }
 
 async fn app_js() -> Response {
@@ -303,7 +313,19 @@ async fn completion(State(state): State<AppState>, headers: HeaderMap, body: Byt
     entry.thinking = req.thinking_enabled;
     entry.search = req.search_enabled;
     let session = req.chat_session_id;
-    match accounts::access(&state.shared.accounts(), &headers) {
+    let access = {
+        let accounts = state.shared.accounts();
+        match accounts::access(&accounts, &headers) {
+            // The API token must be the same account's (the cookie alone does not do).
+            accounts::Access::Account(email)
+                if accounts.of_bearer(&headers).as_deref() != Some(email.as_str()) =>
+            {
+                accounts::Access::Denied
+            }
+            other => other,
+        }
+    };
+    match access {
         accounts::Access::Open => {}
         accounts::Access::Account(email) => entry.account = Some(email),
         accounts::Access::Denied => {

@@ -52,12 +52,18 @@
     nav.replaceChildren(
       el('a', { href: '/chat/', onclick: (e) => { e.preventDefault(); closeMenu(); state.conversation = null; go('/chat/'); }, text: 'New Chat' }),
     );
+    // Signed in: the account chip, the avatar link to the Hub's user API (as on the site).
+    const user = state.settings.signedIn && state.settings.user;
+    if (user) {
+      const avatar = `/api/users/${encodeURIComponent(user.username)}/avatar?redirect=true`;
+      nav.append(el('a', { href: avatar, title: user.username }, el('img', { alt: user.username, width: 20, height: 20 }), el('span', { text: user.username })));
+    }
   };
 
   const renderSignedOut = () => {
     $('#main').replaceChildren(
       el('h1', { text: 'HuggingChat' }),
-      el('a', { href: 'https://huggingface.co/login', text: 'Sign in' }),
+      el('a', { href: '/chat/login', text: 'Sign in' }),
       el('button', { type: 'button', text: 'Start chatting' }),
     );
   };

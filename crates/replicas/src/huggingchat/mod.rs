@@ -27,20 +27,32 @@
 //!   with the site's credits text (the page shows "Upgrade Required").
 //! - `POST /conversation/<id>/stop-generating`: the site's Stop; marks the conversation's
 //!   latest message `stop_called` and ends its stream (HTTP 404 for an unknown conversation).
+//! - `GET /login`: redirects to the Hugging Face login, `/login?next=/chat/` at the root (on
+//!   the site through its OAuth flow).
+//!
+//! At the root: `GET /login` and `POST /login` (a form: `username`, which is a username or an
+//! email, `password`, `next`), the Hugging Face login page (`login.html`). Once an account is
+//! registered ([`crate::ReplicaServer::add_account`]), a page load sets no `hf-chat` cookie:
+//! only a right pair on this form does (then it goes on to `next`; a wrong pair gets the form
+//! again with "Invalid username or password.", HTTP 401). The settings name the user (the page
+//! shows its avatar link, `/api/users/<name>/avatar?redirect=true`), the message names its
+//! account ([`crate::ReceivedRequest::account`]) and refuses a request without the session
+//! (HTTP 401), and a rate-limited account gets the site's rate-limit status in the stream.
 
 mod wire;
 
 use std::collections::{HashMap, HashSet};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Json, Response};
+use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::accounts::{self, Access};
 use crate::answer::Subject;
 use crate::faults::{Fault, Plan};
 use crate::ids;
@@ -53,6 +65,11 @@ const PAGE: &str = include_str!("page.html");
 const APP_JS: &str = include_str!("app.js");
 
 const SESSION_COOKIE: &str = "hf-chat";
+
+const LOGIN_PAGE: &str = include_str!("login.html");
+
+/// The login page's error for a wrong username (or email) and password.
+const WRONG_PASSWORD: &str = "Invalid username or password.";
 
 /// The models the site serves: id, display name. Every one has [`PROVIDERS`].
 pub(crate) const MODELS: [(&str, &str); 4] = [
@@ -133,8 +150,99 @@ fn token(app: &AppState) -> String {
         .clone()
 }
 
-fn signed_in(app: &AppState, headers: &HeaderMap) -> bool {
-    !signed_out(app) && cookie(headers, SESSION_COOKIE).is_some_and(|t| t == token(app))
+/// The request's session. Signed out ([`crate::ReplicaServer::set_signed_in`]) is none; once
+/// an account is registered, only an `hf-chat` cookie the login form issued is one; before
+/// that, the cookie every page load sets.
+fn access(app: &AppState, headers: &HeaderMap) -> Access {
+    if signed_out(app) {
+        return Access::Denied;
+    }
+    if app.shared.accounts().required() {
+        return accounts::access_by_cookie(&app.shared.accounts(), headers, SESSION_COOKIE);
+    }
+    if cookie(headers, SESSION_COOKIE).is_some_and(|t| t == token(app)) {
+        Access::Open
+    } else {
+        Access::Denied
+    }
+}
+
+/// The avatar link's user name: the account's name before any `@`, else the replica's user.
+fn user_name(access: &Access) -> String {
+    match access {
+        Access::Account(account) => account
+            .split('@')
+            .next()
+            .unwrap_or(account)
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect(),
+        _ => "replica-user".to_owned(),
+    }
+}
+
+/// `GET /chat/login`: the chat's sign-in entry, which sends the visitor to the Hugging Face
+/// login page (on the site through its OAuth flow; the replica goes there directly).
+async fn chat_login() -> Response {
+    Redirect::to("/login?next=%2Fchat%2F").into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// Only a path on this site (never `//host`); else the chat.
+fn local_next(next: &str) -> &str {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && next
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/-_.?=&%".contains(c));
+    if ok { next } else { "/chat/" }
+}
+
+fn login_page(next: &str, error: &str) -> String {
+    LOGIN_PAGE
+        .replacen("<!--next-->", local_next(next), 1)
+        .replacen("<!--error-->", error, 1)
+}
+
+async fn login_form(Query(query): Query<LoginQuery>) -> Html<String> {
+    Html(login_page(&query.next, ""))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// The login form's post: a right username (or email) and password get the session cookie and
+/// go on to `next`; a wrong pair gets the form again with the site's error (HTTP 401).
+async fn login(State(app): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+    let Some(token) = app
+        .shared
+        .accounts()
+        .sign_in(&form.username, &form.password)
+    else {
+        tracing::info!(user = %form.username.trim(), "huggingchat replica: login refused");
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html(login_page(&form.next, WRONG_PASSWORD)),
+        )
+            .into_response();
+    };
+    let cookie =
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000");
+    (
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to(local_next(&form.next)),
+    )
+        .into_response()
 }
 
 /// The routes of the HuggingChat replica, under `/chat`.
@@ -152,11 +260,14 @@ pub(crate) fn routes() -> Router<AppState> {
             post(stop_generating),
         )
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/chat/login", get(chat_login))
+        .route("/login", get(login_form).post(login))
 }
 
 async fn page(State(app): State<AppState>) -> Response {
     let mut response = Html(PAGE).into_response();
-    if !signed_out(&app) {
+    // With accounts, only the login form issues the cookie.
+    if !signed_out(&app) && !app.shared.accounts().required() {
         let cookie = format!(
             "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
             token(&app)
@@ -184,13 +295,14 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "message": message }))).into_response()
 }
 
-fn settings_json(site: &SiteState, signed_in: bool) -> serde_json::Value {
+fn settings_json(site: &SiteState, signed_in: bool, user: &str) -> serde_json::Value {
     let models: Vec<_> = MODELS
         .iter()
         .map(|(id, name)| json!({"id": id, "name": name, "providers": PROVIDERS}))
         .collect();
     json!({
         "signedIn": signed_in,
+        "user": if signed_in { json!({ "username": user }) } else { serde_json::Value::Null },
         "models": models,
         "activeModel": site.active_model,
         "providers": site.providers,
@@ -199,8 +311,10 @@ fn settings_json(site: &SiteState, signed_in: bool) -> serde_json::Value {
 }
 
 async fn settings(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let signed_in = signed_in(&app, &headers);
-    Json(settings_json(&site_state(&app), signed_in)).into_response()
+    let access = access(&app, &headers);
+    let signed_in = !matches!(access, Access::Denied);
+    let user = user_name(&access);
+    Json(settings_json(&site_state(&app), signed_in, &user)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -213,9 +327,11 @@ struct NewSettings {
 }
 
 async fn save_settings(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if !signed_in(&app, &headers) {
+    let access = access(&app, &headers);
+    if matches!(access, Access::Denied) {
         return error(StatusCode::UNAUTHORIZED, "You must be logged in");
     }
+    let user = user_name(&access);
     let Ok(new) = serde_json::from_slice::<NewSettings>(&body) else {
         return error(StatusCode::BAD_REQUEST, "invalid settings");
     };
@@ -230,7 +346,7 @@ async fn save_settings(State(app): State<AppState>, headers: HeaderMap, body: By
     site.providers
         .insert(new.active_model.clone(), new.provider);
     site.prompts.insert(new.active_model, new.custom_prompt);
-    Json(settings_json(&site, true)).into_response()
+    Json(settings_json(&site, true, &user)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -306,15 +422,19 @@ async fn message(
         entry.accept_encoding = crate::log::accept_encoding(&headers);
         entry
     };
-    if !signed_in(&state, &headers) {
-        let entry = arriving(String::new(), String::new());
-        return reject(
-            &state,
-            entry,
-            StatusCode::UNAUTHORIZED,
-            "You must be logged in",
-        );
-    }
+    let account = match access(&state, &headers) {
+        Access::Open => None,
+        Access::Account(account) => Some(account),
+        Access::Denied => {
+            let entry = arriving(String::new(), String::new());
+            return reject(
+                &state,
+                entry,
+                StatusCode::UNAUTHORIZED,
+                "You must be logged in",
+            );
+        }
+    };
     let conversation = site_state(&state)
         .conversations
         .get(&id)
@@ -344,6 +464,7 @@ async fn message(
     entry.search = req.tools.iter().any(|t| t == "exa");
     entry.system = (!system.is_empty()).then_some(system);
     entry.inference_provider = Some(provider);
+    entry.account = account;
     let refused = match &req.id {
         _ if entry.prompt.trim().is_empty() => Some("inputs is required"),
         None => Some("the message id is required"),
@@ -357,7 +478,16 @@ async fn message(
     if let Some(why) = refused {
         return reject(&state, entry, StatusCode::BAD_REQUEST, why);
     }
-    let plan = Plan::new(state.shared.knobs(), &entry.prompt);
+    let mut plan = Plan::new(state.shared.knobs(), &entry.prompt);
+    // A rate-limited account ([`crate::ReplicaServer::rate_limit_account`]) gets the site's
+    // rate-limit status in the stream, as `replica:fault=rate_limit` does.
+    if entry
+        .account
+        .as_ref()
+        .is_some_and(|a| state.shared.accounts().is_limited(a))
+    {
+        plan.fault = Some(Fault::RateLimit);
+    }
     if let Some(fault) = plan.fault {
         entry.outcome = Outcome::Fault(fault.name().into());
     }

@@ -2,9 +2,17 @@
 //!
 //! Routes:
 //! - `GET /`, `GET /c/{id}` (also `/c/new-chat`): the app page (`page.html`, script `app.js`).
-//! - `GET /auth`: the sign-in page (`.qwenchat-auth-pc-input-items`). Signed out
+//! - `GET /auth`: the sign-in page (`auth.html`: `.qwenchat-auth-pc-input-items` with the email
+//!   and password, `button.qwenchat-auth-pc-submit-button`). Signed out
 //!   ([`crate::ReplicaServer::set_signed_in`]), the app page redirects there, as the site does
-//!   without its `token` cookie, and every `/api/v2/…` call answers HTTP 401.
+//!   without its `token` cookie, and the chat calls answer HTTP 401.
+//! - `POST /api/v1/auths/signin` `{"email","password"}`: a registered pair
+//!   ([`crate::ReplicaServer::add_account`]) gets the `HttpOnly` session cookie `token`; a wrong
+//!   one HTTP 400 with the site's message. Once an account is registered, the site is signed
+//!   out without a `token` the replica issued: the page redirects to `/auth`, the settings, new
+//!   chat and completion answer HTTP 401, and each completion names its account
+//!   ([`crate::ReceivedRequest::account`]); a rate-limited account gets the `RateLimited`
+//!   refusal.
 //! - `GET /api/v2/users/user/settings`: `{"success":true,"data":{"ui":{…},"memory":{…}}}`. As on
 //!   a fresh account, `ui.largeTextAsFile` starts on: the page then turns a long pasted prompt
 //!   into a file attachment and empties the chat box. `POST /api/v2/users/user/settings/update`
@@ -30,7 +38,7 @@ pub(crate) use wire::THOUGHT;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{delete, get, post};
 use std::collections::{HashMap, HashSet};
@@ -39,6 +47,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::accounts::{self, Access};
 use crate::answer::Subject;
 use crate::faults::{Fault, Plan};
 use crate::ids;
@@ -49,7 +58,17 @@ use crate::stream::{sse_body, sse_response};
 
 const PAGE: &str = include_str!("page.html");
 const APP_JS: &str = include_str!("app.js");
-const AUTH_PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Qwen Chat - Sign in</title></head><body><form class="qwenchat-auth-pc-form"><div class="qwenchat-auth-pc-input-items"><input type="email" placeholder="Enter your email"><input type="password" placeholder="Enter your password"></div><button type="button" class="qwenchat-auth-pc-submit-button">Log in</button></form></body></html>"#;
+const AUTH_PAGE: &str = include_str!("auth.html");
+
+/// The session cookie: signed in ⇔ a non-empty `token` the site issued.
+const TOKEN_COOKIE: &str = "token";
+
+/// The sign-in post.
+const SIGN_IN_PATH: &str = "/api/v1/auths/signin";
+
+/// The site's answer to a wrong email or password.
+const WRONG_PASSWORD: &str =
+    "The email or password provided is incorrect. Please check for typos and try again.";
 
 const COMPLETION_PATH: &str = "/api/v2/chat/completions";
 
@@ -74,6 +93,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v2/chats/{id}", delete(delete_chat))
         .route("/api/v2/chats/{id}/stop", post(stop_chat))
         .route(COMPLETION_PATH, post(completion))
+        .route(SIGN_IN_PATH, post(sign_in))
 }
 
 /// Whether the account's session ended ([`crate::ReplicaServer::set_signed_in`]).
@@ -81,6 +101,45 @@ fn signed_out(app: &AppState) -> bool {
     app.shared
         .signed_out
         .load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The request's session: signed out ([`crate::ReplicaServer::set_signed_in`]) is no session;
+/// once an account is registered, only a `token` cookie this replica issued is one.
+fn access(app: &AppState, headers: &HeaderMap) -> Access {
+    if signed_out(app) {
+        return Access::Denied;
+    }
+    accounts::access_by_cookie(&app.shared.accounts(), headers, TOKEN_COOKIE)
+}
+
+/// The sign-in form's post `{"email","password"}`: a right pair gets the `token` cookie.
+async fn sign_in(State(app): State<AppState>, body: Bytes) -> Response {
+    let Ok(form) = serde_json::from_slice::<accounts::SignInBody>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "success": false, "data": { "code": "Bad_Request", "details": "invalid JSON" } })),
+        )
+            .into_response();
+    };
+    let Some(token) = app.shared.accounts().sign_in(&form.email, &form.password) else {
+        tracing::info!(email = %form.email.trim(), "qwen replica: sign-in refused");
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "success": false, "data": { "code": "Bad_Request", "details": WRONG_PASSWORD } })),
+        )
+            .into_response();
+    };
+    let cookie =
+        format!("{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000");
+    (
+        [(header::SET_COOKIE, cookie)],
+        Json(json!({
+            "success": true,
+            "request_id": ids::uuid(),
+            "data": { "email": form.email.trim(), "token_type": "Bearer" },
+        })),
+    )
+        .into_response()
 }
 
 /// The site's answer to an API call without a session.
@@ -92,8 +151,8 @@ fn unauthorized() -> Response {
         .into_response()
 }
 
-async fn page(State(app): State<AppState>) -> Response {
-    if signed_out(&app) {
+async fn page(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if matches!(access(&app, &headers), Access::Denied) {
         return axum::response::Redirect::temporary("/auth").into_response();
     }
     let change = app
@@ -143,12 +202,24 @@ fn qwen_state(app: &AppState) -> std::sync::MutexGuard<'_, SiteState> {
     app.shared.qwen.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn settings(State(app): State<AppState>) -> Json<Value> {
+async fn settings(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if accounts_denied(&app, &headers) {
+        return unauthorized();
+    }
     let settings = qwen_state(&app).settings.clone();
-    Json(json!({ "success": true, "data": settings }))
+    Json(json!({ "success": true, "data": settings })).into_response()
 }
 
-async fn update_settings(State(app): State<AppState>, body: Bytes) -> Response {
+/// Whether accounts are registered and the request has no session of one (the settings
+/// endpoints answer a signed-out page only then, as before accounts).
+fn accounts_denied(app: &AppState, headers: &HeaderMap) -> bool {
+    app.shared.accounts().required() && matches!(access(app, headers), Access::Denied)
+}
+
+async fn update_settings(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if accounts_denied(&app, &headers) {
+        return unauthorized();
+    }
     let Ok(Value::Object(update)) = serde_json::from_slice::<Value>(&body) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -170,8 +241,8 @@ async fn update_settings(State(app): State<AppState>, body: Bytes) -> Response {
     Json(json!({ "success": true, "data": site.settings.clone() })).into_response()
 }
 
-async fn new_chat(State(app): State<AppState>) -> Response {
-    if signed_out(&app) {
+async fn new_chat(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if matches!(access(&app, &headers), Access::Denied) {
         return unauthorized();
     }
     let id = ids::uuid();
@@ -240,7 +311,7 @@ fn reject(state: &AppState, mut entry: ReceivedRequest, why: String) -> Response
 }
 
 /// Why the anti-bot headers do not pass, if they do not.
-fn bx_problem(headers: &axum::http::HeaderMap) -> Option<String> {
+fn bx_problem(headers: &HeaderMap) -> Option<String> {
     BX_HEADERS
         .iter()
         .find_map(|name| match headers.get_all(*name).iter().count() {
@@ -253,16 +324,21 @@ fn bx_problem(headers: &axum::http::HeaderMap) -> Option<String> {
 async fn completion(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if signed_out(&state) {
-        let mut entry = ReceivedRequest::arriving(COMPLETION_PATH, String::new(), String::new());
-        entry.outcome = Outcome::Fault("rejected: signed out".into());
-        entry.ended_us = Some(entry.started_us);
-        state.shared.log.open(entry, None);
-        return unauthorized();
-    }
+    let account = match access(&state, &headers) {
+        Access::Open => None,
+        Access::Account(email) => Some(email),
+        Access::Denied => {
+            let mut entry =
+                ReceivedRequest::arriving(COMPLETION_PATH, String::new(), String::new());
+            entry.outcome = Outcome::Fault("rejected: signed out".into());
+            entry.ended_us = Some(entry.started_us);
+            state.shared.log.open(entry, None);
+            return unauthorized();
+        }
+    };
     let req = match serde_json::from_slice::<CompletionBody>(&body) {
         Ok(req) => req,
         Err(err) => {
@@ -279,6 +355,7 @@ async fn completion(
     entry.accept_encoding = crate::log::accept_encoding(&headers);
     entry.thinking = message.feature_config.thinking_enabled;
     entry.search = message.chat_type == "search";
+    entry.account = account;
     if let Some(why) = bx_problem(&headers) {
         return reject(&state, entry, why);
     }
@@ -304,7 +381,16 @@ async fn completion(
         return reject(&state, entry, why.to_owned());
     }
 
-    let plan = Plan::new(state.shared.knobs(), &entry.prompt);
+    let mut plan = Plan::new(state.shared.knobs(), &entry.prompt);
+    // A rate-limited account ([`crate::ReplicaServer::rate_limit_account`]) gets the site's
+    // rate-limit refusal, as `replica:fault=rate_limit` does.
+    if entry
+        .account
+        .as_ref()
+        .is_some_and(|a| state.shared.accounts().is_limited(a))
+    {
+        plan.fault = Some(Fault::RateLimit);
+    }
     if plan.fault == Some(Fault::RateLimit) {
         entry.outcome = Outcome::Fault(Fault::RateLimit.name().into());
         entry.ended_us = Some(entry.started_us);

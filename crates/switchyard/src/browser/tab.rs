@@ -26,7 +26,8 @@ use chromiumoxide::cdp::browser_protocol::input::{
 };
 use chromiumoxide::cdp::browser_protocol::network;
 use chromiumoxide::cdp::browser_protocol::page::{
-    CaptureScreenshotFormat, CaptureScreenshotParams, CrashParams, NavigateParams,
+    AddScriptToEvaluateOnNewDocumentParams, CaptureScreenshotFormat, CaptureScreenshotParams,
+    CrashParams, NavigateParams, RemoveScriptToEvaluateOnNewDocumentParams, ScriptIdentifier,
 };
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use futures::future::BoxFuture;
@@ -358,6 +359,32 @@ impl Tab {
             });
         }
         Ok(resp.result.value.clone().unwrap_or_default())
+    }
+
+    /// Runs `source` in every new document of this page before the page's own scripts
+    /// (`Page.addScriptToEvaluateOnNewDocument`); returns the handle that removes it again.
+    pub async fn add_init_script(&self, source: &str) -> Result<String, BrowserError> {
+        let resp = self
+            .page
+            .exec(
+                "Page.addScriptToEvaluateOnNewDocument",
+                self.cdp_timeout,
+                AddScriptToEvaluateOnNewDocumentParams::new(source),
+            )
+            .await?;
+        Ok(resp.identifier.inner().clone())
+    }
+
+    /// Stops running a script added by [`Self::add_init_script`] in new documents.
+    pub async fn remove_init_script(&self, id: &str) -> Result<(), BrowserError> {
+        self.page
+            .exec(
+                "Page.removeScriptToEvaluateOnNewDocument",
+                self.cdp_timeout,
+                RemoveScriptToEvaluateOnNewDocumentParams::new(ScriptIdentifier::new(id)),
+            )
+            .await
+            .map(|_| ())
     }
 
     /// The cookies the page's context sends to `url` (for saving a signed-in session).

@@ -113,17 +113,17 @@ impl Lane {
     async fn load(&self) -> Result<(), String> {
         let url = self.driver.start_url(&self.settings.base_url);
         super::session::restore_cookies(self, &self.tab).await;
-        self.tab
-            .goto(&url, NAV_TIMEOUT)
-            .await
-            .map_err(|e| format!("could not load {url}: {e}"))?;
-        if super::session::restore_storage(self).await {
-            self.tab
-                .goto(&url, NAV_TIMEOUT)
-                .await
-                .map_err(|e| format!("could not load {url}: {e}"))?;
+        let storage = super::session::restore_storage(self).await;
+        let ready = match self.tab.goto(&url, NAV_TIMEOUT).await {
+            Ok(()) => Ok(self.driver.wait_ready(&self.tab, READY_TIMEOUT).await),
+            Err(e) => Err(format!("could not load {url}: {e}")),
+        };
+        // The first document had the saved storage; from here the site's own is the truth
+        // (a sign-in, or a sign-out that clears it, must not get the saved values back).
+        if let Some(id) = storage {
+            super::session::forget_storage(self, &id).await;
         }
-        match self.driver.wait_ready(&self.tab, READY_TIMEOUT).await {
+        match ready? {
             Err(DriverError::SignInRequired) => super::signin::sign_in(self, &url).await,
             other => other.map_err(|e| format!("{url} did not become ready: {e}")),
         }

@@ -99,7 +99,6 @@ pub(super) async fn save(lane: &Lane) {
 }
 
 /// Puts the lane account's saved cookies into its fresh context, before the first navigation.
-/// The origin's local storage goes in once the page is on the site ([`restore_storage`]).
 pub(super) async fn restore_cookies(lane: &Lane, tab: &Tab) {
     if !in_store(lane) {
         return;
@@ -126,42 +125,73 @@ pub(super) async fn restore_cookies(lane: &Lane, tab: &Tab) {
     }
 }
 
-/// Writes the saved local storage of the site's origin into the page (on the site already).
-/// Returns whether anything was written (the page then loads again to see it).
-pub(super) async fn restore_storage(lane: &Lane) -> bool {
+/// The page script that puts saved local storage into the site's origin: it runs in a new
+/// document before the site's own scripts, and sets only keys the document does not have (a
+/// value the site wrote since is newer than the saved one).
+fn storage_script(origin: &str, items: &BTreeMap<&str, &str>) -> Option<String> {
+    let origin = serde_json::to_string(origin).ok()?;
+    let json = serde_json::to_string(items).ok()?;
+    Some(format!(
+        "(() => {{ if (location.origin !== {origin}) return; const o = {json}; \
+         try {{ for (const k in o) {{ if (localStorage.getItem(k) === null) \
+         localStorage.setItem(k, o[k]); }} }} catch (e) {{}} }})()"
+    ))
+}
+
+/// Arranges for the saved local storage of the site's origin to be in place when the first
+/// document of the site loads, before the site's scripts read it (no load without it, no
+/// reload). Returns the handle of the page script to remove once the lane is loaded
+/// ([`forget_storage`]).
+pub(super) async fn restore_storage(lane: &Lane) -> Option<String> {
     if !in_store(lane) {
-        return false;
+        return None;
     }
-    let Some(session) = lane.accounts.session(&lane.spec.id) else {
-        return false;
-    };
+    let session = lane.accounts.session(&lane.spec.id)?;
     let base = lane.settings.base_url.trim_end_matches('/');
-    let Some(items) = session.local_storage.get(&origin(base)) else {
-        return false;
-    };
+    let origin = origin(base);
+    let items = session.local_storage.get(&origin)?;
     if items.is_empty() {
-        return false;
+        return None;
     }
     let plain: BTreeMap<&str, &str> = items
         .iter()
         .map(|(k, v)| (k.as_str(), v.expose()))
         .collect();
-    let Ok(json) = serde_json::to_string(&plain) else {
-        return false;
-    };
-    let script = format!(
-        "(() => {{ const o = {json}; let n = 0; for (const k in o) {{ if (localStorage.getItem(k) \
-         !== o[k]) {{ localStorage.setItem(k, o[k]); n++; }} }} return n; }})()"
-    );
-    match lane
-        .tab
-        .eval("restoring local storage", &script, lane.tab.cdp_timeout())
-        .await
-    {
-        Ok(n) => n.as_u64().unwrap_or(0) > 0,
+    let script = storage_script(&origin, &plain)?;
+    match lane.tab.add_init_script(&script).await {
+        Ok(id) => Some(id),
         Err(e) => {
-            debug!(lane = %lane.spec.id, cause = %e, "local storage not restored");
-            false
+            warn!(lane = %lane.spec.id, cause = %e, "could not restore the saved local storage; the site may ask for a sign-in");
+            None
         }
+    }
+}
+
+/// Stops putting the saved local storage into new documents: after the first load the site's
+/// own storage is the truth (a sign-out that clears it must stay signed out).
+pub(super) async fn forget_storage(lane: &Lane, id: &str) {
+    if let Err(e) = lane.tab.remove_init_script(id).await {
+        debug!(lane = %lane.spec.id, cause = %e, "the local storage script was not removed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_storage_script_is_bound_to_its_origin_and_keeps_newer_values() {
+        let items: BTreeMap<&str, &str> = [("userToken", "{\"value\":\"t'\\\"\"}")].into();
+        let script = storage_script("http://127.0.0.1:8080", &items).expect("script");
+        assert!(script.contains("location.origin !== \"http://127.0.0.1:8080\""));
+        assert!(script.contains("localStorage.getItem(k) === null"));
+        // The value is a JSON string literal, so quotes in it cannot end the script's string.
+        assert!(script.contains(r#""userToken":"{\"value\":\"t'\\\"\"}""#));
+    }
+
+    #[test]
+    fn origin_drops_the_path() {
+        assert_eq!(origin("http://127.0.0.1:9/chat/x"), "http://127.0.0.1:9");
+        assert_eq!(origin("https://chat.qwen.ai"), "https://chat.qwen.ai");
     }
 }

@@ -146,14 +146,28 @@ impl Driver {
 
     /// Waits until the site shows its chat UI, and checks that it is in English.
     pub async fn wait_ready(self, tab: &Tab, timeout: Duration) -> Result<(), DriverError> {
-        let args = json!({ "timeout_ms": timeout.as_millis() as u64 });
-        let value = tab
-            .eval(
-                "waiting for the chat page",
-                &self.script(self.scripts().ready, &args),
-                timeout + tab.cdp_timeout(),
-            )
-            .await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let value = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let args = json!({ "timeout_ms": left.as_millis() as u64 });
+            match tab
+                .eval(
+                    "waiting for the chat page",
+                    &self.script(self.scripts().ready, &args),
+                    left + tab.cdp_timeout(),
+                )
+                .await
+            {
+                Ok(value) => break value,
+                // The site moved to another page while the check ran (a redirect in the
+                // page's script, as sites do on a missing token): check the new page.
+                Err(e) if navigated_away(&e) && !left.is_zero() => {
+                    // The next document may not have its context yet: poll, to the deadline.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         if value["state"] == "auth" {
             return Err(DriverError::SignInRequired);
         }
@@ -404,6 +418,16 @@ impl Driver {
             )
             .await?;
         Ok(clicked == serde_json::Value::Bool(true))
+    }
+}
+
+/// Whether a page script failed because its document went away (a navigation), not by itself.
+fn navigated_away(e: &BrowserError) -> bool {
+    match e {
+        BrowserError::Cdp { cause, .. } | BrowserError::Script { cause, .. } => {
+            cause.contains("context was destroyed") || cause.contains("Cannot find context")
+        }
+        _ => false,
     }
 }
 

@@ -4,7 +4,12 @@
 //! The app is driven through the hooks the reference uses (`hooks.js`): the chat box
 //! `textarea[placeholder='Ask anything']`, "New Chat", `button[aria-label='Send message']` and
 //! `button[aria-label='Stop generating']`. Signed out: a sign-in form, a "Start chatting" gate
-//! or a "Sign in" link instead of the chat box.
+//! or a "Sign in" link instead of the chat box. With a saved account (a username or an email)
+//! the lane opens `/chat/login`, which the site sends on to the Hugging Face login, and
+//! `signin.js` fills `input[name=username]` and `input[name=password]` and presses "Login".
+//! That form is posted by the browser and answered with a new page, so the script posts it the
+//! same way itself (the form's fields to its action, following the redirect) to read a refusal
+//! off the answer, then goes where the site sent it.
 //!
 //! Per request (`prepare.js`): a new chat; then, when the model, the inference provider or the
 //! system prompt must change (and once per tab, to read the model list), the model settings
@@ -44,7 +49,9 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::{FailureKind, SiteFailure, classify_http};
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
+use super::spec::{
+    DriverSpec, ProviderSpec, RequestSwitches, Scripts, SignInForm, SiteDefaults, SiteOptions,
+};
 use crate::config::CaptureMode;
 use crate::models::{Mode, ProviderKind};
 use crate::shaping::effort::{self, EffortOverride};
@@ -86,7 +93,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         replay: false,
         decoder: || Box::new(switchyard_decode::huggingchat::HuggingChatDecoder::new()),
         nudge: None,
-        sign_in: None,
+        // `/chat/login` sends the browser on to the Hugging Face login page.
+        sign_in: Some(SignInForm {
+            script: include_str!("signin.js"),
+            page: Some("/login"),
+        }),
     }),
 };
 

@@ -4,7 +4,11 @@
 //! (`hooks.js`): a new chat, the model picker (MiMo-V2.5-Pro / MiMo-V2.5), the web search
 //! toggle, the chat box and `home_send_btn`. First-run modals are dismissed on the way: the
 //! announcement, the cookie banner ("Decline all"), and the user agreement (checkbox, then
-//! confirm). A "Log in" entry (or a redirect to `account.xiaomi.com`) is a sign-in error.
+//! confirm). A "Log in" entry or the Xiaomi Account login (`account.xiaomi.com`, where the
+//! site redirects a signed-out visitor) is the signed-out state. On that login, with a saved
+//! account, `signin.js` fills the account and password and presses "Sign in", and the site's
+//! callback brings the page back signed in (cookies `userId` and `xiaomichatbot_ph`); a page
+//! that only shows "Log in" is signed in by hand.
 //!
 //! The answer streams from `POST /open-apis/bot/chat?…` as named SSE events (`message`,
 //! `usage`, `sensitive_query`, `finish`), decoded by `switchyard_decode::mimo`. MiMo has **no
@@ -20,7 +24,9 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
+use super::spec::{
+    DriverSpec, ProviderSpec, RequestSwitches, Scripts, SignInForm, SiteDefaults, SiteOptions,
+};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -58,6 +64,10 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         replay: true,
         decoder: || Box::new(switchyard_decode::mimo::MimoDecoder::new()),
         nudge: None,
-        sign_in: None,
+        // The form is on the Xiaomi Account page the app redirects a signed-out visitor to.
+        sign_in: Some(SignInForm {
+            script: include_str!("signin.js"),
+            page: None,
+        }),
     }),
 };

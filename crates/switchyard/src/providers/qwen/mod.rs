@@ -6,7 +6,10 @@
 //! (first-chunk timeout 150 s).
 //!
 //! Page: sign-in is the `/auth` page with its email and password form (the session is an
-//! `HttpOnly` cookie `token`, which a page script cannot read, so the page tells). A first-run
+//! `HttpOnly` cookie `token`, which a page script cannot read, so the page tells). With a saved
+//! account the lane opens `/auth` and `signin.js` fills `.qwenchat-auth-pc-input-items` (its
+//! first non-password input, the email, and the password) and presses
+//! `button.qwenchat-auth-pc-submit-button`; the site's toast is a refused sign-in. A first-run
 //! dialog is closed. Before each new chat (at most every 15 s) the account guardrails the
 //! reference applies are forced off through the site's own settings endpoints, one
 //! `POST /api/v2/users/user/settings/update` per key: `ui.largeTextAsFile` (else a long prompt
@@ -27,7 +30,9 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::{FailureKind, SiteFailure, classify_http};
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
+use super::spec::{
+    DriverSpec, ProviderSpec, RequestSwitches, Scripts, SignInForm, SiteDefaults, SiteOptions,
+};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -65,7 +70,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         replay: true,
         decoder: || Box::new(switchyard_decode::qwen::QwenDecoder::new()),
         nudge: None,
-        sign_in: None,
+        // The reference goes to /auth (where the site also sends a visitor without `token`).
+        sign_in: Some(SignInForm {
+            script: include_str!("signin.js"),
+            page: Some("/auth"),
+        }),
     }),
 };
 
