@@ -2,10 +2,13 @@
 //!
 //! A replica has no accounts until a test (or `switchyard demo`) registers one with
 //! [`crate::ReplicaServer::add_account`]; until then the sites that model accounts behave as
-//! before (an anonymous, always signed-in page). Once one is registered, DeepSeek's and GLM's
-//! pages ask for a sign-in unless the request carries an account session cookie
-//! (`replica_account`) that the replica issued for a registered account; the sign-in form
-//! posts the email and password, and a right pair gets a fresh session cookie. The completion
+//! before (an anonymous, always signed-in page). Once one is registered, DeepSeek's, GLM's,
+//! Kimi's and AI Studio's pages ask for a sign-in unless the request carries an account session
+//! cookie (`replica_account`) that the replica issued for a registered account; the sign-in form
+//! posts the email and password, and a right pair gets a fresh session cookie. Kimi and AI
+//! Studio sign in through Google's pages instead ([`crate::google_signin`]), which check the
+//! password and open the session ([`Accounts::open_session`]); Kimi's page also sends the
+//! session token as its bearer token. The completion
 //! refuses a request without a valid session, and every accepted request names its account in
 //! [`crate::ReceivedRequest::account`], so a test can assert which account a lane used.
 //! DeepSeek's page also keeps the API token in local storage (`userToken`), as the site does:
@@ -33,6 +36,9 @@ pub(crate) struct Accounts {
     sign_ins: HashMap<String, u32>,
     /// Accounts whose every completion is answered as rate limited.
     limited: std::collections::HashSet<String>,
+    /// Accounts whose Google sign-in asks for a second step after the password (a phone
+    /// confirmation; see [`crate::google_signin`]).
+    second_step: std::collections::HashSet<String>,
     /// How often a sign-in page was served.
     sign_in_views: u32,
 }
@@ -51,14 +57,52 @@ impl Accounts {
 
     /// Checks a sign-in; a right pair gets a new session token.
     pub(crate) fn sign_in(&mut self, email: &str, password: &str) -> Option<String> {
-        let key = email.trim().to_lowercase();
-        if self.users.get(&key).is_none_or(|p| p != password) {
+        if !self.check(email, password) {
             return None;
         }
+        Some(self.open_session(email))
+    }
+
+    /// Whether `email` is a registered account.
+    pub(crate) fn known(&self, email: &str) -> bool {
+        self.users.contains_key(&email.trim().to_lowercase())
+    }
+
+    /// Whether the password is the account's.
+    pub(crate) fn check(&self, email: &str, password: &str) -> bool {
+        self.users
+            .get(&email.trim().to_lowercase())
+            .is_some_and(|p| p == password)
+    }
+
+    /// A new session of a registered account whose password was checked elsewhere (Google's
+    /// sign-in pages), counted as a sign-in.
+    pub(crate) fn open_session(&mut self, email: &str) -> String {
+        let key = email.trim().to_lowercase();
         let token = crate::server::random_hex();
         self.sessions.insert(token.clone(), key.clone());
         *self.sign_ins.entry(key).or_default() += 1;
-        Some(token)
+        token
+    }
+
+    /// The account a session token belongs to (a token sent as a bearer header).
+    pub(crate) fn of_token(&self, token: &str) -> Option<String> {
+        self.sessions.get(token).cloned()
+    }
+
+    /// Makes the account's Google sign-in ask for a phone confirmation after the password.
+    pub(crate) fn set_second_step(&mut self, email: &str, on: bool) {
+        let key = email.trim().to_lowercase();
+        if on {
+            self.second_step.insert(key);
+        } else {
+            self.second_step.remove(&key);
+        }
+    }
+
+    /// Whether the account's Google sign-in asks for a second step.
+    pub(crate) fn needs_second_step(&self, email: &str) -> bool {
+        self.second_step.contains(&email.trim().to_lowercase())
     }
 
     /// The account whose session the request's cookie carries, if the replica issued it.

@@ -30,6 +30,8 @@
 //! - [`hooks`]: a page that renamed one of its hooks, as a site redesign would.
 //! - `stream`: paces a scripted streamed body (SSE or binary frames) and tracks its end (drop guard).
 //! - `server`: [`ReplicaServer`], the admin endpoints.
+//! - `google_signin`: Google's sign-in pages (identifier, password, 2-Step Verification, OAuth
+//!   consent), served by the Kimi and AI Studio replicas on Google's paths.
 //! - `aistudio`, `deepseek`, `glm`, `huggingchat`, `mimo`, `moonshot`, `perplexity`, `qwen`: one folder per site: routes, wire builder, page HTML and JS.
 //!
 //! `cargo run -p switchyard-replicas --example serve -- glm 127.0.0.1:8788` serves one replica
@@ -42,6 +44,7 @@ pub mod clock;
 mod deepseek;
 pub mod faults;
 mod glm;
+mod google_signin;
 mod heavy;
 pub mod hooks;
 mod huggingchat;

@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     session: String,
     /// Registered accounts and their sessions (see [`crate::accounts`]).
     pub accounts: Mutex<crate::accounts::Accounts>,
+    /// Google sign-ins in progress (Kimi, AI Studio; see [`crate::google_signin`]).
+    pub google: Mutex<crate::google_signin::Flows>,
     /// Pages load the heavy script (see [`crate::heavy`]).
     heavy: std::sync::atomic::AtomicBool,
 }
@@ -96,6 +98,7 @@ impl Shared {
             signed_out: std::sync::atomic::AtomicBool::new(false),
             session: random_hex(),
             accounts: Mutex::default(),
+            google: Mutex::default(),
             heavy: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -303,12 +306,20 @@ impl ReplicaServer {
     }
 
     /// Registers an account the site's sign-in form accepts (see [`crate::accounts`]). From
-    /// the first one on, DeepSeek's, GLM's, Qwen's, HuggingChat's (a username or an email) and
-    /// MiMo's pages ask for a sign-in and their completion refuses a request without a session
-    /// cookie the replica issued; each accepted request names its account in
-    /// [`ReceivedRequest::account`].
+    /// the first one on, DeepSeek's, GLM's, Qwen's, HuggingChat's (a username or an email),
+    /// MiMo's, Kimi's and AI Studio's pages ask for a sign-in (Kimi and AI Studio through
+    /// Google's pages, [`crate::google_signin`]) and their completion refuses a request
+    /// without a session cookie the replica issued; each accepted request names its account
+    /// in [`ReceivedRequest::account`].
     pub fn add_account(&self, email: &str, password: &str) {
         self.shared.accounts().add(email, password);
+    }
+
+    /// Makes Google's sign-in of `email` (Kimi, AI Studio) ask for a second step after the
+    /// right password ("2-Step Verification · Check your phone"), which only a person with the
+    /// phone could pass, or stops doing so.
+    pub fn require_second_step(&self, email: &str, on: bool) {
+        self.shared.accounts().set_second_step(email, on);
     }
 
     /// How often a sign-in page was served (on sites that count them: DeepSeek).

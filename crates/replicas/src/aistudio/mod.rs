@@ -4,7 +4,10 @@
 //! - `GET /prompts/new_chat` (the start URL, `?incognito=true` for a temporary chat), `GET /`:
 //!   the app page (`page.html`, script `app.js`). Signed in, a page load sets the cookie
 //!   `AISTUDIO_SID`; signed out ([`crate::ReplicaServer::set_signed_in`]) it sets none and the
-//!   page shows Google's sign-in form (`input[type=email]`) instead of the composer.
+//!   page shows Google's sign-in form (`input[type=email]`) instead of the composer. Once an
+//!   account is registered ([`crate::ReplicaServer::add_account`]), a page load without that
+//!   account's session cookie redirects to Google's sign-in pages (`/ServiceLogin?continue=…`,
+//!   see [`crate::google_signin`]), which return to the page with the session.
 //! - `POST /$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService/GenerateContent`:
 //!   the completion. The answer streams in the site's format (see [`wire`]). The request body
 //!   is this replica's choice (the reference documents only the answer): one JSON+protobuf
@@ -27,7 +30,9 @@
 //!   stands in for the site's automation signals: whether the Run click was a trusted event
 //!   and how many trusted pointer moves came in the two seconds before it (the entry's
 //!   `settings.run_click`).
-//!   Strict as the site: HTTP 401 unless the cookie is the account's; HTTP 400 unless the
+//!   Strict as the site: HTTP 401 unless the cookie is the account's (with accounts
+//!   registered: a session of one of them, which the log names in
+//!   [`crate::ReceivedRequest::account`]); HTTP 400 unless the
 //!   content type is `application/json+protobuf`, the model is one the picker offers, the
 //!   level is one that model offers (none for the Gemma models), temperature is within 0–2,
 //!   top-p within 0–1 and max tokens within 1–65536 (3.1 Flash Lite sends neither temperature
@@ -52,12 +57,13 @@ mod wire;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Json, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::accounts;
 use crate::answer::Subject;
 use crate::faults::Plan;
 use crate::ids;
@@ -218,6 +224,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route(COMPLETION_PATH, post(generate))
         .route(STOP_PATH, post(stop_run))
+        .merge(crate::google_signin::routes())
 }
 
 /// What the AI Studio replica remembers between requests.
@@ -254,11 +261,35 @@ fn signed_out(app: &AppState) -> bool {
         .load(std::sync::atomic::Ordering::SeqCst)
 }
 
-fn signed_in(app: &AppState, headers: &HeaderMap) -> bool {
-    !signed_out(app) && cookie(headers, SESSION_COOKIE).is_some_and(|t| t == token(app))
+/// The request's access: `None` signed out; `Some(None)` signed in with no accounts
+/// registered (the one built-in session); `Some(Some(email))` the session of that account.
+fn access(app: &AppState, headers: &HeaderMap) -> Option<Option<String>> {
+    if signed_out(app) {
+        return None;
+    }
+    match accounts::access(&app.shared.accounts(), headers) {
+        accounts::Access::Open => cookie(headers, SESSION_COOKIE)
+            .is_some_and(|t| t == token(app))
+            .then_some(None),
+        accounts::Access::Account(email) => Some(Some(email)),
+        accounts::Access::Denied => None,
+    }
 }
 
-async fn page(State(app): State<AppState>) -> Response {
+fn signed_in(app: &AppState, headers: &HeaderMap) -> bool {
+    access(app, headers).is_some()
+}
+
+async fn page(State(app): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    // With accounts registered, a visitor without a session goes to Google's sign-in, which
+    // returns here.
+    if matches!(
+        accounts::access(&app.shared.accounts(), &headers),
+        accounts::Access::Denied
+    ) {
+        let here = uri.path_and_query().map_or("/", |p| p.as_str());
+        return Redirect::to(&crate::google_signin::sign_in_url(here)).into_response();
+    }
     let change = app
         .shared
         .hook_change
@@ -536,7 +567,7 @@ fn reject(app: &AppState, mut entry: ReceivedRequest, why: &str) -> Response {
 async fn generate(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let mut entry = ReceivedRequest::arriving(COMPLETION_PATH, String::new(), String::new());
     entry.accept_encoding = crate::log::accept_encoding(&headers);
-    if !signed_in(&app, &headers) {
+    let Some(account) = access(&app, &headers) else {
         entry.outcome = Outcome::Fault("rejected: signed out".into());
         entry.ended_us = Some(entry.started_us);
         app.shared.log.open(entry, None);
@@ -545,7 +576,8 @@ async fn generate(State(app): State<AppState>, headers: HeaderMap, body: Bytes) 
             "UNAUTHENTICATED",
             "Request had invalid authentication credentials. Sign in again.",
         );
-    }
+    };
+    entry.account = account;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

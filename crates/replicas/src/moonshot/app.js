@@ -372,6 +372,32 @@
     }
   }
 
+  // === sign-in: "Log In" opens the login modal; its Google button opens Google's sign-in in a
+  // popup, whose last page hands the access token back here ===
+
+  const loginModal = $('div.login-modal');
+  if (loginModal) {
+    $('div.user-info').addEventListener('click', () => {
+      loginModal.style.display = 'flex';
+    });
+    $('div.google-login-btn').addEventListener('click', () => {
+      const state = hex(16);
+      sessionStorage.setItem('kimi-oauth-state', state);
+      const url =
+        '/o/oauth2/v2/auth?client_id=kimi-web&response_type=code&scope=openid%20email%20profile' +
+        '&redirect_uri=' + encodeURIComponent('/api/auth/google/callback') + '&state=' + state;
+      window.open(url, 'kimi-google-login', 'popup,width=480,height=640');
+    });
+    window.addEventListener('message', (event) => {
+      const data = event.data || {};
+      if (event.origin !== location.origin || data.type !== 'kimi-login') return;
+      if (data.state !== sessionStorage.getItem('kimi-oauth-state')) return;
+      sessionStorage.removeItem('kimi-oauth-state');
+      localStorage.setItem('access_token', data.token);
+      location.reload();
+    });
+  }
+
   // === hook changes (tests only) ===
   // The replica can play a site that renamed one hook: its accessible name / text ("name"), its
   // class names ("class"), or both ("all"). The elements above are already bound.

@@ -5,7 +5,14 @@
 //!   script `app.js`). Signed in, a page load sets the cookie `kimi-auth` (the account's access
 //!   token), which the page sends as `authorization: Bearer <token>`; signed out
 //!   ([`crate::ReplicaServer::set_signed_in`]) it sets none, the user name reads "Log In" and the
-//!   login modal (`div.login-modal-content`, `div.google-login-btn`) shows.
+//!   login modal (`div.login-modal-content`, `div.google-login-btn`) shows. Once an account is
+//!   registered ([`crate::ReplicaServer::add_account`]), a page load without that account's
+//!   session cookie reads "Log In"; a click on `div.user-info` opens the login modal, and its
+//!   Google button opens Google's OAuth sign-in in a popup (`window.open`, see
+//!   [`crate::google_signin`]). It returns to `GET /api/auth/google/callback?code=…&state=…`,
+//!   which gives the account a session (`replica_account`, and the token as `kimi-auth`) and
+//!   hands the token to the opener (`postMessage`), which stores it as `localStorage
+//!   access_token` and reloads signed in, the user name showing the account's email.
 //! - `POST /apiv2/kimi.gateway.chat.v1.ChatService/Chat`: the completion, a Connect streaming
 //!   call with the JSON codec (`content-type: application/connect+json`). The request body is
 //!   one envelope (`[flags 0][4-byte big-endian length][JSON]`) with `chat_id` (empty for a new
@@ -13,7 +20,8 @@
 //!   `thinking_effort` (`standard`, `high`, `max`; Instant has no Max), `use_search` and
 //!   `message.blocks[0].text.content` (the prompt); the answer streams as envelopes (see
 //!   [`wire`]). Strict as the site: HTTP 401 (Connect error `unauthenticated`) unless the bearer
-//!   token is the account's; HTTP 400 unless the body is exactly one well-framed envelope, the
+//!   token is the account's (with accounts registered: a session of one of them, which the
+//!   log names in [`crate::ReceivedRequest::account`]); HTTP 400 unless the body is exactly one well-framed envelope, the
 //!   headers `x-msh-device-id` and `x-traffic-id` come once each, and the model and effort are
 //!   ones the picker offers.
 //! - `POST /apiv2/kimi.usersetting.v1.UserSettingService/GetUserSetting` and
@@ -58,6 +66,8 @@ const COMPLETION_PATH: &str = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat";
 const GET_SETTING_PATH: &str = "/apiv2/kimi.usersetting.v1.UserSettingService/GetUserSetting";
 const UPDATE_SETTING_PATH: &str = "/apiv2/kimi.usersetting.v1.UserSettingService/UpdateUserSetting";
 const STOP_PATH: &str = "/apiv2/kimi.chat.v1.ChatService/StopChat";
+/// Where Google's OAuth sign-in returns to (the popup's last page).
+const GOOGLE_CALLBACK_PATH: &str = "/api/auth/google/callback";
 
 /// The headers the page sends once each with every completion.
 const CLIENT_HEADERS: [&str; 2] = ["x-msh-device-id", "x-traffic-id"];
@@ -85,6 +95,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(GET_SETTING_PATH, post(get_setting))
         .route(UPDATE_SETTING_PATH, post(update_setting))
         .route(STOP_PATH, post(stop_chat))
+        .route(GOOGLE_CALLBACK_PATH, get(google_callback))
+        .merge(crate::google_signin::routes())
 }
 
 /// What the Kimi replica remembers between requests.
@@ -130,14 +142,69 @@ fn token(app: &AppState) -> String {
         .clone()
 }
 
-/// Whether the request carries the account's bearer token (and the account is signed in).
+/// The request's access by its bearer token: `None` signed out; `Some(None)` the built-in
+/// account's token (no accounts registered); `Some(Some(email))` a session of that registered
+/// account.
+fn access(app: &AppState, headers: &HeaderMap) -> Option<Option<String>> {
+    if signed_out(app) {
+        return None;
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))?;
+    let accounts = app.shared.accounts();
+    if accounts.required() {
+        return accounts.of_token(bearer).map(Some);
+    }
+    drop(accounts);
+    (bearer == token(app)).then_some(None)
+}
+
+/// Whether the request carries a valid bearer token.
 fn authorized(app: &AppState, headers: &HeaderMap) -> bool {
-    let expected = format!("Bearer {}", token(app));
-    !signed_out(app)
-        && headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == expected)
+    access(app, headers).is_some()
+}
+
+/// The `kimi-auth` cookie (the page's access token, which it copies to local storage).
+fn auth_cookie(token: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("kimi-auth={token}; Path=/; SameSite=Lax")).ok()
+}
+
+/// Google's OAuth sign-in returns here (in the popup) with a one-time code: the account gets a
+/// session (the `replica_account` cookie, and its token as the `kimi-auth` access token); the
+/// page hands the token to the opener, which stores it and reloads signed in, and closes.
+async fn google_callback(
+    State(app): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let Some(email) = q
+        .get("code")
+        .and_then(|code| crate::google_signin::redeem(&app, code))
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Html("<!DOCTYPE html><html lang=\"en\"><body>The sign-in link expired.</body></html>"),
+        )
+            .into_response();
+    };
+    let token = app.shared.accounts().open_session(&email);
+    let state = q.get("state").cloned().unwrap_or_default();
+    let message = json!({ "type": "kimi-login", "token": token, "state": state });
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Kimi</title></head>\
+         <body>Signed in. This window closes by itself.<script>\
+         if (window.opener) {{ window.opener.postMessage({message}, location.origin); window.close(); }}\
+         else {{ location.replace('/'); }}</script></body></html>"
+    );
+    let mut response = Html(html).into_response();
+    if let Ok(value) = HeaderValue::from_str(&crate::accounts::session_cookie(&token)) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    if let Some(value) = auth_cookie(&token) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// A Connect error answer.
@@ -153,7 +220,7 @@ fn unauthenticated() -> Response {
     )
 }
 
-async fn page(State(app): State<AppState>) -> Response {
+async fn page(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let change = app
         .shared
         .hook_change
@@ -161,6 +228,36 @@ async fn page(State(app): State<AppState>) -> Response {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let page = crate::hooks::page(PAGE, change.as_ref());
+    let access = crate::accounts::access(&app.shared.accounts(), &headers);
+    match access {
+        crate::accounts::Access::Open => {}
+        crate::accounts::Access::Denied => {
+            // "Log In" as the user name; the login modal opens on a click on it.
+            let page = page.replacen(LOGGED_IN_USER, LOGGED_OUT_USER, 1).replacen(
+                "<!--login-modal-->",
+                &LOGIN_MODAL.replacen(
+                    r#"class="login-modal""#,
+                    r#"class="login-modal" style="display: none""#,
+                    1,
+                ),
+                1,
+            );
+            return Html(page).into_response();
+        }
+        crate::accounts::Access::Account(email) => {
+            let token = crate::server::cookie(&headers, crate::accounts::ACCOUNT_COOKIE)
+                .unwrap_or_default();
+            let name = format!(
+                r#"<span class="user-name">{}</span>"#,
+                email.replace('&', "&amp;").replace('<', "&lt;")
+            );
+            let mut response = Html(page.replacen(LOGGED_IN_USER, &name, 1)).into_response();
+            if let Some(value) = auth_cookie(&token) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            return response;
+        }
+    }
     if signed_out(&app) {
         let page = page.replacen(LOGGED_IN_USER, LOGGED_OUT_USER, 1).replacen(
             "<!--login-modal-->",
@@ -170,8 +267,7 @@ async fn page(State(app): State<AppState>) -> Response {
         return Html(page).into_response();
     }
     let mut response = Html(page).into_response();
-    let cookie = format!("kimi-auth={}; Path=/; SameSite=Lax", token(&app));
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
+    if let Some(value) = auth_cookie(&token(&app)) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
@@ -317,13 +413,13 @@ async fn completion(State(app): State<AppState>, headers: HeaderMap, body: Bytes
         entry.accept_encoding = crate::log::accept_encoding(&headers);
         entry
     };
-    if !authorized(&app, &headers) {
+    let Some(account) = access(&app, &headers) else {
         let mut entry = arriving(String::new(), String::new());
         entry.outcome = Outcome::Fault("rejected: signed out".into());
         entry.ended_us = Some(entry.started_us);
         app.shared.log.open(entry, None);
         return unauthenticated();
-    }
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -351,6 +447,7 @@ async fn completion(State(app): State<AppState>, headers: HeaderMap, body: Bytes
     let model = req.model.clone().unwrap_or_default();
     let effort = req.thinking_effort.clone().unwrap_or_default();
     let mut entry = arriving(prompt, model.clone());
+    entry.account = account;
     entry.effort = Some(effort.clone());
     entry.thinking = effort != "standard";
     entry.search = req.use_search;

@@ -49,6 +49,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// session a lane signed in with; on a loaded machine that write takes seconds, so the bound is
 /// generous (it only runs out for a hung browser).
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often [`Chromium::popup_of`] looks for the popup.
+const POPUP_POLL: Duration = Duration::from_millis(100);
 /// How long attaching to a remote browser may take (`/json/version` and the websocket).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -423,6 +425,48 @@ impl Chromium {
             close_start_pages(&browser, page.target_id(), t).await;
         }
         Ok(Tab::new(page, t, context))
+    }
+
+    /// Waits up to `timeout` for a page that `opener` opened (a popup: `window.open` makes a
+    /// new CDP target in the opener's browser context that names the opener), and returns it
+    /// as a [`Tab`] of its own. Polls the browser's pages (each listing bounded) until then.
+    pub async fn popup_of(&self, opener: &Tab, timeout: Duration) -> Result<Tab, BrowserError> {
+        let t = self.cdp_timeout;
+        let what = "waiting for the popup the page opened";
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let found = {
+                let browser = self.browser.lock().await;
+                timed("listing the browser's pages", t, browser.pages())
+                    .await?
+                    .into_iter()
+                    .find(|page| page.opener_id().as_ref() == Some(opener.target()))
+            };
+            if let Some(page) = found {
+                return Ok(Tab::new(page, t, None));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BrowserError::Timeout {
+                    what: what.to_owned(),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(POPUP_POLL).await;
+        }
+    }
+
+    /// Whether the tab's page is still open (a popup closes itself at the end of a sign-in).
+    pub async fn is_open(&self, tab: &Tab) -> Result<bool, BrowserError> {
+        let browser = self.browser.lock().await;
+        let targets = timed(
+            "Target.getTargets",
+            self.cdp_timeout,
+            browser.execute(GetTargetsParams::default()),
+        )
+        .await?
+        .result
+        .target_infos;
+        Ok(targets.iter().any(|info| &info.target_id == tab.target()))
     }
 
     /// Kills the browser process at once (SIGKILL), for fault injection: what a crash or an

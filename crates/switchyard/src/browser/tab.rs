@@ -179,6 +179,8 @@ pub struct SavedCookie {
 
 pub struct Tab {
     page: PageHandle,
+    /// The page's CDP target (a popup it opens names it as its opener).
+    target: chromiumoxide::cdp::browser_protocol::target::TargetId,
     cdp_timeout: Duration,
     /// The browser context the page lives in, when it has its own.
     context: Option<BrowserContextId>,
@@ -240,9 +242,11 @@ impl Tab {
     /// Starts the page task, which takes ownership of `page`.
     pub(super) fn new(page: Page, cdp_timeout: Duration, context: Option<BrowserContextId>) -> Tab {
         let (commands, rx) = mpsc::unbounded_channel();
+        let target = page.target_id().clone();
         crate::tasks::spawn("page", super::capture::page_task(page, cdp_timeout, rx));
         Tab {
             page: PageHandle { commands },
+            target,
             cdp_timeout,
             context,
             pointer: std::sync::Mutex::new((12.0, 12.0)),
@@ -252,6 +256,11 @@ impl Tab {
     /// A handle that can start a screencast of this page (the dashboard's live view).
     pub fn screen(&self) -> super::Screen {
         super::Screen::new(self.page.clone(), self.cdp_timeout)
+    }
+
+    /// The page's CDP target id.
+    pub(super) fn target(&self) -> &chromiumoxide::cdp::browser_protocol::target::TargetId {
+        &self.target
     }
 
     /// The default bound for one CDP call.

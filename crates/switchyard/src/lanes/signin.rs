@@ -40,6 +40,7 @@ pub(super) async fn sign_in(lane: &Lane, url: &str) -> Result<(), String> {
         .driver
         .sign_in(
             &lane.tab,
+            &lane.browser,
             base,
             &held.email,
             password.expose(),
@@ -54,6 +55,14 @@ pub(super) async fn sign_in(lane: &Lane, url: &str) -> Result<(), String> {
             return Err(format!(
                 "{label}: the site refused the sign-in of {}: {message}; check the password \
                  (`switchyard accounts edit --provider {provider} {}`)",
+                held.email, held.email
+            ));
+        }
+        SignInOutcome::Manual(message) => {
+            warn!(lane = %lane.spec.id, "{label}: the sign-in of {} needs a person: {message}", held.email);
+            return Err(format!(
+                "{label}: manual sign-in needed for {}: {message}. Sign in by hand once \
+                 (`switchyard login --provider {provider} --account {}`), then restart",
                 held.email, held.email
             ));
         }

@@ -41,7 +41,7 @@ pub use doctor::{HookCheck, HookStatus};
 pub use driver::{Driver, DriverError, SendState, StopHints};
 pub use failure::{FailureKind, SiteFailure};
 pub use signin::SignInOutcome;
-pub use spec::{DriverSpec, FileUpload, Nudge, ProviderSpec, SignInForm, SiteOptions};
+pub use spec::{DriverSpec, FileUpload, Nudge, ProviderSpec, SignInFlow, SignInForm, SiteOptions};
 pub use switchyard_decode::{Decode, FinishReason, StreamEvent, Usage};
 
 /// The provider that runs when the configuration names none.

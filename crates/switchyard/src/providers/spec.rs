@@ -147,11 +147,41 @@ pub struct DriverSpec {
 /// A site's sign-in form: the script that fills and submits it with `email` and `password`
 /// (answering `{state: "refused", message}` or `{state: "no_form"}`, or leaving the page on
 /// success), and the page it runs on.
+///
+/// A site that signs in through an identity provider's pages ([`SignInForm::flow`], Google's)
+/// has a script that opens them instead: it answers `{state: "popup", rect}` (the box of the
+/// control that opens them in a popup, which the driver clicks with the pointer) or `{state:
+/// "flow"}` (the lane's page already shows them).
 #[derive(Debug)]
 pub struct SignInForm {
     pub script: &'static str,
     /// A path under the base URL to open first; `None`: the page the site redirected to.
     pub page: Option<&'static str>,
+    /// The identity provider's pages the sign-in goes through; `None`: the site's own form.
+    pub flow: Option<SignInFlow>,
+}
+
+/// A sign-in through an identity provider's pages (Google's: identifier, password, consent),
+/// which the driver walks one page at a time with [`SignInFlow::step`] (see
+/// `providers::signin`).
+#[derive(Debug)]
+pub struct SignInFlow {
+    /// The identity provider, as messages name it ("Google").
+    pub name: &'static str,
+    /// The script run on each of its pages: does that page's step (fill and submit, press
+    /// the consent button) and answers `{state: "refused" | "manual" | "other", message}`
+    /// when the flow cannot go on or the page is not one of its own; a step that submits
+    /// ends with the page (the script's context ends).
+    pub step: &'static str,
+    /// The pages open in a popup (Kimi's "Continue with Google"); `false`: in the lane's page.
+    pub popup: bool,
+    /// How long the identity provider's pages may take, every step together.
+    pub timeout: std::time::Duration,
+    /// How long the site may take after the last step to show the account signed in, else
+    /// the sign-in needs a person (AI Studio's Auto Login Redirect Timeout, 15 s).
+    pub return_timeout: std::time::Duration,
+    /// The domain of placeholder addresses (`notanemail.notanemail`), refused before trying.
+    pub placeholder_domain: Option<&'static str>,
 }
 
 /// Blocked-Response Handling (provider-wire-formats §8.5): the blocked turn is replaced by

@@ -55,8 +55,12 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
+use std::time::Duration;
+
+use super::signin::GOOGLE_STEP;
 use super::spec::{
-    DriverSpec, Nudge, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions,
+    DriverSpec, Nudge, ProviderSpec, RequestSwitches, Scripts, SignInFlow, SignInForm,
+    SiteDefaults, SiteOptions,
 };
 use crate::config::CaptureMode;
 use crate::models::{Mode, ProviderKind, ThinkingLevel, ThinkingOverride, ThinkingTier};
@@ -120,7 +124,19 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             text: "Continue.",
             most: 3,
         }),
-        sign_in: None,
+        // AI Studio redirects a signed-out visitor to Google's sign-in; the Auto Login Redirect Timeout is 15 s.
+        sign_in: Some(SignInForm {
+            script: include_str!("signin.js"),
+            page: None,
+            flow: Some(SignInFlow {
+                name: "Google",
+                step: GOOGLE_STEP,
+                popup: false,
+                timeout: Duration::from_secs(45),
+                return_timeout: Duration::from_secs(15),
+                placeholder_domain: Some("notanemail.notanemail"),
+            }),
+        }),
     }),
 };
 

@@ -58,6 +58,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         sign_in: Some(SignInForm {
             script: include_str!("signin.js"),
             page: None,
+            flow: None,
         }),
     }),
 };

@@ -97,6 +97,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         sign_in: Some(SignInForm {
             script: include_str!("signin.js"),
             page: Some("/login"),
+            flow: None,
         }),
     }),
 };

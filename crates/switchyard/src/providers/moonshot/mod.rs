@@ -36,7 +36,13 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::{FailureKind, SiteFailure, classify_http};
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
+use std::time::Duration;
+
+use super::signin::GOOGLE_STEP;
+use super::spec::{
+    DriverSpec, ProviderSpec, RequestSwitches, Scripts, SignInFlow, SignInForm, SiteDefaults,
+    SiteOptions,
+};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort::{self, DeepThinkEffort, EffortOverride};
@@ -77,7 +83,19 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         },
         decoder: || Box::new(switchyard_decode::moonshot::MoonshotDecoder::new()),
         nudge: None,
-        sign_in: None,
+        // Kimi signs in with Google only, in a popup its login modal opens (≤45 s, then ≤20 s for the page to show the account).
+        sign_in: Some(SignInForm {
+            script: include_str!("signin.js"),
+            page: None,
+            flow: Some(SignInFlow {
+                name: "Google",
+                step: GOOGLE_STEP,
+                popup: true,
+                timeout: Duration::from_secs(45),
+                return_timeout: Duration::from_secs(20),
+                placeholder_domain: Some("notanemail.notanemail"),
+            }),
+        }),
     }),
 };
 
