@@ -71,11 +71,13 @@ mod litellm;
 mod overhead;
 pub mod report;
 mod soak;
+mod tee;
 
 pub use heavy::run as heavy;
 pub use litellm::run as litellm;
 pub use overhead::run as overhead;
 pub use soak::run as soak;
+pub use tee::run as tee;
 
 /// Pause between two events of a paced replica stream (the browser notes used 20 ms too).
 const DELAY_MS: u64 = 20;

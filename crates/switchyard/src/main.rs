@@ -180,6 +180,16 @@ enum BenchWhat {
     /// Relay latency (tee capture) and memory with the replicas' light pages and with pages as
     /// heavy as the real sites'.
     Heavy,
+    /// Only the 8-lane tee-capture rows of the default table (one lane per provider, all
+    /// streaming at once), for as many rounds as asked.
+    Tee {
+        /// Rounds of one stamped request per lane.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Do not sample memory while the lanes stream (the default table does).
+        #[arg(long)]
+        no_memory: bool,
+    },
     /// Many short requests through real lanes: memory after warm-up and its growth per 1,000
     /// requests.
     Soak {
@@ -436,6 +446,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }),
             ..
         } => switchyard::bench::soak(requests, lanes, heavy, out, json).await,
+        Command::Bench {
+            out,
+            json,
+            what: Some(BenchWhat::Tee { rounds, no_memory }),
+            ..
+        } => switchyard::bench::tee(rounds, !no_memory, out, json).await,
         Command::Bench {
             out,
             json,
