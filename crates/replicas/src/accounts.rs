@@ -36,6 +36,9 @@ pub(crate) struct Accounts {
     sign_ins: HashMap<String, u32>,
     /// Accounts whose every completion is answered as rate limited.
     limited: std::collections::HashSet<String>,
+    /// Sites that sign in by an emailed code (Perplexity): per lowercased email, the attempts
+    /// so far and the code last sent (the "mailbox").
+    codes: HashMap<String, (u32, String)>,
     /// Accounts whose Google sign-in asks for a second step after the password (a phone
     /// confirmation; see [`crate::google_signin`]).
     second_step: std::collections::HashSet<String>,
@@ -105,6 +108,42 @@ impl Accounts {
         self.second_step.contains(&email.trim().to_lowercase())
     }
 
+    /// Sends a sign-in code to a registered account (a new one per attempt, the same for the
+    /// same email and attempt number, so a test run is repeatable); `None` for an unknown email.
+    pub(crate) fn send_code(&mut self, email: &str) -> Option<String> {
+        let key = email.trim().to_lowercase();
+        if !self.users.contains_key(&key) {
+            return None;
+        }
+        let attempt = self.codes.get(&key).map_or(0, |(n, _)| *n) + 1;
+        let code = code_for(&key, attempt);
+        self.codes.insert(key, (attempt, code.clone()));
+        Some(code)
+    }
+
+    /// The code last sent to `email`, still unused.
+    pub(crate) fn last_code(&self, email: &str) -> Option<String> {
+        self.codes
+            .get(&email.trim().to_lowercase())
+            .map(|(_, code)| code.clone())
+            .filter(|code| !code.is_empty())
+    }
+
+    /// Checks an emailed code; the right one (once) gets a new session token and counts as a
+    /// sign-in.
+    pub(crate) fn redeem_code(&mut self, email: &str, code: &str) -> Option<String> {
+        let key = email.trim().to_lowercase();
+        let entry = self.codes.get_mut(&key)?;
+        if entry.1.is_empty() || entry.1 != code.trim() {
+            return None;
+        }
+        entry.1.clear();
+        let token = crate::server::random_hex();
+        self.sessions.insert(token.clone(), key.clone());
+        *self.sign_ins.entry(key).or_default() += 1;
+        Some(token)
+    }
+
     /// The account whose session the request's cookie carries, if the replica issued it.
     pub(crate) fn of(&self, headers: &HeaderMap) -> Option<String> {
         let token = cookie(headers, ACCOUNT_COOKIE)?;
@@ -159,6 +198,14 @@ impl Accounts {
     pub(crate) fn end_sessions(&mut self) {
         self.sessions.clear();
     }
+}
+
+/// The 6-digit code of an attempt: digits of SHA-256 of the email and the attempt number.
+fn code_for(key: &str, attempt: u32) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{key}#{attempt}").as_bytes());
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 1_000_000;
+    format!("{n:06}")
 }
 
 /// The state of a request as far as accounts go.

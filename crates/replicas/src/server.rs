@@ -9,6 +9,8 @@
 //! - `POST /__replica/reset`: forgets the log.
 //! - `GET /__replica/knobs`, `POST /__replica/knobs` (JSON [`Knobs`], missing fields default):
 //!   read or replace the knobs.
+//! - `GET /__replica/mailbox/{email}`: `{"code": "123456"}`, the sign-in code last emailed to
+//!   that account and still unused (Perplexity), or HTTP 404.
 //!
 //! Like the real sites, every page load sets a session cookie (`replica_session`, `HttpOnly`),
 //! with a value random per server ([`ReplicaServer::session_cookie`]). The browser then sends it
@@ -309,10 +311,17 @@ impl ReplicaServer {
     /// the first one on, DeepSeek's, GLM's, Qwen's, HuggingChat's (a username or an email),
     /// MiMo's, Kimi's and AI Studio's pages ask for a sign-in (Kimi and AI Studio through
     /// Google's pages, [`crate::google_signin`]) and their completion refuses a request
-    /// without a session cookie the replica issued; each accepted request names its account
-    /// in [`ReceivedRequest::account`].
+    /// without a session cookie the replica issued (Perplexity's likewise, signing in by an
+    /// emailed code, the password unused; see [`ReplicaServer::sign_in_code`]); each accepted
+    /// request names its account in [`ReceivedRequest::account`].
     pub fn add_account(&self, email: &str, password: &str) {
         self.shared.accounts().add(email, password);
+    }
+
+    /// The sign-in code the site last emailed to `email` and that is still unused (Perplexity's
+    /// code sign-in; the "mailbox" a test reads, as a person reads their email).
+    pub fn sign_in_code(&self, email: &str) -> Option<String> {
+        self.shared.accounts().last_code(email)
     }
 
     /// Makes Google's sign-in of `email` (Kimi, AI Studio) ask for a second step after the
@@ -433,6 +442,21 @@ fn admin_routes() -> Router<AppState> {
         .route("/__replica/reset", post(reset))
         .route("/__replica/knobs", get(get_knobs).post(set_knobs))
         .route("/__replica/heavy.js", get(crate::heavy::serve))
+        .route("/__replica/mailbox/{email}", get(mailbox))
+}
+
+async fn mailbox(
+    State(state): State<AppState>,
+    axum::extract::Path(email): axum::extract::Path<String>,
+) -> Response {
+    match state.shared.accounts().last_code(&email) {
+        Some(code) => Json(serde_json::json!({ "code": code })).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": "no unused code for this email" })),
+        )
+            .into_response(),
+    }
 }
 
 async fn list_requests(State(state): State<AppState>) -> Json<Vec<ReceivedRequest>> {

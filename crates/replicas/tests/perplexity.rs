@@ -322,3 +322,144 @@ async fn spaces_hold_instructions_up_to_8000_characters_and_asks_in_them_carry_t
         .unwrap();
     assert_eq!(listed["spaces"][0]["instructions"], "Be terse. ü");
 }
+
+/// With accounts registered the site is signed out until the emailed-code sign-in: a code per
+/// attempt (in the mailbox, also over HTTP), a wrong or unknown one refused, the right one a
+/// `__Secure-` session cookie that the session API and the ask name the account by.
+#[tokio::test]
+async fn accounts_sign_in_by_an_emailed_code() {
+    let server = start(Site::Perplexity, fast(1)).await;
+    server.add_account("Pat@Example.com", "");
+    let page = client()
+        .get(format!("{}/", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("next-auth")),
+        "no anonymous session once accounts exist"
+    );
+    let js = get_text(&server, "/static/app.js").await;
+    for hook in [
+        "'Enter your email'",
+        "'Continue with email'",
+        "'Check your email'",
+        "`Digit ${i} of 6`",
+        "'Continue'",
+    ] {
+        assert!(js.contains(hook), "app.js lacks {hook}");
+    }
+    let ask = |cookie: Option<String>| {
+        let server = &server;
+        async move {
+            let mut req = client()
+                .post(format!("{}/rest/sse/perplexity_ask", server.base_url()))
+                .json(&perplexity_body("hi there", "best", false));
+            if let Some(c) = cookie {
+                req = req.header("cookie", c);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    assert_eq!(ask(None).await.status(), 401);
+
+    let unknown = post_json(&server, "/api/auth/signin/email", json!({"email": "x@y.z"})).await;
+    assert_eq!(unknown.status(), 400);
+    assert!(server.sign_in_code("x@y.z").is_none());
+    let sent = post_json(
+        &server,
+        "/api/auth/signin/email",
+        json!({"email": "pat@example.com"}),
+    )
+    .await;
+    assert_eq!(sent.status(), 200);
+    let first = server.sign_in_code("pat@example.com").unwrap();
+    assert!(first.len() == 6 && first.bytes().all(|b| b.is_ascii_digit()));
+    let over_http: Value = client()
+        .get(format!(
+            "{}/__replica/mailbox/pat@example.com",
+            server.base_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(over_http["code"], first.as_str());
+    // A second attempt gets a new code; the first no longer works.
+    post_json(
+        &server,
+        "/api/auth/signin/email",
+        json!({"email": "pat@example.com"}),
+    )
+    .await;
+    let second = server.sign_in_code("pat@example.com").unwrap();
+    assert_ne!(first, second);
+    let callback = |code: &str| {
+        post_json(
+            &server,
+            "/api/auth/callback/email",
+            json!({"email": "pat@example.com", "code": code}),
+        )
+    };
+    let refused = callback(&first).await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["error"],
+        "Invalid code"
+    );
+    assert_eq!(server.sign_ins("pat@example.com"), 0);
+    let ok = callback(&second).await;
+    assert_eq!(ok.status(), 200);
+    let set = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.starts_with("__Secure-next-auth.session-token="),
+        "{set}"
+    );
+    assert!(
+        set.contains("; Secure") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+    assert_eq!(server.sign_ins("pat@example.com"), 1);
+    assert!(server.sign_in_code("pat@example.com").is_none(), "used up");
+    assert_eq!(callback(&second).await.status(), 400, "a code works once");
+
+    let session: Value = client()
+        .get(format!("{}/api/auth/session", server.base_url()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["user"]["email"], "pat@example.com");
+    let resp = ask(Some(cookie.clone())).await;
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap();
+    let log = server
+        .wait_for(
+            |log| {
+                log.iter()
+                    .any(|r| r.prompt == "hi there" && r.ended_us.is_some())
+            },
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let accounts: Vec<Option<&str>> = log.iter().map(|r| r.account.as_deref()).collect();
+    assert_eq!(
+        accounts,
+        [None, Some("pat@example.com")],
+        "the refused ask had none"
+    );
+
+    server.end_account_sessions();
+    assert_eq!(ask(Some(cookie)).await.status(), 401);
+}

@@ -4,11 +4,22 @@
 //! `full_parallel_lanes` with two lanes per provider, Send Thinking on everywhere (so
 //! `-reasoner` IDs stream their thinking). A `--config FILE` is laid over the demo's settings,
 //! so any key can be tried against the replicas.
+//!
+//! Saved accounts: every replica whose provider fills its sign-in form
+//! ([`crate::providers::Driver::fills_sign_in`]) gets demo accounts registered
+//! ([`ReplicaServer::add_account`], as many as the lanes, at least two), and the demo writes them
+//! into an account store of its own, with `accounts.auto_login` on, so the lanes sign in through
+//! the replicas' forms by themselves. The demo's data folder is a fresh temporary one
+//! (`<tmp>/switchyard-demo-<pid>-<n>/data`) unless `--config` names a `data_dir`; the store's
+//! key is a random key file beside that folder, never inside it (`accounts.key_file`). Both the
+//! key and the seeded store are removed when the demo stops. A `--config` that names its own
+//! `accounts.key_file`, or a data folder that already holds a store, keeps those accounts:
+//! the demo then seeds nothing and the replicas stay open (no sign-in asked).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use switchyard_replicas::{Knobs, ReplicaServer, Site};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::{self, QueueMode};
 use crate::gateway::Gateway;
@@ -53,6 +64,62 @@ pub struct DemoOptions {
 pub struct Demo {
     pub gateway: Gateway,
     pub replicas: Vec<(ProviderKind, ReplicaServer)>,
+    /// The accounts the demo registered on its replicas and saved: (provider, email).
+    pub seeded: Vec<(ProviderKind, String)>,
+    /// The data folder the demo runs with.
+    pub data_dir: PathBuf,
+    /// The demo's temporary folder (its key file, and its data folder unless `--config`
+    /// named one) and the store it seeded, removed at shutdown.
+    scratch: Scratch,
+}
+
+/// What the demo made on disk for itself.
+struct Scratch {
+    dir: PathBuf,
+    /// The seeded store (a store the demo did not write is never removed).
+    store: Option<PathBuf>,
+}
+
+impl Scratch {
+    /// A fresh private folder under the system's temp folder.
+    fn create() -> Result<Scratch, String> {
+        use std::os::unix::fs::DirBuilderExt;
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "switchyard-demo-{}-{n}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("cannot create the demo's folder {}: {e}", dir.display()))?;
+        Ok(Scratch { dir, store: None })
+    }
+
+    fn key_file(&self) -> PathBuf {
+        self.dir.join("accounts.key")
+    }
+
+    /// Removes the key, the seeded store and the temporary folder (what is left of it: a
+    /// `--config` data folder elsewhere is kept).
+    fn remove(&self) {
+        if let Some(store) = &self.store {
+            for path in [store.clone(), store.with_extension("enc.lock")] {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                warn!(
+                    "could not remove the demo's folder {}: {e}",
+                    self.dir.display()
+                );
+            }
+        }
+    }
 }
 
 impl Demo {
@@ -73,18 +140,47 @@ impl Demo {
                 replicas.push((kind, server));
             }
         }
+        let mut scratch = Scratch::create()?;
         // A reload reads the file again and lays it over the same demo settings.
         let source = Source {
             base: Some(config::parse_table(
-                &demo_toml(opts, &replicas),
+                &demo_toml(opts, &replicas, &scratch),
                 "demo settings",
             )?),
             file: opts.config.clone(),
         };
-        let mut config = source.load()?;
+        let mut config = match source.load() {
+            Ok(config) => config,
+            Err(e) => {
+                scratch.remove();
+                return Err(e.to_string());
+            }
+        };
         config.fault_injection = opts.fault_injection;
-        let gateway = Gateway::start_from(config, Some(source)).await?;
-        Ok(Demo { gateway, replicas })
+        let seeded = match seed_accounts(opts, &config, &replicas, &scratch.key_file()) {
+            Ok(seeded) => seeded,
+            Err(e) => {
+                scratch.remove();
+                return Err(e);
+            }
+        };
+        if !seeded.is_empty() {
+            scratch.store = Some(config.accounts.store.clone());
+        }
+        let data_dir = config.data_dir.clone();
+        match Gateway::start_from(config, Some(source)).await {
+            Ok(gateway) => Ok(Demo {
+                gateway,
+                replicas,
+                seeded,
+                data_dir,
+                scratch,
+            }),
+            Err(e) => {
+                scratch.remove();
+                Err(e)
+            }
+        }
     }
 
     pub async fn shutdown(self) {
@@ -92,19 +188,105 @@ impl Demo {
         for (_, r) in self.replicas {
             r.shutdown().await;
         }
+        self.scratch.remove();
     }
 }
 
+/// The demo's accounts of each replica whose provider fills its sign-in form.
+fn demo_emails(kind: ProviderKind, lanes: u32) -> Vec<String> {
+    (1..=lanes.max(2))
+        .map(|n| format!("demo{n}@{}.replica.test", kind.prefix()))
+        .collect()
+}
+
+/// Registers demo accounts on the replicas and saves them in the demo's own store, when the
+/// settings point at the demo's key file and the data folder holds no store yet (else the
+/// user's accounts stay as they are and nothing is seeded). Returns what was seeded.
+fn seed_accounts(
+    opts: &DemoOptions,
+    config: &config::Config,
+    replicas: &[(ProviderKind, ReplicaServer)],
+    key_file: &Path,
+) -> Result<Vec<(ProviderKind, String)>, String> {
+    use crate::accounts::{Keys, Secret, Store};
+    if config.accounts.key_file.as_deref() != Some(key_file) {
+        info!("the demo uses the configured accounts.key_file, so it seeds no replica accounts");
+        return Ok(Vec::new());
+    }
+    if Store::exists(&config.accounts.store) {
+        info!(
+            "{} exists, so the demo keeps those saved accounts and seeds no replica accounts",
+            config.accounts.store.display()
+        );
+        return Ok(Vec::new());
+    }
+    let forms: Vec<&(ProviderKind, ReplicaServer)> = replicas
+        .iter()
+        .filter(|(kind, _)| crate::providers::Driver::of(*kind).is_some_and(|d| d.fills_sign_in()))
+        .collect();
+    if forms.is_empty() {
+        return Ok(Vec::new());
+    }
+    write_key_file(key_file)?;
+    let keys = Keys::new(None, Some(key_file.to_owned()));
+    let mut store =
+        Store::open(&config.accounts.store, &keys).map_err(|e| format!("demo accounts: {e}"))?;
+    let mut seeded = Vec::new();
+    for (kind, replica) in forms {
+        for email in demo_emails(*kind, opts.lanes_per_provider) {
+            let password = format!("demo-{:016x}", fastrand::u64(..));
+            replica.add_account(&email, &password);
+            store
+                .add(*kind, &email, Some(Secret::new(password)))
+                .map_err(|e| format!("demo accounts: {e}"))?;
+            seeded.push((*kind, email));
+        }
+    }
+    store.save().map_err(|e| format!("demo accounts: {e}"))?;
+    info!(
+        "the demo saved {} replica accounts in {} (key {}, removed when the demo stops); its \
+         lanes sign in by themselves",
+        seeded.len(),
+        config.accounts.store.display(),
+        key_file.display()
+    );
+    Ok(seeded)
+}
+
+/// Writes 32 random bytes (hex) to `path`, readable by the owner only.
+fn write_key_file(path: &Path) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| format!("cannot make the demo's store key: {e}"))?;
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(hex.as_bytes()))
+        .map_err(|e| format!("cannot write the demo's store key {}: {e}", path.display()))
+}
+
 /// The demo's own settings as TOML, so a user file can be merged over them key by key. Its sites
-/// are replicas with no account behind them, so it asks for no API key even when the data
-/// folder holds some (a `--config` with `auth.require_key = true` turns them on).
-fn demo_toml(opts: &DemoOptions, replicas: &[(ProviderKind, ReplicaServer)]) -> String {
+/// are replicas with no real account behind them, so it asks for no API key even when the data
+/// folder holds some (a `--config` with `auth.require_key = true` turns them on). Its data
+/// folder and store key are in its temporary folder.
+fn demo_toml(
+    opts: &DemoOptions,
+    replicas: &[(ProviderKind, ReplicaServer)],
+    scratch: &Scratch,
+) -> String {
     let mut toml = format!(
-        "provider = \"{}\"\n[runtime]\nproviders_in_parallel = true\nmode = \"{}\"\n\
-         [server]\nport = {}\n[auth]\nrequire_key = false\n",
+        "provider = \"{}\"\ndata_dir = {}\n[runtime]\nproviders_in_parallel = true\nmode = \"{}\"\n\
+         [server]\nport = {}\n[auth]\nrequire_key = false\n\
+         [accounts]\nkey_file = {}\nauto_login = true\n",
         replicas.first().map_or("deepseek", |(k, _)| k.prefix()),
+        toml_string(&scratch.dir.join("data")),
         opts.mode.as_str(),
-        opts.port
+        opts.port,
+        toml_string(&scratch.key_file()),
     );
     if opts.dummy_lanes > 0 {
         toml.push_str(&format!("[dummy]\nlanes = {}\n", opts.dummy_lanes));
@@ -118,6 +300,11 @@ fn demo_toml(opts: &DemoOptions, replicas: &[(ProviderKind, ReplicaServer)]) -> 
         ));
     }
     toml
+}
+
+/// A path as a TOML string (quoted and escaped).
+fn toml_string(path: &Path) -> String {
+    toml::Value::String(path.display().to_string()).to_string()
 }
 
 /// Runs the demo until Ctrl-C or SIGTERM.
@@ -184,6 +371,20 @@ fn print_banner(demo: &Demo) {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    if !demo.seeded.is_empty() {
+        let mut kinds: Vec<ProviderKind> = demo.seeded.iter().map(|(k, _)| *k).collect();
+        kinds.dedup();
+        println!(
+            "  saved accounts  : {} replica accounts of {} (the lanes sign in by themselves)",
+            demo.seeded.len(),
+            kinds
+                .iter()
+                .map(|k| k.display_name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    println!("  data folder     : {}", demo.data_dir.display());
     println!(
         "  lanes           : {}/api/lanes    queue: {}/api/queue",
         demo.gateway.base_url(),

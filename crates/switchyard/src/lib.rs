@@ -40,6 +40,7 @@ pub mod gateway;
 pub mod ids;
 pub mod keys;
 pub mod lanes;
+pub mod login;
 pub mod metrics;
 pub mod models;
 pub mod providers;

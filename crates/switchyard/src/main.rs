@@ -141,6 +141,19 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Sign in to a provider's site by hand in a visible browser window, and save the session
+    /// where its lanes look for it: the account's browser profile with `isolation = "process"`,
+    /// else with the account in the saved accounts. Needs a display. With --account, the form
+    /// is started for you (the saved password, or Perplexity's emailed code, asked for here);
+    /// it waits until the site shows the signed-in chat (Ctrl-C stops, saving nothing).
+    Login {
+        /// The provider (a model prefix or alias).
+        #[arg(long)]
+        provider: String,
+        /// The saved account to sign in (its email; for Perplexity it is saved if new).
+        #[arg(long)]
+        account: Option<String>,
+    },
     /// Manage the saved accounts, encrypted in `<data_dir>/accounts/accounts.enc` under a key
     /// from SWITCHYARD_PASSPHRASE or `accounts.key_file`. Passwords are prompted for (or read
     /// as one line of stdin), never taken from the command line.
@@ -307,8 +320,12 @@ fn main() -> ExitCode {
     let quiet = matches!(cli.command, Some(Command::Bench { .. }));
     // Doctor prints its report on stdout; its log goes to stderr.
     let doctor = matches!(cli.command, Some(Command::Doctor { .. }));
-    // Status prints its tables on stdout; only warnings go to stderr.
-    let status = matches!(cli.command, Some(Command::Status { .. }));
+    // Status prints its tables on stdout; only warnings go to stderr. So does login, whose
+    // prompts are on stderr and its report on stdout.
+    let status = matches!(
+        cli.command,
+        Some(Command::Status { .. } | Command::Login { .. })
+    );
     init_tracing(
         if quiet || doctor || status {
             "warn"
@@ -512,6 +529,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             print!("{}", switchyard::status::render(&status, now));
+            Ok(())
+        }
+        Command::Login { provider, account } => {
+            let provider = doctor::provider(&provider)?;
+            let config = load_config(cli.config)?;
+            let headless = std::env::var(switchyard::login::HEADLESS_ENV)
+                .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+            let opts = switchyard::login::LoginOptions {
+                provider,
+                account,
+                headless,
+            };
+            let report = switchyard::login::run(&config, &opts).await?;
+            println!("{report}");
             Ok(())
         }
         Command::Decode { .. } | Command::Keys { .. } | Command::Accounts { .. } => {

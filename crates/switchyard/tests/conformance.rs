@@ -1032,7 +1032,7 @@ async fn perplexity_system_messages_go_to_the_space_instructions() {
             .get_all("set-cookie")
             .iter()
             .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-            .find(|c| c.starts_with("next-auth.session-token="))
+            .find(|c| c.starts_with("__Secure-next-auth.session-token="))
             .unwrap();
         let listed: serde_json::Value = h
             .client

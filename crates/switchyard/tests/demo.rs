@@ -1,5 +1,6 @@
 //! `switchyard demo` with every implemented provider: one client streams from all of them at
-//! once in `concurrent_provider_lanes` mode, and `/v1/models` lists their IDs.
+//! once in `concurrent_provider_lanes` mode, and `/v1/models` lists their IDs; the demo seeds
+//! replica accounts for the providers that fill a sign-in form, and its lanes sign in with them.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,14 +10,59 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use common::parse_sse;
-use serde_json::json;
+use serde_json::{Value, json};
 use switchyard::config::QueueMode;
 use switchyard::demo::{Demo, DemoOptions};
 use switchyard::models::ProviderKind;
 
+/// Every log line of this test process, to check the start-up lines.
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,chromiumoxide=error",
+            ))
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .try_init();
+        buf
+    })
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        std::io::stderr().write_all(data)?;
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn lanes(base: &str) -> Vec<Value> {
+    let v: Value = reqwest::get(format!("{base}/api/lanes"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["lanes"].as_array().unwrap().clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_streams_from_every_demo_provider_at_once() {
+    logs();
     let dir = common::TempDir::new("demo");
     let layer = dir.0.join("demo.toml");
     std::fs::write(
@@ -53,6 +99,29 @@ async fn one_client_streams_from_every_demo_provider_at_once() {
     }
     let base = demo.gateway.base_url();
     let client = reqwest::Client::new();
+    // The providers that fill a sign-in form got demo accounts; each lane of theirs holds one.
+    let seeded: BTreeSet<ProviderKind> = demo.seeded.iter().map(|(k, _)| *k).collect();
+    assert!(
+        seeded.contains(&ProviderKind::DeepSeek),
+        "{:?}",
+        demo.seeded
+    );
+    assert!(seeded.contains(&ProviderKind::Glm), "{:?}", demo.seeded);
+    let rows = lanes(&base).await;
+    let mut held = std::collections::HashMap::new();
+    for row in &rows {
+        let kind = ProviderKind::from_name(row["provider"].as_str().unwrap()).unwrap();
+        if seeded.contains(&kind) {
+            let account = row["account"].as_str().unwrap_or_else(|| panic!("{row}"));
+            assert!(
+                demo.seeded.contains(&(kind, account.to_owned())),
+                "{account} is not a seeded {kind} account: {:?}",
+                demo.seeded
+            );
+            held.insert(kind, account.to_owned());
+        }
+    }
+    assert_eq!(held.len(), seeded.len(), "{rows:#?}");
 
     let models: serde_json::Value = client
         .get(format!("{base}/v1/models"))
@@ -116,6 +185,10 @@ async fn one_client_streams_from_every_demo_provider_at_once() {
             .await
             .unwrap_or_else(|log| panic!("{kind}: the stream did not end: {log:?}"));
         spans.push((log[0].started_us, log[0].ended_us.unwrap()));
+        // A seeded site saw the request under the lane's account.
+        if let Some(account) = held.get(kind) {
+            assert_eq!(log[0].account.as_deref(), Some(account.as_str()), "{kind}");
+        }
     }
     let last_start = spans.iter().map(|s| s.0).max().unwrap();
     let first_end = spans.iter().map(|s| s.1).min().unwrap();
@@ -124,4 +197,103 @@ async fn one_client_streams_from_every_demo_provider_at_once() {
         "the streams were not all open at once: {spans:?}"
     );
     demo.shutdown().await;
+}
+
+/// Full-parallel lanes on seeded replica accounts: each of a provider's lanes signs in through
+/// the replica's form with its own account (the start-up log and `/api/lanes` name them), two
+/// requests at once reach the site under both, and the seeded store is sealed and removed with
+/// the demo's key when it stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_parallel_demo_lanes_sign_in_with_distinct_seeded_accounts() {
+    logs();
+    let dir = common::TempDir::new("demo-accounts");
+    let layer = dir.0.join("demo.toml");
+    // Only the two providers with sign-in forms today, to keep the test light.
+    let mut toml = format!(
+        "data_dir = \"{}\"\n[server]\nshutdown_grace_secs = 2\n",
+        dir.0.display()
+    );
+    for kind in ProviderKind::ALL {
+        if !matches!(kind, ProviderKind::DeepSeek | ProviderKind::Glm) {
+            toml.push_str(&format!("[providers.{}]\nenabled = false\n", kind.prefix()));
+        }
+    }
+    std::fs::write(&layer, toml).unwrap();
+    let demo = Demo::start(&DemoOptions {
+        mode: QueueMode::FullParallelLanes,
+        lanes_per_provider: 2,
+        port: 0,
+        chunk_delay_ms: 0,
+        chunks: 3,
+        config: Some(layer),
+        fault_injection: false,
+        dummy_lanes: 0,
+    })
+    .await
+    .unwrap();
+    let base = demo.gateway.base_url();
+    let store = dir.0.join("accounts").join("accounts.enc");
+    assert!(store.is_file(), "the seeded store");
+    let log = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+    for kind in [ProviderKind::DeepSeek, ProviderKind::Glm] {
+        let mine: Vec<&str> = demo
+            .seeded
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, e)| e.as_str())
+            .collect();
+        assert_eq!(mine.len(), 2, "{kind}: {:?}", demo.seeded);
+        let rows: Vec<Value> = lanes(&base)
+            .await
+            .into_iter()
+            .filter(|r| r["provider"] == kind.prefix())
+            .collect();
+        let accounts: BTreeSet<&str> = rows.iter().filter_map(|r| r["account"].as_str()).collect();
+        assert_eq!(accounts, mine.iter().copied().collect(), "{rows:#?}");
+        for (n, row) in rows.iter().enumerate() {
+            let line = format!(
+                "{} {}: startup profile -> {}",
+                kind.display_name(),
+                n + 1,
+                row["account"].as_str().unwrap()
+            );
+            assert!(log.contains(&line), "{line} in {log}");
+        }
+        let (replica_kind, replica) = demo.replicas.iter().find(|(k, _)| *k == kind).unwrap();
+        assert_eq!(*replica_kind, kind);
+        for email in &mine {
+            assert_eq!(replica.sign_ins(email), 1, "{kind} {email} signed in once");
+        }
+        // Two requests at once: one per lane, each under its own account at the site.
+        let client = reqwest::Client::new();
+        let ask = |text: String| {
+            let client = client.clone();
+            let url = format!("{base}/v1/chat/completions");
+            async move {
+                let resp = client
+                    .post(url)
+                    .json(&json!({"model": format!("{}-chat", kind.prefix()),
+                                  "messages": [{"role": "user", "content": text}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+            }
+        };
+        tokio::join!(ask("seeded one".into()), ask("seeded two".into()));
+        let seen = replica
+            .wait_for(
+                |log| log.iter().filter(|r| r.ended_us.is_some()).count() >= 2,
+                common::DEADLINE,
+            )
+            .await
+            .unwrap();
+        let seen: BTreeSet<&str> = seen.iter().filter_map(|r| r.account.as_deref()).collect();
+        assert_eq!(seen, mine.iter().copied().collect(), "{kind}");
+    }
+    // The store is sealed: no email in clear.
+    let bytes = std::fs::read(&store).unwrap();
+    assert!(!bytes.windows(12).any(|w| w == b"replica.test"));
+    demo.shutdown().await;
+    assert!(!store.exists(), "the seeded store is removed with the demo");
 }

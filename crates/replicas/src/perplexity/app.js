@@ -430,6 +430,7 @@
       const signIn = document.createElement('div');
       signIn.className = 'sign-in';
       signIn.textContent = 'Sign In';
+      signIn.addEventListener('click', openSignIn);
       sidebar.append(signIn);
       return;
     }
@@ -437,6 +438,98 @@
     if (tier === 'pro' || tier === 'max') addModelButton();
     refreshSubmit();
     route();
+  }
+
+  // === sign-in by emailed code ===
+  // The site's modal: "Enter your email" and a button whose first span reads "Continue with
+  // email" (POST /api/auth/signin/email); then `h2` "Check your email" with six one-digit
+  // inputs (`aria-label` "Digit N of 6") and "Continue" (POST /api/auth/callback/email), which
+  // sets the session cookie and loads the app again. Errors show in `[role=alert]`.
+  function openSignIn() {
+    if ($('.signin-modal')) return;
+    const modal = document.createElement('div');
+    modal.className = 'signin-modal';
+    modal.setAttribute('role', 'dialog');
+    const alertBox = document.createElement('div');
+    alertBox.setAttribute('role', 'alert');
+    const email = document.createElement('input');
+    email.type = 'email';
+    email.name = 'email';
+    email.placeholder = 'Enter your email';
+    const cont = document.createElement('button');
+    cont.type = 'button';
+    const span = document.createElement('span');
+    span.textContent = 'Continue with email';
+    cont.append(span);
+    const post = (path, body) =>
+      fetch(path, {
+        method: 'POST',
+        credentials: 'include',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({ ok: r.ok, body: await r.json().catch(() => ({})) }));
+    cont.addEventListener('click', async () => {
+      alertBox.textContent = '';
+      const address = email.value.trim();
+      if (!address) {
+        alertBox.textContent = 'Please enter your email';
+        return;
+      }
+      cont.disabled = true;
+      const r = await post('/api/auth/signin/email', { email: address });
+      cont.disabled = false;
+      if (!r.ok) {
+        alertBox.textContent = r.body.error || 'Something went wrong';
+        return;
+      }
+      showCode(address);
+    });
+    const showCode = (address) => {
+      const h2 = document.createElement('h2');
+      h2.textContent = 'Check your email';
+      const note = document.createElement('p');
+      note.textContent = `We sent a code to ${address}`;
+      const digits = document.createElement('div');
+      const inputs = [];
+      for (let i = 1; i <= 6; i++) {
+        const d = document.createElement('input');
+        d.setAttribute('aria-label', `Digit ${i} of 6`);
+        d.inputMode = 'numeric';
+        d.maxLength = 1;
+        d.size = 1;
+        d.addEventListener('input', () => {
+          if (d.value && inputs[i]) inputs[i].focus();
+        });
+        inputs.push(d);
+        digits.append(d);
+      }
+      const go = document.createElement('button');
+      go.type = 'button';
+      go.textContent = 'Continue';
+      go.addEventListener('click', async () => {
+        alertBox.textContent = '';
+        const code = inputs.map((d) => d.value.trim()).join('');
+        if (!/^[0-9]{6}$/.test(code)) {
+          alertBox.textContent = 'Enter the 6-digit code';
+          return;
+        }
+        go.disabled = true;
+        const r = await post('/api/auth/callback/email', { email: address, code });
+        if (!r.ok) {
+          go.disabled = false;
+          alertBox.textContent = r.body.error || 'Invalid code';
+          inputs.forEach((d) => (d.value = ''));
+          inputs[0].focus();
+          return;
+        }
+        location.href = '/';
+      });
+      modal.replaceChildren(h2, note, digits, go, alertBox);
+      inputs[0].focus();
+    };
+    modal.append(email, cont, alertBox);
+    document.body.append(modal);
+    email.focus();
   }
 
   // === hook changes (tests only) ===

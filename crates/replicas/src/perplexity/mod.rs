@@ -2,10 +2,23 @@
 //!
 //! Routes:
 //! - `GET /` and `GET /search/<slug>`: the app page (`page.html`, script `app.js`; a new thread
-//!   is `/`, an answered one `/search/<slug>`, routed in the page). Signed in, a page load sets
-//!   the session cookie `next-auth.session-token` (next-auth's name on a plain-HTTP origin; the
-//!   site's own, over HTTPS, is `__Secure-next-auth.session-token`). Signed out
+//!   is `/`, an answered one `/search/<slug>`, routed in the page). Without registered accounts
+//!   the site plays one anonymous account: a page load sets its session cookie
+//!   `__Secure-next-auth.session-token` (the site's own name; `Secure`, which Chromium accepts on
+//!   `http://127.0.0.1`, a potentially trustworthy origin, and sends back). Signed out
 //!   (`ReplicaServer::set_signed_in(false)`) it sets none and the page shows "Sign In".
+//! - Accounts (`ReplicaServer::add_account`; the password is ignored, Perplexity has none): from
+//!   the first one on, a page load sets no cookie, and only a session the sign-in issued counts.
+//!   The signed-out page shows "Sign In"; clicking it opens the email-code sign-in (see
+//!   `app.js`): `POST /api/auth/signin/email` `{"email"}` emails a 6-digit code (HTTP 400
+//!   `{"error"}` for an email with no account; each attempt gets a new code, deterministic per
+//!   email and attempt, read by tests from [`crate::ReplicaServer::sign_in_code`] or
+//!   `GET /__replica/mailbox/<email>`), and `POST /api/auth/callback/email` `{"email","code"}`
+//!   with the right unused code sets the session cookie and counts a sign-in
+//!   ([`crate::ReplicaServer::sign_ins`]); a wrong one is HTTP 400 `{"error":"Invalid code"}`.
+//!   (The two paths are the replica's choice; next-auth's real callback is a link in the mail.)
+//!   Every accepted ask names its account ([`crate::ReceivedRequest::account`]);
+//!   `ReplicaServer::end_account_sessions` signs everyone out.
 //! - `GET /api/auth/session`: `{"user":{…,"subscription_tier":"free"|"pro"|"max"},"expires":…}`
 //!   signed in, `{}` signed out (next-auth's answer). The tier is `pro` unless
 //!   `ReplicaServer::set_account_tier` says otherwise; a `free` page has no Model button.
@@ -59,7 +72,7 @@ const PAGE: &str = include_str!("page.html");
 const APP_JS: &str = include_str!("app.js");
 
 const ASK_PATH: &str = "/rest/sse/perplexity_ask";
-const SESSION_COOKIE: &str = "next-auth.session-token";
+const SESSION_COOKIE: &str = "__Secure-next-auth.session-token";
 
 /// The composer's request modes, as the ask names them.
 const MODES: [&str; 4] = ["search", "study", "research", "council"];
@@ -143,6 +156,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/static/app.js", get(app_js))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/auth/session", get(session))
+        .route("/api/auth/signin/email", post(send_code))
+        .route("/api/auth/callback/email", post(redeem_code))
         .route(ASK_PATH, post(ask))
         .route("/rest/thread/stop", post(stop_ask))
 }
@@ -155,16 +170,66 @@ async fn page(State(app): State<AppState>) -> Response {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let mut response = Html(crate::hooks::page(PAGE, change.as_ref())).into_response();
-    if !signed_out(&app) {
-        let cookie = format!(
-            "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
-            token(&app)
-        );
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
+    if !signed_out(&app) && !app.shared.accounts().required() {
+        set_session_cookie(&mut response, &token(&app));
     }
     response
+}
+
+fn set_session_cookie(response: &mut Response, token: &str) {
+    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Lax");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+#[derive(Deserialize)]
+struct EmailBody {
+    email: String,
+    /// The callback's code (the sign-in step has none).
+    #[serde(default)]
+    code: String,
+}
+
+async fn send_code(State(app): State<AppState>, body: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<EmailBody>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "email is required"})),
+        )
+            .into_response();
+    };
+    match app.shared.accounts().send_code(&body.email) {
+        Some(_) => Json(json!({"ok": true})).into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "No account uses this email"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn redeem_code(State(app): State<AppState>, body: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<EmailBody>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "email and code are required"})),
+        )
+            .into_response();
+    };
+    let token = app.shared.accounts().redeem_code(&body.email, &body.code);
+    match token {
+        Some(token) => {
+            let mut response = Json(json!({"ok": true, "url": "/"})).into_response();
+            set_session_cookie(&mut response, &token);
+            response
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "Invalid code"})),
+        )
+            .into_response(),
+    }
 }
 
 async fn app_js() -> Response {
@@ -178,17 +243,30 @@ async fn app_js() -> Response {
         .into_response()
 }
 
+/// Who the request is signed in as: `Some(None)` the anonymous account (no accounts
+/// registered), `Some(Some(email))` a registered one, `None` nobody.
+fn signed_in_as(app: &AppState, headers: &HeaderMap) -> Option<Option<String>> {
+    let presented = cookie(headers, SESSION_COOKIE)?;
+    let accounts = app.shared.accounts();
+    if accounts.required() {
+        return accounts.of_token(&presented).map(Some);
+    }
+    drop(accounts);
+    (!signed_out(app) && presented == token(app)).then_some(None)
+}
+
 fn signed_in(app: &AppState, headers: &HeaderMap) -> bool {
-    !signed_out(app) && cookie(headers, SESSION_COOKIE).is_some_and(|t| t == token(app))
+    signed_in_as(app, headers).is_some()
 }
 
 async fn session(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if !signed_in(&app, &headers) {
+    let Some(account) = signed_in_as(&app, &headers) else {
         return Json(json!({})).into_response();
-    }
+    };
     let tier = site_state(&app).tier.clone();
+    let email = account.unwrap_or_else(|| "replica@example.com".to_owned());
     Json(json!({
-        "user": {"id": "replica-user", "name": "Replica", "email": "replica@example.com",
+        "user": {"id": "replica-user", "name": "Replica", "email": email,
                  "subscription_tier": tier},
         "expires": "2099-01-01T00:00:00.000Z",
     }))
@@ -336,10 +414,10 @@ async fn ask(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> 
         entry.accept_encoding = crate::log::accept_encoding(&headers);
         entry
     };
-    if !signed_in(&state, &headers) {
+    let Some(account) = signed_in_as(&state, &headers) else {
         let entry = arriving(String::new(), String::new());
         return reject(&state, entry, StatusCode::UNAUTHORIZED, "Unauthorized");
-    }
+    };
     let req = match serde_json::from_slice::<AskBody>(&body) {
         Ok(req) => req,
         Err(err) => {
@@ -363,6 +441,7 @@ async fn ask(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> 
         );
     };
     let mut entry = arriving(prompt, model.clone());
+    entry.account = account;
     entry.thinking = thinking || FORCED_THINKING.contains(&model.as_str());
     entry.search = req.params.sources.iter().any(|s| s == "web");
     let refused = {

@@ -491,7 +491,7 @@ pub async fn perplexity_sign_in(server: &ReplicaServer) -> String {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .find(|pair| pair.starts_with("next-auth.session-token="))
+        .find(|pair| pair.starts_with("__Secure-next-auth.session-token="))
         .expect("the session cookie")
 }
 

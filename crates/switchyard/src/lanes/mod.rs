@@ -21,7 +21,7 @@ mod lane;
 pub mod plan;
 mod relay;
 pub mod rotation;
-mod session;
+pub(crate) mod session;
 mod signin;
 pub mod supervisor;
 mod unknown;

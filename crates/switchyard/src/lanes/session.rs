@@ -46,21 +46,26 @@ pub(super) async fn save(lane: &Lane) {
     if !in_store(lane) {
         return;
     }
-    let base = lane.settings.base_url.trim_end_matches('/');
-    let cookies = match lane.tab.cookies(&format!("{base}/")).await {
-        Ok(c) => c,
+    let session = match read(&lane.tab, &lane.settings.base_url).await {
+        Ok(session) => session,
         Err(e) => {
             warn!(lane = %lane.spec.id, cause = %e, "could not read the page's cookies; the session is not saved");
             return;
         }
     };
-    let storage = match lane
-        .tab
-        .eval(
-            "reading local storage",
-            READ_STORAGE,
-            lane.tab.cdp_timeout(),
-        )
+    let accounts = lane.accounts.clone();
+    let id = lane.spec.id.clone();
+    // The store is written with an fsync: off the lane's task.
+    let _ = tokio::task::spawn_blocking(move || accounts.save_session(&id, session)).await;
+}
+
+/// The signed-in state of the page's context: its cookies for the site and the site origin's
+/// local storage (what [`save`] keeps, and `switchyard login` too).
+pub async fn read(tab: &Tab, base_url: &str) -> Result<Session, crate::browser::BrowserError> {
+    let base = base_url.trim_end_matches('/');
+    let cookies = tab.cookies(&format!("{base}/")).await?;
+    let storage = match tab
+        .eval("reading local storage", READ_STORAGE, tab.cdp_timeout())
         .await
     {
         Ok(serde_json::Value::Object(map)) => map
@@ -69,11 +74,11 @@ pub(super) async fn save(lane: &Lane) {
             .collect(),
         Ok(_) => BTreeMap::new(),
         Err(e) => {
-            debug!(lane = %lane.spec.id, cause = %e, "local storage not readable");
+            debug!(cause = %e, "local storage not readable");
             BTreeMap::new()
         }
     };
-    let session = Session {
+    Ok(Session {
         cookies: cookies
             .into_iter()
             .map(|c| SessionCookie {
@@ -91,11 +96,7 @@ pub(super) async fn save(lane: &Lane) {
         saved_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
-    };
-    let accounts = lane.accounts.clone();
-    let id = lane.spec.id.clone();
-    // The store is written with an fsync: off the lane's task.
-    let _ = tokio::task::spawn_blocking(move || accounts.save_session(&id, session)).await;
+    })
 }
 
 /// Puts the lane account's saved cookies into its fresh context, before the first navigation.

@@ -128,6 +128,96 @@ impl Driver {
         }
     }
 
+    /// Whether this provider signs in by an emailed code (`switchyard login` asks for it).
+    pub fn signs_in_by_code(self) -> bool {
+        super::spec(self.provider())
+            .site
+            .options
+            .code_sign_in
+            .is_some()
+    }
+
+    /// Starts the sign-in by an emailed code for `email` on the site's page (opening the start
+    /// page first). `Submitted`: the site says it sent the code.
+    pub async fn start_code_sign_in(
+        self,
+        tab: &Tab,
+        base_url: &str,
+        email: &str,
+        timeout: Duration,
+    ) -> Result<SignInOutcome, String> {
+        let Some(how) = super::spec(self.provider())
+            .site
+            .options
+            .code_sign_in
+            .as_ref()
+        else {
+            return Ok(SignInOutcome::Unsupported);
+        };
+        let url = self.start_url(base_url);
+        tab.goto(&url, timeout)
+            .await
+            .map_err(|e| format!("could not open {url}: {e}"))?;
+        let args = json!({ "email": email, "timeout_ms": timeout.as_millis() as u64 });
+        let value = tab
+            .eval(
+                "asking for a sign-in code",
+                &self.script(how.start, &args),
+                timeout + tab.cdp_timeout(),
+            )
+            .await
+            .map_err(|e| format!("asking for the sign-in code failed: {e}"))?;
+        match value["state"].as_str() {
+            Some("sent") => Ok(SignInOutcome::Submitted),
+            Some("refused") => Ok(SignInOutcome::Refused(
+                value["message"].as_str().unwrap_or_default().to_owned(),
+            )),
+            _ => Err("the sign-in form was not found on the page".to_owned()),
+        }
+    }
+
+    /// Types the emailed code into the site's code inputs.
+    pub async fn enter_sign_in_code(
+        self,
+        tab: &Tab,
+        code: &str,
+        timeout: Duration,
+    ) -> Result<SignInOutcome, String> {
+        let Some(how) = super::spec(self.provider())
+            .site
+            .options
+            .code_sign_in
+            .as_ref()
+        else {
+            return Ok(SignInOutcome::Unsupported);
+        };
+        let args = json!({ "code": code, "timeout_ms": timeout.as_millis() as u64 });
+        match tab
+            .eval(
+                "entering the sign-in code",
+                &self.script(how.enter, &args),
+                timeout + tab.cdp_timeout(),
+            )
+            .await
+        {
+            Ok(value) => match value["state"].as_str() {
+                Some("refused") => Ok(SignInOutcome::Refused(
+                    value["message"].as_str().unwrap_or_default().to_owned(),
+                )),
+                Some("no_form") => Err("the code inputs were not found on the page".to_owned()),
+                _ => Ok(SignInOutcome::Submitted),
+            },
+            Err(crate::browser::BrowserError::Script { cause, .. })
+                if cause.contains("timed out") =>
+            {
+                Err(format!("the sign-in did not finish: {cause}"))
+            }
+            Err(e @ crate::browser::BrowserError::Timeout { .. }) => Err(e.to_string()),
+            // The page left the code form (a successful sign-in navigates).
+            Err(_) => Ok(SignInOutcome::Submitted),
+        }
+    }
+
     /// The identity provider's part: opens its pages as the site's script said (`opened`),
     /// walks them, closes a popup left open, and waits for the site to show it signed in.
     async fn walk_flow(

@@ -73,6 +73,19 @@ pub struct SiteOptions {
     pub passwordless_sign_in: bool,
     /// The site's sign-in takes a username as well as an email address.
     pub username_sign_in: bool,
+    /// The page scripts of a sign-in by an emailed code (with `passwordless_sign_in`), which
+    /// `switchyard login` runs; `None`: none.
+    pub code_sign_in: Option<CodeSignIn>,
+}
+
+/// A sign-in by an emailed code: `start` types `ARGS.email` and asks the site for the code,
+/// answering `{state: "sent"}`, `{state: "refused", message}` or `{state: "no_form"}`; `enter`
+/// types `ARGS.code`, answering `{state: "refused", message}` for a wrong code, or leaving the
+/// page on success (the ready check decides).
+#[derive(Debug)]
+pub struct CodeSignIn {
+    pub start: &'static str,
+    pub enter: &'static str,
 }
 
 impl SiteOptions {
@@ -83,6 +96,7 @@ impl SiteOptions {
         humanize_mouse: None,
         passwordless_sign_in: false,
         username_sign_in: false,
+        code_sign_in: None,
     };
 }
 

@@ -8,6 +8,14 @@
 //! when its `user` is an object; `user.subscription_tier` (`free`, `pro`, `max`) decides whether
 //! the model and thinking controls exist. `ready.js` keeps the tier for the page.
 //!
+//! Signing in is by an emailed code, so a saved account has no password and a lane cannot sign
+//! in by itself: `switchyard login --provider perplexity --account EMAIL` runs the code flow
+//! (`signin_start.js`: "Sign In", `input[placeholder='Enter your email']`, the button whose
+//! first span is "Continue with email", until `h2` "Check your email"; `signin_code.js`: the
+//! code the user types on the terminal into `input[aria-label='Digit N of 6']`, then
+//! "Continue"), and the session is kept as every lane's is. A lane whose session is gone fails
+//! with the `switchyard login` command to run.
+//!
 //! Per request (`prepare.js`): a new thread ("New Thread"); on a paid tier the model
 //! (`button[aria-label='Model']`, rows `div[role=menuitemradio]`, a locked row's wrapper lacks
 //! the class `rounded-lg`) and the Thinking switch (`div[role=menuitemcheckbox]`; forced on and
@@ -35,7 +43,9 @@
 
 use super::DEFAULT_MAX_PROMPT_CHARS;
 use super::failure::classify_http;
-use super::spec::{DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions};
+use super::spec::{
+    CodeSignIn, DriverSpec, ProviderSpec, RequestSwitches, Scripts, SiteDefaults, SiteOptions,
+};
 use crate::config::CaptureMode;
 use crate::models::ProviderKind;
 use crate::shaping::effort;
@@ -63,6 +73,10 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         default_model: Some("Best (Auto)"),
         options: SiteOptions {
             passwordless_sign_in: true,
+            code_sign_in: Some(CodeSignIn {
+                start: include_str!("signin_start.js"),
+                enter: include_str!("signin_code.js"),
+            }),
             ..SiteOptions::NONE
         },
     },
