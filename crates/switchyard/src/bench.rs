@@ -558,7 +558,7 @@ async fn one_lane(rig: &Rig, sizes: Sizes) -> Result<OneLane, String> {
         out.cancel_ms.push(cancel_once(rig, model, i).await?);
         tokio::time::sleep(IDLE_PAUSE).await;
         out.turnaround_ms
-            .push(turnaround_once(rig, model, i).await?);
+            .push(turnaround_once(rig, BENCH_PRIMARY, &format!("{i}")).await?);
     }
     Ok(out)
 }
@@ -618,11 +618,12 @@ async fn cancel_once(rig: &Rig, model: &str, i: usize) -> Result<f64, String> {
 /// Sends a paced request, and once the site has it a second one that must queue behind it on
 /// the lone lane; returns the site's end of the first → the site's arrival of the second (the
 /// lane's finish, the scheduler's hand-over, new chat, toggles, prompt and Send).
-async fn turnaround_once(rig: &Rig, model: &str, i: usize) -> Result<f64, String> {
+async fn turnaround_once(rig: &Rig, kind: ProviderKind, i: &str) -> Result<f64, String> {
+    let model = &chat_id(kind);
     let (first, second) = (format!("[turn-{i}-a]"), format!("[turn-{i}-b]"));
     let first_prompt = format!("bench {first} replica:chunks=10 replica:delay_ms={DELAY_MS}");
     let second_prompt = format!("bench {second} replica:chunks=1 replica:delay_ms=0");
-    let replica = rig.replica(BENCH_PRIMARY)?;
+    let replica = rig.replica(kind)?;
     let queue_second = async {
         (replica.wait_for(
             |log| log.iter().any(|r| r.prompt.contains(first.as_str())),
@@ -635,7 +636,7 @@ async fn turnaround_once(rig: &Rig, model: &str, i: usize) -> Result<f64, String
     let (a, b) = futures::join!(rig.stream(model, &first_prompt), queue_second);
     a?;
     b?;
-    let log = rig.site_log(BENCH_PRIMARY, &[first, second]).await?;
+    let log = rig.site_log(kind, &[first, second]).await?;
     match log.as_slice() {
         [a, b] => Ok(ms_between(a.ended_us.unwrap_or(a.started_us), b.started_us)),
         _ => Err("the replica log lost a turnaround request".into()),
@@ -649,6 +650,9 @@ struct EightLanes {
     relay_ms: Vec<(ProviderKind, CaptureMode, Vec<f64>)>,
     /// The gateway's dispatch histogram (`GET /api/stats`) after the runs.
     dispatch: Value,
+    /// Per provider, one lane at a time: the site ended a request → the lane's next (queued)
+    /// request arrived at the site, as [`turnaround_once`] measures it.
+    turnaround_ms: Vec<(ProviderKind, CaptureMode, Vec<f64>)>,
 }
 
 impl EightLanes {
@@ -684,9 +688,21 @@ async fn eight_lanes(rig: &Rig, sizes: Sizes) -> Result<EightLanes, String> {
         Ok(r) => r.json().await.unwrap_or(Value::Null),
         Err(_) => Value::Null,
     };
+    // After the dispatch figure, which these queued pairs would skew; one provider at a time,
+    // so the figure is each lane's own.
+    let mut turnaround_ms = Vec::new();
+    for (kind, capture) in &lanes {
+        let mut times = Vec::new();
+        for i in 0..sizes.cancels {
+            tokio::time::sleep(IDLE_PAUSE).await;
+            times.push(turnaround_once(rig, *kind, &format!("{}-{i}", kind.prefix())).await?);
+        }
+        turnaround_ms.push((*kind, *capture, times));
+    }
     Ok(EightLanes {
         relay_ms,
         dispatch: stats["dispatch"].clone(),
+        turnaround_ms,
     })
 }
 

@@ -313,6 +313,53 @@ pub(super) fn render(
         );
     }
 
+    for (setup, run) in [
+        (
+            format!("1 lane per provider ({total}), replay capture where offered"),
+            eight,
+        ),
+        (
+            format!("1 lane per provider ({total}), tee capture"),
+            eight_tee,
+        ),
+    ] {
+        let every: Vec<f64> = (run.turnaround_ms.iter())
+            .flat_map(|(_, _, v)| v.iter().copied())
+            .collect();
+        let by_provider: Vec<Value> = (run.turnaround_ms.iter())
+            .map(|(kind, capture, v)| {
+                json!({
+                    "provider": kind.prefix(), "capture": capture_name(*capture),
+                    "p50_ms": percentile(v, 50.0), "samples": v.len(),
+                })
+            })
+            .collect();
+        let slowest = (run.turnaround_ms.iter())
+            .filter_map(|(kind, _, v)| Some((kind.display_name(), percentile(v, 50.0)?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        figures.add(
+            Row {
+                measure: "turnaround (site ended → next request at the site), p50",
+                setup: &setup,
+                cell: ms(percentile(&every, 50.0)),
+                existing_tool: "—",
+                samples: match slowest {
+                    Some((name, v)) => {
+                        format!(
+                            "{} requests; slowest provider {name} {v:.2} ms",
+                            every.len()
+                        )
+                    }
+                    None => format!("{} requests", every.len()),
+                },
+            },
+            json!({
+                "key": "turnaround_p50_ms", "value": percentile(&every, 50.0),
+                "samples": every.len(), "by_provider": by_provider,
+            }),
+        );
+    }
+
     let long = MAKESPAN_CHUNKS
         .iter()
         .filter(|c| size_letter(**c) == 'L')

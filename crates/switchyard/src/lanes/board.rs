@@ -78,6 +78,8 @@ pub struct LaneRecord {
     pub last_error: Option<String>,
     /// The folder of that failure's bundle (screenshot, HTML, frames, log lines).
     pub last_failure_bundle: Option<String>,
+    /// The lane's next chat: prepared while idle (`super::warm`); written by its supervisor.
+    pub next_chat: super::warm::NextChat,
 }
 
 impl LaneRecord {
@@ -97,6 +99,7 @@ impl LaneRecord {
             restarts: 0,
             last_error: None,
             last_failure_bundle: None,
+            next_chat: super::warm::NextChat::None,
         }
     }
 }
@@ -236,6 +239,11 @@ impl Board {
     /// Counts one recovery of the lane.
     pub fn restarted(&self, id: &LaneId) {
         self.with_row(id, |r| r.restarts += 1);
+    }
+
+    /// Shows what the lane's next chat is (prepared, being prepared, none).
+    pub fn set_next_chat(&self, id: &LaneId, next: super::warm::NextChat) {
+        self.with_row(id, |r| r.next_chat = next);
     }
 
     /// Records a failed request: its error and its failure bundle's folder.

@@ -65,6 +65,8 @@ pub struct Lane {
     pub accounts: Arc<Pool>,
     /// The running request's attempt, for Retry With Another Account.
     pub attempt: super::rotation::Attempt,
+    /// The page's next chat: prepared while idle, taken by the next request (`super::warm`).
+    pub warm: super::warm::Warm,
 }
 
 impl Lane {
@@ -93,6 +95,7 @@ impl Lane {
             log: LaneLog::default(),
             accounts,
             attempt: Default::default(),
+            warm: Default::default(),
         };
         if let Err(e) = lane.load().await {
             // The caller closes a browser it launched for this lane; only the page goes here.
@@ -109,8 +112,15 @@ impl Lane {
         Ok(lane)
     }
 
-    /// Navigates to the site and waits for its chat UI.
+    /// Navigates to the site and waits for its chat UI, which shows a new chat.
     async fn load(&self) -> Result<(), String> {
+        self.warm.page_gone();
+        self.load_page().await?;
+        self.warm.page_loaded();
+        Ok(())
+    }
+
+    async fn load_page(&self) -> Result<(), String> {
         let url = self.driver.start_url(&self.settings.base_url);
         super::session::restore_cookies(self, &self.tab).await;
         let storage = super::session::restore_storage(self).await;

@@ -25,6 +25,7 @@ pub(crate) mod session;
 mod signin;
 pub mod supervisor;
 mod unknown;
+pub mod warm;
 
 pub(crate) use relay::empty_reply;
 

@@ -154,7 +154,7 @@ impl Lane {
             biased;
             _ = job.cancel.cancelled() => return Outcome::Cancelled { stopped: false },
             () = self.crashed_since(crashes_before) => return crashed(),
-            r = self.driver.prepare(&self.tab, req) => {
+            r = self.open_chat(req) => {
                 if let Err(e) = r {
                     return failed("prepare the chat", e);
                 }

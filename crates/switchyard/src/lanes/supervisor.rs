@@ -170,6 +170,9 @@ pub struct Supervisor {
     crashes: watch::Receiver<u64>,
     /// Fault injection: the next request's task panics.
     panic_next: bool,
+    /// A job taken from the inbox while the lane prepared its next chat; it runs once the
+    /// preparation is done, or goes back to the queue with the inbox's jobs.
+    held: Option<Job>,
 }
 
 impl Supervisor {
@@ -196,6 +199,7 @@ impl Supervisor {
             breaker: Breaker::new(Policy::default()),
             crashes,
             panic_next: false,
+            held: None,
         }
     }
 
@@ -226,6 +230,9 @@ impl Supervisor {
         }
         // Anything still in the inbox goes back to the queue (shutdown fails it there).
         self.inbox.close();
+        if let Some(job) = self.held.take() {
+            self.scheduler.requeue(id.clone(), job).await;
+        }
         while let Ok(job) = self.inbox.try_recv() {
             self.scheduler.requeue(id.clone(), job).await;
         }
@@ -255,11 +262,42 @@ impl Supervisor {
             .await;
     }
 
-    /// Waits for a job, a fault, or shutdown; answers fault injections meanwhile.
+    /// Waits for a job, a fault, or shutdown; answers fault injections meanwhile. First, while
+    /// idle, the lane prepares its next chat (`super::warm`): a job that arrives meanwhile is
+    /// taken and waits for it; a preparation that fails breaks the lane (it recovers, and the
+    /// waiting job goes back to the queue).
     async fn idle(&mut self) -> Next {
+        let lane = self.lane.clone();
+        let id = lane.spec.id.clone();
+        // A job the scheduler handed over with the end of the last one (a queue) is in the
+        // inbox already: it prepares its own chat, in one script with its own settings.
+        let calm = !(self.shutdown.is_cancelled()
+            || self.retire.is_cancelled()
+            || self.crashes.has_changed().unwrap_or(true));
+        if calm {
+            if let Ok(job) = self.inbox.try_recv() {
+                return Next::Job(job);
+            }
+        }
+        let setup = lane.warm.to_prepare();
+        let preparing = setup.is_some();
+        if preparing {
+            self.board
+                .set_next_chat(&id, super::warm::NextChat::Preparing);
+        }
+        let prep = async {
+            match preparing {
+                true => lane.prepare_next().await,
+                false => std::future::pending().await,
+            }
+        };
+        tokio::pin!(prep);
+        let mut prepared = !preparing;
+        if prepared {
+            self.board.set_next_chat(&id, lane.warm.shown());
+        }
         loop {
             let watchdog = tokio::time::sleep(WATCHDOG_INTERVAL);
-            let lane = self.lane.clone();
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return Next::Shutdown,
@@ -276,17 +314,35 @@ impl Supervisor {
                     };
                     return Next::Broken(Cause::Page, why.to_owned());
                 }
+                done = &mut prep, if !prepared => {
+                    prepared = true;
+                    self.board.set_next_chat(&id, lane.warm.shown());
+                    if let Err(why) = done {
+                        warn!(lane = %id, cause = %why, "{}: preparing the next chat failed; the lane recovers", lane.spec.label);
+                        lane.note(&why);
+                        self.board.set_failure(&id, &why, None);
+                        return Next::Broken(Cause::Page, why);
+                    }
+                    if let Some(job) = self.held.take() {
+                        return Next::Job(job);
+                    }
+                }
                 Some(c) = self.control.recv() => {
-                    if matches!(c.fault, Fault::SwitchAccount) {
+                    if matches!(c.fault, Fault::SwitchAccount) && prepared {
                         return Next::Switch(c.reply);
                     }
                     inject(&lane, c, &mut self.panic_next).await;
                 }
-                job = self.inbox.recv() => match job {
-                    Some(job) => return Next::Job(job),
+                job = self.inbox.recv(), if self.held.is_none() => match job {
+                    Some(job) if prepared => return Next::Job(job),
+                    Some(job) => {
+                        // Its lane time starts now: the wait for the preparation is the lane's.
+                        job.clock.take();
+                        self.held = Some(job);
+                    }
                     None => return Next::Shutdown,
                 },
-                () = watchdog => {
+                () = watchdog, if prepared => {
                     if let Err(e) = lane.tab.eval("the watchdog's ping", "1", WATCHDOG_TIMEOUT).await {
                         return Next::Broken(Cause::Hung, format!("the page stopped answering ({e})"));
                     }
@@ -310,6 +366,8 @@ impl Supervisor {
             self.scheduler.finished(id).await;
             return true;
         }
+        // The request takes the page's chat, prepared or not.
+        self.board.set_next_chat(&id, super::warm::NextChat::None);
         // The supervisor's own handle on the client: a panicking job still gets its error.
         let events = job.events.clone();
         let mut job = job;
@@ -500,6 +558,9 @@ impl Supervisor {
         let id = self.lane.spec.id.clone();
         self.scheduler.lane_recovering(id.clone(), reason).await;
         // The scheduler has applied it: nothing more arrives until the lane is up again.
+        if let Some(job) = self.held.take() {
+            self.scheduler.requeue(id.clone(), job).await;
+        }
         while let Ok(job) = self.inbox.try_recv() {
             self.scheduler.requeue(id.clone(), job).await;
         }

@@ -81,6 +81,54 @@ pub struct StopHints {
     pub headers: Vec<(String, String)>,
 }
 
+/// The settings a chat is prepared with: everything of a request the prepare script reads
+/// (model, toggles, effort, sampling, system text) and nothing of its prompt. A lane keeps the
+/// one it prepared its next chat with, and compares it with the next request's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatSetup(serde_json::Value);
+
+impl ChatSetup {
+    /// The setup a request needs.
+    pub fn of(req: &ShapedRequest) -> ChatSetup {
+        ChatSetup(json!({
+            "thinking": req.toggles.thinking,
+            "search": req.toggles.search,
+            "expert": req.toggles.expert,
+            "model": req.real_model,
+            "system": req.system,
+            "effort": req.deep_think_effort.map(|e| match e {
+                DeepThinkEffort::High => "High",
+                DeepThinkEffort::Max => "Max",
+            }),
+            // Where the site has them (AI Studio): the Thinking Level suffix (`high`, `r3`),
+            // the request's sampling settings and URL context.
+            "thinking_level": req.thinking_level.map(|l| l.suffix()),
+            "temperature": req.sampling.temperature,
+            "top_p": req.sampling.top_p,
+            "max_tokens": req.sampling.max_tokens,
+            "url_context": req.toggles.url_context,
+            "thinking_effort": req.thinking_effort,
+            "inference_provider": req.inference_provider,
+        }))
+    }
+
+    /// Whether a chat prepared with `self` can be turned into one for `wanted` by changing
+    /// settings alone, without a new chat. The scripts set a switch both ways, but a setting
+    /// left unset (a model, an effort, a temperature, `null`) keeps what the chat has, and
+    /// system text lives in the site's own state (a Space, a model's system prompt, the
+    /// System Instructions): so a setting `self` has and `wanted` leaves unset, or other
+    /// system text, needs a new chat, which starts from the site's defaults.
+    pub fn adjustable_to(&self, wanted: &ChatSetup) -> bool {
+        let (Some(have), Some(want)) = (self.0.as_object(), wanted.0.as_object()) else {
+            return false;
+        };
+        have.get("system") == want.get("system")
+            && have
+                .iter()
+                .all(|(key, v)| v.is_null() || want.get(key).is_some_and(|w| !w.is_null()))
+    }
+}
+
 /// The driver of one provider: runs its spec's page scripts in a lane's page.
 #[derive(Debug, Clone, Copy)]
 pub struct Driver {
@@ -182,31 +230,28 @@ impl Driver {
         Ok(())
     }
 
-    /// Opens a new chat, sets the toggles for the request and types the prompt. The prepare
-    /// script answers `true` once the chat box has the focus, or `{ focused, note }` with a
-    /// remark for the log (a skipped control, said once per page), logged at info.
+    /// Opens a new chat, sets the toggles for the request and types the prompt: the whole
+    /// preparation in one go, as `switchyard doctor --probe` runs it.
     pub async fn prepare(self, tab: &Tab, req: &ShapedRequest) -> Result<(), DriverError> {
-        let args = json!({
-            "thinking": req.toggles.thinking,
-            "search": req.toggles.search,
-            "expert": req.toggles.expert,
-            "model": req.real_model,
-            "system": req.system,
-            "effort": req.deep_think_effort.map(|e| match e {
-                DeepThinkEffort::High => "High",
-                DeepThinkEffort::Max => "Max",
-            }),
-            // Where the site has them (AI Studio): the Thinking Level suffix (`high`, `r3`),
-            // the request's sampling settings and URL context.
-            "thinking_level": req.thinking_level.map(|l| l.suffix()),
-            "temperature": req.sampling.temperature,
-            "top_p": req.sampling.top_p,
-            "max_tokens": req.sampling.max_tokens,
-            "url_context": req.toggles.url_context,
-            "thinking_effort": req.thinking_effort,
-            "inference_provider": req.inference_provider,
-            "step_ms": STEP.as_millis() as u64,
-        });
+        self.prepare_chat(tab, &ChatSetup::of(req), false).await?;
+        self.enter_prompt(tab, req).await
+    }
+
+    /// Prepares the chat a prompt goes into: a new chat (unless `fresh` and the page already
+    /// shows an empty new chat, which the script checks), the per-session guardrails, the
+    /// model and toggles of `setup` (each changed only where it differs), and the focus in
+    /// the empty chat box. The prepare script answers `true` once the chat box has the focus,
+    /// or `{ focused, note }` with a remark for the log (a skipped control, said once per
+    /// page), logged at info.
+    pub async fn prepare_chat(
+        self,
+        tab: &Tab,
+        setup: &ChatSetup,
+        fresh: bool,
+    ) -> Result<(), DriverError> {
+        let mut args = setup.0.clone();
+        args["fresh"] = json!(fresh);
+        args["step_ms"] = json!(STEP.as_millis() as u64);
         let bound = STEP * 4 + tab.cdp_timeout();
         let prepared = tab
             .eval(
@@ -251,6 +296,26 @@ impl Driver {
                 cause: "the chat box did not take the focus".into(),
             }));
         }
+        Ok(())
+    }
+
+    /// Takes up a chat prepared earlier: answers `true` once the chat box is there, empty and
+    /// focused (no answer streams), `false` when the page no longer shows it (the caller
+    /// prepares a chat again). One short script, the same for every site.
+    pub async fn focus_prepared(self, tab: &Tab) -> Result<bool, DriverError> {
+        let focused = tab
+            .eval(
+                "taking up the prepared chat",
+                &self.script(FOCUS, &json!({})),
+                tab.cdp_timeout(),
+            )
+            .await?;
+        Ok(focused == serde_json::Value::Bool(true))
+    }
+
+    /// Puts the request's prompt into the focused, empty chat box of a prepared chat: attaches
+    /// it as a file in send-as-file mode, then types it (or the filler beside the file).
+    pub async fn enter_prompt(self, tab: &Tab, req: &ShapedRequest) -> Result<(), DriverError> {
         if self.upload_for(req).is_some() {
             // The prompt goes as `prompt.txt` on the site's file input; the page uploads it
             // and shows its name once attached.
@@ -436,6 +501,25 @@ fn navigated_away(e: &BrowserError) -> bool {
 fn script(hooks: &str, body: &str, args: &serde_json::Value) -> String {
     format!("(async () => {{\n{PRELUDE}\n{hooks}\nconst ARGS = {args};\n{body}\n}})()")
 }
+
+/// Takes up a prepared chat: the chat box must be there and empty with no answer streaming;
+/// it gets the focus with the caret at its end (a contenteditable editor's last line).
+const FOCUS: &str = "
+const box = sy.hook('chat_box');
+if (!box || sy.text(box).trim() !== '' || (HOOKS.stop && sy.hook('stop'))) return false;
+box.focus();
+if (box.isContentEditable) {
+  const range = document.createRange();
+  range.selectNodeContents(box.lastElementChild || box);
+  range.collapse(false);
+  const selection = getSelection();
+  selection.removeAllRanges();
+  selection.addRange(range);
+} else if (typeof box.select === 'function') {
+  box.select();
+}
+return document.activeElement === box;
+";
 
 /// Sets the whole prompt as the chat box's value (the page's hook table finds the box).
 const FILL: &str = "return sy.fill(sy.hook('chat_box'), ARGS.text);";

@@ -38,7 +38,7 @@ pub mod spec;
 use crate::models::ProviderKind;
 
 pub use doctor::{HookCheck, HookStatus};
-pub use driver::{Driver, DriverError, SendState, StopHints};
+pub use driver::{ChatSetup, Driver, DriverError, SendState, StopHints};
 pub use failure::{FailureKind, SiteFailure};
 pub use signin::SignInOutcome;
 pub use spec::{DriverSpec, FileUpload, Nudge, ProviderSpec, SignInFlow, SignInForm, SiteOptions};

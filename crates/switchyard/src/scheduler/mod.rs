@@ -173,7 +173,12 @@ enum Command {
         /// How long the job may wait for a lane.
         queue_timeout: Option<Duration>,
     },
-    Finished(LaneId),
+    /// The lane's request is over; `ack` answers once the job it frees the lane for (if any)
+    /// is in the lane's inbox.
+    Finished {
+        lane: LaneId,
+        ack: oneshot::Sender<()>,
+    },
     Cancel(RequestId),
     LaneUp {
         lane: LaneId,
@@ -353,8 +358,14 @@ impl Scheduler {
         }
     }
 
+    /// The lane's request is over. Returns once the scheduler has applied it: a job it hands
+    /// the lane at once is then in the lane's inbox (the lane looks there before it prepares
+    /// its next chat, `lanes::warm`).
     pub async fn finished(&self, lane: LaneId) {
-        let _ = self.send(Command::Finished(lane)).await;
+        let (ack, rx) = oneshot::channel();
+        if self.send(Command::Finished { lane, ack }).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// The lane is ready (at start, or back after recovering) and takes jobs on `inbox`.
@@ -462,6 +473,8 @@ struct Books {
     closed: bool,
     /// Waiting for no request to run.
     idle_waiters: Vec<oneshot::Sender<()>>,
+    /// Answered once the current command's dispatches are delivered.
+    delivered: Vec<oneshot::Sender<()>>,
 }
 
 impl Books {
@@ -509,6 +522,9 @@ async fn run(concurrency: Concurrency, mut rx: mpsc::Receiver<Command>, board: B
         let dispatches = apply(&mut core, &mut books, cmd);
         for d in dispatches {
             deliver(&mut core, &mut books, d);
+        }
+        for ack in books.delivered.drain(..) {
+            let _ = ack.send(());
         }
         if lanes_changed {
             board.sync(&core.snapshot().lanes);
@@ -577,8 +593,9 @@ fn apply(core: &mut core::Core<Job>, books: &mut Books, cmd: Command) -> Vec<cor
                 }
             }
         }
-        Command::Finished(lane) => {
+        Command::Finished { lane, ack } => {
             books.running.remove(&lane);
+            books.delivered.push(ack);
             core.finished(&lane)
         }
         Command::Cancel(id) => {

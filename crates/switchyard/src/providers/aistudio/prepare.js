@@ -19,12 +19,16 @@ const noteOnce = (key, text) => {
 // `incognito=true` (a temporary chat saves nothing); the reference adds it back.
 const TEMPORARY = '/prompts/new_chat?incognito=true';
 const temporary = () => new URLSearchParams(location.search).get('incognito') === 'true';
-history.pushState(null, '', TEMPORARY);
-dispatchEvent(new PopStateEvent('popstate'));
 const fresh = () => {
   const b = sy.hook('chat_box');
   return b && b.value === '' && !sy.first('.chat-turn-container') ? b : null;
 };
+// With ARGS.fresh the page already shows a new chat (prepared, or just loaded): none while it
+// shows an empty temporary chat.
+if (!(ARGS.fresh && location.pathname === '/prompts/new_chat' && temporary() && fresh())) {
+  history.pushState(null, '', TEMPORARY);
+  dispatchEvent(new PopStateEvent('popstate'));
+}
 let box = await sy.until('an empty composer in a new chat', fresh, ARGS.step_ms);
 if (!temporary()) {
   history.replaceState(null, '', location.pathname + '?incognito=true');

@@ -1,16 +1,17 @@
 // Opens a new chat, sets the model type and the DeepThink / Search toggles, and focuses the
-// empty chat box so the prompt can be typed with Input.insertText. Hooks: hooks.js.
-const newChat = sy.hook('new_chat');
-if (!newChat) throw new Error('the "New chat" button was not found');
-newChat.click();
-const box = await sy.until(
-  'an empty chat box after "New chat"',
-  () => {
-    const t = sy.hook('chat_box');
-    return t && t.value === '' ? t : null;
-  },
-  ARGS.step_ms,
-);
+// empty chat box so the prompt can be typed with Input.insertText. With ARGS.fresh the page
+// already shows a new chat (prepared, or just loaded): no "New chat" while its box is empty.
+// Hooks: hooks.js.
+const emptyBox = () => {
+  const t = sy.hook('chat_box');
+  return t && t.value === '' ? t : null;
+};
+if (!(ARGS.fresh && emptyBox())) {
+  const newChat = sy.hook('new_chat');
+  if (!newChat) throw new Error('the "New chat" button was not found');
+  newChat.click();
+}
+const box = await sy.until('an empty chat box after "New chat"', emptyBox, ARGS.step_ms);
 
 // Model type: the radio picker, or the legacy inline picker.
 const checked = (el) => el.getAttribute('aria-checked') === 'true' || el.classList.contains('_31a22b0');

@@ -1,18 +1,18 @@
-// Opens a new chat, sets Deep Think and web search, and focuses the empty chat box. Hooks:
-// hooks.js.
+// Opens a new chat, sets Deep Think and web search, and focuses the empty chat box. With
+// ARGS.fresh the page already shows a new chat (prepared, or just loaded): no "New chat"
+// while its box is empty. Hooks: hooks.js.
 for (const b of sy.all('button[data-dialog-close]')) if (sy.visible(b)) b.click();
 
-const newChat = sy.hook('new_chat');
-if (!newChat) throw new Error('the "New chat" button was not found');
-newChat.click();
-const box = await sy.until(
-  'an empty chat box after "New chat"',
-  () => {
-    const t = sy.hook('chat_box');
-    return t && t.value === '' ? t : null;
-  },
-  ARGS.step_ms,
-);
+const emptyBox = () => {
+  const t = sy.hook('chat_box');
+  return t && t.value === '' ? t : null;
+};
+if (!(ARGS.fresh && emptyBox())) {
+  const newChat = sy.hook('new_chat');
+  if (!newChat) throw new Error('the "New chat" button was not found');
+  newChat.click();
+}
+const box = await sy.until('an empty chat box after "New chat"', emptyBox, ARGS.step_ms);
 
 const escape = () => {
   const init = { key: 'Escape', code: 'Escape', keyCode: 27, bubbles: true };

@@ -1,14 +1,18 @@
 // A new conversation, then the model settings (model, inference provider, custom system
 // prompt) when they must change, the thinking effort and the Web Search (Exa) MCP server,
-// then the focus in the chat box.
+// then the focus in the chat box. With ARGS.fresh the page already shows a new chat
+// (prepared, or just loaded): no New Chat while it shows an empty box outside a conversation.
 const STEP = ARGS.step_ms;
-const newChat = sy.hook('new_chat');
-if (!newChat) throw new Error('the New Chat link was not found');
-press(newChat);
-await sy.until('a new chat', () => {
+const newShown = () => {
   const box = sy.hook('chat_box');
   return box && box.value === '' && !location.pathname.includes('/conversation/') ? box : null;
-}, STEP);
+};
+if (!(ARGS.fresh && newShown())) {
+  const newChat = sy.hook('new_chat');
+  if (!newChat) throw new Error('the New Chat link was not found');
+  press(newChat);
+}
+await sy.until('a new chat', newShown, STEP);
 
 const notes = [];
 // The live model list, when this request read it (the driver keeps it for routing).

@@ -1,19 +1,19 @@
 // Opens a new chat, picks the model, sets web search, and focuses the empty chat box. MiMo has
 // no thinking toggle: the model thinks, and the gateway forwards or drops the `<think>` text.
-// Hooks: hooks.js.
+// With ARGS.fresh the page already shows a new chat (prepared, or just loaded): no "New chat"
+// while its box is empty. Hooks: hooks.js.
 dismissModals();
-const newChat = sy.hook('new_chat');
-if (!newChat) throw new Error('the "New chat" button was not found');
-newChat.click();
-const box = await sy.until(
-  'an empty chat box after "New chat"',
-  () => {
-    dismissModals();
-    const t = sy.hook('chat_box');
-    return t && t.value === '' ? t : null;
-  },
-  ARGS.step_ms,
-);
+const emptyBox = () => {
+  dismissModals();
+  const t = sy.hook('chat_box');
+  return t && t.value === '' ? t : null;
+};
+if (!(ARGS.fresh && emptyBox())) {
+  const newChat = sy.hook('new_chat');
+  if (!newChat) throw new Error('the "New chat" button was not found');
+  newChat.click();
+}
+const box = await sy.until('an empty chat box after "New chat"', emptyBox, ARGS.step_ms);
 
 if (ARGS.model) {
   const picker = await sy.until(

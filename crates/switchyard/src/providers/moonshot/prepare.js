@@ -38,23 +38,23 @@ if (Date.now() - Number(sessionStorage.getItem(GUARD_KEY) || 0) > 15000) {
 }
 
 // A new chat: the site's "New Chat" link (/?chat_enter_method=new_chat), else the same URL
-// through the app's router.
-const newChat = sy.hook('new_chat');
-if (newChat) {
-  newChat.click();
-} else {
-  history.pushState(null, '', '/?chat_enter_method=new_chat');
-  dispatchEvent(new PopStateEvent('popstate'));
+// through the app's router. With ARGS.fresh the page already shows a new chat (prepared, or
+// just loaded): none while it shows an empty box outside a chat.
+const emptyBox = () => {
+  dismissNotices();
+  const b = sy.hook('chat_box');
+  return b && b.isContentEditable && b.textContent === '' && !location.pathname.startsWith('/chat/') ? b : null;
+};
+if (!(ARGS.fresh && emptyBox())) {
+  const newChat = sy.hook('new_chat');
+  if (newChat) {
+    newChat.click();
+  } else {
+    history.pushState(null, '', '/?chat_enter_method=new_chat');
+    dispatchEvent(new PopStateEvent('popstate'));
+  }
 }
-const box = await sy.until(
-  'an empty chat box in a new chat',
-  () => {
-    dismissNotices();
-    const b = sy.hook('chat_box');
-    return b && b.isContentEditable && b.textContent === '' && !location.pathname.startsWith('/chat/') ? b : null;
-  },
-  ARGS.step_ms,
-);
+const box = await sy.until('an empty chat box in a new chat', emptyBox, ARGS.step_ms);
 
 const escape = () => {
   const init = { key: 'Escape', code: 'Escape', keyCode: 27, bubbles: true };

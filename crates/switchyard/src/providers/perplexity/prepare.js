@@ -8,11 +8,19 @@
 const pick = (what, role, test) =>
   sy.until(what, () => menuItems(role).find((el) => test(itemLabel(el))) || null, ARGS.step_ms);
 
-const newThread = sy.hook('new_chat');
-if (!newThread) throw new Error('the "New Thread" button was not found');
-newThread.click();
 // A textarea keeps line breaks as `\n`.
 const system = ARGS.system ? ARGS.system.replace(/\r\n?/g, '\n') : '';
+const emptyComposer = () => {
+  const b = sy.hook('chat_box');
+  return b && sy.text(b).trim() === '' && !sy.hook('stop') ? b : null;
+};
+// With ARGS.fresh the page already shows a new thread (prepared, or just loaded): no "New
+// Thread" while its composer is empty, unless the thread goes into the Space.
+if (!(ARGS.fresh && !system && emptyComposer())) {
+  const newThread = sy.hook('new_chat');
+  if (!newThread) throw new Error('the "New Thread" button was not found');
+  newThread.click();
+}
 if (system) {
   // Spaces mode: leading system messages are the answer instructions of one Space. Shaping
   // leaves system text longer than the Space holds in the prompt; this is a backstop.
@@ -70,14 +78,7 @@ if (system) {
     if (saved.refused) throw new Error(`Perplexity refused the Space instructions: ${saved.refused}`);
   }
 }
-const box = await sy.until(
-  'an empty composer after "New Thread"',
-  () => {
-    const b = sy.hook('chat_box');
-    return b && sy.text(b).trim() === '' && !sy.hook('stop') ? b : null;
-  },
-  ARGS.step_ms,
-);
+const box = await sy.until('an empty composer after "New Thread"', emptyComposer, ARGS.step_ms);
 
 // The model and thinking controls exist only on paid tiers.
 let note = null;

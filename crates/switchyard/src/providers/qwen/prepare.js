@@ -39,17 +39,18 @@ if (Date.now() - lastGuard > 15000) {
   sessionStorage.setItem(GUARD_KEY, String(Date.now()));
 }
 
-const newChat = sy.hook('new_chat');
-if (!newChat) throw new Error('the "New Chat" entry was not found');
-newChat.click();
-const box = await sy.until(
-  'an empty chat box after "New Chat"',
-  () => {
-    const t = sy.hook('chat_box');
-    return t && t.value === '' ? t : null;
-  },
-  ARGS.step_ms,
-);
+// With ARGS.fresh the page already shows a new chat (prepared, or just loaded): no "New
+// Chat" while its box is empty.
+const emptyBox = () => {
+  const t = sy.hook('chat_box');
+  return t && t.value === '' ? t : null;
+};
+if (!(ARGS.fresh && emptyBox())) {
+  const newChat = sy.hook('new_chat');
+  if (!newChat) throw new Error('the "New Chat" entry was not found');
+  newChat.click();
+}
+const box = await sy.until('an empty chat box after "New Chat"', emptyBox, ARGS.step_ms);
 
 const escape = () => {
   const init = { key: 'Escape', code: 'Escape', keyCode: 27, bubbles: true };
