@@ -801,6 +801,10 @@ struct Peak {
     /// Of `browser_kib`, the renderer processes', and how many there were.
     renderer_kib: u64,
     renderers: usize,
+    /// Of `browser_kib`, the browser process itself and the utility processes (network,
+    /// storage and other services).
+    browser_process_kib: u64,
+    utility_kib: u64,
     /// PSS of this process (gateway, replica sites, bench client) at the peak, in KiB.
     own_kib: u64,
     samples: usize,
@@ -832,6 +836,8 @@ async fn with_memory_peak<T>(browser_pid: u32, work: impl Future<Output = T>) ->
                     peak.browser_kib = browser.total_kib;
                     peak.renderer_kib = browser.renderer_kib;
                     peak.renderers = browser.renderers;
+                    peak.browser_process_kib = browser.browser_process_kib;
+                    peak.utility_kib = browser.utility_kib;
                     peak.own_kib = own_kib;
                 }
             }

@@ -444,6 +444,8 @@ pub(super) fn render(
                 "key": "peak_pss_mib", "value": browser + own,
                 "chromium_pss_mib": browser, "switchyard_pss_mib": own,
                 "renderer_pss_mib": mib(peak.renderer_kib), "renderers": peak.renderers,
+                "browser_process_pss_mib": mib(peak.browser_process_kib),
+                "utility_pss_mib": mib(peak.utility_kib),
                 "samples": peak.samples,
             }),
         );

@@ -318,6 +318,32 @@ pub(super) fn slope_mib_per_1000(points: &[(usize, u64)]) -> Option<f64> {
     Some(num / den * 1000.0 / 1024.0)
 }
 
+/// Requests from which the issue's goal holds memory flat.
+const FLAT_FROM: usize = 1_000;
+/// How far the fitted line may rise, in percent, and still count as flat.
+const FLAT_PCT: f64 = 5.0;
+
+/// The growth the least-squares line fitted to the points from [`FLAT_FROM`] requests on
+/// (all of them when fewer than two are that late) shows from its first to its last point,
+/// in percent of the line's value at the first; `None` for fewer than two distinct request
+/// counts. The fitted line, not the two end samples, so one garbage collection at either end
+/// does not decide it.
+pub(super) fn fitted_growth_pct(points: &[(usize, u64)]) -> Option<f64> {
+    let late: Vec<(usize, u64)> = points
+        .iter()
+        .copied()
+        .filter(|(x, _)| *x >= FLAT_FROM)
+        .collect();
+    let points = if late.len() >= 2 { &late[..] } else { points };
+    let slope_kib = slope_mib_per_1000(points)? * 1024.0 / 1000.0;
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|(x, _)| *x as f64).sum::<f64>() / n;
+    let mean_y = points.iter().map(|(_, y)| *y as f64).sum::<f64>() / n;
+    let (first, last) = (points.first()?.0 as f64, points.last()?.0 as f64);
+    let start = mean_y + slope_kib * (first - mean_x);
+    (start > 0.0).then(|| slope_kib * (last - first) / start * 100.0)
+}
+
 /// Growth from the first point to the last, in percent of the first.
 pub(super) fn growth_pct(points: &[(usize, u64)]) -> Option<f64> {
     let (first, last) = (points.first()?.1, points.last()?.1);
@@ -400,6 +426,27 @@ fn render(
             growth.map_or("n/a".into(), |g| format!("{g:+.1} %")),
         );
     }
+    // The goal is about the whole: Chromium and the gateway together.
+    let total = series(|s| s.browser_kib + s.own_kib);
+    let fitted = fitted_growth_pct(&total);
+    let from = total
+        .iter()
+        .find(|(x, _)| *x >= FLAT_FROM)
+        .or(total.first())
+        .map_or(0, |p| p.0);
+    let flat = fitted.map(|g| g <= FLAT_PCT);
+    row(
+        "flat_within_5_pct",
+        format!(
+            "flat within {FLAT_PCT} % (Chromium tree + gateway PSS, fitted line from {from} to \
+             {requests} requests)"
+        ),
+        flat.map(|f| if f { 1.0 } else { 0.0 }),
+        match (flat, fitted) {
+            (Some(f), Some(g)) => format!("{} ({g:+.1} %)", if f { "yes" } else { "no" }),
+            _ => "n/a".to_owned(),
+        },
+    );
     let series_json: Vec<Value> = samples
         .iter()
         .map(|s| {
@@ -462,6 +509,27 @@ mod tests {
         let text = "Rss:  100 kB\nPss:   60 kB\nAnonymous:   42 kB\n";
         assert_eq!(smaps_field(text, "Anonymous:"), Some(42));
         assert_eq!(smaps_field(text, "Swap:"), None);
+    }
+
+    #[test]
+    fn flatness_follows_the_fitted_line_from_a_thousand_requests() {
+        // Flat after 1,000 requests; the warm-up sample before it is left out.
+        let flat = [
+            (500, 50_000),
+            (1_000, 100_000),
+            (2_000, 101_000),
+            (3_000, 100_000),
+        ];
+        let g = fitted_growth_pct(&flat).unwrap();
+        assert!(g.abs() < 1.0, "{g}");
+        // 10 % of the line's start over the span: 100,000 -> 110,000 KiB.
+        let rising = [(1_000, 100_000), (2_000, 105_000), (3_000, 110_000)];
+        let g = fitted_growth_pct(&rising).unwrap();
+        assert!((g - 10.0).abs() < 1e-6, "{g}");
+        // Fewer than two late points: the fit takes them all.
+        let early = [(500, 100_000), (750, 110_000)];
+        assert!((fitted_growth_pct(&early).unwrap() - 10.0).abs() < 1e-6);
+        assert_eq!(fitted_growth_pct(&[(1_000, 5)]), None);
     }
 
     #[test]

@@ -62,15 +62,26 @@ pub fn tree_pss_kib(root: u32) -> u64 {
 }
 
 /// PSS of a Chromium process tree split by process kind: the whole tree, and of it the
-/// renderers (`--type=renderer`, one or more per browser context or site) with their count.
+/// renderers (`--type=renderer`, one or more per browser context or site) with their count,
+/// the browser process itself (the root, which with `--in-process-gpu` also composites every
+/// page) and the utility processes (`--type=utility`: the network and storage services, and
+/// any other service Chromium starts).
 pub fn tree_pss_split(root: u32) -> TreePss {
     let mut out = TreePss::default();
     for pid in tree(root) {
         let pss = pss_kib(pid);
         out.total_kib += pss;
-        if is_renderer(pid) {
-            out.renderer_kib += pss;
-            out.renderers += 1;
+        if pid == root {
+            out.browser_process_kib = pss;
+            continue;
+        }
+        match process_type(pid).as_deref() {
+            Some("renderer") => {
+                out.renderer_kib += pss;
+                out.renderers += 1;
+            }
+            Some("utility") => out.utility_kib += pss,
+            _ => {}
         }
     }
     out
@@ -82,15 +93,18 @@ pub struct TreePss {
     pub total_kib: u64,
     pub renderer_kib: u64,
     pub renderers: usize,
+    pub browser_process_kib: u64,
+    pub utility_kib: u64,
 }
 
-/// Whether a process is a Chromium renderer (its command line has `--type=renderer`). Chromium
-/// rewrites its process title, so the arguments may be one space-separated string.
-fn is_renderer(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
-        cmd.split(|b| *b == 0 || *b == b' ')
-            .any(|arg| arg == b"--type=renderer")
-    })
+/// A Chromium child's `--type=` (`renderer`, `utility`, `gpu-process`, `zygote`), `None` for
+/// the browser process or an unreadable one. Chromium rewrites its process title, so the
+/// arguments may be one space-separated string.
+fn process_type(pid: u32) -> Option<String> {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    cmd.split(|b| *b == 0 || *b == b' ')
+        .find_map(|arg| arg.strip_prefix(b"--type="))
+        .map(|t| String::from_utf8_lossy(t).into_owned())
 }
 
 #[cfg(test)]
@@ -103,5 +117,14 @@ mod tests {
         assert!(tree(me).contains(&me));
         assert!(pss_kib(me) > 0);
         assert_eq!(pss_kib(u32::MAX), 0);
+        // This process is no Chromium: it is the tree's root, with no renderer or utility.
+        let split = tree_pss_split(me);
+        assert!(split.browser_process_kib > 0);
+        assert!(split.browser_process_kib <= split.total_kib);
+        assert_eq!(
+            (split.renderers, split.renderer_kib, split.utility_kib),
+            (0, 0, 0)
+        );
+        assert_eq!(process_type(me), None);
     }
 }

@@ -24,6 +24,7 @@ use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::input::{
     DispatchMouseEventParams, DispatchMouseEventType, InsertTextParams, MouseButton,
 };
+use chromiumoxide::cdp::browser_protocol::network;
 use chromiumoxide::cdp::browser_protocol::page::{
     AddScriptToEvaluateOnNewDocumentParams, CaptureScreenshotFormat, CaptureScreenshotParams,
     CrashParams, NavigateParams, RemoveScriptToEvaluateOnNewDocumentParams, ScriptIdentifier,
@@ -34,6 +35,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::capture::{Capture, Delivery};
 use super::{BrowserError, timed};
+
+/// The page's network buffers for response bodies (`Network.enable`): a body larger than
+/// the per-resource bound is not kept (Chromium's own default, 10 MB, so a capture reads what it
+/// always did), and the total holds what one request needs between two clears
+/// ([`Tab::forget_network_records`]).
+const NETWORK_RESOURCE_BUFFER: i64 = 10_000_000;
+const NETWORK_TOTAL_BUFFER: i64 = 2 * NETWORK_RESOURCE_BUFFER;
 
 /// How much longer than a call's own bound a caller waits for the page task's reply (the task
 /// may be finishing a short call of its own first).
@@ -290,6 +298,29 @@ impl Tab {
             replay.is_some(),
             client,
         ))
+    }
+
+    /// Drops what the renderer's DevTools network agent keeps of the page's past requests.
+    ///
+    /// With the Network domain on (chromiumoxide turns it on for every page), Blink keeps a
+    /// record of every request of the page (URL, headers, timings, and its body within a
+    /// buffer) until the page navigates; its buffer limit evicts bodies, never the records, so
+    /// a chat app that never reloads (a lane's page, request after request) keeps about five
+    /// records per request, measured, without end. Only `Network.disable` clears them, so this
+    /// turns the domain off and on again (with the bounds above). It also clears the domain's
+    /// overrides (extra headers, a user agent, blocked URLs); switchyard sets none. Call it only
+    /// between requests, with nothing armed: events in between are not seen.
+    pub async fn forget_network_records(&self) -> Result<(), BrowserError> {
+        let t = self.cdp_timeout;
+        (self.page)
+            .exec("Network.disable", t, network::DisableParams::default())
+            .await?;
+        let params = network::EnableParams::builder()
+            .max_total_buffer_size(NETWORK_TOTAL_BUFFER)
+            .max_resource_buffer_size(NETWORK_RESOURCE_BUFFER)
+            .build();
+        self.page.exec("Network.enable", t, params).await?;
+        Ok(())
     }
 
     /// Navigates and waits for the navigation to commit. Also recovers a crashed renderer.

@@ -145,6 +145,11 @@ impl Lane {
                 Cause::Page,
             )
         };
+        // The page's network agent keeps a record of each request until the page navigates,
+        // which a lane's page rarely does: clear them while nothing is armed (issue 16's soak).
+        if let Err(e) = self.tab.forget_network_records().await {
+            return failed("clear the page's network records", DriverError::Browser(e));
+        }
         tokio::select! {
             biased;
             _ = job.cancel.cancelled() => return Outcome::Cancelled { stopped: false },
