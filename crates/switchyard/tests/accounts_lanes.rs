@@ -13,9 +13,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
 
 use common::{DEADLINE, TempDir};
 use serde_json::{Value, json};
@@ -26,38 +24,8 @@ use switchyard::gateway::Gateway;
 use switchyard::models::ProviderKind;
 use switchyard_replicas::{Knobs, ReceivedRequest, ReplicaServer};
 
-/// Every log line of this test process, to check the start-up lines.
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "info,chromiumoxide=error",
-            ))
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .try_init();
-        buf
-    })
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        std::io::stderr().write_all(data)?;
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn logged() -> String {
-    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
+    common::logs::text()
 }
 
 /// A data dir with a key file and a store of DeepSeek accounts `(email, password, pinned)`.
@@ -74,7 +42,7 @@ impl Setup {
     }
 
     async fn of(kind: ProviderKind, rows: &[(&str, &str, bool)]) -> Setup {
-        logs();
+        common::logs::capture();
         let dir = TempDir::new("accounts");
         let key = dir.0.join("accounts.key");
         std::fs::write(&key, (0..32).map(|_| fastrand::u8(..)).collect::<Vec<u8>>()).unwrap();

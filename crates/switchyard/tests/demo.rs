@@ -11,44 +11,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use common::parse_sse;
 use serde_json::{Value, json};
 use switchyard::config::QueueMode;
 use switchyard::demo::{Demo, DemoOptions};
 use switchyard::models::ProviderKind;
-
-/// Every log line of this test process, to check the start-up lines.
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "info,chromiumoxide=error",
-            ))
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .try_init();
-        buf
-    })
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        std::io::stderr().write_all(data)?;
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 async fn lanes(base: &str) -> Vec<Value> {
     let v: Value = reqwest::get(format!("{base}/api/lanes"))
@@ -62,7 +30,7 @@ async fn lanes(base: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_streams_from_every_demo_provider_at_once() {
-    logs();
+    common::logs::capture();
     let dir = common::TempDir::new("demo");
     let layer = dir.0.join("demo.toml");
     std::fs::write(
@@ -205,7 +173,7 @@ async fn one_client_streams_from_every_demo_provider_at_once() {
 /// the demo's key when it stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_parallel_demo_lanes_sign_in_with_distinct_seeded_accounts() {
-    logs();
+    common::logs::capture();
     let dir = common::TempDir::new("demo-accounts");
     let layer = dir.0.join("demo.toml");
     // Only the two providers with sign-in forms today, to keep the test light.
@@ -234,7 +202,7 @@ async fn full_parallel_demo_lanes_sign_in_with_distinct_seeded_accounts() {
     let base = demo.gateway.base_url();
     let store = dir.0.join("accounts").join("accounts.enc");
     assert!(store.is_file(), "the seeded store");
-    let log = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+    let log = common::logs::text();
     for kind in [ProviderKind::DeepSeek, ProviderKind::Glm] {
         let mine: Vec<&str> = demo
             .seeded

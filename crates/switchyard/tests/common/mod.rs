@@ -350,3 +350,52 @@ fn init_logs() {
         .with_test_writer()
         .try_init();
 }
+
+/// This test process's log lines, kept to check what the gateway said (and echoed to stderr,
+/// which the test runner shows for a failed test). The first call installs the subscriber.
+pub mod logs {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    fn buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+        static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+        LOGS.get_or_init(|| {
+            let buf = Arc::new(Mutex::new(Vec::new()));
+            let sink = buf.clone();
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    "info,chromiumoxide=error",
+                ))
+                .with_ansi(false)
+                .with_writer(move || Sink(sink.clone()))
+                .try_init();
+            buf
+        })
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(data);
+            std::io::stderr().write_all(data)?;
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Starts keeping the log lines (before the code under test logs anything).
+    pub fn capture() {
+        buffer();
+    }
+
+    /// Every line logged so far.
+    pub fn text() -> String {
+        String::from_utf8_lossy(&buffer().lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
