@@ -531,6 +531,14 @@ mod tests {
         Some(Secret::new(p.into()))
     }
 
+    /// How many Qwen rows the store at `path` holds, opened afresh with passphrase `key`.
+    fn qwen_rows(path: &Path, key: &str) -> usize {
+        Store::open(path, &keys(key))
+            .unwrap()
+            .accounts(ProviderKind::Qwen)
+            .len()
+    }
+
     fn cleanup(path: &Path) {
         let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
     }
@@ -658,23 +666,10 @@ mod tests {
             "{}",
             err.message()
         );
-        assert_eq!(
-            Store::open(&path, &keys("k"))
-                .unwrap()
-                .accounts(ProviderKind::Qwen)
-                .len(),
-            1,
-            "nothing was written"
-        );
+        assert_eq!(qwen_rows(&path, "k"), 1, "nothing was written");
         fs4::FileExt::unlock(&other).unwrap();
         store.save().unwrap();
-        assert_eq!(
-            Store::open(&path, &keys("k"))
-                .unwrap()
-                .accounts(ProviderKind::Qwen)
-                .len(),
-            2
-        );
+        assert_eq!(qwen_rows(&path, "k"), 2);
         cleanup(&path);
     }
 
@@ -693,13 +688,7 @@ mod tests {
         assert_eq!(again.accounts(ProviderKind::Qwen)[0].email, "a@x.io");
         again.add(ProviderKind::Qwen, "b@x.io", pw("q")).unwrap();
         again.save().unwrap();
-        assert_eq!(
-            Store::open(&path, &keys("new"))
-                .unwrap()
-                .accounts(ProviderKind::Qwen)
-                .len(),
-            2
-        );
+        assert_eq!(qwen_rows(&path, "new"), 2);
         cleanup(&path);
     }
 
@@ -733,13 +722,7 @@ mod tests {
         assert_eq!(again.accounts(ProviderKind::Qwen)[0].email, "a@x.io");
         again.add(ProviderKind::Qwen, "b@x.io", pw("q")).unwrap();
         again.save().unwrap();
-        assert_eq!(
-            Store::open(&path, &keys("k"))
-                .unwrap()
-                .accounts(ProviderKind::Qwen)
-                .len(),
-            2
-        );
+        assert_eq!(qwen_rows(&path, "k"), 2);
         cleanup(&path);
     }
 
