@@ -301,7 +301,7 @@ async fn page_checks(
 ) {
     // The capture starts before the page loads, as a lane's does (the tee: nothing is replayed).
     let capture = if probe {
-        match tab.capture(None, settings.proxy.as_ref()).await {
+        match tab.capture(None, settings.proxy.as_ref(), false).await {
             Ok(c) => Some(c),
             Err(e) => {
                 checks.push(HookCheck::new(

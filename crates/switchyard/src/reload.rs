@@ -14,7 +14,7 @@
 //!   lists, `api.*` that shape answers) apply to the next request;
 //! - settings that need a restart (`server.*`, `browser.*`, `data_dir`, `[auth]`, `[accounts]`, `[capture]`,
 //!   `[failures]`, `api.max_body_bytes`, `api.dry_run`, `api.cors_origins`, a running
-//!   provider's `base_url` or `capture`) refuse the whole reload with the list of them:
+//!   provider's `base_url`, `capture`, `proxy` or `hide_while_streaming`) refuse the whole reload with the list of them:
 //!   nothing is half-applied. The queue's concurrency (serial in `provider_lanes` or with a
 //!   single lane, else per lane) follows the new plan; running requests go on.
 //!
@@ -247,6 +247,10 @@ pub fn plan_reload(
         // The lane's browser context (or own browser) was created with it.
         if a.proxy != b.proxy {
             restart.push(format!("providers.{p}.proxy"));
+        }
+        // The lane's page capture was started with it.
+        if a.hide_while_streaming != b.hide_while_streaming {
+            restart.push(format!("providers.{p}.hide_while_streaming"));
         }
     }
     if !restart.is_empty() {

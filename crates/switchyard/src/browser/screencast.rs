@@ -15,6 +15,8 @@
     reason = "the screencast runs as a call future inside the page task, the Page's one owner"
 )]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -54,6 +56,24 @@ pub struct Screencast {
     frames: mpsc::Receiver<Vec<u8>>,
     /// Dropped with the screencast; the page task's future then stops it.
     _stop: oneshot::Sender<()>,
+    /// Counts this screencast among the page's viewers while it lives.
+    _viewer: Viewer,
+}
+
+/// One of a page's viewers: while it lives the page task keeps the page's window shown.
+struct Viewer(Arc<AtomicUsize>);
+
+impl Viewer {
+    fn new(viewers: &Arc<AtomicUsize>) -> Viewer {
+        viewers.fetch_add(1, Ordering::Relaxed);
+        Viewer(viewers.clone())
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Screencast {
@@ -75,6 +95,9 @@ impl Screen {
         let (frames_tx, frames) = mpsc::channel(FRAME_BUFFER);
         let (stop, stop_rx) = oneshot::channel();
         let (started_tx, started) = oneshot::channel();
+        // Counted before the call is sent: the page task shows a hidden page before it runs
+        // any call, and must not hide it again while the screencast runs.
+        let viewer = Viewer::new(&self.page.viewers);
         let call: Call =
             Box::new(move |page: Page| Box::pin(run(page, t, frames_tx, stop_rx, started_tx)));
         if !self.page.send(Command::Call(call)) {
@@ -88,6 +111,7 @@ impl Screen {
         Ok(Screencast {
             frames,
             _stop: stop,
+            _viewer: viewer,
         })
     }
 }

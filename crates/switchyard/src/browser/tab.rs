@@ -16,6 +16,8 @@
     reason = "the page task is the one owner of the chromiumoxide::Page; Tab only sends it messages"
 )]
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use base64::Engine;
@@ -57,6 +59,8 @@ pub(super) enum Command {
     /// Start listening to the network (and, with `replay` paths, pause those requests).
     StartCapture {
         replay: Option<Vec<String>>,
+        /// Minimize the page's window while a teed answer streams (`capture::Window`).
+        hide: bool,
         reply: oneshot::Sender<Result<watch::Receiver<u64>, BrowserError>>,
     },
     /// Claim the next matching POST for the arming `generation`; its events go to `events`.
@@ -82,6 +86,9 @@ pub(super) enum Command {
 #[derive(Clone)]
 pub(super) struct PageHandle {
     commands: mpsc::UnboundedSender<Command>,
+    /// Screencasts of the page running now (the dashboard's live view): the page task never
+    /// hides a watched page.
+    pub(super) viewers: Arc<AtomicUsize>,
 }
 
 fn gone(what: &str) -> BrowserError {
@@ -96,7 +103,8 @@ impl PageHandle {
     #[cfg(test)]
     pub(super) fn for_test() -> (PageHandle, mpsc::UnboundedReceiver<Command>) {
         let (commands, rx) = mpsc::unbounded_channel();
-        (PageHandle { commands }, rx)
+        let viewers = Arc::default();
+        (PageHandle { commands, viewers }, rx)
     }
 
     pub(super) fn send(&self, command: Command) -> bool {
@@ -243,9 +251,13 @@ impl Tab {
     pub(super) fn new(page: Page, cdp_timeout: Duration, context: Option<BrowserContextId>) -> Tab {
         let (commands, rx) = mpsc::unbounded_channel();
         let target = page.target_id().clone();
-        crate::tasks::spawn("page", super::capture::page_task(page, cdp_timeout, rx));
+        let viewers = Arc::<AtomicUsize>::default();
+        crate::tasks::spawn(
+            "page",
+            super::capture::page_task(page, cdp_timeout, rx, viewers.clone()),
+        );
         Tab {
-            page: PageHandle { commands },
+            page: PageHandle { commands, viewers },
             target,
             cdp_timeout,
             context,
@@ -270,11 +282,14 @@ impl Tab {
 
     /// Starts the network capture for this page. Call before navigating so nothing is missed.
     /// With `replay` (endpoint paths), those requests are replayed instead of teed.
-    /// A replay goes through `proxy`, the lane's proxy.
+    /// A replay goes through `proxy`, the lane's proxy. With `hide` (tee only), the page's
+    /// window is minimized while an answer streams, so the page does no painting for it
+    /// (module docs of `capture`).
     pub async fn capture(
         &self,
         replay: Option<&[&str]>,
         proxy: Option<&crate::config::ProxyUrl>,
+        hide: bool,
     ) -> Result<Capture, BrowserError> {
         let what = "starting the network capture";
         let client = super::replay::client(proxy).map_err(|cause| BrowserError::Cdp {
@@ -284,13 +299,14 @@ impl Tab {
         let (reply, rx) = oneshot::channel();
         let command = Command::StartCapture {
             replay: replay.map(|paths| paths.iter().map(|p| (*p).to_owned()).collect()),
+            hide: hide && replay.is_none(),
             reply,
         };
         if !self.page.send(command) {
             return Err(gone(what));
         }
-        // Eight listeners and `Fetch.enable`, each bounded.
-        let crashes = await_reply(what, self.cdp_timeout * 8, rx).await?;
+        // Eight listeners, `Fetch.enable` and the window's id, each bounded.
+        let crashes = await_reply(what, self.cdp_timeout * 9, rx).await?;
         Ok(Capture::new(
             self.page.clone(),
             self.cdp_timeout,

@@ -250,6 +250,9 @@ pub struct ProviderConfig {
     pub humanize_mouse: bool,
     /// `blocked_response_handling`: a blocked or empty answer gets the site's nudges.
     pub blocked_response_handling: bool,
+    /// `hide_while_streaming`: with the tee capture in a headless browser, the page's window is
+    /// minimized while an answer streams (it paints nothing meanwhile).
+    pub hide_while_streaming: bool,
 }
 
 impl ProviderConfig {
@@ -616,6 +619,7 @@ impl Config {
                         .humanize_mouse
                         .unwrap_or(options.humanize_mouse.unwrap_or(false)),
                     blocked_response_handling: raw.blocked_response_handling.unwrap_or(nudges),
+                    hide_while_streaming: raw.hide_while_streaming.unwrap_or(true),
                 },
             );
         }
@@ -679,6 +683,7 @@ static FALLBACK_PROVIDER: std::sync::LazyLock<ProviderConfig> =
         assume_paid_model_access: false,
         humanize_mouse: false,
         blocked_response_handling: false,
+        hide_while_streaming: true,
     });
 
 /// Checks `[dummy]`.

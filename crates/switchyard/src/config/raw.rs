@@ -171,4 +171,5 @@ pub struct RawProvider {
     pub assume_paid_model_access: Option<bool>,
     pub humanize_mouse: Option<bool>,
     pub blocked_response_handling: Option<bool>,
+    pub hide_while_streaming: Option<bool>,
 }

@@ -74,6 +74,15 @@ pub enum BrowserHost {
 }
 
 impl BrowserHost {
+    /// Whether the lane's browser is a headless one switchyard launched (not a remote one).
+    pub fn launched_headless(&self) -> bool {
+        match self {
+            BrowserHost::Shared(shared) => shared.opts.headless,
+            BrowserHost::Own(opts) => opts.headless,
+            BrowserHost::Remote(_) => false,
+        }
+    }
+
     /// Whether the lane owns its browser (and closes it with itself).
     pub fn owns_browser(&self) -> bool {
         matches!(self, BrowserHost::Own(_))

@@ -365,7 +365,10 @@ async fn open_page(
         .await
         .map_err(|e| format!("could not open a page: {e}"))?;
     let replay = (settings.capture == CaptureMode::Replay).then(|| driver.stream_paths());
-    match tab.capture(replay, settings.proxy.as_ref()).await {
+    // Only a headless browser of switchyard's own: a visible window (or a user's own browser,
+    // `browser.endpoints`) is never minimized under the user's eyes.
+    let hide = settings.hide_while_streaming && host.launched_headless();
+    match tab.capture(replay, settings.proxy.as_ref(), hide).await {
         Ok(capture) => Ok((tab, capture)),
         Err(e) => {
             tab.close(browser).await;
