@@ -257,7 +257,9 @@ async fn a_purge_the_renderer_does_not_answer_sends_the_lane_into_recovery() {
     wait_lane(&h, "the lane ready", |r| r.state == LaneState::Ready).await;
     let (status, body) = h.chat("deepseek-chat", "purge [h1]").await;
     assert_eq!(status, 200, "{body}");
-    // The renderer spins in an endless script: the purge due after the request times out.
+    // Once the next chat is prepared (so no preparation is cut), the renderer spins in an
+    // endless script: the purge due 3 s after the request times out.
+    wait_lane(&h, "the next chat prepared", prepared).await;
     let resp = h
         .client
         .post(h.url("/api/lanes/deepseek:1/hang"))
