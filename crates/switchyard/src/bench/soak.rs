@@ -446,7 +446,7 @@ fn render(
         );
     }
     row(
-        "idle_purges",
+        "idle_purges_count",
         "idle purges of the lanes' pages (garbage collections while idle)".to_owned(),
         Some(purges as f64),
         purges.to_string(),
