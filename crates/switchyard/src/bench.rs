@@ -653,6 +653,9 @@ struct EightLanes {
     /// Per provider, one lane at a time: the site ended a request → the lane's next (queued)
     /// request arrived at the site, as [`turnaround_once`] measures it.
     turnaround_ms: Vec<(ProviderKind, CaptureMode, Vec<f64>)>,
+    /// The teed chunks of the rounds: renderer's `dataReceived` → page task
+    /// (`browser::capture::delivery`), as count, mean, p50/p90/p99 and max in ms.
+    delivery: Value,
 }
 
 impl EightLanes {
@@ -671,6 +674,7 @@ async fn eight_lanes(rig: &Rig, sizes: Sizes) -> Result<EightLanes, String> {
     all_ok(join_all(models.iter().map(|m| rig.stream(m, WARM_UP))).await)?;
     let mut relay_ms: Vec<(ProviderKind, CaptureMode, Vec<f64>)> =
         lanes.iter().map(|(k, c)| (*k, *c, Vec::new())).collect();
+    crate::browser::capture::measure_delivery(true);
     for round in 0..sizes.rounds {
         // Let every lane report itself free, so each round's requests start together.
         tokio::time::sleep(IDLE_PAUSE).await;
@@ -683,6 +687,8 @@ async fn eight_lanes(rig: &Rig, sizes: Sizes) -> Result<EightLanes, String> {
             slot.2.extend(trace.relay_ms);
         }
     }
+    let delivery = crate::browser::capture::delivery();
+    crate::browser::capture::measure_delivery(false);
     let stats_url = format!("{}/api/stats", rig.base);
     let stats: Value = match rig.client.get(stats_url).send().await {
         Ok(r) => r.json().await.unwrap_or(Value::Null),
@@ -703,6 +709,7 @@ async fn eight_lanes(rig: &Rig, sizes: Sizes) -> Result<EightLanes, String> {
         relay_ms,
         dispatch: stats["dispatch"].clone(),
         turnaround_ms,
+        delivery,
     })
 }
 

@@ -186,6 +186,8 @@ pub(super) fn render(
         }
     }
 
+    delivery_rows(&mut figures, &format!("{all}, tee capture"), eight_tee);
+
     for (capture, lane) in [("replay", one), ("tee", one_tee)] {
         let first = median(&lane.first_content_ms).map(|v| v / 1e3);
         figures.add(
@@ -508,7 +510,12 @@ pub(super) fn render(
             "The {total}-lane setup is one lane per provider ({}) in one Chromium, \
              `full_parallel_lanes`, each in its own browser context. Its replay run uses the \
              replay capture for {} and the tee capture for {}; its tee run tees everywhere. \
-             Each figure's JSON has the percentiles per provider (`by_provider`).",
+             Each figure's JSON has the percentiles per provider (`by_provider`). A tee lane's \
+             page is minimized while its answer streams (`hide_while_streaming`, the default). \
+             Tee delivery is the part of the tee run's relay between the renderer and the page \
+             task: the page task's CLOCK_MONOTONIC when it handles a chunk's \
+             `Network.dataReceived` minus the event's own timestamp, which the renderer takes on \
+             its main thread on the same clock.",
             providers.join(", "),
             replayed.join(", "),
             if teed.is_empty() {
@@ -753,6 +760,25 @@ pub fn splice_readme(readme: &str, table: &str) -> Result<String, String> {
         table.trim_end(),
         &readme[end..]
     ))
+}
+
+/// The tee chunks' delivery (renderer's `Network.dataReceived` → page task) of an 8-lane run:
+/// the part of the relay figure between Chromium's renderer and switchyard.
+fn delivery_rows(figures: &mut Figures, setup: &str, run: &super::EightLanes) {
+    let count = run.delivery["count"].as_u64().unwrap_or(0);
+    for p in [50, 99] {
+        let value = run.delivery[format!("p{p}_ms")].as_f64();
+        figures.add(
+            Row {
+                measure: &format!("tee delivery (renderer's dataReceived → page task), p{p}"),
+                setup,
+                cell: value.map_or("n/a".to_owned(), |v| format!("{v:.2} ms")),
+                existing_tool: "—",
+                samples: format!("{count} chunks"),
+            },
+            json!({"key": format!("tee_delivery_p{p}_ms"), "value": value, "samples": count}),
+        );
+    }
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -78,11 +78,46 @@ use tracing::{debug, warn};
 
 use super::tab::{Command, PageHandle};
 use super::{BrowserError, timed};
+use crate::api::stats::Histogram;
 
 /// How long minimizing or showing the page's window may take. The page task waits for it (so a
 /// later call never sees the page hidden), so the bound is short: a window that does not answer
 /// in time is not hidden again.
 const WINDOW_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether [`delivery`] records (the bench turns it on; nothing else reads it).
+static MEASURE_DELIVERY: AtomicBool = AtomicBool::new(false);
+/// Renderer → page task for every teed chunk: from the `timestamp` of its
+/// `Network.dataReceived` (taken on the renderer's main thread, on `CLOCK_MONOTONIC`) to the
+/// moment its page task handles it. Meaningful only for a browser on this machine.
+static DELIVERY: std::sync::LazyLock<std::sync::Mutex<Histogram>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Starts (or stops) recording the tee delivery figure, and clears what it recorded.
+pub fn measure_delivery(on: bool) {
+    MEASURE_DELIVERY.store(on, Ordering::Relaxed);
+    *DELIVERY.lock().unwrap_or_else(|e| e.into_inner()) = Histogram::default();
+}
+
+/// What was recorded since [`measure_delivery`]: count, mean, p50/p90/p99 and max, in ms.
+pub fn delivery() -> serde_json::Value {
+    DELIVERY.lock().unwrap_or_else(|e| e.into_inner()).summary()
+}
+
+fn record_delivery(ev: &EventDataReceived) {
+    if !MEASURE_DELIVERY.load(Ordering::Relaxed) {
+        return;
+    }
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let now_s = now.tv_sec as f64 + now.tv_nsec as f64 / 1e9;
+    let age_s = now_s - *ev.timestamp.inner();
+    if age_s.is_finite() && age_s >= 0.0 {
+        DELIVERY
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(Duration::try_from_secs_f64(age_s).unwrap_or(Duration::MAX));
+    }
+}
 
 /// What the armed consumer sees of the claimed response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -633,6 +668,7 @@ async fn capture_loop(
             }
             Some(ev) = s.data.next() => {
                 if let Some(a) = armed.as_ref().filter(|a| a.is(&ev.request_id)) {
+                    record_delivery(&ev);
                     forward_data(a, &ev);
                 }
             }
