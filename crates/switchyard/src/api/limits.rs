@@ -38,6 +38,10 @@ pub struct Gate {
     reasoning_tokens: u64,
     /// Set once the answer was cut.
     ended: Option<FinishReason>,
+    /// The usage is wanted: tokens are counted even without `max_tokens`. Counting is the
+    /// costliest step of a relayed piece (the BPE encoder), so a streaming client that asked
+    /// for neither a limit nor usage does not pay for it.
+    usage: bool,
 }
 
 impl Gate {
@@ -52,6 +56,7 @@ impl Gate {
             held: String::new(),
             answer_tokens: 0,
             reasoning_tokens: 0,
+            usage: true,
             ended: None,
         }
     }
@@ -62,7 +67,19 @@ impl Gate {
         self.ended
     }
 
-    /// Estimated completion tokens: the answer released plus the thinking seen.
+    /// A gate that counts tokens only where `max_tokens` needs them (no usage is reported).
+    pub fn without_usage(mut self) -> Gate {
+        self.usage = false;
+        self
+    }
+
+    /// Whether tokens are counted: for the usage, or for `max_tokens`.
+    fn counting(&self) -> bool {
+        self.usage || self.limits.max_tokens.is_some()
+    }
+
+    /// Estimated completion tokens: the answer released plus the thinking seen (0 for a gate
+    /// [`Gate::without_usage`] with no `max_tokens`).
     pub fn completion_tokens(&self) -> u64 {
         self.answer_tokens + self.reasoning_tokens
     }
@@ -89,7 +106,9 @@ impl Gate {
                 cut.and_then(|reason| self.end(reason))
             }
             StreamEvent::Reasoning(text) => {
-                self.reasoning_tokens += tokens::count(&text);
+                if self.counting() {
+                    self.reasoning_tokens += tokens::count(&text);
+                }
                 out.push(StreamEvent::Reasoning(text));
                 None
             }
@@ -145,6 +164,10 @@ impl Gate {
     /// Sends `text` on, within `max_tokens`; returns `Length` when the limit cut it.
     fn release(&mut self, text: String, out: &mut Vec<StreamEvent>) -> Option<FinishReason> {
         if text.is_empty() {
+            return None;
+        }
+        if !self.counting() {
+            out.push(StreamEvent::Text(text));
             return None;
         }
         let n = tokens::count(&text);

@@ -253,7 +253,7 @@ impl Frames {
     pub fn new(chunks: Chunks) -> Frames {
         Frames {
             chunks,
-            gate: Gate::new(Limits::default()),
+            gate: Gate::new(Limits::default()).without_usage(),
             site_usage: None,
             include_usage: false,
             prompt_tokens: Box::new(|| 0),
@@ -268,7 +268,11 @@ impl Frames {
         include_usage: bool,
         prompt_tokens: PromptTokens,
     ) -> Frames {
-        self.gate = Gate::new(limits);
+        self.gate = if include_usage {
+            Gate::new(limits)
+        } else {
+            Gate::new(limits).without_usage()
+        };
         self.include_usage = include_usage;
         self.prompt_tokens = prompt_tokens;
         self

@@ -219,21 +219,44 @@ impl Board {
     }
 
     /// Copies the scheduler's lane states onto the board (the scheduler task's job).
-    pub fn sync(&self, lanes: &[crate::scheduler::core::LaneView]) {
+    ///
+    /// It runs after every scheduler command (thousands a second under load), so it writes
+    /// only what differs: rows are found by position first (the board and the scheduler list
+    /// lanes in the same order), and a state or request id is cloned only when it changed.
+    pub fn sync<'a>(&self, lanes: impl Iterator<Item = crate::scheduler::core::LaneRef<'a>>) {
         let mut rows = self.rows();
-        for view in lanes {
-            let Some(row) = rows.iter_mut().find(|r| r.id == view.id) else {
-                continue;
+        for (i, view) in lanes.enumerate() {
+            let at = match rows.get(i) {
+                Some(row) if row.id == *view.id => i,
+                _ => match rows.iter().position(|r| r.id == *view.id) {
+                    Some(at) => at,
+                    None => continue,
+                },
             };
-            let reason = view.reason.clone().unwrap_or_default();
-            row.state = match view.state {
-                "busy" => LaneState::Busy,
-                "recovering" => LaneState::Recovering(reason),
-                "offline" => LaneState::Offline(reason),
-                "stopping" => LaneState::Stopping(reason),
-                _ => LaneState::Ready,
+            let row = &mut rows[at];
+            let reason = view.reason.unwrap_or_default();
+            let same = match (&row.state, view.state) {
+                (LaneState::Busy, "busy") => true,
+                (LaneState::Recovering(r), "recovering")
+                | (LaneState::Offline(r), "offline")
+                | (LaneState::Stopping(r), "stopping") => r == reason,
+                (LaneState::Ready, state) => {
+                    !matches!(state, "busy" | "recovering" | "offline" | "stopping")
+                }
+                _ => false,
             };
-            row.current_request = view.current_request.clone();
+            if !same {
+                row.state = match view.state {
+                    "busy" => LaneState::Busy,
+                    "recovering" => LaneState::Recovering(reason.to_owned()),
+                    "offline" => LaneState::Offline(reason.to_owned()),
+                    "stopping" => LaneState::Stopping(reason.to_owned()),
+                    _ => LaneState::Ready,
+                };
+            }
+            if row.current_request.as_ref() != view.current_request {
+                row.current_request = view.current_request.cloned();
+            }
             row.requests_served = view.requests_served;
         }
         drop(rows);

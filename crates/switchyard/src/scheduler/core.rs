@@ -127,6 +127,19 @@ pub struct LaneView {
     pub requests_served: u64,
 }
 
+/// A [`LaneView`] borrowed from the core ([`Core::lane_refs`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LaneRef<'a> {
+    pub id: &'a LaneId,
+    pub provider: &'static str,
+    pub up: bool,
+    /// `ready`, `busy`, `recovering`, `offline` or `stopping`.
+    pub state: &'static str,
+    pub reason: Option<&'a str>,
+    pub current_request: Option<&'a RequestId>,
+    pub requests_served: u64,
+}
+
 /// A request as the queue sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestView {
@@ -403,9 +416,32 @@ impl<J> Core<J> {
         self.queues.values().map(VecDeque::len).sum()
     }
 
+    /// Every lane as the board copies it, borrowed, in lane order: the scheduler hands these
+    /// to the board after every command, so nothing is cloned unless a lane changed.
+    pub fn lane_refs(&self) -> impl Iterator<Item = LaneRef<'_>> {
+        self.order.iter().filter_map(|lane| {
+            let slot = self.lanes.get(lane)?;
+            let (state, reason) = match &slot.health {
+                Health::Ready if slot.running.is_some() => ("busy", None),
+                Health::Ready => ("ready", None),
+                Health::Recovering(why) => ("recovering", Some(why.as_str())),
+                Health::Offline(why) => ("offline", Some(why.as_str())),
+                Health::Retiring(why) => ("stopping", Some(why.as_str())),
+            };
+            Some(LaneRef {
+                id: lane,
+                provider: slot.provider.prefix(),
+                up: slot.health == Health::Ready,
+                state,
+                reason,
+                current_request: slot.running.as_ref().map(|r| &r.id),
+                requests_served: slot.served,
+            })
+        })
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let mut running = Vec::new();
-        let mut lanes = Vec::new();
         for lane in &self.order {
             let Some(slot) = self.lanes.get(lane) else {
                 continue;
@@ -418,23 +454,19 @@ impl<J> Core<J> {
                     meta: r.meta.clone(),
                 });
             }
-            let (state, reason) = match &slot.health {
-                Health::Ready if slot.running.is_some() => ("busy", None),
-                Health::Ready => ("ready", None),
-                Health::Recovering(why) => ("recovering", Some(why.clone())),
-                Health::Offline(why) => ("offline", Some(why.clone())),
-                Health::Retiring(why) => ("stopping", Some(why.clone())),
-            };
-            lanes.push(LaneView {
-                id: lane.clone(),
-                provider: slot.provider.prefix(),
-                up: slot.health == Health::Ready,
-                state,
-                reason,
-                current_request: slot.running.as_ref().map(|r| r.id.clone()),
-                requests_served: slot.served,
-            });
         }
+        let lanes = self
+            .lane_refs()
+            .map(|v| LaneView {
+                id: v.id.clone(),
+                provider: v.provider,
+                up: v.up,
+                state: v.state,
+                reason: v.reason.map(str::to_owned),
+                current_request: v.current_request.cloned(),
+                requests_served: v.requests_served,
+            })
+            .collect();
         let mut pending: Vec<(u64, RequestView)> = self
             .queues
             .iter()

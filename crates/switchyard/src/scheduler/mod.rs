@@ -527,7 +527,7 @@ async fn run(concurrency: Concurrency, mut rx: mpsc::Receiver<Command>, board: B
             let _ = ack.send(());
         }
         if lanes_changed {
-            board.sync(&core.snapshot().lanes);
+            board.sync(core.lane_refs());
         }
         if core.running() == 0 {
             for waiter in books.idle_waiters.drain(..) {
