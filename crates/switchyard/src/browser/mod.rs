@@ -82,6 +82,53 @@ const DISABLED_FEATURES: &[&str] = &[
 /// relaunched one) instead of failing the requests in flight; see ARCHITECTURE.md.
 const ENABLED_FEATURES: &[&str] = &["NetworkServiceInProcess2"];
 
+/// `browser.extra_flags` sorted for the launch: feature lists apart (they join switchyard's
+/// own), the other switches as key and value without the leading dashes, `--js-flags` given
+/// more than once joined into one (V8 reads space-separated flags).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ExtraFlags {
+    switches: Vec<(String, Option<String>)>,
+    enabled: Vec<String>,
+    disabled: Vec<String>,
+}
+
+impl ExtraFlags {
+    fn parse(flags: &[String]) -> ExtraFlags {
+        let mut out = ExtraFlags::default();
+        for flag in flags {
+            let body = flag.trim_start_matches('-');
+            let (key, value) = match body.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (body, None),
+            };
+            let list = |v: Option<&str>| -> Vec<String> {
+                (v.unwrap_or_default().split(','))
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            };
+            match key {
+                "enable-features" => out.enabled.extend(list(value)),
+                "disable-features" => out.disabled.extend(list(value)),
+                "js-flags" => {
+                    let value = value.unwrap_or_default();
+                    match out.switches.iter_mut().find(|(k, _)| k == "js-flags") {
+                        Some((_, Some(v))) => {
+                            v.push(' ');
+                            v.push_str(value);
+                        }
+                        _ => out.switches.push((key.to_owned(), Some(value.to_owned()))),
+                    }
+                }
+                _ => out
+                    .switches
+                    .push((key.to_owned(), value.map(str::to_owned))),
+            }
+        }
+        out
+    }
+}
+
 /// A browser-level failure, with enough words to act on.
 #[derive(Debug, Clone)]
 pub enum BrowserError {
@@ -143,6 +190,10 @@ pub struct LaunchOptions {
     pub cdp_timeout: Duration,
     /// `browser.no_sandbox`: turn Chromium's sandbox off even when not running as root.
     pub no_sandbox: bool,
+    /// `browser.extra_flags`: switches added to the launch, `--name` or `--name=value`
+    /// (validated by the config). `--enable-features` and `--disable-features` join
+    /// switchyard's own lists (Chromium reads only the last of a repeated switch).
+    pub extra_flags: Vec<String>,
     /// `providers.<p>.proxy` of the lane this browser is for (`process` isolation only; a
     /// shared browser gives each lane's context its own proxy instead).
     pub proxy: Option<ProxyUrl>,
@@ -261,9 +312,33 @@ impl Chromium {
             .viewport(None)
             .launch_timeout(LAUNCH_TIMEOUT)
             .request_timeout(opts.cdp_timeout)
-            .args(EXTRA_FLAGS.iter().copied())
-            .arg(("disable-features", DISABLED_FEATURES))
-            .arg(("enable-features", ENABLED_FEATURES));
+            .args(EXTRA_FLAGS.iter().copied());
+        let extra = ExtraFlags::parse(&opts.extra_flags);
+        if !opts.extra_flags.is_empty() {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                info!(
+                    flags = %opts.extra_flags.join(" "),
+                    "Chromium starts with browser.extra_flags on top of switchyard's own flags; \
+                     remove them if the lanes misbehave"
+                );
+            });
+        }
+        for (key, value) in &extra.switches {
+            builder = match value {
+                Some(v) => builder.arg((key.as_str(), v.as_str())),
+                None => builder.arg(key.as_str()),
+            };
+        }
+        let disabled: Vec<&str> = (DISABLED_FEATURES.iter().copied())
+            .chain(extra.disabled.iter().map(String::as_str))
+            .collect();
+        let enabled: Vec<&str> = (ENABLED_FEATURES.iter().copied())
+            .chain(extra.enabled.iter().map(String::as_str))
+            .collect();
+        builder = builder
+            .arg(("disable-features", disabled.as_slice()))
+            .arg(("enable-features", enabled.as_slice()));
         let unsandboxed = sandbox_off(opts.no_sandbox);
         if let Some(why) = unsandboxed {
             static SAID: std::sync::Once = std::sync::Once::new();
@@ -657,4 +732,38 @@ pub fn find_chromium(configured: Option<&Path>) -> Result<PathBuf, String> {
          Chrome binary."
             .to_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_flags_join_the_feature_lists_and_one_js_flags() {
+        let flags: Vec<String> = [
+            "--renderer-process-limit=2",
+            "--disable-features=PaintHolding,BackForwardCache",
+            "--js-flags=--lite-mode",
+            "--enable-features=A",
+            "--single-process",
+            "--js-flags=--max-semi-space-size=1",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let parsed = ExtraFlags::parse(&flags);
+        assert_eq!(
+            parsed.switches,
+            vec![
+                ("renderer-process-limit".to_owned(), Some("2".to_owned())),
+                (
+                    "js-flags".to_owned(),
+                    Some("--lite-mode --max-semi-space-size=1".to_owned())
+                ),
+                ("single-process".to_owned(), None),
+            ]
+        );
+        assert_eq!(parsed.disabled, ["PaintHolding", "BackForwardCache"]);
+        assert_eq!(parsed.enabled, ["A"]);
+        assert_eq!(ExtraFlags::parse(&[]), ExtraFlags::default());
+    }
 }
