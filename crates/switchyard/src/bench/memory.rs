@@ -163,8 +163,8 @@ async fn crash_first_lane(rig: &Rig, pid: u32) -> Result<Crash, String> {
     let first = before.first().ok_or("the gateway has no lanes")?;
     let url = format!("{}/api/lanes/{}/crash", rig.base, first.id.0);
     let began = Instant::now();
-    let resp = (rig.client.post(&url).send().await)
-        .map_err(|e| format!("POST {url} failed: {e}"))?;
+    let resp =
+        (rig.client.post(&url).send().await).map_err(|e| format!("POST {url} failed: {e}"))?;
     if !resp.status().is_success() {
         let status = resp.status();
         return Err(format!(
@@ -218,7 +218,12 @@ async fn crash_first_lane(rig: &Rig, pid: u32) -> Result<Crash, String> {
 /// A variant's flags, its run (from 0) and what it measured or why it failed.
 type Outcome = (String, usize, Result<Measured, String>);
 
-fn render(machine: &report::Machine, opts: &Options, measured: &[Outcome], took: Duration) -> Value {
+fn render(
+    machine: &report::Machine,
+    opts: &Options,
+    measured: &[Outcome],
+    took: Duration,
+) -> Value {
     let mib = |kib: u64| kib as f64 / 1024.0;
     let mut figures = Vec::new();
     for (flags, run, m) in measured {
@@ -247,18 +252,22 @@ fn render(machine: &report::Machine, opts: &Options, measured: &[Outcome], took:
         let split = |t: &TreePss, own: u64| {
             format!(
                 "{:.0} MiB = Chromium {:.0} (browser {:.0} + {} renderers {:.0} + utilities \
-                 {:.0}) + switchyard {:.0}; anonymous {:.0} ({:.0} + {:.0} + {:.0})",
+                 {:.0} + {} zygotes {:.0}) + switchyard {:.0}; anonymous {:.0} ({:.0} + {:.0} + \
+                 {:.0} + {:.0})",
                 mib(t.total_kib + own),
                 mib(t.total_kib),
                 mib(t.browser_process_kib),
                 t.renderers,
                 mib(t.renderer_kib),
                 mib(t.utility_kib),
+                t.zygotes,
+                mib(t.zygote_kib),
                 mib(own),
                 mib(t.total_anon_kib),
                 mib(t.browser_process_anon_kib),
                 mib(t.renderer_anon_kib),
                 mib(t.utility_anon_kib),
+                mib(t.zygote_anon_kib),
             )
         };
         let numbers = |t: &TreePss, own: u64| {
@@ -271,6 +280,8 @@ fn render(machine: &report::Machine, opts: &Options, measured: &[Outcome], took:
                 "browser_process_anon_mib": mib(t.browser_process_anon_kib),
                 "renderer_anon_mib": mib(t.renderer_anon_kib),
                 "utility_anon_mib": mib(t.utility_anon_kib),
+                "zygote_pss_mib": mib(t.zygote_kib), "zygotes": t.zygotes,
+                "zygote_anon_mib": mib(t.zygote_anon_kib),
             })
         };
         let mut row = |key: &str, measure: &str, cell: String, samples: String, data: Value| {
@@ -341,7 +352,7 @@ fn render(machine: &report::Machine, opts: &Options, measured: &[Outcome], took:
         format!(
             "8 lanes, one per provider, each in its own browser context of one Chromium \
              (`full_parallel_lanes`), {} capture{}. Each variant's flags are laid on \
-             switchyard's own as `browser.extra_flags`, in a fresh gateway. A warm-up request \
+             switchyard's own ({}) as `browser.extra_flags`, in a fresh gateway. A warm-up request \
              per lane, then {} rounds of one stamped request per lane at once ({STAMPS} pieces \
              {DELAY_MS} ms apart); memory sampled every second through the rounds (largest \
              total kept), and once more after {} s idle.",
@@ -351,14 +362,18 @@ fn render(machine: &report::Machine, opts: &Options, measured: &[Outcome], took:
             } else {
                 " everywhere"
             },
+            crate::browser::launch_summary(),
             opts.rounds,
             SETTLE.as_secs()
         ),
         "PSS splits shared pages between the processes that map them; other Chromium \
          processes on the machine (counted in each setup) share the binary's pages and lower \
          every PSS figure. Anonymous memory (`Anonymous:` of smaps_rollup: heap, stacks) is \
-         not shared with them, so compare variants by it first. switchyard's figure is this \
-         process: the gateway, the eight replica sites and the bench client."
+         not shared with them, so compare variants of one process model by it first; but a \
+         zygote's pages stay shared with the processes it forks until written, and \
+         `Anonymous:` counts them in each, so between a model with zygotes and one without, \
+         PSS is the figure. switchyard's figure is this process: the gateway, the eight \
+         replica sites and the bench client."
             .to_owned(),
         "The crash row (`--crash`): `Page.crash` on the first lane's page through `POST \
          /api/lanes/{id}/crash`; lanes brought back = lanes whose restart count rose once every \

@@ -451,6 +451,8 @@ pub(super) fn render(
                 "renderer_anon_mib": mib(peak.chromium.renderer_anon_kib),
                 "browser_process_anon_mib": mib(peak.chromium.browser_process_anon_kib),
                 "utility_anon_mib": mib(peak.chromium.utility_anon_kib),
+                "zygote_pss_mib": mib(peak.chromium.zygote_kib),
+                "zygotes": peak.chromium.zygotes,
                 "samples": peak.samples,
             }),
         );
@@ -585,13 +587,15 @@ pub(super) fn render(
              machine (other programs, tests) lower every figure a little. Per added lane = (the \
              {total}-lane peak − the 1-lane peak) / {}. Sampling \
              took {:.1} ms of CPU per sample on average (the costliest setup), taken from the \
-             runs being measured.",
+             runs being measured. Chromium ran with {}; `switchyard bench memory` compares \
+             other flag sets.",
             MEMORY_EVERY.as_millis(),
             total.saturating_sub(1).max(1),
             peaks
                 .iter()
                 .map(|(_, p, _)| p.sampling_cpu.as_secs_f64() * 1e3 / p.samples.max(1) as f64)
-                .fold(0.0, f64::max)
+                .fold(0.0, f64::max),
+            crate::browser::launch_summary()
         ),
         format!(
             "Existing tool (IntenseRP Next v2): {REFERENCE_RELAY_P50} relay p50 with one lane, \

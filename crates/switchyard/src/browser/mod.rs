@@ -51,18 +51,28 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often [`Chromium::popup_of`] looks for the popup.
 const POPUP_POLL: Duration = Duration::from_millis(100);
+/// How often a launched browser's zygotes are looked at ([`guard_zygotes`]).
+const ZYGOTE_POLL: Duration = Duration::from_secs(1);
+/// How many polls may pass before the zygotes are found; a browser without any (launched with
+/// `--no-zygote` in `browser.extra_flags`) is then left alone.
+const ZYGOTE_SEARCHES: u32 = 10;
 /// How long attaching to a remote browser may take (`/json/version` and the websocket).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Flags on top of chromiumoxide's defaults. Keys without leading dashes (chromiumoxide adds
-/// them). See browser-notes.md: the omnibox-popup WebUI renderers cost 3-4x renderer CPU, the
-/// zygote and GPU processes cost memory we do not need for text chat.
+/// them). See browser-notes.md: the omnibox-popup WebUI renderers cost 3-4x renderer CPU, and
+/// the GPU process costs memory we do not need for text chat.
+///
+/// The zygote stays (no `--no-zygote`): every renderer and utility is forked from it, so they
+/// share the pages it wrote before forking, above all the binary's relocated data (about 12 MiB
+/// per process that each would otherwise write for itself). With eight lanes that is about
+/// 125 MiB PSS less, and Chromium refuses `--no-zygote` with its sandbox on (ARCHITECTURE.md,
+/// "Process model").
 const EXTRA_FLAGS: &[&str] = &[
     "disable-gpu",
     "disable-quic",
     "disable-component-update",
     "disable-domain-reliability",
-    "no-zygote",
     "in-process-gpu",
     "no-default-browser-check",
 ];
@@ -127,6 +137,20 @@ impl ExtraFlags {
         }
         out
     }
+}
+
+/// The launch flags and process model switchyard adds to chromiumoxide's defaults, in words,
+/// for reports that measure them (`switchyard bench`).
+pub fn launch_summary() -> String {
+    let flags: Vec<String> = EXTRA_FLAGS.iter().map(|f| format!("--{f}")).collect();
+    format!(
+        "{} --disable-features={} --enable-features={} (with chromiumoxide's defaults); the \
+         zygote forks every renderer and utility, GPU and network service run in the browser \
+         process, one renderer per browser context",
+        flags.join(" "),
+        DISABLED_FEATURES.join(","),
+        ENABLED_FEATURES.join(",")
+    )
 }
 
 /// A browser-level failure, with enough words to act on.
@@ -274,6 +298,8 @@ pub struct Chromium {
     /// Chromium's own start page is still to be closed (a launched browser, until its first
     /// lane page is open).
     start_page: AtomicBool,
+    /// Set when `close` begins, so the zygote guard does not take the exit for a crash.
+    closing: AtomicBool,
 }
 
 static TEMP_PROFILES: AtomicU64 = AtomicU64::new(0);
@@ -370,7 +396,7 @@ impl Chromium {
         let pid = browser.get_mut_child().and_then(|c| c.as_mut_inner().id());
         let (closed, task) = watch_handler(handler, format!("pid {pid:?}"));
         info!(?pid, profile = %profile.display(), "Chromium started");
-        Ok(Arc::new(Chromium {
+        let chromium = Arc::new(Chromium {
             browser: Mutex::new(browser),
             pid,
             closed,
@@ -379,7 +405,15 @@ impl Chromium {
             remote: None,
             handler: std::sync::Mutex::new(Some(task)),
             start_page: AtomicBool::new(true),
-        }))
+            closing: AtomicBool::new(false),
+        });
+        if let Some(pid) = pid {
+            crate::tasks::spawn(
+                "chromium-zygotes",
+                guard_zygotes(Arc::downgrade(&chromium), pid),
+            );
+        }
+        Ok(chromium)
     }
 
     /// Attaches to an already running Chromium (`browser.endpoints`). An `http(s)://` endpoint
@@ -426,6 +460,7 @@ impl Chromium {
             handler: std::sync::Mutex::new(Some(task)),
             // Another program's browser: its pages are not switchyard's to close.
             start_page: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
         }))
     }
 
@@ -570,6 +605,7 @@ impl Chromium {
     /// takes too long, then removes a throwaway profile. A remote browser is left running:
     /// only switchyard's connection to it ends.
     pub async fn close(&self) {
+        self.closing.store(true, Ordering::Relaxed);
         if self.remote.is_some() {
             let task = self
                 .handler
@@ -610,6 +646,69 @@ impl Chromium {
         if let Some(dir) = &self.temp_profile {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+/// Kills a launched browser whose zygote died. Chromium forks every renderer from its zygote;
+/// without it the browser lives on but can open no page, and its renderers die with it, so
+/// every lane would fail to recover on it (a new browser context needs a renderer too). Killing
+/// the browser turns this into the browser loss the lanes already handle: the shared browser
+/// is relaunched and every lane reopens on it. The guard ends with the browser, on `close`,
+/// or when no zygote shows up after [`ZYGOTE_SEARCHES`] polls.
+async fn guard_zygotes(chromium: std::sync::Weak<Chromium>, pid: u32) {
+    let mut zygotes: Vec<u32> = Vec::new();
+    let mut searches = 0;
+    let mut tick = tokio::time::interval(ZYGOTE_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(browser) = chromium.upgrade() else {
+            return;
+        };
+        if browser.is_closed() || browser.closing.load(Ordering::Relaxed) {
+            return;
+        }
+        let known = zygotes.clone();
+        let looked = tokio::task::spawn_blocking(move || {
+            if known.is_empty() {
+                (procs::zygotes(pid), None)
+            } else {
+                let gone = known.iter().copied().find(|z| !procs::is_live_zygote(*z));
+                (known, gone)
+            }
+        })
+        .await;
+        let Ok((found, gone)) = looked else {
+            continue;
+        };
+        zygotes = found;
+        if zygotes.is_empty() {
+            searches += 1;
+            if searches >= ZYGOTE_SEARCHES {
+                debug!(
+                    browser = pid,
+                    "Chromium runs without a zygote; nothing to guard"
+                );
+                return;
+            }
+            continue;
+        }
+        let Some(zygote) = gone else {
+            continue;
+        };
+        if browser.is_closed() || browser.closing.load(Ordering::Relaxed) {
+            return;
+        }
+        warn!(
+            browser = pid,
+            zygote,
+            "Chromium's zygote is gone, so the browser can start no renderer; killing the \
+             browser so that its lanes reopen on a new one"
+        );
+        if let Err(e) = browser.kill().await {
+            warn!(browser = pid, cause = %e, "could not kill the browser whose zygote is gone");
+        }
+        return;
     }
 }
 

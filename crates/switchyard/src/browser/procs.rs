@@ -88,8 +88,9 @@ pub fn tree_pss_kib(root: u32) -> u64 {
 /// PSS of a Chromium process tree split by process kind: the whole tree, and of it the
 /// renderers (`--type=renderer`, one or more per browser context or site) with their count,
 /// the browser process itself (the root, which with `--in-process-gpu` also composites every
-/// page) and the utility processes (`--type=utility`: the network and storage services, and
-/// any other service Chromium starts); each with its anonymous memory beside it.
+/// page), the utility processes (`--type=utility`: the network and storage services, and
+/// any other service Chromium starts) and the zygotes (`--type=zygote`, which fork the others);
+/// each with its anonymous memory beside it.
 pub fn tree_pss_split(root: u32) -> TreePss {
     let mut out = TreePss::default();
     for pid in tree(root) {
@@ -111,13 +112,21 @@ pub fn tree_pss_split(root: u32) -> TreePss {
                 out.utility_kib += mem.pss_kib;
                 out.utility_anon_kib += mem.anon_kib;
             }
+            Some("zygote") => {
+                out.zygote_kib += mem.pss_kib;
+                out.zygote_anon_kib += mem.anon_kib;
+                out.zygotes += 1;
+            }
             _ => {}
         }
     }
     out
 }
 
-/// What [`tree_pss_split`] read: PSS (`*_kib`) and anonymous memory (`*_anon_kib`).
+/// What [`tree_pss_split`] read: PSS (`*_kib`) and anonymous memory (`*_anon_kib`). A page a
+/// zygote wrote before forking stays shared with its children until one writes it: PSS splits
+/// it between them, `Anonymous:` counts it in each, so the anonymous sums overcount a tree
+/// with zygotes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TreePss {
     pub total_kib: u64,
@@ -125,10 +134,13 @@ pub struct TreePss {
     pub renderers: usize,
     pub browser_process_kib: u64,
     pub utility_kib: u64,
+    pub zygote_kib: u64,
+    pub zygotes: usize,
     pub total_anon_kib: u64,
     pub renderer_anon_kib: u64,
     pub browser_process_anon_kib: u64,
     pub utility_anon_kib: u64,
+    pub zygote_anon_kib: u64,
 }
 
 /// How many Chromium processes outside `ours` (a browser's tree) run on the machine: their
@@ -151,9 +163,31 @@ pub fn other_chromiums(ours: Option<u32>) -> usize {
 
 /// Whether a `/proc/<pid>/cmdline` is a Chromium process's (see [`other_chromiums`]).
 fn is_chromium(cmdline: &[u8]) -> bool {
-    let exe = cmdline.split(|b| *b == 0 || *b == b' ').next().unwrap_or(&[]);
+    let exe = cmdline
+        .split(|b| *b == 0 || *b == b' ')
+        .next()
+        .unwrap_or(&[]);
     let name = exe.rsplit(|b| *b == b'/').next().unwrap_or(&[]);
     matches!(name, b"chromium" | b"chrome" | b"headless_shell")
+}
+
+/// The zygotes (`--type=zygote`) in a browser's process tree.
+pub fn zygotes(root: u32) -> Vec<u32> {
+    (tree(root).into_iter())
+        .filter(|pid| process_type(*pid).as_deref() == Some("zygote"))
+        .collect()
+}
+
+/// Whether `pid` is still a running zygote: not exited, not a zombie, not a pid reused by
+/// another process.
+pub fn is_live_zygote(pid: u32) -> bool {
+    let running = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next());
+        state.is_some_and(|s| s != "Z" && s != "X")
+    });
+    running && process_type(pid).as_deref() == Some("zygote")
 }
 
 /// A Chromium child's `--type=` (`renderer`, `utility`, `gpu-process`, `zygote`), `None` for
@@ -188,6 +222,10 @@ mod tests {
             (split.renderers, split.renderer_kib, split.utility_kib),
             (0, 0, 0)
         );
+        assert_eq!((split.zygotes, split.zygote_kib), (0, 0));
+        assert!(zygotes(me).is_empty());
+        assert!(!is_live_zygote(me));
+        assert!(!is_live_zygote(u32::MAX));
         assert!(split.browser_process_anon_kib > 0);
         assert!(split.browser_process_anon_kib <= split.total_anon_kib);
         assert_eq!(process_type(me), None);

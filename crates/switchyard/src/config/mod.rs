@@ -784,9 +784,18 @@ fn parse_preset(label: &str) -> Option<Preset> {
 
 /// Chromium switches switchyard sets itself, with the setting that controls each.
 const OWN_CHROMIUM_FLAGS: &[(&str, &str)] = &[
-    ("remote-debugging-port", "switchyard picks the DevTools port"),
-    ("remote-debugging-pipe", "switchyard speaks CDP over the DevTools port"),
-    ("remote-debugging-address", "the DevTools port stays on 127.0.0.1"),
+    (
+        "remote-debugging-port",
+        "switchyard picks the DevTools port",
+    ),
+    (
+        "remote-debugging-pipe",
+        "switchyard speaks CDP over the DevTools port",
+    ),
+    (
+        "remote-debugging-address",
+        "the DevTools port stays on 127.0.0.1",
+    ),
     ("user-data-dir", "use data_dir (profiles) instead"),
     ("headless", "use browser.headless instead"),
     ("no-sandbox", "use browser.no_sandbox instead"),
@@ -991,7 +1000,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.browser.extra_flags.len(), 3);
-        assert!(Config::from_toml_str("", "x").unwrap().browser.extra_flags.is_empty());
+        assert!(
+            Config::from_toml_str("", "x")
+                .unwrap()
+                .browser
+                .extra_flags
+                .is_empty()
+        );
         let e = err("[browser]\nextra_flags = [\"single-process\"]\n");
         assert!(
             e.contains("browser.extra_flags: `single-process` is not a Chromium switch"),
