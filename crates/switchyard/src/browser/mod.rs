@@ -673,7 +673,11 @@ async fn guard_zygotes(chromium: std::sync::Weak<Chromium>, pid: u32) {
             if known.is_empty() {
                 (procs::zygotes(pid), None)
             } else {
-                let gone = known.iter().copied().find(|z| !procs::is_live_zygote(*z));
+                // A zygote orphaned by a browser that exited itself is the browser's loss,
+                // which its handler reports; only a zygote lost under a live browser counts.
+                let gone = (known.iter().copied())
+                    .find(|z| !procs::is_live_zygote(*z, pid))
+                    .filter(|_| procs::is_running(pid));
                 (known, gone)
             }
         })

@@ -41,10 +41,7 @@ pub fn tree(root: u32) -> Vec<u32> {
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may itself contain spaces or parentheses.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
+    stat_fields(pid).map(|(_, parent)| parent)
 }
 
 /// Proportional set size of one process in KiB, or 0 if it is gone or unreadable.
@@ -171,23 +168,39 @@ fn is_chromium(cmdline: &[u8]) -> bool {
     matches!(name, b"chromium" | b"chrome" | b"headless_shell")
 }
 
-/// The zygotes (`--type=zygote`) in a browser's process tree.
-pub fn zygotes(root: u32) -> Vec<u32> {
-    (tree(root).into_iter())
-        .filter(|pid| process_type(*pid).as_deref() == Some("zygote"))
+/// A browser's zygotes: its children with `--type=zygote`. Only the browser's own children
+/// count, because a process a zygote just forked still carries the zygote's command line until
+/// it becomes the renderer or utility it was forked for.
+pub fn zygotes(browser: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    (entries.flatten())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| is_live_zygote(*pid, browser))
         .collect()
 }
 
-/// Whether `pid` is still a running zygote: not exited, not a zombie, not a pid reused by
-/// another process.
-pub fn is_live_zygote(pid: u32) -> bool {
-    let running = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next());
-        state.is_some_and(|s| s != "Z" && s != "X")
-    });
-    running && process_type(pid).as_deref() == Some("zygote")
+/// Whether `pid` runs: it exists and is no zombie.
+pub fn is_running(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|(state, _)| state != "Z" && state != "X")
+}
+
+/// The state and parent pid of `pid`, from `/proc/<pid>/stat`.
+fn stat_fields(pid: u32) -> Option<(String, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the parenthesised command name (which may hold spaces): the state, the parent.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.to_owned();
+    Some((state, fields.next()?.parse().ok()?))
+}
+
+/// Whether `pid` is still a running zygote of `browser`: its child, not exited, not a zombie,
+/// not a pid reused by another process.
+pub fn is_live_zygote(pid: u32, browser: u32) -> bool {
+    stat_fields(pid)
+        .is_some_and(|(state, parent)| state != "Z" && state != "X" && parent == browser)
+        && process_type(pid).as_deref() == Some("zygote")
 }
 
 /// A Chromium child's `--type=` (`renderer`, `utility`, `gpu-process`, `zygote`), `None` for
@@ -224,8 +237,10 @@ mod tests {
         );
         assert_eq!((split.zygotes, split.zygote_kib), (0, 0));
         assert!(zygotes(me).is_empty());
-        assert!(!is_live_zygote(me));
-        assert!(!is_live_zygote(u32::MAX));
+        assert!(!is_live_zygote(me, std::os::unix::process::parent_id()));
+        assert!(!is_live_zygote(u32::MAX, me));
+        assert!(is_running(me));
+        assert!(!is_running(u32::MAX));
         assert!(split.browser_process_anon_kib > 0);
         assert!(split.browser_process_anon_kib <= split.total_anon_kib);
         assert_eq!(process_type(me), None);
