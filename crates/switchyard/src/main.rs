@@ -233,6 +233,10 @@ enum BenchWhat {
         /// Lanes of the bench provider, and requests in flight at once.
         #[arg(long, default_value_t = 4)]
         lanes: u32,
+        /// Requests in flight at once, when not one per lane (fewer leave the lanes idle
+        /// moments, as a gateway that is not saturated has).
+        #[arg(long)]
+        in_flight: Option<u32>,
         /// Serve pages as heavy as the real sites' (megabytes of script, a retained heap, a
         /// re-render of the whole answer per streamed piece).
         #[arg(long)]
@@ -480,10 +484,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Some(BenchWhat::Soak {
                     requests,
                     lanes,
+                    in_flight,
                     heavy,
                 }),
             ..
-        } => switchyard::bench::soak(requests, lanes, heavy, out, json).await,
+        } => switchyard::bench::soak(requests, lanes, in_flight, heavy, out, json).await,
         Command::Bench {
             out,
             json,

@@ -1,7 +1,9 @@
 //! Warm lanes on real Chromium: after an answer a lane prepares its next chat while idle
 //! (`next_chat` on `/api/lanes`), a request with other toggles still gets its own, a request
 //! queued behind another waits for the preparation, and a preparation that fails leaves the lane
-//! recovering and then serving.
+//! recovering and then serving. An idle lane also purges its page's memory (`purges` on
+//! `/api/lanes`) and answers after it; a purge its renderer does not answer sends the lane into
+//! recovery.
 
 #![allow(
     clippy::unwrap_used,
@@ -203,5 +205,82 @@ async fn a_failed_preparation_leaves_the_lane_recovering_then_serving() {
     let (status, body) = h.chat("deepseek-chat", "warm [f3]").await;
     assert_eq!(status, 200, "{body}");
     wait_lane(&h, "prepared again", prepared).await;
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_lane_purges_its_page_and_answers_after_it() {
+    let h = Harness::single(KIND, Knobs::instant(), "").await;
+    wait_lane(&h, "the lane ready", |r| r.state == LaneState::Ready).await;
+    assert_eq!(
+        h.gateway.board.snapshot()[0].purges,
+        0,
+        "nothing served, nothing to purge"
+    );
+    let (status, body) = h.chat("deepseek-chat", "purge [p1]").await;
+    assert_eq!(status, 200, "{body}");
+    // Idle after a request: the renderer collects its garbage, and the row counts it.
+    wait_lane(&h, "a purge after the first request", |r| {
+        r.state == LaneState::Ready && r.purges == 1
+    })
+    .await;
+    let lanes = h.get_json("/api/lanes").await;
+    assert_eq!(lanes["lanes"][0]["purges"], 1, "{lanes}");
+
+    // The page still answers, with its own answer, and purges again once idle.
+    let (status, body) = h.chat("deepseek-reasoner", "purge [p2]").await;
+    assert_eq!(status, 200, "{body}");
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(content.contains("[p2]"), "{content}");
+    assert!(seen(&h, "[p2]").await.thinking);
+    let rows = wait_lane(&h, "a second purge", |r| {
+        r.state == LaneState::Ready && r.purges == 2
+    })
+    .await;
+    assert!(
+        rows.iter()
+            .all(|r| r.restarts == 0 && r.last_error.is_none()),
+        "purging broke nothing: {rows:#?}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_the_renderer_does_not_answer_sends_the_lane_into_recovery() {
+    // A short CDP bound, so the unanswered purge gives up soon.
+    let h = Harness::start_with_faults(
+        &[KIND],
+        Knobs::instant(),
+        "[browser]\ncdp_timeout_secs = 2\n",
+    )
+    .await;
+    wait_lane(&h, "the lane ready", |r| r.state == LaneState::Ready).await;
+    let (status, body) = h.chat("deepseek-chat", "purge [h1]").await;
+    assert_eq!(status, 200, "{body}");
+    // Once the next chat is prepared (so no preparation is cut), the renderer spins in an
+    // endless script: the purge due 3 s after the request times out.
+    wait_lane(&h, "the next chat prepared", prepared).await;
+    let resp = h
+        .client
+        .post(h.url("/api/lanes/deepseek:1/hang"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let rows = wait_lane(&h, "recovered after the unanswered purge", |r| {
+        r.state == LaneState::Ready && r.restarts == 1
+    })
+    .await;
+    let last = rows.last().unwrap();
+    let error = last.last_error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("could not purge the page's memory"),
+        "the row names the failed purge: {last:?}"
+    );
+    assert_eq!(last.purges, 0, "the failed purge is not counted: {last:?}");
+    let (status, body) = h.chat("deepseek-chat", "purge [h2]").await;
+    assert_eq!(status, 200, "{body}");
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(content.contains("[h2]"), "{content}");
     h.shutdown().await;
 }

@@ -1,13 +1,18 @@
 //! `switchyard bench soak`: many short requests through real lanes, and whether memory grows.
 //!
 //! One [`BENCH_PRIMARY`] replica (no pacing delay, a few answer pieces), a gateway with
-//! `--lanes` lanes of it in one Chromium, and a client that keeps exactly `--lanes` requests in
-//! flight until `--requests` have been answered. Memory is the PSS of the Chromium process tree
-//! plus this process's own (gateway, replica and client), read from `/proc` after the warm-up
-//! ([`WARM_UP`] requests, which load every page, fill the caches and let the allocators settle)
-//! and then every [`SAMPLE_EVERY`] requests. The figure that matters is the least-squares slope
-//! of those samples, in MiB per 1,000 requests, and the growth from the first sample to the
-//! last; the issue's goal is flat within 5 % from 1,000 to 10,000 requests. Nothing is asserted.
+//! `--lanes` lanes of it in one Chromium, and a client that keeps exactly `--in-flight`
+//! requests (one per lane unless told) in flight until `--requests` have been answered. With one
+//! per lane the lanes are saturated: the next request waits as each ends, so a lane never idles
+//! and never purges its page (`lanes::purge`); with fewer they idle moments, as a gateway that
+//! is not saturated does. Memory is the PSS of the Chromium process tree
+//! plus this process's own (gateway, replica and client), and the anonymous memory of both,
+//! read from `/proc` after the warm-up ([`WARM_UP`] requests, which load every page, fill the
+//! caches and let the allocators settle; the issue's window starts there) and then every
+//! [`SAMPLE_EVERY`] requests. The figures that matter are the least-squares slope of those
+//! samples, in MiB per 1,000 requests, and the growth of the fitted line from the first sample
+//! to the last; the issue's goal is flat within 5 % from 1,000 to 10,000 requests, and the
+//! report says whether the run met it. Nothing is asserted.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -25,8 +30,8 @@ use crate::demo::{BENCH_PRIMARY, replica_site};
 use crate::gateway::Gateway;
 use crate::lanes::board::LaneState;
 
-/// Requests before the first memory sample.
-const WARM_UP: usize = 500;
+/// Requests before the first memory sample: where the issue's window starts.
+const WARM_UP: usize = 1_000;
 /// Requests between two memory samples.
 const SAMPLE_EVERY: usize = 250;
 /// Answer pieces of each soak request (a short answer).
@@ -54,12 +59,17 @@ pub(super) struct Sample {
 pub async fn run(
     requests: usize,
     lanes: u32,
+    in_flight: Option<u32>,
     heavy: bool,
     out: Option<PathBuf>,
     json_out: Option<PathBuf>,
 ) -> Result<(), String> {
     if lanes == 0 {
         return Err("--lanes must be at least 1".to_owned());
+    }
+    let in_flight = in_flight.unwrap_or(lanes);
+    if in_flight == 0 {
+        return Err("--in-flight must be at least 1".to_owned());
     }
     if requests < WARM_UP + 2 * SAMPLE_EVERY {
         return Err(format!(
@@ -115,8 +125,9 @@ pub async fn run(
             return Err(e);
         }
     };
-    let result = soak(&gateway, requests, lanes).await;
+    let result = soak(&gateway, requests, in_flight).await;
     let replica_log = replica.requests().len();
+    let purges: u64 = gateway.board.snapshot().iter().map(|r| r.purges).sum();
     gateway.shutdown().await;
     replica.shutdown().await;
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -125,10 +136,12 @@ pub async fn run(
         &machine,
         requests,
         lanes,
+        in_flight,
         heavy,
         &samples,
         took_s,
         replica_log,
+        purges,
         began.elapsed(),
     );
     report::publish(&run, out.as_deref(), json_out.as_deref()).await
@@ -192,9 +205,13 @@ async fn start_gateway(toml: &str, lanes: u32) -> Result<Gateway, String> {
     Ok(gateway)
 }
 
-/// Sends `total` requests, `lanes` at a time; returns the memory samples and the seconds the
-/// requests took.
-async fn soak(gateway: &Gateway, total: usize, lanes: u32) -> Result<(Vec<Sample>, f64), String> {
+/// Sends `total` requests, `in_flight` at a time; returns the memory samples and the seconds
+/// the requests took.
+async fn soak(
+    gateway: &Gateway,
+    total: usize,
+    in_flight_most: u32,
+) -> Result<(Vec<Sample>, f64), String> {
     let pid = gateway
         .browser_pid()
         .ok_or("the gateway reports no shared browser, so memory cannot be read")?;
@@ -212,7 +229,7 @@ async fn soak(gateway: &Gateway, total: usize, lanes: u32) -> Result<(Vec<Sample
     let mut sent = 0usize;
     use futures::StreamExt;
     while done < total {
-        while sent < total && in_flight.len() < lanes as usize {
+        while sent < total && in_flight.len() < in_flight_most as usize {
             let prompt = format!("soak {sent} replica:chunks={CHUNKS} replica:delay_ms=0");
             in_flight.push(one(&client, &url, &model, prompt));
             sent += 1;
@@ -355,15 +372,17 @@ fn render(
     machine: &Machine,
     requests: usize,
     lanes: u32,
+    in_flight: u32,
     heavy: bool,
     samples: &[Sample],
     took_s: f64,
     replica_log: usize,
+    purges: u64,
     took: Duration,
 ) -> Value {
     let pages = if heavy { "heavy pages" } else { "light pages" };
     let setup = format!(
-        "{requests} requests, {lanes} {} lanes, {lanes} at a time, {CHUNKS} pieces each, {pages}",
+        "{requests} requests, {lanes} {} lanes, {in_flight} at a time, {CHUNKS} pieces each, {pages}",
         BENCH_PRIMARY.display_name()
     );
     let note = format!(
@@ -385,7 +404,7 @@ fn render(
         figures.push(json!({
             "key": key, "measure": measure, "setup": setup, "value": value, "cell": cell,
             "existing_tool": "—", "samples": samples.len(), "samples_note": note,
-            "requests": requests, "lanes": lanes, "heavy": heavy,
+            "requests": requests, "lanes": lanes, "in_flight": in_flight, "heavy": heavy,
         }));
     };
     for (name, key, points) in [
@@ -426,27 +445,49 @@ fn render(
             growth.map_or("n/a".into(), |g| format!("{g:+.1} %")),
         );
     }
-    // The goal is about the whole: Chromium and the gateway together.
-    let total = series(|s| s.browser_kib + s.own_kib);
-    let fitted = fitted_growth_pct(&total);
-    let from = total
-        .iter()
-        .find(|(x, _)| *x >= FLAT_FROM)
-        .or(total.first())
-        .map_or(0, |p| p.0);
-    let flat = fitted.map(|g| g <= FLAT_PCT);
     row(
-        "flat_within_5_pct",
-        format!(
-            "flat within {FLAT_PCT} % (Chromium tree + gateway PSS, fitted line from {from} to \
-             {requests} requests)"
+        "idle_purges_count",
+        "idle purges of the lanes' pages (garbage collections while idle)".to_owned(),
+        Some(purges as f64),
+        purges.to_string(),
+    );
+    // The goal is about the whole: Chromium and the gateway together; PSS, and anonymous
+    // memory, which other processes on the machine do not move.
+    let mut verdicts = Vec::new();
+    for (key, what, total) in [
+        (
+            "flat_within_5_pct",
+            "PSS",
+            series(|s| s.browser_kib + s.own_kib),
         ),
-        flat.map(|f| if f { 1.0 } else { 0.0 }),
-        match (flat, fitted) {
+        (
+            "anon_flat_within_5_pct",
+            "anonymous memory",
+            series(|s| s.browser_anon_kib + s.own_anon_kib),
+        ),
+    ] {
+        let fitted = fitted_growth_pct(&total);
+        let from = total
+            .iter()
+            .find(|(x, _)| *x >= FLAT_FROM)
+            .or(total.first())
+            .map_or(0, |p| p.0);
+        let flat = fitted.map(|g| g <= FLAT_PCT);
+        let cell = match (flat, fitted) {
             (Some(f), Some(g)) => format!("{} ({g:+.1} %)", if f { "yes" } else { "no" }),
             _ => "n/a".to_owned(),
-        },
-    );
+        };
+        verdicts.push(format!("{what} {cell}"));
+        row(
+            key,
+            format!(
+                "flat within {FLAT_PCT} % (Chromium tree + gateway {what}, fitted line from \
+                 {from} to {requests} requests)"
+            ),
+            flat.map(|f| if f { 1.0 } else { 0.0 }),
+            cell,
+        );
+    }
     let series_json: Vec<Value> = samples
         .iter()
         .map(|s| {
@@ -479,8 +520,21 @@ fn render(
                 .join(", ")
         ),
         format!("The replica kept {replica_log} request records at the end (its log is bounded)."),
-        "Goal (issue 16): flat within 5 % from 1,000 to 10,000 requests; reported, not asserted."
-            .to_owned(),
+        format!(
+            "The lanes' pages collected their garbage {purges} times while idle (`lanes::purge`); \
+             a lane whose next request already waits never purges first."
+        ),
+        format!(
+            "Goal (issue 16): flat within {FLAT_PCT} % from {FLAT_FROM} to 10,000 requests, by the \
+             line fitted to the samples from {FLAT_FROM} requests on. This run ({requests} \
+             requests{}): {}. Reported, not asserted.",
+            if requests < 10_000 {
+                ", shorter than the issue's window"
+            } else {
+                ""
+            },
+            verdicts.join("; ")
+        ),
         format!("Run time: {:.1} s.", took.as_secs_f64()),
     ];
     let mut run = report::run_json("soak", machine, figures, &notes, took);

@@ -80,6 +80,9 @@ pub struct LaneRecord {
     pub last_failure_bundle: Option<String>,
     /// The lane's next chat: prepared while idle (`super::warm`); written by its supervisor.
     pub next_chat: super::warm::NextChat,
+    /// How often the lane's renderer collected its garbage while the lane was idle
+    /// (`super::purge`); written by its supervisor.
+    pub purges: u64,
 }
 
 impl LaneRecord {
@@ -100,6 +103,7 @@ impl LaneRecord {
             last_error: None,
             last_failure_bundle: None,
             next_chat: super::warm::NextChat::None,
+            purges: 0,
         }
     }
 }
@@ -239,6 +243,11 @@ impl Board {
     /// Counts one recovery of the lane.
     pub fn restarted(&self, id: &LaneId) {
         self.with_row(id, |r| r.restarts += 1);
+    }
+
+    /// Counts one idle purge of the lane's page.
+    pub fn purged(&self, id: &LaneId) {
+        self.with_row(id, |r| r.purges += 1);
     }
 
     /// Shows what the lane's next chat is (prepared, being prepared, none).

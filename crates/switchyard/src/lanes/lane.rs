@@ -67,6 +67,8 @@ pub struct Lane {
     pub attempt: super::rotation::Attempt,
     /// The page's next chat: prepared while idle, taken by the next request (`super::warm`).
     pub warm: super::warm::Warm,
+    /// Requests since the page's last idle purge (`super::purge`).
+    pub purge: super::purge::Purge,
 }
 
 impl Lane {
@@ -96,6 +98,7 @@ impl Lane {
             accounts,
             attempt: Default::default(),
             warm: Default::default(),
+            purge: Default::default(),
         };
         if let Err(e) = lane.load().await {
             // The caller closes a browser it launched for this lane; only the page goes here.
@@ -209,6 +212,7 @@ impl Lane {
             job.id, job.request.client_model, self.spec.label
         ));
         super::session::mark_used(self).await;
+        self.purge.served();
         let (outcome, mut tape) = {
             let run = self.run_job(job);
             tokio::pin!(run);

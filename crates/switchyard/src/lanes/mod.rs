@@ -19,6 +19,7 @@ mod dummy;
 mod host;
 mod lane;
 pub mod plan;
+pub mod purge;
 mod relay;
 pub mod rotation;
 pub(crate) mod session;

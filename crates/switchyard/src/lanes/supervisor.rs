@@ -265,7 +265,8 @@ impl Supervisor {
     /// Waits for a job, a fault, or shutdown; answers fault injections meanwhile. First, while
     /// idle, the lane prepares its next chat (`super::warm`): a job that arrives meanwhile is
     /// taken and waits for it; a preparation that fails breaks the lane (it recovers, and the
-    /// waiting job goes back to the queue).
+    /// waiting job goes back to the queue). Then, when one is due and nothing waits, the lane
+    /// purges its page's memory (`super::purge`), with the same rules.
     async fn idle(&mut self) -> Next {
         let lane = self.lane.clone();
         let id = lane.spec.id.clone();
@@ -296,8 +297,14 @@ impl Supervisor {
         if prepared {
             self.board.set_next_chat(&id, lane.warm.shown());
         }
+        // The purge in flight, if any: started only while idle with nothing waiting.
+        let mut purging: Option<futures::future::BoxFuture<'static, Result<u128, String>>> = None;
         loop {
             let watchdog = tokio::time::sleep(WATCHDOG_INTERVAL);
+            let purge_due = lane.purge.due_after();
+            let may_purge = prepared && purging.is_none() && self.held.is_none();
+            let purge_timer = tokio::time::sleep(purge_due.unwrap_or(WATCHDOG_INTERVAL));
+            let settled = prepared && purging.is_none();
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return Next::Shutdown,
@@ -327,22 +334,43 @@ impl Supervisor {
                         return Next::Job(job);
                     }
                 }
+                Some(done) = futures::future::OptionFuture::from(purging.as_mut()), if purging.is_some() => {
+                    purging = None;
+                    match done {
+                        Ok(_) => self.board.purged(&id),
+                        Err(why) => {
+                            warn!(lane = %id, cause = %why, "{}: purging the page's memory failed; the lane recovers", lane.spec.label);
+                            lane.note(&why);
+                            self.board.set_failure(&id, &why, None);
+                            return Next::Broken(Cause::Hung, why);
+                        }
+                    }
+                    if let Some(job) = self.held.take() {
+                        return Next::Job(job);
+                    }
+                }
                 Some(c) = self.control.recv() => {
-                    if matches!(c.fault, Fault::SwitchAccount) && prepared {
+                    if matches!(c.fault, Fault::SwitchAccount) && settled {
                         return Next::Switch(c.reply);
                     }
                     inject(&lane, c, &mut self.panic_next).await;
                 }
                 job = self.inbox.recv(), if self.held.is_none() => match job {
-                    Some(job) if prepared => return Next::Job(job),
+                    Some(job) if settled => return Next::Job(job),
                     Some(job) => {
-                        // Its lane time starts now: the wait for the preparation is the lane's.
+                        // Its lane time starts now: the wait for the preparation (or the
+                        // purge) is the lane's.
                         job.clock.take();
                         self.held = Some(job);
                     }
                     None => return Next::Shutdown,
                 },
-                () = watchdog, if prepared => {
+                // Biased: a job in the inbox is taken above before a purge can start.
+                () = purge_timer, if may_purge && purge_due.is_some() => {
+                    let lane = lane.clone();
+                    purging = Some(Box::pin(async move { lane.purge_memory().await }));
+                }
+                () = watchdog, if settled => {
                     if let Err(e) = lane.tab.eval("the watchdog's ping", "1", WATCHDOG_TIMEOUT).await {
                         return Next::Broken(Cause::Hung, format!("the page stopped answering ({e})"));
                     }
