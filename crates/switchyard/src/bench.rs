@@ -68,6 +68,7 @@ use report::{machine, median, render};
 
 mod heavy;
 mod litellm;
+mod memory;
 mod overhead;
 pub mod report;
 mod soak;
@@ -75,6 +76,7 @@ mod tee;
 
 pub use heavy::run as heavy;
 pub use litellm::run as litellm;
+pub use memory::{Options as MemoryOptions, run as memory};
 pub use overhead::run as overhead;
 pub use soak::run as soak;
 pub use tee::run as tee;
@@ -310,6 +312,12 @@ impl Rig {
     /// Starts one replica per provider and a gateway with the given lanes per provider. The first
     /// provider is the current one; more than one lane in total means `full_parallel_lanes`.
     async fn start(lanes: &[Group]) -> Result<Rig, String> {
+        Rig::start_with(lanes, &[], false).await
+    }
+
+    /// [`Rig::start`] with `browser.extra_flags` and, with `faults`, the fault-injection
+    /// routes (`POST /api/lanes/{id}/crash`) on.
+    async fn start_with(lanes: &[Group], flags: &[String], faults: bool) -> Result<Rig, String> {
         let knobs = Knobs {
             delay_ms: DELAY_MS,
             ..Knobs::default()
@@ -318,8 +326,9 @@ impl Rig {
         // The bench's client sends no key: its sites are replicas, so keys in data_dir stay off.
         let mut toml = format!(
             "provider = \"{}\"\n[server]\nport = 0\n[browser]\nisolation = \"context\"\n\
-             [auth]\nrequire_key = false\n",
-            current.prefix()
+             extra_flags = {}\n[auth]\nrequire_key = false\n",
+            current.prefix(),
+            toml::Value::Array(flags.iter().cloned().map(toml::Value::String).collect())
         );
         if lanes.iter().map(|g| g.count).sum::<u32>() > 1 {
             toml.push_str(
@@ -347,7 +356,9 @@ impl Rig {
             replicas.push((kind, server));
         }
         let table = config::parse_table(&toml, "bench settings")?;
-        let gateway = Gateway::start(Config::from_table(table, "bench settings")?).await?;
+        let mut config = Config::from_table(table, "bench settings")?;
+        config.fault_injection = faults;
+        let gateway = Gateway::start(config).await?;
         let base = gateway.base_url();
         let rig = Rig {
             gateway,
@@ -803,15 +814,9 @@ fn all_ok<T>(results: Vec<Result<T, String>>) -> Result<Vec<T>, String> {
 /// The largest memory sample of one setup.
 #[derive(Clone, Copy, Default)]
 struct Peak {
-    /// PSS of the Chromium process tree at the peak, in KiB.
-    browser_kib: u64,
-    /// Of `browser_kib`, the renderer processes', and how many there were.
-    renderer_kib: u64,
-    renderers: usize,
-    /// Of `browser_kib`, the browser process itself and the utility processes (network,
-    /// storage and other services).
-    browser_process_kib: u64,
-    utility_kib: u64,
+    /// PSS and anonymous memory of the Chromium process tree at the peak, split by process
+    /// kind.
+    chromium: procs::TreePss,
     /// PSS of this process (gateway, replica sites, bench client) at the peak, in KiB.
     own_kib: u64,
     samples: usize,
@@ -839,12 +844,8 @@ async fn with_memory_peak<T>(browser_pid: u32, work: impl Future<Output = T>) ->
             if let Ok((browser, own_kib, ticks)) = sample {
                 peak.samples += 1;
                 peak.sampling_cpu += TICK * u32::try_from(ticks).unwrap_or(u32::MAX);
-                if browser.total_kib + own_kib > peak.browser_kib + peak.own_kib {
-                    peak.browser_kib = browser.total_kib;
-                    peak.renderer_kib = browser.renderer_kib;
-                    peak.renderers = browser.renderers;
-                    peak.browser_process_kib = browser.browser_process_kib;
-                    peak.utility_kib = browser.utility_kib;
+                if browser.total_kib + own_kib > peak.chromium.total_kib + peak.own_kib {
+                    peak.chromium = browser;
                     peak.own_kib = own_kib;
                 }
             }

@@ -109,6 +109,7 @@ pub async fn run(config: &Config, opts: &DoctorOptions) -> Result<Vec<SiteReport
         user_data_dir,
         cdp_timeout: config.browser.cdp_timeout,
         no_sandbox: config.browser.no_sandbox,
+        extra_flags: config.browser.extra_flags.clone(),
         proxy,
     };
     let shots = config.data_dir.join("doctor");

@@ -163,6 +163,7 @@ pub async fn run(config: &Config, opts: &LoginOptions) -> Result<String, String>
         },
         cdp_timeout: config.browser.cdp_timeout,
         no_sandbox: config.browser.no_sandbox,
+        extra_flags: config.browser.extra_flags.clone(),
         proxy: settings.proxy.clone(),
     };
     let browser = Chromium::launch(&launch)

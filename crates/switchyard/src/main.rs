@@ -203,6 +203,27 @@ enum BenchWhat {
         #[arg(long)]
         no_memory: bool,
     },
+    /// Only the memory of the 8-lane setup (one lane per provider, each in its own browser
+    /// context), PSS and anonymous memory per process kind, for each set of extra Chromium
+    /// flags given, to compare launch choices within one run.
+    Memory {
+        /// Extra Chromium flags for one variant, separated by spaces (as browser.extra_flags);
+        /// repeat for more variants; "" is switchyard's own flags only (the default).
+        #[arg(long = "flags", value_name = "FLAGS", allow_hyphen_values = true)]
+        flags: Vec<String>,
+        /// Tee capture everywhere (default: replay where the provider offers it).
+        #[arg(long)]
+        tee: bool,
+        /// Rounds of one stamped request per lane, all at once.
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        /// Run the variants in turn this many times.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// Then crash the first lane's renderer and report which lanes had to be brought back.
+        #[arg(long)]
+        crash: bool,
+    },
     /// Many short requests through real lanes: memory after warm-up and its growth per 1,000
     /// requests.
     Soak {
@@ -474,6 +495,32 @@ async fn run(cli: Cli) -> Result<(), String> {
             what: Some(BenchWhat::Tee { rounds, no_memory }),
             ..
         } => switchyard::bench::tee(rounds, !no_memory, out, json).await,
+        Command::Bench {
+            out,
+            json,
+            what:
+                Some(BenchWhat::Memory {
+                    flags,
+                    tee,
+                    rounds,
+                    repeat,
+                    crash,
+                }),
+            ..
+        } => {
+            let opts = switchyard::bench::MemoryOptions {
+                variants: flags,
+                capture: if tee {
+                    switchyard::config::CaptureMode::Tee
+                } else {
+                    switchyard::config::CaptureMode::Replay
+                },
+                rounds,
+                repeat,
+                crash,
+            };
+            switchyard::bench::memory(opts, out, json).await
+        }
         Command::Bench {
             out,
             json,

@@ -41,6 +41,7 @@ impl Viewer {
             user_data_dir: None,
             cdp_timeout: Duration::from_secs(15),
             no_sandbox: false,
+            extra_flags: Vec::new(),
             proxy: None,
         })
         .await

@@ -50,7 +50,6 @@ impl RemoteChromium {
             "--headless=new",
             "--no-first-run",
             "--disable-gpu",
-            "--no-zygote",
             "--disable-features=WebUIOmniboxPopup,WebUIOmniboxFullPopup,WebUIOmniboxAimPopup",
         ])
         .arg(format!("--remote-debugging-port={port}"))

@@ -1,5 +1,5 @@
 //! Lanes that heal, on real Chromium: a renderer crash, a killed browser (both isolation
-//! modes), a panic in a lane's request task or its supervisor, a timed-out step, a breaker that benches a lane
+//! modes), killed zygotes, a panic in a lane's request task or its supervisor, a timed-out step, a breaker that benches a lane
 //! failing every request, and the fault-injection endpoints that cause some of them.
 
 #![allow(
@@ -220,6 +220,47 @@ async fn a_killed_shared_browser_is_relaunched_and_every_lane_serves_again() {
     assert_eq!(pids[0], pids[1], "still one shared browser: {pids:?}");
     assert_eq!(Some(pids[0] as u32), h.gateway.browser_pid());
     let prompt = format!("after the kill {SHORT}");
+    let (a, b) = tokio::join!(
+        h.chat("deepseek-chat", &prompt),
+        h.chat("glm-chat", &prompt)
+    );
+    assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_zygote_relaunches_the_shared_browser_and_every_lane_serves_again() {
+    let h = Harness::start_with_faults(&[DS, GLM], LONG, BOTH_1).await;
+    let old_pid = h.gateway.browser_pid().unwrap();
+    // The zygotes fork every renderer; without them the browser could open no page again.
+    let zygotes = switchyard::browser::procs::zygotes(old_pid);
+    assert!(!zygotes.is_empty(), "Chromium {old_pid} runs a zygote");
+    let killed_at = Instant::now();
+    for zygote in &zygotes {
+        kill_9(u64::from(*zygote));
+    }
+    let lanes = h
+        .wait_lanes("every lane back on a new browser", |l| {
+            all_ready(l)
+                && l.iter().all(|l| {
+                    l["restarts"].as_u64() >= Some(1)
+                        && l["browser_pid"].as_u64() != Some(u64::from(old_pid))
+                })
+        })
+        .await;
+    eprintln!(
+        "zygotes kill -9 → every lane ready on a new browser in {:.2}s",
+        killed_at.elapsed().as_secs_f64()
+    );
+    let new_pid = h.gateway.browser_pid().unwrap();
+    assert_ne!(new_pid, old_pid);
+    assert!(
+        lanes
+            .iter()
+            .all(|l| l["browser_pid"].as_u64() == Some(u64::from(new_pid)))
+    );
+    assert!(!switchyard::browser::procs::zygotes(new_pid).is_empty());
+    let prompt = format!("after the zygote kill {SHORT}");
     let (a, b) = tokio::join!(
         h.chat("deepseek-chat", &prompt),
         h.chat("glm-chat", &prompt)

@@ -425,7 +425,7 @@ pub(super) fn render(
         (format!("{total} lanes, tee capture"), eight_tee_peak, "—"),
     ];
     for (setup, peak, reference) in &peaks {
-        let (browser, own) = (mib(peak.browser_kib), mib(peak.own_kib));
+        let (browser, own) = (mib(peak.chromium.total_kib), mib(peak.own_kib));
         figures.add(
             Row {
                 measure: "peak memory (PSS)",
@@ -433,11 +433,11 @@ pub(super) fn render(
                 cell: format!(
                     "{:.0} MiB (Chromium {browser:.0} with {} at {:.0}; switchyard {own:.0})",
                     browser + own,
-                    match peak.renderers {
+                    match peak.chromium.renderers {
                         1 => "1 renderer".to_owned(),
                         n => format!("{n} renderers"),
                     },
-                    mib(peak.renderer_kib)
+                    mib(peak.chromium.renderer_kib)
                 ),
                 existing_tool: reference,
                 samples: format!("{} samples", peak.samples),
@@ -445,9 +445,16 @@ pub(super) fn render(
             json!({
                 "key": "peak_pss_mib", "value": browser + own,
                 "chromium_pss_mib": browser, "switchyard_pss_mib": own,
-                "renderer_pss_mib": mib(peak.renderer_kib), "renderers": peak.renderers,
-                "browser_process_pss_mib": mib(peak.browser_process_kib),
-                "utility_pss_mib": mib(peak.utility_kib),
+                "renderer_pss_mib": mib(peak.chromium.renderer_kib),
+                "renderers": peak.chromium.renderers,
+                "browser_process_pss_mib": mib(peak.chromium.browser_process_kib),
+                "utility_pss_mib": mib(peak.chromium.utility_kib),
+                "chromium_anon_mib": mib(peak.chromium.total_anon_kib),
+                "renderer_anon_mib": mib(peak.chromium.renderer_anon_kib),
+                "browser_process_anon_mib": mib(peak.chromium.browser_process_anon_kib),
+                "utility_anon_mib": mib(peak.chromium.utility_anon_kib),
+                "zygote_pss_mib": mib(peak.chromium.zygote_kib),
+                "zygotes": peak.chromium.zygotes,
                 "samples": peak.samples,
             }),
         );
@@ -466,7 +473,7 @@ pub(super) fn render(
             eight_tee_peak,
         ),
     ] {
-        let whole = |p: &Peak| mib(p.browser_kib + p.own_kib);
+        let whole = |p: &Peak| mib(p.chromium.total_kib + p.own_kib);
         let added = (whole(many) - whole(single)) / (lanes - 1.0).max(1.0);
         figures.add(
             Row {
@@ -587,13 +594,15 @@ pub(super) fn render(
              machine (other programs, tests) lower every figure a little. Per added lane = (the \
              {total}-lane peak − the 1-lane peak) / {}. Sampling \
              took {:.1} ms of CPU per sample on average (the costliest setup), taken from the \
-             runs being measured.",
+             runs being measured. Chromium ran with {}; `switchyard bench memory` compares \
+             other flag sets.",
             MEMORY_EVERY.as_millis(),
             total.saturating_sub(1).max(1),
             peaks
                 .iter()
                 .map(|(_, p, _)| p.sampling_cpu.as_secs_f64() * 1e3 / p.samples.max(1) as f64)
-                .fold(0.0, f64::max)
+                .fold(0.0, f64::max),
+            crate::browser::launch_summary()
         ),
         format!(
             "Existing tool (IntenseRP Next v2): {REFERENCE_RELAY_P50} relay p50 with one lane, \

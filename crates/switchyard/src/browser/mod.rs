@@ -51,18 +51,28 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often [`Chromium::popup_of`] looks for the popup.
 const POPUP_POLL: Duration = Duration::from_millis(100);
+/// How often a launched browser's zygotes are looked at ([`guard_zygotes`]).
+const ZYGOTE_POLL: Duration = Duration::from_secs(1);
+/// How many polls may pass before the zygotes are found; a browser without any (launched with
+/// `--no-zygote` in `browser.extra_flags`) is then left alone.
+const ZYGOTE_SEARCHES: u32 = 10;
 /// How long attaching to a remote browser may take (`/json/version` and the websocket).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Flags on top of chromiumoxide's defaults. Keys without leading dashes (chromiumoxide adds
-/// them). See browser-notes.md: the omnibox-popup WebUI renderers cost 3-4x renderer CPU, the
-/// zygote and GPU processes cost memory we do not need for text chat.
+/// them). See browser-notes.md: the omnibox-popup WebUI renderers cost 3-4x renderer CPU, and
+/// the GPU process costs memory we do not need for text chat.
+///
+/// The zygote stays (no `--no-zygote`): every renderer and utility is forked from it, so they
+/// share the pages it wrote before forking, above all the binary's relocated data (about 12 MiB
+/// per process that each would otherwise write for itself). With eight lanes that is about
+/// 125 MiB PSS less, and Chromium refuses `--no-zygote` with its sandbox on (ARCHITECTURE.md,
+/// "Process model").
 const EXTRA_FLAGS: &[&str] = &[
     "disable-gpu",
     "disable-quic",
     "disable-component-update",
     "disable-domain-reliability",
-    "no-zygote",
     "in-process-gpu",
     "no-default-browser-check",
 ];
@@ -81,6 +91,67 @@ const DISABLED_FEATURES: &[&str] = &[
 /// (about 30 MiB PSS). Its crash then takes the browser down (every lane reopens on the
 /// relaunched one) instead of failing the requests in flight; see ARCHITECTURE.md.
 const ENABLED_FEATURES: &[&str] = &["NetworkServiceInProcess2"];
+
+/// `browser.extra_flags` sorted for the launch: feature lists apart (they join switchyard's
+/// own), the other switches as key and value without the leading dashes, `--js-flags` given
+/// more than once joined into one (V8 reads space-separated flags).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ExtraFlags {
+    switches: Vec<(String, Option<String>)>,
+    enabled: Vec<String>,
+    disabled: Vec<String>,
+}
+
+impl ExtraFlags {
+    fn parse(flags: &[String]) -> ExtraFlags {
+        let mut out = ExtraFlags::default();
+        for flag in flags {
+            let body = flag.trim_start_matches('-');
+            let (key, value) = match body.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (body, None),
+            };
+            let list = |v: Option<&str>| -> Vec<String> {
+                (v.unwrap_or_default().split(','))
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            };
+            match key {
+                "enable-features" => out.enabled.extend(list(value)),
+                "disable-features" => out.disabled.extend(list(value)),
+                "js-flags" => {
+                    let value = value.unwrap_or_default();
+                    match out.switches.iter_mut().find(|(k, _)| k == "js-flags") {
+                        Some((_, Some(v))) => {
+                            v.push(' ');
+                            v.push_str(value);
+                        }
+                        _ => out.switches.push((key.to_owned(), Some(value.to_owned()))),
+                    }
+                }
+                _ => out
+                    .switches
+                    .push((key.to_owned(), value.map(str::to_owned))),
+            }
+        }
+        out
+    }
+}
+
+/// The launch flags and process model switchyard adds to chromiumoxide's defaults, in words,
+/// for reports that measure them (`switchyard bench`).
+pub fn launch_summary() -> String {
+    let flags: Vec<String> = EXTRA_FLAGS.iter().map(|f| format!("--{f}")).collect();
+    format!(
+        "{} --disable-features={} --enable-features={} (with chromiumoxide's defaults); the \
+         zygote forks every renderer and utility, GPU and network service run in the browser \
+         process, one renderer per browser context",
+        flags.join(" "),
+        DISABLED_FEATURES.join(","),
+        ENABLED_FEATURES.join(",")
+    )
+}
 
 /// A browser-level failure, with enough words to act on.
 #[derive(Debug, Clone)]
@@ -143,6 +214,10 @@ pub struct LaunchOptions {
     pub cdp_timeout: Duration,
     /// `browser.no_sandbox`: turn Chromium's sandbox off even when not running as root.
     pub no_sandbox: bool,
+    /// `browser.extra_flags`: switches added to the launch, `--name` or `--name=value`
+    /// (validated by the config). `--enable-features` and `--disable-features` join
+    /// switchyard's own lists (Chromium reads only the last of a repeated switch).
+    pub extra_flags: Vec<String>,
     /// `providers.<p>.proxy` of the lane this browser is for (`process` isolation only; a
     /// shared browser gives each lane's context its own proxy instead).
     pub proxy: Option<ProxyUrl>,
@@ -223,6 +298,8 @@ pub struct Chromium {
     /// Chromium's own start page is still to be closed (a launched browser, until its first
     /// lane page is open).
     start_page: AtomicBool,
+    /// Set when `close` begins, so the zygote guard does not take the exit for a crash.
+    closing: AtomicBool,
 }
 
 static TEMP_PROFILES: AtomicU64 = AtomicU64::new(0);
@@ -261,9 +338,33 @@ impl Chromium {
             .viewport(None)
             .launch_timeout(LAUNCH_TIMEOUT)
             .request_timeout(opts.cdp_timeout)
-            .args(EXTRA_FLAGS.iter().copied())
-            .arg(("disable-features", DISABLED_FEATURES))
-            .arg(("enable-features", ENABLED_FEATURES));
+            .args(EXTRA_FLAGS.iter().copied());
+        let extra = ExtraFlags::parse(&opts.extra_flags);
+        if !opts.extra_flags.is_empty() {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                info!(
+                    flags = %opts.extra_flags.join(" "),
+                    "Chromium starts with browser.extra_flags on top of switchyard's own flags; \
+                     remove them if the lanes misbehave"
+                );
+            });
+        }
+        for (key, value) in &extra.switches {
+            builder = match value {
+                Some(v) => builder.arg((key.as_str(), v.as_str())),
+                None => builder.arg(key.as_str()),
+            };
+        }
+        let disabled: Vec<&str> = (DISABLED_FEATURES.iter().copied())
+            .chain(extra.disabled.iter().map(String::as_str))
+            .collect();
+        let enabled: Vec<&str> = (ENABLED_FEATURES.iter().copied())
+            .chain(extra.enabled.iter().map(String::as_str))
+            .collect();
+        builder = builder
+            .arg(("disable-features", disabled.as_slice()))
+            .arg(("enable-features", enabled.as_slice()));
         let unsandboxed = sandbox_off(opts.no_sandbox);
         if let Some(why) = unsandboxed {
             static SAID: std::sync::Once = std::sync::Once::new();
@@ -295,7 +396,7 @@ impl Chromium {
         let pid = browser.get_mut_child().and_then(|c| c.as_mut_inner().id());
         let (closed, task) = watch_handler(handler, format!("pid {pid:?}"));
         info!(?pid, profile = %profile.display(), "Chromium started");
-        Ok(Arc::new(Chromium {
+        let chromium = Arc::new(Chromium {
             browser: Mutex::new(browser),
             pid,
             closed,
@@ -304,7 +405,15 @@ impl Chromium {
             remote: None,
             handler: std::sync::Mutex::new(Some(task)),
             start_page: AtomicBool::new(true),
-        }))
+            closing: AtomicBool::new(false),
+        });
+        if let Some(pid) = pid {
+            crate::tasks::spawn(
+                "chromium-zygotes",
+                guard_zygotes(Arc::downgrade(&chromium), pid),
+            );
+        }
+        Ok(chromium)
     }
 
     /// Attaches to an already running Chromium (`browser.endpoints`). An `http(s)://` endpoint
@@ -351,6 +460,7 @@ impl Chromium {
             handler: std::sync::Mutex::new(Some(task)),
             // Another program's browser: its pages are not switchyard's to close.
             start_page: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
         }))
     }
 
@@ -495,6 +605,7 @@ impl Chromium {
     /// takes too long, then removes a throwaway profile. A remote browser is left running:
     /// only switchyard's connection to it ends.
     pub async fn close(&self) {
+        self.closing.store(true, Ordering::Relaxed);
         if self.remote.is_some() {
             let task = self
                 .handler
@@ -535,6 +646,73 @@ impl Chromium {
         if let Some(dir) = &self.temp_profile {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+/// Kills a launched browser whose zygote died. Chromium forks every renderer from its zygote;
+/// without it the browser lives on but can open no page, and its renderers die with it, so
+/// every lane would fail to recover on it (a new browser context needs a renderer too). Killing
+/// the browser turns this into the browser loss the lanes already handle: the shared browser
+/// is relaunched and every lane reopens on it. The guard ends with the browser, on `close`,
+/// or when no zygote shows up after [`ZYGOTE_SEARCHES`] polls.
+async fn guard_zygotes(chromium: std::sync::Weak<Chromium>, pid: u32) {
+    let mut zygotes: Vec<u32> = Vec::new();
+    let mut searches = 0;
+    let mut tick = tokio::time::interval(ZYGOTE_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(browser) = chromium.upgrade() else {
+            return;
+        };
+        if browser.is_closed() || browser.closing.load(Ordering::Relaxed) {
+            return;
+        }
+        let known = zygotes.clone();
+        let looked = tokio::task::spawn_blocking(move || {
+            if known.is_empty() {
+                (procs::zygotes(pid), None)
+            } else {
+                // A zygote orphaned by a browser that exited itself is the browser's loss,
+                // which its handler reports; only a zygote lost under a live browser counts.
+                let gone = (known.iter().copied())
+                    .find(|z| !procs::is_live_zygote(*z, pid))
+                    .filter(|_| procs::is_running(pid));
+                (known, gone)
+            }
+        })
+        .await;
+        let Ok((found, gone)) = looked else {
+            continue;
+        };
+        zygotes = found;
+        if zygotes.is_empty() {
+            searches += 1;
+            if searches >= ZYGOTE_SEARCHES {
+                debug!(
+                    browser = pid,
+                    "Chromium runs without a zygote; nothing to guard"
+                );
+                return;
+            }
+            continue;
+        }
+        let Some(zygote) = gone else {
+            continue;
+        };
+        if browser.is_closed() || browser.closing.load(Ordering::Relaxed) {
+            return;
+        }
+        warn!(
+            browser = pid,
+            zygote,
+            "Chromium's zygote is gone, so the browser can start no renderer; killing the \
+             browser so that its lanes reopen on a new one"
+        );
+        if let Err(e) = browser.kill().await {
+            warn!(browser = pid, cause = %e, "could not kill the browser whose zygote is gone");
+        }
+        return;
     }
 }
 
@@ -657,4 +835,38 @@ pub fn find_chromium(configured: Option<&Path>) -> Result<PathBuf, String> {
          Chrome binary."
             .to_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_flags_join_the_feature_lists_and_one_js_flags() {
+        let flags: Vec<String> = [
+            "--renderer-process-limit=2",
+            "--disable-features=PaintHolding,BackForwardCache",
+            "--js-flags=--lite-mode",
+            "--enable-features=A",
+            "--single-process",
+            "--js-flags=--max-semi-space-size=1",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let parsed = ExtraFlags::parse(&flags);
+        assert_eq!(
+            parsed.switches,
+            vec![
+                ("renderer-process-limit".to_owned(), Some("2".to_owned())),
+                (
+                    "js-flags".to_owned(),
+                    Some("--lite-mode --max-semi-space-size=1".to_owned())
+                ),
+                ("single-process".to_owned(), None),
+            ]
+        );
+        assert_eq!(parsed.disabled, ["PaintHolding", "BackForwardCache"]);
+        assert_eq!(parsed.enabled, ["A"]);
+        assert_eq!(ExtraFlags::parse(&[]), ExtraFlags::default());
+    }
 }

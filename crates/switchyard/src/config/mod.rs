@@ -170,6 +170,9 @@ pub struct BrowserConfig {
     pub cdp_timeout: Duration,
     /// Start Chromium with `--no-sandbox` even when not running as root.
     pub no_sandbox: bool,
+    /// `browser.extra_flags`: Chromium switches added to every launch, each `--name` or
+    /// `--name=value` (checked by [`chromium_flag`]).
+    pub extra_flags: Vec<String>,
     /// `browser.endpoints`: attach the lanes to these running Chromiums instead of launching
     /// one (empty: launch).
     pub endpoints: Vec<Endpoint>,
@@ -383,12 +386,20 @@ impl Config {
                     .to_owned(),
             ));
         }
+        let extra_flags = (browser.extra_flags.unwrap_or_default().into_iter())
+            .map(|flag| {
+                chromium_flag(&flag)
+                    .map(|()| flag)
+                    .map_err(|msg| bad("browser.extra_flags", msg))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let browser = BrowserConfig {
             executable: browser.executable.map(PathBuf::from),
             headless: browser.headless.unwrap_or(true),
             isolation: browser.isolation.unwrap_or(Isolation::Context),
             cdp_timeout: Duration::from_secs(cdp_secs),
             no_sandbox: browser.no_sandbox.unwrap_or(false),
+            extra_flags,
             endpoints,
         };
 
@@ -776,6 +787,49 @@ fn parse_preset(label: &str) -> Option<Preset> {
     })
 }
 
+/// Chromium switches switchyard sets itself, with the setting that controls each.
+const OWN_CHROMIUM_FLAGS: &[(&str, &str)] = &[
+    (
+        "remote-debugging-port",
+        "switchyard picks the DevTools port",
+    ),
+    (
+        "remote-debugging-pipe",
+        "switchyard speaks CDP over the DevTools port",
+    ),
+    (
+        "remote-debugging-address",
+        "the DevTools port stays on 127.0.0.1",
+    ),
+    ("user-data-dir", "use data_dir (profiles) instead"),
+    ("headless", "use browser.headless instead"),
+    ("no-sandbox", "use browser.no_sandbox instead"),
+    ("proxy-server", "use providers.<p>.proxy instead"),
+    ("proxy-bypass-list", "use providers.<p>.proxy instead"),
+];
+
+/// Checks one `browser.extra_flags` entry: `--name` or `--name=value`, the name of letters,
+/// digits, `-` and `_`, not a switch switchyard sets itself.
+fn chromium_flag(flag: &str) -> Result<(), String> {
+    let Some(body) = flag.strip_prefix("--") else {
+        return Err(format!(
+            "`{flag}` is not a Chromium switch; write it as `--name` or `--name=value`"
+        ));
+    };
+    let name = body.split_once('=').map_or(body, |(name, _)| name);
+    let valid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if name.is_empty() || !name.chars().all(valid) || flag.contains('\0') {
+        return Err(format!(
+            "`{flag}` is not a Chromium switch; write it as `--name` or `--name=value` (one \
+             switch per entry)"
+        ));
+    }
+    match OWN_CHROMIUM_FLAGS.iter().find(|(own, _)| *own == name) {
+        Some((_, instead)) => Err(format!("`--{name}` is set by switchyard: {instead}")),
+        None => Ok(()),
+    }
+}
+
 fn provider_names() -> String {
     ProviderKind::ALL
         .iter()
@@ -941,6 +995,39 @@ mod tests {
         );
         let e = err("not toml at all = = \n");
         assert!(e.starts_with("switchyard.toml: not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn browser_extra_flags_are_switches_and_not_switchyards_own() {
+        let c = Config::from_toml_str(
+            "[browser]\nextra_flags = [\"--renderer-process-limit=2\", \"--js-flags=--lite-mode --max-semi-space-size=1\", \"--disable-features=PaintHolding\"]\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.browser.extra_flags.len(), 3);
+        assert!(
+            Config::from_toml_str("", "x")
+                .unwrap()
+                .browser
+                .extra_flags
+                .is_empty()
+        );
+        let e = err("[browser]\nextra_flags = [\"single-process\"]\n");
+        assert!(
+            e.contains("browser.extra_flags: `single-process` is not a Chromium switch"),
+            "{e}"
+        );
+        let e = err("[browser]\nextra_flags = [\"--a --b\"]\n");
+        assert!(e.contains("one switch per entry"), "{e}");
+        let e = err("[browser]\nextra_flags = [\"--\"]\n");
+        assert!(e.contains("is not a Chromium switch"), "{e}");
+        let e = err("[browser]\nextra_flags = [\"--user-data-dir=/tmp/x\"]\n");
+        assert!(
+            e.contains("`--user-data-dir` is set by switchyard: use data_dir"),
+            "{e}"
+        );
+        let e = err("[browser]\nextra_flags = [\"--no-sandbox\"]\n");
+        assert!(e.contains("browser.no_sandbox"), "{e}");
     }
 
     #[test]

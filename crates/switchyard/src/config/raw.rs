@@ -102,6 +102,7 @@ pub struct RawBrowser {
     pub isolation: Option<super::Isolation>,
     pub cdp_timeout_secs: Option<u64>,
     pub no_sandbox: Option<bool>,
+    pub extra_flags: Option<Vec<String>>,
     /// Already running Chromiums: URL strings or `{ url, max_lanes }` tables (checked in
     /// `super::net`, which words the errors).
     pub endpoints: Option<Vec<toml::Value>>,

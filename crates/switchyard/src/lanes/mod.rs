@@ -396,6 +396,7 @@ pub async fn start(
         user_data_dir: None,
         cdp_timeout: config.browser.cdp_timeout,
         no_sandbox: config.browser.no_sandbox,
+        extra_flags: config.browser.extra_flags.clone(),
         // Each lane's own (`process` isolation); the shared browser has none.
         proxy: None,
     };
