@@ -138,6 +138,7 @@ async fn stream_once(hide: bool) -> (String, Value) {
         cdp_timeout: Duration::from_secs(15),
         no_sandbox: false,
         proxy: None,
+        extra_flags: Vec::new(),
     })
     .await
     .unwrap();
