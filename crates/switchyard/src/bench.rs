@@ -312,12 +312,17 @@ impl Rig {
     /// Starts one replica per provider and a gateway with the given lanes per provider. The first
     /// provider is the current one; more than one lane in total means `full_parallel_lanes`.
     async fn start(lanes: &[Group]) -> Result<Rig, String> {
-        Rig::start_with(lanes, &[], false).await
+        Rig::start_with(lanes, &[], false, true).await
     }
 
-    /// [`Rig::start`] with `browser.extra_flags` and, with `faults`, the fault-injection
-    /// routes (`POST /api/lanes/{id}/crash`) on.
-    async fn start_with(lanes: &[Group], flags: &[String], faults: bool) -> Result<Rig, String> {
+    /// [`Rig::start`] with `browser.extra_flags`, with `faults` the fault-injection routes
+    /// (`POST /api/lanes/{id}/crash`) on, and `hide` as every provider's `hide_while_streaming`.
+    async fn start_with(
+        lanes: &[Group],
+        flags: &[String],
+        faults: bool,
+        hide: bool,
+    ) -> Result<Rig, String> {
         let knobs = Knobs {
             delay_ms: DELAY_MS,
             ..Knobs::default()
@@ -348,7 +353,7 @@ impl Rig {
                 .map_err(|e| format!("cannot start the {kind} replica: {e}"))?;
             toml.push_str(&format!(
                 "[providers.{}]\nenabled = true\ninstances = {count}\nbase_url = \"{}\"\n\
-                 capture = \"{}\"\n",
+                 capture = \"{}\"\nhide_while_streaming = {hide}\n",
                 kind.prefix(),
                 server.base_url(),
                 capture_name(capture)

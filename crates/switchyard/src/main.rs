@@ -202,6 +202,10 @@ enum BenchWhat {
         /// Do not sample memory while the lanes stream (the default table does).
         #[arg(long)]
         no_memory: bool,
+        /// Keep the pages shown while they stream (`hide_while_streaming = false` for every
+        /// provider), to compare with the default.
+        #[arg(long)]
+        shown: bool,
     },
     /// Only the memory of the 8-lane setup (one lane per provider, each in its own browser
     /// context), PSS and anonymous memory per process kind, for each set of extra Chromium
@@ -492,9 +496,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Bench {
             out,
             json,
-            what: Some(BenchWhat::Tee { rounds, no_memory }),
+            what:
+                Some(BenchWhat::Tee {
+                    rounds,
+                    no_memory,
+                    shown,
+                }),
             ..
-        } => switchyard::bench::tee(rounds, !no_memory, out, json).await,
+        } => switchyard::bench::tee(rounds, !no_memory, !shown, out, json).await,
         Command::Bench {
             out,
             json,

@@ -118,7 +118,7 @@ pub async fn run(
 
 async fn one_variant(opts: &Options, flags: &str, sizes: Sizes) -> Result<Measured, String> {
     let list: Vec<String> = flags.split_whitespace().map(str::to_owned).collect();
-    let rig = Rig::start_with(&all_providers(opts.capture), &list, opts.crash).await?;
+    let rig = Rig::start_with(&all_providers(opts.capture), &list, opts.crash, true).await?;
     let result = measure(&rig, opts, sizes).await;
     rig.shutdown().await;
     result

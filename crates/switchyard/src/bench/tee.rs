@@ -23,6 +23,7 @@ use crate::config::CaptureMode;
 pub async fn run(
     rounds: usize,
     memory: bool,
+    hide: bool,
     out: Option<PathBuf>,
     json_out: Option<PathBuf>,
 ) -> Result<(), String> {
@@ -37,7 +38,7 @@ pub async fn run(
         ..QUICK
     };
     tracing::info!("bench tee: 8 lanes, tee capture, {rounds} rounds");
-    let rig = Rig::start(&all_providers(CaptureMode::Tee)).await?;
+    let rig = Rig::start_with(&all_providers(CaptureMode::Tee), &[], false, hide).await?;
     let result = match (memory, rig.gateway.browser_pid()) {
         (true, Some(pid)) => {
             let (out, peak) = with_memory_peak(pid, eight_lanes(&rig, sizes)).await;
@@ -115,6 +116,13 @@ pub async fn run(
          the renderer (network service, the renderer's queue) or after the page task (decoder, \
          SSE, the client)."
             .to_owned(),
+        if hide {
+            "The pages are minimized while they stream (`hide_while_streaming`, the default)."
+                .to_owned()
+        } else {
+            "The pages stay shown while they stream (--shown: `hide_while_streaming = false`)."
+                .to_owned()
+        },
         format!(
             "Load average (1 min): {} at start, {} at end.",
             machine.load,
