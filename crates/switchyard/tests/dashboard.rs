@@ -21,7 +21,7 @@ use std::time::Duration;
 use common::{DEADLINE, Harness, parse_sse};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use switchyard::browser::{Chromium, LaunchOptions, Tab};
+use switchyard::browser::{Chromium, Tab};
 use switchyard::config::QueueMode;
 use switchyard::demo::{Demo, DemoOptions};
 use switchyard::models::ProviderKind;
@@ -35,17 +35,7 @@ struct Viewer {
 
 impl Viewer {
     async fn open(url: &str) -> Viewer {
-        let browser = Chromium::launch(&LaunchOptions {
-            executable: PathBuf::from("/usr/lib/chromium/chromium"),
-            headless: true,
-            user_data_dir: None,
-            cdp_timeout: Duration::from_secs(15),
-            no_sandbox: false,
-            extra_flags: Vec::new(),
-            proxy: None,
-        })
-        .await
-        .unwrap();
+        let browser = common::test_browser().await;
         let tab = browser.new_tab(true, None).await.unwrap();
         tab.goto(url, DEADLINE).await.unwrap();
         Viewer { browser, tab }

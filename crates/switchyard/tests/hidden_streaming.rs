@@ -18,7 +18,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +28,7 @@ use axum::routing::{get, post};
 use common::DEADLINE;
 use serde_json::Value;
 use switchyard::browser::capture::CaptureEvent;
-use switchyard::browser::{Chromium, LaunchOptions};
+
 use tokio::sync::Notify;
 
 /// How long the stream waits for the page to report itself hidden before it goes on anyway
@@ -131,17 +130,7 @@ fn async_stream(
 /// the capture copied and what the page recorded (`changes`, `seen`, its visibility after).
 async fn stream_once(hide: bool) -> (String, Value) {
     let origin = site().await;
-    let browser = Chromium::launch(&LaunchOptions {
-        executable: PathBuf::from("/usr/lib/chromium/chromium"),
-        headless: true,
-        user_data_dir: None,
-        cdp_timeout: Duration::from_secs(15),
-        no_sandbox: false,
-        proxy: None,
-        extra_flags: Vec::new(),
-    })
-    .await
-    .unwrap();
+    let browser = common::test_browser().await;
     let tab = browser.new_tab(true, None).await.unwrap();
     let capture = tab.capture(None, None, hide).await.unwrap();
     tab.goto(&format!("{origin}/"), DEADLINE).await.unwrap();

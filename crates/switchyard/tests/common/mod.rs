@@ -294,6 +294,22 @@ pub struct Streamed {
     pub comments: Vec<String>,
 }
 
+/// A headless Chromium of the test's own (Debian's binary, a throwaway profile, the launch
+/// flags switchyard uses), for tests that drive a page themselves.
+pub async fn test_browser() -> std::sync::Arc<switchyard::browser::Chromium> {
+    switchyard::browser::Chromium::launch(&switchyard::browser::LaunchOptions {
+        executable: std::path::PathBuf::from("/usr/lib/chromium/chromium"),
+        headless: true,
+        user_data_dir: None,
+        cdp_timeout: Duration::from_secs(15),
+        no_sandbox: false,
+        extra_flags: Vec::new(),
+        proxy: None,
+    })
+    .await
+    .unwrap()
+}
+
 /// Reads an SSE body to the end, checking every frame is JSON or `[DONE]` (or a comment).
 pub async fn read_sse(resp: reqwest::Response) -> Streamed {
     let text = resp.text().await.unwrap();
