@@ -412,7 +412,8 @@ impl Window {
         if let Err(e) = set_window_state(page, id, WindowState::Minimized).await {
             warn!(
                 cause = %e,
-                "could not minimize the lane's window while it streams; this page now renders                  every answer as it streams (slower under load, otherwise the same)"
+                "could not minimize the lane's window while it streams; this page now renders \
+                 every answer as it streams (slower under load, otherwise the same)"
             );
             self.failed = true;
         }
@@ -428,7 +429,8 @@ impl Window {
             Ok(()) => self.hidden = false,
             Err(e) => warn!(
                 cause = %e,
-                "could not show the lane's window again after an answer; trying again before                  the page's next step"
+                "could not show the lane's window again after an answer; trying again before \
+                 the page's next step"
             ),
         }
     }

@@ -150,7 +150,9 @@ pub fn refuse_model(
     let options = &spec(kind).site.options;
     if !settings.assume_paid_model_access && options.paid_models.contains(&model) {
         return Some(format!(
-            "{model} is a paid model on {kind}, and this gateway does not assume paid access;              set providers.{}.assume_paid_model_access = true if the account pays, or pick              another model (GET /v1/models).",
+            "{model} is a paid model on {kind}, and this gateway does not assume paid access; \
+             set providers.{}.assume_paid_model_access = true if the account pays, or pick \
+             another model (GET /v1/models).",
             kind.prefix()
         ));
     }
