@@ -129,8 +129,24 @@ fn expected(h: &Harness, kind: ProviderKind, site: Site, marker: &str, knobs: Kn
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renderer_crash_fails_only_that_answer_and_the_lane_serves_again() {
     let h = Harness::start_with_faults(&[GLM], LONG, GLM_2).await;
-    // Never-used lanes first: A runs on lane 1, B on lane 2.
+    // A runs on one lane and B on the other. Which is which is read, not assumed: a lane
+    // that is slow to come up under load is not picked first.
     let a = Answer::start(&h, "glm-chat", "answer a").await;
+    let lanes = h
+        .wait_lanes("A is busy", |l| {
+            l.iter().filter(|l| l["state"] == "busy").count() == 1
+        })
+        .await;
+    let busy = |l: &&Value| l["state"] == "busy";
+    let a_lane = lanes.iter().find(busy).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b_lane = if a_lane == "glm_chat:1" {
+        "glm_chat:2"
+    } else {
+        "glm_chat:1"
+    };
     let b = Answer::start(&h, "glm-chat", "answer b").await;
     let lanes = h
         .wait_lanes("both busy", |l| l.iter().all(|l| l["state"] == "busy"))
@@ -143,11 +159,12 @@ async fn a_renderer_crash_fails_only_that_answer_and_the_lane_serves_again() {
     })
     .await;
 
-    let body = inject(&h, "glm_chat:1", "crash").await;
+    let body = inject(&h, &a_lane, "crash").await;
     assert_eq!(body["fault"], "crash");
     let a = a.finish().await;
     let err = a.error.expect("the crash is reported to A's client");
-    assert!(err.contains("GLM Chat 1"), "names the lane: {err}");
+    let name = format!("GLM Chat {}", &a_lane["glm_chat:".len()..]);
+    assert!(err.contains(&name), "names the lane: {err}");
     assert!(err.contains("crashed"), "{err}");
     assert!(a.done, "A's stream ends with [DONE]");
 
@@ -167,24 +184,20 @@ async fn a_renderer_crash_fails_only_that_answer_and_the_lane_serves_again() {
     assert_eq!(b.content, expected(&h, GLM, Site::Glm, "answer b", LONG));
 
     let lanes = h
-        .wait_lanes("lane 1 is back", |l| {
-            all_ready(l) && lane(l, "glm_chat:1")["restarts"] == 1
+        .wait_lanes("A's lane is back", |l| {
+            all_ready(l) && lane(l, &a_lane)["restarts"] == 1
         })
         .await;
-    assert_eq!(lane(&lanes, "glm_chat:2")["restarts"], 0);
-    // A serves again: with both lanes free, two requests run one on each.
-    let served = lane(&lanes, "glm_chat:1")["requests_served"]
-        .as_u64()
-        .unwrap();
+    assert_eq!(lane(&lanes, b_lane)["restarts"], 0);
+    // A's lane serves again: with both lanes free, two requests run one on each.
+    let served = lane(&lanes, &a_lane)["requests_served"].as_u64().unwrap();
     let (px, py) = (format!("again x {SHORT}"), format!("again y {SHORT}"));
     let (x, y) = tokio::join!(h.chat("glm-chat", &px), h.chat("glm-chat", &py));
     assert_eq!((x.0, y.0), (200, 200), "{x:?} {y:?}");
     let lanes = h.get_json("/api/lanes").await;
     let lanes = lanes["lanes"].as_array().unwrap();
     assert_eq!(
-        lane(lanes, "glm_chat:1")["requests_served"]
-            .as_u64()
-            .unwrap(),
+        lane(lanes, &a_lane)["requests_served"].as_u64().unwrap(),
         served + 1
     );
     h.shutdown().await;

@@ -165,7 +165,8 @@ pub struct Snapshot {
 pub struct Core<J> {
     concurrency: Concurrency,
     lanes: BTreeMap<LaneId, Slot>,
-    /// Lane ids in start order; ties between equally good lanes go to the earlier one.
+    /// Lane ids in the order they first came up; ties between equally good lanes go to the
+    /// earlier one.
     order: Vec<LaneId>,
     queues: BTreeMap<ProviderKind, VecDeque<Pending<J>>>,
     next_seq: u64,
@@ -546,8 +547,8 @@ impl<J> Core<J> {
         out
     }
 
-    /// The best free lane of a provider: never used since start first (in start order), then
-    /// the least recently used. Only ready lanes are picked; a recovering lane never is.
+    /// The best free lane of a provider: never used since start first (in the order they came
+    /// up), then the least recently used. Only ready lanes are picked; a recovering lane never is.
     fn free_lane(&self, provider: ProviderKind) -> Option<LaneId> {
         self.order
             .iter()
