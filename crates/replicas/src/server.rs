@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub google: Mutex<crate::google_signin::Flows>,
     /// Pages load the heavy script (see [`crate::heavy`]).
     heavy: std::sync::atomic::AtomicBool,
+    /// HTML pages served (each a page load in the browser).
+    page_views: std::sync::atomic::AtomicU32,
 }
 
 impl Shared {
@@ -98,6 +100,7 @@ impl Shared {
             aistudio: Mutex::default(),
             hook_change: Mutex::new(None),
             signed_out: std::sync::atomic::AtomicBool::new(false),
+            page_views: std::sync::atomic::AtomicU32::new(0),
             session: random_hex(),
             accounts: Mutex::default(),
             google: Mutex::default(),
@@ -331,6 +334,11 @@ impl ReplicaServer {
         self.shared.accounts().set_second_step(email, on);
     }
 
+    /// How many HTML pages the server served (each one a page load in the browser).
+    pub fn page_views(&self) -> u32 {
+        (self.shared.page_views).load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How often a sign-in page was served (on sites that count them: DeepSeek).
     pub fn sign_in_page_views(&self) -> u32 {
         self.shared.accounts().sign_in_views()
@@ -412,6 +420,7 @@ async fn set_session_cookie(State(state): State<AppState>, mut response: Respons
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     if is_page {
+        (state.shared.page_views).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let cookie = format!(
             "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
             state.shared.session

@@ -14,7 +14,7 @@
 //!   lists, `api.*` that shape answers) apply to the next request;
 //! - settings that need a restart (`server.*`, `browser.*`, `data_dir`, `[auth]`, `[accounts]`, `[capture]`,
 //!   `[failures]`, `api.max_body_bytes`, `api.dry_run`, `api.cors_origins`, a running
-//!   provider's `base_url`, `capture`, `proxy` or `hide_while_streaming`) refuse the whole reload with the list of them:
+//!   provider's `base_url`, `capture`, `proxy`, `hide_while_streaming` or `refresh_every`) refuse the whole reload with the list of them:
 //!   nothing is half-applied. The queue's concurrency (serial in `provider_lanes` or with a
 //!   single lane, else per lane) follows the new plan; running requests go on.
 //!
@@ -251,6 +251,10 @@ pub fn plan_reload(
         // The lane's page capture was started with it.
         if a.hide_while_streaming != b.hide_while_streaming {
             restart.push(format!("providers.{p}.hide_while_streaming"));
+        }
+        // The lane holds the settings it was opened with.
+        if a.refresh_every != b.refresh_every {
+            restart.push(format!("providers.{p}.refresh_every"));
         }
     }
     if !restart.is_empty() {
@@ -494,6 +498,20 @@ mod tests {
         // A base URL of a provider that does not run is only a setting.
         let qwen = config("[providers.qwen]\nbase_url = \"http://127.0.0.1:1\"\n");
         assert!(plan_reload(&old, &running, &qwen).is_ok());
+        // The lanes' pages were opened with these.
+        let pages = config(
+            "[providers.glm]\nhide_while_streaming = false\n[providers.deepseek]\nrefresh_every = 0\n",
+        );
+        let Err(Refused::NeedsRestart(keys)) = plan_reload(&old, &running, &pages) else {
+            panic!("page settings must be refused");
+        };
+        assert_eq!(
+            keys,
+            vec![
+                "providers.deepseek.refresh_every",
+                "providers.glm.hide_while_streaming"
+            ]
+        );
     }
 
     #[test]

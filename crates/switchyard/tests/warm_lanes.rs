@@ -2,8 +2,9 @@
 //! (`next_chat` on `/api/lanes`), a request with other toggles still gets its own, a request
 //! queued behind another waits for the preparation, and a preparation that fails leaves the lane
 //! recovering and then serving. An idle lane also purges its page's memory (`purges` on
-//! `/api/lanes`) and answers after it; a purge its renderer does not answer sends the lane into
-//! recovery.
+//! `/api/lanes`) and answers after it, reloads the page instead once it served
+//! `refresh_every` requests (`refreshes`); a purge its renderer does not answer sends the lane
+//! into recovery.
 
 #![allow(
     clippy::unwrap_used,
@@ -242,6 +243,65 @@ async fn an_idle_lane_purges_its_page_and_answers_after_it() {
             .all(|r| r.restarts == 0 && r.last_error.is_none()),
         "purging broke nothing: {rows:#?}"
     );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_refresh_every_requests_the_idle_lane_reloads_its_page_and_serves_on() {
+    let h = Harness::single(
+        KIND,
+        Knobs::instant(),
+        "[providers.deepseek]\nrefresh_every = 2\n",
+    )
+    .await;
+    wait_lane(&h, "the lane ready", |r| r.state == LaneState::Ready).await;
+    let views = h.replica(KIND).page_views();
+    assert!(views >= 1, "the lane loaded the page: {views}");
+
+    // One request on the page: its idle purge collects garbage.
+    let (status, body) = h.chat("deepseek-chat", "refresh [r1]").await;
+    assert_eq!(status, 200, "{body}");
+    wait_lane(&h, "a purge after the first request", |r| {
+        r.state == LaneState::Ready && r.purges == 1
+    })
+    .await;
+    assert_eq!(h.replica(KIND).page_views(), views, "a purge loads nothing");
+
+    // The second request on the page: the purge after it is a reload, which the site sees.
+    let (status, body) = h.chat("deepseek-chat", "refresh [r2]").await;
+    assert_eq!(status, 200, "{body}");
+    let rows = wait_lane(&h, "a reload after the second request", |r| {
+        r.state == LaneState::Ready && r.refreshes == 1
+    })
+    .await;
+    let row = rows.last().unwrap();
+    assert_eq!(row.purges, 1, "{row:#?}");
+    assert_eq!(
+        row.next_chat,
+        NextChat::Fresh,
+        "the reloaded page shows a new chat"
+    );
+    assert_eq!(h.replica(KIND).page_views(), views + 1);
+    let lanes = h.get_json("/api/lanes").await;
+    assert_eq!(lanes["lanes"][0]["refreshes"], 1, "{lanes}");
+
+    // The reloaded page answers with its own answer and toggles, and its age starts again:
+    // the purge after one more request collects garbage.
+    let (status, body) = h.chat("deepseek-reasoner", "refresh [r3]").await;
+    assert_eq!(status, 200, "{body}");
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(content.contains("[r3]"), "{content}");
+    assert!(seen(&h, "[r3]").await.thinking);
+    let rows = wait_lane(&h, "a purge after the reload", |r| {
+        r.state == LaneState::Ready && r.purges == 2
+    })
+    .await;
+    assert!(
+        rows.iter()
+            .all(|r| r.refreshes == 1 && r.restarts == 0 && r.last_error.is_none()),
+        "{rows:#?}"
+    );
+    assert_eq!(h.replica(KIND).page_views(), views + 1);
     h.shutdown().await;
 }
 

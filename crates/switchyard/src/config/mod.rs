@@ -160,6 +160,9 @@ pub struct ServerConfig {
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 /// The default of `providers.<p>.queue_timeout_secs`: ten minutes.
 pub const DEFAULT_QUEUE_TIMEOUT_SECS: u64 = 600;
+/// The default of `providers.<p>.refresh_every`: a page is reloaded while idle after this many
+/// requests (`lanes::purge` says why).
+pub const DEFAULT_REFRESH_EVERY: u32 = 250;
 
 #[derive(Debug, Clone)]
 pub struct BrowserConfig {
@@ -256,6 +259,9 @@ pub struct ProviderConfig {
     /// `hide_while_streaming`: with the tee capture in a headless browser, the page's window is
     /// minimized while an answer streams (it paints nothing meanwhile).
     pub hide_while_streaming: bool,
+    /// `refresh_every`: after this many requests on one page, the idle lane reloads it
+    /// (`lanes::purge`); 0 never does.
+    pub refresh_every: u32,
 }
 
 impl ProviderConfig {
@@ -518,6 +524,13 @@ impl Config {
                     format!("{max_prompt} is out of range; allowed 1000..=100000000"),
                 ));
             }
+            let refresh_every = raw.refresh_every.unwrap_or(DEFAULT_REFRESH_EVERY.into());
+            if refresh_every > 1_000_000 {
+                return Err(bad(
+                    &key("refresh_every"),
+                    format!("{refresh_every} is out of range; allowed 0..=1000000 (0: never)"),
+                ));
+            }
             let enabled = raw.enabled.unwrap_or(false);
             let runs = enabled || kind == provider;
             // Dry Run Mode starts no browser, so it can shape requests for any provider.
@@ -631,6 +644,7 @@ impl Config {
                         .unwrap_or(options.humanize_mouse.unwrap_or(false)),
                     blocked_response_handling: raw.blocked_response_handling.unwrap_or(nudges),
                     hide_while_streaming: raw.hide_while_streaming.unwrap_or(true),
+                    refresh_every: refresh_every as u32,
                 },
             );
         }
@@ -695,6 +709,7 @@ static FALLBACK_PROVIDER: std::sync::LazyLock<ProviderConfig> =
         humanize_mouse: false,
         blocked_response_handling: false,
         hide_while_streaming: true,
+        refresh_every: DEFAULT_REFRESH_EVERY,
     });
 
 /// Checks `[dummy]`.
@@ -991,6 +1006,13 @@ mod tests {
         let e = err("[providers.deepseek]\nqueue_timeout_secs = 0\n");
         assert!(
             e.contains("providers.deepseek.queue_timeout_secs: 0 is out of range"),
+            "{e}"
+        );
+        let e = err("[providers.qwen]\nrefresh_every = 2000000\n");
+        assert!(
+            e.contains(
+                "providers.qwen.refresh_every: 2000000 is out of range; allowed 0..=1000000"
+            ),
             "{e}"
         );
         let e = err("not toml at all = = \n");

@@ -173,4 +173,5 @@ pub struct RawProvider {
     pub humanize_mouse: Option<bool>,
     pub blocked_response_handling: Option<bool>,
     pub hide_while_streaming: Option<bool>,
+    pub refresh_every: Option<u64>,
 }

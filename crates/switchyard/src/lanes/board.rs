@@ -83,6 +83,9 @@ pub struct LaneRecord {
     /// How often the lane's renderer collected its garbage while the lane was idle
     /// (`super::purge`); written by its supervisor.
     pub purges: u64,
+    /// How often the lane reloaded its page while idle, after `providers.<p>.refresh_every`
+    /// requests on it (`super::purge`); written by its supervisor.
+    pub refreshes: u64,
 }
 
 impl LaneRecord {
@@ -104,6 +107,7 @@ impl LaneRecord {
             last_failure_bundle: None,
             next_chat: super::warm::NextChat::None,
             purges: 0,
+            refreshes: 0,
         }
     }
 }
@@ -271,6 +275,11 @@ impl Board {
     /// Counts one idle purge of the lane's page.
     pub fn purged(&self, id: &LaneId) {
         self.with_row(id, |r| r.purges += 1);
+    }
+
+    /// Counts one idle reload of the lane's page.
+    pub fn refreshed(&self, id: &LaneId) {
+        self.with_row(id, |r| r.refreshes += 1);
     }
 
     /// Shows what the lane's next chat is (prepared, being prepared, none).

@@ -67,7 +67,7 @@ pub struct Lane {
     pub attempt: super::rotation::Attempt,
     /// The page's next chat: prepared while idle, taken by the next request (`super::warm`).
     pub warm: super::warm::Warm,
-    /// Requests since the page's last idle purge (`super::purge`).
+    /// Requests since the page's last idle purge and since it was loaded (`super::purge`).
     pub purge: super::purge::Purge,
 }
 
@@ -120,6 +120,7 @@ impl Lane {
         self.warm.page_gone();
         self.load_page().await?;
         self.warm.page_loaded();
+        self.purge.page_loaded();
         Ok(())
     }
 

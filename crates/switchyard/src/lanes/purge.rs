@@ -11,6 +11,17 @@
 //!   lane, whose next request is often already in its inbox when one ends), or
 //! - after [`PURGE_WHEN_IDLE`] idle with any request since its last purge (a quiet lane).
 //!
+//! **A reload now and then.** What a collection cannot free is what the document itself
+//! keeps, and a chat page that never navigates keeps it for good: Blink bounds the frame's
+//! undo stack at 1,000 typed steps (each holding the text it typed), the performance
+//! timeline's resource entries at 250, and so on. They fill during a lane's first thousand
+//! requests and are what a long soak still gained between its 1,000th and 3,000th request.
+//! So once a page served `providers.<p>.refresh_every` requests (default 250, 0 never), its
+//! next purge reloads it instead (`Lane::reload`, the path recovery takes: a new document,
+//! the sign-in checked, the start page shown as a fresh chat), as a person who keeps a tab
+//! open for days reloads it now and then. It counts as `refreshes` on `/api/lanes`, and a
+//! reload that fails sends the lane into recovery like a failed purge.
+//!
 //! **Never before a waiting request.** The supervisor starts a purge only once the next chat is
 //! prepared and nothing waits in the lane's inbox; a request that arrives during the
 //! collection (tens of ms on the renderer's main thread, which any page step would wait for
@@ -31,22 +42,46 @@ pub const PURGE_EVERY: u32 = 50;
 /// How long a lane idles after a request before it purges anyway.
 pub const PURGE_WHEN_IDLE: Duration = Duration::from_secs(3);
 
-/// Requests the lane's page served since its last purge. Written by the lane's own tasks.
+/// Requests the lane's page served since its last purge, and since it was loaded. Written by
+/// the lane's own tasks.
 #[derive(Debug, Default)]
 pub struct Purge {
     since: AtomicU32,
+    since_load: AtomicU32,
+}
+
+/// What an idle purge does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tidy {
+    /// A full garbage collection in the page's renderer.
+    Collect,
+    /// The page is loaded again (`providers.<p>.refresh_every` requests on it).
+    Reload,
 }
 
 impl Purge {
     /// The page served one more request.
     pub fn served(&self) {
         self.since.fetch_add(1, Ordering::Relaxed);
+        self.since_load.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The page was (re)loaded: a new document, nothing to purge yet.
+    pub fn page_loaded(&self) {
+        self.since.store(0, Ordering::Relaxed);
+        self.since_load.store(0, Ordering::Relaxed);
     }
 
     /// How long the lane should stay idle before it purges; `None` when there is nothing to
     /// purge (no request since the last purge).
     pub fn due_after(&self) -> Option<Duration> {
         due_after(self.since.load(Ordering::Relaxed))
+    }
+
+    /// Whether the due purge collects garbage or reloads the page, with `refresh_every` the
+    /// provider's setting (0: never reload).
+    pub fn kind(&self, refresh_every: u32) -> Tidy {
+        kind(self.since_load.load(Ordering::Relaxed), refresh_every)
     }
 
     fn done(&self) {
@@ -62,7 +97,43 @@ fn due_after(since: u32) -> Option<Duration> {
     }
 }
 
+fn kind(since_load: u32, refresh_every: u32) -> Tidy {
+    if refresh_every > 0 && since_load >= refresh_every {
+        Tidy::Reload
+    } else {
+        Tidy::Collect
+    }
+}
+
 impl Lane {
+    /// The due idle purge: a garbage collection, or a reload of the page once it served
+    /// `refresh_every` requests. `Err`: the call failed or timed out, and the lane must recover.
+    pub async fn purge_or_refresh(&self) -> Result<Tidy, String> {
+        match self.purge.kind(self.settings.refresh_every) {
+            Tidy::Collect => self.purge_memory().await.map(|_| Tidy::Collect),
+            Tidy::Reload => {
+                let began = Instant::now();
+                let served = self.purge.since_load.load(Ordering::Relaxed);
+                (self.reload().await)
+                    .map_err(|e| format!("could not reload the page while idle: {e}"))?;
+                let ms = began.elapsed().as_millis();
+                tracing::info!(
+                    lane = %self.spec.id,
+                    ms,
+                    served,
+                    "{}: reloaded its page while idle after {served} requests on it \
+                     (providers.{}.refresh_every)",
+                    self.spec.label,
+                    self.spec.provider.prefix()
+                );
+                self.note(format!(
+                    "reloaded the page after {served} requests on it ({ms} ms)"
+                ));
+                Ok(Tidy::Reload)
+            }
+        }
+    }
+
     /// Has the page's renderer collect its garbage; returns the milliseconds it took. `Err`:
     /// the call failed or timed out, and the lane must recover.
     pub async fn purge_memory(&self) -> Result<u128, String> {
@@ -99,5 +170,27 @@ mod tests {
         assert_eq!(purge.due_after(), Some(Duration::ZERO));
         purge.done();
         assert_eq!(purge.due_after(), None);
+    }
+
+    #[test]
+    fn a_page_is_reloaded_once_it_served_refresh_every_requests_and_never_with_zero() {
+        assert_eq!(kind(0, 250), Tidy::Collect);
+        assert_eq!(kind(249, 250), Tidy::Collect);
+        assert_eq!(kind(250, 250), Tidy::Reload);
+        assert_eq!(kind(900, 250), Tidy::Reload);
+        assert_eq!(kind(1_000_000, 0), Tidy::Collect, "0: never");
+        let purge = Purge::default();
+        for _ in 0..3 {
+            purge.served();
+        }
+        // A purge resets what it collects, not the page's age.
+        purge.done();
+        assert_eq!(purge.kind(3), Tidy::Reload);
+        assert_eq!(purge.due_after(), None, "nothing served since the purge");
+        purge.served();
+        assert_eq!(purge.due_after(), Some(PURGE_WHEN_IDLE));
+        purge.page_loaded();
+        assert_eq!(purge.kind(3), Tidy::Collect);
+        assert_eq!(purge.due_after(), None, "a new document: nothing to purge");
     }
 }

@@ -266,7 +266,8 @@ impl Supervisor {
     /// idle, the lane prepares its next chat (`super::warm`): a job that arrives meanwhile is
     /// taken and waits for it; a preparation that fails breaks the lane (it recovers, and the
     /// waiting job goes back to the queue). Then, when one is due and nothing waits, the lane
-    /// purges its page's memory (`super::purge`), with the same rules.
+    /// purges its page's memory, or reloads the page once it served `refresh_every` requests
+    /// (`super::purge`), with the same rules.
     async fn idle(&mut self) -> Next {
         let lane = self.lane.clone();
         let id = lane.spec.id.clone();
@@ -298,7 +299,9 @@ impl Supervisor {
             self.board.set_next_chat(&id, lane.warm.shown());
         }
         // The purge in flight, if any: started only while idle with nothing waiting.
-        let mut purging: Option<futures::future::BoxFuture<'static, Result<u128, String>>> = None;
+        let mut purging: Option<
+            futures::future::BoxFuture<'static, Result<super::purge::Tidy, String>>,
+        > = None;
         loop {
             let watchdog = tokio::time::sleep(WATCHDOG_INTERVAL);
             let purge_due = lane.purge.due_after();
@@ -337,9 +340,14 @@ impl Supervisor {
                 Some(done) = futures::future::OptionFuture::from(purging.as_mut()), if purging.is_some() => {
                     purging = None;
                     match done {
-                        Ok(_) => self.board.purged(&id),
+                        Ok(super::purge::Tidy::Collect) => self.board.purged(&id),
+                        Ok(super::purge::Tidy::Reload) => {
+                            // A new document, showing a new chat the next request sets up.
+                            self.board.set_next_chat(&id, lane.warm.shown());
+                            self.board.refreshed(&id);
+                        }
                         Err(why) => {
-                            warn!(lane = %id, cause = %why, "{}: purging the page's memory failed; the lane recovers", lane.spec.label);
+                            warn!(lane = %id, cause = %why, "{}: the idle purge of its page failed; the lane recovers", lane.spec.label);
                             lane.note(&why);
                             self.board.set_failure(&id, &why, None);
                             return Next::Broken(Cause::Hung, why);
@@ -368,7 +376,7 @@ impl Supervisor {
                 // Biased: a job in the inbox is taken above before a purge can start.
                 () = purge_timer, if may_purge && purge_due.is_some() => {
                     let lane = lane.clone();
-                    purging = Some(Box::pin(async move { lane.purge_memory().await }));
+                    purging = Some(Box::pin(async move { lane.purge_or_refresh().await }));
                 }
                 () = watchdog, if settled => {
                     if let Err(e) = lane.tab.eval("the watchdog's ping", "1", WATCHDOG_TIMEOUT).await {
