@@ -4,9 +4,9 @@
 //! `--lanes` lanes of it in one Chromium, and a client that keeps exactly `--in-flight`
 //! requests (one per lane unless told) in flight until `--requests` have been answered. With one
 //! per lane the lanes are saturated: the next request waits as each ends, so a lane never idles
-//! and never purges its page (`lanes::purge`); with fewer they idle moments, as a gateway that
-//! is not saturated does. Memory is the PSS of the Chromium process tree
-//! plus this process's own (gateway, replica and client), and the anonymous memory of both,
+//! and never purges or reloads its page (`lanes::purge`); with fewer they idle moments, as a
+//! gateway that is not saturated does. Memory is the PSS of the Chromium process tree plus
+//! this process's own (gateway, replica and client), and the anonymous memory of both,
 //! read from `/proc` after the warm-up ([`WARM_UP`] requests, which load every page, fill the
 //! caches and let the allocators settle; the issue's window starts there) and then every
 //! [`SAMPLE_EVERY`] requests. The figures that matter are the least-squares slope of those
@@ -127,7 +127,9 @@ pub async fn run(
     };
     let result = soak(&gateway, requests, in_flight).await;
     let replica_log = replica.requests().len();
-    let purges: u64 = gateway.board.snapshot().iter().map(|r| r.purges).sum();
+    let rows = gateway.board.snapshot();
+    let purges: u64 = rows.iter().map(|r| r.purges).sum();
+    let refreshes: u64 = rows.iter().map(|r| r.refreshes).sum();
     gateway.shutdown().await;
     replica.shutdown().await;
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -141,7 +143,7 @@ pub async fn run(
         &samples,
         took_s,
         replica_log,
-        purges,
+        (purges, refreshes),
         began.elapsed(),
     );
     report::publish(&run, out.as_deref(), json_out.as_deref()).await
@@ -377,7 +379,7 @@ fn render(
     samples: &[Sample],
     took_s: f64,
     replica_log: usize,
-    purges: u64,
+    (purges, refreshes): (u64, u64),
     took: Duration,
 ) -> Value {
     let pages = if heavy { "heavy pages" } else { "light pages" };
@@ -451,6 +453,12 @@ fn render(
         Some(purges as f64),
         purges.to_string(),
     );
+    row(
+        "idle_refreshes_count",
+        "idle reloads of the lanes' pages (after `refresh_every` requests on a page)".to_owned(),
+        Some(refreshes as f64),
+        refreshes.to_string(),
+    );
     // The goal is about the whole: Chromium and the gateway together; PSS, and anonymous
     // memory, which other processes on the machine do not move.
     let mut verdicts = Vec::new();
@@ -521,8 +529,9 @@ fn render(
         ),
         format!("The replica kept {replica_log} request records at the end (its log is bounded)."),
         format!(
-            "The lanes' pages collected their garbage {purges} times while idle (`lanes::purge`); \
-             a lane whose next request already waits never purges first."
+            "The lanes' pages collected their garbage {purges} times while idle and were \
+             reloaded {refreshes} times (`lanes::purge`, `providers.<p>.refresh_every`); a lane \
+             whose next request already waits never purges first."
         ),
         format!(
             "Goal (issue 16): flat within {FLAT_PCT} % from {FLAT_FROM} to 10,000 requests, by the \

@@ -117,17 +117,34 @@ impl Lane {
 
     /// Navigates to the site and waits for its chat UI, which shows a new chat.
     async fn load(&self) -> Result<(), String> {
+        self.load_with(true).await
+    }
+
+    /// Loads the start page again in the page's own context, as a person reloads a tab: the
+    /// context's cookies and storage are the site's own by now, so nothing saved is put back
+    /// (a saved cookie older than the site's rotated one would undo it). The idle refresh.
+    pub async fn refresh(&self) -> Result<(), String> {
+        self.load_with(false).await
+    }
+
+    /// `restore`: put the lane account's saved session in place first (a fresh context, or a
+    /// recovery that does not know what the page did to it).
+    async fn load_with(&self, restore: bool) -> Result<(), String> {
         self.warm.page_gone();
-        self.load_page().await?;
+        self.load_page(restore).await?;
         self.warm.page_loaded();
         self.purge.page_loaded();
         Ok(())
     }
 
-    async fn load_page(&self) -> Result<(), String> {
+    async fn load_page(&self, restore: bool) -> Result<(), String> {
         let url = self.driver.start_url(&self.settings.base_url);
-        super::session::restore_cookies(self, &self.tab).await;
-        let storage = super::session::restore_storage(self).await;
+        let storage = if restore {
+            super::session::restore_cookies(self, &self.tab).await;
+            super::session::restore_storage(self).await
+        } else {
+            None
+        };
         let ready = match self.tab.goto(&url, NAV_TIMEOUT).await {
             Ok(()) => Ok(self.driver.wait_ready(&self.tab, READY_TIMEOUT).await),
             Err(e) => Err(format!("could not load {url}: {e}")),

@@ -17,9 +17,10 @@
 //! timeline's resource entries at 250, and so on. They fill during a lane's first thousand
 //! requests and are what a long soak still gained between its 1,000th and 3,000th request.
 //! So once a page served `providers.<p>.refresh_every` requests (default 250, 0 never), its
-//! next purge reloads it instead (`Lane::reload`, the path recovery takes: a new document,
-//! the sign-in checked, the start page shown as a fresh chat), as a person who keeps a tab
-//! open for days reloads it now and then. It counts as `refreshes` on `/api/lanes`, and a
+//! next purge reloads it instead (`Lane::refresh`: the start page again in the same context,
+//! a new document, the sign-in checked, a fresh chat shown; unlike a recovery it puts back no
+//! saved cookies, which the site may have rotated since), as a person who keeps a tab open
+//! for days reloads it now and then. It counts as `refreshes` on `/api/lanes`, and a
 //! reload that fails sends the lane into recovery like a failed purge.
 //!
 //! **Never before a waiting request.** The supervisor starts a purge only once the next chat is
@@ -114,7 +115,7 @@ impl Lane {
             Tidy::Reload => {
                 let began = Instant::now();
                 let served = self.purge.since_load.load(Ordering::Relaxed);
-                (self.reload().await)
+                (self.refresh().await)
                     .map_err(|e| format!("could not reload the page while idle: {e}"))?;
                 let ms = began.elapsed().as_millis();
                 tracing::info!(
