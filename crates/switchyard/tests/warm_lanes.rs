@@ -209,6 +209,25 @@ async fn a_failed_preparation_leaves_the_lane_recovering_then_serving() {
     h.shutdown().await;
 }
 
+/// Sends `prompt` (holding `tag`) to the reasoner: the page answers with its own answer and
+/// thinking on, and the lane then purges until `purges` are counted; returns the rows seen.
+async fn reasoner_answers_then_purges(
+    h: &Harness,
+    prompt: &str,
+    tag: &str,
+    purges: u64,
+) -> Vec<LaneRecord> {
+    let (status, body) = h.chat("deepseek-reasoner", prompt).await;
+    assert_eq!(status, 200, "{body}");
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(content.contains(tag), "{content}");
+    assert!(seen(h, tag).await.thinking);
+    wait_lane(h, &format!("purge {purges}"), |r| {
+        r.state == LaneState::Ready && r.purges == purges
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_lane_purges_its_page_and_answers_after_it() {
     let h = Harness::single(KIND, Knobs::instant(), "").await;
@@ -229,15 +248,7 @@ async fn an_idle_lane_purges_its_page_and_answers_after_it() {
     assert_eq!(lanes["lanes"][0]["purges"], 1, "{lanes}");
 
     // The page still answers, with its own answer, and purges again once idle.
-    let (status, body) = h.chat("deepseek-reasoner", "purge [p2]").await;
-    assert_eq!(status, 200, "{body}");
-    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
-    assert!(content.contains("[p2]"), "{content}");
-    assert!(seen(&h, "[p2]").await.thinking);
-    let rows = wait_lane(&h, "a second purge", |r| {
-        r.state == LaneState::Ready && r.purges == 2
-    })
-    .await;
+    let rows = reasoner_answers_then_purges(&h, "purge [p2]", "[p2]", 2).await;
     assert!(
         rows.iter()
             .all(|r| r.restarts == 0 && r.last_error.is_none()),
@@ -287,15 +298,7 @@ async fn after_refresh_every_requests_the_idle_lane_reloads_its_page_and_serves_
 
     // The reloaded page answers with its own answer and toggles, and its age starts again:
     // the purge after one more request collects garbage.
-    let (status, body) = h.chat("deepseek-reasoner", "refresh [r3]").await;
-    assert_eq!(status, 200, "{body}");
-    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
-    assert!(content.contains("[r3]"), "{content}");
-    assert!(seen(&h, "[r3]").await.thinking);
-    let rows = wait_lane(&h, "a purge after the reload", |r| {
-        r.state == LaneState::Ready && r.purges == 2
-    })
-    .await;
+    let rows = reasoner_answers_then_purges(&h, "refresh [r3]", "[r3]", 2).await;
     assert!(
         rows.iter()
             .all(|r| r.refreshes == 1 && r.restarts == 0 && r.last_error.is_none()),
