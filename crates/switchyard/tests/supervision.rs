@@ -116,6 +116,16 @@ fn kill_9(pid: u64) {
     assert!(status.success());
 }
 
+/// A DeepSeek and a GLM request at once (`what` in their prompts) are both answered.
+async fn both_answer(h: &Harness, what: &str) {
+    let prompt = format!("{what} {SHORT}");
+    let (a, b) = tokio::join!(
+        h.chat("deepseek-chat", &prompt),
+        h.chat("glm-chat", &prompt)
+    );
+    assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+}
+
 /// What the replica of `kind` streamed for the logged request whose prompt holds `marker`.
 fn expected(h: &Harness, kind: ProviderKind, site: Site, marker: &str, knobs: Knobs) -> String {
     let log = h.replica(kind).requests();
@@ -232,12 +242,7 @@ async fn a_killed_shared_browser_is_relaunched_and_every_lane_serves_again() {
         .collect();
     assert_eq!(pids[0], pids[1], "still one shared browser: {pids:?}");
     assert_eq!(Some(pids[0] as u32), h.gateway.browser_pid());
-    let prompt = format!("after the kill {SHORT}");
-    let (a, b) = tokio::join!(
-        h.chat("deepseek-chat", &prompt),
-        h.chat("glm-chat", &prompt)
-    );
-    assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+    both_answer(&h, "after the kill").await;
     h.shutdown().await;
 }
 
@@ -273,12 +278,7 @@ async fn a_killed_zygote_relaunches_the_shared_browser_and_every_lane_serves_aga
             .all(|l| l["browser_pid"].as_u64() == Some(u64::from(new_pid)))
     );
     assert!(!switchyard::browser::procs::zygotes(new_pid).is_empty());
-    let prompt = format!("after the zygote kill {SHORT}");
-    let (a, b) = tokio::join!(
-        h.chat("deepseek-chat", &prompt),
-        h.chat("glm-chat", &prompt)
-    );
-    assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+    both_answer(&h, "after the zygote kill").await;
     h.shutdown().await;
 }
 
