@@ -12,7 +12,7 @@
 //! A row belongs to one provider and is named by its identity ([`AccountId`]: the provider and
 //! the lowercased, trimmed email). The running gateway will keep the store in one owner task
 //! (lanes hold an account for life; they ask that task to stamp last use and to save a
-//! context's session), so nothing else writes the file while it runs.
+//! lane's session), so nothing else writes the file while it runs.
 
 pub mod cli;
 mod pool;

@@ -4,7 +4,7 @@
 //! [`Pool`] owns the open [`Store`] and the map of lane → account. Every choice goes through
 //! [`Pool::assign`] or [`Pool::rotate`], which pick with every other lane's account in the held
 //! set and refuse (with an error line) a pick another lane already holds, so two lanes never hold
-//! one account, also under rotation. Last use and a context's session are written back to the
+//! one account, also under rotation. Last use and a lane's session are written back to the
 //! store file from here (and nowhere else while the gateway runs).
 
 use std::collections::{HashMap, HashSet};
@@ -198,14 +198,14 @@ impl Pool {
         self.write(lane, "the last use", |store, id| store.mark_used(id, now));
     }
 
-    /// The saved session of the lane's account (`isolation = "context"`).
+    /// The saved session of the lane's account.
     pub fn session(&self, lane: &LaneId) -> Option<Session> {
         let inner = self.lock();
         let id = &inner.held.get(lane)?.id;
         inner.store.as_ref()?.session(id).cloned()
     }
 
-    /// Keeps the lane's context session with its account and writes the store.
+    /// Keeps the lane's session with its account and writes the store.
     pub fn save_session(&self, lane: &LaneId, session: Session) {
         self.write(lane, "the session", move |store, id| {
             store.set_session(id, Some(session.clone()))

@@ -1,8 +1,10 @@
-//! Keeping a lane signed in across restarts in `context` isolation (and on remote browsers):
-//! the context's cookies and the site origin's local storage are saved with the lane's account
-//! in the encrypted store after a sign-in and after each request, and put back into a fresh
-//! context before its first navigation. In `process` isolation the account's own profile
-//! folder keeps them (closed gracefully, so Chromium writes its cookies out).
+//! Keeping a lane signed in across restarts: the page's cookies and the site origin's local
+//! storage are saved with the lane's account in the encrypted store after a sign-in and after
+//! each request, and put back before the lane's first navigation. In `context` isolation (and
+//! on remote browsers) the store is all there is. In `process` isolation the account's own
+//! profile folder keeps them too (closed gracefully, so Chromium writes its cookies out), and
+//! it stays the truth: the store only fills in what the profile lost, such as local storage
+//! Chromium had not written to disk yet when the browser closed soon after a sign-in.
 
 use std::collections::BTreeMap;
 
@@ -16,9 +18,9 @@ use crate::browser::{SavedCookie, Tab};
 const READ_STORAGE: &str = "(() => { const o = {}; for (let i = 0; i < localStorage.length; i++) \
     { const k = localStorage.key(i); o[k] = localStorage.getItem(k); } return o; })()";
 
-/// Whether this lane keeps its session in the store (it has no profile of its own).
+/// Whether this lane keeps its session in the store (it holds a saved account).
 fn in_store(lane: &Lane) -> bool {
-    !lane.host.owns_browser() && lane.accounts.held(&lane.spec.id).is_some()
+    lane.accounts.held(&lane.spec.id).is_some()
 }
 
 /// `scheme://host[:port]` of a base URL.
@@ -99,7 +101,9 @@ pub async fn read(tab: &Tab, base_url: &str) -> Result<Session, crate::browser::
     })
 }
 
-/// Puts the lane account's saved cookies into its fresh context, before the first navigation.
+/// Puts the lane account's saved cookies into its page, before the first navigation. On a
+/// profile of the lane's own, only the cookies the profile does not have: a cookie it kept is
+/// as new as the saved one or newer (the site may have rotated it since the last save).
 pub(super) async fn restore_cookies(lane: &Lane, tab: &Tab) {
     if !in_store(lane) {
         return;
@@ -107,9 +111,26 @@ pub(super) async fn restore_cookies(lane: &Lane, tab: &Tab) {
     let Some(session) = lane.accounts.session(&lane.spec.id) else {
         return;
     };
+    let kept: Vec<SavedCookie> = if lane.host.owns_browser() {
+        let base = lane.settings.base_url.trim_end_matches('/');
+        match tab.cookies(&format!("{base}/")).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                warn!(lane = %lane.spec.id, cause = %e, "could not read the profile's cookies; the saved ones are not put back");
+                return;
+            }
+        }
+    } else {
+        Vec::new()
+    };
     let cookies: Vec<SavedCookie> = session
         .cookies
         .iter()
+        .filter(|c| {
+            !kept
+                .iter()
+                .any(|k| k.name == c.name && k.domain == c.domain && k.path == c.path)
+        })
         .map(|c| SavedCookie {
             name: c.name.clone(),
             value: c.value.expose().to_owned(),
@@ -121,6 +142,10 @@ pub(super) async fn restore_cookies(lane: &Lane, tab: &Tab) {
             same_site: c.same_site.clone(),
         })
         .collect();
+    if cookies.is_empty() {
+        return;
+    }
+    debug!(lane = %lane.spec.id, count = cookies.len(), "putting saved cookies back");
     if let Err(e) = tab.set_cookies(&cookies).await {
         warn!(lane = %lane.spec.id, cause = %e, "could not restore the saved cookies; the site may ask for a sign-in");
     }
