@@ -6,7 +6,8 @@
 //! - `isolation = "process"` (and no `browser.endpoints`): the login runs on the lane's own
 //!   persistent profile, `<data_dir>/profiles/<provider>/<Account::profile_name>` for an account
 //!   (`lane-1`, the first manual lane's, without `--account`), and closes Chromium gracefully
-//!   so its cookies reach the disk.
+//!   so its cookies reach the disk. With `--account` the session also goes into the store, as
+//!   a lane's does, for what the profile may lose (local storage Chromium had not written).
 //! - otherwise (`context`, remote browsers): the login runs on a throwaway profile, and the
 //!   signed-in context's cookies and the site origin's local storage are saved with the account
 //!   in the encrypted store (`lanes::session::read`, what a lane saves), so `--account` is
@@ -189,14 +190,27 @@ pub async fn run(config: &Config, opts: &LoginOptions) -> Result<String, String>
         .unwrap_or_else(|| "the manual lane".to_owned());
     match keep {
         Keep::Profile(dir) => {
+            // With an account, the session also goes into the store, as a lane keeps it:
+            // Chromium writes local storage to disk lazily, and the lane fills in from the
+            // store what the profile lost.
+            let session = match &email {
+                Some(_) => match crate::lanes::session::read(&tab, &base).await {
+                    Ok(session) => Some(session),
+                    Err(e) => {
+                        tracing::warn!(cause = %e, "could not read the signed-in session; only the profile keeps it");
+                        None
+                    }
+                },
+                None => None,
+            };
             drop(tab);
             // A graceful close writes the profile's cookies out.
             browser.close().await;
             let mut added = false;
-            if let (Some(email), None) = (&email, &saved) {
+            if let Some(email) = &email {
                 let (path, email) = (config.accounts.store.clone(), email.clone());
                 added = tokio::task::spawn_blocking(move || {
-                    save_session(&path, &keys, kind, &email, None)
+                    save_session(&path, &keys, kind, &email, session)
                 })
                 .await
                 .map_err(|e| format!("saving the account failed: {e}"))??;

@@ -207,9 +207,12 @@ async fn login_then_serve(isolation: &'static str) {
             .join(row.profile_name());
         assert!(stdout.contains(&profile.display().to_string()), "{stdout}");
         assert!(profile.is_dir());
+        let session = row
+            .session
+            .expect("the session saved with the account beside the profile");
         assert!(
-            row.session.is_none(),
-            "process isolation keeps it in the profile"
+            session.cookies.iter().any(|c| c.name == "replica_account"),
+            "{session:?}"
         );
     }
 
