@@ -43,12 +43,17 @@ pub const PURGE_EVERY: u32 = 50;
 /// How long a lane idles after a request before it purges anyway.
 pub const PURGE_WHEN_IDLE: Duration = Duration::from_secs(3);
 
-/// Requests the lane's page served since its last purge, and since it was loaded. Written by
-/// the lane's own tasks.
+/// Requests whose DevTools network records a page may keep before a request clears them
+/// itself; below that they are cleared while the lane is idle, off the requests' way.
+pub const RECORDS_KEPT: u32 = 8;
+
+/// Requests the lane's page served since its last purge, since it was loaded, and since its
+/// network records were cleared. Written by the lane's own tasks.
 #[derive(Debug, Default)]
 pub struct Purge {
     since: AtomicU32,
     since_load: AtomicU32,
+    recorded: AtomicU32,
 }
 
 /// What an idle purge does.
@@ -67,10 +72,32 @@ impl Purge {
         self.since_load.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The page was (re)loaded: a new document, nothing to purge yet.
+    /// The page was (re)loaded: a new document, nothing to purge yet (a navigation also drops
+    /// the network records).
     pub fn page_loaded(&self) {
         self.since.store(0, Ordering::Relaxed);
         self.since_load.store(0, Ordering::Relaxed);
+        self.recorded.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether the request now starting clears the network records itself: the lane had no
+    /// idle moment to do it for [`RECORDS_KEPT`] requests.
+    pub fn records_due_now(&self) -> bool {
+        records_due_now(self.recorded.load(Ordering::Relaxed))
+    }
+
+    /// A request goes to the site: the page keeps its network records from here.
+    pub fn recording(&self) {
+        self.recorded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether the page keeps records an idle moment should clear.
+    pub fn records_kept(&self) -> bool {
+        self.recorded.load(Ordering::Relaxed) > 0
+    }
+
+    fn records_cleared(&self) {
+        self.recorded.store(0, Ordering::Relaxed);
     }
 
     /// How long the lane should stay idle before it purges; `None` when there is nothing to
@@ -96,6 +123,10 @@ fn due_after(since: u32) -> Option<Duration> {
         n if n >= PURGE_EVERY => Some(Duration::ZERO),
         _ => Some(PURGE_WHEN_IDLE),
     }
+}
+
+fn records_due_now(recorded: u32) -> bool {
+    recorded >= RECORDS_KEPT
 }
 
 fn kind(since_load: u32, refresh_every: u32) -> Tidy {
@@ -135,6 +166,15 @@ impl Lane {
         }
     }
 
+    /// Clears the page's DevTools network records (`Tab::forget_network_records`: Blink keeps
+    /// about five per request until the page navigates). Only between requests, with nothing
+    /// armed.
+    pub async fn forget_network_records(&self) -> Result<(), crate::browser::BrowserError> {
+        self.tab.forget_network_records().await?;
+        self.purge.records_cleared();
+        Ok(())
+    }
+
     /// Has the page's renderer collect its garbage; returns the milliseconds it took. `Err`:
     /// the call failed or timed out, and the lane must recover.
     pub async fn purge_memory(&self) -> Result<u128, String> {
@@ -171,6 +211,29 @@ mod tests {
         assert_eq!(purge.due_after(), Some(Duration::ZERO));
         purge.done();
         assert_eq!(purge.due_after(), None);
+    }
+
+    #[test]
+    fn network_records_wait_for_an_idle_moment_unless_a_busy_lane_kept_too_many() {
+        let purge = Purge::default();
+        assert!(!purge.records_kept(), "a new page has none");
+        for _ in 0..RECORDS_KEPT {
+            assert!(!purge.records_due_now());
+            purge.recording();
+        }
+        assert!(purge.records_kept());
+        // The next request would find RECORDS_KEPT requests' records: it clears them first.
+        assert!(purge.records_due_now());
+        purge.records_cleared();
+        assert!(!purge.records_kept());
+        purge.recording();
+        assert!(!purge.records_due_now());
+        assert!(
+            purge.records_kept(),
+            "the request that cleared them left its own"
+        );
+        purge.page_loaded();
+        assert!(!purge.records_kept(), "a navigation drops them");
     }
 
     #[test]

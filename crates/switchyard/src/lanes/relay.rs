@@ -146,10 +146,14 @@ impl Lane {
             )
         };
         // The page's network agent keeps a record of each request until the page navigates,
-        // which a lane's page rarely does: clear them while nothing is armed (issue 16's soak).
-        if let Err(e) = self.tab.forget_network_records().await {
-            return failed("clear the page's network records", DriverError::Browser(e));
+        // which a lane's page rarely does. The lane clears them while idle (`super::purge`);
+        // a lane that had no idle moment for a while clears them here, with nothing armed.
+        if self.purge.records_due_now() {
+            if let Err(e) = self.forget_network_records().await {
+                return failed("clear the page's network records", DriverError::Browser(e));
+            }
         }
+        self.purge.recording();
         tokio::select! {
             biased;
             _ = job.cancel.cancelled() => return Outcome::Cancelled { stopped: false },

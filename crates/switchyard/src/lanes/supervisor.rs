@@ -287,14 +287,27 @@ impl Supervisor {
             self.board
                 .set_next_chat(&id, super::warm::NextChat::Preparing);
         }
+        // After the next chat, the network records the last requests left (`super::purge`):
+        // off the next request's way, unless one is already waiting.
+        let records = lane.purge.records_kept();
+        let tidying = preparing || records;
         let prep = async {
-            match preparing {
-                true => lane.prepare_next().await,
-                false => std::future::pending().await,
+            if !tidying {
+                return std::future::pending().await;
             }
+            let made = match preparing {
+                true => lane.prepare_next().await?,
+                false => false,
+            };
+            if records {
+                (lane.forget_network_records().await).map_err(|e| {
+                    format!("could not clear the page's network records while idle: {e}")
+                })?;
+            }
+            Ok::<bool, String>(made)
         };
         tokio::pin!(prep);
-        let mut prepared = !preparing;
+        let mut prepared = !tidying;
         if prepared {
             self.board.set_next_chat(&id, lane.warm.shown());
         }
@@ -328,7 +341,7 @@ impl Supervisor {
                     prepared = true;
                     self.board.set_next_chat(&id, lane.warm.shown());
                     if let Err(why) = done {
-                        warn!(lane = %id, cause = %why, "{}: preparing the next chat failed; the lane recovers", lane.spec.label);
+                        warn!(lane = %id, cause = %why, "{}: getting the page ready for the next request failed; the lane recovers", lane.spec.label);
                         lane.note(&why);
                         self.board.set_failure(&id, &why, None);
                         return Next::Broken(Cause::Page, why);
