@@ -167,16 +167,16 @@ impl Lane {
         if job.cancel.is_cancelled() {
             return Outcome::Cancelled { stopped: false };
         }
-        self.note("the chat is prepared; pressing Send");
+        self.note("the chat is prepared; typing the prompt and pressing Send");
         // The request's capture lives exactly as long as this function: dropping the stream
         // disarms the page's capture and ends a replay, however the request ends.
         let events = self.capture.arm(self.driver.stream_paths());
         let sent = tokio::select! {
             biased;
             () = self.crashed_since(crashes_before) => return crashed(),
-            r = self.driver.send(&self.tab, req, self.settings.humanize_mouse) => match r {
+            r = self.driver.type_and_send(&self.tab, req, self.settings.humanize_mouse) => match r {
                 Ok(sent) => sent,
-                Err(e) => return failed("send the prompt", e),
+                Err((step, e)) => return failed(step, e),
             },
         };
         let mut events = Captured { events, tape };

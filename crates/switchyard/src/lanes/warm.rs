@@ -3,7 +3,7 @@
 //!
 //! Preparing a chat (a new chat, the per-session guardrails, the model and toggles) is split
 //! from entering a prompt and pressing Send (`providers::Driver::prepare_chat` and
-//! `enter_prompt`). The supervisor runs [`Lane::prepare_next`] as soon as a request is over
+//! `type_and_send`). The supervisor runs [`Lane::prepare_next`] as soon as a request is over
 //! (`super::supervisor`), with the settings of the lane's last request ([`ChatSetup`]); a
 //! request then takes the prepared chat ([`Lane::open_chat`]):
 //!
@@ -180,8 +180,9 @@ impl Lane {
         }
     }
 
-    /// Gets the chat for a request ready (the prepared one, or one made now) and enters its
-    /// prompt.
+    /// Gets the chat for a request ready (the prepared one, or one made now) and attaches its
+    /// prompt file in send-as-file mode; the relay types the prompt as it presses Send
+    /// (`Driver::type_and_send`).
     pub(super) async fn open_chat(&self, req: &ShapedRequest) -> Result<(), DriverError> {
         let wanted = ChatSetup::of(req);
         let take = self.warm.take(&wanted);
@@ -204,7 +205,7 @@ impl Lane {
         tracing::debug!(lane = %self.spec.id, "{how}");
         self.note(how);
         self.warm.used(wanted);
-        self.driver.enter_prompt(&self.tab, req).await
+        self.driver.attach_prompt(&self.tab, req).await
     }
 }
 

@@ -86,6 +86,21 @@ const sy = (() => {
       );
     }
   };
+  // Waits, up to `ms`, until the chat box (`find()`) holds exactly the typed prompt: the
+  // lane types while this script already runs. Returns the box; after `ms`, throws what
+  // `checkTyped` says of it.
+  const typed = async (find, expected, ms) => {
+    const holds = () => {
+      const box = find();
+      return box && text(box).length === expected ? box : null;
+    };
+    try {
+      return await until('the typed prompt in the chat box', holds, ms);
+    } catch (e) {
+      checkTyped(find(), expected);
+      throw e;
+    }
+  };
   // Waits for the first visible control matching `sel` to be enabled, and returns it.
   const enabled = (what, sel, ms) =>
     until(
@@ -156,7 +171,7 @@ const sy = (() => {
     return box.value.length;
   };
   return {
-    visible, all, first, withText, exactText, disabled, until, text, checkTyped, enabled,
+    visible, all, first, withText, exactText, disabled, until, text, checkTyped, typed, enabled,
     find, hook, around, iconOnly, fill,
   };
 })();

@@ -2,7 +2,7 @@
 // button, which says Stop while the run streams (stop.js compares). With ARGS.pointer
 // (`humanize_mouse`) nothing is clicked here: the boxes of the composer (the reference refocuses
 // it with a real click before Run) and of Run go back for the pointer to click, in order.
-sy.checkTyped(sy.hook('chat_box'), ARGS.prompt_len);
+await sy.typed(() => sy.hook('chat_box'), ARGS.prompt_len, ARGS.typed_ms);
 const run = await sy.until(
   'the Run button to enable',
   () => {

@@ -1,7 +1,7 @@
 // Presses Send once it is enabled and returns its look, so Stop can be told apart later (the
 // same control turns into Stop while the answer streams). Disabled: class ds-button--disabled
 // (or aria-disabled and the like, see sy.disabled).
-sy.checkTyped(sy.hook('chat_box'), ARGS.prompt_len);
+await sy.typed(() => sy.hook('chat_box'), ARGS.prompt_len, ARGS.typed_ms);
 const send = await sy.until(
   'the Send button to enable',
   () => {

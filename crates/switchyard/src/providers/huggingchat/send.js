@@ -1,5 +1,5 @@
 // Presses Send once the chat box holds the prompt and the button is enabled.
-sy.checkTyped(sy.hook('chat_box'), ARGS.prompt_len);
+await sy.typed(() => sy.hook('chat_box'), ARGS.prompt_len, ARGS.typed_ms);
 const send = await sy.until(
   'the Send button to enable',
   () => {

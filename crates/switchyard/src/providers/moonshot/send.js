@@ -1,6 +1,6 @@
 // Presses Send once it is enabled; returns the look of the control, which turns into Stop
 // while the answer streams (stop.js compares).
-sy.checkTyped(sy.hook('chat_box'), ARGS.prompt_len);
+await sy.typed(() => sy.hook('chat_box'), ARGS.prompt_len, ARGS.typed_ms);
 const send = await sy.until(
   'the Send control to enable',
   () => {

@@ -1,5 +1,5 @@
 // Presses Send, which appears once the chat box holds the prompt.
-sy.checkTyped(sy.hook('chat_box'), ARGS.prompt_len);
+await sy.typed(() => sy.hook('chat_box'), ARGS.prompt_len, ARGS.typed_ms);
 const send = await sy.until(
   'the Send button to appear',
   () => {
