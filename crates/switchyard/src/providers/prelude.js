@@ -87,18 +87,31 @@ const sy = (() => {
     }
   };
   // Waits, up to `ms`, until the chat box (`find()`) holds exactly the typed prompt: the
-  // lane types while this script already runs. Returns the box; after `ms`, throws what
-  // `checkTyped` says of it.
+  // lane types while this script already runs. Typing fires `input` (a textarea's value
+  // changes no DOM, so a mutation alone may not come). Returns the box; after `ms`, throws
+  // what `checkTyped` says of it.
   const typed = async (find, expected, ms) => {
     const holds = () => {
       const box = find();
       return box && text(box).length === expected ? box : null;
     };
+    const now = holds();
+    if (now) return now;
+    let onInput = null;
+    const seen = new Promise((resolve) => {
+      onInput = () => {
+        const box = holds();
+        if (box) resolve(box);
+      };
+      document.addEventListener('input', onInput, true);
+    });
     try {
-      return await until('the typed prompt in the chat box', holds, ms);
+      return await Promise.race([seen, until('the typed prompt in the chat box', holds, ms)]);
     } catch (e) {
       checkTyped(find(), expected);
       throw e;
+    } finally {
+      document.removeEventListener('input', onInput, true);
     }
   };
   // Waits for the first visible control matching `sel` to be enabled, and returns it.
