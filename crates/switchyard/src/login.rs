@@ -208,12 +208,24 @@ pub async fn run(config: &Config, opts: &LoginOptions) -> Result<String, String>
             browser.close().await;
             let mut added = false;
             if let Some(email) = &email {
+                // An account the login adds must reach the store; beside a saved account the
+                // store's copy of the session is a spare, and the profile keeps it anyway.
+                let must = saved.is_none();
                 let (path, email) = (config.accounts.store.clone(), email.clone());
-                added = tokio::task::spawn_blocking(move || {
+                let saving = tokio::task::spawn_blocking(move || {
                     save_session(&path, &keys, kind, &email, session)
                 })
                 .await
-                .map_err(|e| format!("saving the account failed: {e}"))??;
+                .map_err(|e| format!("saving the account failed: {e}"))
+                .and_then(|r| r);
+                match saving {
+                    Ok(new) => added = new,
+                    Err(e) if must => return Err(e),
+                    Err(e) => tracing::warn!(
+                        cause = %e,
+                        "the session is kept in the browser profile only (not also in the store)"
+                    ),
+                }
             }
             Ok(format!(
                 "Signed in to {label} as {who}. The session is saved in the browser profile {} \
