@@ -500,13 +500,21 @@ impl Tab {
             .map(|_| ())
     }
 
+    /// How long [`Tab::insert_text`] waits for `text`: large prompts take longer to lay out,
+    /// so a second per 100 KB on top of the CDP bound.
+    pub fn insert_text_bound(&self, text: &str) -> Duration {
+        self.cdp_timeout + Duration::from_millis(text.len() as u64 / 100)
+    }
+
     /// Types text at the focused element as one trusted input event (`Input.insertText`), which
     /// React, Svelte and plain textareas all see as user input.
     pub async fn insert_text(&self, text: &str) -> Result<(), BrowserError> {
-        // Large prompts take longer to lay out; allow a second per 100 KB on top of the bound.
-        let bound = self.cdp_timeout + Duration::from_millis(text.len() as u64 / 100);
         self.page
-            .exec("Input.insertText", bound, InsertTextParams::new(text))
+            .exec(
+                "Input.insertText",
+                self.insert_text_bound(text),
+                InsertTextParams::new(text),
+            )
             .await
             .map(|_| ())
     }

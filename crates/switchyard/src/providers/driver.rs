@@ -593,11 +593,14 @@ return true;
 const TYPE_AT_MOST_LINES: usize = 200;
 const TYPE_AT_MOST_CHARS: usize = 20_000;
 
-/// How long typing `prompt` may take: the CDP bound, and a second per 100 KB typed at once
-/// (`Tab::insert_text`, layout) or per 1 MB set in one step.
+/// How long typing `prompt` may take: `Tab::insert_text`'s own bound when it is typed at once,
+/// otherwise the CDP bound and a second per 1 MB set in one step.
 fn typing_bound(tab: &Tab, prompt: &str) -> Duration {
-    let per = if typed_at_once(prompt) { 100 } else { 1000 };
-    tab.cdp_timeout() + Duration::from_millis(prompt.len() as u64 / per)
+    if typed_at_once(prompt) {
+        tab.insert_text_bound(prompt)
+    } else {
+        tab.cdp_timeout() + Duration::from_millis(prompt.len() as u64 / 1000)
+    }
 }
 
 fn typed_at_once(prompt: &str) -> bool {
