@@ -295,16 +295,15 @@ impl Supervisor {
             if !tidying {
                 return std::future::pending().await;
             }
-            let made = match preparing {
-                true => lane.prepare_next().await?,
-                false => false,
-            };
+            if preparing {
+                lane.prepare_next().await?;
+            }
             if records {
                 (lane.forget_network_records().await).map_err(|e| {
                     format!("could not clear the page's network records while idle: {e}")
                 })?;
             }
-            Ok::<bool, String>(made)
+            Ok::<(), String>(())
         };
         tokio::pin!(prep);
         let mut prepared = !tidying;
